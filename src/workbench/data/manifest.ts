@@ -1,0 +1,418 @@
+import { existsSync, statSync } from 'node:fs';
+import { readFile, mkdir } from 'node:fs/promises';
+import { dirname, join, resolve, isAbsolute, basename } from 'node:path';
+import { CbirError } from '../errors.js';
+import { readCsvRecords, csvLine } from '../util/csv.js';
+import { sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+
+/**
+ * The manifest is the study's dataset CSV: one row per image,
+ * `filepath,dataset,split,modality,anatomic_region`, then one 0/1 column per class named
+ * `MODALITY/region/label`, exactly one 1 per row. Next to it, `classes.csv` says for each
+ * class whether it is anatomical (a region's normal class) or pathological, and
+ * `dataset.json` records where the images live and how the manifest was made.
+ */
+export const SPLITS = ['train', 'val', 'test'] as const;
+export type Split = (typeof SPLITS)[number];
+/** Split codes as stored in `Manifest.split`. */
+export const SPLIT_CODE: Record<Split, number> = { train: 0, val: 1, test: 2 };
+
+export const FIXED_COLUMNS = ['filepath', 'dataset', 'split', 'modality', 'anatomic_region'] as const;
+
+export type ClassKind = 'anatomical' | 'pathological';
+
+export interface ClassInfo {
+  /** `MODALITY/region/label`, the manifest column name. */
+  name: string;
+  modality: string;
+  region: string;
+  label: string;
+  kind: ClassKind;
+}
+
+/** One image as a plain object (for building manifests and for display; not for bulk work). */
+export interface ManifestEntry {
+  filepath: string;
+  dataset: string;
+  split: Split;
+  modality: string;
+  anatomicRegion: string;
+  /** Class name, `MODALITY/region/label`. */
+  className: string;
+}
+
+/** A row of the source CSV that was read but not kept (multi-label rows). */
+export interface ExcludedRow {
+  row: number;
+  filepath: string;
+  reason: string;
+}
+
+/** Metadata written next to a prepared manifest (`dataset.json`). */
+export interface DatasetMeta {
+  name?: string;
+  /** Folder that manifest file paths are relative to; relative to the manifest folder when not absolute. */
+  imagesRoot?: string;
+  createdAt?: string;
+  [key: string]: unknown;
+}
+
+/** Labels that mark the "normal" class of a region: the study's anatomical classes. */
+export const NORMAL_LABEL = /^(normal|notumor|no[_ -]?tumou?r|no[_ -]?finding|healthy|ct_noncovid|noncovid|non[_ -]?covid|no[_ -]?hemorrhage|negative)$/i;
+
+export function parseClassName(name: string, where: { file?: string; row?: number } = {}): Omit<ClassInfo, 'kind'> {
+  const parts = name.split('/');
+  if (parts.length < 3 || parts.some((p) => p.trim() === '')) {
+    throw new CbirError(`class column "${name}" is not of the form MODALITY/region/label`, {
+      ...where,
+      hint: 'name class columns like MR/brain/glioma or XR/chest/Pneumonia',
+      code: 'manifest/bad-class-name',
+    });
+  }
+  return { name, modality: parts[0], region: parts[1], label: parts.slice(2).join('/') };
+}
+
+export function classInfoFromName(name: string, kind?: ClassKind): ClassInfo {
+  const c = parseClassName(name);
+  return { ...c, kind: kind ?? (NORMAL_LABEL.test(c.label) ? 'anatomical' : 'pathological') };
+}
+
+/**
+ * A manifest held column-wise: typed arrays of codes for split, class, dataset, modality and
+ * region, and one string per image for its path, so 1.6 M rows fit comfortably in memory.
+ */
+export class Manifest {
+  constructor(
+    /** Folder of the manifest (where manifest.csv, classes.csv and dataset.json live). */
+    readonly dir: string,
+    /** Absolute folder that `filepaths` are relative to. */
+    readonly imagesRoot: string,
+    readonly filepaths: string[],
+    readonly datasets: string[],
+    readonly datasetIndex: Uint16Array,
+    readonly split: Uint8Array,
+    readonly modalities: string[],
+    readonly modalityIndex: Uint16Array,
+    readonly regions: string[],
+    readonly regionIndex: Uint16Array,
+    readonly classes: ClassInfo[],
+    readonly classIndex: Uint16Array,
+    /** sha256 of the manifest content (rows in order, class table); identifies the dataset. */
+    readonly hash: string,
+    readonly excluded: ExcludedRow[] = [],
+    readonly meta: DatasetMeta = {},
+  ) {}
+
+  get size(): number {
+    return this.filepaths.length;
+  }
+
+  /** Absolute path of image i. */
+  resolvePath(i: number): string {
+    const p = this.filepaths[i];
+    return isAbsolute(p) ? p : join(this.imagesRoot, p);
+  }
+
+  entry(i: number): ManifestEntry {
+    return {
+      filepath: this.filepaths[i],
+      dataset: this.datasets[this.datasetIndex[i]],
+      split: SPLITS[this.split[i]],
+      modality: this.modalities[this.modalityIndex[i]],
+      anatomicRegion: this.regions[this.regionIndex[i]],
+      className: this.classes[this.classIndex[i]].name,
+    };
+  }
+
+  /** Row indices of one split, in manifest order. */
+  indicesOf(split: Split): Int32Array {
+    const code = SPLIT_CODE[split];
+    let n = 0;
+    for (let i = 0; i < this.size; i++) if (this.split[i] === code) n++;
+    const out = new Int32Array(n);
+    let k = 0;
+    for (let i = 0; i < this.size; i++) if (this.split[i] === code) out[k++] = i;
+    return out;
+  }
+
+  /** Number of images per class (indexed like `classes`), optionally within one split. */
+  classCounts(split?: Split): Int32Array {
+    const out = new Int32Array(this.classes.length);
+    const code = split === undefined ? -1 : SPLIT_CODE[split];
+    for (let i = 0; i < this.size; i++) if (code < 0 || this.split[i] === code) out[this.classIndex[i]]++;
+    return out;
+  }
+
+  /** Build from plain entries (used by `prepare`, the phantom generator and tests). */
+  static fromEntries(entries: readonly ManifestEntry[], classes: readonly ClassInfo[], opts: { dir?: string; imagesRoot?: string; meta?: DatasetMeta } = {}): Manifest {
+    const dir = resolve(opts.dir ?? '.');
+    const imagesRoot = resolve(dir, opts.imagesRoot ?? '.');
+    const b = new ManifestBuilder(classes);
+    entries.forEach((e, k) => b.add(e, k + 2, '<entries>'));
+    return b.build(dir, imagesRoot, [], opts.meta ?? {});
+  }
+}
+
+/** Interns strings to small integer codes. */
+class Interner {
+  readonly values: string[] = [];
+  private readonly map = new Map<string, number>();
+  code(v: string): number {
+    let c = this.map.get(v);
+    if (c === undefined) {
+      c = this.values.length;
+      this.values.push(v);
+      this.map.set(v, c);
+    }
+    return c;
+  }
+}
+
+class ManifestBuilder {
+  readonly filepaths: string[] = [];
+  private readonly datasets = new Interner();
+  private readonly modalities = new Interner();
+  private readonly regions = new Interner();
+  private split: number[] = [];
+  private ds: number[] = [];
+  private mod: number[] = [];
+  private reg: number[] = [];
+  private cls: number[] = [];
+  private readonly classCode = new Map<string, number>();
+  private readonly seen = new Map<string, number>();
+
+  constructor(readonly classes: readonly ClassInfo[]) {
+    classes.forEach((c, i) => this.classCode.set(c.name, i));
+  }
+
+  add(e: ManifestEntry, row: number, file: string): void {
+    const c = this.classCode.get(e.className);
+    if (c === undefined) throw new CbirError(`unknown class "${e.className}"`, { file, row, code: 'manifest/unknown-class' });
+    const prev = this.seen.get(e.filepath);
+    if (prev !== undefined) {
+      throw new CbirError(`filepath "${e.filepath}" appears twice (rows ${prev} and ${row})`, { file, row, hint: 'each image must be listed once; remove the duplicate row', code: 'manifest/duplicate-path' });
+    }
+    this.seen.set(e.filepath, row);
+    this.filepaths.push(e.filepath);
+    this.split.push(SPLIT_CODE[e.split]);
+    this.ds.push(this.datasets.code(e.dataset));
+    this.mod.push(this.modalities.code(e.modality));
+    this.reg.push(this.regions.code(e.anatomicRegion));
+    this.cls.push(c);
+  }
+
+  build(dir: string, imagesRoot: string, excluded: ExcludedRow[], meta: DatasetMeta): Manifest {
+    const hash = manifestHash(this.filepaths, this.datasets.values, this.ds, this.split, this.modalities.values, this.mod, this.regions.values, this.reg, this.classes, this.cls);
+    return new Manifest(
+      dir, imagesRoot, this.filepaths,
+      this.datasets.values, Uint16Array.from(this.ds), Uint8Array.from(this.split),
+      this.modalities.values, Uint16Array.from(this.mod),
+      this.regions.values, Uint16Array.from(this.reg),
+      [...this.classes], Uint16Array.from(this.cls), hash, excluded, meta,
+    );
+  }
+}
+
+function manifestHash(paths: string[], dsv: string[], ds: number[], sp: number[], mv: string[], mod: number[], rv: string[], reg: number[], classes: readonly ClassInfo[], cls: number[]): string {
+  const lines: string[] = [classes.map((c) => `${c.name}:${c.kind}`).join('|')];
+  for (let i = 0; i < paths.length; i++) lines.push(`${paths[i]}\t${dsv[ds[i]]}\t${SPLITS[sp[i]]}\t${mv[mod[i]]}\t${rv[reg[i]]}\t${classes[cls[i]].name}`);
+  return sha256(lines.join('\n'));
+}
+
+const SPLIT_ALIASES: Record<string, Split> = {
+  train: 'train', training: 'train',
+  val: 'val', valid: 'val', validation: 'val',
+  test: 'test', testing: 'test',
+};
+
+export function parseSplit(value: string, where: { file?: string; row?: number } = {}): Split {
+  const s = SPLIT_ALIASES[value.trim().toLowerCase()];
+  if (!s) {
+    throw new CbirError(`unknown split "${value}"`, { ...where, hint: 'use train (the index), val (model selection) or test (the queries)', code: 'manifest/unknown-split' });
+  }
+  return s;
+}
+
+export interface ReadManifestOptions {
+  /** Folder the file paths are relative to; overrides dataset.json. Default: dataset.json's imagesRoot, else the manifest's folder. */
+  imagesRoot?: string;
+  /** Stop after this many errors and report them together. Default 20. */
+  maxErrors?: number;
+}
+
+/**
+ * Read and validate a manifest: a folder holding manifest.csv (plus optional classes.csv and
+ * dataset.json), or a CSV file in the study's layout. Every problem names the file, the row
+ * and what to fix; up to `maxErrors` problems are reported together. Multi-label rows are
+ * excluded and listed in `manifest.excluded`, never silently kept.
+ */
+export async function readManifest(path: string, options: ReadManifestOptions = {}): Promise<Manifest> {
+  let csvPath = path;
+  let dir = dirname(resolve(path));
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    dir = resolve(path);
+    csvPath = join(path, 'manifest.csv');
+    if (!existsSync(csvPath)) {
+      throw new CbirError('no manifest.csv in this folder', { file: path, hint: 'run `cbir data prepare --out <dir>` first, or pass the CSV file itself', code: 'manifest/not-found' });
+    }
+  } else if (!existsSync(path)) {
+    throw new CbirError('manifest not found', { file: path, hint: 'pass a folder made by `cbir data prepare` or a CSV in the study\'s layout', code: 'manifest/not-found' });
+  }
+  const meta: DatasetMeta = existsSync(join(dir, 'dataset.json')) ? JSON.parse(await readFile(join(dir, 'dataset.json'), 'utf8')) : {};
+  const classTablePath = join(dir, basename(csvPath) === 'manifest.csv' ? 'classes.csv' : basename(csvPath).replace(/\.csv$/i, '') + '.classes.csv');
+  const classKinds = existsSync(classTablePath) ? await readClassTable(classTablePath) : new Map<string, ClassKind>();
+  const imagesRoot = resolve(dir, options.imagesRoot ?? meta.imagesRoot ?? '.');
+  const maxErrors = options.maxErrors ?? 20;
+  const errors: CbirError[] = [];
+  const fail = (e: CbirError) => {
+    errors.push(e);
+    if (errors.length >= maxErrors) throw combine(errors, csvPath);
+  };
+
+  let header: string[] | null = null;
+  let col: Record<string, number> = {};
+  let classCols: number[] = [];
+  let builder: ManifestBuilder | null = null;
+  let classes: ClassInfo[] = [];
+  const excluded: ExcludedRow[] = [];
+
+  for await (const { cells, line } of readCsvRecords(csvPath)) {
+    if (header === null) {
+      header = cells.map((c) => c.trim());
+      col = {};
+      header.forEach((h, i) => { col[h] = i; });
+      const missing = FIXED_COLUMNS.filter((c) => col[c] === undefined);
+      if (missing.length > 0) {
+        throw new CbirError(`missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} in the header`, {
+          file: csvPath, row: line,
+          hint: `the header must start with ${FIXED_COLUMNS.join(',')} followed by one 0/1 column per class (MODALITY/region/label); found: ${header.join(',')}`,
+          code: 'manifest/missing-column',
+        });
+      }
+      classCols = header.map((h, i) => (h.includes('/') ? i : -1)).filter((i) => i >= 0);
+      if (classCols.length === 0) {
+        throw new CbirError('no class columns in the header', { file: csvPath, row: line, hint: 'add one 0/1 column per class, named MODALITY/region/label', code: 'manifest/no-classes' });
+      }
+      classes = classCols.map((i) => {
+        const c = parseClassName(header![i], { file: csvPath, row: line });
+        return { ...c, kind: classKinds.get(c.name) ?? (NORMAL_LABEL.test(c.label) ? 'anatomical' : 'pathological') };
+      });
+      builder = new ManifestBuilder(classes);
+      continue;
+    }
+    if (cells.length === 1 && cells[0].trim() === '') continue;
+    if (cells.length !== header.length) {
+      fail(new CbirError(`row has ${cells.length} cells, the header has ${header.length}`, { file: csvPath, row: line, hint: 'check for a missing or extra comma, or an unquoted comma inside a path', code: 'manifest/ragged-row' }));
+      continue;
+    }
+    const filepath = cells[col.filepath].trim();
+    if (filepath === '') {
+      fail(new CbirError('empty filepath', { file: csvPath, row: line, hint: 'every row needs the path of its image', code: 'manifest/empty-path' }));
+      continue;
+    }
+    let split: Split;
+    try {
+      split = parseSplit(cells[col.split], { file: csvPath, row: line });
+    } catch (e) {
+      fail(e as CbirError);
+      continue;
+    }
+    const ones: number[] = [];
+    let bad = false;
+    for (let k = 0; k < classCols.length; k++) {
+      const v = cells[classCols[k]].trim();
+      if (v === '1' || v === '1.0' || v === 'True' || v === 'true') ones.push(k);
+      else if (!(v === '0' || v === '0.0' || v === 'False' || v === 'false' || v === '')) {
+        fail(new CbirError(`class column "${header[classCols[k]]}" holds "${v}", expected 0 or 1`, { file: csvPath, row: line, hint: 'class columns are one-hot: 1 for the image\'s class, 0 elsewhere', code: 'manifest/bad-label-cell' }));
+        bad = true;
+        break;
+      }
+    }
+    if (bad) continue;
+    if (ones.length === 0) {
+      fail(new CbirError(`no class marked for "${filepath}"`, { file: csvPath, row: line, hint: 'set exactly one class column to 1, or remove the row', code: 'manifest/no-label' }));
+      continue;
+    }
+    if (ones.length > 1) {
+      excluded.push({ row: line, filepath, reason: `multi-label (${ones.map((k) => classes[k].name).join(' + ')}); the study is single-label` });
+      continue;
+    }
+    try {
+      builder!.add({
+        filepath,
+        dataset: cells[col.dataset].trim(),
+        split,
+        modality: cells[col.modality].trim(),
+        anatomicRegion: cells[col.anatomic_region].trim(),
+        className: classes[ones[0]].name,
+      }, line, csvPath);
+    } catch (e) {
+      fail(e as CbirError);
+    }
+  }
+  if (header === null || builder === null) {
+    throw new CbirError('the manifest is empty', { file: csvPath, hint: 'it needs a header row and one row per image', code: 'manifest/empty' });
+  }
+  if (errors.length > 0) throw combine(errors, csvPath);
+  if (builder.filepaths.length === 0) {
+    throw new CbirError('the manifest has a header but no images', { file: csvPath, hint: 'add one row per image', code: 'manifest/empty' });
+  }
+  return builder.build(dir, imagesRoot, excluded, meta);
+}
+
+function combine(errors: CbirError[], file: string): CbirError {
+  if (errors.length === 1) return errors[0];
+  const e = new CbirError(`${errors.length}${errors.length >= 20 ? '+' : ''} problems in the manifest:\n` + errors.map((x) => '  - ' + x.message.replace(/\n/g, '\n    ')).join('\n'), { file, code: 'manifest/invalid' });
+  return e;
+}
+
+/** Read `classes.csv` (class,modality,region,label,kind). */
+export async function readClassTable(file: string): Promise<Map<string, ClassKind>> {
+  const out = new Map<string, ClassKind>();
+  let header: string[] | null = null;
+  for await (const { cells, line } of readCsvRecords(file)) {
+    if (!header) { header = cells.map((c) => c.trim()); continue; }
+    const ci = header.indexOf('class');
+    const ki = header.indexOf('kind');
+    if (ci < 0 || ki < 0) throw new CbirError('class table needs columns "class" and "kind"', { file, row: 1, code: 'classes/missing-column' });
+    const kind = cells[ki]?.trim();
+    if (kind !== 'anatomical' && kind !== 'pathological') {
+      throw new CbirError(`kind "${kind}" is neither anatomical nor pathological`, { file, row: line, hint: 'anatomical = the normal class of a region; every other class is pathological', code: 'classes/bad-kind' });
+    }
+    out.set(cells[ci].trim(), kind);
+  }
+  return out;
+}
+
+/** The manifest CSV text in the study's layout (header + one-hot class columns). */
+export function manifestCsvLines(m: Manifest): Generator<string> {
+  return (function* () {
+    yield csvLine([...FIXED_COLUMNS, ...m.classes.map((c) => c.name)]);
+    const onehot = new Array<number>(m.classes.length).fill(0);
+    for (let i = 0; i < m.size; i++) {
+      const e = m.entry(i);
+      onehot[m.classIndex[i]] = 1;
+      yield csvLine([e.filepath, e.dataset, e.split, e.modality, e.anatomicRegion, ...onehot]);
+      onehot[m.classIndex[i]] = 0;
+    }
+  })();
+}
+
+/**
+ * Write manifest.csv, classes.csv and dataset.json into `dir` (each atomically).
+ * `imagesRoot` is stored relative to `dir` when it lies below it.
+ */
+export async function writeManifest(dir: string, m: Manifest, meta: DatasetMeta = {}): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const lines: string[] = [];
+  for (const l of manifestCsvLines(m)) lines.push(l);
+  await writeFileAtomic(join(dir, 'manifest.csv'), lines.join('\n') + '\n');
+  await writeFileAtomic(join(dir, 'classes.csv'), classTableCsv(m.classes));
+  const absDir = resolve(dir);
+  const root = m.imagesRoot.startsWith(absDir + '/') ? m.imagesRoot.slice(absDir.length + 1) : m.imagesRoot === absDir ? '.' : m.imagesRoot;
+  await writeJsonAtomic(join(dir, 'dataset.json'), { ...m.meta, ...meta, imagesRoot: root, manifestHash: m.hash, images: m.size, classes: m.classes.length });
+}
+
+export function classTableCsv(classes: readonly ClassInfo[]): string {
+  return [csvLine(['class', 'modality', 'region', 'label', 'kind']), ...classes.map((c) => csvLine([c.name, c.modality, c.region, c.label, c.kind]))].join('\n') + '\n';
+}

@@ -1,0 +1,104 @@
+/**
+ * Progress reporting for long work. The core only emits events; shells (CLI, TUI, notebooks)
+ * decide how to show them. `consoleProgress` draws a one-line bar on a TTY and prints
+ * occasional lines otherwise (CI logs).
+ */
+export interface ProgressEvent {
+  /** What is running, e.g. 'embed resnet50'. */
+  phase: string;
+  done: number;
+  total: number;
+  /** Items per second over the recent window. */
+  rate: number;
+  /** Seconds left at the current rate; NaN when unknown. */
+  etaSeconds: number;
+  /** Unit of the items, e.g. 'images'. */
+  unit: string;
+}
+
+export type ProgressListener = (e: ProgressEvent) => void;
+
+/** Tracks rate and ETA for one phase and calls the listener at most every `intervalMs`. */
+export class ProgressTracker {
+  private readonly start = performance.now();
+  private lastEmit = 0;
+  private windowStart = performance.now();
+  private windowDone = 0;
+  private rate = 0;
+  done: number;
+
+  constructor(
+    readonly phase: string,
+    readonly total: number,
+    private readonly listener?: ProgressListener,
+    readonly unit = 'items',
+    initialDone = 0,
+    private readonly intervalMs = 250,
+  ) {
+    this.done = initialDone;
+    this.windowDone = initialDone;
+  }
+
+  add(n = 1): void {
+    this.done += n;
+    const now = performance.now();
+    const dt = (now - this.windowStart) / 1000;
+    if (dt >= 1) {
+      const r = (this.done - this.windowDone) / dt;
+      this.rate = this.rate === 0 ? r : 0.7 * r + 0.3 * this.rate;
+      this.windowStart = now;
+      this.windowDone = this.done;
+    }
+    if (now - this.lastEmit >= this.intervalMs || this.done >= this.total) {
+      this.lastEmit = now;
+      this.emit();
+    }
+  }
+
+  finish(): void {
+    this.emit();
+  }
+
+  private emit(): void {
+    if (!this.listener) return;
+    let rate = this.rate;
+    if (rate === 0) {
+      const dt = (performance.now() - this.start) / 1000;
+      rate = dt > 0 ? this.done / dt : 0;
+    }
+    const left = this.total - this.done;
+    this.listener({ phase: this.phase, done: this.done, total: this.total, rate, etaSeconds: rate > 0 ? left / rate : NaN, unit: this.unit });
+  }
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '--:--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = s % 60;
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(ss).padStart(2, '0')}` : `${m}:${String(ss).padStart(2, '0')}`;
+}
+
+/** A listener that renders progress on stderr. */
+export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): ProgressListener {
+  let lastLine = 0;
+  let lastPhase = '';
+  return (e) => {
+    const pct = e.total > 0 ? e.done / e.total : 1;
+    const text = `${e.phase} ${e.done}/${e.total} ${e.unit} ${e.rate.toFixed(1)} ${e.unit}/s ETA ${formatDuration(e.etaSeconds)}`;
+    if (stream.isTTY) {
+      const width = 24;
+      const filled = Math.round(pct * width);
+      stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}\x1b[K`);
+      if (e.done >= e.total) stream.write('\n');
+    } else {
+      const now = Date.now();
+      if (e.phase !== lastPhase || now - lastLine > 5000 || e.done >= e.total) {
+        stream.write(text + '\n');
+        lastLine = now;
+        lastPhase = e.phase;
+      }
+    }
+  };
+}
