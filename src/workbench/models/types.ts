@@ -69,5 +69,12 @@ export interface Extractor {
    * L2-normalised: the embedding pipeline normalises and checks for NaN/Inf).
    */
   embed(images: RgbImage[]): Promise<Float32Array>;
+  /**
+   * For ONNX models: the preprocessing, so the embedding pipeline can run it in worker threads
+   * (overlapped with inference) and call `embedTensor` with ready input tensors.
+   */
+  readonly preprocess?: PreprocessSpec;
+  /** Embed a preprocessed batch: `input` is [n, C, H, W] float32 as `preprocess` produces it. */
+  embedTensor?(input: Float32Array, n: number): Promise<Float32Array>;
   close(): Promise<void>;
 }
