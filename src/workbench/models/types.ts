@@ -25,6 +25,24 @@ export interface PreprocessSpec {
   std: [number, number, number];
   /** 'rgb' feeds three channels; 'gray' feeds one (luma). */
   channels: 'rgb' | 'gray';
+  /**
+   * Resampling implementation: 'pil' (default) reproduces Pillow's `Image.resize` bit for bit,
+   * as the reference processors (Hugging Face, torchvision, open_clip) resize with Pillow;
+   * 'sharp' uses libvips (faster, but upscaling is offset by half an output pixel against Pillow).
+   */
+  resampler?: 'pil' | 'sharp';
+  /**
+   * Centre-crop offset: 'floor' (default) = floor((in − out) / 2) as Hugging Face processors do;
+   * 'half-even' = Python round((in − out) / 2) as torchvision's CenterCrop (timm, open_clip) does.
+   */
+  cropRounding?: 'floor' | 'half-even';
+  /** Where 'longest-edge-pad' puts the image: 'top-left' (default; SAM pads right and bottom) or 'center'. */
+  padAlign?: 'top-left' | 'center';
+  /**
+   * 'pixel' (default): padding is a pixel of value `padValue` and is normalised like the image;
+   * 'normalized': padded entries of the final tensor are `padValue` (SAM pads the normalised image with 0).
+   */
+  padStage?: 'pixel' | 'normalized';
 }
 
 /** Which output of the graph is the embedding and how it is pooled to one vector. */
@@ -45,7 +63,7 @@ export interface ModelCard {
   architecture: string;
   source: { checkpoint: string; url?: string; licence: string; reference?: string };
   /** Where `cbir models pull` downloads the ONNX file from (optional). */
-  onnx: { file: string; url?: string; sha256?: string; input: string; output: string; prefixTokens?: number };
+  onnx: { file: string; url?: string; sha256?: string | null; input: string; output: string; prefixTokens?: number };
   preprocess: PreprocessSpec;
   pooling: Pooling;
   dim: number;
