@@ -1,0 +1,224 @@
+/**
+ * Download and verify study model ONNX files: `pullModel` fetches from the card's url (or one
+ * given) into `<dest>.part`, resumes an interrupted download with an HTTP Range request,
+ * checks the sha256 and renames into place atomically; `verifyModel` checks presence, checksum
+ * and that the graph loads and matches its card.
+ */
+import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { dirname, join } from 'node:path';
+import { CbirError } from '../errors.js';
+import { sha256, sha256File } from '../util/fsx.js';
+import { builtinGraphBytes, builtinGraphOf } from './builtin/index.js';
+import { ProgressTracker, type ProgressListener } from '../util/progress.js';
+import { cardSource } from './cards.js';
+import { findWeights, loadOnnxExtractor, resolveModelPath, weightsCandidates } from './onnx/extractor.js';
+import { defaultWeightsDir } from './paths.js';
+import { preprocessedLength } from './preprocess.js';
+import type { ModelCard } from './types.js';
+
+export interface PullOptions {
+  /** Download from here instead of the card's `onnx.url`. */
+  url?: string;
+  /** Final file path (default: $CBIR_MODELS or models/weights, plus the card's `onnx.file`). */
+  dest?: string;
+  onProgress?: ProgressListener;
+  /** Give up on a connection that sends nothing for this long (ms, default 60 000). */
+  timeoutMs?: number;
+}
+
+export interface PullResult {
+  path: string;
+  sha256: string;
+  /** Bytes fetched by this call (less than the size when a .part file was resumed). */
+  downloaded: number;
+  resumedFrom: number;
+  /** False when the card has no sha256 to check against (recorded, not verified). */
+  verified: boolean;
+}
+
+const OFFLINE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN']);
+
+function handPlaceHint(card: ModelCard, url: string, dest: string): string {
+  return `on a machine with internet access download ${url}${card.onnx.sha256 ? ` (sha256 ${card.onnx.sha256})` : ''}, copy it to ${dest} (or into $CBIR_MODELS), then run \`cbir models verify ${card.id}\``;
+}
+
+interface Response { status: number; headers: http.IncomingHttpHeaders; stream: http.IncomingMessage }
+
+function request(url: string, headers: Record<string, string>, timeoutMs: number, redirects = 5): Promise<Response> {
+  return new Promise((resolveP, rejectP) => {
+    let u: URL;
+    try { u = new URL(url); } catch { rejectP(Object.assign(new Error(`invalid URL ${url}`), { code: 'EINVALIDURL' })); return; }
+    const mod = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : null;
+    if (!mod) { rejectP(Object.assign(new Error(`unsupported protocol ${u.protocol}`), { code: 'EINVALIDURL' })); return; }
+    const req = mod.get(u, { headers: { 'user-agent': 'radcbir', ...headers } }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location) {
+        res.resume();
+        if (redirects <= 0) { rejectP(Object.assign(new Error('too many redirects'), { code: 'ETOOMANYREDIRECTS' })); return; }
+        resolveP(request(new URL(res.headers.location, u).toString(), headers, timeoutMs, redirects - 1));
+        return;
+      }
+      resolveP({ status, headers: res.headers, stream: res });
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no response for ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    req.on('error', rejectP);
+  });
+}
+
+/**
+ * Download a card's ONNX file with resume (Range) and sha256 verification. Leaves nothing
+ * corrupt in place: a checksum mismatch deletes the download; an interrupted one keeps only
+ * `<dest>.part` for the next call to resume.
+ */
+export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promise<PullResult> {
+  const url = opts.url ?? card.onnx.url;
+  const dest = opts.dest ?? join(defaultWeightsDir(), card.onnx.file);
+  if (!url) {
+    throw new CbirError(`model "${card.id}" has no download URL (onnx.url)`, {
+      file: cardSource(card),
+      hint: `pass --url <url> to \`cbir models pull ${card.id}\`, or export it with models/export/export_onnx.py --model ${card.id} and place ${card.onnx.file} at ${dest}`,
+      code: 'pull/no-url',
+    });
+  }
+  const part = `${dest}.part`;
+  await mkdir(dirname(dest), { recursive: true });
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  let resumedFrom = existsSync(part) ? statSync(part).size : 0;
+  let downloaded = 0;
+
+  const fetchOnce = async (): Promise<void> => {
+    let res: Response;
+    try {
+      res = await request(url, resumedFrom > 0 ? { range: `bytes=${resumedFrom}-` } : {}, timeoutMs);
+    } catch (e) {
+      throw networkError(e, card, url, dest, part, resumedFrom);
+    }
+    if (res.status === 416 && resumedFrom > 0) {
+      // The .part already holds everything the server has: check it below.
+      res.stream.resume();
+      return;
+    }
+    if (res.status !== 200 && res.status !== 206) {
+      res.stream.resume();
+      throw new CbirError(`download of model "${card.id}" failed: HTTP ${res.status} from ${url}`, {
+        file: dest,
+        hint: res.status === 404 ? `the URL is wrong or the file was moved; pass --url, or ${handPlaceHint(card, url, dest)}` : `try again later, or ${handPlaceHint(card, url, dest)}`,
+        code: 'pull/http',
+      });
+    }
+    let start = 0;
+    if (res.status === 206) {
+      const m = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+      start = m ? Number(m[1]) : resumedFrom;
+      if (start !== resumedFrom) {
+        res.stream.resume();
+        throw new CbirError(`server resumed model "${card.id}" at byte ${start}, not ${resumedFrom}`, { file: part, hint: `delete ${part} and pull again`, code: 'pull/range' });
+      }
+    } else {
+      resumedFrom = 0; // the server ignored Range: start over
+    }
+    const length = Number(res.headers['content-length'] ?? NaN);
+    const total = Number.isFinite(length) ? start + length : NaN;
+    const tracker = new ProgressTracker(`pull ${card.id}`, Number.isFinite(total) ? total : 0, opts.onProgress, 'bytes', start);
+    const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
+    let got = 0;
+    await new Promise<void>((resolveP, rejectP) => {
+      let failed = false;
+      const fail = (e: unknown) => { if (failed) return; failed = true; out.destroy(); res.stream.destroy(); rejectP(e); };
+      res.stream.on('data', (chunk: Buffer) => {
+        got += chunk.length;
+        downloaded += chunk.length;
+        tracker.add(chunk.length);
+        if (!out.write(chunk)) { res.stream.pause(); out.once('drain', () => res.stream.resume()); }
+      });
+      res.stream.on('aborted', () => fail(Object.assign(new Error('connection closed by the server'), { code: 'ECONNRESET' })));
+      res.stream.on('error', fail);
+      res.stream.on('end', () => {
+        if (failed) return;
+        if (Number.isFinite(length) && got < length) { fail(Object.assign(new Error(`connection closed after ${got} of ${length} bytes`), { code: 'ECONNRESET' })); return; }
+        out.end(() => resolveP());
+      });
+      res.stream.on('close', () => {
+        if (!res.stream.complete) fail(Object.assign(new Error(`connection closed after ${got} bytes`), { code: 'ECONNRESET' }));
+      });
+      out.on('error', fail);
+    }).catch((e) => { throw networkError(e, card, url, dest, part, start + got); });
+    tracker.finish();
+  };
+
+  await fetchOnce();
+  const got = await sha256File(part);
+  const expected = card.onnx.sha256 ?? null;
+  if (expected && got !== expected) {
+    await rm(part, { force: true });
+    throw new CbirError(`checksum mismatch for model "${card.id}": the download from ${url} has sha256 ${got}, the card says ${expected}; the corrupt download was deleted`, {
+      file: cardSource(card),
+      hint: `pull again (a proxy or an interrupted transfer may have damaged it); if the file at the URL changed on purpose, re-export it and update onnx.sha256 in the card`,
+      code: 'pull/checksum',
+    });
+  }
+  const fh = await open(part, 'r+');
+  try { await fh.sync(); } finally { await fh.close(); }
+  await rename(part, dest);
+  return { path: dest, sha256: got, downloaded, resumedFrom, verified: expected !== null };
+}
+
+function networkError(e: unknown, card: ModelCard, url: string, dest: string, part: string, have: number): CbirError {
+  if (e instanceof CbirError) return e;
+  const code = (e as { code?: string }).code ?? '';
+  const msg = (e as Error).message;
+  if (OFFLINE_CODES.has(code)) {
+    return new CbirError(`cannot reach ${new URL(url).host} to download model "${card.id}" (${code}): this machine looks offline or the host is unreachable`, {
+      file: dest, hint: handPlaceHint(card, url, dest), code: 'pull/offline', cause: e,
+    });
+  }
+  if (code === 'EINVALIDURL') return new CbirError(`${msg} for model "${card.id}"`, { file: cardSource(card), hint: 'give an http(s) URL with --url or in onnx.url', code: 'pull/url', cause: e });
+  return new CbirError(`download of model "${card.id}" was interrupted (${code || msg}) after ${have} bytes; the partial file is kept at ${part}`, {
+    file: part, hint: `run the same \`cbir models pull ${card.id}\` again to resume, or ${handPlaceHint(card, url, dest)}`, code: 'pull/interrupted', cause: e,
+  });
+}
+
+export interface VerifyResult {
+  id: string;
+  ok: boolean;
+  path: string | null;
+  sha256: string | null;
+  expectedSha256: string | null;
+  /** What is wrong (empty when ok), and warnings (e.g. no sha256 in the card). */
+  problems: string[];
+  warnings: string[];
+}
+
+/**
+ * Check a study model: the ONNX file is present, its sha256 matches the card (when the card has
+ * one), the graph loads in onnxruntime and matches the card, and one forward pass gives `dim`.
+ */
+export async function verifyModel(card: ModelCard, opts: { modelPath?: string } = {}): Promise<VerifyResult> {
+  const path = opts.modelPath ?? (card.builtin ? await resolveModelPath(card) : findWeights(card)) ?? null;
+  const expected = card.builtin ? sha256(builtinGraphBytes(builtinGraphOf(card))) : card.onnx.sha256 ?? null;
+  const r: VerifyResult = { id: card.id, ok: false, path, sha256: null, expectedSha256: expected, problems: [], warnings: [] };
+  if (!path || !existsSync(path)) {
+    r.problems.push(`ONNX file not found (looked for ${opts.modelPath ?? weightsCandidates(card).join(', ')}); run \`cbir models pull ${card.id}\` or export it`);
+    return r;
+  }
+  r.sha256 = await sha256File(path);
+  if (expected && r.sha256 !== expected) r.problems.push(`sha256 ${r.sha256} differs from the card's ${expected} (${cardSource(card)}); pull it again or update the card after a deliberate re-export`);
+  if (!expected) r.warnings.push(`the card has no sha256 yet; the file's is ${r.sha256} (put it in onnx.sha256 of ${cardSource(card)})`);
+  try {
+    const ex = await loadOnnxExtractor(card, { modelPath: path, batchSize: 1 });
+    try {
+      const out = await ex.embedTensor(new Float32Array(preprocessedLength(card.preprocess)), 1);
+      if (out.length !== card.dim) r.problems.push(`a forward pass gave ${out.length} values, the card says dim ${card.dim}`);
+      else if (!out.every(Number.isFinite)) r.problems.push('a forward pass on a blank image gave NaN or Inf');
+    } finally {
+      await ex.close();
+    }
+  } catch (e) {
+    r.problems.push((e as Error).message);
+  }
+  r.ok = r.problems.length === 0;
+  return r;
+}
