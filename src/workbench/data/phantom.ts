@@ -129,7 +129,8 @@ export interface GeneratePhantomOptions extends PhantomOptions {
 /**
  * Render every image of the plan as an 8-bit grayscale PNG under `<out>/images/...`, then write
  * manifest.csv, classes.csv and dataset.json (generator, version, seed, scale, size, fingerprint)
- * last, so a folder without dataset.json is never a finished dataset.
+ * last, so a folder without dataset.json is never a finished dataset. Writes in place (files already
+ * in `out` that the plan does not name are left alone); use `ensurePhantom` for an atomic, cached build.
  */
 export async function generatePhantom(opts: GeneratePhantomOptions): Promise<Manifest> {
   const plan = planPhantom(opts);
