@@ -5,6 +5,9 @@
  */
 import { NetBuilder } from './layers.js';
 
+/** A built graph: the ONNX bytes and its weights by initializer name. */
+export interface BuiltGraph { bytes: Uint8Array; weights: Map<string, Float32Array> }
+
 export interface TinyVitConfig { size: number; patch: number; dim: number; heads: number; mlp: number; depth: number; projDim: number; seed: number }
 export interface TinyCnnConfig { size: number; widths: number[]; classes: number; seed: number }
 export interface TinySamConfig { size: number; patch: number; dim: number; heads: number; mlp: number; depth: number; neckDim: number; seed: number }
@@ -18,7 +21,7 @@ export const TINY_SAM: TinySamConfig = { size: 64, patch: 8, dim: 48, heads: 4, 
  * pre-norm blocks → final LayerNorm = `last_hidden_state` [B, 1+T, D]; `image_embeds` [B, P] =
  * last_hidden_state[:, 0] @ W_proj (no bias, as CLIP's visual projection).
  */
-export function buildTinyVit(cfg: TinyVitConfig = TINY_VIT): Uint8Array {
+export function buildTinyVit(cfg: TinyVitConfig = TINY_VIT): BuiltGraph {
   const n = new NetBuilder('tiny-vit', cfg.seed);
   const g = n.g;
   const T = (cfg.size / cfg.patch) ** 2;
@@ -40,14 +43,14 @@ export function buildTinyVit(cfg: TinyVitConfig = TINY_VIT): Uint8Array {
   g.node('MatMul', [cls0, proj], ['image_embeds']);
   g.output(lhs, 'float32', ['batch', T + 1, cfg.dim]);
   g.output('image_embeds', 'float32', ['batch', cfg.projDim]);
-  return g.toBytes();
+  return { bytes: g.toBytes(), weights: n.weights };
 }
 
 /**
  * A small CNN: [Conv3×3 → ReLU → MaxPool2] per stage (no pool after the last) →
  * GlobalAveragePool → `pooled` [B, C]; `logits` [B, K] = Gemm(pooled).
  */
-export function buildTinyCnn(cfg: TinyCnnConfig = TINY_CNN): Uint8Array {
+export function buildTinyCnn(cfg: TinyCnnConfig = TINY_CNN): BuiltGraph {
   const n = new NetBuilder('tiny-cnn', cfg.seed);
   const g = n.g;
   g.docString = `radcbir built-in tiny CNN: ${cfg.size}px, widths ${cfg.widths.join('/')}, ${cfg.classes} classes; seeded random weights (seed ${cfg.seed}).`;
@@ -65,7 +68,7 @@ export function buildTinyCnn(cfg: TinyCnnConfig = TINY_CNN): Uint8Array {
   g.node('Gemm', ['pooled', w, b], ['logits'], { transB: { int: 1 } });
   g.output('logits', 'float32', ['batch', cfg.classes]);
   g.output('pooled', 'float32', ['batch', inC]);
-  return g.toBytes();
+  return { bytes: g.toBytes(), weights: n.weights };
 }
 
 /**
@@ -73,7 +76,7 @@ export function buildTinyCnn(cfg: TinyCnnConfig = TINY_CNN): Uint8Array {
  * pre-norm blocks → grid [B, D, gh, gw] → neck Conv1×1 → LayerNorm2d → Conv3×3 → LayerNorm2d =
  * `image_embeddings` [B, C, gh, gw] (SAM: 256 × 64 × 64 at 1024 px).
  */
-export function buildTinySam(cfg: TinySamConfig = TINY_SAM): Uint8Array {
+export function buildTinySam(cfg: TinySamConfig = TINY_SAM): BuiltGraph {
   const n = new NetBuilder('tiny-sam', cfg.seed);
   const g = n.g;
   const grid = cfg.size / cfg.patch;
@@ -87,5 +90,5 @@ export function buildTinySam(cfg: TinySamConfig = TINY_SAM): Uint8Array {
   const n2 = n.layerNorm2d('neck.ln2', n.conv('neck.conv2', n1, cfg.neckDim, cfg.neckDim, 3, { pad: 1, bias: false }), cfg.neckDim);
   g.node('Identity', [n2], ['image_embeddings']);
   g.output('image_embeddings', 'float32', ['batch', cfg.neckDim, grid, grid]);
-  return g.toBytes();
+  return { bytes: g.toBytes(), weights: n.weights };
 }

@@ -12,9 +12,9 @@ import { buildTinyCnn, buildTinySam, buildTinyVit, TINY_CNN, TINY_SAM, TINY_VIT 
 export type BuiltinGraphId = 'tiny-vit' | 'tiny-cnn' | 'tiny-sam';
 
 const BUILDERS: Record<BuiltinGraphId, () => Uint8Array> = {
-  'tiny-vit': () => buildTinyVit(),
-  'tiny-cnn': () => buildTinyCnn(),
-  'tiny-sam': () => buildTinySam(),
+  'tiny-vit': () => buildTinyVit().bytes,
+  'tiny-cnn': () => buildTinyCnn().bytes,
+  'tiny-sam': () => buildTinySam().bytes,
 };
 
 /** Ids of the project-built graphs. */

@@ -10,6 +10,8 @@ import { Rng } from '../../util/rng.js';
 export class NetBuilder {
   readonly g: GraphBuilder;
   readonly rng: Rng;
+  /** Every weight drawn, by initializer name (lets tests run an independent forward pass). */
+  readonly weights = new Map<string, Float32Array>();
 
   constructor(name: string, seed: number, opset = 17) {
     this.g = new GraphBuilder(name, opset);
@@ -21,13 +23,16 @@ export class NetBuilder {
     const n = dims.reduce((a, b) => a * b, 1);
     const a = new Float32Array(n);
     for (let i = 0; i < n; i++) a[i] = this.rng.normal() * std;
+    this.weights.set(name, a);
     return this.g.initializer(name, a, dims);
   }
 
   /** Constant-filled initializer (e.g. LayerNorm scale 1, bias 0). */
   fill(name: string, dims: number[], value: number): string {
     const n = dims.reduce((a, b) => a * b, 1);
-    return this.g.initializer(name, new Float32Array(n).fill(value), dims);
+    const a = new Float32Array(n).fill(value);
+    this.weights.set(name, a);
+    return this.g.initializer(name, a, dims);
   }
 
   /** x [.., inF] @ W [inF, outF] (+ b): a Linear layer with std 1/sqrt(inF) · gain. */
