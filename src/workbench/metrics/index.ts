@@ -1,0 +1,14 @@
+/**
+ * Metrics of the study (retrieval precision at N, k-NN classification, linear probing) and
+ * beyond it (bootstrap intervals, paired tests). Pure functions on typed arrays.
+ */
+export type { Codes, Reals } from './check.js';
+export {
+  type PrecisionDefinition, type PrecisionAtNOptions, type PrecisionAtN, type GroupPrecision, type ClassPrecisionRow,
+  precisionAtN, groupedPrecision, perClassPrecision, classCounts, column,
+} from './precision.js';
+export {
+  type Average, type AbsentClasses, type OvrOptions, type LabelOptions, type ClassificationSummary,
+  rocAuc, averagePrecision, rocAucOvr, averagePrecisionOvr, rocAucPerClass, averagePrecisionPerClass,
+  precision, recall, f1, accuracy, argmaxRows, classificationSummary,
+} from './classification.js';
