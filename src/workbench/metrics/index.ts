@@ -12,3 +12,7 @@ export {
   rocAuc, averagePrecision, rocAucOvr, averagePrecisionOvr, rocAucPerClass, averagePrecisionPerClass,
   precision, recall, f1, accuracy, argmaxRows, classificationSummary,
 } from './classification.js';
+export {
+  type KnnCap, type KnnQueries, type KnnClassificationOptions, type KnnClassificationResult,
+  knnClassification, knnClassScores, knnMicroF1ByK,
+} from './knnClassification.js';
