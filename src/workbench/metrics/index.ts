@@ -16,3 +16,7 @@ export {
   type KnnCap, type KnnQueries, type KnnClassificationOptions, type KnnClassificationResult,
   knnClassification, knnClassScores, knnMicroF1ByK,
 } from './knnClassification.js';
+export {
+  type ProbeSplit, type AdamWOptions, type LinearProbeOptions, type LinearProbeResult,
+  LinearClassifier, linearProbe,
+} from './linearProbe.js';
