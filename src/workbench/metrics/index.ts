@@ -20,3 +20,7 @@ export {
   type ProbeSplit, type AdamWOptions, type LinearProbeOptions, type LinearProbeResult,
   LinearClassifier, linearProbe,
 } from './linearProbe.js';
+export {
+  type Interval, type BootstrapOptions, type PrecisionBootstrap, type PairedTestOptions, type PairedTestResult,
+  bootstrapPrecision, pairedPrecisionTest,
+} from './bootstrap.js';
