@@ -25,6 +25,7 @@ export class ProgressTracker {
   private windowStart = performance.now();
   private windowDone = 0;
   private rate = 0;
+  private lastEmittedDone = -1;
   done: number;
 
   constructor(
@@ -55,12 +56,14 @@ export class ProgressTracker {
     }
   }
 
+  /** Emit the final state (once; a no-op when the last event already showed it). */
   finish(): void {
-    this.emit();
+    if (this.lastEmittedDone !== this.done) this.emit();
   }
 
   private emit(): void {
     if (!this.listener) return;
+    this.lastEmittedDone = this.done;
     let rate = this.rate;
     if (rate === 0) {
       const dt = (performance.now() - this.start) / 1000;

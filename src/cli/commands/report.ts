@@ -1,0 +1,92 @@
+import { parseArgs } from 'node:util';
+import { runReport } from '../../workbench/benchmark/report.js';
+import { consoleProgress } from '../../workbench/util/progress.js';
+import { CbirError } from '../../workbench/errors.js';
+
+export const summary = 'run every experiment of the study for several models into one report folder';
+
+export const usage = `usage: cbir report --data <manifest dir> --models <id,id,...> --out <dir> [options]
+
+Embeds the dataset with each model (resumable, cached under <out>/work), builds the k-NN tables
+(train = index, test = queries, val = model selection), and writes the study's tables (3, 4, 5, 9,
+10), Fig. 2 / Fig. 5 data, paired comparisons and summary.md into <out>, and per model
+<out>/<model>/knn.csv, precision_at_n.csv, knn_classification.csv, linear_probing.csv.
+
+options:
+  --work <dir>          embeddings + k-NN cache folder (default <out>/work)
+  --batch <n>           images per model call (default 32)
+  --workers <n>         decode/preprocess worker threads
+  --threads <n>         onnxruntime threads
+  --ep cpu|cuda         execution provider for ONNX models (default cpu)
+  --index exact|hnsw    search (default exact, the study's setting)
+  --textbook            textbook P@N (divide by N) instead of the study's definition
+  --replicates <n>      bootstrap replicates for the intervals (default 1000; 0 = none)
+  --no-probe            skip linear probing
+  --index-size auto|study|off   index-size ablation setting (default auto)`;
+
+export const REPORT_OPTIONS = {
+  data: { type: 'string' },
+  models: { type: 'string' },
+  model: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  work: { type: 'string' },
+  batch: { type: 'string' },
+  workers: { type: 'string' },
+  threads: { type: 'string' },
+  ep: { type: 'string' },
+  index: { type: 'string' },
+  textbook: { type: 'boolean' },
+  replicates: { type: 'string' },
+  'no-probe': { type: 'boolean' },
+  'index-size': { type: 'string' },
+} as const;
+
+export function intOption(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new CbirError(`--${name} must be a non-negative integer, got "${v}"`, { code: 'cli/bad-option' });
+  return n;
+}
+
+export type ReportValues = { [K in keyof typeof REPORT_OPTIONS]?: (typeof REPORT_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof REPORT_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+
+/** Shared by `cbir report` and `cbir start`. */
+export async function reportFromValues(v: ReportValues, defaults: { data: string; models: string[]; out: string }): Promise<number> {
+  const models = [...(v.models ? v.models.split(',').map((s) => s.trim()).filter(Boolean) : []), ...(v.model ?? [])];
+  const ep = v.ep;
+  if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda') throw new CbirError(`--ep must be cpu or cuda, got "${ep}"`, { code: 'cli/bad-option' });
+  const index = v.index;
+  if (index !== undefined && index !== 'exact' && index !== 'hnsw') throw new CbirError(`--index must be exact or hnsw, got "${index}"`, { code: 'cli/bad-option' });
+  const isz = v['index-size'];
+  if (isz !== undefined && !['auto', 'study', 'off'].includes(isz)) throw new CbirError(`--index-size must be auto, study or off, got "${isz}"`, { code: 'cli/bad-option' });
+  const t0 = Date.now();
+  const res = await runReport({
+    data: v.data ?? defaults.data,
+    models: models.length ? models : defaults.models,
+    out: v.out ?? defaults.out,
+    workDir: v.work,
+    batchSize: intOption(v.batch, 'batch'),
+    workers: intOption(v.workers, 'workers'),
+    threads: intOption(v.threads, 'threads'),
+    executionProvider: ep as 'cpu' | 'cuda' | undefined,
+    index: index === 'hnsw' ? { kind: 'hnsw' } : undefined,
+    definition: v.textbook ? 'textbook' : 'study',
+    replicates: intOption(v.replicates, 'replicates'),
+    probe: v['no-probe'] ? false : undefined,
+    indexSize: isz === 'off' ? false : (isz as 'auto' | 'study' | undefined),
+    onProgress: consoleProgress(),
+    log: (l) => console.error(l),
+  });
+  const t3 = res.tables.table3_retrieval;
+  console.log('\n' + (await import('../../workbench/tables/write.js')).tableToMarkdown(t3));
+  console.log(`Report written to ${res.out}/summary.md (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return 0;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: REPORT_OPTIONS, strict: true, allowPositionals: false });
+  if (!values.data || !(values.models || values.model) || !values.out) {
+    throw new CbirError('cbir report needs --data, --models and --out', { hint: usage.split('\n')[0], code: 'cli/missing-option' });
+  }
+  return reportFromValues(values as ReportValues, { data: values.data, models: [], out: values.out });
+}
