@@ -73,7 +73,8 @@ interface HashCache {
 
 /**
  * Open `<out>/.prepare-cache.csv` (file,size,mtime_ms,byte_sha256,pixel_sha256,version): entries
- * whose file size and mtime still match are reused; new entries are appended as they are made,
+ * whose file size and mtime still match are reused (npz images: keyed `file.npz#member[i]` with
+ * the .npz's size and mtime, reused only while their written PNG exists); new entries are appended as they are made,
  * so an interrupted run resumes where it stopped.
  */
 async function openHashCache(path: string): Promise<HashCache> {
@@ -195,6 +196,11 @@ async function scanNpz(spec: SourceSpec, sourceIndex: number, rows: ReportRow[])
   return { candidates, arrays, file };
 }
 
+/** Hash-cache key of one npz image. */
+function npzCacheKey(file: string, c: Candidate): string {
+  return `${file}#${c.npz!.images}[${c.npz!.index}]`;
+}
+
 /** Manifest-relative path of an image that prepare writes out. */
 function writtenPath(c: Candidate, dataset: string): string {
   const rel = c.kind === 'dicom' ? c.rel.slice(0, c.rel.length - extname(c.rel).length) + '.png' : c.rel;
@@ -225,13 +231,14 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
   // 1. Scan.
   const rows: ReportRow[] = [];
   const candidates: Candidate[] = [];
-  const npzArrays = new Map<number, { arrays: Record<string, NpyArray>; file: string }>();
+  const npzArrays = new Map<number, { arrays: Record<string, NpyArray>; file: string; size: number; mtimeMs: number }>();
   const labelTables = new Map<number, LabelTable>();
   for (let s = 0; s < sources.length; s++) {
     const spec = sources[s];
     if (spec.type === 'npz') {
       const r = await scanNpz(spec, s, rows);
-      npzArrays.set(s, { arrays: r.arrays, file: r.file });
+      const st = await stat(r.file);
+      npzArrays.set(s, { arrays: r.arrays, file: r.file, size: st.size, mtimeMs: st.mtimeMs });
       candidates.push(...r.candidates);
     } else {
       const r = await scanSource(spec, s);
@@ -282,10 +289,18 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
           await cache.put(c.file!, st.size, st.mtimeMs, decoded[i]!);
         }
       } else if (c.kind === 'npz') {
-        const { arrays, file } = npzArrays.get(c.source)!;
-        const img = npyImage(arrays[c.npz!.images], c.npz!.index, `${file}:${c.npz!.images}`);
-        const { written, bytes } = await writeOut(c, img);
-        decoded[i] = { byteHash: sha256(bytes), pixelHash: pixelHash(img), written };
+        const { arrays, file, size, mtimeMs } = npzArrays.get(c.source)!;
+        const key = npzCacheKey(file, c);
+        const hit = cache.get(key, size, mtimeMs);
+        const written = writtenPath(c, spec.dataset);
+        if (hit && existsSync(join(out, written))) {
+          decoded[i] = { ...hit, written };
+        } else {
+          const img = npyImage(arrays[c.npz!.images], c.npz!.index, `${file}:${c.npz!.images}`);
+          const { bytes } = await writeOut(c, img);
+          decoded[i] = { byteHash: sha256(bytes), pixelHash: pixelHash(img), written };
+          await cache.put(key, size, mtimeMs, decoded[i]!);
+        }
       } else {
         const bytes = await readFile(c.file!);
         const { image, meta } = await decodeDicom(bytes, spec.window ? { window: spec.window } : {});
@@ -299,7 +314,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
   });
   if (candidates.length === 0) progress.finish();
   } finally {
-    await cache.close(candidates.filter((c) => c.kind === 'image').map((c) => c.file!));
+    await cache.close(candidates.filter((c) => c.kind !== 'dicom').map((c) => (c.kind === 'image' ? c.file! : npzCacheKey(npzArrays.get(c.source)!.file, c))));
   }
 
   // 3. DICOM: labels from a label CSV (by file name and/or SOPInstanceUID), groups by PatientID.
