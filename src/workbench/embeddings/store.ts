@@ -1,0 +1,381 @@
+import { createHash, type Hash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { basename, join } from 'node:path';
+import { CbirError } from '../errors.js';
+import { writeJsonAtomic } from '../util/fsx.js';
+
+/**
+ * An embedding store is a folder:
+ *   vectors.f32  float32, little-endian, row-major count × dim, rows L2-normalised
+ *   ids.txt      one id per line (the manifest's filepath of each row, in row order), '\n'-terminated
+ *   meta.json    model id, extractor fingerprint, dim, count, manifest hash, created, content hash
+ * meta.json is written last, atomically: a store is complete exactly when meta.json exists.
+ * contentHash = sha256(bytes of vectors.f32 ‖ bytes of ids.txt); it does not depend on when or
+ * how (resumed, sharded, merged) the store was made.
+ */
+export const VECTORS_FILE = 'vectors.f32';
+export const IDS_FILE = 'ids.txt';
+export const META_FILE = 'meta.json';
+/** Folder inside a store folder holding an unfinished (resumable) embedding run. */
+export const PARTIAL_DIR = 'partial';
+export const STORE_FORMAT = 'radcbir-embeddings';
+
+/** Which contiguous slice of a manifest a shard store holds. */
+export interface ShardInfo {
+  /** 0-based shard number. */
+  index: number;
+  count: number;
+  /** First manifest row (inclusive). */
+  start: number;
+  /** Last manifest row (exclusive). */
+  end: number;
+  /** Rows in the whole manifest. */
+  total: number;
+}
+
+export interface EmbeddingsMeta {
+  format: typeof STORE_FORMAT;
+  version: 1;
+  modelId: string;
+  /** Fingerprint of the extractor (weights + preprocessing, or descriptor parameters). */
+  fingerprint: string;
+  dim: number;
+  count: number;
+  /** Hash of the manifest the rows belong to (Manifest.hash). */
+  manifestHash: string;
+  /** ISO time the store was completed. */
+  created: string;
+  contentHash: string;
+  dtype: 'float32';
+  byteOrder: 'little';
+  normalization: 'l2';
+  /** Batch size the rows were computed with (batches are aligned to multiples of it). */
+  batchSize?: number;
+  /** Present on shard stores only. */
+  shard?: ShardInfo;
+  /** Where the vectors came from when not embedded here (e.g. an HDF5 import). */
+  source?: Record<string, unknown>;
+}
+
+/** The fields a writer needs; the rest (count, contentHash, created, format) it fills in. */
+export type MetaFields = Pick<EmbeddingsMeta, 'modelId' | 'fingerprint' | 'manifestHash'> & Partial<Pick<EmbeddingsMeta, 'batchSize' | 'shard' | 'source'>>;
+
+function assertLittleEndian(): void {
+  if (endianness() !== 'LE') throw new CbirError('embedding stores are little-endian float32; this machine is big-endian', { code: 'embeddings/endianness' });
+}
+
+/** ids.txt bytes for a list of ids (rejects ids holding a line break). */
+export function idsText(ids: readonly string[], file = IDS_FILE): string {
+  for (let i = 0; i < ids.length; i++) {
+    if (/[\r\n]/.test(ids[i])) {
+      throw new CbirError(`id "${ids[i].replace(/[\r\n]/g, '⏎')}" holds a line break`, { file, row: i + 1, hint: 'rename the image so that its path has no line break, and rebuild the manifest', code: 'embeddings/bad-id' });
+    }
+  }
+  return ids.length === 0 ? '' : ids.join('\n') + '\n';
+}
+
+/**
+ * Streaming writer of one store: append row blocks (any number of rows), then `finish` with
+ * the ids and the meta fields. The vectors go to a temporary file that is fsynced and renamed;
+ * meta.json is written last, so a crash at any point leaves no complete-looking store.
+ */
+export class StoreWriter {
+  private readonly hash: Hash = createHash('sha256');
+  private rowsWritten = 0;
+  private closed = false;
+
+  private constructor(readonly dir: string, readonly dim: number, private readonly fh: FileHandle, private readonly tmp: string) {}
+
+  /** Start writing a store into `dir` (an existing store there is made incomplete at once). */
+  static async create(dir: string, dim: number): Promise<StoreWriter> {
+    assertLittleEndian();
+    if (!Number.isInteger(dim) || dim <= 0) throw new CbirError(`embedding dimension must be a positive integer, got ${dim}`, { file: dir, code: 'embeddings/bad-dim' });
+    await mkdir(dir, { recursive: true });
+    await rm(join(dir, META_FILE), { force: true });
+    const tmp = join(dir, `.${VECTORS_FILE}.${process.pid}.tmp`);
+    const fh = await open(tmp, 'w');
+    return new StoreWriter(dir, dim, fh, tmp);
+  }
+
+  get count(): number {
+    return this.rowsWritten;
+  }
+
+  /** Append whole rows (length a multiple of dim). The bytes are written as they are. */
+  async append(rows: Float32Array): Promise<void> {
+    if (rows.length % this.dim !== 0) throw new Error(`StoreWriter.append: ${rows.length} values is not a multiple of dim ${this.dim}`);
+    const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
+    await this.appendBytes(bytes);
+  }
+
+  /** Append raw little-endian float32 row bytes (length a multiple of 4·dim). */
+  async appendBytes(bytes: Uint8Array): Promise<void> {
+    if (bytes.byteLength % (4 * this.dim) !== 0) throw new Error(`StoreWriter.appendBytes: ${bytes.byteLength} bytes is not a whole number of rows`);
+    let off = 0;
+    while (off < bytes.byteLength) {
+      const { bytesWritten } = await this.fh.write(bytes, off, bytes.byteLength - off);
+      off += bytesWritten;
+    }
+    this.hash.update(bytes);
+    this.rowsWritten += bytes.byteLength / (4 * this.dim);
+  }
+
+  /**
+   * Write ids.txt and meta.json. `beforeMeta` runs after the data files are in place and
+   * before meta.json is written (used by tests to crash in that window).
+   */
+  async finish(ids: readonly string[], fields: MetaFields, beforeMeta?: () => void | Promise<void>): Promise<EmbeddingsMeta> {
+    if (ids.length !== this.rowsWritten) throw new Error(`StoreWriter.finish: ${ids.length} ids for ${this.rowsWritten} rows`);
+    await this.fh.sync();
+    await this.fh.close();
+    this.closed = true;
+    const text = Buffer.from(idsText(ids, join(this.dir, IDS_FILE)), 'utf8');
+    this.hash.update(text);
+    const idsTmp = join(this.dir, `.${IDS_FILE}.${process.pid}.tmp`);
+    const ih = await open(idsTmp, 'w');
+    try {
+      await ih.writeFile(text);
+      await ih.sync();
+    } finally {
+      await ih.close();
+    }
+    await rename(this.tmp, join(this.dir, VECTORS_FILE));
+    await rename(idsTmp, join(this.dir, IDS_FILE));
+    await fsyncDir(this.dir);
+    if (beforeMeta) await beforeMeta();
+    const meta: EmbeddingsMeta = {
+      format: STORE_FORMAT,
+      version: 1,
+      modelId: fields.modelId,
+      fingerprint: fields.fingerprint,
+      dim: this.dim,
+      count: this.rowsWritten,
+      manifestHash: fields.manifestHash,
+      created: new Date().toISOString(),
+      contentHash: this.hash.digest('hex'),
+      dtype: 'float32',
+      byteOrder: 'little',
+      normalization: 'l2',
+      ...(fields.batchSize !== undefined ? { batchSize: fields.batchSize } : {}),
+      ...(fields.shard ? { shard: fields.shard } : {}),
+      ...(fields.source ? { source: fields.source } : {}),
+    };
+    await writeJsonAtomic(join(this.dir, META_FILE), meta);
+    await fsyncDir(this.dir);
+    return meta;
+  }
+
+  /** Give up: close and delete the temporary vectors file. */
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.fh.close().catch(() => {});
+    }
+    await rm(this.tmp, { force: true });
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // some filesystems do not allow fsync on a directory; the renames are still ordered
+  }
+}
+
+/** Write a whole store from one matrix (for small stores, imports and tests). Rows are written as given. */
+export async function writeEmbeddings(dir: string, vectors: Float32Array, ids: readonly string[], dim: number, fields: MetaFields): Promise<EmbeddingsMeta> {
+  if (vectors.length !== ids.length * dim) throw new CbirError(`${vectors.length} values for ${ids.length} ids of dim ${dim}`, { file: dir, code: 'embeddings/shape' });
+  const w = await StoreWriter.create(dir, dim);
+  try {
+    await w.append(vectors);
+    return await w.finish(ids, fields);
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}
+
+/** An opened, complete embedding store. */
+export interface EmbeddingStore {
+  dir: string;
+  meta: EmbeddingsMeta;
+  count: number;
+  dim: number;
+  /** Row ids (manifest filepaths), in row order. */
+  ids: string[];
+  /** The whole matrix (count × dim) in one Float32Array; for moderate sizes (< 2^31 values). */
+  readAll(): Promise<Float32Array>;
+  /** Stream the matrix in blocks of up to `blockSize` rows; each block is a fresh array. */
+  rows(blockSize?: number): AsyncIterable<{ start: number; data: Float32Array }>;
+}
+
+/** Read and check meta.json of a store folder (throws a CbirError saying what to do when it is absent or broken). */
+export async function readMeta(dir: string): Promise<EmbeddingsMeta> {
+  const metaPath = join(dir, META_FILE);
+  if (!existsSync(dir)) {
+    throw new CbirError('embedding store folder not found', { file: dir, hint: 'pass the --out folder of `cbir embed` (or of `cbir embeddings import-h5`)', code: 'embeddings/not-found' });
+  }
+  if (!existsSync(metaPath)) {
+    if (existsSync(join(dir, PARTIAL_DIR))) {
+      throw new CbirError('this embedding run has not finished (no meta.json yet)', { file: dir, hint: 'rerun the same `cbir embed` command: it resumes where it stopped', code: 'embeddings/incomplete' });
+    }
+    throw new CbirError('not an embedding store (no meta.json)', { file: dir, hint: 'pass the --out folder of `cbir embed`; a store is complete only when meta.json exists', code: 'embeddings/not-a-store' });
+  }
+  let meta: EmbeddingsMeta;
+  try {
+    meta = JSON.parse(await readFile(metaPath, 'utf8'));
+  } catch (e) {
+    throw new CbirError(`meta.json is not valid JSON (${(e as Error).message})`, { file: metaPath, hint: 'the store is damaged; embed again with --force', code: 'embeddings/bad-meta', cause: e });
+  }
+  if (meta.format !== STORE_FORMAT || !Number.isInteger(meta.dim) || meta.dim <= 0 || !Number.isInteger(meta.count) || meta.count < 0) {
+    throw new CbirError('meta.json does not describe a radcbir embedding store (format, dim or count missing)', { file: metaPath, hint: 'embed again with --force, or import published vectors with `cbir embeddings import-h5`', code: 'embeddings/bad-meta' });
+  }
+  return meta;
+}
+
+/** Read the ids of a store (one per line). */
+async function readIds(dir: string, expected: number): Promise<string[]> {
+  const file = join(dir, IDS_FILE);
+  if (!existsSync(file)) throw new CbirError('ids.txt is missing', { file: dir, hint: 'the store is damaged; embed again with --force', code: 'embeddings/missing-ids' });
+  const text = await readFile(file, 'utf8');
+  const ids = text.length === 0 ? [] : text.slice(0, text.endsWith('\n') ? -1 : undefined).split('\n');
+  if (ids.length !== expected) {
+    throw new CbirError(`ids.txt has ${ids.length} lines but meta.json says count ${expected}`, { file, row: Math.min(ids.length, expected) + 1, hint: 'the store is damaged; embed again with --force', code: 'embeddings/ids-count' });
+  }
+  return ids;
+}
+
+/** Open a complete store: checks meta.json, ids.txt and the size of vectors.f32. */
+export async function openEmbeddings(dir: string): Promise<EmbeddingStore> {
+  assertLittleEndian();
+  const meta = await readMeta(dir);
+  const ids = await readIds(dir, meta.count);
+  const vpath = join(dir, VECTORS_FILE);
+  const size = existsSync(vpath) ? (await stat(vpath)).size : -1;
+  const expected = meta.count * meta.dim * 4;
+  if (size !== expected) {
+    throw new CbirError(size < 0 ? 'vectors.f32 is missing' : `vectors.f32 has ${size} bytes, expected ${expected} (count ${meta.count} × dim ${meta.dim} × 4)`, { file: vpath, hint: 'the store is damaged; embed again with --force', code: 'embeddings/size' });
+  }
+  const { count, dim } = meta;
+  return {
+    dir,
+    meta,
+    count,
+    dim,
+    ids,
+    async readAll() {
+      if (count * dim > 2 ** 31 - 1) {
+        throw new CbirError(`${count} × ${dim} values do not fit one array`, { file: vpath, hint: 'read the store in blocks with rows(blockSize)', code: 'embeddings/too-large' });
+      }
+      const out = new Float32Array(count * dim);
+      const fh = await open(vpath, 'r');
+      try {
+        await readFully(fh, new Uint8Array(out.buffer), 0);
+      } finally {
+        await fh.close();
+      }
+      return out;
+    },
+    rows(blockSize = 4096) {
+      if (!Number.isInteger(blockSize) || blockSize <= 0) throw new Error(`rows(blockSize): blockSize must be a positive integer, got ${blockSize}`);
+      return {
+        async *[Symbol.asyncIterator]() {
+          const fh = await open(vpath, 'r');
+          try {
+            for (let start = 0; start < count; start += blockSize) {
+              const n = Math.min(blockSize, count - start);
+              const data = new Float32Array(n * dim);
+              await readFully(fh, new Uint8Array(data.buffer), start * dim * 4);
+              yield { start, data };
+            }
+          } finally {
+            await fh.close();
+          }
+        },
+      };
+    },
+  };
+}
+
+/** Read exactly buf.byteLength bytes at `position` (fails on a short file). */
+export async function readFully(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+  let off = 0;
+  while (off < buf.byteLength) {
+    const len = Math.min(buf.byteLength - off, 1 << 30);
+    const { bytesRead } = await fh.read(buf, off, len, position + off);
+    if (bytesRead === 0) throw new CbirError(`file ended after ${position + off} bytes`, { hint: 'the file is truncated; embed again with --force', code: 'embeddings/truncated' });
+    off += bytesRead;
+  }
+}
+
+/** Recompute a store's content hash from its files: sha256(vectors.f32 ‖ ids.txt). */
+export async function computeContentHash(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of [VECTORS_FILE, IDS_FILE]) {
+    const fh = await open(join(dir, f), 'r');
+    try {
+      const buf = new Uint8Array(1 << 20);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.byteLength, null);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  return h.digest('hex');
+}
+
+export interface EmbeddingsInfo {
+  dir: string;
+  count: number;
+  dim: number;
+  modelId: string;
+  fingerprint: string;
+  manifestHash: string;
+  contentHash: string;
+  created: string;
+  bytes: number;
+  batchSize?: number;
+  shard?: ShardInfo;
+  source?: Record<string, unknown>;
+  /** Present when `verify` was asked: whether the files still hash to contentHash. */
+  verified?: boolean;
+}
+
+/** Summary of a store; with `verify`, also recomputes the content hash and fails when it differs. */
+export async function embeddingsInfo(dir: string, opts: { verify?: boolean } = {}): Promise<EmbeddingsInfo> {
+  const store = await openEmbeddings(dir);
+  const m = store.meta;
+  const info: EmbeddingsInfo = {
+    dir,
+    count: m.count,
+    dim: m.dim,
+    modelId: m.modelId,
+    fingerprint: m.fingerprint,
+    manifestHash: m.manifestHash,
+    contentHash: m.contentHash,
+    created: m.created,
+    bytes: m.count * m.dim * 4,
+    ...(m.batchSize !== undefined ? { batchSize: m.batchSize } : {}),
+    ...(m.shard ? { shard: m.shard } : {}),
+    ...(m.source ? { source: m.source } : {}),
+  };
+  if (opts.verify) {
+    const actual = await computeContentHash(dir);
+    if (actual !== m.contentHash) {
+      throw new CbirError(`content hash mismatch: files hash to ${actual}, meta.json says ${m.contentHash}`, { file: join(dir, basename(VECTORS_FILE)), hint: 'the store was modified or damaged after it was written; embed again with --force', code: 'embeddings/hash-mismatch' });
+    }
+    info.verified = true;
+  }
+  return info;
+}
