@@ -1,0 +1,90 @@
+import { parseArgs } from 'node:util';
+import { CbirError } from '../../workbench/errors.js';
+import { readManifest } from '../../workbench/data/manifest.js';
+import { consoleProgress } from '../../workbench/util/progress.js';
+import { embedManifest, parseShard } from '../../workbench/embeddings/pipeline.js';
+import { mergeShards } from '../../workbench/embeddings/merge.js';
+import { loadExtractor } from '../../workbench/models/registry.js';
+
+export const summary = 'embed a manifest with a model (resumable, shardable): `embed`, `embed merge`';
+
+export const usage = `usage:
+  cbir embed --data <manifest dir> --model <id> --out <dir>
+             [--batch 32] [--shard i/n] [--workers N] [--threads N] [--ep cpu|cuda] [--force] [--quiet]
+  cbir embed merge --out <dir> [--force] <shard dir> <shard dir> ...
+
+Embeds every image of the manifest (or, with --shard i/n, the i-th of n contiguous slices,
+counting from 0) and writes an embedding store to --out: vectors.f32 (float32 rows, L2-normalised),
+ids.txt (the manifest filepaths) and meta.json (model, fingerprint, manifest hash, content hash).
+Models: \`cbir models list\` (built-in descriptors such as hog4x4x9 or classic need no download).
+
+The run is resumable: if it stops (Ctrl-C, kill -9, a crash, a bad image), rerun the same command
+and it continues after the last completed batch; the result is byte-identical to an uninterrupted
+run. A folder holding embeddings of another manifest, model, --batch or shard is refused; use a
+new --out or --force. Keep --batch the same across a resume and across the shards of one job array.
+
+  --workers N   threads that decode (and preprocess) images; 0 = in the main thread
+  --threads N   onnxruntime intra-op threads (ONNX models)
+  --ep          execution provider for ONNX models: cpu (default) or cuda
+
+Job arrays (SLURM, Kubernetes): run \`cbir embed ... --shard $TASK_ID/N --out shards/$TASK_ID\`
+for TASK_ID = 0..N-1, then \`cbir embed merge --out <dir> shards/*\`.`;
+
+function positiveInt(v: string | undefined, flag: string, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new CbirError(`${flag} "${v}" must be an integer ≥ ${min}`, { file: flag, hint: `e.g. ${flag} ${min === 0 ? 0 : 4}`, code: 'embed/bad-option' });
+  return n;
+}
+
+async function merge(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } }, allowPositionals: true });
+  if (!values.out) throw new CbirError('no output folder given', { file: '--out', hint: 'cbir embed merge --out <dir> <shard dirs...>', code: 'merge/no-out' });
+  const meta = await mergeShards(positionals, values.out, { force: values.force, onProgress: values.quiet ? undefined : consoleProgress() });
+  console.log(`merged ${positionals.length} shards → ${values.out}: ${meta.count} × ${meta.dim} (${meta.modelId}), content hash ${meta.contentHash}`);
+  return 0;
+}
+
+export async function run(args: string[]): Promise<number> {
+  if (args[0] === 'merge') return merge(args.slice(1));
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      data: { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      batch: { type: 'string' },
+      shard: { type: 'string' },
+      workers: { type: 'string' },
+      threads: { type: 'string' },
+      ep: { type: 'string' },
+      force: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new CbirError(`unexpected argument "${positionals[0]}"`, { hint: 'see `cbir embed --help`', code: 'embed/bad-args' });
+  if (!values.data) throw new CbirError('no manifest given', { file: '--data', hint: 'pass --data <dir> made by `cbir data prepare`', code: 'embed/no-data' });
+  if (!values.model) throw new CbirError('no model given', { file: '--model', hint: 'pass --model <id>; `cbir models list` shows them (e.g. --model classic needs no download)', code: 'embed/no-model' });
+  if (!values.out) throw new CbirError('no output folder given', { file: '--out', hint: 'pass --out <dir>, e.g. --out runs/emb/classic', code: 'embed/no-out' });
+  const batchSize = positiveInt(values.batch, '--batch') ?? 32;
+  const workers = positiveInt(values.workers, '--workers', 0);
+  const threads = positiveInt(values.threads, '--threads');
+  const ep = values.ep ?? 'cpu';
+  if (ep !== 'cpu' && ep !== 'cuda') throw new CbirError(`--ep "${ep}" is neither cpu nor cuda`, { file: '--ep', hint: 'use --ep cpu or --ep cuda', code: 'embed/bad-ep' });
+  const shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
+
+  const manifest = await readManifest(values.data);
+  const extractor = await loadExtractor(values.model, { executionProvider: ep, intraOpThreads: threads, batchSize });
+  try {
+    const r = await embedManifest({ manifest, extractor, out: values.out, batchSize, shard, workers, force: values.force, onProgress: values.quiet ? undefined : consoleProgress() });
+    const m = r.meta;
+    const what = m.shard ? `rows ${m.shard.start}–${m.shard.end} of ${m.shard.total} (shard ${m.shard.index}/${m.shard.count})` : `${m.count} images`;
+    if (r.alreadyComplete) console.log(`already complete: ${values.out} holds ${what} × ${m.dim} (${m.modelId}), content hash ${m.contentHash}`);
+    else console.log(`embedded ${what} with ${m.modelId} → ${values.out}: dim ${m.dim}${r.resumed > 0 ? `, ${r.resumed} resumed from an earlier run` : ''}, content hash ${m.contentHash}`);
+    if (m.shard) console.log(`when all ${m.shard.count} shards are done: cbir embed merge --out <dir> <the ${m.shard.count} shard folders>`);
+    return 0;
+  } finally {
+    await extractor.close();
+  }
+}
