@@ -132,6 +132,7 @@ test('prepare: messy folder + label-CSV sources → manifest, report and splits 
     // One-hot CSV: multi-label and unlabeled rows are listed and excluded; ids with or without extension match.
     assert.match(find('multi-label', 'img2.png')[0].detail, /row 4 .*2 labels \(pneumonia, effusion\)/);
     assert.equal(find('unlabeled', 'img3.png').length, 1);
+    assert.equal(find('ignored-non-image', 'labels.csv').length, 0, 'the label CSV itself is not clutter');
     assert.ok(paths.has('xr/img4.png') && paths.has('xr/img5.png') && !paths.has('xr/img2.png'));
 
     // Classes and kinds.
@@ -220,6 +221,33 @@ test('prepare: recipe with ${CBIR_DATASETS} via the CLI, then `cbir data stats`'
     const bad = cli('data', 'prepare', '--source', 'folder:path=nowhere,dataset=x,modality=US,region=breast', '--out', join(dir, 'o2'));
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--source: x: source folder not found: .*nowhere/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('prepare: duplicates across sources follow the same policy; split folders without test are ignored', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    for (let i = 0; i < 10; i++) await png(join(dir, 'a', 'normal', `a${i}.png`));
+    await png(join(dir, 'b', 'train', 'normal', 'b0.png'));
+    await png(join(dir, 'b', 'train', 'normal', 'b1.png'));
+    copy(join(dir, 'a', 'normal', 'a3.png'), join(dir, 'b', 'test', 'normal', 'twin.png'));
+    copy(join(dir, 'a', 'normal', 'a4.png'), join(dir, 'b', 'train', 'tumour', 'other-class.png'));
+    for (let i = 0; i < 10; i++) await png(join(dir, 'c', 'Train', 'normal', `c${i}.png`));
+    const src = (name: string) => parseSourceSpec(`folder:path=${join(dir, name)},dataset=${name},modality=XR,region=chest`);
+    const out = join(dir, 'out');
+    await prepareDataset({ sources: [src('a'), src('b'), src('c')], out });
+    const m = await readManifest(out);
+    const paths = new Set(m.filepaths.map((p) => p.replace(/^\.\.\//, '')));
+    assert.ok(paths.has('b/test/normal/twin.png') && !paths.has('a/normal/a3.png'), 'the test copy of another source wins');
+    assert.ok(!paths.has('a/normal/a4.png') && !paths.has('b/train/tumour/other-class.png'), 'a cross-source label conflict drops both');
+    const rows = reportRows(out);
+    assert.match(rows.find((x) => x.kind === 'duplicate-dropped' && x.file === 'normal/a3.png')!.detail, /identical bytes to b\/test\/normal\/twin\.png \(kept, in test\)/);
+    assert.equal(rows.filter((x) => x.kind === 'label-conflict').length, 2);
+    const c = { train: 0, val: 0, test: 0 };
+    for (let i = 0; i < m.size; i++) if (m.filepaths[i].startsWith('../c/')) c[m.entry(i).split]++;
+    assert.deepEqual(c, { train: 7, val: 1, test: 2 }, 'Train/ alone is not a split: 70/10/20 assigned');
   } finally {
     cleanup();
   }

@@ -92,7 +92,7 @@ async function isDicomFile(file: string): Promise<boolean> {
  * Walk `dir` recursively (sorted), returning image files of `kind`; hidden folders/files and
  * non-image files are reported (ignored-hidden, ignored-non-image) relative to `root`.
  */
-async function walkImages(dir: string, root: string, kind: FileKind, dataset: string, rows: ReportRow[]): Promise<string[]> {
+async function walkImages(dir: string, root: string, kind: FileKind, dataset: string, rows: ReportRow[], skip?: string): Promise<string[]> {
   const out: string[] = [];
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
@@ -107,9 +107,10 @@ async function walkImages(dir: string, root: string, kind: FileKind, dataset: st
       continue;
     }
     if (e.isDirectory()) {
-      out.push(...(await walkImages(p, root, kind, dataset, rows)));
+      out.push(...(await walkImages(p, root, kind, dataset, rows, skip)));
       continue;
     }
+    if (skip !== undefined && resolve(p) === skip) continue;
     if (!e.isFile() && !e.isSymbolicLink()) continue;
     const ok = kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(p);
     if (ok) out.push(p);
@@ -125,8 +126,10 @@ function requireDir(spec: SourceSpec, dir: string, what: string): void {
 
 /**
  * Scan a class-folder layout: `root/<class>/...` or `root/<split>/<class>/...` (split folders
- * Training/Testing/train/val/test, case-insensitive). Files directly in the root or a split folder
- * have no class and are reported as missing-label.
+ * Training/Testing/train/val/test, case-insensitive). The given split is kept when there is a test
+ * folder (train + test only: val is carved out of train later); split folders without a test
+ * folder are treated as unsplit. Files directly in the root or a split folder have no class and
+ * are reported as missing-label.
  */
 async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: FileKind): Promise<ScanResult> {
   const root = spec.path;
@@ -143,7 +146,9 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
   }
   const splitLayout = splitDirs.length > 0;
   const givenSplits = new Set(splitDirs.map((e) => SPLIT_DIRS[e.name.toLowerCase()]));
-  const carve = splitLayout && givenSplits.has('train') && !givenSplits.has('val');
+  // Split folders are used only when they hold a test split (the queries); train + test only → val carved from train.
+  const useSplits = splitLayout && givenSplits.has('test');
+  const carve = useSplits && givenSplits.has('train') && !givenSplits.has('val');
   const addClassDir = async (classDir: string, label: string, given?: Split) => {
     const mapped = spec.labels?.[label] ?? label;
     for (const f of await walkImages(classDir, root, kind, spec.dataset, rows)) {
@@ -177,7 +182,7 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
       await looseFiles(sdir);
       await hiddenDirs(sdir);
       for (const cd of (await readdir(sdir, { withFileTypes: true })).filter((e) => e.isDirectory() && !hidden(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        await addClassDir(join(sdir, cd.name), cd.name, split);
+        await addClassDir(join(sdir, cd.name), cd.name, useSplits ? split : undefined);
       }
     }
   } else {
@@ -343,7 +348,7 @@ async function scanCsv(spec: SourceSpec, sourceIndex: number): Promise<ScanResul
   const csv = resolve(root, spec.csv!);
   const rows: ReportRow[] = [];
   const table = await readLabelTable(csv, spec);
-  const files = (await walkImages(imagesDir, root, 'image', spec.dataset, rows)).filter((f) => resolve(f) !== csv);
+  const files = await walkImages(imagesDir, root, 'image', spec.dataset, rows, csv);
   const { byFile, unmatched } = matchLabels(table, files);
   const candidates: Candidate[] = [];
   files.forEach((f, i) => {
@@ -365,7 +370,7 @@ async function scanDicom(spec: SourceSpec, sourceIndex: number): Promise<ScanRes
   const rows: ReportRow[] = [];
   const csv = resolve(root, spec.csv);
   const table = await readLabelTable(csv, spec);
-  const files = await walkImages(resolve(root, spec.images ?? '.'), root, 'dicom', spec.dataset, rows);
+  const files = await walkImages(resolve(root, spec.images ?? '.'), root, 'dicom', spec.dataset, rows, csv);
   const candidates = files.map((f): Candidate => {
     const rel = relPath(root, f);
     const ref = `${spec.dataset}/${rel}`;
