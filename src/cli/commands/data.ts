@@ -84,7 +84,7 @@ async function stats(args: string[]): Promise<number> {
     options: { json: { type: 'boolean' }, 'imbalance-over': { type: 'string' } },
     allowPositionals: true,
   });
-  if (positionals.length !== 1) throw new CbirError(`expected one manifest folder, got ${positionals.length}`, { file: 'cbir data stats', hint: 'usage: cbir data stats <dir> [--json]', code: 'stats/usage' });
+  if (positionals.length !== 1) throw new CbirError(`expected one manifest folder, got ${positionals.length}`, { hint: 'usage: cbir data stats <dir> [--json]', code: 'stats/usage' });
   const over = values['imbalance-over'] ?? 'all';
   if (!['all', 'train', 'val', 'test'].includes(over)) throw new CbirError(`--imbalance-over "${over}" must be all, train, val or test`, { file: '--imbalance-over', code: 'stats/usage' });
   const m = await readManifest(positionals[0]);
@@ -106,5 +106,5 @@ export async function run(args: string[]): Promise<number> {
     console.log(usage);
     return sub === undefined ? 1 : 0;
   }
-  throw new CbirError(`unknown subcommand "${sub}"`, { file: 'cbir data', hint: 'use `cbir data prepare ...` or `cbir data stats <dir>`; see `cbir data --help`', code: 'data/unknown-subcommand' });
+  throw new CbirError(`unknown subcommand "${sub}"`, { hint: 'use `cbir data prepare ...` or `cbir data stats <dir>`; see `cbir data --help`', code: 'data/unknown-subcommand' });
 }
