@@ -154,7 +154,7 @@ test('prepare: messy folder + label-CSV sources → manifest, report and splits 
     assert.deepEqual(split('mr/Testing/'), { train: 0, val: 0, test: 11 });
     // 5 hemorrhage → 3/1/1, 4 normal → 3/0/1 (largest remainder)
     assert.deepEqual(split('head/'), { train: 6, val: 1, test: 2 });
-    assert.ok(rows.some((x) => x.kind === 'split-assigned' && x.class === 'MR/brain/glioma' && /train 21 \/ val 2 \/ test 6/.test(x.detail)));
+    assert.ok(rows.some((x) => x.kind === 'split-assigned' && x.class === 'MR/brain/glioma' && /train 21 \/ val 2 \/ test 6; split given by the source \(6\); given train, 10 % carved out as val \(23\)/.test(x.detail)));
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     assert.match(md, /the copy in the query split wins/);
     assert.match(md, /## Label conflicts \(1 group, 2 images dropped\)/);

@@ -445,7 +445,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
   });
   const classRank = new Map(classOrder.map((c, k) => [c.name, k]));
   for (const p of [...perClass.values()].sort((a, b) => (dsRank0.get(a.dataset)! - dsRank0.get(b.dataset)!) || classRank.get(a.cls)! - classRank.get(b.cls)!)) {
-    const how = [...p.how.entries()].map(([m, n]) => `${m} (${n})`).join(', ');
+    const how = [...p.how.entries()].map(([m, n]) => `${m} (${n})`).join('; ');
     splitTable.push({ dataset: p.dataset, className: p.cls, kind: classByName.get(p.cls)!.kind, train: p.n[0], val: p.n[1], test: p.n[2], how });
     rows.push({ kind: 'split-assigned', dataset: p.dataset, file: '', class: p.cls, action: 'assigned', detail: `train ${p.n[0]} / val ${p.n[1]} / test ${p.n[2]}; ${how}` });
   }
