@@ -30,13 +30,17 @@ function mb(n: number): string {
 
 function bytesProgress(stream: NodeJS.WriteStream = process.stderr): ProgressListener {
   let last = 0;
+  let finished = false;
   return (e) => {
+    const complete = e.total > 0 && e.done >= e.total;
+    if (finished) return;
+    finished = complete;
     const total = e.total > 0 ? `/${mb(e.total)}` : '';
     const text = `${e.phase} ${mb(e.done)}${total} MB ${mb(e.rate)} MB/s ETA ${formatDuration(e.etaSeconds)}`;
     if (stream.isTTY) {
       stream.write(`\r${text}\x1b[K`);
-      if (e.total > 0 && e.done >= e.total) stream.write('\n');
-    } else if (Date.now() - last > 5000 || (e.total > 0 && e.done >= e.total)) {
+      if (complete) stream.write('\n');
+    } else if (Date.now() - last > 5000 || complete) {
       last = Date.now();
       stream.write(`${text}\n`);
     }

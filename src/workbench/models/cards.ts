@@ -18,13 +18,16 @@ export function cardSource(card: ModelCard): string {
   return sourceOf.get(card) ?? (card.builtin ? `built-in card "${card.id}"` : `card "${card.id}"`);
 }
 
-/** 1-based line of a dotted field path in JSON text (best effort: follows the keys in order). */
-function lineOf(text: string, path: string): number | undefined {
+/**
+ * 1-based line of a dotted field path in JSON text (best effort: follows the keys in order);
+ * a missing field gets the line of the object that should hold it.
+ */
+function lineOf(text: string, path: string): number {
   let pos = 0;
   for (const key of path.split('.')) {
-    if (/^\d+$/.test(key)) continue;
+    if (/^\d+$/.test(key) || key === '') continue;
     const i = text.indexOf(`"${key}"`, pos);
-    if (i < 0) return pos > 0 ? text.slice(0, pos).split('\n').length : undefined;
+    if (i < 0) break;
     pos = i;
   }
   return text.slice(0, pos).split('\n').length;
@@ -142,6 +145,57 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
   return value as ModelCard;
 }
 
+/**
+ * Offset of the first JSON syntax error in `text` (a small recursive-descent scan; JSON.parse
+ * does not always say where), or undefined when the text is valid JSON.
+ */
+export function jsonErrorOffset(text: string): number | undefined {
+  let i = 0;
+  const ws = () => { while (i < text.length && ' \t\n\r'.includes(text[i])) i++; };
+  const fail = (): never => { throw i; };
+  const lit = (w: string) => { if (text.startsWith(w, i)) i += w.length; else fail(); };
+  const str = () => {
+    if (text[i] !== '"') fail();
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === '\\') { i++; if (!'"\\/bfnrtu'.includes(text[i] ?? '')) fail(); if (text[i] === 'u') { if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail(); i += 4; } }
+      else if (text.charCodeAt(i) < 0x20) fail();
+      i++;
+    }
+    if (text[i] !== '"') fail();
+    i++;
+  };
+  const num = () => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    if (!m || m[0] === '' || m[0] === '-') fail();
+    i += m![0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++; ws();
+      if (text[i] === '}') { i++; return; }
+      for (;;) { ws(); str(); ws(); if (text[i] !== ':') fail(); i++; value(); ws(); if (text[i] === ',') { i++; continue; } if (text[i] === '}') { i++; return; } fail(); }
+    } else if (c === '[') {
+      i++; ws();
+      if (text[i] === ']') { i++; return; }
+      for (;;) { value(); ws(); if (text[i] === ',') { i++; continue; } if (text[i] === ']') { i++; return; } fail(); }
+    } else if (c === '"') str();
+    else if (c === 't') lit('true');
+    else if (c === 'f') lit('false');
+    else if (c === 'n') lit('null');
+    else num();
+  };
+  try {
+    if (text.charCodeAt(0) === 0xfeff) i = 1;
+    value(); ws();
+    return i < text.length ? i : undefined;
+  } catch (at) {
+    return typeof at === 'number' ? at : undefined;
+  }
+}
+
 /** Read and validate one card file. */
 export function loadCard(file: string): ModelCard {
   let text: string;
@@ -154,8 +208,8 @@ export function loadCard(file: string): ModelCard {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    const m = /position (\d+)/.exec((e as Error).message);
-    const row = m ? text.slice(0, Number(m[1])).split('\n').length : undefined;
+    const at = jsonErrorOffset(text);
+    const row = at !== undefined ? text.slice(0, at).split('\n').length : undefined;
     throw new CbirError(`model card is not valid JSON: ${(e as Error).message}`, { file, row, hint: 'fix the JSON syntax (quotes, commas, brackets)', code: 'card/json', cause: e });
   }
   const card = validateCard(value, file, text);

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""Export the study's foundation models from their public checkpoints to ONNX for radcbir.
+
+Each model is wrapped so that the ONNX graph has exactly the input and output that its card
+(models/<id>.json) names: input `pixel_values` [batch, 3, H, W] float32, already preprocessed
+as the card's `preprocess` says (radcbir does the preprocessing in TypeScript), and the card's
+`onnx.output` tensor, which radcbir pools as the card's `pooling` says. After the export the
+script checks the graph with onnxruntime against the PyTorch model (when onnxruntime is
+installed), prints the file's sha256 and writes it into the card's `onnx.sha256`.
+
+It also checks the card's preprocessing against the checkpoint's own processor config
+(Hugging Face image processor / open_clip preprocess config) and refuses to export on a
+mismatch unless --force is given.
+
+Heavy packages (torch, transformers, open_clip, timm, segment_anything, medclip) are imported
+only when a model that needs them is exported, so `--help` and `--list` work without them.
+
+Examples:
+  python3 models/export/export_onnx.py --list
+  python3 models/export/export_onnx.py --model vit-b16 dinov2-vitb14
+  python3 models/export/export_onnx.py --model medsam-vitb --medsam-checkpoint ~/ckpt/medsam_vit_b.pth
+  python3 models/export/export_onnx.py --all --out models/weights
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CARDS_DIR = HERE.parent
+DEFAULT_OUT = HERE.parent / "weights"
+
+# Which library and checkpoint each card's model comes from (see the card's `source` and `notes`).
+RECIPES = {
+    "resnet50": "transformers ResNetForImageClassification microsoft/resnet-50 -> logits [B, 1000]",
+    "vit-b16": "transformers ViTModel google/vit-base-patch16-224-in21k -> last_hidden_state [B, 197, 768]",
+    "ark-swinb": "timm swin_base_patch4_window7_224 + Ark-6 checkpoint (--ark-checkpoint) -> pooled_features [B, 1024]",
+    "sam-vitb": "transformers SamModel facebook/sam-vit-base get_image_embeddings -> image_embeddings [B, 256, 64, 64]",
+    "medsam-vitb": "segment_anything vit_b + medsam_vit_b.pth (--medsam-checkpoint) image_encoder -> image_embeddings [B, 256, 64, 64]",
+    "clip-vitl14": "open_clip ViT-L-14 pretrained=openai encode_image -> image_embeds [B, 768]",
+    "medclip-swint": "medclip MedCLIPModel(MedCLIPVisionModelViT) vision_model -> image_embeds [B, 512]",
+    "biomedclip-vitb16": "open_clip hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224 encode_image -> image_embeds [B, 512]",
+    "bmcclip-vitl14": "open_clip hf-hub:BIOMEDICA/BMC_CLIP_CF encode_image -> image_embeds [B, 768]",
+    "mae-vitb16": "transformers ViTMAEModel facebook/vit-mae-base, mask_ratio=0, fixed noise -> last_hidden_state [B, 197, 768]",
+    "dinov2-vitb14": "transformers Dinov2Model facebook/dinov2-base -> last_hidden_state [B, 257, 768]",
+    "raddino-vitb14": "transformers Dinov2Model microsoft/rad-dino -> last_hidden_state [B, 1370, 768]",
+}
+
+PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
+
+
+def load_card(cards_dir: Path, model_id: str) -> tuple[dict, Path]:
+    path = cards_dir / f"{model_id}.json"
+    if not path.exists():
+        sys.exit(f"{path}: no model card for '{model_id}' (ids: {', '.join(RECIPES)})")
+    return json.loads(path.read_text(encoding="utf-8")), path
+
+
+# ---- preprocessing checks ------------------------------------------------------------------
+
+def _close(a, b, tol=1e-4) -> bool:
+    return len(a) == len(b) and all(abs(float(x) - float(y)) <= tol for x, y in zip(a, b))
+
+
+def check_hf_processor(card: dict, hub_id: str) -> list[str]:
+    """Compare the card's preprocessing with a Hugging Face image processor config."""
+    from transformers import AutoImageProcessor  # lazy
+
+    p = AutoImageProcessor.from_pretrained(hub_id)
+    pre = card["preprocess"]
+    problems = []
+    mean = list(getattr(p, "image_mean", []) or [])
+    std = list(getattr(p, "image_std", []) or [])
+    if mean and not _close(mean, pre["mean"]):
+        problems.append(f"mean: processor {mean}, card {pre['mean']}")
+    if std and not _close(std, pre["std"]):
+        problems.append(f"std: processor {std}, card {pre['std']}")
+    resample = getattr(p, "resample", None)
+    if resample is not None and PIL_RESAMPLE.get(int(resample)) != pre["interpolation"]:
+        problems.append(f"interpolation: processor {PIL_RESAMPLE.get(int(resample), resample)}, card {pre['interpolation']}")
+    size = getattr(p, "size", None) or {}
+    crop = getattr(p, "crop_size", None) or {}
+    if isinstance(size, int):
+        size = {"shortest_edge": size}
+    if "longest_edge" in size and pre["resize"] != "longest-edge-pad":
+        problems.append(f"resize: processor longest_edge {size['longest_edge']}, card {pre['resize']}")
+    if "shortest_edge" in size:
+        expect = size["shortest_edge"]
+        crop_pct = getattr(p, "crop_pct", None)
+        if crop_pct and expect < 384:  # ConvNextImageProcessor: resize to shortest_edge / crop_pct, crop shortest_edge
+            expect = int(expect / crop_pct)
+        card_to = pre.get("resizeTo", min(pre["size"]))
+        if pre["resize"] != "shortest-edge" or card_to != expect:
+            problems.append(f"resize: processor shortest edge {expect}, card {pre['resize']} to {card_to}")
+    if "height" in size and pre["resize"] == "exact" and [size["height"], size["width"]] != pre["size"]:
+        problems.append(f"size: processor {size}, card {pre['size']}")
+    if getattr(p, "do_center_crop", False) and crop and [crop.get("height"), crop.get("width")] != pre["size"]:
+        problems.append(f"crop: processor {crop}, card {pre['size']}")
+    return problems
+
+
+def check_open_clip(card: dict, model) -> list[str]:
+    """Compare the card's preprocessing with an open_clip model's preprocess config."""
+    cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
+    pre = card["preprocess"]
+    problems = []
+    if cfg.get("mean") and not _close(cfg["mean"], pre["mean"]):
+        problems.append(f"mean: open_clip {cfg['mean']}, card {pre['mean']}")
+    if cfg.get("std") and not _close(cfg["std"], pre["std"]):
+        problems.append(f"std: open_clip {cfg['std']}, card {pre['std']}")
+    size = cfg.get("size") or getattr(model.visual, "image_size", None)
+    if isinstance(size, int):
+        size = [size, size]
+    if size and list(size) != pre["size"]:
+        problems.append(f"size: open_clip {size}, card {pre['size']}")
+    if cfg.get("interpolation", "bicubic") != pre["interpolation"]:
+        problems.append(f"interpolation: open_clip {cfg.get('interpolation')}, card {pre['interpolation']}")
+    if cfg.get("resize_mode", "shortest") != "shortest" or pre["resize"] != "shortest-edge":
+        problems.append(f"resize mode: open_clip {cfg.get('resize_mode', 'shortest')}, card {pre['resize']}")
+    return problems
+
+
+# ---- model wrappers ------------------------------------------------------------------------
+
+def build(model_id: str, card: dict, args) -> tuple[object, list[str]]:
+    """Return (torch module mapping pixel_values to the card's output, preprocessing problems)."""
+    import torch  # lazy
+    from torch import nn
+
+    class Out(nn.Module):
+        def __init__(self, inner, fn):
+            super().__init__()
+            self.inner = inner
+            self.fn = fn
+
+        def forward(self, pixel_values):
+            return self.fn(self.inner, pixel_values)
+
+    if model_id in ("resnet50", "vit-b16", "mae-vitb16", "dinov2-vitb14", "raddino-vitb14", "sam-vitb"):
+        import transformers as tf  # lazy
+
+        hub = {
+            "resnet50": "microsoft/resnet-50", "vit-b16": "google/vit-base-patch16-224-in21k",
+            "mae-vitb16": "facebook/vit-mae-base", "dinov2-vitb14": "facebook/dinov2-base",
+            "raddino-vitb14": "microsoft/rad-dino", "sam-vitb": "facebook/sam-vit-base",
+        }[model_id]
+        problems = check_hf_processor(card, hub)
+        if model_id == "resnet50":
+            m = tf.ResNetForImageClassification.from_pretrained(hub)
+            return Out(m, lambda m, x: m(pixel_values=x).logits), problems
+        if model_id == "vit-b16":
+            m = tf.ViTModel.from_pretrained(hub, add_pooling_layer=False)
+            return Out(m, lambda m, x: m(pixel_values=x).last_hidden_state), problems
+        if model_id == "mae-vitb16":
+            # Deliberate departure from the study (see the card's notes): no random masking.
+            m = tf.ViTMAEModel.from_pretrained(hub, mask_ratio=0.0)
+
+            def mae(m, x):
+                n = (x.shape[-1] // m.config.patch_size) * (x.shape[-2] // m.config.patch_size)
+                noise = torch.arange(n, dtype=x.dtype, device=x.device).unsqueeze(0).repeat(x.shape[0], 1)
+                return m(pixel_values=x, noise=noise).last_hidden_state
+
+            return Out(m, mae), problems
+        if model_id in ("dinov2-vitb14", "raddino-vitb14"):
+            m = tf.Dinov2Model.from_pretrained(hub)
+            return Out(m, lambda m, x: m(pixel_values=x).last_hidden_state), problems
+        m = tf.SamModel.from_pretrained(hub)
+        return Out(m, lambda m, x: m.get_image_embeddings(x)), problems
+
+    if model_id == "medsam-vitb":
+        if not args.medsam_checkpoint:
+            sys.exit("medsam-vitb: pass --medsam-checkpoint medsam_vit_b.pth (download link in github.com/bowang-lab/MedSAM README)")
+        from segment_anything import sam_model_registry  # lazy
+
+        problems = check_hf_processor(card, "wanglab/medsam-vit-base")  # the processor the study used
+        sam = sam_model_registry["vit_b"](checkpoint=str(Path(args.medsam_checkpoint).expanduser()))
+        return Out(sam.image_encoder, lambda m, x: m(x)), problems
+
+    if model_id in ("clip-vitl14", "biomedclip-vitb16", "bmcclip-vitl14"):
+        import open_clip  # lazy
+
+        if model_id == "clip-vitl14":
+            m, _, _ = open_clip.create_model_and_transforms("ViT-L-14", pretrained="openai")
+        elif model_id == "biomedclip-vitb16":
+            m, _ = open_clip.create_model_from_pretrained("hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224")
+        else:
+            m, _, _ = open_clip.create_model_and_transforms("hf-hub:BIOMEDICA/BMC_CLIP_CF")
+        return Out(m, lambda m, x: m.encode_image(x)), check_open_clip(card, m)
+
+    if model_id == "medclip-swint":
+        from medclip import MedCLIPModel, MedCLIPVisionModelViT  # lazy
+
+        m = MedCLIPModel(vision_cls=MedCLIPVisionModelViT)
+        try:
+            m.from_pretrained(input_dir=args.medclip_checkpoint) if args.medclip_checkpoint else m.from_pretrained()
+        except RuntimeError as e:
+            # RyanWangZf/MedCLIP issue 37: newer transformers have no `position_ids` buffer in the
+            # text model; load the downloaded weights without those keys (what the study patched).
+            ckpt_dir = Path(args.medclip_checkpoint or "./pretrained/medclip-vit")
+            weights = ckpt_dir / "pytorch_model.bin"
+            if not weights.exists():
+                raise SystemExit(f"medclip-swint: {e}\nand no {weights} to load by hand; pass --medclip-checkpoint DIR") from e
+            sd = {k: v for k, v in torch.load(weights, map_location="cpu").items() if "position_ids" not in k}
+            missing, unexpected = m.load_state_dict(sd, strict=False)
+            bad = [k for k in list(missing) + list(unexpected) if "position_ids" not in k]
+            if bad:
+                raise SystemExit(f"medclip-swint: weights do not fit the model: {bad[:10]}") from e
+        # vision_model(x) = Swin-T pooler output @ projection (512); encode_image also L2-normalises,
+        # which radcbir does in its pipeline.
+        return Out(m.vision_model, lambda m, x: m(pixel_values=x)), []
+
+    if model_id == "ark-swinb":
+        if not args.ark_checkpoint:
+            sys.exit("ark-swinb: pass --ark-checkpoint <Ark-6 Swin-B .pth.tar> (request it via github.com/jlianglab/Ark)")
+        import timm  # lazy
+
+        m = timm.create_model("swin_base_patch4_window7_224", num_classes=0, pretrained=False)
+        raw = torch.load(Path(args.ark_checkpoint).expanduser(), map_location="cpu")
+        for key in ("teacher", "state_dict", "model"):
+            if isinstance(raw, dict) and key in raw and isinstance(raw[key], dict):
+                raw = raw[key]
+                break
+        sd = {}
+        for k, v in raw.items():
+            k = k.removeprefix("module.")
+            if k.startswith(("head", "projector", "omni_heads")):
+                continue  # Ark's projector and task heads: not part of the 1024-d features
+            sd[k] = v
+        missing, unexpected = m.load_state_dict(sd, strict=False)
+        missing = [k for k in missing if "relative_position_index" not in k and "attn_mask" not in k]
+        if missing:
+            raise SystemExit(f"ark-swinb: checkpoint lacks backbone weights {missing[:10]}")
+        if unexpected:
+            print(f"ark-swinb: ignoring {len(unexpected)} unexpected keys, e.g. {list(unexpected)[:5]}")
+        return Out(m, lambda m, x: m(x)), []
+
+    raise SystemExit(f"no export recipe for '{model_id}'")
+
+
+# ---- export --------------------------------------------------------------------------------
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_one(model_id: str, args) -> int:
+    import torch  # lazy
+
+    card, card_path = load_card(Path(args.cards), model_id)
+    onnx = card["onnx"]
+    h, w = card["preprocess"]["size"]
+    c = 1 if card["preprocess"]["channels"] == "gray" else 3
+    print(f"== {model_id}: {RECIPES[model_id]}")
+    module, problems = build(model_id, card, args)
+    for p in problems:
+        print(f"  preprocessing mismatch: {p}")
+    if problems and not args.force:
+        print(f"  {card_path}: fix the card's preprocess (or pass --force to export anyway)")
+        return 1
+    if args.check_only:
+        print("  preprocessing matches the card" if not problems else "  (--force)")
+        return 0
+    module.eval()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / onnx["file"]
+    tmp = dest.with_suffix(".onnx.tmp")
+    x = torch.randn(args.batch, c, h, w)
+    kwargs = dict(
+        input_names=[onnx["input"]], output_names=[onnx["output"]],
+        dynamic_axes={onnx["input"]: {0: "batch"}, onnx["output"]: {0: "batch"}},
+        opset_version=args.opset, do_constant_folding=True,
+    )
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False  # the TorchScript exporter: stable names and dynamic_axes
+    with torch.no_grad():
+        ref = module(x)
+        torch.onnx.export(module, (x,), str(tmp), **kwargs)
+    tmp.replace(dest)
+    print(f"  wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB), output {tuple(ref.shape)}")
+
+    try:
+        import numpy as np
+        import onnxruntime as ort  # optional
+    except ImportError:
+        print("  onnxruntime (Python) not installed: skipped the numerical check; run `cbir models verify` instead")
+    else:
+        sess = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
+        got = sess.run([onnx["output"]], {onnx["input"]: x.numpy()})[0]
+        diff = float(np.abs(got - ref.numpy()).max())
+        scale = float(np.abs(ref.numpy()).max()) or 1.0
+        print(f"  onnxruntime vs torch: max |diff| {diff:.2e} (max |value| {scale:.2e})")
+        if diff > args.atol * max(1.0, scale):
+            print("  numerical check FAILED")
+            return 1
+
+    digest = sha256_file(dest)
+    print(f"  sha256 {digest}")
+    if not args.no_update_card:
+        card["onnx"]["sha256"] = digest
+        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"  updated {card_path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Export the study's models to ONNX with the input/output names of their radcbir cards (models/<id>.json).",
+        epilog="Needs (per model): torch, transformers, open_clip_torch, timm, segment_anything, medclip; "
+        "optionally onnxruntime for the numerical check. See models/export/README.md.",
+    )
+    sel = ap.add_mutually_exclusive_group()
+    sel.add_argument("--model", nargs="+", metavar="ID", help="card ids to export")
+    sel.add_argument("--all", action="store_true", help="export all 12 study models")
+    sel.add_argument("--list", action="store_true", help="list the models and their export recipes, then exit")
+    ap.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: models/weights)")
+    ap.add_argument("--cards", default=str(CARDS_DIR), help="folder of the model cards (default: models)")
+    ap.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    ap.add_argument("--batch", type=int, default=2, help="batch size of the example input (the batch axis is dynamic)")
+    ap.add_argument("--atol", type=float, default=1e-3, help="tolerance of the onnxruntime-vs-torch check, relative to max |value|")
+    ap.add_argument("--check-only", action="store_true", help="only compare the card's preprocessing with the checkpoint's processor")
+    ap.add_argument("--force", action="store_true", help="export even when the preprocessing check finds a mismatch")
+    ap.add_argument("--no-update-card", action="store_true", help="do not write the sha256 into the card")
+    ap.add_argument("--medsam-checkpoint", help="path to medsam_vit_b.pth")
+    ap.add_argument("--ark-checkpoint", help="path to the Ark-6 Swin-B checkpoint")
+    ap.add_argument("--medclip-checkpoint", help="folder with MedCLIP's pytorch_model.bin (default: download)")
+    args = ap.parse_args(argv)
+
+    if args.list:
+        for model_id, recipe in RECIPES.items():
+            card_file = Path(args.cards) / f"{model_id}.json"
+            print(f"{model_id:18} {recipe}{'' if card_file.exists() else '  [no card]'}")
+        return 0
+    ids = list(RECIPES) if args.all else args.model
+    if not ids:
+        ap.print_usage()
+        print("choose --model ID ..., --all or --list")
+        return 2
+    unknown = [i for i in ids if i not in RECIPES]
+    if unknown:
+        print(f"unknown model id(s): {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+        return 2
+    status = 0
+    for model_id in ids:
+        status |= export_one(model_id, args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
