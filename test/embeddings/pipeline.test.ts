@@ -180,3 +180,23 @@ test('resuming from every crash window (in-process stops) gives the uninterrupte
     assert.equal(readdirSync(dir).includes('partial'), false);
   }
 });
+
+test('the partial run is locked against a second live run; stale locks are taken over', async () => {
+  const { hostname } = await import('node:os');
+  const { mkdirSync, utimesSync } = await import('node:fs');
+  const dir = out('locked');
+  const lock = join(dir, 'partial', 'lock');
+  mkdirSync(join(dir, 'partial'), { recursive: true });
+  const run = () => embedManifest({ manifest, extractor: new FakeExtractor(), out: dir, batchSize: 4, workers: 0 });
+  // a live process on this host (the test runner's parent) holds it
+  writeFileSync(lock, JSON.stringify({ pid: process.ppid, host: hostname() }));
+  await assert.rejects(run(), (e: CbirError) => e instanceof CbirError && e.file === lock && /another embedding run/.test(e.message));
+  // a fresh lock from another node: refused; the same lock not refreshed for minutes: taken over
+  writeFileSync(lock, JSON.stringify({ pid: 12345, host: 'some-other-node' }));
+  await assert.rejects(run(), /another embedding run \(pid 12345 on some-other-node\)/);
+  const old = new Date(Date.now() - 10 * 60_000);
+  utimesSync(lock, old, old);
+  const r = await run();
+  assert.equal(r.meta.count, manifest.size);
+  assert.equal(existsSync(lock), false);
+});

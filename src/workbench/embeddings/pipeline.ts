@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, truncate, utimes, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CbirError } from '../errors.js';
@@ -146,39 +146,60 @@ function specOfMeta(m: EmbeddingsMeta): Pick<RunSpec, 'modelId' | 'fingerprint' 
   return { modelId: m.modelId, fingerprint: m.fingerprint, manifestHash: m.manifestHash, dim: m.dim, start: m.shard ? m.shard.start : 0, end: m.shard ? m.shard.end : m.count, total };
 }
 
+/** A lock not refreshed for this long belongs to a dead run (e.g. a preempted job on another node). */
+const LOCK_STALE_MS = 90_000;
+const LOCK_HEARTBEAT_MS = 20_000;
+
+/**
+ * Take `partial/lock` (pid, host). A running holder refreshes its mtime every 20 s; a lock is
+ * stale when its pid is dead on this host, or when it has not been refreshed for 90 s (a run
+ * killed on another node of a job array). Returns the release function (idempotent).
+ */
 async function acquireLock(partial: string): Promise<() => Promise<void>> {
   const file = join(partial, LOCK);
   const me = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fh = await open(file, 'wx');
       await fh.writeFile(JSON.stringify(me));
       await fh.close();
+      const beat = setInterval(() => {
+        const now = new Date();
+        utimes(file, now, now).catch(() => {});
+      }, LOCK_HEARTBEAT_MS);
+      beat.unref();
+      let released = false;
       return async () => {
+        if (released) return;
+        released = true;
+        clearInterval(beat);
         await rm(file, { force: true });
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       let other: { pid?: number; host?: string } = {};
+      let age = Infinity;
       try {
+        age = Date.now() - (await stat(file)).mtimeMs;
         other = JSON.parse(await readFile(file, 'utf8'));
       } catch {
-        // torn lock file from a crash: stale
+        // torn or vanished lock file: treat as stale
       }
-      const sameHost = other.host === me.host;
-      let alive = false;
-      if (sameHost && typeof other.pid === 'number' && other.pid !== process.pid) {
-        try {
-          process.kill(other.pid, 0);
-          alive = true;
-        } catch (err) {
-          alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+      let alive = age < LOCK_STALE_MS;
+      if (alive && other.host === me.host && typeof other.pid === 'number') {
+        if (other.pid === process.pid) alive = false;
+        else {
+          try {
+            process.kill(other.pid, 0);
+          } catch (err) {
+            alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+          }
         }
       }
-      if (alive || (!sameHost && other.host)) {
+      if (alive) {
         throw new CbirError(`another embedding run (pid ${other.pid} on ${other.host}) is writing this store`, {
           file,
-          hint: 'wait for it to finish, or give this run another --out; if that run is dead, delete the lock file',
+          hint: `wait for it to finish, or give this run another --out; a lock not refreshed for ${LOCK_STALE_MS / 1000} s is taken over automatically`,
           code: 'embed/locked',
         });
       }
