@@ -53,7 +53,7 @@ function request(url: string, headers: Record<string, string>, timeoutMs: number
     try { u = new URL(url); } catch { rejectP(Object.assign(new Error(`invalid URL ${url}`), { code: 'EINVALIDURL' })); return; }
     const mod = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : null;
     if (!mod) { rejectP(Object.assign(new Error(`unsupported protocol ${u.protocol}`), { code: 'EINVALIDURL' })); return; }
-    const req = mod.get(u, { headers: { 'user-agent': 'radcbir', ...headers } }, (res) => {
+    const req = mod.get(u, { headers: { 'user-agent': 'radcbir', ...headers }, agent: false /* a fresh connection: no stale keep-alive socket */ }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
@@ -84,12 +84,13 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
     });
   }
   const part = `${dest}.part`;
-  await mkdir(dirname(dest), { recursive: true });
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let resumedFrom = existsSync(part) ? statSync(part).size : 0;
   let downloaded = 0;
 
   const fetchOnce = async (): Promise<void> => {
+    // No await may come between the response and attaching its listeners (events would be lost).
+    await mkdir(dirname(dest), { recursive: true });
     let res: Response;
     try {
       res = await request(url, resumedFrom > 0 ? { range: `bytes=${resumedFrom}-` } : {}, timeoutMs);
@@ -126,25 +127,30 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
     const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
     let got = 0;
     await new Promise<void>((resolveP, rejectP) => {
-      let failed = false;
-      const fail = (e: unknown) => { if (failed) return; failed = true; out.destroy(); res.stream.destroy(); rejectP(e); };
-      res.stream.on('data', (chunk: Buffer) => {
+      const src = res.stream;
+      let settled = false;
+      // On any end, flush what arrived into the .part file before settling, so a resume starts
+      // exactly after the last byte received.
+      const settle = (e?: unknown) => {
+        if (settled) return;
+        settled = true;
+        src.removeAllListeners('data');
+        src.resume();
+        out.end(() => (e ? rejectP(e) : resolveP()));
+      };
+      const cut = () => Object.assign(new Error(`connection closed after ${got}${Number.isFinite(length) ? ` of ${length}` : ''} bytes`), { code: 'ECONNRESET' });
+      src.on('data', (chunk: Buffer) => {
         got += chunk.length;
         downloaded += chunk.length;
         tracker.add(chunk.length);
-        if (!out.write(chunk)) { res.stream.pause(); out.once('drain', () => res.stream.resume()); }
+        if (!out.write(chunk)) src.pause();
       });
-      res.stream.on('aborted', () => fail(Object.assign(new Error('connection closed by the server'), { code: 'ECONNRESET' })));
-      res.stream.on('error', fail);
-      res.stream.on('end', () => {
-        if (failed) return;
-        if (Number.isFinite(length) && got < length) { fail(Object.assign(new Error(`connection closed after ${got} of ${length} bytes`), { code: 'ECONNRESET' })); return; }
-        out.end(() => resolveP());
-      });
-      res.stream.on('close', () => {
-        if (!res.stream.complete) fail(Object.assign(new Error(`connection closed after ${got} bytes`), { code: 'ECONNRESET' }));
-      });
-      out.on('error', fail);
+      out.on('drain', () => { if (!settled) src.resume(); });
+      out.on('error', (e) => { settled = true; src.destroy(); rejectP(e); });
+      src.on('end', () => settle(Number.isFinite(length) && got < length ? cut() : undefined));
+      src.on('aborted', () => settle(cut()));
+      src.on('error', (e) => settle(e));
+      src.on('close', () => { if (!src.complete) settle(cut()); });
     }).catch((e) => { throw networkError(e, card, url, dest, part, start + got); });
     tracker.finish();
   };
