@@ -1,0 +1,45 @@
+/**
+ * Colours shared by every figure, so a model, a modality or a class kind has the same colour in
+ * every plot of a report.
+ */
+import type { ClassKind } from '../data/manifest.js';
+
+/** Anatomical (a region's normal class) vs pathological classes (study Fig. 5). */
+export const KIND_COLORS: Readonly<Record<ClassKind, string>> = { anatomical: '#1f77b4', pathological: '#d62728' };
+
+/** Query grids (study Fig. 3): the query, a match of the same class, a match of another class. */
+export const GRID_COLORS = { query: '#ff8c00', match: '#1fa824', mismatch: '#e0201b' } as const;
+
+/** Fixed colours of the study's modalities; others take the palette. */
+export const MODALITY_COLORS: Readonly<Record<string, string>> = { CT: '#1f77b4', MR: '#ff7f0e', XR: '#2ca02c', US: '#9467bd', MG: '#8c564b', PET: '#e377c2', NM: '#7f7f7f' };
+
+/**
+ * A categorical palette of 24 well-separated colours (Tableau 10, then the darker/lighter
+ * Tableau 20 partners and four more); beyond 24 groups `categoricalStyle` also cycles marker symbols.
+ */
+export const PALETTE: readonly string[] = [
+  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
+  '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5',
+  '#393b79', '#637939', '#8c6d31', '#843c39',
+];
+
+const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up', 'cross', 'x', 'triangle-down', 'star'];
+
+/** Colour and marker symbol of the i-th group of a categorical legend (distinct for the first 24 × 8 groups). */
+export function categoricalStyle(i: number): { color: string; symbol: string } {
+  return { color: PALETTE[i % PALETTE.length], symbol: SYMBOLS[Math.floor(i / PALETTE.length) % SYMBOLS.length] };
+}
+
+/** `#rrggbb` → `rgba(r,g,b,alpha)`. */
+export function withAlpha(hex: string, alpha: number): string {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  if (!m) return hex;
+  return `rgba(${parseInt(m[1], 16)},${parseInt(m[2], 16)},${parseInt(m[3], 16)},${alpha})`;
+}
+
+/** `#rrggbb` → [r, g, b]. */
+export function hexToRgb(hex: string): [number, number, number] {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  if (!m) throw new Error(`not a #rrggbb colour: ${hex}`);
+  return [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)];
+}
