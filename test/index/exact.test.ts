@@ -104,6 +104,7 @@ test('k larger than the index is clamped to the index size', async () => {
     assert.equal(r.ids.length, 5 * 37);
     assert.deepEqual([...r.ids.subarray(0, 37)].sort((a, b) => a - b), Array.from({ length: 37 }, (_, i) => i));
     assert.deepEqual(r.ids, exactSearchPlain(x, dim, q, 100).ids);
+    assert.equal((await (await buildIndex(x, dim, { kind: 'exact', backend })).search(new Float32Array(0), 5)).queries, 0);
   }
 });
 

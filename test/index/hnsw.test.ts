@@ -49,6 +49,10 @@ test('HNSW keys are the given ids; k beyond the size is clamped and unfound slot
   assert.equal(r.ids[0], 1000, 'row 0 finds itself under its id');
   for (const id of r.ids) assert.ok(id === -1 || (id >= 1000 && (id - 1000) % 3 === 0), `unexpected id ${id}`);
   for (let i = 0; i < r.ids.length; i++) if (r.ids[i] === -1) assert.equal(r.sims[i], -Infinity);
+  const one = await index.search(x.subarray(2 * dim, 3 * dim), 5); // a single query (usearch answers it differently)
+  assert.equal(one.queries, 1);
+  assert.equal(one.ids[0], 1003);
+  assert.equal((await index.search(new Float32Array(0), 5)).ids.length, 0);
   await assert.rejects(() => buildIndex(x, dim, { kind: 'hnsw', connectivity: 0 }), CbirError);
 });
 
