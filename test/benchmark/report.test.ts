@@ -51,7 +51,7 @@ test('cbir report on a small phantom writes every table, and an independent P@N 
     const data = join(dir, 'data');
     await generatePhantom({ out: data, seed: 3, scale: 0.15, size: 48 });
     const out = join(dir, 'report');
-    const res = await runReport({ data, models: ['tiny16', 'tiny-cnn'], out, replicates: 200, workers: 0 });
+    const res = await runReport({ data, models: ['tiny16', 'tiny-cnn'], out, replicates: 200, workers: 0, figures: false });
     for (const f of ['summary.md', 'table3_retrieval.csv', 'table4_modality.csv', 'table9_anatomy_pathology.csv', 'table10_dataset.csv', 'table5_embedding_quality.csv', 'comparison.csv', 'per_class_p1.csv', 'index_size.csv']) {
       assert.ok(existsSync(join(out, f)), `${f} missing`);
     }
@@ -85,7 +85,7 @@ test('cbir report on a small phantom writes every table, and an independent P@N 
     const knnFile = join(out, 'tiny16', 'knn.csv');
     const before = readFileSync(knnFile, 'utf8');
     const lines: string[] = [];
-    await runReport({ data, models: ['tiny16'], out, replicates: 0, probe: false, indexSize: false, workers: 0, log: (l) => lines.push(l) });
+    await runReport({ data, models: ['tiny16'], out, replicates: 0, probe: false, indexSize: false, workers: 0, figures: false, log: (l) => lines.push(l) });
     assert.ok(lines.some((l) => /tiny16: embeddings reused/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => /k-NN tables from cache/.test(l)), lines.join('\n'));
     assert.equal(readFileSync(knnFile, 'utf8'), before);

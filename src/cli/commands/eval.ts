@@ -46,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
   const indexSize = !only || only === 'index-size' ? isz : false;
   const out = resolve(values.out);
   if (values.model && !values.embeddings) {
-    const res = await runReport({ data: manifest, models: [values.model], out, probe, indexSize, definition: values.textbook ? 'textbook' : 'study', replicates: intOption(values.replicates, 'replicates'), threads: intOption(values.threads, 'threads'), onProgress: consoleProgress(), log: (l) => console.error(l) });
+    const res = await runReport({ data: manifest, models: [values.model], out, probe, indexSize, figures: false, definition: values.textbook ? 'textbook' : 'study', replicates: intOption(values.replicates, 'replicates'), threads: intOption(values.threads, 'threads'), onProgress: consoleProgress(), log: (l) => console.error(l) });
     const e = res.evaluations[0];
     console.log(tableToMarkdown(precisionAtNTable(e.modelId, { ...e.precision }, e.intervals)).split('\n').slice(0, 16).join('\n'));
     console.log(`Results in ${join(out, e.modelId)}`);

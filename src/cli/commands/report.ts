@@ -22,7 +22,9 @@ options:
   --textbook            textbook P@N (divide by N) instead of the study's definition
   --replicates <n>      bootstrap replicates for the intervals (default 1000; 0 = none)
   --no-probe            skip linear probing
-  --index-size auto|study|off   index-size ablation setting (default auto)`;
+  --index-size auto|study|off   index-size ablation setting (default auto)
+  --no-figures          skip the figures (they can be made later with \`cbir figures --report <out>\`)
+  --no-png              figures as HTML only (PNG needs Debian's chromium)`;
 
 export const REPORT_OPTIONS = {
   data: { type: 'string' },
@@ -39,6 +41,8 @@ export const REPORT_OPTIONS = {
   replicates: { type: 'string' },
   'no-probe': { type: 'boolean' },
   'index-size': { type: 'string' },
+  'no-figures': { type: 'boolean' },
+  'no-png': { type: 'boolean' },
 } as const;
 
 export function intOption(v: string | undefined, name: string): number | undefined {
@@ -74,6 +78,7 @@ export async function reportFromValues(v: ReportValues, defaults: { data: string
     replicates: intOption(v.replicates, 'replicates'),
     probe: v['no-probe'] ? false : undefined,
     indexSize: isz === 'off' ? false : (isz as 'auto' | 'study' | undefined),
+    figures: v['no-figures'] ? false : { png: v['no-png'] ? false : 'auto' },
     onProgress: consoleProgress(),
     log: (l) => console.error(l),
   });

@@ -1,5 +1,5 @@
 import { join, relative, resolve } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { CbirError } from '../errors.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadExtractor } from '../models/registry.js';
@@ -12,6 +12,7 @@ import { readReportedTable } from '../tables/reported.js';
 import { evaluateModel, type ModelEvaluation, type IndexSizeOptions } from './evaluate.js';
 import type { LinearProbeOptions, PrecisionDefinition } from '../metrics/index.js';
 import type { IndexParams } from '../index/index.js';
+import { writeFigures, type WriteFiguresOptions, type WriteFiguresResult } from '../figures/index.js';
 import {
   retrievalTable, modalityTable, datasetTable, anatomyPathologyTable, embeddingQualityTable, comparisonTable, perClassTable, indexSizeTable,
 } from './tables.js';
@@ -55,6 +56,8 @@ export interface ReportOptions {
   probe?: LinearProbeOptions | false;
   /** 'auto' (default) scales the study's setting to the dataset; false skips it. */
   indexSize?: IndexSizeOptions | 'auto' | 'study' | false;
+  /** Figures (P@N curves, Figs. 2–6, query grids) into `<out>/figures`; default on, false = none. */
+  figures?: WriteFiguresOptions | false;
   onProgress?: ProgressListener;
   log?: (line: string) => void;
 }
@@ -64,6 +67,7 @@ export interface ReportResult {
   summary: string;
   evaluations: ModelEvaluation[];
   tables: Record<string, Table>;
+  figures: WriteFiguresResult | null;
 }
 
 /**
@@ -143,9 +147,15 @@ export async function runReport(o: ReportOptions): Promise<ReportResult> {
   }
   for (const [name, t] of Object.entries(tables)) await writeTable(t, join(out, name));
 
-  const summary = await renderSummary(manifest, evaluations, tables, out, indexSize);
+  let summary = await renderSummary(manifest, evaluations, tables, out, indexSize);
   await writeFileAtomic(join(out, 'summary.md'), summary);
-  return { out, summary, evaluations, tables };
+  let figures: WriteFiguresResult | null = null;
+  if (o.figures !== false) {
+    figures = await writeFigures(out, manifest, { workDir: work, onProgress: o.onProgress, log, ...(o.figures ?? {}) });
+    for (const n of figures.notes) log(`figures: ${n}`);
+    summary = await readFile(join(out, 'summary.md'), 'utf8');
+  }
+  return { out, summary, evaluations, tables, figures };
 }
 
 async function renderSummary(m: Manifest, evals: ModelEvaluation[], tables: Record<string, Table>, out: string, indexSize: IndexSizeOptions | false): Promise<string> {
