@@ -1,0 +1,41 @@
+import { parseArgs } from 'node:util';
+
+export const summary = 'terminal UI: run models on a dataset with live progress, compare them, browse queries';
+
+export const usage = `usage: cbir tui [--report <dir>] [--data <manifest dir>] [--models <ids>] [--out <dir>]
+
+Without --report: opens on the run screen. Pick a dataset (default: the synthetic phantom) and
+models, start, and follow per-model progress (images/s, ETA) while you browse; the run goes on
+in the background and resumes from its work folder when started again. When it finishes, its
+report opens. With --report: opens a report folder written by \`cbir report\` / \`cbir start\`
+(e.g. runs/start) without recomputing anything.
+
+Views: overall P@1/3/5/10 micro and macro (best per column marked, 95 % intervals), per
+modality, anatomical vs pathological, per source dataset, k-NN classification and linear
+probing, paired comparison, and a query browser (top-k matches with class, similarity, ✓/✗,
+images drawn with Unicode half blocks). e exports the current view as CSV or Markdown; ? lists
+the keys; q quits. Needs an interactive terminal (80×24 or larger); otherwise it prints the
+equivalent \`cbir report\` / \`cbir eval\` commands and exits with code 2.
+
+options:
+  --report <dir>        report folder to open
+  --data <dir>          manifest folder: the run screen's dataset; with --report, the manifest
+                        for the query browser (default: the one named in summary.md)
+  --work <dir>          the report's work folder (embeddings, k-NN cache; default <report>/work)
+  --models <ids>        models ticked on the run screen (default: the ones \`cbir start\` runs)
+  --out <dir>           report folder of a new run (default runs/tui-<dataset>)
+  --export-dir <dir>    where exports go (default <report>/exports)`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, strict: true, allowPositionals: false,
+    options: {
+      report: { type: 'string' }, data: { type: 'string' }, work: { type: 'string' }, models: { type: 'string' }, out: { type: 'string' }, 'export-dir': { type: 'string' },
+    },
+  });
+  const { runTui } = await import('../../tui/main.js');
+  return runTui({
+    report: values.report, data: values.data, work: values.work, out: values.out, exportDir: values['export-dir'],
+    models: values.models?.split(',').map((s) => s.trim()).filter(Boolean),
+  });
+}

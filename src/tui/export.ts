@@ -1,0 +1,31 @@
+/**
+ * Export of what the TUI shows: a view's table as CSV or Markdown (the same writers as
+ * `cbir report`), or the query browser's current query with its matches.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../workbench/util/fsx.js';
+import { tableToCsv, tableToMarkdown, type Table } from '../workbench/tables/write.js';
+import type { Manifest } from '../workbench/data/manifest.js';
+import { queryMatches, type QuerySet } from './queries.js';
+
+export type ExportFormat = 'csv' | 'md';
+
+/** Write `t` to `<dir>/<name>.<csv|md>` (folder created, file written atomically); returns the path. */
+export async function exportTable(t: Table, format: ExportFormat, dir: string, name: string): Promise<string> {
+  const file = resolve(join(dir, `${name.replace(/[^A-Za-z0-9._-]+/g, '_')}.${format}`));
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(file, format === 'csv' ? tableToCsv(t) : tableToMarkdown(t));
+  return file;
+}
+
+/** The query browser's current query and its first `n` matches as a Table. */
+export function queryTable(qs: QuerySet, m: Manifest, q: number, n: number): Table {
+  const info = queryMatches(qs, m, q, n);
+  return {
+    title: `Query ${q + 1} (${info.path}, ${info.className}): top ${info.matches.length} of ${qs.model}`,
+    columns: ['rank', 'filepath', 'class', 'similarity', 'correct'],
+    rows: info.matches.map((x) => [x.rank, x.path, x.className, x.sim, x.correct ? 'yes' : 'no']),
+    notes: [`${info.hits} of ${info.matches.length} matches have the query's class; neighbours from ${qs.source}.`],
+  };
+}

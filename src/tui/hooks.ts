@@ -1,0 +1,17 @@
+import { useCallback, useRef, useState, type MutableRefObject } from 'react';
+
+/**
+ * State whose latest value is also in a ref, updated at once by the setter. Key handlers read
+ * the ref: Ink re-registers a handler only after React's effects run, so a key that arrives
+ * quickly after another may reach a handler from the previous render, whose closure is stale.
+ */
+export function useSyncState<T>(initial: T): [T, (v: T | ((prev: T) => T)) => void, MutableRefObject<T>] {
+  const [value, setValue] = useState(initial);
+  const ref = useRef(value);
+  const set = useCallback((v: T | ((prev: T) => T)) => {
+    const next = typeof v === 'function' ? (v as (prev: T) => T)(ref.current) : v;
+    ref.current = next;
+    setValue(next);
+  }, []);
+  return [value, set, ref];
+}

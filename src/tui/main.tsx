@@ -1,0 +1,97 @@
+/**
+ * Entry of the terminal UI (`cbir tui`): refuses without a terminal (printing the equivalent
+ * `cbir` commands), opens a report folder or the run screen, and renders the App on the
+ * terminal's alternate screen.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { displayPath } from './layout.js';
+import { render } from 'ink';
+import { PROJECT_ROOT } from '../workbench/data/phantom.js';
+import { App } from './App.js';
+import { loadReport, type ReportData } from './report.js';
+import { defaultRunOut } from './runner.js';
+
+export interface TuiOptions {
+  /** Report folder to open (no recompute). */
+  report?: string;
+  /** Manifest folder: the run screen's dataset, and the query browser's manifest for --report. */
+  data?: string;
+  /** Work folder of the report (embeddings, k-NN cache). */
+  work?: string;
+  /** Where exports are written (default <report>/exports). */
+  exportDir?: string;
+  /** Models ticked on the run screen. */
+  models?: string[];
+  /** Report folder of a new run. */
+  out?: string;
+}
+
+/**
+ * Models ticked by default on the run screen: the ones `cbir start` runs (its DEFAULT_MODELS,
+ * repeated here so that starting the UI does not load the benchmark; a test keeps them equal).
+ */
+export const TUI_DEFAULT_MODELS = ['classic', 'hog4x4x9', 'tiny16', 'tiny-vit', 'tiny-cnn', 'tiny-sam'];
+
+
+/**
+ * What `cbir tui` prints when stdin or stdout is not a terminal: the `cbir` commands that do
+ * the same work, and for --report where its tables are. `report` is the opened report, if any.
+ */
+export function refusal(o: TuiOptions, report?: ReportData | null): string {
+  const lines = ['cbir tui: the terminal UI needs an interactive terminal (stdin and stdout must be a TTY); not starting.', ''];
+  if (o.report) {
+    const dir = displayPath(report?.dir ?? o.report);
+    const data = o.data ?? report?.datasetDir ?? '<manifest dir>';
+    const models = report?.models.join(',') || '<model ids>';
+    lines.push(
+      `The report's tables are files already: ${join(dir, 'summary.md')} (all tables, Markdown),`,
+      `${join(dir, 'table3_retrieval.csv')} (P@N, micro and macro) and the other table*.csv / comparison.csv next to it.`,
+      'The same numbers without the UI:',
+      `  cbir report --data ${displayPath(data)} --models ${models} --out ${dir}      (reuses ${join(dir, 'work')}: nothing is recomputed that is there)`,
+      `  cbir eval --data ${displayPath(data)} --model ${report?.models[0] ?? '<model id>'} --out ${dir}      (one model)`,
+    );
+  } else {
+    const models = (o.models?.length ? o.models : TUI_DEFAULT_MODELS).join(',');
+    const out = displayPath(o.out ?? defaultRunOut(o.data ?? null));
+    lines.push(
+      'The same work without the UI:',
+      o.data ? `  cbir report --data ${o.data} --models ${models} --out ${out}` : `  cbir start --models ${models} --out ${out}      (the phantom dataset; or cbir report --data <manifest dir> ...)`,
+      `  cbir eval --data ${o.data ?? '<manifest dir>'} --model ${models.split(',')[0]} --out ${out}      (one model)`,
+      'and `cbir models list` for the model ids.',
+    );
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Run the TUI until the user quits. Returns the exit code: 2 (after printing `refusal`) when
+ * stdin or stdout is not a TTY. Throws a CbirError when --report is not a report folder.
+ */
+export async function runTui(o: TuiOptions, io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream } = process): Promise<number> {
+  const report = o.report ? await loadReport(o.report) : null;
+  if (!io.stdin.isTTY || !io.stdout.isTTY) {
+    io.stderr.write(refusal(o, report) + '\n');
+    return 2;
+  }
+  const start = join(PROJECT_ROOT, 'runs', 'start');
+  const setup = {
+    data: o.data && !o.report ? o.data : '',
+    out: o.out ?? '',
+    models: o.models?.length ? o.models : TUI_DEFAULT_MODELS,
+    open: existsSync(join(start, 'table3_retrieval.csv')) ? displayPath(start) : '',
+  };
+  io.stdout.write('\x1b[?1049h\x1b[H'); // alternate screen: the shell's screen comes back on exit
+  const restore = () => io.stdout.write('\x1b[?1049l');
+  process.once('exit', restore);
+  try {
+    const app = render(<App report={report} dataDir={o.report ? o.data : undefined} workDir={o.work} exportDir={o.exportDir} setup={setup} />, {
+      stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, exitOnCtrlC: true, patchConsole: true,
+    });
+    await app.waitUntilExit();
+  } finally {
+    process.off('exit', restore);
+    restore();
+  }
+  return 0;
+}

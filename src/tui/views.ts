@@ -1,0 +1,314 @@
+/**
+ * The table views of the TUI as pure functions of a report: what the screen shows (labels,
+ * formatted cells, best-value marks, a detail line per cell) and what an export writes (a Table
+ * with the full numbers). No metric is computed here: every number comes from the report's files.
+ */
+import type { Table } from '../workbench/tables/write.js';
+import { precisionInterval, type ReportData, type ReportTableKey } from './report.js';
+
+/** The views, in tab order (key 1…7); `queries` is the query browser (its own component). */
+export const VIEWS = [
+  { key: 'overall', label: 'Overall', table: 'table3_retrieval' },
+  { key: 'modality', label: 'Modality', table: 'table4_modality' },
+  { key: 'anatomy', label: 'Anat/Path', table: 'table9_anatomy_pathology' },
+  { key: 'dataset', label: 'Dataset', table: 'table10_dataset' },
+  { key: 'quality', label: 'kNN/Probe', table: 'table5_embedding_quality' },
+  { key: 'paired', label: 'Paired', table: 'comparison' },
+  { key: 'queries', label: 'Queries', table: null },
+] as const satisfies readonly { key: string; label: string; table: ReportTableKey | null }[];
+export type ViewKey = (typeof VIEWS)[number]['key'];
+export type TableViewKey = Exclude<ViewKey, 'queries'>;
+
+/** Overall view modes: all P@N values, or micro / macro with their 95 % intervals. */
+export const OVERALL_MODES = ['values', 'micro', 'macro'] as const;
+export type OverallMode = (typeof OVERALL_MODES)[number];
+
+/** One cell on screen. */
+export interface Cell {
+  text: string;
+  /** Best value of its column (marked `*` and highlighted). */
+  best?: boolean;
+  /** Shown highlighted for another reason (e.g. a significant paired difference). */
+  flag?: boolean;
+}
+
+/** One row on screen; `meta` rows (counts) are shown dim and never marked best. */
+export interface DisplayRow {
+  cells: Cell[];
+  meta?: boolean;
+}
+
+/** What a table view shows and exports. */
+export interface ViewModel {
+  key: TableViewKey;
+  title: string;
+  /** One line under the title (legend, counts). */
+  legend: string;
+  /** Column labels on screen (column 0 is the row label, kept in view when scrolling). */
+  labels: string[];
+  /** Group label per column ('' = none), drawn on a line above the labels. */
+  groups: string[];
+  rows: DisplayRow[];
+  /** What `export` writes (full numbers, the report's column names). */
+  table: Table;
+  /** Text for the selected cell (value with its interval or count). */
+  detail(row: number, col: number): string;
+  /** Shown instead of a table when the report has no data for this view. */
+  empty?: string;
+}
+
+/** A table value on screen: 3 decimals for fractions (`digits`), integers as is, '' for none. */
+export function formatValue(v: string | number | null | undefined, digits = 3): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (Number.isNaN(v)) return 'n/a';
+  if (Number.isInteger(v)) return String(v);
+  return v.toFixed(digits);
+}
+
+/** A fraction column: 3 decimals for every number in it, so 1 shows as 1.000 next to 0.875. */
+function fractionFormatter(rows: (string | number | null)[][], c: number): (v: string | number | null) => string {
+  const fractional = rows.some((r) => typeof r[c] === 'number' && !Number.isInteger(r[c]) && Number.isFinite(r[c] as number));
+  return (v) => (fractional && typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : formatValue(v));
+}
+
+/**
+ * Which cells hold the best (largest) value of their column among `rows`, grouped by
+ * `groupOf(row)` when given (e.g. k-NN and probe rows are compared separately). Ties are all
+ * marked; NaN and non-numbers never are. Returns a set of "row,col" keys.
+ */
+export function bestCells(rows: (string | number | null)[][], columns: number[], eligible: (r: number) => boolean, groupOf: (r: number) => string = () => ''): Set<string> {
+  const out = new Set<string>();
+  for (const c of columns) {
+    const max = new Map<string, number>();
+    rows.forEach((row, r) => {
+      const v = row[c];
+      if (!eligible(r) || typeof v !== 'number' || !Number.isFinite(v)) return;
+      const g = groupOf(r);
+      if (!max.has(g) || v > max.get(g)!) max.set(g, v);
+    });
+    rows.forEach((row, r) => {
+      const v = row[c];
+      if (eligible(r) && typeof v === 'number' && max.get(groupOf(r)) === v) out.add(`${r},${c}`);
+    });
+  }
+  return out;
+}
+
+const META_ROWS = new Set(['queries', 'classes', 'samples']);
+
+function missing(key: TableViewKey, title: string, why: string): ViewModel {
+  return { key, title, legend: '', labels: [], groups: [], rows: [], table: { title, columns: [], rows: [] }, detail: () => '', empty: why };
+}
+
+function ci(v: { lo: number; hi: number } | null, digits = 3): string {
+  return v ? `${v.lo.toFixed(digits)}–${v.hi.toFixed(digits)}` : 'n/a';
+}
+
+/** Build one table view of a report. */
+export function buildView(r: ReportData, key: TableViewKey, opts: { overallMode?: OverallMode } = {}): ViewModel {
+  switch (key) {
+    case 'overall': return overallView(r, opts.overallMode ?? 'values');
+    case 'modality': return groupView(r, 'modality', 'table4_modality', 'modality');
+    case 'dataset': return groupView(r, 'dataset', 'table10_dataset', 'source dataset');
+    case 'anatomy': return anatomyView(r);
+    case 'quality': return qualityView(r);
+    case 'paired': return pairedView(r);
+  }
+}
+
+const NS = [1, 3, 5, 10];
+
+function overallView(r: ReportData, mode: OverallMode): ViewModel {
+  const t = r.tables.table3_retrieval;
+  if (!t) return missing('overall', 'Overall retrieval', 'table3_retrieval.csv is missing');
+  const c = (name: string) => t.columns.indexOf(name);
+  const queries = t.rows[0]?.[c('queries')];
+  if (mode === 'values') {
+    const cols = [...NS.map((n) => `micro_p${n}`), ...NS.map((n) => `macro_p${n}`)].map(c);
+    const best = bestCells(t.rows, cols, () => true);
+    const fmt = cols.map((ci) => fractionFormatter(t.rows, ci));
+    const table: Table = { title: t.title, columns: ['model', ...cols.map((i) => t.columns[i])], rows: t.rows.map((row) => [row[0], ...cols.map((i) => row[i])]) };
+    return {
+      key: 'overall', title: t.title,
+      legend: `${queries ?? '?'} queries · * best per column · i: 95 % intervals`,
+      labels: ['model', ...NS.map((n) => `P@${n}`), ...NS.map((n) => `P@${n}`)],
+      groups: ['', ...NS.map(() => 'micro'), ...NS.map(() => 'macro')],
+      rows: t.rows.map((row, ri) => ({ cells: [{ text: String(row[0]) }, ...cols.map((ci, j) => ({ text: fmt[j](row[ci]), best: best.has(`${ri},${ci}`) }))] })),
+      table,
+      detail: (ri, col) => {
+        const row = t.rows[ri];
+        if (!row) return '';
+        if (col === 0) return `${row[0]}: micro P@1 ${formatValue(row[c('micro_p1')])}, macro P@1 ${formatValue(row[c('macro_p1')])} over ${queries} queries`;
+        const average = col <= 4 ? 'micro' : 'macro';
+        const N = NS[(col - 1) % 4];
+        const iv = precisionInterval(r, String(row[0]), average, N);
+        const v = row[c(`${average}_p${N}`)];
+        const fromTable3 = N === 1 ? { lo: row[c(`${average}_p1_lo`)], hi: row[c(`${average}_p1_hi`)] } : null;
+        const interval = iv ?? (fromTable3 && typeof fromTable3.lo === 'number' && typeof fromTable3.hi === 'number' ? { lo: fromTable3.lo, hi: fromTable3.hi } : null);
+        return `${row[0]} · ${average} P@${N} = ${formatValue(v)} · 95 % CI ${ci(interval)}`;
+      },
+    };
+  }
+  // Intervals mode: P@N with its bootstrap interval from <model>/precision_at_n.csv.
+  const average = mode;
+  const columns = ['model'];
+  for (const n of NS) columns.push(`${average}_p${n}`, `${average}_p${n}_lo`, `${average}_p${n}_hi`);
+  const rows = r.models.map((m) => {
+    const row: (string | number | null)[] = [m];
+    for (const n of NS) {
+      const iv = precisionInterval(r, m, average, n);
+      const v = t.rows.find((x) => x[0] === m)?.[c(`${average}_p${n}`)] ?? null;
+      row.push(v, iv?.lo ?? null, iv?.hi ?? null);
+    }
+    return row;
+  });
+  const valueCols = NS.map((_, i) => 1 + i * 3);
+  const best = bestCells(rows, valueCols, () => true);
+  const labels = ['model'];
+  const groups = [''];
+  for (const n of NS) { labels.push(`P@${n}`, '95 % CI'); groups.push(`${average} P@${n}`, `${average} P@${n}`); }
+  const anyMissing = r.models.some((m) => !r.precision[m]);
+  return {
+    key: 'overall', title: `${t.title.split(':')[0]}: ${average} P@N with 95 % intervals`,
+    legend: `bootstrap percentile intervals over ${queries ?? '?'} queries${anyMissing ? ' (n/a: <model>/precision_at_n.csv missing)' : ''} · * best · i: next`,
+    labels, groups,
+    rows: rows.map((row, ri) => {
+      const cells: Cell[] = [{ text: String(row[0]) }];
+      NS.forEach((_, i) => {
+        const vc = 1 + i * 3;
+        const v = row[vc];
+        cells.push({ text: formatValue(typeof v === 'number' ? Number(v) : v), best: best.has(`${ri},${vc}`) });
+        const lo = row[vc + 1], hi = row[vc + 2];
+        cells.push({ text: typeof lo === 'number' && typeof hi === 'number' ? `${lo.toFixed(2)}–${hi.toFixed(2)}` : 'n/a' });
+      });
+      return { cells };
+    }),
+    table: { title: `${t.title} (${average}, 95 % intervals)`, columns, rows },
+    detail: (ri, col) => {
+      const row = rows[ri];
+      if (!row) return '';
+      const i = Math.max(0, Math.floor((col - 1) / 2));
+      const vc = 1 + i * 3;
+      return `${row[0]} · ${average} P@${NS[i]} = ${formatValue(row[vc])} · 95 % CI ${ci(typeof row[vc + 1] === 'number' ? { lo: row[vc + 1] as number, hi: row[vc + 2] as number } : null)}`;
+    },
+  };
+}
+
+/** Tables 4 and 10: micro_p1_<group>…, micro_p1_avg, macro_p1_<group>…, macro_p1_avg, plus a 'queries' row. */
+function groupView(r: ReportData, key: 'modality' | 'dataset', tk: ReportTableKey, what: string): ViewModel {
+  const t = r.tables[tk];
+  if (!t) return missing(key, `P@1 per ${what}`, `${tk}.csv is missing`);
+  const cols = t.columns.map((_, i) => i).slice(1);
+  const meta = (ri: number) => META_ROWS.has(String(t.rows[ri][0]));
+  const best = bestCells(t.rows, cols, (ri) => !meta(ri));
+  const fmt = cols.map((ci) => fractionFormatter(t.rows.filter((_, ri) => !meta(ri)), ci));
+  const countRow = t.rows.find((x) => x[0] === 'queries');
+  const label = (name: string) => name.replace(/^(micro|macro)_p1_/, '');
+  return {
+    key, title: t.title,
+    legend: `avg: over all queries (micro) or all classes (macro) · * best`,
+    labels: t.columns.map((n, i) => (i === 0 ? 'model' : label(n))),
+    groups: t.columns.map((n) => (n.startsWith('micro') ? 'micro P@1' : n.startsWith('macro') ? 'macro P@1' : '')),
+    rows: t.rows.map((row, ri) => ({ meta: meta(ri), cells: row.map((v, ci) => (ci === 0 ? { text: String(v) } : { text: meta(ri) ? formatValue(v) : fmt[ci - 1](v), best: best.has(`${ri},${ci}`) })) })),
+    table: t,
+    detail: (ri, col) => {
+      const row = t.rows[ri];
+      if (!row || col === 0) return row ? `${row[0]}` : '';
+      const name = t.columns[col];
+      const g = label(name);
+      const n = countRow?.[t.columns.indexOf(`micro_p1_${g}`)];
+      return `${row[0]} · ${name.startsWith('micro') ? 'micro' : 'macro'} P@1 ${g === 'avg' ? 'over all' : `on ${g}`} = ${formatValue(row[col])}${typeof n === 'number' ? ` · ${n} queries` : ''}`;
+    },
+  };
+}
+
+function anatomyView(r: ReportData): ViewModel {
+  const t = r.tables.table9_anatomy_pathology;
+  if (!t) return missing('anatomy', 'Anatomical vs pathological', 'table9_anatomy_pathology.csv is missing');
+  const cols = t.columns.map((_, i) => i).slice(1);
+  const meta = (ri: number) => META_ROWS.has(String(t.rows[ri][0]));
+  const best = bestCells(t.rows, cols, (ri) => !meta(ri));
+  const fmt = cols.map((ci) => fractionFormatter(t.rows.filter((_, ri) => !meta(ri)), ci));
+  const labelOf = (n: string) => (n === 'AVG' ? 'both' : n.replace(/^.*_(anat|path)$/, '$1'));
+  const groupOf = (n: string) => (n.startsWith('AVG') ? 'all' : n === 'model' ? '' : n.replace(/_(anat|path)$/, ''));
+  const samples = t.rows.find((x) => x[0] === 'samples');
+  const classes = t.rows.find((x) => x[0] === 'classes');
+  return {
+    key: 'anatomy', title: t.title,
+    legend: 'micro P@1 · anat = anatomical, path = pathological classes · * best',
+    labels: t.columns.map((n, i) => (i === 0 ? 'model' : labelOf(n))),
+    groups: t.columns.map(groupOf),
+    rows: t.rows.map((row, ri) => ({ meta: meta(ri), cells: row.map((v, ci) => (ci === 0 ? { text: String(v) } : { text: meta(ri) ? formatValue(v) : fmt[ci - 1](v), best: best.has(`${ri},${ci}`) })) })),
+    table: t,
+    detail: (ri, col) => {
+      const row = t.rows[ri];
+      if (!row || col === 0) return row ? String(row[0]) : '';
+      const name = t.columns[col];
+      return `${row[0]} · ${name} = ${formatValue(row[col])} · ${formatValue(classes?.[col])} classes, ${formatValue(samples?.[col])} queries`;
+    },
+  };
+}
+
+const QUALITY_LABELS: Record<string, string> = {
+  micro_auroc: 'AUROC mi', macro_auroc: 'AUROC ma', micro_auprc: 'AUPRC mi', macro_auprc: 'AUPRC ma', micro_f1: 'F1 mi', macro_f1: 'F1 ma',
+  macro_precision: 'Prec ma', macro_recall: 'Rec ma', accuracy: 'Acc', k_or_epoch: 'k/ep', method: 'method',
+};
+
+function qualityView(r: ReportData): ViewModel {
+  const t = r.tables.table5_embedding_quality;
+  if (!t) return missing('quality', 'k-NN classification and linear probing', 'table5_embedding_quality.csv is missing');
+  const method = t.columns.indexOf('method');
+  const kcol = t.columns.indexOf('k_or_epoch');
+  const cols = t.columns.map((_, i) => i).filter((i) => i > 0 && i !== method && i !== kcol);
+  const best = bestCells(t.rows, cols, () => true, (ri) => String(t.rows[ri][method]));
+  const fmt = t.columns.map((_, ci) => fractionFormatter(t.rows, ci));
+  return {
+    key: 'quality', title: t.title,
+    legend: 'k/ep: k (chosen on val) or best probe epoch · mi/ma: micro/macro · * best',
+    labels: t.columns.map((n, i) => (i === 0 ? 'model' : QUALITY_LABELS[n] ?? n)),
+    groups: t.columns.map(() => ''),
+    rows: t.rows.map((row, ri) => ({ cells: row.map((v, ci) => ({ text: ci === 0 ? String(v) : ci === method ? String(v).replace('linear_probe', 'probe') : fmt[ci](v), best: best.has(`${ri},${ci}`) })) })),
+    table: t,
+    detail: (ri, col) => {
+      const row = t.rows[ri];
+      if (!row) return '';
+      const what = row[method] === 'knn' ? `k-NN (k = ${row[kcol]})` : `linear probe (epoch ${row[kcol]})`;
+      return col <= 0 || col === method || col === kcol ? `${row[0]} · ${what}` : `${row[0]} · ${what} · ${t.columns[col]} = ${formatValue(row[col])}`;
+    },
+  };
+}
+
+function pairedView(r: ReportData): ViewModel {
+  const t = r.tables.comparison;
+  if (!t) return missing('paired', 'Paired comparison', r.models.length < 2 ? 'a paired comparison needs a report with two or more models' : 'comparison.csv is missing');
+  const c = (n: string) => t.columns.indexOf(n);
+  const labels = ['model A', 'model B', 'avg', 'N', 'A − B', '95 % CI', 'p', 'n≠', 'sig'];
+  const rows: DisplayRow[] = t.rows.map((row) => {
+    const sig = row[c('significant')] === 'yes';
+    const p = row[c('p_value')];
+    const d = row[c('difference')];
+    const lo = row[c('diff_lo')], hi = row[c('diff_hi')];
+    return {
+      cells: [
+        { text: String(row[c('model_a')]) }, { text: String(row[c('model_b')]) }, { text: String(row[c('average')]) }, { text: formatValue(row[c('N')]) },
+        { text: typeof d === 'number' ? (d >= 0 ? '+' : '') + d.toFixed(3) : formatValue(d), flag: sig },
+        { text: typeof lo === 'number' && typeof hi === 'number' ? `[${lo.toFixed(3)}, ${hi.toFixed(3)}]` : 'n/a' },
+        { text: typeof p === 'number' ? (p < 0.001 ? '<0.001' : p.toFixed(3)) : formatValue(p), flag: sig },
+        { text: formatValue(row[c('differing_queries')]) },
+        { text: String(row[c('significant')]), flag: sig },
+      ],
+    };
+  });
+  return {
+    key: 'paired', title: t.title,
+    legend: 'best model (A, by micro P@1) against each other, same queries · sig: p < 0.05',
+    labels, groups: labels.map(() => ''), rows, table: t,
+    detail: (ri) => {
+      const row = t.rows[ri];
+      if (!row) return '';
+      const p = row[c('p_value')];
+      return `${row[c('model_a')]} − ${row[c('model_b')]}, ${row[c('average')]} P@${row[c('N')]}: ${formatValue(row[c('difference')])} [${formatValue(row[c('diff_lo')])}, ${formatValue(row[c('diff_hi')])}], p = ${formatValue(p)}: ${row[c('significant')] === 'yes' ? 'significant' : 'not significant'}`;
+    },
+  };
+}
