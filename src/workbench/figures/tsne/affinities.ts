@@ -4,8 +4,10 @@
  * the wanted perplexity, then the symmetrised joint P = (P_cond + P_condᵀ) / Σ.
  *
  * The k-NN is brute force in blocked matrix products: |a − b|² = |a|² + |b|² − 2·a·b over
- * tiles of 64 × 256 rows (each pair computed once and offered to both rows' heaps), then the
- * kept neighbours' distances are recomputed directly in float64 and sorted.
+ * tiles of 64 × 256 rows, each pair computed once and offered to both rows. A row keeps the
+ * candidates below its threshold in a buffer; a full buffer is cut to the k best (quickselect)
+ * and the threshold drops to the k-th distance. The kept neighbours' distances are then
+ * recomputed directly in float64 and sorted (ties by lower index).
  */
 import { ProgressTracker, type ProgressListener } from '../../util/progress.js';
 import { gemmNT } from './linalg.js';

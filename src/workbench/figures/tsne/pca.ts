@@ -92,7 +92,7 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
   }
 
   const Y = new Float64Array(m * d);
-  const maxIter = solver === 'covariance' ? 150 : (opts.powerIterations ?? 7);
+  const maxIter = solver === 'covariance' ? 150 : (opts.powerIterations ?? 7); // covariance: a multiple of 5
   let values = new Float64Array(m);
   for (let it = 0; it < maxIter; it++) {
     // power step: Q ← orth(C·Q)
@@ -107,7 +107,7 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
       if (r.residual <= 1e-6 * Math.max(Math.abs(values[0]), 1e-300)) break;
     }
   }
-  if (solver === 'randomized' || maxIter % 5 !== 0) {
+  if (solver === 'randomized') {
     apply(Q, Y);
     const r = rayleighRitz(Q, Y, m, d, k);
     Q = r.Q; values = r.values;
