@@ -62,25 +62,38 @@ export function QueryView(props: {
   const sel = info?.matches[match];
   const matchImg = useImage(sel && m ? m.resolvePath(sel.row) : null, props.imageMode, showImages && active);
 
+  // the latest data for key handlers (a handler may be from the render before the data arrived)
+  const live = useRef({ qs, m });
+  live.current = { qs, m };
+  const runFind = (text: string) => {
+    const { qs, m } = live.current;
+    setFind(null); props.onCapture?.(false);
+    if (!qs || !m || !text.trim()) return;
+    update((c) => {
+      const hit = findQuery(qs, m, clamp(c.query, qs.queryRows.length), text);
+      setNote(hit >= 0 ? '' : `no query matches "${text}"`);
+      return hit >= 0 ? { ...c, query: hit, match: 0 } : c;
+    });
+  };
   useInput((input, key) => {
     const f = findRef.current;
     if (f !== null) {
       if (key.escape) { setFind(null); props.onCapture?.(false); return; }
-      if (key.return) {
-        setFind(null); props.onCapture?.(false);
-        if (qs && m && f.trim()) {
-          update((c) => {
-            const hit = findQuery(qs, m, clamp(c.query, qs.queryRows.length), f);
-            setNote(hit >= 0 ? '' : `no query matches "${f}"`);
-            return hit >= 0 ? { ...c, query: hit, match: 0 } : c;
-          });
-        }
-        return;
-      }
+      if (key.return) { runFind(f); return; }
       if (key.backspace || key.delete) { setFind(f.slice(0, -1)); return; }
-      if (input && !key.ctrl && !key.meta) setFind(f + input);
+      if (input && !key.ctrl && !key.meta) {
+        // typed or pasted text; a pasted chunk may end with Enter
+        const text = f + input.replace(/[\r\n]/g, '');
+        if (/[\r\n]/.test(input)) runFind(text); else setFind(text);
+      }
       return;
     }
+    if (input.length > 1 && input.startsWith('/')) { // '/' and a search typed in one burst
+      const text = input.slice(1).replace(/[\r\n]/g, '');
+      if (/[\r\n]/.test(input)) runFind(text); else { setFind(text); props.onCapture?.(true); }
+      return;
+    }
+    const { qs, m } = live.current;
     if (input === 'm' || input === 'M') { update((c) => ({ ...c, model: (c.model + (input === 'm' ? 1 : props.models.length - 1)) % props.models.length, match: 0 })); return; }
     if (input === 'v') { update((c) => ({ ...c, images: !c.images })); return; }
     if (input === '/') { setFind(''); props.onCapture?.(true); return; }

@@ -1,3 +1,4 @@
+import { useRef } from 'react';
 import { Box, Text, useInput } from 'ink';
 import type { ModelInfo } from '../workbench/models/registry.js';
 import { clamp, displayPath, scrollOffset, truncate } from './layout.js';
@@ -66,24 +67,31 @@ export function SetupView(props: {
   const req = setupRequest(s, props.defaultOut);
   const out = req.out;
 
+  const live = useRef({ items, focusable });
+  live.current = { items, focusable };
   const edit = (v: string | null) => { setEditing(v); props.onCapture(v !== null); };
+  const commit = (it: Item, text: string) => {
+    edit(null);
+    if (it.kind !== 'text') return;
+    const v = text.trim();
+    if (it.field === 'replicates' && !/^\d+$/.test(v)) return;
+    update((x) => ({ ...x, [it.field]: v }));
+    if (it.field === 'open' && v) props.onOpen(v);
+  };
   useInput((input, key) => {
+    const { items, focusable } = live.current;
     const it = items[clamp(focusRef.current, items.length)];
     const ed = editingRef.current;
     if (ed !== null) {
       if (key.escape) { edit(null); return; }
-      if (key.return) {
-        edit(null);
-        if (it.kind !== 'text') return;
-        const v = ed.trim();
-        if (it.field === 'replicates' && !/^\d+$/.test(v)) return;
-        update((x) => ({ ...x, [it.field]: v }));
-        if (it.field === 'open' && v) props.onOpen(v);
-        return;
-      }
+      if (key.return) { commit(it, ed); return; }
       if (key.backspace || key.delete) { setEditing(ed.slice(0, -1)); return; }
       if (key.ctrl && input === 'u') { setEditing(''); return; }
-      if (input && !key.ctrl && !key.meta && !key.tab) setEditing(ed + input);
+      if (input && !key.ctrl && !key.meta && !key.tab) {
+        // typed or pasted text; a pasted chunk may end with Enter
+        const text = ed + input.replace(/[\r\n]/g, '');
+        if (/[\r\n]/.test(input)) commit(it, text); else setEditing(text);
+      }
       return;
     }
     const move = (d: number) => setFocus((cur) => focusable[Math.min(focusable.length - 1, Math.max(0, focusable.indexOf(cur) + d))]);

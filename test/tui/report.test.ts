@@ -126,6 +126,8 @@ test('the App on the real report: overall P@1 from the CSV on screen, the query 
   await see(/Query 2\//);
   app.stdin.write('m');
   await see(/Query 2\/\d+ · hist64 \(2\/2\)/);
+  app.stdin.write('/5\r'); // find by number, typed in one burst (as a paste)
+  await see(/Query 5\/\d+ · hist64/);
   app.unmount();
 });
 
