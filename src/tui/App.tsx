@@ -63,7 +63,7 @@ function useTerminalSize(fixed?: { columns: number; rows: number }): { columns: 
   return fixed ?? size;
 }
 
-const DEFAULT_SETUP: SetupState = { data: '', out: '', replicates: '1000', probe: true, indexSize: true, models: [], open: '' };
+const DEFAULT_SETUP: SetupState = { data: '', out: '', replicates: '1000', probe: true, indexSize: true, figures: true, models: [], open: '' };
 
 /**
  * The TUI: a run screen (new run with live per-model progress) and views of a report (tables

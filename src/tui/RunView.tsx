@@ -43,6 +43,11 @@ export function RunView(props: { run: RunState; width: number; height: number; n
     lines.push({ text: truncate(`▶ phantom dataset ${bar(e.done, e.total, 20)} ${e.done}/${e.total} images ${e.rate.toFixed(0)} images/s ETA ${formatDuration(e.etaSeconds)}`, width) });
   }
   for (const p of r.models) lines.push({ text: progressLine(p, width), color: p.status === 'running' ? 'cyan' : p.status === 'failed' ? 'red' : p.status === 'done' ? 'green' : undefined });
+  if (r.figures) {
+    const e = r.figures;
+    const doneAll = r.status === 'done';
+    lines.push({ text: truncate(`${doneAll ? '✓' : '▶'} ${fit('figures', 16)} ${fit(e.phase, 18)} ${bar(e.done, e.total, 12)} ${e.done}/${e.total} ${e.unit} ETA ${formatDuration(e.etaSeconds)}`, width), color: doneAll ? 'green' : 'cyan' });
+  }
   if (r.error) for (const l of r.error.split('\n')) lines.push({ text: truncate(l, width), color: 'red' });
   const logRoom = Math.max(0, height - lines.length - 1);
   if (logRoom > 0 && r.log.length) {

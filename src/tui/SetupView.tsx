@@ -14,6 +14,7 @@ export interface SetupState {
   replicates: string;
   probe: boolean;
   indexSize: boolean;
+  figures: boolean;
   models: string[];
   /** Report folder to open instead of running. */
   open: string;
@@ -23,13 +24,13 @@ export interface SetupState {
 export function setupRequest(s: SetupState, defaultOut: (data: string) => string): RunRequest {
   return {
     data: s.data.trim() || null, models: s.models, out: s.out || defaultOut(s.data.trim()),
-    replicates: /^\d+$/.test(s.replicates) ? Number(s.replicates) : undefined, probe: s.probe, indexSize: s.indexSize,
+    replicates: /^\d+$/.test(s.replicates) ? Number(s.replicates) : undefined, probe: s.probe, indexSize: s.indexSize, figures: s.figures,
   };
 }
 
 type Item =
   | { kind: 'text'; field: 'data' | 'out' | 'replicates' | 'open'; label: string }
-  | { kind: 'toggle'; field: 'probe' | 'indexSize'; label: string }
+  | { kind: 'toggle'; field: 'probe' | 'indexSize' | 'figures'; label: string }
   | { kind: 'model'; info: ModelInfo }
   | { kind: 'start' }
   | { kind: 'heading'; label: string };
@@ -54,6 +55,7 @@ export function SetupView(props: {
     { kind: 'text', field: 'replicates', label: 'Bootstrap' },
     { kind: 'toggle', field: 'probe', label: 'Linear probe' },
     { kind: 'toggle', field: 'indexSize', label: 'Index size' },
+    { kind: 'toggle', field: 'figures', label: 'Figures' },
     { kind: 'start' },
     { kind: 'text', field: 'open', label: 'Or open' },
     { kind: 'heading', label: 'Models' },

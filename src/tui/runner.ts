@@ -22,6 +22,8 @@ export interface RunRequest {
   probe?: boolean;
   /** false skips the index-size ablation. */
   indexSize?: boolean;
+  /** false skips the figures (P@N curves, t-SNE maps, query grids). */
+  figures?: boolean;
   /** Embedding worker threads (default: one per spare core). */
   workers?: number;
 }
@@ -59,6 +61,8 @@ export interface RunState {
   models: ModelProgress[];
   /** Index into models of the one being worked on, or -1. */
   current: number;
+  /** Progress of the figures (t-SNE maps), made after every model is evaluated. */
+  figures: ProgressEvent | null;
   /** Last log lines (newest last). */
   log: string[];
   error: string | null;
@@ -74,12 +78,16 @@ export function initialRunState(request: RunRequest, now = Date.now()): RunState
   return {
     request, status: 'running', dataDir: request.data, dataProgress: null,
     models: request.models.map((model) => ({ model, status: 'waiting', phase: '', done: 0, total: 0, unit: '', rate: 0, etaSeconds: NaN, embedRate: null })),
-    current: -1, log: [], error: null, out: null, startedAt: now, finishedAt: null,
+    current: -1, figures: null, log: [], error: null, out: null, startedAt: now, finishedAt: null,
   };
 }
 
+/** Progress phases of the figures step (after the models). */
+const FIGURE_PHASE = /^t-SNE/;
+
+/** Make model i the current one (the previous one is done); i = -1: no model (the figures step). */
 function setCurrent(s: RunState, i: number): RunState {
-  if (i === s.current || i < 0) return s;
+  if (i === s.current || (i < 0 && s.current < 0)) return s;
   const models = s.models.map((m, j) => (j === s.current && m.status === 'running' ? { ...m, status: 'done' as const, etaSeconds: 0 } : j === i ? { ...m, status: 'running' as const } : m));
   return { ...s, models, current: i };
 }
@@ -94,15 +102,18 @@ export function reduceRun(s: RunState, msg: RunMessage, now = Date.now()): RunSt
     case 'data':
       return { ...s, dataDir: msg.dir, dataProgress: null };
     case 'log': {
+      if (msg.line.startsWith('figures: ')) return { ...setCurrent(s, -1), log: [...s.log, msg.line].slice(-LOG_LINES) };
       const i = s.models.findIndex((m) => msg.line.startsWith(`${m.model}: `));
-      const next = setCurrent(s, i);
+      const next = i >= 0 ? setCurrent(s, i) : s;
       return { ...next, log: [...next.log, msg.line].slice(-LOG_LINES) };
     }
     case 'progress': {
       const e = msg.event;
       if (e.phase === 'phantom') return { ...s, dataProgress: e };
+      if (FIGURE_PHASE.test(e.phase)) return { ...setCurrent(s, -1), figures: e };
       let next = s;
-      if (e.phase.startsWith('embed ')) next = setCurrent(s, s.models.findIndex((m) => m.model === e.phase.slice(6)));
+      const embedding = e.phase.startsWith('embed ') ? s.models.findIndex((m) => m.model === e.phase.slice(6)) : -1;
+      if (embedding >= 0) next = setCurrent(s, embedding);
       if (next.current < 0) return next;
       const models = next.models.map((m, j) => (j !== next.current ? m : {
         ...m, status: 'running' as const, phase: e.phase, done: e.done, total: e.total, unit: e.unit, rate: e.rate, etaSeconds: e.etaSeconds,
@@ -111,7 +122,7 @@ export function reduceRun(s: RunState, msg: RunMessage, now = Date.now()): RunSt
       return { ...next, models };
     }
     case 'done':
-      return { ...s, status: 'done', out: msg.out, finishedAt: now, current: -1, models: s.models.map((m) => ({ ...m, status: 'done', etaSeconds: 0 })) };
+      return { ...s, status: 'done', out: msg.out, finishedAt: now, current: -1, figures: s.figures ? { ...s.figures, done: s.figures.total, etaSeconds: 0 } : null, models: s.models.map((m) => ({ ...m, status: 'done', etaSeconds: 0 })) };
     case 'error':
       return { ...s, status: 'failed', error: msg.message, finishedAt: now, models: s.models.map((m, j) => (j === s.current ? { ...m, status: 'failed' } : m)) };
   }
@@ -157,5 +168,6 @@ export function reportCommand(req: RunRequest, cwd = process.cwd()): string {
   if (req.replicates !== undefined && req.replicates !== 1000) parts.push('--replicates', String(req.replicates));
   if (req.probe === false) parts.push('--no-probe');
   if (req.indexSize === false) parts.push('--index-size', 'off');
+  if (req.figures === false) parts.push('--no-figures');
   return parts.join(' ');
 }

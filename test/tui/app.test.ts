@@ -207,7 +207,7 @@ test('editing a field takes every key (q does not quit); Esc cancels, Enter keep
   let quit = 0;
   const app = mount({ setup: { models: ['tiny16'] }, onQuit: () => { quit++; } });
   await tick();
-  await app.press(KEYS.up, KEYS.up, KEYS.up, KEYS.up, KEYS.up, KEYS.enter); // Dataset
+  await app.press(KEYS.up, KEYS.up, KEYS.up, KEYS.up, KEYS.up, KEYS.up, KEYS.enter); // Dataset
   await app.press('/', 'q', 'x');
   await app.see(/Dataset +\/qx▌/);
   assert.equal(quit, 0);

@@ -122,6 +122,13 @@ test('reduceRun attributes progress to the model being worked on, keeps the embe
   s = reduceRun(s, { type: 'progress', event: { phase: 'linear probe', done: 3, total: 10, rate: 2, etaSeconds: 3.5, unit: 'epochs' } });
   assert.equal(s.models[1].phase, 'linear probe');
   assert.equal(s.models[0].phase, 'knn search (exact)');
+  s = reduceRun(s, { type: 'log', line: 'unrelated line' });
+  assert.equal(s.current, 1, 'a line of no model changes nothing');
+  // the figures step comes after every model
+  s = reduceRun(s, { type: 'progress', event: { phase: 't-SNE', done: 10, total: 500, rate: 100, etaSeconds: 4.9, unit: 'iterations' } });
+  assert.equal(s.current, -1);
+  assert.deepEqual(s.models.map((m) => m.status), ['done', 'done']);
+  assert.equal(s.figures?.phase, 't-SNE');
   s = reduceRun(s, { type: 'done', out: '/o' }, 5000);
   assert.equal(s.status, 'done');
   assert.equal(s.finishedAt, 5000);
@@ -132,8 +139,8 @@ test('reduceRun attributes progress to the model being worked on, keeps the embe
 });
 
 test('reportCommand and the non-TTY refusal name the equivalent cbir commands', () => {
-  assert.equal(reportCommand({ data: '/data/x', models: ['a', 'b'], out: '/r/out', replicates: 100, probe: false, indexSize: false }, '/elsewhere'),
-    'cbir report --data /data/x --models a,b --out /r/out --replicates 100 --no-probe --index-size off');
+  assert.equal(reportCommand({ data: '/data/x', models: ['a', 'b'], out: '/r/out', replicates: 100, probe: false, indexSize: false, figures: false }, '/elsewhere'),
+    'cbir report --data /data/x --models a,b --out /r/out --replicates 100 --no-probe --index-size off --no-figures');
   assert.equal(reportCommand({ data: null, models: ['a'], out: '/w/runs/t' }, '/w'), 'cbir start --models a --out runs/t');
   const r = fixtureReport('/tmp/some-report');
   r.datasetDir = '/data/phantom';
