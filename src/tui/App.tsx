@@ -111,6 +111,9 @@ export function App(props: AppProps) {
     return () => clearInterval(t);
   }, [run?.status]);
 
+  // Ctrl-C (Ink exits and unmounts) must stop a run too, or its worker keeps the process alive.
+  useEffect(() => () => { void runHandle.current?.stop(); }, []);
+
   const quit = () => {
     void runHandle.current?.stop();
     props.onQuit?.();
