@@ -116,6 +116,7 @@ export function App(props: AppProps) {
 
   const quit = () => {
     void runHandle.current?.stop();
+    runHandle.current = null;
     props.onQuit?.();
     exit();
   };
