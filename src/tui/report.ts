@@ -3,7 +3,7 @@
  * tables the TUI shows. Values come from the CSV files (the numbers `cbir report` wrote), titles
  * and notes from the JSON files next to them. Nothing is recomputed.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CbirError } from '../workbench/errors.js';
@@ -113,13 +113,4 @@ export function precisionInterval(r: ReportData, model: string, average: 'micro'
   const [v, lo, hi] = [row[c(average)], row[c(`${average}_lo`)], row[c(`${average}_hi`)]];
   if (typeof v !== 'number' || typeof lo !== 'number' || typeof hi !== 'number') return null;
   return { value: v, lo, hi };
-}
-
-/** Folders under `root` (one level) that look like report folders, newest first. */
-export function findReports(root: string): string[] {
-  if (!existsSync(root)) return [];
-  return readdirSync(root, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(root, d.name, 'table3_retrieval.csv')))
-    .map((d) => join(root, d.name))
-    .sort((a, b) => statSync(join(b, 'table3_retrieval.csv')).mtimeMs - statSync(join(a, 'table3_retrieval.csv')).mtimeMs);
 }
