@@ -304,7 +304,7 @@ export function intervalFigure(rows: { name: string; value: number; lo: number; 
 export interface TableHtmlOptions {
   /** Decimals of fractional numbers (default 3). */
   digits?: number;
-  /** Bold the largest value of each numeric column among the rows whose first cell is listed here (e.g. the model ids). */
+  /** Bold the largest value of each score column (not all whole numbers, not constant) among the rows whose first cell is listed here (e.g. the model ids). */
   highlight?: readonly string[];
   /** Show the title as caption and the notes under the table (default true). */
   caption?: boolean;
@@ -326,7 +326,8 @@ export function tableHtml(t: Table, opts: TableHtmlOptions = {}): string {
     cols.forEach(({ i }, k) => {
       if (!numeric[k] || i === 0) return;
       const vals = rows.map((r) => r[i]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-      if (vals.length > 1) best.set(i, Math.max(...vals));
+      // scores only: columns of whole numbers (k, epochs, counts) and constant columns are not ranked
+      if (vals.length > 1 && vals.some((v) => !Number.isInteger(v)) && Math.max(...vals) > Math.min(...vals)) best.set(i, Math.max(...vals));
     });
   }
   const lines: string[] = [`<table class="cbir-table" style="${TABLE_STYLE}">`];

@@ -38,13 +38,14 @@ test('committed notebooks: the expected set, tslab kernel, no outputs, markdown 
 });
 
 test('tableHtml: escapes text, right-aligns numbers, bolds the best value among the highlighted rows only', () => {
-  const t: Table = { title: 'T <1>', columns: ['model', 'p1', 'n'], rows: [['a&b', 0.5, 10], ['c', 0.75, 3], ['queries', 99, 99]], notes: ['x < y'] };
+  const t: Table = { title: 'T <1>', columns: ['model', 'p1', 'n', 'f1'], rows: [['a&b', 0.5, 10, 0.25], ['c', 0.75, 3, 0.125], ['queries', 99, 99, 0.99]], notes: ['x < y'] };
   const html = tableHtml(t, { highlight: ['a&b', 'c'] });
   assert.match(html, /<caption[^>]*>T &lt;1&gt;<\/caption>/);
   assert.match(html, />a&amp;b</);
   assert.match(html, /<b>0\.750<\/b>/);
-  assert.match(html, /<b>10<\/b>/);
-  assert.doesNotMatch(html, /<b>99<\/b>/, 'rows outside the highlight list are not compared');
+  assert.match(html, /<b>0\.250<\/b>/);
+  assert.doesNotMatch(html, /<b>10<\/b>/, 'whole-number columns (counts, k) are not ranked');
+  assert.doesNotMatch(html, /<b>0\.990<\/b>/, 'rows outside the highlight list are not compared');
   assert.doesNotMatch(html, /<b>0\.500<\/b>/);
   assert.match(html, /text-align:right">0\.500/);
   assert.match(html, /x &lt; y/);
