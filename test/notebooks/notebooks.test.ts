@@ -20,7 +20,6 @@ function availability(): false | string {
   return `notebooks not executed: ${(r.stdout || r.stderr).trim() || `scripts/notebooks.mjs --check exited with ${r.status}`}`;
 }
 const skip = availability();
-if (skip) console.log(`# ${skip}`);
 
 interface Output { output_type: string; name?: string; text?: string | string[]; data?: Record<string, string | string[]>; ename?: string }
 interface Cell { cell_type: string; source: string | string[]; outputs?: Output[]; execution_count?: number | null }
