@@ -46,3 +46,9 @@ export { runReport, autoIndexSize, STUDY_INDEX_SIZE, type ReportOptions, type Re
 
 // progress
 export { ProgressTracker, consoleProgress, type ProgressEvent, type ProgressListener } from './util/progress.js';
+
+// figures (plotly specs, offline HTML, PNG via Chromium, query grids, t-SNE) and notebook helpers
+export * as figures from './figures/index.js';
+export { writeFigures, showFigure } from './figures/index.js';
+export { tsne, pca, stratifiedSample } from './figures/tsne/index.js';
+export * as notebook from './notebook.js';

@@ -16,9 +16,7 @@ import { listModels } from './models/registry.js';
 import { pairedPrecisionTest, type LinearProbeOptions } from './metrics/index.js';
 import { evaluateModel, type ModelEvaluation } from './benchmark/evaluate.js';
 import { runReport, autoIndexSize, STUDY_INDEX_SIZE, type ReportOptions, type ReportResult } from './benchmark/report.js';
-import {
-  retrievalTable, modalityTable, datasetTable, anatomyPathologyTable, embeddingQualityTable, comparisonTable, perClassTable, indexSizeTable,
-} from './benchmark/tables.js';
+import { studyTables } from './benchmark/tables.js';
 import { formatCell, writeTable, type Table } from './tables/write.js';
 import { readReportedTable, REPORTED_TABLES } from './tables/reported.js';
 import type { ProgressListener } from './util/progress.js';
@@ -160,46 +158,7 @@ export async function notebookReport(o: NotebookReportOptions): Promise<Notebook
   return { out, summary, evaluations, tables, figures, manifest, stores, work };
 }
 
-/** The study's tables (3, 4, 5, 9, 10, Fig. 2 and 5 data, paired comparisons) over several evaluations of one manifest. */
-export function studyTables(evaluations: ModelEvaluation[], manifest: Manifest): Record<string, Table> {
-  // Table 9 counts: classes and samples per modality × kind among the scored test queries.
-  const G = manifest.modalities.length * 2;
-  const classes = new Int32Array(G), samples = new Int32Array(G);
-  const seen = new Set<number>();
-  const byKind: [Set<number>, Set<number>] = [new Set(), new Set()];
-  const samplesAll: [number, number] = [0, 0];
-  const labels = evaluations[0].queryLabels;
-  for (let q = 0; q < labels.length; q++) {
-    const c = labels[q];
-    const info = manifest.classes[c];
-    const kind = info.kind === 'anatomical' ? 0 : 1;
-    const g = manifest.modalities.indexOf(info.modality) * 2 + kind;
-    if (g >= 0) { samples[g]++; if (!seen.has(c)) { seen.add(c); classes[g]++; } }
-    byKind[kind].add(c);
-    samplesAll[kind]++;
-  }
-  const tables: Record<string, Table> = {
-    table3_retrieval: retrievalTable(evaluations),
-    table4_modality: modalityTable(evaluations, manifest),
-    table9_anatomy_pathology: anatomyPathologyTable(evaluations, manifest, { classes, samples, classesAll: [byKind[0].size, byKind[1].size], samplesAll }),
-    table10_dataset: datasetTable(evaluations, manifest),
-    table5_embedding_quality: embeddingQualityTable(evaluations),
-    per_class_p1: perClassTable(evaluations, manifest),
-    index_size: indexSizeTable(evaluations),
-  };
-  if (evaluations.length > 1) {
-    const best = [...evaluations].sort((a, b) => b.precision.micro[0] - a.precision.micro[0])[0];
-    const rows = [];
-    for (const e of evaluations) {
-      if (e === best) continue;
-      for (const average of ['micro', 'macro'] as const) {
-        rows.push({ a: best.modelId, b: e.modelId, average, N: 1, r: pairedPrecisionTest(best.precision.perQuery, e.precision.perQuery, best.queryLabels, { column: 0, average, seed: 0 }) });
-      }
-    }
-    tables.comparison = comparisonTable(rows);
-  }
-  return tables;
-}
+export { studyTables };
 
 // ---- model comparison ----
 

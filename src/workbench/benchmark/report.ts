@@ -4,7 +4,6 @@ import { CbirError } from '../errors.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadExtractor } from '../models/registry.js';
 import { embedManifest, openEmbeddings } from '../embeddings/index.js';
-import { pairedPrecisionTest } from '../metrics/index.js';
 import type { ProgressListener } from '../util/progress.js';
 import { writeFileAtomic } from '../util/fsx.js';
 import { writeTable, tableToMarkdown, type Table } from '../tables/write.js';
@@ -13,24 +12,27 @@ import { evaluateModel, type ModelEvaluation, type IndexSizeOptions } from './ev
 import type { LinearProbeOptions, PrecisionDefinition } from '../metrics/index.js';
 import type { IndexParams } from '../index/index.js';
 import { writeFigures, type WriteFiguresOptions, type WriteFiguresResult } from '../figures/index.js';
-import {
-  retrievalTable, modalityTable, datasetTable, anatomyPathologyTable, embeddingQualityTable, comparisonTable, perClassTable, indexSizeTable,
-} from './tables.js';
+import { studyTables } from './tables.js';
 
 /** The study's index-size ablation: classes with ≥ 3000 index images, 38 queries each, N = 5 … 3000. */
 export const STUDY_INDEX_SIZE: IndexSizeOptions = { minIndexPerClass: 3000, queriesPerClass: 38, sizes: [5, 10, 20, 50, 100, 200, 500, 1000, 2000, 3000], seeds: [0, 1, 2, 3, 4] };
 
 /**
- * Index-size settings scaled to a dataset: the study's when some class has 3000 index images,
- * else T = the 3rd-largest class's index count (so at least three classes take part), Q = up to
- * 38 test queries, N on a 1-2-5 ladder up to T.
+ * Index-size settings scaled to a dataset: the study's when at least three classes have 3000
+ * index images; otherwise T = the index count of the ⌈C/2⌉-th largest class (at least 3 classes),
+ * so that about half of the classes take part — with only a handful of classes, often from
+ * different modalities, the task would be trivially easy — Q = the fewest test images among
+ * those classes (at most 38), and N on a 1-2-5 ladder up to T.
  */
 export function autoIndexSize(m: Manifest): IndexSizeOptions {
-  const train = Array.from(m.classCounts('train')).sort((a, b) => b - a);
-  if (train[0] >= 3000) return STUDY_INDEX_SIZE;
-  const T = train[Math.min(2, train.length - 1)];
-  const test = Array.from(m.classCounts('test')).sort((a, b) => b - a);
-  const Q = Math.max(1, Math.min(38, test[Math.min(2, test.length - 1)]));
+  const trainCounts = m.classCounts('train');
+  const testCounts = m.classCounts('test');
+  const order = Array.from(trainCounts.keys()).sort((a, b) => trainCounts[b] - trainCounts[a]);
+  if (order.length >= 3 && trainCounts[order[2]] >= 3000) return STUDY_INDEX_SIZE;
+  const k = Math.min(order.length, Math.max(3, Math.ceil(order.length / 2)));
+  const chosen = order.slice(0, k);
+  const T = Math.max(1, trainCounts[chosen[k - 1]]);
+  const Q = Math.max(1, Math.min(38, ...chosen.map((c) => testCounts[c])));
   const sizes = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000].filter((n) => n < T);
   sizes.push(T);
   return { minIndexPerClass: T, queriesPerClass: Q, sizes, seeds: [0, 1, 2] };
@@ -108,43 +110,7 @@ export async function runReport(o: ReportOptions): Promise<ReportResult> {
     }));
   }
 
-  // Counts for Table 9 (classes and samples per modality × kind among the scored test queries).
-  const G = manifest.modalities.length * 2;
-  const classes = new Int32Array(G), samples = new Int32Array(G);
-  const e0 = evaluations[0];
-  const seen = new Set<number>();
-  const byKind: [Set<number>, Set<number>] = [new Set(), new Set()];
-  const samplesAll: [number, number] = [0, 0];
-  for (let q = 0; q < e0.queryLabels.length; q++) {
-    const c = e0.queryLabels[q];
-    const info = manifest.classes[c];
-    const kind = info.kind === 'anatomical' ? 0 : 1;
-    const g = manifest.modalities.indexOf(info.modality) >= 0 ? manifest.modalities.indexOf(info.modality) * 2 + kind : -1;
-    if (g >= 0) { samples[g]++; if (!seen.has(c)) { seen.add(c); classes[g]++; } }
-    byKind[kind].add(c);
-    samplesAll[kind]++;
-  }
-
-  const tables: Record<string, Table> = {
-    table3_retrieval: retrievalTable(evaluations),
-    table4_modality: modalityTable(evaluations, manifest),
-    table9_anatomy_pathology: anatomyPathologyTable(evaluations, manifest, { classes, samples, classesAll: [byKind[0].size, byKind[1].size], samplesAll }),
-    table10_dataset: datasetTable(evaluations, manifest),
-    table5_embedding_quality: embeddingQualityTable(evaluations),
-    per_class_p1: perClassTable(evaluations, manifest),
-    index_size: indexSizeTable(evaluations),
-  };
-  if (evaluations.length > 1) {
-    const best = [...evaluations].sort((a, b) => b.precision.micro[0] - a.precision.micro[0])[0];
-    const rows = [];
-    for (const e of evaluations) {
-      if (e === best) continue;
-      for (const average of ['micro', 'macro'] as const) {
-        rows.push({ a: best.modelId, b: e.modelId, average, N: 1, r: pairedPrecisionTest(best.precision.perQuery, e.precision.perQuery, best.queryLabels, { column: 0, average, seed: 0 }) });
-      }
-    }
-    tables.comparison = comparisonTable(rows);
-  }
+  const tables = studyTables(evaluations, manifest);
   for (const [name, t] of Object.entries(tables)) await writeTable(t, join(out, name));
 
   let summary = await renderSummary(manifest, evaluations, tables, out, indexSize);

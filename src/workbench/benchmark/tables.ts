@@ -1,5 +1,5 @@
 import type { Manifest } from '../data/manifest.js';
-import type { ClassificationSummary, PrecisionAtN, PrecisionBootstrap, GroupPrecision, PairedTestResult } from '../metrics/index.js';
+import { pairedPrecisionTest, type ClassificationSummary, type PrecisionAtN, type PrecisionBootstrap, type GroupPrecision, type PairedTestResult } from '../metrics/index.js';
 import type { Table } from '../tables/write.js';
 import type { ModelEvaluation } from './evaluate.js';
 
@@ -144,4 +144,45 @@ export function indexSizeTable(evals: ModelEvaluation[]): Table {
     r.sizes.forEach((n, i) => rows.push([e.modelId, n, r.mean[i], r.std[i], r.seeds.length, r.classes.length]));
   }
   return { title: 'Index-size ablation: P@1 micro against index images per class (Fig. 2)', columns: ['model', 'index_per_class', 'p1_mean', 'p1_std', 'seeds', 'classes'], rows };
+}
+
+/** The study's tables (3, 4, 5, 9, 10, Fig. 2 and 5 data, paired comparisons) over several evaluations of one manifest. */
+export function studyTables(evaluations: ModelEvaluation[], manifest: Manifest): Record<string, Table> {
+  // Table 9 counts: classes and samples per modality × kind among the scored test queries.
+  const G = manifest.modalities.length * 2;
+  const classes = new Int32Array(G), samples = new Int32Array(G);
+  const seen = new Set<number>();
+  const byKind: [Set<number>, Set<number>] = [new Set(), new Set()];
+  const samplesAll: [number, number] = [0, 0];
+  const labels = evaluations[0].queryLabels;
+  for (let q = 0; q < labels.length; q++) {
+    const c = labels[q];
+    const info = manifest.classes[c];
+    const kind = info.kind === 'anatomical' ? 0 : 1;
+    const g = manifest.modalities.indexOf(info.modality) * 2 + kind;
+    if (g >= 0) { samples[g]++; if (!seen.has(c)) { seen.add(c); classes[g]++; } }
+    byKind[kind].add(c);
+    samplesAll[kind]++;
+  }
+  const tables: Record<string, Table> = {
+    table3_retrieval: retrievalTable(evaluations),
+    table4_modality: modalityTable(evaluations, manifest),
+    table9_anatomy_pathology: anatomyPathologyTable(evaluations, manifest, { classes, samples, classesAll: [byKind[0].size, byKind[1].size], samplesAll }),
+    table10_dataset: datasetTable(evaluations, manifest),
+    table5_embedding_quality: embeddingQualityTable(evaluations),
+    per_class_p1: perClassTable(evaluations, manifest),
+    index_size: indexSizeTable(evaluations),
+  };
+  if (evaluations.length > 1) {
+    const best = [...evaluations].sort((a, b) => b.precision.micro[0] - a.precision.micro[0])[0];
+    const rows = [];
+    for (const e of evaluations) {
+      if (e === best) continue;
+      for (const average of ['micro', 'macro'] as const) {
+        rows.push({ a: best.modelId, b: e.modelId, average, N: 1, r: pairedPrecisionTest(best.precision.perQuery, e.precision.perQuery, best.queryLabels, { column: 0, average, seed: 0 }) });
+      }
+    }
+    tables.comparison = comparisonTable(rows);
+  }
+  return tables;
 }
