@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
+import { crc32 } from './png.js';
 
 /** numpy type codes the fixture writer can produce (byte order is chosen by `npyBytes`' options). */
 export type NpyDtypeCode = 'u1' | 'u2' | 'i2' | 'f4' | 'i8' | 'i1' | 'u4' | 'i4' | 'f8' | 'b1';
@@ -60,21 +61,6 @@ export function npyBytes(arr: NpyInput, opts: { bigEndian?: boolean; version?: 1
   return out;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(buf: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /**
  * A zip archive of `members` (name → bytes), stored or deflated. `zip64` writes zip64 extra fields

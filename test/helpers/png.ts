@@ -10,7 +10,8 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-function crc32(buf: Uint8Array): number {
+/** CRC-32 (PNG chunks, zip members). */
+export function crc32(buf: Uint8Array): number {
   let c = 0xffffffff;
   for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;

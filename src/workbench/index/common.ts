@@ -1,8 +1,6 @@
 /**
  * Input validation and small helpers shared by the exact and HNSW indices.
  */
-import { open, rename, rm, mkdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { CbirError } from '../errors.js';
 import type { BuildOptions } from './types.js';
@@ -83,30 +81,6 @@ export function sortById(ids: Int32Array): Int32Array {
   return perm;
 }
 
-/** Write a file from chunks atomically (temporary sibling, fsync, rename); each chunk is written before the next is pulled. */
-export async function writeChunksAtomic(file: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
-  await mkdir(dirname(file) || '.', { recursive: true });
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    const fh = await open(tmp, 'w');
-    try {
-      for await (const c of chunks) {
-        let off = 0;
-        while (off < c.byteLength) {
-          const { bytesWritten } = await fh.write(c, off, Math.min(c.byteLength - off, 1 << 28));
-          off += bytesWritten;
-        }
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** Bytes of a typed array (a view, no copy). */
 export function bytesOf(a: Float32Array | Int32Array): Uint8Array {

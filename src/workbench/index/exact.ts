@@ -20,7 +20,8 @@ import * as ort from 'onnxruntime-node';
 import { open, type FileHandle } from 'node:fs/promises';
 import { CbirError } from '../errors.js';
 import { GraphBuilder } from '../models/onnx/builder.js';
-import { bytesOf, checkFinite, checkMatrix, checkPositiveInt, defaultThreads, resolveRows, sortById, writeChunksAtomic } from './common.js';
+import { bytesOf, checkFinite, checkMatrix, checkPositiveInt, defaultThreads, resolveRows, sortById } from './common.js';
+import { writeChunksAtomic } from '../util/fsx.js';
 import { TopKHeap, mergeSortedTopK } from './topk.js';
 import type { BuildOptions, ExactParams, SearchOptions, SearchResult, VectorIndex } from './types.js';
 

@@ -19,12 +19,23 @@ export function sha256(data: string | Uint8Array): string {
  * so a crash (even kill -9) leaves either the old or the new file, never a torn one.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  await writeChunksAtomic(file, [typeof data === 'string' ? Buffer.from(data, 'utf8') : data]);
+}
+
+/** Write a file from chunks atomically (temporary sibling, fsync, rename); each chunk is written before the next is pulled. */
+export async function writeChunksAtomic(file: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+  await mkdir(dirname(file) || '.', { recursive: true });
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
   try {
     const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(data);
+      for await (const c of chunks) {
+        let off = 0;
+        while (off < c.byteLength) {
+          const { bytesWritten } = await fh.write(c, off, Math.min(c.byteLength - off, 1 << 28));
+          off += bytesWritten;
+        }
+      }
       await fh.sync();
     } finally {
       await fh.close();
