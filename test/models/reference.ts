@@ -116,7 +116,7 @@ export function refTinyVit(w: W, cfg: TinyVitConfig, img: Float64Array): { lhs: 
   const D = cfg.dim;
   const { tokens, T } = patchTokens(w, img, cfg.size, cfg.patch, D);
   const N = T + 1;
-  let x = new Float64Array(N * D);
+  let x: Float64Array = new Float64Array(N * D);
   const cls = get(w, 'cls_token');
   const pos = get(w, 'pos_embed');
   for (let d = 0; d < D; d++) x[d] = cls[d];
@@ -158,7 +158,7 @@ export function refTinySam(w: W, cfg: TinySamConfig, img: Float64Array): { emb: 
   const D = cfg.dim;
   const { tokens, T } = patchTokens(w, img, cfg.size, cfg.patch, D);
   const pos = get(w, 'pos_embed');
-  let x = tokens.map((v, i) => v + pos[i]);
+  let x: Float64Array = tokens.map((v, i) => v + pos[i]);
   for (let b = 0; b < cfg.depth; b++) x = block(w, `blocks.${b}`, x, T, D, cfg.heads, cfg.mlp);
   const g = Math.round(Math.sqrt(T));
   const chw = new Float64Array(D * T);

@@ -74,7 +74,7 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
 
   // start block: m × d Gaussian rows, orthonormalised
   const rng = new Rng(opts.seed ?? 0);
-  let Q = new Float64Array(m * d);
+  let Q: Float64Array = new Float64Array(m * d);
   for (let i = 0; i < Q.length; i++) Q[i] = rng.normal();
   orthonormalizeRows(Q, m, d);
 
@@ -93,7 +93,7 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
 
   const Y = new Float64Array(m * d);
   const maxIter = solver === 'covariance' ? 150 : (opts.powerIterations ?? 7); // covariance: a multiple of 5
-  let values = new Float64Array(m);
+  let values: Float64Array = new Float64Array(m);
   for (let it = 0; it < maxIter; it++) {
     // power step: Q ← orth(C·Q)
     apply(Q, Y);
