@@ -33,6 +33,12 @@ export async function run(args: string[]): Promise<number> {
       report: { type: 'string' }, data: { type: 'string' }, work: { type: 'string' }, models: { type: 'string' }, out: { type: 'string' }, 'export-dir': { type: 'string' },
     },
   });
+  // Ink renders only the last frame when it thinks it runs in CI (CI / CONTINUOUS_INTEGRATION set).
+  // Someone who opens the TUI in a real terminal wants it live, so on a TTY that guess is switched
+  // off before Ink is loaded; without a TTY the TUI refuses anyway (runTui).
+  if (process.stdin.isTTY && process.stdout.isTTY) {
+    for (const key of ['CI', 'CONTINUOUS_INTEGRATION']) if (key in process.env) process.env[key] = '0';
+  }
   const { runTui } = await import('../../tui/main.js');
   return runTui({
     report: values.report, data: values.data, work: values.work, out: values.out, exportDir: values['export-dir'],
