@@ -7,6 +7,7 @@ import { toGray } from '../../src/workbench/images/decode.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { writeDicom, dicomBytes, type WriteDicomOptions } from '../helpers/dicom.js';
 import { tempDir } from '../helpers/datasets.js';
+import { rejectsCbir } from '../helpers/assert.js';
 
 // A CT-like 2×5 image in Hounsfield units, stored unsigned as HU + 1024 (RescaleIntercept −1024).
 const HU = [-1000, -160, -159, -100, 0, 40, 100, 239, 240, 1000];
@@ -38,14 +39,6 @@ async function decodeTemp(opts: WriteDicomOptions, decodeOpts?: Parameters<typeo
   }
 }
 
-async function rejectsCbir(p: Promise<unknown>, pattern: RegExp, code?: string) {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof CbirError, `expected CbirError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    if (code) assert.equal(e.code, code);
-    return true;
-  });
-}
 
 test('CT: RescaleIntercept to HU, then the soft-tissue window from the tags gives the hand-computed 8-bit values', async () => {
   for (const transferSyntax of ['explicit-le', 'implicit-le', 'deflated-explicit-le'] as const) {

@@ -6,6 +6,7 @@ import { readNpz, parseNpy, npyImage, type NpyArray } from '../../src/workbench/
 import { CbirError } from '../../src/workbench/errors.js';
 import { writeNpz, npyBytes, zipBytes, type NpyDtypeCode } from '../helpers/npz.js';
 import { tempDir, realData, DATASETS_DIR } from '../helpers/datasets.js';
+import { rejectsCbir } from '../helpers/assert.js';
 
 const CASES: { dtype: NpyDtypeCode; values: number[]; ctor: Function }[] = [
   { dtype: 'u1', values: [0, 1, 127, 128, 255, 7], ctor: Uint8Array },
@@ -33,14 +34,6 @@ function assertArray(a: NpyArray, dtype: NpyDtypeCode, shape: number[], values: 
   assert.deepEqual([...a.data], expected(dtype, values));
 }
 
-async function rejectsCbir(p: Promise<unknown>, pattern: RegExp, code?: string) {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof CbirError, `expected CbirError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    if (code) assert.equal(e.code, code);
-    return true;
-  });
-}
 
 test('every dtype round-trips through parseNpy, little and big endian, in formats 1.0, 2.0 and 3.0', () => {
   for (const { dtype, values, ctor } of CASES) {
