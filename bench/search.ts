@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/workbench/util/rng.js';
 import { ExactIndex, HnswIndex, releaseExactSessions, type SearchResult } from '../src/workbench/index/index.js';
+import { openEmbeddings } from '../src/workbench/embeddings/index.js';
 
 /** One HNSW configuration of the benchmark. */
 export interface HnswBenchConfig {
@@ -66,6 +67,12 @@ export interface SearchBenchOptions {
   indexBlock?: number;
   queryBlock?: number;
   log?: (line: string) => void;
+  /**
+   * Real embeddings instead of synthetic vectors: an embedding store folder (`cbir embed --out`).
+   * Its rows are shuffled (seeded); the first `queries` rows are the queries, the next `n` (default:
+   * all the rest) the index.
+   */
+  store?: string;
 }
 
 /**
@@ -168,8 +175,26 @@ const f3 = (v: number) => v.toFixed(3);
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /** Run the benchmark and return a Markdown report. */
+/** Queries and index rows from an embedding store, split after a seeded shuffle of the rows. */
+async function storeVectors(dir: string, nq: number, n: number | undefined, seed: number): Promise<{ x: Float32Array; q: Float32Array; dim: number; n: number; nq: number }> {
+  const store = await openEmbeddings(dir);
+  const all = await store.readAll();
+  const dim = store.dim;
+  const order = new Int32Array(store.count).map((_, i) => i);
+  new Rng(seed).shuffle(order);
+  const qn = Math.min(nq, Math.floor(store.count / 2));
+  const xn = Math.min(n ?? store.count - qn, store.count - qn);
+  const pick = (from: number, count: number) => {
+    const out = new Float32Array(count * dim);
+    for (let i = 0; i < count; i++) out.set(all.subarray(order[from + i] * dim, order[from + i] * dim + dim), i * dim);
+    return out;
+  };
+  return { q: pick(0, qn), x: pick(qn, xn), dim, n: xn, nq: qn };
+}
+
 export async function run(opts: SearchBenchOptions = {}): Promise<string> {
-  const n = opts.n ?? 200_000, nq = opts.queries ?? 10_000, dim = opts.dim ?? 768, k = opts.k ?? 100;
+  const real = opts.store ? await storeVectors(opts.store, opts.queries ?? 10_000, opts.n, opts.seed ?? 0) : null;
+  const n = real?.n ?? opts.n ?? 200_000, nq = real?.nq ?? opts.queries ?? 10_000, dim = real?.dim ?? opts.dim ?? 768, k = Math.min(opts.k ?? 100, n);
   const threads = opts.threads ?? 2;
   const gen = { clusters: opts.clusters ?? 1000, latent: opts.latent ?? 32, spread: opts.spread ?? 0.5, noise: opts.noise ?? 0.15, centresSeed: (opts.seed ?? 0) + 1 };
   const configs = opts.hnsw ?? DEFAULT_HNSW_CONFIGS;
@@ -180,11 +205,13 @@ export async function run(opts: SearchBenchOptions = {}): Promise<string> {
 
   out.push(`## Search benchmark`, '');
   out.push(`- ${n.toLocaleString('en')} × ${dim} index vectors, ${nq.toLocaleString('en')} queries, k = ${k}, ${threads} threads`);
-  out.push(`- data: ${gen.clusters} clusters, unit centre + within-cluster ${gen.latent}-d Gaussian (norm ≈ ${gen.spread}) + isotropic noise (norm ≈ ${gen.noise}), L2-normalised, seed ${opts.seed ?? 0}`);
+  out.push(real
+    ? `- data: real embeddings from ${opts.store} (rows shuffled with seed ${opts.seed ?? 0}; queries first, index after)`
+    : `- data: ${gen.clusters} clusters, unit centre + within-cluster ${gen.latent}-d Gaussian (norm ≈ ${gen.spread}) + isotropic noise (norm ≈ ${gen.noise}), L2-normalised, seed ${opts.seed ?? 0}`);
   out.push(`- machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average at start ${loadavg().map(f2).join(' / ')} (shared: wall times depend on the load; CPU seconds less so)`, '');
 
   log('generating vectors…');
-  const g = await timed(() => ({
+  const g = await timed(() => real ?? ({
     x: clusteredVectors(n, dim, { ...gen, seed: opts.seed ?? 0 }),
     q: clusteredVectors(nq, dim, { ...gen, seed: (opts.seed ?? 0) + 7919 }),
   }));
@@ -319,7 +346,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       sweep: { type: 'boolean' }, 'no-faiss': { type: 'boolean' }, python: { type: 'string' },
       connectivity: { type: 'string' }, 'expansion-add': { type: 'string' }, ef: { type: 'string' }, quantization: { type: 'string' },
       'no-hnsw': { type: 'boolean' }, 'hnsw-queries': { type: 'string' },
-      'index-block': { type: 'string' }, 'query-block': { type: 'string' },
+      'index-block': { type: 'string' }, 'query-block': { type: 'string' }, store: { type: 'string' },
     },
   });
   const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
@@ -327,7 +354,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     n: num(values.n), queries: num(values.queries), dim: num(values.dim), k: num(values.k), threads: num(values.threads),
     sweep: values.sweep, faiss: !values['no-faiss'], python: values.python,
     indexBlock: num(values['index-block']), queryBlock: num(values['query-block']),
-    hnswQueries: num(values['hnsw-queries']),
+    hnswQueries: num(values['hnsw-queries']), store: values.store,
     hnsw: values['no-hnsw'] ? [] : values.connectivity || values['expansion-add'] || values.ef || values.quantization
       ? [{ connectivity: num(values.connectivity) ?? 16, expansionAdd: num(values['expansion-add']) ?? 64, quantization: (values.quantization ?? 'f32') as HnswBenchConfig['quantization'], expansionSearch: values.ef?.split(',').map(Number) ?? [16, 32, 64, 128] }]
       : undefined,
