@@ -14,7 +14,7 @@ import { ensurePhantom } from './data/phantom.js';
 import { openEmbeddings, importH5 } from './embeddings/index.js';
 import { listModels } from './models/registry.js';
 import { pairedPrecisionTest, type LinearProbeOptions } from './metrics/index.js';
-import { evaluateModel, type ModelEvaluation } from './benchmark/evaluate.js';
+import { evaluateModel, manifestVectors, type ModelEvaluation } from './benchmark/evaluate.js';
 import { runReport, autoIndexSize, STUDY_INDEX_SIZE, type ReportOptions, type ReportResult } from './benchmark/report.js';
 import { studyTables } from './benchmark/tables.js';
 import { formatCell, writeTable, type Table } from './tables/write.js';
@@ -134,15 +134,13 @@ export async function notebookReport(o: NotebookReportOptions): Promise<Notebook
       throw new CbirError('not an embedding store (no meta.json) nor HDF5 files', { file: p, hint: 'pass the --out folder of `cbir embed`, or a folder of the study\'s `<dataset>.h5` files', code: 'notebook/bad-embeddings' });
     }
     const store = await openEmbeddings(dir);
-    if (store.count !== manifest.size || store.ids.some((id, i) => id !== manifest.filepaths[i])) {
-      throw new CbirError(`the embedding store has ${store.count} rows that do not line up with the manifest's ${manifest.size} rows`, { file: dir, hint: 'embed (or import) with this manifest: DATA and EMBEDDINGS must belong together', code: 'notebook/store-mismatch' });
-    }
+    const vectors = await manifestVectors(store, manifest, 'embed (or import) with this manifest: DATA and EMBEDDINGS must belong together');
     const modelId = store.meta.modelId;
     if (evaluations.some((e) => e.modelId === modelId)) {
       throw new CbirError(`model "${modelId}" is given twice`, { file: dir, hint: 'each model id may appear once among MODELS and EMBEDDINGS', code: 'notebook/duplicate-model' });
     }
     evaluations.push(await evaluateModel({
-      manifest, vectors: await store.readAll(), dim: store.dim, embeddingsHash: store.meta.contentHash, modelId, out: join(out, modelId), cacheDir: join(work, 'knn'),
+      manifest, vectors, dim: store.dim, embeddingsHash: store.meta.contentHash, modelId, out: join(out, modelId), cacheDir: join(work, 'knn'),
       k: o.k, replicates: o.replicates, probe: o.probe, indexSize, threads: o.threads, onProgress: o.onProgress, log,
     }));
     stores[modelId] = dir;

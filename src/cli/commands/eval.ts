@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { readManifest } from '../../workbench/data/manifest.js';
 import { openEmbeddings } from '../../workbench/embeddings/index.js';
-import { evaluateModel } from '../../workbench/benchmark/evaluate.js';
+import { evaluateModel, manifestVectors } from '../../workbench/benchmark/evaluate.js';
 import { autoIndexSize, STUDY_INDEX_SIZE, runReport } from '../../workbench/benchmark/report.js';
 import { tableToMarkdown } from '../../workbench/tables/write.js';
 import { precisionAtNTable } from '../../workbench/benchmark/tables.js';
@@ -53,12 +53,10 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const store = await openEmbeddings(values.embeddings!);
-  if (store.count !== manifest.size || store.ids.some((id, i) => id !== manifest.filepaths[i])) {
-    throw new CbirError(`the embedding store has ${store.count} rows that do not line up with the manifest's ${manifest.size} rows`, { file: values.embeddings, hint: 'import or embed with this manifest (`cbir embeddings import-h5 --data <dir>` reorders by the manifest)', code: 'eval/store-mismatch' });
-  }
+  const vectors = await manifestVectors(store, manifest, 'import or embed with this manifest (`cbir embeddings import-h5 --data <dir>` reorders by the manifest)');
   const modelId = store.meta.modelId;
   const e = await evaluateModel({
-    manifest, vectors: await store.readAll(), dim: store.dim, embeddingsHash: store.meta.contentHash, modelId, out: join(out, modelId),
+    manifest, vectors, dim: store.dim, embeddingsHash: store.meta.contentHash, modelId, out: join(out, modelId),
     cacheDir: values.cache ?? join(out, 'work', 'knn'), definition: values.textbook ? 'textbook' : 'study', replicates: intOption(values.replicates, 'replicates'),
     probe, indexSize, threads: intOption(values.threads, 'threads'), onProgress: consoleProgress(), log: (l) => console.error(l),
   });

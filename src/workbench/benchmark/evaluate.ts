@@ -11,6 +11,7 @@ import {
 } from '../metrics/index.js';
 import type { ProgressListener } from '../util/progress.js';
 import { writeTable, type Table } from '../tables/write.js';
+import type { EmbeddingStore } from '../embeddings/index.js';
 import { precisionAtNTable, classificationRow, CLASSIFICATION_COLUMNS } from './tables.js';
 
 /** The index-size ablation's parameters (study: T = 3000, Q = 38, N = 5 … 3000). */
@@ -68,6 +69,23 @@ export interface ModelEvaluation {
   perClass: ClassPrecisionRow[];
   indexSize: IndexSizeResult | null;
   indexSizeSkipped?: string;
+}
+
+/**
+ * The store's vectors, after checking that its rows are the manifest's rows in manifest order
+ * (evaluation indexes embeddings by manifest row). The error names the first row that differs.
+ */
+export async function manifestVectors(store: EmbeddingStore, m: Manifest, hint: string): Promise<Float32Array> {
+  const n = Math.max(store.count, m.size);
+  for (let i = 0; i < n; i++) {
+    if (store.ids[i] !== m.filepaths[i]) {
+      const what = i >= store.count ? `the store ends after ${store.count} rows, the manifest has ${m.size}`
+        : i >= m.size ? `the store has ${store.count} rows, the manifest ${m.size}`
+        : `embedding row ${i} is "${store.ids[i]}", the manifest row is "${m.filepaths[i]}"`;
+      throw new CbirError(`the embedding store does not line up with the manifest: ${what}`, { file: store.dir, hint, code: 'benchmark/store-mismatch' });
+    }
+  }
+  return store.readAll();
 }
 
 function gather(vectors: Float32Array, dim: number, rows: Int32Array): Float32Array {

@@ -8,7 +8,7 @@ import type { ProgressListener } from '../util/progress.js';
 import { writeFileAtomic } from '../util/fsx.js';
 import { writeTable, tableToMarkdown, type Table } from '../tables/write.js';
 import { readReportedTable } from '../tables/reported.js';
-import { evaluateModel, type ModelEvaluation, type IndexSizeOptions } from './evaluate.js';
+import { evaluateModel, manifestVectors, type ModelEvaluation, type IndexSizeOptions } from './evaluate.js';
 import type { LinearProbeOptions, PrecisionDefinition } from '../metrics/index.js';
 import type { IndexParams } from '../index/index.js';
 import { writeFigures, type WriteFiguresOptions, type WriteFiguresResult } from '../figures/index.js';
@@ -98,12 +98,7 @@ export async function runReport(o: ReportOptions): Promise<ReportResult> {
     }
     log(`${modelId}: embeddings ${res.alreadyComplete ? 'reused' : `computed (${res.embedded} new, ${res.resumed} resumed)`} in ${relative(process.cwd(), storeDir) || '.'}`);
     const store = await openEmbeddings(storeDir);
-    for (let i = 0; i < manifest.size; i++) {
-      if (store.ids[i] !== manifest.filepaths[i]) {
-        throw new CbirError(`embedding row ${i} is "${store.ids[i]}", the manifest row is "${manifest.filepaths[i]}"`, { file: storeDir, hint: 'the store was made for another manifest: delete it or pass another --work folder', code: 'report/store-mismatch' });
-      }
-    }
-    const vectors = await store.readAll();
+    const vectors = await manifestVectors(store, manifest, 'the store was made for another manifest: delete it or pass another --work folder');
     evaluations.push(await evaluateModel({
       manifest, vectors, dim: store.dim, embeddingsHash: store.meta.contentHash, modelId, out: join(out, modelId), cacheDir: join(work, 'knn'),
       k: o.k, index: o.index, definition: o.definition, replicates: o.replicates, probe: o.probe, indexSize, threads: o.threads, onProgress: o.onProgress, log,
