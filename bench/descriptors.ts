@@ -28,9 +28,23 @@ function listImages(dir: string): string[] {
 }
 
 const SETS: { name: string; classes: Record<string, string[]> }[] = [
-  { name: 'MR brain (4 classes)', classes: Object.fromEntries(['glioma', 'meningioma', 'notumor', 'pituitary'].map((c) => [c, ['mr-brain-tumor/Training/' + c, 'mr-brain-tumor/Testing/' + c]])) },
-  { name: 'US breast (3 classes)', classes: Object.fromEntries(['benign', 'malignant', 'normal'].map((c) => [c, ['us-breast-busi/' + c]])) },
-  { name: 'CT chest COVID (2 classes)', classes: { covid: ['ct-chest-covid/CT_COVID'], noncovid: ['ct-chest-covid/CT_NonCOVID'] } },
+  {
+    name: 'MR brain (4 classes)',
+    classes: Object.fromEntries(
+      ['glioma', 'meningioma', 'notumor', 'pituitary'].map((c) => [
+        c,
+        ['mr-brain-tumor/Training/' + c, 'mr-brain-tumor/Testing/' + c],
+      ]),
+    ),
+  },
+  {
+    name: 'US breast (3 classes)',
+    classes: Object.fromEntries(['benign', 'malignant', 'normal'].map((c) => [c, ['us-breast-busi/' + c]])),
+  },
+  {
+    name: 'CT chest COVID (2 classes)',
+    classes: { covid: ['ct-chest-covid/CT_COVID'], noncovid: ['ct-chest-covid/CT_NonCOVID'] },
+  },
 ];
 
 /** Leave-one-out precision@k by brute-force cosine on L2-normalised rows. */
@@ -39,7 +53,10 @@ function looPrecision(x: Float32Array, n: number, dim: number, labels: Int32Arra
   const sims = new Float64Array(n);
   for (let q = 0; q < n; q++) {
     for (let j = 0; j < n; j++) {
-      if (j === q) { sims[j] = -Infinity; continue; }
+      if (j === q) {
+        sims[j] = -Infinity;
+        continue;
+      }
       let s = 0;
       for (let d = 0; d < dim; d++) s += x[q * dim + d] * x[j * dim + d];
       sims[j] = s;
@@ -54,7 +71,10 @@ function looPrecision(x: Float32Array, n: number, dim: number, labels: Int32Arra
 export async function run(perClass = 75, seed = 1): Promise<string> {
   if (!existsSync(DATASETS)) return `real datasets not found at ${DATASETS}`;
   const ids = listDescriptors().map((d) => d.id);
-  const rows: string[] = [`| data | images | ${ids.map((i) => `${i} P@1 / P@5`).join(' | ')} |`, `|---|---|${ids.map(() => '---').join('|')}|`];
+  const rows: string[] = [
+    `| data | images | ${ids.map((i) => `${i} P@1 / P@5`).join(' | ')} |`,
+    `|---|---|${ids.map(() => '---').join('|')}|`,
+  ];
   for (const set of SETS) {
     const rng = new Rng(seed);
     const files: string[] = [];
@@ -82,7 +102,9 @@ export async function run(perClass = 75, seed = 1): Promise<string> {
       const ex = createDescriptor(id);
       const x = await ex.embed(images);
       const lab = Int32Array.from(labels);
-      cells.push(`${looPrecision(x, files.length, ex.dim, lab, 1).toFixed(3)} / ${looPrecision(x, files.length, ex.dim, lab, 5).toFixed(3)}`);
+      cells.push(
+        `${looPrecision(x, files.length, ex.dim, lab, 1).toFixed(3)} / ${looPrecision(x, files.length, ex.dim, lab, 5).toFixed(3)}`,
+      );
     }
     rows.push(`| ${set.name} | ${files.length} | ${cells.join(' | ')} |`);
   }

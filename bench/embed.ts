@@ -51,14 +51,23 @@ const GRAPHS: Record<'vit-b16' | 'small', TinyVitConfig> = {
 
 // CLIP ViT-B/16 preprocessing: shortest edge 224 (bicubic), centre crop 224, CLIP mean/std
 const VIT_B16_PRE: PreprocessSpec = {
-  size: [224, 224], resize: 'shortest-edge', resizeTo: 224, interpolation: 'bicubic', crop: 'center',
-  rescale: 1 / 255, mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711], channels: 'rgb',
+  size: [224, 224],
+  resize: 'shortest-edge',
+  resizeTo: 224,
+  interpolation: 'bicubic',
+  crop: 'center',
+  rescale: 1 / 255,
+  mean: [0.48145466, 0.4578275, 0.40821073],
+  std: [0.26862954, 0.26130258, 0.27577711],
+  channels: 'rgb',
 };
 
 /** Peak RSS over the run of `fn`, sampled every 20 ms (worker threads share the process RSS). */
 async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number; peakMiB: number }> {
   let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 20);
   const t0 = performance.now();
   try {
     const value = await fn();
@@ -77,10 +86,21 @@ async function syntheticImages(dir: string, n: number): Promise<ManifestEntry[]>
   for (let i = 0; i < n; i++) {
     const px = new Uint8Array(size * size);
     const f = 4 + rng.next() * 20;
-    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) px[y * size + x] = Math.round(127 + 100 * Math.sin(x / f) * Math.cos(y / (f + 3)) + (rng.next() - 0.5) * 40);
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++)
+        px[y * size + x] = Math.round(127 + 100 * Math.sin(x / f) * Math.cos(y / (f + 3)) + (rng.next() - 0.5) * 40);
     const rel = `img/${String(i).padStart(5, '0')}.png`;
-    await sharp(Buffer.from(px), { raw: { width: size, height: size, channels: 1 } }).png().toFile(join(dir, rel));
-    entries.push({ filepath: rel, dataset: 'synthetic', split: 'train', modality: 'MR', anatomicRegion: 'brain', className: i % 2 ? 'MR/brain/glioma' : 'MR/brain/normal' });
+    await sharp(Buffer.from(px), { raw: { width: size, height: size, channels: 1 } })
+      .png()
+      .toFile(join(dir, rel));
+    entries.push({
+      filepath: rel,
+      dataset: 'synthetic',
+      split: 'train',
+      modality: 'MR',
+      anatomicRegion: 'brain',
+      className: i % 2 ? 'MR/brain/glioma' : 'MR/brain/normal',
+    });
   }
   return entries;
 }
@@ -90,8 +110,17 @@ function realImages(n: number): { root: string; entries: ManifestEntry[] } | nul
   if (!existsSync(root)) return null;
   const entries: ManifestEntry[] = [];
   for (const c of ['glioma', 'notumor']) {
-    for (const f of readdirSync(join(root, c)).sort().slice(0, Math.ceil(n / 2))) {
-      entries.push({ filepath: `${c}/${f}`, dataset: 'mr-brain-tumor', split: 'train', modality: 'MR', anatomicRegion: 'brain', className: c === 'glioma' ? 'MR/brain/glioma' : 'MR/brain/normal' });
+    for (const f of readdirSync(join(root, c))
+      .sort()
+      .slice(0, Math.ceil(n / 2))) {
+      entries.push({
+        filepath: `${c}/${f}`,
+        dataset: 'mr-brain-tumor',
+        split: 'train',
+        modality: 'MR',
+        anatomicRegion: 'brain',
+        className: c === 'glioma' ? 'MR/brain/glioma' : 'MR/brain/normal',
+      });
     }
   }
   return { root, entries: entries.slice(0, n) };
@@ -115,8 +144,16 @@ export async function run(opts: EmbedBenchOptions = {}): Promise<string> {
   const graph = opts.graph ?? 'vit-b16';
   const tmp = mkdtempSync(join(tmpdir(), 'cbir-bench-embed-'));
   const rows: string[] = [];
-  const row = (stage: string, w: number | string, b: number | string, images: number, r: { seconds: number; peakMiB: number }) =>
-    rows.push(`| ${stage} | ${w} | ${b} | ${images} | ${r.seconds.toFixed(2)} | ${(images / r.seconds).toFixed(1)} | ${r.peakMiB.toFixed(0)} |`);
+  const row = (
+    stage: string,
+    w: number | string,
+    b: number | string,
+    images: number,
+    r: { seconds: number; peakMiB: number },
+  ) =>
+    rows.push(
+      `| ${stage} | ${w} | ${b} | ${images} | ${r.seconds.toFixed(2)} | ${(images / r.seconds).toFixed(1)} | ${r.peakMiB.toFixed(0)} |`,
+    );
   let extractor: Extractor | null = null;
   const ratios: string[] = [];
   try {
@@ -126,15 +163,33 @@ export async function run(opts: EmbedBenchOptions = {}): Promise<string> {
     if (opts.real && !real) throw new Error('--real: the MR brain dataset was not found (set CBIR_DATASETS)');
     if (real) ({ root, entries } = real);
     else entries = await syntheticImages(tmp, n);
-    const manifest = Manifest.fromEntries(entries, [classInfoFromName('MR/brain/normal'), classInfoFromName('MR/brain/glioma')], { dir: tmp, imagesRoot: root });
+    const manifest = Manifest.fromEntries(
+      entries,
+      [classInfoFromName('MR/brain/normal'), classInfoFromName('MR/brain/glioma')],
+      { dir: tmp, imagesRoot: root },
+    );
     const paths = entries.map((_, i) => manifest.resolvePath(i));
 
     // 1. decode + preprocess alone
     for (const w of [0, workers]) {
-      const runner: BatchRunner = w === 0 ? new InlineRunner({ mode: 'tensor', spec: VIT_B16_PRE }) : new WorkerPool(w, { mode: 'tensor', spec: VIT_B16_PRE });
+      const runner: BatchRunner =
+        w === 0
+          ? new InlineRunner({ mode: 'tensor', spec: VIT_B16_PRE })
+          : new WorkerPool(w, { mode: 'tensor', spec: VIT_B16_PRE });
       try {
-        await preprocessOnly(runner, paths.slice(0, Math.min(paths.length, 2 * Math.max(1, w) * 8)), 8, 2 * Math.max(1, w)); // warm-up (thread start, JIT)
-        row('decode + preprocess (224² CLIP)', w, 8, n, await withPeakRss(() => preprocessOnly(runner, paths, 8, 2 * Math.max(1, w))));
+        await preprocessOnly(
+          runner,
+          paths.slice(0, Math.min(paths.length, 2 * Math.max(1, w) * 8)),
+          8,
+          2 * Math.max(1, w),
+        ); // warm-up (thread start, JIT)
+        row(
+          'decode + preprocess (224² CLIP)',
+          w,
+          8,
+          n,
+          await withPeakRss(() => preprocessOnly(runner, paths, 8, 2 * Math.max(1, w))),
+        );
       } finally {
         await runner.close();
       }
@@ -142,7 +197,21 @@ export async function run(opts: EmbedBenchOptions = {}): Promise<string> {
 
     // 2. end to end: classical descriptor
     for (const w of [0, workers]) {
-      row('embed: classic descriptor', w, 32, n, await withPeakRss(() => embedManifest({ manifest, extractor: createDescriptor('classic'), out: join(tmp, `classic-${w}`), batchSize: 32, workers: w })));
+      row(
+        'embed: classic descriptor',
+        w,
+        32,
+        n,
+        await withPeakRss(() =>
+          embedManifest({
+            manifest,
+            extractor: createDescriptor('classic'),
+            out: join(tmp, `classic-${w}`),
+            batchSize: 32,
+            workers: w,
+          }),
+        ),
+      );
     }
 
     // 3. end to end: ViT-B/16-sized ONNX graph
@@ -153,23 +222,37 @@ export async function run(opts: EmbedBenchOptions = {}): Promise<string> {
       return g.bytes.byteLength;
     });
     const card: ModelCard = {
-      id: `bench-${graph}`, name: `ViT ${cfg.size}/${cfg.patch} D=${cfg.dim} depth ${cfg.depth} (random weights)`, architecture: 'ViT',
+      id: `bench-${graph}`,
+      name: `ViT ${cfg.size}/${cfg.patch} D=${cfg.dim} depth ${cfg.depth} (random weights)`,
+      architecture: 'ViT',
       source: { checkpoint: 'random weights (bench/embed.ts)', licence: 'MIT (this project)' },
       onnx: { file: 'vit.onnx', input: 'pixel_values', output: 'last_hidden_state' },
-      preprocess: VIT_B16_PRE, pooling: 'cls-token', dim: cfg.dim,
+      preprocess: VIT_B16_PRE,
+      pooling: 'cls-token',
+      dim: cfg.dim,
     };
     for (const b of batches) {
-      extractor = await loadOnnxExtractor(card, { modelPath: join(tmp, 'vit.onnx'), intraOpThreads: opts.threads, batchSize: b });
+      extractor = await loadOnnxExtractor(card, {
+        modelPath: join(tmp, 'vit.onnx'),
+        intraOpThreads: opts.threads,
+        batchSize: b,
+      });
       const ex = extractor;
       const input = new Float32Array(3 * 224 * 224 * b).fill(0.1);
       await ex.embedTensor!(input, b); // warm-up
       const name = graph === 'vit-b16' ? 'ViT-B/16' : 'small ViT';
       // inference only: the same number of images through embedTensor on a ready tensor
-      const inf = await withPeakRss(async () => { for (let i = 0; i < n; i += b) await ex.embedTensor!(input, b); });
+      const inf = await withPeakRss(async () => {
+        for (let i = 0; i < n; i += b) await ex.embedTensor!(input, b);
+      });
       row(`inference only: ${name} ONNX (CPU)`, '-', b, Math.ceil(n / b) * b, inf);
-      const e2e = await withPeakRss(() => embedManifest({ manifest, extractor: ex, out: join(tmp, `vit-${b}`), batchSize: b, workers }));
+      const e2e = await withPeakRss(() =>
+        embedManifest({ manifest, extractor: ex, out: join(tmp, `vit-${b}`), batchSize: b, workers }),
+      );
       row(`embed end to end: ${name} ONNX (CPU)`, workers, b, n, e2e);
-      ratios.push(`batch ${b}: end to end ${((n / e2e.seconds) / ((Math.ceil(n / b) * b) / inf.seconds) * 100).toFixed(0)} % of inference-only throughput`);
+      ratios.push(
+        `batch ${b}: end to end ${((n / e2e.seconds / ((Math.ceil(n / b) * b) / inf.seconds)) * 100).toFixed(0)} % of inference-only throughput`,
+      );
       await ex.close();
       extractor = null;
     }
@@ -178,7 +261,9 @@ export async function run(opts: EmbedBenchOptions = {}): Promise<string> {
       `### Embedding throughput (${real ? 'real MR brain JPEGs, 224² mixed' : 'synthetic 512² gray PNGs'}, ${n} images)`,
       '',
       `Graph: ViT ${cfg.size}px/${cfg.patch}, D=${cfg.dim}, ${cfg.depth} blocks, ${cfg.heads} heads, MLP ${cfg.mlp}; ONNX file ${(built.value / 2 ** 20).toFixed(0)} MiB, built in ${built.seconds.toFixed(1)} s.`,
-      `Machine: ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')} at the end; workers = ${workers}.`,
+      `Machine: ${availableParallelism()} cores, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' / ')} at the end; workers = ${workers}.`,
       '',
       '| stage | workers | batch | images | seconds | images/s | peak RSS MiB |',
       '|---|---|---|---|---|---|---|',
@@ -197,17 +282,24 @@ export async function run(opts: EmbedBenchOptions = {}): Promise<string> {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
     options: {
-      images: { type: 'string' }, batches: { type: 'string' }, workers: { type: 'string' }, threads: { type: 'string' },
-      graph: { type: 'string' }, real: { type: 'boolean' },
+      images: { type: 'string' },
+      batches: { type: 'string' },
+      workers: { type: 'string' },
+      threads: { type: 'string' },
+      graph: { type: 'string' },
+      real: { type: 'boolean' },
     },
   });
   const graph = values.graph ?? 'vit-b16';
   if (graph !== 'vit-b16' && graph !== 'small') throw new Error('--graph is vit-b16 or small');
-  console.log(await run({
-    images: values.images ? Number(values.images) : undefined,
-    batches: values.batches ? values.batches.split(',').map(Number) : undefined,
-    workers: values.workers ? Number(values.workers) : undefined,
-    threads: values.threads ? Number(values.threads) : undefined,
-    graph, real: values.real,
-  }));
+  console.log(
+    await run({
+      images: values.images ? Number(values.images) : undefined,
+      batches: values.batches ? values.batches.split(',').map(Number) : undefined,
+      workers: values.workers ? Number(values.workers) : undefined,
+      threads: values.threads ? Number(values.threads) : undefined,
+      graph,
+      real: values.real,
+    }),
+  );
 }

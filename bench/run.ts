@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const available = readdirSync(join(ROOT, 'bench')).filter((f) => f.endsWith('.ts') && f !== 'run.ts').map((f) => f.replace(/\.ts$/, '')).sort();
+const available = readdirSync(join(ROOT, 'bench'))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
+  .map((f) => f.replace(/\.ts$/, ''))
+  .sort();
 const asked = process.argv.slice(2);
 const unknown = asked.filter((a) => !available.includes(a));
 if (unknown.length) {
@@ -27,7 +30,12 @@ let failed = 0;
 for (const name of names) {
   console.log(`## ${name}\n`);
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}.ts`)], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}.ts`)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
   const text = `${r.stdout ?? ''}\n_${name}: ${((Date.now() - t0) / 1000).toFixed(0)} s wall on ${machine}; exit ${r.status}_\n`;
   console.log(text);
   writeFileSync(join(out, `${name}.md`), text);

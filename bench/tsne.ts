@@ -54,7 +54,12 @@ export interface TsneBenchOptions {
  * + a uniform share), plus a Gaussian point of a 32-d subspace shared by all clusters
  * (expected norm 0.6) and isotropic noise (expected norm 0.3), L2-normalised.
  */
-export function clusteredData(n: number, dim: number, clusters: number, seed: number): { x: Float32Array; labels: Uint16Array } {
+export function clusteredData(
+  n: number,
+  dim: number,
+  clusters: number,
+  seed: number,
+): { x: Float32Array; labels: Uint16Array } {
   const rng = new Rng(seed);
   const centres = new Float64Array(clusters * dim);
   for (let i = 0; i < centres.length; i++) centres[i] = rng.normal();
@@ -64,13 +69,20 @@ export function clusteredData(n: number, dim: number, clusters: number, seed: nu
   for (let i = 0; i < basis.length; i++) basis[i] = rng.normal() / Math.sqrt(dim);
   const weight = new Float64Array(clusters);
   let wsum = 0;
-  for (let c = 0; c < clusters; c++) { weight[c] = 1 / (c + 1) + 0.05; wsum += weight[c]; }
+  for (let c = 0; c < clusters; c++) {
+    weight[c] = 1 / (c + 1) + 0.05;
+    wsum += weight[c];
+  }
   const x = new Float32Array(n * dim);
   const labels = new Uint16Array(n);
   const row = new Float64Array(dim);
   for (let i = 0; i < n; i++) {
-    let u = rng.next() * wsum, c = 0;
-    while (c < clusters - 1 && u >= weight[c]) { u -= weight[c]; c++; }
+    let u = rng.next() * wsum,
+      c = 0;
+    while (c < clusters - 1 && u >= weight[c]) {
+      u -= weight[c];
+      c++;
+    }
     labels[i] = c;
     for (let t = 0; t < dim; t++) row[t] = centres[c * dim + t] + (0.3 / Math.sqrt(dim)) * rng.normal();
     for (let l = 0; l < latent; l++) {
@@ -98,15 +110,22 @@ function sampledRecall(z: Float32Array, n: number, d: number, emb: Float32Array,
   for (let i = 0; i < n; i++) rows[i] = i;
   rng.shuffle(rows);
   const m = Math.min(sample, n);
-  const dz = new Float64Array(n), de = new Float64Array(n);
+  const dz = new Float64Array(n),
+    de = new Float64Array(n);
   let hits = 0;
   const top = (dist: Float64Array, self: number): Set<number> => {
-    const idx = new Int32Array(k).fill(-1), val = new Float64Array(k).fill(Infinity);
+    const idx = new Int32Array(k).fill(-1),
+      val = new Float64Array(k).fill(Infinity);
     for (let j = 0; j < n; j++) {
       if (j === self || dist[j] >= val[k - 1]) continue;
       let u = k - 1;
-      while (u > 0 && val[u - 1] > dist[j]) { val[u] = val[u - 1]; idx[u] = idx[u - 1]; u--; }
-      val[u] = dist[j]; idx[u] = j;
+      while (u > 0 && val[u - 1] > dist[j]) {
+        val[u] = val[u - 1];
+        idx[u] = idx[u - 1];
+        u--;
+      }
+      val[u] = dist[j];
+      idx[u] = j;
     }
     return new Set(idx);
   };
@@ -114,9 +133,13 @@ function sampledRecall(z: Float32Array, n: number, d: number, emb: Float32Array,
     const i = rows[s];
     for (let j = 0; j < n; j++) {
       let a = 0;
-      for (let c = 0; c < d; c++) { const v = z[i * d + c] - z[j * d + c]; a += v * v; }
+      for (let c = 0; c < d; c++) {
+        const v = z[i * d + c] - z[j * d + c];
+        a += v * v;
+      }
       dz[j] = a;
-      const ex = emb[2 * i] - emb[2 * j], ey = emb[2 * i + 1] - emb[2 * j + 1];
+      const ex = emb[2 * i] - emb[2 * j],
+        ey = emb[2 * i + 1] - emb[2 * j + 1];
       de[j] = ex * ex + ey * ey;
     }
     const want = top(dz, i);
@@ -182,7 +205,10 @@ export async function run(opts: TsneBenchOptions = {}): Promise<string> {
   const load0 = loadavg();
   const lines: string[] = [];
   lines.push(`# t-SNE: ${n} × ${dim} → PCA 50 → 2-D, ${iterations} iterations, perplexity ${perplexity}`, '');
-  lines.push(`Data: ${source}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average at start ${load0.map((v) => v.toFixed(2)).join(' ')}.`, '');
+  lines.push(
+    `Data: ${source}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average at start ${load0.map((v) => v.toFixed(2)).join(' ')}.`,
+    '',
+  );
 
   // ours: PCA then t-SNE (PCA timed separately, both in the total)
   log(`radcbir: PCA ${n} × ${dim} → 50 …`);
@@ -199,7 +225,16 @@ export async function run(opts: TsneBenchOptions = {}): Promise<string> {
   log(`radcbir: ${ourWall.toFixed(1)} s wall, ${ourCpu.toFixed(1)} s CPU, KL ${res.kl.toFixed(4)}`);
 
   // scikit-learn on the same vectors
-  let sk: { seconds: number; pca_seconds: number; cpu: number; kl: number; n_iter: number; sklearn: string; numpy: string; threads: [string, string, number][] } | null = null;
+  let sk: {
+    seconds: number;
+    pca_seconds: number;
+    cpu: number;
+    kl: number;
+    n_iter: number;
+    sklearn: string;
+    numpy: string;
+    threads: [string, string, number][];
+  } | null = null;
   let skEmb: Float32Array | null = null;
   let skNote = '';
   const python = opts.sklearn === false ? null : findPython(opts.python);
@@ -208,11 +243,17 @@ export async function run(opts: TsneBenchOptions = {}): Promise<string> {
   if (python) {
     const dir = mkdtempSync(join(tmpdir(), 'cbir-bench-tsne-'));
     try {
-      const xf = join(dir, 'x.f32'), out = join(dir, 'y.f32'), script = join(dir, 'tsne.py');
+      const xf = join(dir, 'x.f32'),
+        out = join(dir, 'y.f32'),
+        script = join(dir, 'tsne.py');
       writeFileSync(xf, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
       writeFileSync(script, SKLEARN_SCRIPT);
       log(`scikit-learn (${python}): PCA + TSNE …`);
-      const r = spawnSync(python, [script, String(n), String(dim), String(iterations), String(perplexity), String(seed), xf, out], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(
+        python,
+        [script, String(n), String(dim), String(iterations), String(perplexity), String(seed), xf, out],
+        { encoding: 'utf8', maxBuffer: 1 << 24 },
+      );
       if (r.status !== 0) {
         skNote = `scikit-learn failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`;
       } else {
@@ -237,33 +278,63 @@ export async function run(opts: TsneBenchOptions = {}): Promise<string> {
   const skRecall = skEmb ? sampledRecall(z, n, zd, skEmb, recallSample, seed + 1) : NaN;
 
   const f = (v: number, dgt = 1) => (Number.isFinite(v) ? v.toFixed(dgt) : '–');
-  lines.push('| | wall s | CPU s | of which PCA (wall s) | iterations | KL (own report) | KL (common P, exact Z) | 10-NN recall |');
+  lines.push(
+    '| | wall s | CPU s | of which PCA (wall s) | iterations | KL (own report) | KL (common P, exact Z) | 10-NN recall |',
+  );
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
-  lines.push(`| radcbir tsne (Barnes–Hut, 1 thread) | ${f(ourWall)} | ${f(ourCpu)} | ${f(tPca)} | ${res.iterations} | ${f(res.kl, 4)} | ${f(ourKl, 4)} | ${f(ourRecall, 3)} |`);
+  lines.push(
+    `| radcbir tsne (Barnes–Hut, 1 thread) | ${f(ourWall)} | ${f(ourCpu)} | ${f(tPca)} | ${res.iterations} | ${f(res.kl, 4)} | ${f(ourKl, 4)} | ${f(ourRecall, 3)} |`,
+  );
   if (sk) {
     const thr = sk.threads.map(([u, i, t]) => `${i ?? u} ${t}`).join(', ') || 'unknown';
-    lines.push(`| scikit-learn ${sk.sklearn} TSNE (barnes_hut; threads: ${thr}) | ${f(sk.seconds)} | ${f(sk.cpu)} | ${f(sk.pca_seconds)} | ${sk.n_iter + 1} | ${f(sk.kl, 4)} | ${f(skKl, 4)} | ${f(skRecall, 3)} |`);
+    lines.push(
+      `| scikit-learn ${sk.sklearn} TSNE (barnes_hut; threads: ${thr}) | ${f(sk.seconds)} | ${f(sk.cpu)} | ${f(sk.pca_seconds)} | ${sk.n_iter + 1} | ${f(sk.kl, 4)} | ${f(skKl, 4)} | ${f(skRecall, 3)} |`,
+    );
   }
   lines.push('');
-  if (sk) lines.push(`Speed-up (scikit-learn wall / radcbir wall): **${(sk.seconds / ourWall).toFixed(2)}×** (CPU-time ratio ${(sk.cpu / ourCpu).toFixed(2)}×).`, '');
+  if (sk)
+    lines.push(
+      `Speed-up (scikit-learn wall / radcbir wall): **${(sk.seconds / ourWall).toFixed(2)}×** (CPU-time ratio ${(sk.cpu / ourCpu).toFixed(2)}×).`,
+      '',
+    );
   if (skNote) lines.push(skNote, '');
-  lines.push(`radcbir steps (wall s): PCA ${f(tPca)}, neighbours + P ${f(res.seconds.affinities)}, optimisation ${f(res.seconds.optimise)}. Load average at the end ${load1.map((v) => v.toFixed(2)).join(' ')}.`, '');
-  lines.push('KL (own report): each implementation\'s kl at its last iteration (sparse P, Barnes–Hut Z). KL (common P): both maps scored against the same sparse P with the exact Z. 10-NN recall: share of the 10 nearest neighbours in the PCA-50 space (squared Euclidean) among the 10 nearest in the map, over ' + `${Math.min(recallSample, n)} sampled points.`);
+  lines.push(
+    `radcbir steps (wall s): PCA ${f(tPca)}, neighbours + P ${f(res.seconds.affinities)}, optimisation ${f(res.seconds.optimise)}. Load average at the end ${load1.map((v) => v.toFixed(2)).join(' ')}.`,
+    '',
+  );
+  lines.push(
+    "KL (own report): each implementation's kl at its last iteration (sparse P, Barnes–Hut Z). KL (common P): both maps scored against the same sparse P with the exact Z. 10-NN recall: share of the 10 nearest neighbours in the PCA-50 space (squared Euclidean) among the 10 nearest in the map, over " +
+      `${Math.min(recallSample, n)} sampled points.`,
+  );
   return lines.join('\n');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
     options: {
-      n: { type: 'string' }, dim: { type: 'string' }, iterations: { type: 'string' }, perplexity: { type: 'string' },
-      clusters: { type: 'string' }, seed: { type: 'string' }, store: { type: 'string' }, python: { type: 'string' },
+      n: { type: 'string' },
+      dim: { type: 'string' },
+      iterations: { type: 'string' },
+      perplexity: { type: 'string' },
+      clusters: { type: 'string' },
+      seed: { type: 'string' },
+      store: { type: 'string' },
+      python: { type: 'string' },
       'no-sklearn': { type: 'boolean' },
     },
   });
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-  console.log(await run({
-    n: num(values.n), dim: num(values.dim), iterations: num(values.iterations), perplexity: num(values.perplexity),
-    clusters: num(values.clusters), seed: num(values.seed), store: values.store, python: values.python,
-    sklearn: values['no-sklearn'] ? false : undefined,
-  }));
+  console.log(
+    await run({
+      n: num(values.n),
+      dim: num(values.dim),
+      iterations: num(values.iterations),
+      perplexity: num(values.perplexity),
+      clusters: num(values.clusters),
+      seed: num(values.seed),
+      store: values.store,
+      python: values.python,
+      sklearn: values['no-sklearn'] ? false : undefined,
+    }),
+  );
 }

@@ -33,7 +33,9 @@ function load() {
       const F = await import(url('src/workbench/figures/index.ts'));
       return { W, nb, F, ROOT };
     })();
-    loading.catch(() => { loading = null; });
+    loading.catch(() => {
+      loading = null;
+    });
   }
   return loading;
 }

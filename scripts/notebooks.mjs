@@ -22,7 +22,8 @@ import { parseArgs } from 'node:util';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const NOTEBOOKS = join(ROOT, 'notebooks');
 const KERNEL = 'tslab';
-const INSTALL_HINT = 'install Jupyter\'s notebook runner (Debian/Ubuntu: `apt-get install -y jupyter-nbconvert python3-nbclient python3-ipykernel`)';
+const INSTALL_HINT =
+  "install Jupyter's notebook runner (Debian/Ubuntu: `apt-get install -y jupyter-nbconvert python3-nbclient python3-ipykernel`)";
 
 // nbclient driver: executes one notebook, always writes the executed copy, prints a JSON result line.
 const DRIVER = String.raw`
@@ -62,7 +63,12 @@ function which(cmd, path) {
   for (const dir of path.split(delimiter)) {
     if (!dir) continue;
     const p = join(dir, cmd);
-    try { accessSync(p, constants.X_OK); return p; } catch { /* next */ }
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
   }
   return null;
 }
@@ -79,17 +85,38 @@ export function probe(env = process.env) {
     python = m ? (m[1].endsWith('/env') && m[2] ? m[2] : m[1]) : 'python3';
   }
   const nbc = spawnSync(python, ['-c', 'import nbclient, nbformat'], { encoding: 'utf8', env: { ...env, PATH } });
-  if (nbc.status !== 0) return { ok: false, reason: `${python} (Jupyter's python) cannot import nbclient/nbformat: ${INSTALL_HINT}`, jupyter, python, PATH };
+  if (nbc.status !== 0)
+    return {
+      ok: false,
+      reason: `${python} (Jupyter's python) cannot import nbclient/nbformat: ${INSTALL_HINT}`,
+      jupyter,
+      python,
+      PATH,
+    };
   const kernels = kernelspecs(jupyter, python, { ...env, PATH });
-  if (kernels === null) return { ok: false, reason: `cannot list Jupyter kernels (neither \`jupyter kernelspec list\` nor \`${python} -m jupyter_client.kernelspecapp\` works): ${INSTALL_HINT}`, jupyter, python, PATH };
+  if (kernels === null)
+    return {
+      ok: false,
+      reason: `cannot list Jupyter kernels (neither \`jupyter kernelspec list\` nor \`${python} -m jupyter_client.kernelspecapp\` works): ${INSTALL_HINT}`,
+      jupyter,
+      python,
+      PATH,
+    };
   return { ok: true, jupyter, python, PATH, tslab: kernels.includes(KERNEL), kernels };
 }
 
 function kernelspecs(jupyter, python, env) {
-  for (const [cmd, args] of [[jupyter, ['kernelspec', 'list', '--json']], [python, ['-m', 'jupyter_client.kernelspecapp', 'list', '--json']]]) {
+  for (const [cmd, args] of [
+    [jupyter, ['kernelspec', 'list', '--json']],
+    [python, ['-m', 'jupyter_client.kernelspecapp', 'list', '--json']],
+  ]) {
     const r = spawnSync(cmd, args, { encoding: 'utf8', env });
     if (r.status !== 0) continue;
-    try { return Object.keys(JSON.parse(r.stdout).kernelspecs ?? {}); } catch { /* next */ }
+    try {
+      return Object.keys(JSON.parse(r.stdout).kernelspecs ?? {});
+    } catch {
+      /* next */
+    }
   }
   return null;
 }
@@ -98,24 +125,45 @@ function installKernel(t) {
   const tslab = which('tslab', t.PATH);
   if (!tslab) return `tslab is not installed in node_modules: run \`npm install\``;
   console.error(`installing the tslab Jupyter kernel (tslab install --python=${t.python}) …`);
-  const r = spawnSync(tslab, ['install', `--python=${t.python}`], { encoding: 'utf8', env: { ...process.env, PATH: t.PATH } });
-  if (r.status !== 0) return `\`tslab install --python=${t.python}\` failed: ${(r.stderr || r.stdout).trim().slice(-500)}`;
+  const r = spawnSync(tslab, ['install', `--python=${t.python}`], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: t.PATH },
+  });
+  if (r.status !== 0)
+    return `\`tslab install --python=${t.python}\` failed: ${(r.stderr || r.stdout).trim().slice(-500)}`;
   const after = kernelspecs(t.jupyter, t.python, { ...process.env, PATH: t.PATH });
-  return after?.includes(KERNEL) ? null : 'the tslab kernel is still not listed by `jupyter kernelspec list` after installing it';
+  return after?.includes(KERNEL)
+    ? null
+    : 'the tslab kernel is still not listed by `jupyter kernelspec list` after installing it';
 }
 
 function runDriver(t, src, dst, timeout, out) {
   return new Promise((resolveP) => {
     const child = spawn(t.python, ['-c', DRIVER, src, dst, KERNEL, String(timeout), NOTEBOOKS], {
-      cwd: NOTEBOOKS, env: { ...process.env, PATH: t.PATH, CBIR_NOTEBOOK_RUNS: out, PYDEVD_DISABLE_FILE_VALIDATION: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: NOTEBOOKS,
+      env: { ...process.env, PATH: t.PATH, CBIR_NOTEBOOK_RUNS: out, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('close', (code) => {
       const line = stdout.split('\n').find((l) => l.startsWith('@@RESULT '));
       if (line) resolveP(JSON.parse(line.slice(9)));
-      else resolveP({ ok: false, cell: null, kind: 'DriverError', source: '', message: `the notebook runner exited with ${code}: ${stderr.trim().slice(-3000)}`, stderr: '' });
+      else
+        resolveP({
+          ok: false,
+          cell: null,
+          kind: 'DriverError',
+          source: '',
+          message: `the notebook runner exited with ${code}: ${stderr.trim().slice(-3000)}`,
+          stderr: '',
+        });
     });
   });
 }
@@ -130,51 +178,102 @@ function cellLabel(nb, i) {
 async function main() {
   let values;
   try {
-    ({ values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, timeout: { type: 'string' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({
+      options: {
+        only: { type: 'string' },
+        out: { type: 'string' },
+        timeout: { type: 'string' },
+        check: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
   } catch (e) {
-    console.error(`${e.message}\nusage: node scripts/notebooks.mjs [--only <name part>] [--out <dir>] [--timeout <s>] [--check]`);
+    console.error(
+      `${e.message}\nusage: node scripts/notebooks.mjs [--only <name part>] [--out <dir>] [--timeout <s>] [--check]`,
+    );
     return 2;
   }
   if (values.help) {
-    console.log('usage: node scripts/notebooks.mjs [--only <name part>] [--out <dir>] [--timeout <seconds per cell, default 600>] [--check]\n\nExecutes notebooks/*.ipynb headless with the tslab kernel (installed when missing) and writes\nthe executed copies to runs/notebooks/ (or --out). --check only says whether Jupyter and the tslab\nkernel are available (exit 0) or not (exit 2), installing nothing.');
+    console.log(
+      'usage: node scripts/notebooks.mjs [--only <name part>] [--out <dir>] [--timeout <seconds per cell, default 600>] [--check]\n\nExecutes notebooks/*.ipynb headless with the tslab kernel (installed when missing) and writes\nthe executed copies to runs/notebooks/ (or --out). --check only says whether Jupyter and the tslab\nkernel are available (exit 0) or not (exit 2), installing nothing.',
+    );
     return 0;
   }
   const t = probe();
   if (values.check) {
-    if (t.ok && t.tslab) { console.log(`available: ${t.jupyter} (python ${t.python}), kernel ${KERNEL}`); return 0; }
-    console.log(t.ok ? `the ${KERNEL} Jupyter kernel is not installed: run \`npm run notebooks\` once (it installs it) or \`npx tslab install --python=${t.python}\`` : t.reason);
+    if (t.ok && t.tslab) {
+      console.log(`available: ${t.jupyter} (python ${t.python}), kernel ${KERNEL}`);
+      return 0;
+    }
+    console.log(
+      t.ok
+        ? `the ${KERNEL} Jupyter kernel is not installed: run \`npm run notebooks\` once (it installs it) or \`npx tslab install --python=${t.python}\``
+        : t.reason,
+    );
     return 2;
   }
-  if (!t.ok) { console.error(`notebooks: ${t.reason}`); return 2; }
+  if (!t.ok) {
+    console.error(`notebooks: ${t.reason}`);
+    return 2;
+  }
   if (!t.tslab) {
     const err = installKernel(t);
-    if (err) { console.error(`notebooks: ${err}`); return 2; }
+    if (err) {
+      console.error(`notebooks: ${err}`);
+      return 2;
+    }
   }
   const timeout = values.timeout ? Number(values.timeout) : 600;
-  if (!Number.isInteger(timeout) || timeout < 1) { console.error(`--timeout must be a positive whole number of seconds, got "${values.timeout}"`); return 2; }
+  if (!Number.isInteger(timeout) || timeout < 1) {
+    console.error(`--timeout must be a positive whole number of seconds, got "${values.timeout}"`);
+    return 2;
+  }
   const out = resolve(values.out ?? join(ROOT, 'runs', 'notebooks'));
   mkdirSync(out, { recursive: true });
-  const names = readdirSync(NOTEBOOKS).filter((f) => f.endsWith('.ipynb') && !f.startsWith('.')).filter((f) => !values.only || f.includes(values.only)).sort();
-  if (names.length === 0) { console.error(`no notebooks${values.only ? ` matching "${values.only}"` : ''} in ${NOTEBOOKS}`); return 2; }
+  const names = readdirSync(NOTEBOOKS)
+    .filter((f) => f.endsWith('.ipynb') && !f.startsWith('.'))
+    .filter((f) => !values.only || f.includes(values.only))
+    .sort();
+  if (names.length === 0) {
+    console.error(`no notebooks${values.only ? ` matching "${values.only}"` : ''} in ${NOTEBOOKS}`);
+    return 2;
+  }
   const results = [];
   const t0 = Date.now();
   for (const name of names) {
-    const src = join(NOTEBOOKS, name), dst = join(out, name);
+    const src = join(NOTEBOOKS, name),
+      dst = join(out, name);
     const start = Date.now();
     process.stderr.write(`${name} … `);
     const r = await runDriver(t, src, dst, timeout, out);
     const seconds = Math.round((Date.now() - start) / 100) / 10;
     results.push({ notebook: name, executed: dst, ok: r.ok, seconds, cell: r.ok ? undefined : r.cell });
     writeFileSync(join(out, 'executed.json'), JSON.stringify({ notebooks: results }, null, 1) + '\n');
-    if (r.ok) { process.stderr.write(`ok (${seconds} s)\n`); continue; }
+    if (r.ok) {
+      process.stderr.write(`ok (${seconds} s)\n`);
+      continue;
+    }
     process.stderr.write('FAILED\n');
     let nb = {};
-    try { nb = JSON.parse(readFileSync(src, 'utf8')); } catch { /* label without cells */ }
-    const source = String(r.source ?? '').split('\n').slice(0, 6).map((l) => `    ${l}`).join('\n');
-    console.error(`\n${relative(process.cwd(), src) || src}: ${cellLabel(nb, r.cell)} failed (${r.kind})${source ? `:\n${source}` : ''}\n\n${(r.stderr || r.message || '').trim()}\n\nexecuted copy with the outputs so far: ${dst}`);
+    try {
+      nb = JSON.parse(readFileSync(src, 'utf8'));
+    } catch {
+      /* label without cells */
+    }
+    const source = String(r.source ?? '')
+      .split('\n')
+      .slice(0, 6)
+      .map((l) => `    ${l}`)
+      .join('\n');
+    console.error(
+      `\n${relative(process.cwd(), src) || src}: ${cellLabel(nb, r.cell)} failed (${r.kind})${source ? `:\n${source}` : ''}\n\n${(r.stderr || r.message || '').trim()}\n\nexecuted copy with the outputs so far: ${dst}`,
+    );
     return 1;
   }
-  console.error(`${names.length} notebook(s) executed in ${Math.round((Date.now() - t0) / 1000)} s; executed copies in ${out}`);
+  console.error(
+    `${names.length} notebook(s) executed in ${Math.round((Date.now() - t0) / 1000)} s; executed copies in ${out}`,
+  );
   return 0;
 }
 

@@ -30,7 +30,13 @@ async function loadCommand(name: string): Promise<Command | null> {
 }
 
 async function printHelp(): Promise<void> {
-  const lines = ['cbir: content-based image retrieval workbench for radiology', '', 'usage: cbir <command> [options]', '', 'commands:'];
+  const lines = [
+    'cbir: content-based image retrieval workbench for radiology',
+    '',
+    'usage: cbir <command> [options]',
+    '',
+    'commands:',
+  ];
   for (const name of commandNames()) {
     const cmd = await loadCommand(name);
     if (cmd) lines.push(`  ${name.padEnd(12)} ${cmd.summary}`);

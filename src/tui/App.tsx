@@ -14,7 +14,16 @@ import { Help } from './Help.js';
 import { displayPath, truncate, truncateLeft } from './layout.js';
 import { exportTable, queryTable, type ExportFormat } from './export.js';
 import { loadQuerySet, openReportManifest, type QuerySet } from './queries.js';
-import { defaultRunOut, initialRunState, reduceRun, startRun as defaultStartRun, type RunHandle, type RunMessage, type RunRequest, type RunState } from './runner.js';
+import {
+  defaultRunOut,
+  initialRunState,
+  reduceRun,
+  startRun as defaultStartRun,
+  type RunHandle,
+  type RunMessage,
+  type RunRequest,
+  type RunState,
+} from './runner.js';
 import { imageMode as detectImageMode, type ImageMode } from './image.js';
 
 export type Screen = 'run' | ViewKey;
@@ -58,12 +67,23 @@ function useTerminalSize(fixed?: { columns: number; rows: number }): { columns: 
     if (fixed) return;
     const on = () => setSize(read());
     stdout.on('resize', on);
-    return () => { stdout.off('resize', on); };
+    return () => {
+      stdout.off('resize', on);
+    };
   }, [fixed, stdout]);
   return fixed ?? size;
 }
 
-const DEFAULT_SETUP: SetupState = { data: '', out: '', replicates: '1000', probe: true, indexSize: true, figures: true, models: [], open: '' };
+const DEFAULT_SETUP: SetupState = {
+  data: '',
+  out: '',
+  replicates: '1000',
+  probe: true,
+  indexSize: true,
+  figures: true,
+  models: [],
+  open: '',
+};
 
 /**
  * The TUI: a run screen (new run with live per-model progress) and views of a report (tables
@@ -74,7 +94,9 @@ export function App(props: AppProps) {
   const { columns: width, rows } = useTerminalSize(props.size);
   const height = Math.max(8, rows - 1); // one spare line: Ink redraws in place only below the terminal height
   const [report, setReport, reportRef] = useSyncState<ReportData | null>(props.report ?? null);
-  const [screen, setScreen, screenRef] = useSyncState<Screen>(props.initialScreen ?? (props.report ? 'overall' : 'run'));
+  const [screen, setScreen, screenRef] = useSyncState<Screen>(
+    props.initialScreen ?? (props.report ? 'overall' : 'run'),
+  );
   const [help, setHelp, helpRef] = useSyncState(false);
   const [exporting, setExporting, exportingRef] = useSyncState(false);
   const [, setCaptured, capturedRef] = useSyncState(false);
@@ -101,8 +123,14 @@ export function App(props: AppProps) {
 
   useEffect(() => {
     if (models) return;
-    const list = typeof props.models === 'function' ? props.models : () => import('../workbench/models/registry.js').then((r) => r.listModels());
-    list().then(setModels, (e) => { setModels([]); setStatus({ text: `cannot list models: ${(e as Error).message}`, color: 'red' }); });
+    const list =
+      typeof props.models === 'function'
+        ? props.models
+        : () => import('../workbench/models/registry.js').then((r) => r.listModels());
+    list().then(setModels, (e) => {
+      setModels([]);
+      setStatus({ text: `cannot list models: ${(e as Error).message}`, color: 'red' });
+    });
   }, []);
 
   useEffect(() => {
@@ -112,7 +140,12 @@ export function App(props: AppProps) {
   }, [run?.status]);
 
   // Ctrl-C (Ink exits and unmounts) must stop a run too, or its worker keeps the process alive.
-  useEffect(() => () => { void runHandle.current?.stop(); }, []);
+  useEffect(
+    () => () => {
+      void runHandle.current?.stop();
+    },
+    [],
+  );
 
   const quit = () => {
     void runHandle.current?.stop();
@@ -122,12 +155,19 @@ export function App(props: AppProps) {
   };
 
   const openReport = (dir: string, note?: string) => {
-    load(dir).then((r) => {
-      setReport(r);
-      setSets({}); setManifest(null); setQError(null); setQCursor(START_QUERY); setCursors({});
-      setScreen('overall');
-      setStatus({ text: note ?? `opened ${r.dir}`, color: 'green' });
-    }, (e) => setStatus({ text: (e as Error).message.replace(/\n\s*/g, ' '), color: 'red' }));
+    load(dir).then(
+      (r) => {
+        setReport(r);
+        setSets({});
+        setManifest(null);
+        setQError(null);
+        setQCursor(START_QUERY);
+        setCursors({});
+        setScreen('overall');
+        setStatus({ text: note ?? `opened ${r.dir}`, color: 'green' });
+      },
+      (e) => setStatus({ text: (e as Error).message.replace(/\n\s*/g, ' '), color: 'red' }),
+    );
   };
 
   const onMessage = (m: RunMessage) => {
@@ -137,14 +177,23 @@ export function App(props: AppProps) {
       openReport(m.out, `run finished: report in ${m.out}`);
     } else if (m.type === 'error') {
       runHandle.current = null;
-      setStatus({ text: 'run failed (see the run screen, 0); n: change the setup and run again (finished steps are reused)', color: 'red' });
+      setStatus({
+        text: 'run failed (see the run screen, 0); n: change the setup and run again (finished steps are reused)',
+        color: 'red',
+      });
     }
   };
 
   const start = () => {
     const req = setupRequest(setupRef.current, defaultOut);
-    if (req.models.length === 0) { setStatus({ text: 'tick at least one model (Space) before starting', color: 'yellow' }); return; }
-    if (runHandle.current) { setStatus({ text: 'a run is going already', color: 'yellow' }); return; }
+    if (req.models.length === 0) {
+      setStatus({ text: 'tick at least one model (Space) before starting', color: 'yellow' });
+      return;
+    }
+    if (runHandle.current) {
+      setStatus({ text: 'a run is going already', color: 'yellow' });
+      return;
+    }
     setRun(initialRunState(req));
     setRunScreen('progress');
     setStatus({ text: `run started: ${req.models.join(', ')} (keep browsing: 1…7; progress: 0)`, color: 'cyan' });
@@ -171,11 +220,21 @@ export function App(props: AppProps) {
       const qs = await loadQuerySet(report, man.m, qModel, { workDir: props.workDir });
       setSets((s) => ({ ...s, [qModel]: qs }));
       setQLoading(null);
-    })().catch((e) => { setQError((e as Error).message); setQLoading(null); }).finally(() => { loadingKey.current = null; });
+    })()
+      .catch((e) => {
+        setQError((e as Error).message);
+        setQLoading(null);
+      })
+      .finally(() => {
+        loadingKey.current = null;
+      });
   }, [screen, report, qModel, sets, manifest, qError]);
 
   const tableKey = screen !== 'run' && screen !== 'queries' ? screen : null;
-  const view = useMemo(() => (report && tableKey ? buildView(report, tableKey, { overallMode }) : null), [report, tableKey, overallMode]);
+  const view = useMemo(
+    () => (report && tableKey ? buildView(report, tableKey, { overallMode }) : null),
+    [report, tableKey, overallMode],
+  );
 
   const doExport = (format: ExportFormat) => {
     const r = reportRef.current;
@@ -186,13 +245,25 @@ export function App(props: AppProps) {
     const qc = qCursorRef.current;
     const qm = r?.models[qc.model];
     const qs = qm ? setsRef.current[qm] : undefined;
-    if (v && !v.empty) job = exportTable(v.table, format, dir, v.key === 'overall' && overallModeRef.current !== 'values' ? `overall_${overallModeRef.current}_ci` : v.key);
+    if (v && !v.empty)
+      job = exportTable(
+        v.table,
+        format,
+        dir,
+        v.key === 'overall' && overallModeRef.current !== 'values' ? `overall_${overallModeRef.current}_ci` : v.key,
+      );
     else if (sc === 'queries' && qs && manifestRef.current) {
       const q = Math.min(qc.query, qs.queryRows.length - 1);
       job = exportTable(queryTable(qs, manifestRef.current.m, q, qc.n), format, dir, `query_${qm}_${q + 1}`);
     }
-    if (!job) { setStatus({ text: 'nothing to export on this screen', color: 'yellow' }); return; }
-    job.then((file) => setStatus({ text: `exported to ${file}`, color: 'green' }), (e) => setStatus({ text: `export failed: ${(e as Error).message}`, color: 'red' }));
+    if (!job) {
+      setStatus({ text: 'nothing to export on this screen', color: 'yellow' });
+      return;
+    }
+    job.then(
+      (file) => setStatus({ text: `exported to ${file}`, color: 'green' }),
+      (e) => setStatus({ text: `export failed: ${(e as Error).message}`, color: 'red' }),
+    );
   };
 
   useInput((input, key) => {
@@ -208,81 +279,172 @@ export function App(props: AppProps) {
     if (input === 'q') {
       if (running && !confirmQuitRef.current) {
         setConfirmQuit(true);
-        setStatus({ text: 'a run is going: press q again to stop it and quit (a rerun resumes), any other key to stay', color: 'yellow' });
+        setStatus({
+          text: 'a run is going: press q again to stop it and quit (a rerun resumes), any other key to stay',
+          color: 'yellow',
+        });
         return;
       }
       quit();
       return;
     }
-    if (confirmQuitRef.current) { setConfirmQuit(false); setStatus(null); }
-    if (helpRef.current) { if (key.escape || input === '?') setHelp(false); return; }
-    if (input === '?') { setHelp(true); return; }
+    if (confirmQuitRef.current) {
+      setConfirmQuit(false);
+      setStatus(null);
+    }
+    if (helpRef.current) {
+      if (key.escape || input === '?') setHelp(false);
+      return;
+    }
+    if (input === '?') {
+      setHelp(true);
+      return;
+    }
     const sc = screenRef.current;
     if (input === 'e') {
-      if (!reportRef.current) { setStatus({ text: 'no report open: nothing to export', color: 'yellow' }); return; }
+      if (!reportRef.current) {
+        setStatus({ text: 'no report open: nothing to export', color: 'yellow' });
+        return;
+      }
       setExporting(true);
       setStatus({ text: 'export as: c = CSV, m = Markdown (any other key cancels)', color: 'cyan' });
       return;
     }
     const tab = TABS.findIndex((t) => t.key === input);
-    if (tab >= 0) { setScreen(TABS[tab].screen); setStatus(null); return; }
+    if (tab >= 0) {
+      setScreen(TABS[tab].screen);
+      setStatus(null);
+      return;
+    }
     if (key.tab) {
       const i = TABS.findIndex((t) => t.screen === sc);
       setScreen(TABS[(i + (key.shift ? TABS.length - 1 : 1)) % TABS.length].screen);
       setStatus(null);
       return;
     }
-    if (input === 'i' && sc === 'overall') { setOverallMode((m) => OVERALL_MODES[(OVERALL_MODES.indexOf(m) + 1) % OVERALL_MODES.length]); return; }
+    if (input === 'i' && sc === 'overall') {
+      setOverallMode((m) => OVERALL_MODES[(OVERALL_MODES.indexOf(m) + 1) % OVERALL_MODES.length]);
+      return;
+    }
     if (sc === 'run' && runScreenRef.current === 'progress') {
       if (input === 's' && running && runHandle.current) {
         const h = runHandle.current;
         runHandle.current = null;
         void h.stop();
-        setRun((r) => (r ? { ...r, status: 'stopped', finishedAt: Date.now(), models: r.models.map((m) => (m.status === 'running' ? { ...m, status: 'waiting' } : m)) } : r));
+        setRun((r) =>
+          r
+            ? {
+                ...r,
+                status: 'stopped',
+                finishedAt: Date.now(),
+                models: r.models.map((m) => (m.status === 'running' ? { ...m, status: 'waiting' } : m)),
+              }
+            : r,
+        );
         setStatus({ text: 'run stopped: finished steps are kept; n then Start resumes it', color: 'yellow' });
-      } else if (input === 'n' && !running) { setRunScreen('setup'); setStatus(null); }
-      else if (key.escape && reportRef.current) setScreen('overall');
+      } else if (input === 'n' && !running) {
+        setRunScreen('setup');
+        setStatus(null);
+      } else if (key.escape && reportRef.current) setScreen('overall');
     }
   });
 
   // ---- layout: tabs, title, legend, content, status ----
   const contentHeight = height - 4;
-  let title = '', legend = '';
+  let title = '',
+    legend = '';
   let content: ReactNode;
   const active = !help && !exporting;
   if (help) {
-    title = 'Keys'; legend = 'Esc or ? closes';
+    title = 'Keys';
+    legend = 'Esc or ? closes';
     content = <Help width={width} height={contentHeight} />;
   } else if (screen === 'run') {
     if (runScreen === 'progress' && run) {
-      title = run.status === 'running' ? 'Run in progress' : run.status === 'done' ? 'Run finished' : run.status === 'stopped' ? 'Run stopped' : 'Run failed';
-      legend = run.status === 'running' ? 'goes on while you browse (1…7) · s stop · q stop and quit · a rerun resumes' : 'n: new run (a rerun resumes) · 1…7: views';
+      title =
+        run.status === 'running'
+          ? 'Run in progress'
+          : run.status === 'done'
+            ? 'Run finished'
+            : run.status === 'stopped'
+              ? 'Run stopped'
+              : 'Run failed';
+      legend =
+        run.status === 'running'
+          ? 'goes on while you browse (1…7) · s stop · q stop and quit · a rerun resumes'
+          : 'n: new run (a rerun resumes) · 1…7: views';
       content = <RunView run={run} width={width} height={contentHeight} now={now} />;
     } else {
       title = 'New run';
       legend = 'embed, index and evaluate: pick a dataset and models, then Start';
       content = (
-        <SetupView state={setup} update={setSetup} models={models} defaultOut={defaultOut} onStart={start} onOpen={(d) => openReport(d)}
-          onCapture={setCaptured} width={width} height={contentHeight} active={active} />
+        <SetupView
+          state={setup}
+          update={setSetup}
+          models={models}
+          defaultOut={defaultOut}
+          onStart={start}
+          onOpen={(d) => openReport(d)}
+          onCapture={setCaptured}
+          width={width}
+          height={contentHeight}
+          active={active}
+        />
       );
     }
   } else if (!report) {
     title = VIEWS.find((v) => v.key === screen)!.label;
-    content = <Text color="yellow">{truncate('No report open. Press 0 to run one or to open a report folder, or start with `cbir tui --report <dir>`.', width)}</Text>;
+    content = (
+      <Text color="yellow">
+        {truncate(
+          'No report open. Press 0 to run one or to open a report folder, or start with `cbir tui --report <dir>`.',
+          width,
+        )}
+      </Text>
+    );
   } else if (screen === 'queries') {
     title = 'Query browser: top matches of each test query';
     legend = '←→ query · ↑↓ match · w next miss · / find · m model · +/- matches · v images';
     content = (
-      <QueryView models={report.models} manifest={manifest?.m ?? null} set={qModel ? sets[qModel] ?? null : null} loading={qLoading} error={qError} warning={manifest?.warning ?? null}
-        cursor={qCursor} update={setQCursor} width={width} height={contentHeight} active={active} imageMode={imgMode} onCapture={setCaptured} />
+      <QueryView
+        models={report.models}
+        manifest={manifest?.m ?? null}
+        set={qModel ? (sets[qModel] ?? null) : null}
+        loading={qLoading}
+        error={qError}
+        warning={manifest?.warning ?? null}
+        cursor={qCursor}
+        update={setQCursor}
+        width={width}
+        height={contentHeight}
+        active={active}
+        imageMode={imgMode}
+        onCapture={setCaptured}
+      />
     );
   } else if (view) {
-    title = view.title; legend = view.legend;
-    content = <TableView key={`${view.key}-${overallMode}`} view={view} width={width} height={contentHeight} active={active} cursor={cursors[view.key] ?? START_CURSOR} onCursor={(c) => setCursors((s) => ({ ...s, [view.key]: c }))} />;
+    title = view.title;
+    legend = view.legend;
+    content = (
+      <TableView
+        key={`${view.key}-${overallMode}`}
+        view={view}
+        width={width}
+        height={contentHeight}
+        active={active}
+        cursor={cursors[view.key] ?? START_CURSOR}
+        onCursor={(c) => setCursors((s) => ({ ...s, [view.key]: c }))}
+      />
+    );
   }
 
-  const runNote = run?.status === 'running' && run.current >= 0 && screen !== 'run'
-    ? (() => { const p = run.models[run.current]; return `▶ ${p.model} ${p.phase} ${p.total ? Math.floor((p.done / p.total) * 100) : 0}%`; })() : '';
+  const runNote =
+    run?.status === 'running' && run.current >= 0 && screen !== 'run'
+      ? (() => {
+          const p = run.models[run.current];
+          return `▶ ${p.model} ${p.phase} ${p.total ? Math.floor((p.done / p.total) * 100) : 0}%`;
+        })()
+      : '';
   const statusText = status?.text ?? (runNote || '? help · e export · q quit');
   const where = report ? truncateLeft(displayPath(report.dir), Math.max(10, width - title.length - 3)) : '';
 
@@ -290,16 +452,31 @@ export function App(props: AppProps) {
     <Box flexDirection="column" width={width} height={height}>
       <Text wrap="truncate">
         {TABS.map((t, i) => (
-          <Text key={t.key} inverse={t.screen === screen} bold={t.screen === screen} dimColor={t.screen !== 'run' && !report}>{`${i ? ' ' : ''}${t.key} ${t.label}`}</Text>
+          <Text
+            key={t.key}
+            inverse={t.screen === screen}
+            bold={t.screen === screen}
+            dimColor={t.screen !== 'run' && !report}
+          >{`${i ? ' ' : ''}${t.key} ${t.label}`}</Text>
         ))}
       </Text>
       <Box>
-        <Box flexGrow={1}><Text bold wrap="truncate">{truncate(title, Math.max(10, width - where.length - 1))}</Text></Box>
+        <Box flexGrow={1}>
+          <Text bold wrap="truncate">
+            {truncate(title, Math.max(10, width - where.length - 1))}
+          </Text>
+        </Box>
         <Text dimColor>{where}</Text>
       </Box>
-      <Text dimColor wrap="truncate">{truncate(legend, width)}</Text>
-      <Box height={contentHeight} flexDirection="column">{content}</Box>
-      <Text color={status?.color ?? (runNote ? 'cyan' : 'gray')} wrap="truncate">{truncate(statusText, width)}</Text>
+      <Text dimColor wrap="truncate">
+        {truncate(legend, width)}
+      </Text>
+      <Box height={contentHeight} flexDirection="column">
+        {content}
+      </Box>
+      <Text color={status?.color ?? (runNote ? 'cyan' : 'gray')} wrap="truncate">
+        {truncate(statusText, width)}
+      </Text>
     </Box>
   );
 }

@@ -3,29 +3,36 @@ import { truncate } from './layout.js';
 
 /** Every key of the TUI, by screen (shown by `?`). */
 export const HELP: [string, [string, string][]][] = [
-  ['everywhere', [
-    ['0', 'run screen: new run, or its progress (s stop, n new run)'],
-    ['1…7, Tab', 'views (overall … queries), as on the top line'],
-    ['e', 'export the current view (then c = CSV, m = Markdown)'],
-    ['?', 'this help (Esc closes)'],
-    ['q', 'quit (asks again while a run is going; a rerun resumes)'],
-  ]],
-  ['tables (* = best value of its column)', [
-    ['↑↓←→ hjkl PgUp…', 'move, scroll; the bottom line explains the cell'],
-    ['i', 'overall: values → micro 95 % CI → macro 95 % CI'],
-  ]],
-  ['queries', [
-    ['← → PgUp PgDn', 'previous / next query (±10)'],
-    ['↑ ↓', 'select a match (its image shows on the right)'],
-    ['w / W', 'next / previous query whose top-1 match is wrong'],
-    ['/', 'find a query by number, path or class'],
-    ['m / M', 'next / previous model'],
-    ['+ / -', 'more / fewer matches'],
-    ['v', 'images on / off'],
-  ]],
-  ['run screen', [
-    ['↑↓ Enter Space', 'move; edit a field or start; tick a model'],
-  ]],
+  [
+    'everywhere',
+    [
+      ['0', 'run screen: new run, or its progress (s stop, n new run)'],
+      ['1…7, Tab', 'views (overall … queries), as on the top line'],
+      ['e', 'export the current view (then c = CSV, m = Markdown)'],
+      ['?', 'this help (Esc closes)'],
+      ['q', 'quit (asks again while a run is going; a rerun resumes)'],
+    ],
+  ],
+  [
+    'tables (* = best value of its column)',
+    [
+      ['↑↓←→ hjkl PgUp…', 'move, scroll; the bottom line explains the cell'],
+      ['i', 'overall: values → micro 95 % CI → macro 95 % CI'],
+    ],
+  ],
+  [
+    'queries',
+    [
+      ['← → PgUp PgDn', 'previous / next query (±10)'],
+      ['↑ ↓', 'select a match (its image shows on the right)'],
+      ['w / W', 'next / previous query whose top-1 match is wrong'],
+      ['/', 'find a query by number, path or class'],
+      ['m / M', 'next / previous model'],
+      ['+ / -', 'more / fewer matches'],
+      ['v', 'images on / off'],
+    ],
+  ],
+  ['run screen', [['↑↓ Enter Space', 'move; edit a field or start; tick a model']]],
 ];
 
 /** The help overlay, cut to the box. */
@@ -36,10 +43,17 @@ export function Help(props: { width: number; height: number }) {
     for (const [k, what] of keys) lines.push({ text: `  ${k.padEnd(18)}${what}` });
   }
   const room = props.height;
-  const shown = lines.length > room ? [...lines.slice(0, room - 1), { text: `… (${lines.length - room + 1} more lines: make the terminal taller)` }] : lines;
+  const shown =
+    lines.length > room
+      ? [...lines.slice(0, room - 1), { text: `… (${lines.length - room + 1} more lines: make the terminal taller)` }]
+      : lines;
   return (
     <Box flexDirection="column" height={props.height}>
-      {shown.map((l, i) => <Text key={i} bold={l.bold} color={l.bold ? 'cyan' : undefined} wrap="truncate">{truncate(l.text, props.width)}</Text>)}
+      {shown.map((l, i) => (
+        <Text key={i} bold={l.bold} color={l.bold ? 'cyan' : undefined} wrap="truncate">
+          {truncate(l.text, props.width)}
+        </Text>
+      ))}
     </Box>
   );
 }

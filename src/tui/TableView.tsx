@@ -15,10 +15,18 @@ export interface TableCursor {
 export const START_CURSOR: TableCursor = { row: 0, col: 1, rowOffset: 0, colStart: 1 };
 
 /** The cursor clamped to the table, with the row and column scroll that keeps it in view. */
-export function placeCursor(c: TableCursor, d: { nRows: number; nCols: number; bodyHeight: number; widths: number[]; width: number }): TableCursor {
+export function placeCursor(
+  c: TableCursor,
+  d: { nRows: number; nCols: number; bodyHeight: number; widths: number[]; width: number },
+): TableCursor {
   const row = clamp(c.row, d.nRows);
   const col = d.nCols > 1 ? Math.min(Math.max(c.col, 1), d.nCols - 1) : 0;
-  return { row, col, rowOffset: scrollOffset(d.nRows, d.bodyHeight, row, c.rowOffset), colStart: visibleColumns(d.widths, d.width, col, c.colStart).start };
+  return {
+    row,
+    col,
+    rowOffset: scrollOffset(d.nRows, d.bodyHeight, row, c.rowOffset),
+    colStart: visibleColumns(d.widths, d.width, col, c.colStart).start,
+  };
 }
 
 /**
@@ -26,7 +34,14 @@ export function placeCursor(c: TableCursor, d: { nRows: number; nCols: number; b
  * hidden ones), rows scroll; the best value of a column is marked `*` (bold green); the line
  * under the table describes the selected cell. Keys: arrows / hjkl, PgUp/PgDn, Home/End.
  */
-export function TableView(props: { view: ViewModel; width: number; height: number; active: boolean; cursor?: TableCursor; onCursor?: (c: TableCursor) => void }) {
+export function TableView(props: {
+  view: ViewModel;
+  width: number;
+  height: number;
+  active: boolean;
+  cursor?: TableCursor;
+  onCursor?: (c: TableCursor) => void;
+}) {
   const { view, width, height, active } = props;
   const nRows = view.rows.length;
   const nCols = view.labels.length;
@@ -38,25 +53,39 @@ export function TableView(props: { view: ViewModel; width: number; height: numbe
   const { row, col, rowOffset, colStart: start } = placeCursor(cur, dims);
   const { end } = visibleColumns(widths, width - 1, col, start);
   const onCursor = props.onCursor;
-  useEffect(() => { onCursor?.(cur); }, [cur]);
+  useEffect(() => {
+    onCursor?.(cur);
+  }, [cur]);
 
-  useInput((input, key) => {
-    const c = curRef.current;
-    let r = c.row, k = c.col;
-    if (key.upArrow || input === 'k') r--;
-    else if (key.downArrow || input === 'j') r++;
-    else if (key.leftArrow || input === 'h') k--;
-    else if (key.rightArrow || input === 'l') k++;
-    else if (key.pageUp) r -= dims.bodyHeight;
-    else if (key.pageDown) r += dims.bodyHeight;
-    else if (key.home) { r = 0; k = 1; }
-    else if (key.end) { r = dims.nRows - 1; k = dims.nCols - 1; }
-    else return;
-    setCur(placeCursor({ ...c, row: r, col: k }, dims));
-  }, { isActive: active });
+  useInput(
+    (input, key) => {
+      const c = curRef.current;
+      let r = c.row,
+        k = c.col;
+      if (key.upArrow || input === 'k') r--;
+      else if (key.downArrow || input === 'j') r++;
+      else if (key.leftArrow || input === 'h') k--;
+      else if (key.rightArrow || input === 'l') k++;
+      else if (key.pageUp) r -= dims.bodyHeight;
+      else if (key.pageDown) r += dims.bodyHeight;
+      else if (key.home) {
+        r = 0;
+        k = 1;
+      } else if (key.end) {
+        r = dims.nRows - 1;
+        k = dims.nCols - 1;
+      } else return;
+      setCur(placeCursor({ ...c, row: r, col: k }, dims));
+    },
+    { isActive: active },
+  );
 
   if (view.empty) {
-    return <Box height={height} flexDirection="column"><Text color="yellow">{truncate(view.empty, width)}</Text></Box>;
+    return (
+      <Box height={height} flexDirection="column">
+        <Text color="yellow">{truncate(view.empty, width)}</Text>
+      </Box>
+    );
   }
 
   const visible: number[] = [];
@@ -71,13 +100,19 @@ export function TableView(props: { view: ViewModel; width: number; height: numbe
     let i = 0;
     while (i < visible.length) {
       const g = view.groups[visible[i]];
-      let j = i, w = 0;
+      let j = i,
+        w = 0;
       while (j < visible.length && view.groups[visible[j]] === g) w += widths[visible[j++]];
       groupLine += g ? (' ' + truncate(g, w - 2) + ' ').padEnd(w, '─').slice(0, w) : ' '.repeat(w);
       i = j;
     }
   }
-  const labelLine = ' ' + fit(view.labels[0], w0) + leftMark + visible.map((c) => fit(view.labels[c], widths[c], 'right')).join('') + rightMark;
+  const labelLine =
+    ' ' +
+    fit(view.labels[0], w0) +
+    leftMark +
+    visible.map((c) => fit(view.labels[c], widths[c], 'right')).join('') +
+    rightMark;
   const shown = view.rows.slice(rowOffset, rowOffset + bodyHeight);
   const detail = view.detail(row, col);
   const pos = nRows > bodyHeight ? `  [${row + 1}/${nRows}]` : '';
@@ -97,14 +132,25 @@ export function TableView(props: { view: ViewModel; width: number; height: numbe
             {visible.map((c) => {
               const cell = r.cells[c] ?? { text: '' };
               const text = ((cell.best ? '*' : '') + cell.text).padStart(widths[c]).slice(-widths[c]);
-              return <Text key={c} inverse={isCur && c === col && active} bold={cell.best || cell.flag} color={cell.best ? 'green' : cell.flag ? 'yellow' : undefined}>{text}</Text>;
+              return (
+                <Text
+                  key={c}
+                  inverse={isCur && c === col && active}
+                  bold={cell.best || cell.flag}
+                  color={cell.best ? 'green' : cell.flag ? 'yellow' : undefined}
+                >
+                  {text}
+                </Text>
+              );
             })}
             <Text>{ri === rowOffset ? rightMark : ' '}</Text>
           </Text>
         );
       })}
       <Box flexGrow={1} />
-      <Text color="cyan" wrap="truncate">{truncate(detail, Math.max(0, width - pos.length)) + pos}</Text>
+      <Text color="cyan" wrap="truncate">
+        {truncate(detail, Math.max(0, width - pos.length)) + pos}
+      </Text>
     </Box>
   );
 }

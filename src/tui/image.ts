@@ -36,7 +36,8 @@ export function renderGray(gray: Uint8Array, cols: number, rows: number, mode: I
     for (let x = 0; x < cols; x++) {
       const top = gray[2 * y * cols + x];
       const bottom = gray[(2 * y + 1) * cols + x];
-      if (mode === 'ascii') s += ASCII_RAMP[Math.min(ASCII_RAMP.length - 1, Math.floor(((top + bottom) / 2 / 256) * ASCII_RAMP.length))];
+      if (mode === 'ascii')
+        s += ASCII_RAMP[Math.min(ASCII_RAMP.length - 1, Math.floor(((top + bottom) / 2 / 256) * ASCII_RAMP.length))];
       else s += `\x1b[38;5;${grayColor(top)};48;5;${grayColor(bottom)}m▀`;
     }
     lines.push(mode === 'ascii' ? s : s + '\x1b[0m');
@@ -48,10 +49,17 @@ export function renderGray(gray: Uint8Array, cols: number, rows: number, mode: I
  * An image file drawn in `cols` × `rows` characters (aspect kept, black borders). Throws a
  * CbirError naming the file when it cannot be decoded.
  */
-export async function terminalImage(file: string, cols: number, rows: number, mode: ImageMode = imageMode()): Promise<string[]> {
+export async function terminalImage(
+  file: string,
+  cols: number,
+  rows: number,
+  mode: ImageMode = imageMode(),
+): Promise<string[]> {
   const img = await decodeImage(file);
   const g = toGray(img);
-  const { data } = await sharp(Buffer.from(g.buffer, g.byteOffset, g.byteLength), { raw: { width: img.width, height: img.height, channels: 1 } })
+  const { data } = await sharp(Buffer.from(g.buffer, g.byteOffset, g.byteLength), {
+    raw: { width: img.width, height: img.height, channels: 1 },
+  })
     .resize(cols, rows * 2, { fit: 'contain', background: { r: 0, g: 0, b: 0 }, kernel: 'lanczos3' })
     .toColourspace('b-w')
     .raw()

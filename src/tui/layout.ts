@@ -48,21 +48,33 @@ export function tableWidths(v: Pick<ViewModel, 'labels' | 'rows'>, width: number
  * a run of columns from `start` that fits (2 characters are kept for the ◂ ▸ scroll marks).
  * `start` is moved so that the cursor column is inside the run.
  */
-export function visibleColumns(widths: number[], width: number, cursor: number, start: number): { start: number; end: number } {
+export function visibleColumns(
+  widths: number[],
+  width: number,
+  cursor: number,
+  start: number,
+): { start: number; end: number } {
   const n = widths.length;
   if (n <= 1) return { start: 1, end: 1 };
   const avail = Math.max(1, width - widths[0] - 2);
   const cur = Math.min(Math.max(cursor, 1), n - 1);
   let s = Math.min(Math.max(start, 1), cur);
   const endFrom = (from: number) => {
-    let used = 0, e = from;
+    let used = 0,
+      e = from;
     while (e < n && used + widths[e] <= avail) used += widths[e++];
     return Math.max(e, from + 1); // at least one column, even when it does not fit
   };
   let e = endFrom(s);
-  while (cur >= e) { s++; e = endFrom(s); }
+  while (cur >= e) {
+    s++;
+    e = endFrom(s);
+  }
   // use spare room on the right by scrolling back left
-  while (s > 1 && endFrom(s - 1) >= Math.min(n, e)) { s--; e = endFrom(s); }
+  while (s > 1 && endFrom(s - 1) >= Math.min(n, e)) {
+    s--;
+    e = endFrom(s);
+  }
   return { start: s, end: e };
 }
 

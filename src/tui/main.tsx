@@ -33,13 +33,15 @@ export interface TuiOptions {
  */
 export const TUI_DEFAULT_MODELS = ['classic', 'hog4x4x9', 'tiny16', 'tiny-vit', 'tiny-cnn', 'tiny-sam'];
 
-
 /**
  * What `cbir tui` prints when stdin or stdout is not a terminal: the `cbir` commands that do
  * the same work, and for --report where its tables are. `report` is the opened report, if any.
  */
 export function refusal(o: TuiOptions, report?: ReportData | null): string {
-  const lines = ['cbir tui: the terminal UI needs an interactive terminal (stdin and stdout must be a TTY); not starting.', ''];
+  const lines = [
+    'cbir tui: the terminal UI needs an interactive terminal (stdin and stdout must be a TTY); not starting.',
+    '',
+  ];
   if (o.report) {
     const dir = displayPath(report?.dir ?? o.report);
     const data = o.data ?? report?.datasetDir ?? '<manifest dir>';
@@ -56,7 +58,9 @@ export function refusal(o: TuiOptions, report?: ReportData | null): string {
     const out = displayPath(o.out ?? defaultRunOut(o.data ?? null));
     lines.push(
       'The same work without the UI:',
-      o.data ? `  cbir report --data ${o.data} --models ${models} --out ${out}` : `  cbir start --models ${models} --out ${out}      (the phantom dataset; or cbir report --data <manifest dir> ...)`,
+      o.data
+        ? `  cbir report --data ${o.data} --models ${models} --out ${out}`
+        : `  cbir start --models ${models} --out ${out}      (the phantom dataset; or cbir report --data <manifest dir> ...)`,
       `  cbir eval --data ${o.data ?? '<manifest dir>'} --model ${models.split(',')[0]} --out ${out}      (one model)`,
       'and `cbir models list` for the model ids.',
     );
@@ -68,7 +72,10 @@ export function refusal(o: TuiOptions, report?: ReportData | null): string {
  * Run the TUI until the user quits. Returns the exit code: 2 (after printing `refusal`) when
  * stdin or stdout is not a TTY. Throws a CbirError when --report is not a report folder.
  */
-export async function runTui(o: TuiOptions, io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream } = process): Promise<number> {
+export async function runTui(
+  o: TuiOptions,
+  io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream } = process,
+): Promise<number> {
   const report = o.report ? await loadReport(o.report) : null;
   if (!io.stdin.isTTY || !io.stdout.isTTY) {
     io.stderr.write(refusal(o, report) + '\n');
@@ -85,9 +92,22 @@ export async function runTui(o: TuiOptions, io: { stdin: NodeJS.ReadStream; stdo
   const restore = () => io.stdout.write('\x1b[?1049l');
   process.once('exit', restore);
   try {
-    const app = render(<App report={report} dataDir={o.report ? o.data : undefined} workDir={o.work} exportDir={o.exportDir} setup={setup} />, {
-      stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, exitOnCtrlC: true, patchConsole: true,
-    });
+    const app = render(
+      <App
+        report={report}
+        dataDir={o.report ? o.data : undefined}
+        workDir={o.work}
+        exportDir={o.exportDir}
+        setup={setup}
+      />,
+      {
+        stdin: io.stdin,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        exitOnCtrlC: true,
+        patchConsole: true,
+      },
+    );
     await app.waitUntilExit();
   } finally {
     process.off('exit', restore);

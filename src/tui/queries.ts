@@ -45,17 +45,30 @@ export const DEFAULT_KEEP = 20;
  * The report's manifest: `override`, or the folder named in summary.md. `warning` is set when
  * the manifest's hash differs from the one the report was made with.
  */
-export async function openReportManifest(r: ReportData, override?: string): Promise<{ manifest: Manifest; warning: string | null }> {
+export async function openReportManifest(
+  r: ReportData,
+  override?: string,
+): Promise<{ manifest: Manifest; warning: string | null }> {
   const dir = override ?? r.datasetDir;
   if (!dir) {
-    throw new CbirError('the report does not say which dataset it was made on (no "Dataset:" line)', { file: join(r.dir, 'summary.md'), hint: 'pass the manifest folder: `cbir tui --report <dir> --data <manifest dir>`', code: 'tui/no-dataset' });
+    throw new CbirError('the report does not say which dataset it was made on (no "Dataset:" line)', {
+      file: join(r.dir, 'summary.md'),
+      hint: 'pass the manifest folder: `cbir tui --report <dir> --data <manifest dir>`',
+      code: 'tui/no-dataset',
+    });
   }
   if (!existsSync(dir)) {
-    throw new CbirError('the report\'s dataset folder is gone', { file: dir, hint: `named in ${join(r.dir, 'summary.md')}; pass the manifest folder with \`cbir tui --report ${r.dir} --data <manifest dir>\``, code: 'tui/no-dataset' });
+    throw new CbirError("the report's dataset folder is gone", {
+      file: dir,
+      hint: `named in ${join(r.dir, 'summary.md')}; pass the manifest folder with \`cbir tui --report ${r.dir} --data <manifest dir>\``,
+      code: 'tui/no-dataset',
+    });
   }
   const manifest = await readManifest(dir);
-  const warning = r.manifestHash && !manifest.hash.startsWith(r.manifestHash)
-    ? `manifest ${dir} changed since the report was made (hash ${manifest.hash.slice(0, 12)}, report ${r.manifestHash})` : null;
+  const warning =
+    r.manifestHash && !manifest.hash.startsWith(r.manifestHash)
+      ? `manifest ${dir} changed since the report was made (hash ${manifest.hash.slice(0, 12)}, report ${r.manifestHash})`
+      : null;
   return { manifest, warning };
 }
 
@@ -69,22 +82,47 @@ async function firstKnnCsvRow(file: string): Promise<string[] | null> {
  * The cached test k-NN table of `model` in the report's work folder whose embeddings and
  * manifest match, and whose first row agrees with knn.csv; null when there is none.
  */
-async function findCachedTable(r: ReportData, m: Manifest, model: string, workDir: string): Promise<{ dir: string; table: KnnTable } | null> {
+async function findCachedTable(
+  r: ReportData,
+  m: Manifest,
+  model: string,
+  workDir: string,
+): Promise<{ dir: string; table: KnnTable } | null> {
   const storeDir = join(workDir, 'embeddings', model);
   const knnDir = join(workDir, 'knn');
   if (!existsSync(join(storeDir, 'meta.json')) || !existsSync(knnDir)) return null;
   let contentHash: string;
-  try { contentHash = (await readMeta(storeDir)).contentHash; } catch { return null; }
-  const csvFirst = existsSync(join(r.dir, model, 'knn.csv')) ? await firstKnnCsvRow(join(r.dir, model, 'knn.csv')) : null;
-  for (const d of readdirSync(knnDir).filter((n) => n.startsWith('knn-test-')).sort()) {
+  try {
+    contentHash = (await readMeta(storeDir)).contentHash;
+  } catch {
+    return null;
+  }
+  const csvFirst = existsSync(join(r.dir, model, 'knn.csv'))
+    ? await firstKnnCsvRow(join(r.dir, model, 'knn.csv'))
+    : null;
+  for (const d of readdirSync(knnDir)
+    .filter((n) => n.startsWith('knn-test-'))
+    .sort()) {
     const dir = join(knnDir, d);
     let meta: { embeddingsHash?: string; manifestHash?: string; queryRows?: number[] };
-    try { meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')); } catch { continue; }
+    try {
+      meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8'));
+    } catch {
+      continue;
+    }
     if (meta.embeddingsHash !== contentHash || meta.manifestHash !== m.hash) continue;
     if (csvFirst && meta.queryRows && m.filepaths[meta.queryRows[0]] !== csvFirst[0]) continue;
     let table: KnnTable;
-    try { table = await readKnnTable(dir); } catch { continue; }
-    const agree = !csvFirst || csvFirst.slice(1).every((p, j) => j >= table.k || (p === '' ? table.ids[j] < 0 : m.filepaths[table.ids[j]] === p));
+    try {
+      table = await readKnnTable(dir);
+    } catch {
+      continue;
+    }
+    const agree =
+      !csvFirst ||
+      csvFirst
+        .slice(1)
+        .every((p, j) => j >= table.k || (p === '' ? table.ids[j] < 0 : m.filepaths[table.ids[j]] === p));
     if (agree) return { dir, table };
   }
   return null;
@@ -95,14 +133,20 @@ async function findCachedTable(r: ReportData, m: Manifest, model: string, workDi
  * the work folder (`workDir`, default `<report>/work`) has it, else `<report>/<model>/knn.csv`.
  * Keeps the first `keep` neighbours per query.
  */
-export async function loadQuerySet(r: ReportData, m: Manifest, model: string, opts: { workDir?: string; keep?: number } = {}): Promise<QuerySet> {
+export async function loadQuerySet(
+  r: ReportData,
+  m: Manifest,
+  model: string,
+  opts: { workDir?: string; keep?: number } = {},
+): Promise<QuerySet> {
   const keep = opts.keep ?? DEFAULT_KEEP;
   const cached = await findCachedTable(r, m, model, opts.workDir ?? join(r.dir, 'work'));
   if (cached) {
     const t = cached.table;
     const k = Math.min(keep, t.k);
     const nq = t.queryRows.length;
-    const ids = new Int32Array(nq * k), sims = new Float32Array(nq * k);
+    const ids = new Int32Array(nq * k),
+      sims = new Float32Array(nq * k);
     for (let q = 0; q < nq; q++) {
       ids.set(t.ids.subarray(q * t.k, q * t.k + k), q * k);
       sims.set(t.sims.subarray(q * t.k, q * t.k + k), q * k);
@@ -111,7 +155,11 @@ export async function loadQuerySet(r: ReportData, m: Manifest, model: string, op
   }
   const file = join(r.dir, model, 'knn.csv');
   if (!existsSync(file)) {
-    throw new CbirError(`no neighbours for ${model}: knn.csv is missing`, { file, hint: 'run `cbir report` again for this model (it resumes from its work folder)', code: 'tui/no-knn' });
+    throw new CbirError(`no neighbours for ${model}: knn.csv is missing`, {
+      file,
+      hint: 'run `cbir report` again for this model (it resumes from its work folder)',
+      code: 'tui/no-knn',
+    });
   }
   const rowOf = new Map<string, number>();
   m.filepaths.forEach((p, i) => rowOf.set(p, i));
@@ -121,7 +169,13 @@ export async function loadQuerySet(r: ReportData, m: Manifest, model: string, op
   let nq = 0;
   for await (const rec of readCsvRecords(file)) {
     if (rec.line === 1) {
-      if (rec.cells[0] !== 'query') throw new CbirError('not a knn.csv (first column is not "query")', { file, row: 1, hint: 'the file should be the one `cbir report` wrote', code: 'tui/bad-knn' });
+      if (rec.cells[0] !== 'query')
+        throw new CbirError('not a knn.csv (first column is not "query")', {
+          file,
+          row: 1,
+          hint: 'the file should be the one `cbir report` wrote',
+          code: 'tui/bad-knn',
+        });
       k = Math.min(keep, rec.cells.length - 1);
       ids = new Int32Array(1024 * k);
       continue;
@@ -129,12 +183,22 @@ export async function loadQuerySet(r: ReportData, m: Manifest, model: string, op
     const row = (p: string, what: string): number => {
       if (p === '') return -1;
       const i = rowOf.get(p);
-      if (i === undefined) throw new CbirError(`${what} "${p}" is not in the manifest ${m.dir}`, { file, row: rec.line, hint: 'the report was made on another dataset: pass its manifest with --data', code: 'tui/knn-mismatch' });
+      if (i === undefined)
+        throw new CbirError(`${what} "${p}" is not in the manifest ${m.dir}`, {
+          file,
+          row: rec.line,
+          hint: 'the report was made on another dataset: pass its manifest with --data',
+          code: 'tui/knn-mismatch',
+        });
       return i;
     };
     if (nq === queryRows.length) {
-      const q2 = new Int32Array(nq * 2); q2.set(queryRows); queryRows = q2;
-      const i2 = new Int32Array(nq * 2 * k); i2.set(ids); ids = i2;
+      const q2 = new Int32Array(nq * 2);
+      q2.set(queryRows);
+      queryRows = q2;
+      const i2 = new Int32Array(nq * 2 * k);
+      i2.set(ids);
+      ids = i2;
     }
     queryRows[nq] = row(rec.cells[0], 'query');
     for (let j = 0; j < k; j++) ids[nq * k + j] = row(rec.cells[j + 1] ?? '', 'neighbour');
@@ -144,7 +208,12 @@ export async function loadQuerySet(r: ReportData, m: Manifest, model: string, op
 }
 
 /** Query q of a set with its first `n` neighbours: class, similarity and whether the class matches. */
-export function queryMatches(qs: QuerySet, m: Manifest, q: number, n = qs.k): { row: number; path: string; className: string; matches: QueryMatch[]; hits: number } {
+export function queryMatches(
+  qs: QuerySet,
+  m: Manifest,
+  q: number,
+  n = qs.k,
+): { row: number; path: string; className: string; matches: QueryMatch[]; hits: number } {
   const row = qs.queryRows[q];
   const cls = m.classIndex[row];
   const matches: QueryMatch[] = [];
@@ -154,7 +223,14 @@ export function queryMatches(qs: QuerySet, m: Manifest, q: number, n = qs.k): { 
     if (r < 0) break;
     const correct = m.classIndex[r] === cls;
     if (correct) hits++;
-    matches.push({ rank: j + 1, row: r, path: m.filepaths[r], className: m.classes[m.classIndex[r]].name, sim: qs.sims ? qs.sims[q * qs.k + j] : null, correct });
+    matches.push({
+      rank: j + 1,
+      row: r,
+      path: m.filepaths[r],
+      className: m.classes[m.classIndex[r]].name,
+      sim: qs.sims ? qs.sims[q * qs.k + j] : null,
+      correct,
+    });
   }
   return { row, path: m.filepaths[row], className: m.classes[cls].name, matches, hits };
 }
@@ -174,11 +250,15 @@ export function nextMiss(qs: QuerySet, m: Manifest, from: number, step: 1 | -1 =
 export function findQuery(qs: QuerySet, m: Manifest, from: number, text: string): number {
   const nq = qs.queryRows.length;
   const t = text.trim().toLowerCase();
-  if (/^\d+$/.test(t)) { const i = Number(t) - 1; return i >= 0 && i < nq ? i : -1; }
+  if (/^\d+$/.test(t)) {
+    const i = Number(t) - 1;
+    return i >= 0 && i < nq ? i : -1;
+  }
   for (let s = 1; s <= nq; s++) {
     const q = (from + s) % nq;
     const row = qs.queryRows[q];
-    if (m.filepaths[row].toLowerCase().includes(t) || m.classes[m.classIndex[row]].name.toLowerCase().includes(t)) return q;
+    if (m.filepaths[row].toLowerCase().includes(t) || m.classes[m.classIndex[row]].name.toLowerCase().includes(t))
+      return q;
   }
   return -1;
 }

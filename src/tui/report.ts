@@ -12,7 +12,14 @@ import type { Table } from '../workbench/tables/write.js';
 
 /** The report tables the TUI knows, by file base name (as written by runReport). */
 export const REPORT_TABLES = [
-  'table3_retrieval', 'table4_modality', 'table9_anatomy_pathology', 'table10_dataset', 'table5_embedding_quality', 'comparison', 'per_class_p1', 'index_size',
+  'table3_retrieval',
+  'table4_modality',
+  'table9_anatomy_pathology',
+  'table10_dataset',
+  'table5_embedding_quality',
+  'comparison',
+  'per_class_p1',
+  'index_size',
 ] as const;
 export type ReportTableKey = (typeof REPORT_TABLES)[number];
 
@@ -48,11 +55,22 @@ export async function readTableFiles(base: string): Promise<Table | null> {
   const csvFile = `${base}.csv`;
   if (!existsSync(csvFile)) return null;
   const recs = [...parseCsv(await readFile(csvFile, 'utf8'), csvFile)];
-  if (recs.length === 0) throw new CbirError('table file is empty', { file: csvFile, row: 1, hint: 'run `cbir report` again to rewrite the report', code: 'tui/bad-table' });
+  if (recs.length === 0)
+    throw new CbirError('table file is empty', {
+      file: csvFile,
+      row: 1,
+      hint: 'run `cbir report` again to rewrite the report',
+      code: 'tui/bad-table',
+    });
   const columns = recs[0].cells;
   const rows = recs.slice(1).map((r) => {
     if (r.cells.length !== columns.length) {
-      throw new CbirError(`row has ${r.cells.length} cells, the header ${columns.length}`, { file: csvFile, row: r.line, hint: 'the file was edited or cut short; run `cbir report` again', code: 'tui/bad-table' });
+      throw new CbirError(`row has ${r.cells.length} cells, the header ${columns.length}`, {
+        file: csvFile,
+        row: r.line,
+        hint: 'the file was edited or cut short; run `cbir report` again',
+        code: 'tui/bad-table',
+      });
     }
     return r.cells.map((c, i) => (i === 0 ? c : csvValue(c)));
   });
@@ -75,10 +93,18 @@ export async function readTableFiles(base: string): Promise<Table | null> {
 export async function loadReport(dir: string): Promise<ReportData> {
   const abs = resolve(dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory()) {
-    throw new CbirError('report folder not found', { file: dir, hint: 'pass a folder written by `cbir report --out <dir>` or `cbir start` (default runs/start)', code: 'tui/no-report' });
+    throw new CbirError('report folder not found', {
+      file: dir,
+      hint: 'pass a folder written by `cbir report --out <dir>` or `cbir start` (default runs/start)',
+      code: 'tui/no-report',
+    });
   }
   if (!existsSync(join(abs, 'table3_retrieval.csv'))) {
-    throw new CbirError('not a report folder: table3_retrieval.csv is missing', { file: dir, hint: 'pass a folder written by `cbir report --out <dir>` (or finish that run: it resumes)', code: 'tui/no-report' });
+    throw new CbirError('not a report folder: table3_retrieval.csv is missing', {
+      file: dir,
+      hint: 'pass a folder written by `cbir report --out <dir>` (or finish that run: it resumes)',
+      code: 'tui/no-report',
+    });
   }
   const tables: Partial<Record<ReportTableKey, Table>> = {};
   for (const key of REPORT_TABLES) {
@@ -104,7 +130,12 @@ export async function loadReport(dir: string): Promise<ReportData> {
 }
 
 /** The 95 % interval of P@N (micro or macro) of one model, from its precision_at_n table. */
-export function precisionInterval(r: ReportData, model: string, average: 'micro' | 'macro', N: number): { value: number; lo: number; hi: number } | null {
+export function precisionInterval(
+  r: ReportData,
+  model: string,
+  average: 'micro' | 'macro',
+  N: number,
+): { value: number; lo: number; hi: number } | null {
   const t = r.precision[model];
   if (!t) return null;
   const c = (name: string) => t.columns.indexOf(name);

@@ -19,8 +19,14 @@ try {
   }
   post({ type: 'data', dir: data });
   const res = await runReport({
-    data, models: req.models, out: req.out, workDir: req.workDir, replicates: req.replicates,
-    probe: req.probe === false ? false : undefined, indexSize: req.indexSize === false ? false : 'auto', workers: req.workers,
+    data,
+    models: req.models,
+    out: req.out,
+    workDir: req.workDir,
+    replicates: req.replicates,
+    probe: req.probe === false ? false : undefined,
+    indexSize: req.indexSize === false ? false : 'auto',
+    workers: req.workers,
     figures: req.figures === false ? false : undefined,
     onProgress: (event) => post({ type: 'progress', event }),
     log: (line) => post({ type: 'log', line }),

@@ -76,9 +76,28 @@ const LOG_LINES = 50;
 /** The state before any message. */
 export function initialRunState(request: RunRequest, now = Date.now()): RunState {
   return {
-    request, status: 'running', dataDir: request.data, dataProgress: null,
-    models: request.models.map((model) => ({ model, status: 'waiting', phase: '', done: 0, total: 0, unit: '', rate: 0, etaSeconds: NaN, embedRate: null })),
-    current: -1, figures: null, log: [], error: null, out: null, startedAt: now, finishedAt: null,
+    request,
+    status: 'running',
+    dataDir: request.data,
+    dataProgress: null,
+    models: request.models.map((model) => ({
+      model,
+      status: 'waiting',
+      phase: '',
+      done: 0,
+      total: 0,
+      unit: '',
+      rate: 0,
+      etaSeconds: NaN,
+      embedRate: null,
+    })),
+    current: -1,
+    figures: null,
+    log: [],
+    error: null,
+    out: null,
+    startedAt: now,
+    finishedAt: null,
   };
 }
 
@@ -88,7 +107,13 @@ const FIGURE_PHASE = /^t-SNE/;
 /** Make model i the current one (the previous one is done); i = -1: no model (the figures step). */
 function setCurrent(s: RunState, i: number): RunState {
   if (i === s.current || (i < 0 && s.current < 0)) return s;
-  const models = s.models.map((m, j) => (j === s.current && m.status === 'running' ? { ...m, status: 'done' as const, etaSeconds: 0 } : j === i ? { ...m, status: 'running' as const } : m));
+  const models = s.models.map((m, j) =>
+    j === s.current && m.status === 'running'
+      ? { ...m, status: 'done' as const, etaSeconds: 0 }
+      : j === i
+        ? { ...m, status: 'running' as const }
+        : m,
+  );
   return { ...s, models, current: i };
 }
 
@@ -102,7 +127,8 @@ export function reduceRun(s: RunState, msg: RunMessage, now = Date.now()): RunSt
     case 'data':
       return { ...s, dataDir: msg.dir, dataProgress: null };
     case 'log': {
-      if (msg.line.startsWith('figures: ')) return { ...setCurrent(s, -1), log: [...s.log, msg.line].slice(-LOG_LINES) };
+      if (msg.line.startsWith('figures: '))
+        return { ...setCurrent(s, -1), log: [...s.log, msg.line].slice(-LOG_LINES) };
       const i = s.models.findIndex((m) => msg.line.startsWith(`${m.model}: `));
       const next = i >= 0 ? setCurrent(s, i) : s;
       return { ...next, log: [...next.log, msg.line].slice(-LOG_LINES) };
@@ -115,16 +141,41 @@ export function reduceRun(s: RunState, msg: RunMessage, now = Date.now()): RunSt
       const embedding = e.phase.startsWith('embed ') ? s.models.findIndex((m) => m.model === e.phase.slice(6)) : -1;
       if (embedding >= 0) next = setCurrent(s, embedding);
       if (next.current < 0) return next;
-      const models = next.models.map((m, j) => (j !== next.current ? m : {
-        ...m, status: 'running' as const, phase: e.phase, done: e.done, total: e.total, unit: e.unit, rate: e.rate, etaSeconds: e.etaSeconds,
-        embedRate: e.phase.startsWith('embed ') ? e.rate : m.embedRate,
-      }));
+      const models = next.models.map((m, j) =>
+        j !== next.current
+          ? m
+          : {
+              ...m,
+              status: 'running' as const,
+              phase: e.phase,
+              done: e.done,
+              total: e.total,
+              unit: e.unit,
+              rate: e.rate,
+              etaSeconds: e.etaSeconds,
+              embedRate: e.phase.startsWith('embed ') ? e.rate : m.embedRate,
+            },
+      );
       return { ...next, models };
     }
     case 'done':
-      return { ...s, status: 'done', out: msg.out, finishedAt: now, current: -1, figures: s.figures ? { ...s.figures, done: s.figures.total, etaSeconds: 0 } : null, models: s.models.map((m) => ({ ...m, status: 'done', etaSeconds: 0 })) };
+      return {
+        ...s,
+        status: 'done',
+        out: msg.out,
+        finishedAt: now,
+        current: -1,
+        figures: s.figures ? { ...s.figures, done: s.figures.total, etaSeconds: 0 } : null,
+        models: s.models.map((m) => ({ ...m, status: 'done', etaSeconds: 0 })),
+      };
     case 'error':
-      return { ...s, status: 'failed', error: msg.message, finishedAt: now, models: s.models.map((m, j) => (j === s.current ? { ...m, status: 'failed' } : m)) };
+      return {
+        ...s,
+        status: 'failed',
+        error: msg.message,
+        finishedAt: now,
+        models: s.models.map((m, j) => (j === s.current ? { ...m, status: 'failed' } : m)),
+      };
   }
 }
 
@@ -142,8 +193,15 @@ export function startRun(req: RunRequest, onMessage: (m: RunMessage) => void): R
     if (m.type === 'done' || m.type === 'error') finished = true;
     onMessage(m);
   });
-  worker.on('error', (e) => { finished = true; onMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) }); });
-  worker.on('exit', (code) => { if (!finished && code !== 0) onMessage({ type: 'error', message: `the run's worker thread exited with code ${code}` }); finished = true; });
+  worker.on('error', (e) => {
+    finished = true;
+    onMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+  });
+  worker.on('exit', (code) => {
+    if (!finished && code !== 0)
+      onMessage({ type: 'error', message: `the run's worker thread exited with code ${code}` });
+    finished = true;
+  });
   return {
     async stop() {
       finished = true;

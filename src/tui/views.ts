@@ -68,7 +68,9 @@ export function formatValue(v: string | number | null | undefined, digits = 3): 
 
 /** A fraction column: 3 decimals for every number in it, so 1 shows as 1.000 next to 0.875. */
 function fractionFormatter(rows: (string | number | null)[][], c: number): (v: string | number | null) => string {
-  const fractional = rows.some((r) => typeof r[c] === 'number' && !Number.isInteger(r[c]) && Number.isFinite(r[c] as number));
+  const fractional = rows.some(
+    (r) => typeof r[c] === 'number' && !Number.isInteger(r[c]) && Number.isFinite(r[c] as number),
+  );
   return (v) => (fractional && typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : formatValue(v));
 }
 
@@ -77,7 +79,12 @@ function fractionFormatter(rows: (string | number | null)[][], c: number): (v: s
  * `groupOf(row)` when given (e.g. k-NN and probe rows are compared separately). Ties are all
  * marked; NaN and non-numbers never are. Returns a set of "row,col" keys.
  */
-export function bestCells(rows: (string | number | null)[][], columns: number[], eligible: (r: number) => boolean, groupOf: (r: number) => string = () => ''): Set<string> {
+export function bestCells(
+  rows: (string | number | null)[][],
+  columns: number[],
+  eligible: (r: number) => boolean,
+  groupOf: (r: number) => string = () => '',
+): Set<string> {
   const out = new Set<string>();
   for (const c of columns) {
     const max = new Map<string, number>();
@@ -98,7 +105,17 @@ export function bestCells(rows: (string | number | null)[][], columns: number[],
 const META_ROWS = new Set(['queries', 'classes', 'samples']);
 
 function missing(key: TableViewKey, title: string, why: string): ViewModel {
-  return { key, title, legend: '', labels: [], groups: [], rows: [], table: { title, columns: [], rows: [] }, detail: () => '', empty: why };
+  return {
+    key,
+    title,
+    legend: '',
+    labels: [],
+    groups: [],
+    rows: [],
+    table: { title, columns: [], rows: [] },
+    detail: () => '',
+    empty: why,
+  };
 }
 
 function ci(v: { lo: number; hi: number } | null, digits = 3): string {
@@ -108,12 +125,18 @@ function ci(v: { lo: number; hi: number } | null, digits = 3): string {
 /** Build one table view of a report. */
 export function buildView(r: ReportData, key: TableViewKey, opts: { overallMode?: OverallMode } = {}): ViewModel {
   switch (key) {
-    case 'overall': return overallView(r, opts.overallMode ?? 'values');
-    case 'modality': return groupView(r, 'modality', 'table4_modality', 'modality');
-    case 'dataset': return groupView(r, 'dataset', 'table10_dataset', 'source dataset');
-    case 'anatomy': return anatomyView(r);
-    case 'quality': return qualityView(r);
-    case 'paired': return pairedView(r);
+    case 'overall':
+      return overallView(r, opts.overallMode ?? 'values');
+    case 'modality':
+      return groupView(r, 'modality', 'table4_modality', 'modality');
+    case 'dataset':
+      return groupView(r, 'dataset', 'table10_dataset', 'source dataset');
+    case 'anatomy':
+      return anatomyView(r);
+    case 'quality':
+      return qualityView(r);
+    case 'paired':
+      return pairedView(r);
   }
 }
 
@@ -128,24 +151,39 @@ function overallView(r: ReportData, mode: OverallMode): ViewModel {
     const cols = [...NS.map((n) => `micro_p${n}`), ...NS.map((n) => `macro_p${n}`)].map(c);
     const best = bestCells(t.rows, cols, () => true);
     const fmt = cols.map((ci) => fractionFormatter(t.rows, ci));
-    const table: Table = { title: t.title, columns: ['model', ...cols.map((i) => t.columns[i])], rows: t.rows.map((row) => [row[0], ...cols.map((i) => row[i])]) };
+    const table: Table = {
+      title: t.title,
+      columns: ['model', ...cols.map((i) => t.columns[i])],
+      rows: t.rows.map((row) => [row[0], ...cols.map((i) => row[i])]),
+    };
     return {
-      key: 'overall', title: t.title,
+      key: 'overall',
+      title: t.title,
       legend: `${queries ?? '?'} queries · * best per column · i: 95 % intervals`,
       labels: ['model', ...NS.map((n) => `P@${n}`), ...NS.map((n) => `P@${n}`)],
       groups: ['', ...NS.map(() => 'micro'), ...NS.map(() => 'macro')],
-      rows: t.rows.map((row, ri) => ({ cells: [{ text: String(row[0]) }, ...cols.map((ci, j) => ({ text: fmt[j](row[ci]), best: best.has(`${ri},${ci}`) }))] })),
+      rows: t.rows.map((row, ri) => ({
+        cells: [
+          { text: String(row[0]) },
+          ...cols.map((ci, j) => ({ text: fmt[j](row[ci]), best: best.has(`${ri},${ci}`) })),
+        ],
+      })),
       table,
       detail: (ri, col) => {
         const row = t.rows[ri];
         if (!row) return '';
-        if (col === 0) return `${row[0]}: micro P@1 ${formatValue(row[c('micro_p1')])}, macro P@1 ${formatValue(row[c('macro_p1')])} over ${queries} queries`;
+        if (col === 0)
+          return `${row[0]}: micro P@1 ${formatValue(row[c('micro_p1')])}, macro P@1 ${formatValue(row[c('macro_p1')])} over ${queries} queries`;
         const average = col <= 4 ? 'micro' : 'macro';
         const N = NS[(col - 1) % 4];
         const iv = precisionInterval(r, String(row[0]), average, N);
         const v = row[c(`${average}_p${N}`)];
         const fromTable3 = N === 1 ? { lo: row[c(`${average}_p1_lo`)], hi: row[c(`${average}_p1_hi`)] } : null;
-        const interval = iv ?? (fromTable3 && typeof fromTable3.lo === 'number' && typeof fromTable3.hi === 'number' ? { lo: fromTable3.lo, hi: fromTable3.hi } : null);
+        const interval =
+          iv ??
+          (fromTable3 && typeof fromTable3.lo === 'number' && typeof fromTable3.hi === 'number'
+            ? { lo: fromTable3.lo, hi: fromTable3.hi }
+            : null);
         return `${row[0]} · ${average} P@${N} = ${formatValue(v)} · 95 % CI ${ci(interval)}`;
       },
     };
@@ -167,20 +205,28 @@ function overallView(r: ReportData, mode: OverallMode): ViewModel {
   const best = bestCells(rows, valueCols, () => true);
   const labels = ['model'];
   const groups = [''];
-  for (const n of NS) { labels.push(`P@${n}`, '95 % CI'); groups.push(`${average} P@${n}`, `${average} P@${n}`); }
+  for (const n of NS) {
+    labels.push(`P@${n}`, '95 % CI');
+    groups.push(`${average} P@${n}`, `${average} P@${n}`);
+  }
   const anyMissing = r.models.some((m) => !r.precision[m]);
   return {
-    key: 'overall', title: `${t.title.split(':')[0]}: ${average} P@N with 95 % intervals`,
+    key: 'overall',
+    title: `${t.title.split(':')[0]}: ${average} P@N with 95 % intervals`,
     legend: `bootstrap percentile intervals over ${queries ?? '?'} queries${anyMissing ? ' (n/a: <model>/precision_at_n.csv missing)' : ''} · * best · i: next`,
-    labels, groups,
+    labels,
+    groups,
     rows: rows.map((row, ri) => {
       const cells: Cell[] = [{ text: String(row[0]) }];
       NS.forEach((_, i) => {
         const vc = 1 + i * 3;
         const v = row[vc];
         cells.push({ text: formatValue(typeof v === 'number' ? Number(v) : v), best: best.has(`${ri},${vc}`) });
-        const lo = row[vc + 1], hi = row[vc + 2];
-        cells.push({ text: typeof lo === 'number' && typeof hi === 'number' ? `${lo.toFixed(2)}–${hi.toFixed(2)}` : 'n/a' });
+        const lo = row[vc + 1],
+          hi = row[vc + 2];
+        cells.push({
+          text: typeof lo === 'number' && typeof hi === 'number' ? `${lo.toFixed(2)}–${hi.toFixed(2)}` : 'n/a',
+        });
       });
       return { cells };
     }),
@@ -202,15 +248,28 @@ function groupView(r: ReportData, key: 'modality' | 'dataset', tk: ReportTableKe
   const cols = t.columns.map((_, i) => i).slice(1);
   const meta = (ri: number) => META_ROWS.has(String(t.rows[ri][0]));
   const best = bestCells(t.rows, cols, (ri) => !meta(ri));
-  const fmt = cols.map((ci) => fractionFormatter(t.rows.filter((_, ri) => !meta(ri)), ci));
+  const fmt = cols.map((ci) =>
+    fractionFormatter(
+      t.rows.filter((_, ri) => !meta(ri)),
+      ci,
+    ),
+  );
   const countRow = t.rows.find((x) => x[0] === 'queries');
   const label = (name: string) => name.replace(/^(micro|macro)_p1_/, '');
   return {
-    key, title: t.title,
+    key,
+    title: t.title,
     legend: `avg: over all queries (micro) or all classes (macro) · * best`,
     labels: t.columns.map((n, i) => (i === 0 ? 'model' : label(n))),
     groups: t.columns.map((n) => (n.startsWith('micro') ? 'micro P@1' : n.startsWith('macro') ? 'macro P@1' : '')),
-    rows: t.rows.map((row, ri) => ({ meta: meta(ri), cells: row.map((v, ci) => (ci === 0 ? { text: String(v) } : { text: meta(ri) ? formatValue(v) : fmt[ci - 1](v), best: best.has(`${ri},${ci}`) })) })),
+    rows: t.rows.map((row, ri) => ({
+      meta: meta(ri),
+      cells: row.map((v, ci) =>
+        ci === 0
+          ? { text: String(v) }
+          : { text: meta(ri) ? formatValue(v) : fmt[ci - 1](v), best: best.has(`${ri},${ci}`) },
+      ),
+    })),
     table: t,
     detail: (ri, col) => {
       const row = t.rows[ri];
@@ -229,17 +288,30 @@ function anatomyView(r: ReportData): ViewModel {
   const cols = t.columns.map((_, i) => i).slice(1);
   const meta = (ri: number) => META_ROWS.has(String(t.rows[ri][0]));
   const best = bestCells(t.rows, cols, (ri) => !meta(ri));
-  const fmt = cols.map((ci) => fractionFormatter(t.rows.filter((_, ri) => !meta(ri)), ci));
+  const fmt = cols.map((ci) =>
+    fractionFormatter(
+      t.rows.filter((_, ri) => !meta(ri)),
+      ci,
+    ),
+  );
   const labelOf = (n: string) => (n === 'AVG' ? 'both' : n.replace(/^.*_(anat|path)$/, '$1'));
   const groupOf = (n: string) => (n.startsWith('AVG') ? 'all' : n === 'model' ? '' : n.replace(/_(anat|path)$/, ''));
   const samples = t.rows.find((x) => x[0] === 'samples');
   const classes = t.rows.find((x) => x[0] === 'classes');
   return {
-    key: 'anatomy', title: t.title,
+    key: 'anatomy',
+    title: t.title,
     legend: 'micro P@1 · anat = anatomical, path = pathological classes · * best',
     labels: t.columns.map((n, i) => (i === 0 ? 'model' : labelOf(n))),
     groups: t.columns.map(groupOf),
-    rows: t.rows.map((row, ri) => ({ meta: meta(ri), cells: row.map((v, ci) => (ci === 0 ? { text: String(v) } : { text: meta(ri) ? formatValue(v) : fmt[ci - 1](v), best: best.has(`${ri},${ci}`) })) })),
+    rows: t.rows.map((row, ri) => ({
+      meta: meta(ri),
+      cells: row.map((v, ci) =>
+        ci === 0
+          ? { text: String(v) }
+          : { text: meta(ri) ? formatValue(v) : fmt[ci - 1](v), best: best.has(`${ri},${ci}`) },
+      ),
+    })),
     table: t,
     detail: (ri, col) => {
       const row = t.rows[ri];
@@ -251,47 +323,79 @@ function anatomyView(r: ReportData): ViewModel {
 }
 
 const QUALITY_LABELS: Record<string, string> = {
-  micro_auroc: 'AUROC mi', macro_auroc: 'AUROC ma', micro_auprc: 'AUPRC mi', macro_auprc: 'AUPRC ma', micro_f1: 'F1 mi', macro_f1: 'F1 ma',
-  macro_precision: 'Prec ma', macro_recall: 'Rec ma', accuracy: 'Acc', k_or_epoch: 'k/ep', method: 'method',
+  micro_auroc: 'AUROC mi',
+  macro_auroc: 'AUROC ma',
+  micro_auprc: 'AUPRC mi',
+  macro_auprc: 'AUPRC ma',
+  micro_f1: 'F1 mi',
+  macro_f1: 'F1 ma',
+  macro_precision: 'Prec ma',
+  macro_recall: 'Rec ma',
+  accuracy: 'Acc',
+  k_or_epoch: 'k/ep',
+  method: 'method',
 };
 
 function qualityView(r: ReportData): ViewModel {
   const t = r.tables.table5_embedding_quality;
-  if (!t) return missing('quality', 'k-NN classification and linear probing', 'table5_embedding_quality.csv is missing');
+  if (!t)
+    return missing('quality', 'k-NN classification and linear probing', 'table5_embedding_quality.csv is missing');
   const method = t.columns.indexOf('method');
   const kcol = t.columns.indexOf('k_or_epoch');
   const cols = t.columns.map((_, i) => i).filter((i) => i > 0 && i !== method && i !== kcol);
-  const best = bestCells(t.rows, cols, () => true, (ri) => String(t.rows[ri][method]));
+  const best = bestCells(
+    t.rows,
+    cols,
+    () => true,
+    (ri) => String(t.rows[ri][method]),
+  );
   const fmt = t.columns.map((_, ci) => fractionFormatter(t.rows, ci));
   return {
-    key: 'quality', title: t.title,
+    key: 'quality',
+    title: t.title,
     legend: 'k/ep: k (chosen on val) or best probe epoch · mi/ma: micro/macro · * best',
-    labels: t.columns.map((n, i) => (i === 0 ? 'model' : QUALITY_LABELS[n] ?? n)),
+    labels: t.columns.map((n, i) => (i === 0 ? 'model' : (QUALITY_LABELS[n] ?? n))),
     groups: t.columns.map(() => ''),
-    rows: t.rows.map((row, ri) => ({ cells: row.map((v, ci) => ({ text: ci === 0 ? String(v) : ci === method ? String(v).replace('linear_probe', 'probe') : fmt[ci](v), best: best.has(`${ri},${ci}`) })) })),
+    rows: t.rows.map((row, ri) => ({
+      cells: row.map((v, ci) => ({
+        text: ci === 0 ? String(v) : ci === method ? String(v).replace('linear_probe', 'probe') : fmt[ci](v),
+        best: best.has(`${ri},${ci}`),
+      })),
+    })),
     table: t,
     detail: (ri, col) => {
       const row = t.rows[ri];
       if (!row) return '';
       const what = row[method] === 'knn' ? `k-NN (k = ${row[kcol]})` : `linear probe (epoch ${row[kcol]})`;
-      return col <= 0 || col === method || col === kcol ? `${row[0]} · ${what}` : `${row[0]} · ${what} · ${t.columns[col]} = ${formatValue(row[col])}`;
+      return col <= 0 || col === method || col === kcol
+        ? `${row[0]} · ${what}`
+        : `${row[0]} · ${what} · ${t.columns[col]} = ${formatValue(row[col])}`;
     },
   };
 }
 
 function pairedView(r: ReportData): ViewModel {
   const t = r.tables.comparison;
-  if (!t) return missing('paired', 'Paired comparison', r.models.length < 2 ? 'a paired comparison needs a report with two or more models' : 'comparison.csv is missing');
+  if (!t)
+    return missing(
+      'paired',
+      'Paired comparison',
+      r.models.length < 2 ? 'a paired comparison needs a report with two or more models' : 'comparison.csv is missing',
+    );
   const c = (n: string) => t.columns.indexOf(n);
   const labels = ['model A', 'model B', 'avg', 'N', 'A − B', '95 % CI', 'p', 'n≠', 'sig'];
   const rows: DisplayRow[] = t.rows.map((row) => {
     const sig = row[c('significant')] === 'yes';
     const p = row[c('p_value')];
     const d = row[c('difference')];
-    const lo = row[c('diff_lo')], hi = row[c('diff_hi')];
+    const lo = row[c('diff_lo')],
+      hi = row[c('diff_hi')];
     return {
       cells: [
-        { text: String(row[c('model_a')]) }, { text: String(row[c('model_b')]) }, { text: String(row[c('average')]) }, { text: formatValue(row[c('N')]) },
+        { text: String(row[c('model_a')]) },
+        { text: String(row[c('model_b')]) },
+        { text: String(row[c('average')]) },
+        { text: formatValue(row[c('N')]) },
         { text: typeof d === 'number' ? (d >= 0 ? '+' : '') + d.toFixed(3) : formatValue(d), flag: sig },
         { text: typeof lo === 'number' && typeof hi === 'number' ? `[${lo.toFixed(3)}, ${hi.toFixed(3)}]` : 'n/a' },
         { text: typeof p === 'number' ? (p < 0.001 ? '<0.001' : p.toFixed(3)) : formatValue(p), flag: sig },
@@ -301,9 +405,13 @@ function pairedView(r: ReportData): ViewModel {
     };
   });
   return {
-    key: 'paired', title: t.title,
+    key: 'paired',
+    title: t.title,
     legend: 'best model (A, by micro P@1) against each other, same queries · sig: p < 0.05',
-    labels, groups: labels.map(() => ''), rows, table: t,
+    labels,
+    groups: labels.map(() => ''),
+    rows,
+    table: t,
     detail: (ri) => {
       const row = t.rows[ri];
       if (!row) return '';

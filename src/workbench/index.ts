@@ -9,9 +9,26 @@ export { CbirError, isCbirError } from './errors.js';
 
 // data: manifests (the study's CSV), sources → manifest, the embedded phantom dataset
 export {
-  Manifest, readManifest, writeManifest, SPLITS, type Split, type ClassInfo, type ClassKind, type ManifestEntry, type DatasetMeta,
+  Manifest,
+  readManifest,
+  writeManifest,
+  SPLITS,
+  type Split,
+  type ClassInfo,
+  type ClassKind,
+  type ManifestEntry,
+  type DatasetMeta,
 } from './data/manifest.js';
-export { prepareDataset, loadRecipe, parseSourceSpec, datasetStats, formatStats, type PrepareOptions, type PrepareResult, type DatasetStats } from './data/index.js';
+export {
+  prepareDataset,
+  loadRecipe,
+  parseSourceSpec,
+  datasetStats,
+  formatStats,
+  type PrepareOptions,
+  type PrepareResult,
+  type DatasetStats,
+} from './data/index.js';
 export { generatePhantom, ensurePhantom, renderPhantom, PHANTOM_CLASSES } from './data/phantom.js';
 
 // images: one internal RGB form for every input (PNG/JPEG, 16-bit, DICOM, MedMNIST .npz)
@@ -28,21 +45,49 @@ export { pullModel, verifyModel } from './models/pull.js';
 export { listDescriptors, createDescriptor } from './models/descriptors/index.js';
 
 // embeddings: resumable, shardable store
-export { embedManifest, openEmbeddings, embeddingsInfo, mergeShards, exportH5, importH5, type EmbeddingStore } from './embeddings/index.js';
+export {
+  embedManifest,
+  openEmbeddings,
+  embeddingsInfo,
+  mergeShards,
+  exportH5,
+  importH5,
+  type EmbeddingStore,
+} from './embeddings/index.js';
 
 // index + knn: exact (the study's FAISS flat IP) and HNSW search, the cached k-NN table
 export { buildIndex, loadIndex, type VectorIndex, type IndexParams } from './index/index.js';
-export { computeKnnTable, knnTableCached, readKnnTable, writeKnnCsv, indexSizeAblation, type KnnTable } from './knn/index.js';
+export {
+  computeKnnTable,
+  knnTableCached,
+  readKnnTable,
+  writeKnnCsv,
+  indexSizeAblation,
+  type KnnTable,
+} from './knn/index.js';
 
 // metrics: precision@N (micro/macro), k-NN classification, linear probe, bootstrap
 export * as metrics from './metrics/index.js';
-export { precisionAtN, groupedPrecision, knnClassification, linearProbe, bootstrapPrecision, pairedPrecisionTest } from './metrics/index.js';
+export {
+  precisionAtN,
+  groupedPrecision,
+  knnClassification,
+  linearProbe,
+  bootstrapPrecision,
+  pairedPrecisionTest,
+} from './metrics/index.js';
 
 // tables and the benchmark
 export { writeTable, tableToMarkdown, tableToCsv, toDataFrame, type Table } from './tables/write.js';
 export { readReportedTable } from './tables/reported.js';
 export { evaluateModel, type ModelEvaluation } from './benchmark/evaluate.js';
-export { runReport, autoIndexSize, STUDY_INDEX_SIZE, type ReportOptions, type ReportResult } from './benchmark/report.js';
+export {
+  runReport,
+  autoIndexSize,
+  STUDY_INDEX_SIZE,
+  type ReportOptions,
+  type ReportResult,
+} from './benchmark/report.js';
 
 // progress
 export { ProgressTracker, consoleProgress, type ProgressEvent, type ProgressListener } from './util/progress.js';

@@ -15,7 +15,13 @@ import { openEmbeddings, importH5 } from './embeddings/index.js';
 import { listModels } from './models/registry.js';
 import { pairedPrecisionTest, type LinearProbeOptions } from './metrics/index.js';
 import { evaluateModel, manifestVectors, type ModelEvaluation } from './benchmark/evaluate.js';
-import { runReport, autoIndexSize, STUDY_INDEX_SIZE, type ReportOptions, type ReportResult } from './benchmark/report.js';
+import {
+  runReport,
+  autoIndexSize,
+  STUDY_INDEX_SIZE,
+  type ReportOptions,
+  type ReportResult,
+} from './benchmark/report.js';
 import { studyTables } from './benchmark/tables.js';
 import { formatCell, writeTable, type Table } from './tables/write.js';
 import { readReportedTable, REPORTED_TABLES } from './tables/reported.js';
@@ -24,7 +30,8 @@ import type { PlotlyFigure } from './figures/specs.js';
 import { showFigure } from './figures/html.js';
 import { writeFigures, type WriteFiguresOptions, type WriteFiguresResult } from './figures/index.js';
 
-const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escapeHtml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** The embedded default dataset of the notebooks: the synthetic phantom at a small scale. */
 export const NOTEBOOK_PHANTOM_SCALE = 0.3;
@@ -33,11 +40,19 @@ export const NOTEBOOK_PHANTOM_SCALE = 0.3;
  * The dataset a notebook parameter names: 'phantom' (the deterministic synthetic phantom at
  * `scale`, generated once into .cache/), or a manifest folder / manifest.csv.
  */
-export async function openData(data: string | Manifest = 'phantom', opts: { scale?: number; onProgress?: ProgressListener } = {}): Promise<Manifest> {
+export async function openData(
+  data: string | Manifest = 'phantom',
+  opts: { scale?: number; onProgress?: ProgressListener } = {},
+): Promise<Manifest> {
   if (typeof data !== 'string') return data;
-  if (data === 'phantom') return ensurePhantom({ scale: opts.scale ?? NOTEBOOK_PHANTOM_SCALE, onProgress: opts.onProgress });
+  if (data === 'phantom')
+    return ensurePhantom({ scale: opts.scale ?? NOTEBOOK_PHANTOM_SCALE, onProgress: opts.onProgress });
   if (!existsSync(data)) {
-    throw new CbirError('dataset not found', { file: data, hint: "set DATA to 'phantom' or to a manifest folder made by `cbir data prepare` (holding manifest.csv)", code: 'notebook/no-data' });
+    throw new CbirError('dataset not found', {
+      file: data,
+      hint: "set DATA to 'phantom' or to a manifest folder made by `cbir data prepare` (holding manifest.csv)",
+      code: 'notebook/no-data',
+    });
   }
   return readManifest(data);
 }
@@ -100,18 +115,37 @@ export async function notebookReport(o: NotebookReportOptions): Promise<Notebook
   const models = o.models ?? [];
   const embeddings = o.embeddings ?? [];
   if (models.length === 0 && embeddings.length === 0) {
-    throw new CbirError('no models and no embeddings given', { hint: "set MODELS to model ids (e.g. ['hog4x4x9', 'tiny-vit']) or EMBEDDINGS to embedding store / HDF5 folders", code: 'notebook/no-models' });
+    throw new CbirError('no models and no embeddings given', {
+      hint: "set MODELS to model ids (e.g. ['hog4x4x9', 'tiny-vit']) or EMBEDDINGS to embedding store / HDF5 folders",
+      code: 'notebook/no-models',
+    });
   }
   const manifest = await openData(o.data, { scale: o.scale, onProgress: o.onProgress });
   const out = resolve(o.out);
   const work = resolve(o.work ?? join(out, 'work'));
   const log = o.log ?? (() => {});
-  const indexSize = o.indexSize === undefined || o.indexSize === 'auto' ? autoIndexSize(manifest) : o.indexSize === 'study' ? STUDY_INDEX_SIZE : o.indexSize;
+  const indexSize =
+    o.indexSize === undefined || o.indexSize === 'auto'
+      ? autoIndexSize(manifest)
+      : o.indexSize === 'study'
+        ? STUDY_INDEX_SIZE
+        : o.indexSize;
   const stores: Record<string, string> = {};
   let base: ReportResult | null = null;
   if (models.length > 0) {
     base = await runReport({
-      data: manifest, models, out, workDir: work, replicates: o.replicates, probe: o.probe, indexSize, k: o.k, workers: o.workers, threads: o.threads, onProgress: o.onProgress, log,
+      data: manifest,
+      models,
+      out,
+      workDir: work,
+      replicates: o.replicates,
+      probe: o.probe,
+      indexSize,
+      k: o.k,
+      workers: o.workers,
+      threads: o.threads,
+      onProgress: o.onProgress,
+      log,
       figures: o.figures ?? false,
     });
     for (const m of models) stores[m] = join(work, 'embeddings', m);
@@ -128,21 +162,49 @@ export async function notebookReport(o: NotebookReportOptions): Promise<Notebook
       dir = join(work, 'embeddings-h5', modelId);
       if (!isStore(dir)) {
         const r = await importH5({ manifest, from: p, out: dir, onProgress: o.onProgress });
-        log(`${r.meta.modelId}: imported ${r.found} vectors from ${r.files.length} HDF5 file(s)${r.renormalized ? ` (${r.renormalized} re-normalised)` : ''}`);
+        log(
+          `${r.meta.modelId}: imported ${r.found} vectors from ${r.files.length} HDF5 file(s)${r.renormalized ? ` (${r.renormalized} re-normalised)` : ''}`,
+        );
       }
     } else {
-      throw new CbirError('not an embedding store (no meta.json) nor HDF5 files', { file: p, hint: 'pass the --out folder of `cbir embed`, or a folder of the study\'s `<dataset>.h5` files', code: 'notebook/bad-embeddings' });
+      throw new CbirError('not an embedding store (no meta.json) nor HDF5 files', {
+        file: p,
+        hint: "pass the --out folder of `cbir embed`, or a folder of the study's `<dataset>.h5` files",
+        code: 'notebook/bad-embeddings',
+      });
     }
     const store = await openEmbeddings(dir);
-    const vectors = await manifestVectors(store, manifest, 'embed (or import) with this manifest: DATA and EMBEDDINGS must belong together');
+    const vectors = await manifestVectors(
+      store,
+      manifest,
+      'embed (or import) with this manifest: DATA and EMBEDDINGS must belong together',
+    );
     const modelId = store.meta.modelId;
     if (evaluations.some((e) => e.modelId === modelId)) {
-      throw new CbirError(`model "${modelId}" is given twice`, { file: dir, hint: 'each model id may appear once among MODELS and EMBEDDINGS', code: 'notebook/duplicate-model' });
+      throw new CbirError(`model "${modelId}" is given twice`, {
+        file: dir,
+        hint: 'each model id may appear once among MODELS and EMBEDDINGS',
+        code: 'notebook/duplicate-model',
+      });
     }
-    evaluations.push(await evaluateModel({
-      manifest, vectors, dim: store.dim, embeddingsHash: store.meta.contentHash, modelId, out: join(out, modelId), cacheDir: join(work, 'knn'),
-      k: o.k, replicates: o.replicates, probe: o.probe, indexSize, threads: o.threads, onProgress: o.onProgress, log,
-    }));
+    evaluations.push(
+      await evaluateModel({
+        manifest,
+        vectors,
+        dim: store.dim,
+        embeddingsHash: store.meta.contentHash,
+        modelId,
+        out: join(out, modelId),
+        cacheDir: join(work, 'knn'),
+        k: o.k,
+        replicates: o.replicates,
+        probe: o.probe,
+        indexSize,
+        threads: o.threads,
+        onProgress: o.onProgress,
+        log,
+      }),
+    );
     stores[modelId] = dir;
   }
   const tables = studyTables(evaluations, manifest);
@@ -178,33 +240,87 @@ export function holmAdjust(p: ArrayLike<number>): Float64Array {
  * paired bootstrap interval, the sign-flip p-value, and the Holm-adjusted p-value over all pairs
  * (so "significant" stays honest when many models are compared).
  */
-export function pairwiseComparison(evals: readonly ModelEvaluation[], opts: { average?: 'micro' | 'macro'; N?: number; replicates?: number; permutations?: number; seed?: number; alpha?: number } = {}): Table {
-  if (evals.length < 2) throw new CbirError('need at least two models to compare', { hint: 'add a model to MODELS', code: 'notebook/one-model' });
+export function pairwiseComparison(
+  evals: readonly ModelEvaluation[],
+  opts: {
+    average?: 'micro' | 'macro';
+    N?: number;
+    replicates?: number;
+    permutations?: number;
+    seed?: number;
+    alpha?: number;
+  } = {},
+): Table {
+  if (evals.length < 2)
+    throw new CbirError('need at least two models to compare', {
+      hint: 'add a model to MODELS',
+      code: 'notebook/one-model',
+    });
   const average = opts.average ?? 'micro';
   const N = opts.N ?? 1;
   const alpha = opts.alpha ?? 0.05;
   const column = evals[0].precision.ns.indexOf(N);
-  if (column < 0) throw new CbirError(`N = ${N} is not one of the computed ranks (${Array.from(evals[0].precision.ns).join(', ')})`, { hint: 'use N = 1, 3, 5, 10, …', code: 'notebook/bad-n' });
+  if (column < 0)
+    throw new CbirError(`N = ${N} is not one of the computed ranks (${Array.from(evals[0].precision.ns).join(', ')})`, {
+      hint: 'use N = 1, 3, 5, 10, …',
+      code: 'notebook/bad-n',
+    });
   const labels = evals[0].queryLabels;
   for (const e of evals) {
     if (e.queryLabels.length !== labels.length || e.queryLabels.some((c, i) => c !== labels[i])) {
-      throw new CbirError(`model "${e.modelId}" was scored on other queries than "${evals[0].modelId}"`, { hint: 'compare models evaluated on the same manifest', code: 'notebook/unpaired' });
+      throw new CbirError(`model "${e.modelId}" was scored on other queries than "${evals[0].modelId}"`, {
+        hint: 'compare models evaluated on the same manifest',
+        code: 'notebook/unpaired',
+      });
     }
   }
   const pairs: { a: ModelEvaluation; b: ModelEvaluation }[] = [];
-  for (let i = 0; i < evals.length; i++) for (let j = i + 1; j < evals.length; j++) {
-    const [a, b] = evals[i].precision[average][column] >= evals[j].precision[average][column] ? [evals[i], evals[j]] : [evals[j], evals[i]];
-    pairs.push({ a, b });
-  }
-  const results = pairs.map(({ a, b }) => pairedPrecisionTest(a.precision.perQuery, b.precision.perQuery, labels, {
-    column, average, replicates: opts.replicates, permutations: opts.permutations, seed: opts.seed ?? 0, alpha,
-  }));
+  for (let i = 0; i < evals.length; i++)
+    for (let j = i + 1; j < evals.length; j++) {
+      const [a, b] =
+        evals[i].precision[average][column] >= evals[j].precision[average][column]
+          ? [evals[i], evals[j]]
+          : [evals[j], evals[i]];
+      pairs.push({ a, b });
+    }
+  const results = pairs.map(({ a, b }) =>
+    pairedPrecisionTest(a.precision.perQuery, b.precision.perQuery, labels, {
+      column,
+      average,
+      replicates: opts.replicates,
+      permutations: opts.permutations,
+      seed: opts.seed ?? 0,
+      alpha,
+    }),
+  );
   const holm = holmAdjust(results.map((r) => r.pValue));
   return {
     title: `All pairs: ${average} P@${N}, A − B on the same ${labels.length} queries`,
-    columns: ['model_a', 'model_b', 'difference', 'diff_lo', 'diff_hi', 'p_value', 'p_holm', 'differing_queries', 'significant'],
-    rows: pairs.map(({ a, b }, k) => [a.modelId, b.modelId, results[k].difference, results[k].lo, results[k].hi, results[k].pValue, holm[k], results[k].nonZero, holm[k] < alpha ? 'yes' : 'no']),
-    notes: [`interval: paired bootstrap over queries (${Math.round((1 - alpha) * 100)} %); p: two-sided sign-flip permutation test; p_holm: Holm-adjusted over the ${pairs.length} pairs; significant: p_holm < ${alpha}.`],
+    columns: [
+      'model_a',
+      'model_b',
+      'difference',
+      'diff_lo',
+      'diff_hi',
+      'p_value',
+      'p_holm',
+      'differing_queries',
+      'significant',
+    ],
+    rows: pairs.map(({ a, b }, k) => [
+      a.modelId,
+      b.modelId,
+      results[k].difference,
+      results[k].lo,
+      results[k].hi,
+      results[k].pValue,
+      holm[k],
+      results[k].nonZero,
+      holm[k] < alpha ? 'yes' : 'no',
+    ]),
+    notes: [
+      `interval: paired bootstrap over queries (${Math.round((1 - alpha) * 100)} %); p: two-sided sign-flip permutation test; p_holm: Holm-adjusted over the ${pairs.length} pairs; significant: p_holm < ${alpha}.`,
+    ],
   };
 }
 
@@ -223,35 +339,68 @@ function ranks(x: ArrayLike<number>): Float64Array {
 
 /** Spearman's rank correlation: ρ = Pearson correlation of the average ranks of x and y (NaN for fewer than 2 points or a constant input). */
 export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  if (x.length !== y.length) throw new CbirError(`x has ${x.length} values, y ${y.length}`, { hint: 'pass paired values', code: 'notebook/length-mismatch' });
+  if (x.length !== y.length)
+    throw new CbirError(`x has ${x.length} values, y ${y.length}`, {
+      hint: 'pass paired values',
+      code: 'notebook/length-mismatch',
+    });
   const n = x.length;
   if (n < 2) return NaN;
-  const rx = ranks(x), ry = ranks(y);
+  const rx = ranks(x),
+    ry = ranks(y);
   const mx = (n + 1) / 2;
-  let sxy = 0, sxx = 0, syy = 0;
-  for (let i = 0; i < n; i++) { const a = rx[i] - mx, b = ry[i] - mx; sxy += a * b; sxx += a * a; syy += b * b; }
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
+  for (let i = 0; i < n; i++) {
+    const a = rx[i] - mx,
+      b = ry[i] - mx;
+    sxy += a * b;
+    sxx += a * a;
+    syy += b * b;
+  }
   return sxx === 0 || syy === 0 ? NaN : sxy / Math.sqrt(sxx * syy);
 }
 
 /** A dot-and-whisker plot (estimate with interval per row), e.g. P@1 of each model with its 95 % bootstrap interval. */
-export function intervalFigure(rows: { name: string; value: number; lo: number; hi: number; group?: string }[], opts: { title: string; xTitle: string; width?: number; height?: number }): PlotlyFigure {
+export function intervalFigure(
+  rows: { name: string; value: number; lo: number; hi: number; group?: string }[],
+  opts: { title: string; xTitle: string; width?: number; height?: number },
+): PlotlyFigure {
   const groups = [...new Set(rows.map((r) => r.group ?? ''))];
   const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd'];
   const data: PlotlyFigure['data'] = groups.map((g, k) => {
     const rs = rows.filter((r) => (r.group ?? '') === g);
     return {
-      type: 'scatter', mode: 'markers', name: g || 'estimate', showlegend: groups.length > 1,
-      x: rs.map((r) => r.value), y: rs.map((r) => r.name),
-      error_x: { type: 'data', symmetric: false, array: rs.map((r) => r.hi - r.value), arrayminus: rs.map((r) => r.value - r.lo), color: palette[k % palette.length], thickness: 1.5, width: 5 },
+      type: 'scatter',
+      mode: 'markers',
+      name: g || 'estimate',
+      showlegend: groups.length > 1,
+      x: rs.map((r) => r.value),
+      y: rs.map((r) => r.name),
+      error_x: {
+        type: 'data',
+        symmetric: false,
+        array: rs.map((r) => r.hi - r.value),
+        arrayminus: rs.map((r) => r.value - r.lo),
+        color: palette[k % palette.length],
+        thickness: 1.5,
+        width: 5,
+      },
       marker: { color: palette[k % palette.length], size: 9 },
       hovertemplate: '%{y}: %{x:.3f}<extra></extra>',
     };
   });
   const layout: PlotlyFigure['layout'] = {
-    title: { text: opts.title, x: 0.5, xanchor: 'center' }, width: opts.width ?? 760, height: opts.height ?? Math.max(260, 90 + 34 * new Set(rows.map((r) => r.name)).size),
-    font: { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13 }, paper_bgcolor: '#fff', plot_bgcolor: '#fff',
+    title: { text: opts.title, x: 0.5, xanchor: 'center' },
+    width: opts.width ?? 760,
+    height: opts.height ?? Math.max(260, 90 + 34 * new Set(rows.map((r) => r.name)).size),
+    font: { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13 },
+    paper_bgcolor: '#fff',
+    plot_bgcolor: '#fff',
     xaxis: { title: { text: opts.xTitle }, showgrid: true, gridcolor: '#e6e6e6', showline: true, linecolor: '#444' },
-    yaxis: { automargin: true, autorange: 'reversed', showline: true, linecolor: '#444' }, margin: { l: 120, r: 30, t: 60, b: 60 },
+    yaxis: { automargin: true, autorange: 'reversed', showline: true, linecolor: '#444' },
+    margin: { l: 120, r: 30, t: 60, b: 60 },
   };
   return { data, layout };
 }
@@ -284,23 +433,45 @@ export function tableHtml(t: Table, opts: TableHtmlOptions = {}): string {
       if (!numeric[k] || i === 0) return;
       const vals = rows.map((r) => r[i]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
       // scores only: columns of whole numbers (k, epochs, counts) and constant columns are not ranked
-      if (vals.length > 1 && vals.some((v) => !Number.isInteger(v)) && Math.max(...vals) > Math.min(...vals)) best.set(i, Math.max(...vals));
+      if (vals.length > 1 && vals.some((v) => !Number.isInteger(v)) && Math.max(...vals) > Math.min(...vals))
+        best.set(i, Math.max(...vals));
     });
   }
   const lines: string[] = [`<table class="cbir-table" style="${TABLE_STYLE}">`];
-  if (opts.caption !== false) lines.push(`<caption style="caption-side:top;text-align:left;font-weight:bold;padding:4px 0">${escapeHtml(t.title)}</caption>`);
-  lines.push('<thead><tr>' + cols.map(({ c }, k) => `<th style="${CELL_STYLE};border-bottom:2px solid #444;text-align:${numeric[k] ? 'right' : 'left'}">${escapeHtml(c)}</th>`).join('') + '</tr></thead><tbody>');
+  if (opts.caption !== false)
+    lines.push(
+      `<caption style="caption-side:top;text-align:left;font-weight:bold;padding:4px 0">${escapeHtml(t.title)}</caption>`,
+    );
+  lines.push(
+    '<thead><tr>' +
+      cols
+        .map(
+          ({ c }, k) =>
+            `<th style="${CELL_STYLE};border-bottom:2px solid #444;text-align:${numeric[k] ? 'right' : 'left'}">${escapeHtml(c)}</th>`,
+        )
+        .join('') +
+      '</tr></thead><tbody>',
+  );
   for (const r of t.rows) {
     const hl = opts.highlight?.includes(String(r[0])) ?? false;
-    lines.push('<tr>' + cols.map(({ i }, k) => {
-      const v = r[i];
-      const text = escapeHtml(formatCell(v, opts.digits));
-      const bold = hl && typeof v === 'number' && best.get(i) === v;
-      return `<td style="${CELL_STYLE};text-align:${numeric[k] ? 'right' : 'left'}">${bold ? `<b>${text}</b>` : text}</td>`;
-    }).join('') + '</tr>');
+    lines.push(
+      '<tr>' +
+        cols
+          .map(({ i }, k) => {
+            const v = r[i];
+            const text = escapeHtml(formatCell(v, opts.digits));
+            const bold = hl && typeof v === 'number' && best.get(i) === v;
+            return `<td style="${CELL_STYLE};text-align:${numeric[k] ? 'right' : 'left'}">${bold ? `<b>${text}</b>` : text}</td>`;
+          })
+          .join('') +
+        '</tr>',
+    );
   }
   lines.push('</tbody></table>');
-  if (opts.caption !== false && t.notes?.length) lines.push(...t.notes.map((n) => `<div style="font-size:12px;color:#555;font-style:italic">${escapeHtml(n)}</div>`));
+  if (opts.caption !== false && t.notes?.length)
+    lines.push(
+      ...t.notes.map((n) => `<div style="font-size:12px;color:#555;font-style:italic">${escapeHtml(n)}</div>`),
+    );
   return lines.join('\n');
 }
 
@@ -323,13 +494,29 @@ export function noteHtml(text: string): string {
 export function table5StudyLayout(t: Table): Table {
   const at = (c: string) => t.columns.indexOf(c);
   const models = [...new Set(t.rows.map((r) => String(r[0])))];
-  const columns = ['model', 'knn_micro_aurpc', 'knn_micro_f1', 'knn_macro_aurpc', 'knn_macro_f1', 'lp_micro_aurpc', 'lp_micro_f1', 'lp_macro_aurpc', 'lp_macro_f1'];
+  const columns = [
+    'model',
+    'knn_micro_aurpc',
+    'knn_micro_f1',
+    'knn_macro_aurpc',
+    'knn_macro_f1',
+    'lp_micro_aurpc',
+    'lp_micro_f1',
+    'lp_macro_aurpc',
+    'lp_macro_f1',
+  ];
   const rows = models.map((m) => {
     const pick = (method: string) => t.rows.find((r) => r[0] === m && r[at('method')] === method);
-    const vals = (r: (string | number | null)[] | undefined) => r ? [r[at('micro_auroc')], r[at('micro_f1')], r[at('macro_auroc')], r[at('macro_f1')]] : [null, null, null, null];
+    const vals = (r: (string | number | null)[] | undefined) =>
+      r ? [r[at('micro_auroc')], r[at('micro_f1')], r[at('macro_auroc')], r[at('macro_f1')]] : [null, null, null, null];
     return [m, ...vals(pick('knn')), ...vals(pick('linear_probe'))];
   });
-  return { title: `${t.title} (the study's layout)`, columns, rows, notes: ['aurpc = one-vs-rest ROC AUC, as the study\'s code computes it.'] };
+  return {
+    title: `${t.title} (the study's layout)`,
+    columns,
+    rows,
+    notes: ["aurpc = one-vs-rest ROC AUC, as the study's code computes it."],
+  };
 }
 
 /** Study name (Table 2, e.g. 'ResNet') of each model id that is a study model. */
@@ -353,12 +540,17 @@ export function compareReported(reproduced: Table, reported: Table, names: Reado
     const rep = study ? reported.rows.find((x) => String(x[0]) === study) : undefined;
     if (!rep) continue;
     for (const c of shared) {
-      const a = r[reproduced.columns.indexOf(c)], b = rep[reported.columns.indexOf(c)];
+      const a = r[reproduced.columns.indexOf(c)],
+        b = rep[reported.columns.indexOf(c)];
       rows.push([id, study!, c, a, b, typeof a === 'number' && typeof b === 'number' ? a - b : null]);
     }
   }
   if (rows.length === 0) return null;
-  return { title: `${reproduced.title}: reproduced vs reported`, columns: ['model', 'study_model', 'column', 'reproduced', 'reported', 'difference'], rows };
+  return {
+    title: `${reproduced.title}: reproduced vs reported`,
+    columns: ['model', 'study_model', 'column', 'reproduced', 'reported', 'difference'],
+    rows,
+  };
 }
 
 /**
@@ -366,22 +558,44 @@ export function compareReported(reproduced: Table, reported: Table, names: Reado
  * values (`readReportedTable`), or a reproduced-vs-reported comparison when some model is a study
  * model; a note when the reported tables are absent (no ../shared/study).
  */
-export async function withReported(which: keyof typeof REPORTED_TABLES, reproduced: Table, opts: TableHtmlOptions = {}): Promise<string> {
+export async function withReported(
+  which: keyof typeof REPORTED_TABLES,
+  reproduced: Table,
+  opts: TableHtmlOptions = {},
+): Promise<string> {
   const models = reproduced.rows.map((r) => String(r[0])).filter((m) => !['queries', 'classes', 'samples'].includes(m));
   const mine = tableHtml(reproduced, { highlight: models, ...opts });
   const reported = await readReportedTable(which);
-  if (!reported) return mine + noteHtml(`The study's reported values are not on this machine (${REPORTED_TABLES[which]} in $CBIR_STUDY, default ../shared/study).`);
+  if (!reported)
+    return (
+      mine +
+      noteHtml(
+        `The study's reported values are not on this machine (${REPORTED_TABLES[which]} in $CBIR_STUDY, default ../shared/study).`,
+      )
+    );
   const cmp = compareReported(reproduced, reported, await studyNames());
   const reportedModels = reported.rows.map((r) => String(r[0])).filter((m) => !['classes', 'samples'].includes(m));
-  const theirs = tableHtml({ ...reported, title: `Reported by the study (Denner et al.), ${REPORTED_TABLES[which]}` }, { highlight: reportedModels, digits: opts.digits });
+  const theirs = tableHtml(
+    { ...reported, title: `Reported by the study (Denner et al.), ${REPORTED_TABLES[which]}` },
+    { highlight: reportedModels, digits: opts.digits },
+  );
   if (cmp) return sideBySide(mine, theirs) + tableHtml(cmp, { digits: opts.digits });
-  return sideBySide(mine, theirs) + noteHtml('None of these models is a study model, so no row is comparable with the reported values: they are shown for orientation (the study: 1.3 M index images, 171,753 queries, 12 foundation models).');
+  return (
+    sideBySide(mine, theirs) +
+    noteHtml(
+      'None of these models is a study model, so no row is comparable with the reported values: they are shown for orientation (the study: 1.3 M index images, 171,753 queries, 12 foundation models).',
+    )
+  );
 }
 
 // ---- display ----
 
 /** Minimal display surface (tslab's `display`). */
-interface Display { html(s: string): void; markdown(s: string): void; png(b: Uint8Array): void }
+interface Display {
+  html(s: string): void;
+  markdown(s: string): void;
+  png(b: Uint8Array): void;
+}
 
 let display: Display | null | undefined;
 
@@ -400,7 +614,12 @@ function tslabDisplay(): Display | null {
 function emit(kind: 'html' | 'markdown', s: string, fallback: string): void {
   const d = tslabDisplay();
   if (d) {
-    try { d[kind](s); return; } catch { /* not inside a running cell: fall back to text */ }
+    try {
+      d[kind](s);
+      return;
+    } catch {
+      /* not inside a running cell: fall back to text */
+    }
   }
   console.log(fallback);
 }
@@ -409,15 +628,33 @@ function emit(kind: 'html' | 'markdown', s: string, fallback: string): void {
 export function showPng(png: Uint8Array, label = 'image'): void {
   const d = tslabDisplay();
   if (d) {
-    try { d.png(png); return; } catch { /* not inside a running cell */ }
+    try {
+      d.png(png);
+      return;
+    } catch {
+      /* not inside a running cell */
+    }
   }
   console.log(`[${label}: PNG, ${png.length} bytes]`);
 }
 
 /** Show a table (as HTML) or an HTML string in the notebook cell; prints text outside a notebook. Returns nothing, so it is safe as a cell's last expression. */
 export function show(x: Table | string, opts: TableHtmlOptions = {}): void {
-  if (typeof x === 'string') emit('html', x, x.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim());
-  else emit('html', tableHtml(x, opts), `${x.title}\n${x.columns.join('\t')}\n${x.rows.map((r) => r.map((v) => formatCell(v, opts.digits)).join('\t')).join('\n')}`);
+  if (typeof x === 'string')
+    emit(
+      'html',
+      x,
+      x
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    );
+  else
+    emit(
+      'html',
+      tableHtml(x, opts),
+      `${x.title}\n${x.columns.join('\t')}\n${x.rows.map((r) => r.map((v) => formatCell(v, opts.digits)).join('\t')).join('\n')}`,
+    );
 }
 
 /** Show Markdown in the notebook cell. */
@@ -428,27 +665,72 @@ export function showMarkdown(md: string): void {
 /** Show a plotly figure inline (offline: the plotly bundle is inlined once per kernel). Returns nothing. */
 export function plot(fig: PlotlyFigure): void {
   const d = tslabDisplay();
-  if (!d) { console.log(`[figure] ${JSON.stringify((fig.layout.title as { text?: string } | undefined)?.text ?? '')}`); return; }
+  if (!d) {
+    console.log(`[figure] ${JSON.stringify((fig.layout.title as { text?: string } | undefined)?.text ?? '')}`);
+    return;
+  }
   showFigure(fig, { display: d });
 }
 
 /** A line plot (one trace per series) as a plotly figure, e.g. validation F1 over k or training curves. */
-export function lineFigure(series: { name: string; x: ArrayLike<number>; y: ArrayLike<number>; dash?: string; yaxis?: 'y' | 'y2' }[], opts: { title: string; xTitle: string; yTitle: string; y2Title?: string; width?: number; height?: number; marker?: { x: number; y: number; text: string }[] }): PlotlyFigure {
-  const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+export function lineFigure(
+  series: { name: string; x: ArrayLike<number>; y: ArrayLike<number>; dash?: string; yaxis?: 'y' | 'y2' }[],
+  opts: {
+    title: string;
+    xTitle: string;
+    yTitle: string;
+    y2Title?: string;
+    width?: number;
+    height?: number;
+    marker?: { x: number; y: number; text: string }[];
+  },
+): PlotlyFigure {
+  const palette = [
+    '#1f77b4',
+    '#ff7f0e',
+    '#2ca02c',
+    '#d62728',
+    '#9467bd',
+    '#8c564b',
+    '#e377c2',
+    '#7f7f7f',
+    '#bcbd22',
+    '#17becf',
+  ];
   const data: PlotlyFigure['data'] = series.map((s, i) => ({
-    type: 'scatter', mode: 'lines', name: s.name, x: Array.from(s.x), y: Array.from(s.y, (v) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null)),
-    line: { color: palette[i % palette.length], dash: s.dash ?? 'solid', width: 2 }, yaxis: s.yaxis ?? 'y',
+    type: 'scatter',
+    mode: 'lines',
+    name: s.name,
+    x: Array.from(s.x),
+    y: Array.from(s.y, (v) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null)),
+    line: { color: palette[i % palette.length], dash: s.dash ?? 'solid', width: 2 },
+    yaxis: s.yaxis ?? 'y',
   }));
   const layout: PlotlyFigure['layout'] = {
-    title: { text: opts.title, x: 0.5, xanchor: 'center' }, width: opts.width ?? 760, height: opts.height ?? 420,
-    font: { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13 }, paper_bgcolor: '#fff', plot_bgcolor: '#fff',
+    title: { text: opts.title, x: 0.5, xanchor: 'center' },
+    width: opts.width ?? 760,
+    height: opts.height ?? 420,
+    font: { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13 },
+    paper_bgcolor: '#fff',
+    plot_bgcolor: '#fff',
     xaxis: { title: { text: opts.xTitle }, showgrid: true, gridcolor: '#e6e6e6', showline: true, linecolor: '#444' },
     yaxis: { title: { text: opts.yTitle }, showgrid: true, gridcolor: '#e6e6e6', showline: true, linecolor: '#444' },
-    legend: { bgcolor: 'rgba(255,255,255,0.85)' }, margin: { l: 70, r: opts.y2Title ? 70 : 30, t: 60, b: 60 },
+    legend: { bgcolor: 'rgba(255,255,255,0.85)' },
+    margin: { l: 70, r: opts.y2Title ? 70 : 30, t: 60, b: 60 },
   };
   if (opts.y2Title) layout.yaxis2 = { title: { text: opts.y2Title }, overlaying: 'y', side: 'right', showgrid: false };
   if (opts.marker?.length) {
-    data.push({ type: 'scatter', mode: 'markers+text', name: 'chosen', x: opts.marker.map((m) => m.x), y: opts.marker.map((m) => m.y), text: opts.marker.map((m) => m.text), textposition: 'top center', marker: { size: 10, color: '#000', symbol: 'diamond' }, showlegend: false });
+    data.push({
+      type: 'scatter',
+      mode: 'markers+text',
+      name: 'chosen',
+      x: opts.marker.map((m) => m.x),
+      y: opts.marker.map((m) => m.y),
+      text: opts.marker.map((m) => m.text),
+      textposition: 'top center',
+      marker: { size: 10, color: '#000', symbol: 'diamond' },
+      showlegend: false,
+    });
   }
   return { data, layout };
 }

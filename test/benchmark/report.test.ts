@@ -45,52 +45,102 @@ function independentPrecision(manifestCsv: string, knnCsv: string, N: number): {
   return { micro: sum / knn.rows.length, macro: means.reduce((a, b) => a + b, 0) / means.length };
 }
 
-test('cbir report on a small phantom writes every table, and an independent P@N from knn.csv agrees', { timeout: 240_000 }, async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const data = join(dir, 'data');
-    await generatePhantom({ out: data, seed: 3, scale: 0.15, size: 48 });
-    const out = join(dir, 'report');
-    const res = await runReport({ data, models: ['tiny16', 'tiny-cnn'], out, replicates: 200, workers: 0, figures: false });
-    for (const f of ['summary.md', 'table3_retrieval.csv', 'table4_modality.csv', 'table9_anatomy_pathology.csv', 'table10_dataset.csv', 'table5_embedding_quality.csv', 'comparison.csv', 'per_class_p1.csv', 'index_size.csv']) {
-      assert.ok(existsSync(join(out, f)), `${f} missing`);
-    }
-    for (const model of ['tiny16', 'tiny-cnn']) {
-      const p = csv(join(out, model, 'precision_at_n.csv'));
-      assert.deepEqual(p.header, ['N', 'micro', 'micro_lo', 'micro_hi', 'macro', 'macro_lo', 'macro_hi']);
-      assert.equal(p.rows.length, 100);
-      assert.deepEqual(p.rows.map((r) => Number(r[0])), Array.from({ length: 100 }, (_, i) => i + 1));
-      for (const r of p.rows) {
-        const [micro, lo, hi] = [Number(r[1]), Number(r[2]), Number(r[3])];
-        assert.ok(lo <= micro + 1e-9 && micro <= hi + 1e-9, `interval [${lo}, ${hi}] must hold ${micro}`);
+test(
+  'cbir report on a small phantom writes every table, and an independent P@N from knn.csv agrees',
+  { timeout: 240_000 },
+  async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const data = join(dir, 'data');
+      await generatePhantom({ out: data, seed: 3, scale: 0.15, size: 48 });
+      const out = join(dir, 'report');
+      const res = await runReport({
+        data,
+        models: ['tiny16', 'tiny-cnn'],
+        out,
+        replicates: 200,
+        workers: 0,
+        figures: false,
+      });
+      for (const f of [
+        'summary.md',
+        'table3_retrieval.csv',
+        'table4_modality.csv',
+        'table9_anatomy_pathology.csv',
+        'table10_dataset.csv',
+        'table5_embedding_quality.csv',
+        'comparison.csv',
+        'per_class_p1.csv',
+        'index_size.csv',
+      ]) {
+        assert.ok(existsSync(join(out, f)), `${f} missing`);
       }
-      const knn = csv(join(out, model, 'knn.csv'));
-      assert.deepEqual(knn.header, ['query', ...Array.from({ length: 100 }, (_, i) => String(i + 1))]);
-      const ev = res.evaluations.find((e) => e.modelId === model)!;
-      assert.equal(knn.rows.length, ev.precision.nQueries);
-      for (const N of [1, 3, 5, 10, 50, 100]) {
-        const ind = independentPrecision(join(data, 'manifest.csv'), join(out, model, 'knn.csv'), N);
-        assert.ok(Math.abs(ind.micro - Number(p.rows[N - 1][1])) < 1e-6, `micro P@${N}: ${ind.micro} vs ${p.rows[N - 1][1]}`);
-        assert.ok(Math.abs(ind.macro - Number(p.rows[N - 1][4])) < 1e-6, `macro P@${N}: ${ind.macro} vs ${p.rows[N - 1][4]}`);
+      for (const model of ['tiny16', 'tiny-cnn']) {
+        const p = csv(join(out, model, 'precision_at_n.csv'));
+        assert.deepEqual(p.header, ['N', 'micro', 'micro_lo', 'micro_hi', 'macro', 'macro_lo', 'macro_hi']);
+        assert.equal(p.rows.length, 100);
+        assert.deepEqual(
+          p.rows.map((r) => Number(r[0])),
+          Array.from({ length: 100 }, (_, i) => i + 1),
+        );
+        for (const r of p.rows) {
+          const [micro, lo, hi] = [Number(r[1]), Number(r[2]), Number(r[3])];
+          assert.ok(lo <= micro + 1e-9 && micro <= hi + 1e-9, `interval [${lo}, ${hi}] must hold ${micro}`);
+        }
+        const knn = csv(join(out, model, 'knn.csv'));
+        assert.deepEqual(knn.header, ['query', ...Array.from({ length: 100 }, (_, i) => String(i + 1))]);
+        const ev = res.evaluations.find((e) => e.modelId === model)!;
+        assert.equal(knn.rows.length, ev.precision.nQueries);
+        for (const N of [1, 3, 5, 10, 50, 100]) {
+          const ind = independentPrecision(join(data, 'manifest.csv'), join(out, model, 'knn.csv'), N);
+          assert.ok(
+            Math.abs(ind.micro - Number(p.rows[N - 1][1])) < 1e-6,
+            `micro P@${N}: ${ind.micro} vs ${p.rows[N - 1][1]}`,
+          );
+          assert.ok(
+            Math.abs(ind.macro - Number(p.rows[N - 1][4])) < 1e-6,
+            `macro P@${N}: ${ind.macro} vs ${p.rows[N - 1][4]}`,
+          );
+        }
+        for (const f of ['knn_classification.csv', 'linear_probing.csv'])
+          assert.ok(existsSync(join(out, model, f)), `${model}/${f} missing`);
       }
-      for (const f of ['knn_classification.csv', 'linear_probing.csv']) assert.ok(existsSync(join(out, model, f)), `${model}/${f} missing`);
-    }
-    const t3 = csv(join(out, 'table3_retrieval.csv'));
-    assert.deepEqual(t3.rows.map((r) => r[0]), ['tiny16', 'tiny-cnn']);
-    const summary = readFileSync(join(out, 'summary.md'), 'utf8');
-    assert.match(summary, /Table 3/);
-    assert.match(summary, /Table 5/);
+      const t3 = csv(join(out, 'table3_retrieval.csv'));
+      assert.deepEqual(
+        t3.rows.map((r) => r[0]),
+        ['tiny16', 'tiny-cnn'],
+      );
+      const summary = readFileSync(join(out, 'summary.md'), 'utf8');
+      assert.match(summary, /Table 3/);
+      assert.match(summary, /Table 5/);
 
-    // A second run reuses the embeddings and the k-NN tables.
-    const knnFile = join(out, 'tiny16', 'knn.csv');
-    const before = readFileSync(knnFile, 'utf8');
-    const lines: string[] = [];
-    await runReport({ data, models: ['tiny16'], out, replicates: 0, probe: false, indexSize: false, workers: 0, figures: false, log: (l) => lines.push(l) });
-    assert.ok(lines.some((l) => /tiny16: embeddings reused/.test(l)), lines.join('\n'));
-    assert.ok(lines.some((l) => /k-NN tables from cache/.test(l)), lines.join('\n'));
-    assert.equal(readFileSync(knnFile, 'utf8'), before);
-    assert.ok(statSync(join(out, 'work', 'embeddings', 'tiny16')).isDirectory());
-  } finally {
-    cleanup();
-  }
-});
+      // A second run reuses the embeddings and the k-NN tables.
+      const knnFile = join(out, 'tiny16', 'knn.csv');
+      const before = readFileSync(knnFile, 'utf8');
+      const lines: string[] = [];
+      await runReport({
+        data,
+        models: ['tiny16'],
+        out,
+        replicates: 0,
+        probe: false,
+        indexSize: false,
+        workers: 0,
+        figures: false,
+        log: (l) => lines.push(l),
+      });
+      assert.ok(
+        lines.some((l) => /tiny16: embeddings reused/.test(l)),
+        lines.join('\n'),
+      );
+      assert.ok(
+        lines.some((l) => /k-NN tables from cache/.test(l)),
+        lines.join('\n'),
+      );
+      assert.equal(readFileSync(knnFile, 'utf8'), before);
+      assert.ok(statSync(join(out, 'work', 'embeddings', 'tiny16')).isDirectory());
+    } finally {
+      cleanup();
+    }
+  },
+);

@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { findDuplicates, type DuplicateItem } from '../../src/workbench/data/duplicates.js';
 
-const item = (ref: string, byteHash: string, pixelHash: string, className: string, split?: DuplicateItem['split']): DuplicateItem => ({ ref, byteHash, pixelHash, className, split });
+const item = (
+  ref: string,
+  byteHash: string,
+  pixelHash: string,
+  className: string,
+  split?: DuplicateItem['split'],
+): DuplicateItem => ({ ref, byteHash, pixelHash, className, split });
 
 test('findDuplicates: the copy in the query split wins, then the lexicographically first ref', () => {
   const items = [
@@ -24,7 +30,11 @@ test('findDuplicates: the copy in the query split wins, then the lexicographical
 });
 
 test('findDuplicates: val beats train, a given split beats none', () => {
-  const r = findDuplicates([item('a', 'B', 'P', 'c', 'train'), item('b', 'B', 'P', 'c', 'val'), item('0', 'B', 'P', 'c')]);
+  const r = findDuplicates([
+    item('a', 'B', 'P', 'c', 'train'),
+    item('b', 'B', 'P', 'c', 'val'),
+    item('0', 'B', 'P', 'c'),
+  ]);
   assert.equal(r.groups[0].kept, 1);
 });
 
@@ -42,7 +52,12 @@ test('findDuplicates: copies with different classes are a label conflict and all
 
 test('findDuplicates: same pixels with different bytes link copies, transitively', () => {
   // a~b by bytes, b~c by pixels only: one group of three.
-  const r = findDuplicates([item('a', 'B1', 'P1', 'c'), item('b', 'B1', 'P1', 'c'), item('c', 'B2', 'P1', 'c'), item('d', 'B3', 'P3', 'c')]);
+  const r = findDuplicates([
+    item('a', 'B1', 'P1', 'c'),
+    item('b', 'B1', 'P1', 'c'),
+    item('c', 'B2', 'P1', 'c'),
+    item('d', 'B3', 'P3', 'c'),
+  ]);
   assert.equal(r.groups.length, 1);
   assert.deepEqual(r.groups[0].members, [0, 1, 2]);
   assert.equal(r.groups[0].identical, 'pixels');

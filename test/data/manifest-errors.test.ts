@@ -58,7 +58,10 @@ test('readManifest: several problems are reported together, each with its row', 
 test('readManifest: a multi-label row is excluded and listed, the rest is read', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    writeFileSync(join(dir, 'manifest.csv'), `${HEADER}\na.png,mr,train,MR,brain,1,0\nb.png,mr,test,MR,brain,1,1\nc.png,mr,val,MR,brain,0,1\n`);
+    writeFileSync(
+      join(dir, 'manifest.csv'),
+      `${HEADER}\na.png,mr,train,MR,brain,1,0\nb.png,mr,test,MR,brain,1,1\nc.png,mr,val,MR,brain,0,1\n`,
+    );
     const m = await readManifest(dir);
     assert.equal(m.size, 2);
     assert.deepEqual(m.filepaths, ['a.png', 'c.png']);

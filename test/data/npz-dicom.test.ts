@@ -31,14 +31,18 @@ test('npz source: keeps its split, writes PNGs, dedupes across splits (test copy
     const test_ = stack(3, 100);
     test_.set(train.subarray(64, 128), 0); // test[0] is train[1]
     const file = join(dir, 'mnist.npz');
-    writeNpz(file, {
-      train_images: { dtype: 'u1', shape: [6, 8, 8], data: train },
-      train_labels: { dtype: 'u1', shape: [6, 1], data: [0, 1, 0, 1, 0, 1] },
-      val_images: { dtype: 'u1', shape: [2, 8, 8], data: stack(2, 50) },
-      val_labels: { dtype: 'u1', shape: [2, 1], data: [0, 1] },
-      test_images: { dtype: 'u1', shape: [3, 8, 8], data: test_ },
-      test_labels: { dtype: 'u1', shape: [3, 1], data: [1, 0, 1] },
-    }, { compress: true });
+    writeNpz(
+      file,
+      {
+        train_images: { dtype: 'u1', shape: [6, 8, 8], data: train },
+        train_labels: { dtype: 'u1', shape: [6, 1], data: [0, 1, 0, 1, 0, 1] },
+        val_images: { dtype: 'u1', shape: [2, 8, 8], data: stack(2, 50) },
+        val_labels: { dtype: 'u1', shape: [2, 1], data: [0, 1] },
+        test_images: { dtype: 'u1', shape: [3, 8, 8], data: test_ },
+        test_labels: { dtype: 'u1', shape: [3, 1], data: [1, 0, 1] },
+      },
+      { compress: true },
+    );
     const out = join(dir, 'out');
     const spec = parseSourceSpec(`npz:path=${file},labels=0:normal;1:pneumonia,dataset=xr,modality=XR,region=chest`);
     const r = await prepareDataset({ sources: [spec], out });
@@ -50,7 +54,10 @@ test('npz source: keeps its split, writes PNGs, dedupes across splits (test copy
     assert.ok(!m.filepaths.includes('images/xr/train/00001.png'));
     assert.ok(!existsSync(join(out, 'images/xr/train/00001.png')), 'the dropped copy is not left on disk');
     const rows = reportRows(out);
-    assert.match(rows.find((x) => x.kind === 'duplicate-dropped')!.detail, /xr\/test\/00000\.png \(kept, in test\); this copy was in train/);
+    assert.match(
+      rows.find((x) => x.kind === 'duplicate-dropped')!.detail,
+      /xr\/test\/00000\.png \(kept, in test\); this copy was in train/,
+    );
     assert.equal(r.duplicates.dropped, 1);
     // The written PNG holds the array's pixels.
     const img = await decodeImage(join(out, 'images/xr/val/00001.png'));
@@ -80,10 +87,20 @@ test('dicom source: class folders, window, PatientID groups never straddle, corr
       const file = join(root, rel);
       mkdirSync(dirname(file), { recursive: true });
       const px = new Int16Array(16 * 16).map((_, p) => -100 + ((p * 7 + k * 13) % 300));
-      writeDicom(file, { rows: 16, cols: 16, pixels: px, bitsAllocated: 16, pixelRepresentation: 1, patientId: patient, sopInstanceUid: `1.2.3.${k}`, modality: 'CT' });
+      writeDicom(file, {
+        rows: 16,
+        cols: 16,
+        pixels: px,
+        bitsAllocated: 16,
+        pixelRepresentation: 1,
+        patientId: patient,
+        sopInstanceUid: `1.2.3.${k}`,
+        modality: 'CT',
+      });
     };
     let k = 0;
-    for (let p = 0; p < 10; p++) for (let j = 0; j < 3; j++) write(`${p % 2 ? 'bleed' : 'normal'}/P${p}-${j}.dcm`, `P${p}`, k++);
+    for (let p = 0; p < 10; p++)
+      for (let j = 0; j < 3; j++) write(`${p % 2 ? 'bleed' : 'normal'}/P${p}-${j}.dcm`, `P${p}`, k++);
     write('bleed/P0-extra', 'P0', k++); // no extension, still DICOM; patient P0 also has images in normal/
     writeFileSync(join(root, 'normal/broken.dcm'), 'not dicom at all');
     writeFileSync(join(root, 'normal/notes'), 'plain text without extension');
@@ -108,8 +125,14 @@ test('dicom source: class folders, window, PatientID groups never straddle, corr
     let checked = 0;
     for (let p = 0; p < 256; p++) {
       const raw = -100 + ((p * 7) % 300);
-      if (raw >= 100) { assert.equal(img.data[3 * p], 255, `pixel ${p} (${raw})`); checked++; }
-      if (raw <= 0) { assert.equal(img.data[3 * p], 0, `pixel ${p} (${raw})`); checked++; }
+      if (raw >= 100) {
+        assert.equal(img.data[3 * p], 255, `pixel ${p} (${raw})`);
+        checked++;
+      }
+      if (raw <= 0) {
+        assert.equal(img.data[3 * p], 0, `pixel ${p} (${raw})`);
+        checked++;
+      }
     }
     assert.ok(checked > 100);
   } finally {
@@ -124,16 +147,36 @@ test('dicom source with a label CSV keyed by SOPInstanceUID', async () => {
     mkdirSync(join(root, 'files'), { recursive: true });
     for (let k = 0; k < 6; k++) {
       const px = new Uint8Array(8 * 8).map((_, p) => (p * 3 + k * 17) % 256);
-      writeDicom(join(root, 'files', `img${k}.dcm`), { rows: 8, cols: 8, pixels: px, bitsAllocated: 8, patientId: `Q${k}`, sopInstanceUid: `9.8.${k}` });
+      writeDicom(join(root, 'files', `img${k}.dcm`), {
+        rows: 8,
+        cols: 8,
+        pixels: px,
+        bitsAllocated: 8,
+        patientId: `Q${k}`,
+        sopInstanceUid: `9.8.${k}`,
+      });
     }
-    writeFileSync(join(root, 'labels.csv'), 'sop , finding\n9.8.0,normal\n9.8.1,tumour\n9.8.2,normal|tumour\n9.8.3,\n9.8.4,tumour\n9.9.9,normal\n');
+    writeFileSync(
+      join(root, 'labels.csv'),
+      'sop , finding\n9.8.0,normal\n9.8.1,tumour\n9.8.2,normal|tumour\n9.8.3,\n9.8.4,tumour\n9.9.9,normal\n',
+    );
     const out = join(dir, 'out');
-    const spec = parseSourceSpec(`dicom:path=${root},csv=labels.csv,id=sop,label=finding,key=sop,dataset=mr,modality=MR,region=brain`);
+    const spec = parseSourceSpec(
+      `dicom:path=${root},csv=labels.csv,id=sop,label=finding,key=sop,dataset=mr,modality=MR,region=brain`,
+    );
     await prepareDataset({ sources: [spec], out });
     const m = await readManifest(out);
-    assert.deepEqual(m.filepaths.slice().sort(), ['images/mr/files/img0.png', 'images/mr/files/img1.png', 'images/mr/files/img4.png']);
+    assert.deepEqual(m.filepaths.slice().sort(), [
+      'images/mr/files/img0.png',
+      'images/mr/files/img1.png',
+      'images/mr/files/img4.png',
+    ]);
     const rows = reportRows(out);
-    const kinds = (kind: string) => rows.filter((x) => x.kind === kind).map((x) => x.file).sort();
+    const kinds = (kind: string) =>
+      rows
+        .filter((x) => x.kind === kind)
+        .map((x) => x.file)
+        .sort();
     assert.deepEqual(kinds('multi-label'), ['files/img2.dcm']);
     assert.deepEqual(kinds('unlabeled'), ['files/img3.dcm']);
     assert.deepEqual(kinds('missing-label'), ['files/img5.dcm']);

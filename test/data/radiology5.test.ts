@@ -62,52 +62,118 @@ const EXPECTED: Record<string, [number, number, number]> = {
 // decoding the first time on 2 busy cores, a few seconds after).
 const OUT = join(PROJECT_ROOT, '.cache', 'test-radiology5');
 
-test('radiology5: the recipe builds the combined manifest with the derived counts', { skip: realData(), timeout: 600_000 }, async () => {
-  const recipe = loadRecipe(join(PROJECT_ROOT, 'data-splits/radiology5.json'), { ...process.env, CBIR_DATASETS: DATASETS_DIR });
-  const r = await prepareDataset({ sources: recipe.sources, out: OUT, seed: recipe.seed, ratios: recipe.ratios, valFraction: recipe.valFraction, name: recipe.name });
-  const m = await readManifest(OUT);
-  assert.equal(m.hash, r.manifest.hash);
-  assert.equal(r.found, 11911);
-  assert.equal(m.size, 11474);
-  assert.deepEqual(r.duplicates, { groups: 308, dropped: 435, conflictGroups: 1, conflictDropped: 2 });
+test(
+  'radiology5: the recipe builds the combined manifest with the derived counts',
+  { skip: realData(), timeout: 600_000 },
+  async () => {
+    const recipe = loadRecipe(join(PROJECT_ROOT, 'data-splits/radiology5.json'), {
+      ...process.env,
+      CBIR_DATASETS: DATASETS_DIR,
+    });
+    const r = await prepareDataset({
+      sources: recipe.sources,
+      out: OUT,
+      seed: recipe.seed,
+      ratios: recipe.ratios,
+      valFraction: recipe.valFraction,
+      name: recipe.name,
+    });
+    const m = await readManifest(OUT);
+    assert.equal(m.hash, r.manifest.hash);
+    assert.equal(r.found, 11911);
+    assert.equal(m.size, 11474);
+    assert.deepEqual(r.duplicates, { groups: 308, dropped: 435, conflictGroups: 1, conflictDropped: 2 });
 
-  const s = datasetStats(m);
-  const byClass = Object.fromEntries(s.classes.map((c) => [c.name, [c.train, c.val, c.test]]));
-  for (const [name, counts] of Object.entries(EXPECTED)) assert.deepEqual(byClass[name], counts, name);
-  assert.equal(s.classes.length, 13);
-  const covid = s.classes.filter((c) => c.region === 'chest' && c.modality === 'CT');
-  assert.deepEqual(covid.map((c) => [c.label, c.total]), [['CT_COVID', 349], ['CT_NonCOVID', 397]]);
-  for (const c of covid) {
-    assert.ok(Math.abs(c.train / c.total - 0.7) < 0.05 && Math.abs(c.val / c.total - 0.1) < 0.05 && Math.abs(c.test / c.total - 0.2) < 0.05, `${c.name}: ${c.train}/${c.val}/${c.test}`);
-  }
-  assert.deepEqual(s.classes.filter((c) => c.kind === 'anatomical').map((c) => c.name).sort(),
-    ['CT/chest/CT_NonCOVID', 'CT/head/normal', 'MR/brain/notumor', 'US/breast/normal', 'XR/chest/normal']);
-  assert.deepEqual(s.datasets.map((d) => [d.name, d.total]), [['mr-brain-tumor', 6593], ['us-breast-busi', 778], ['ct-head-hemorrhage', 199], ['ct-chest-covid', 746], ['xr-chest-pneumoniamnist', 3158]]);
+    const s = datasetStats(m);
+    const byClass = Object.fromEntries(s.classes.map((c) => [c.name, [c.train, c.val, c.test]]));
+    for (const [name, counts] of Object.entries(EXPECTED)) assert.deepEqual(byClass[name], counts, name);
+    assert.equal(s.classes.length, 13);
+    const covid = s.classes.filter((c) => c.region === 'chest' && c.modality === 'CT');
+    assert.deepEqual(
+      covid.map((c) => [c.label, c.total]),
+      [
+        ['CT_COVID', 349],
+        ['CT_NonCOVID', 397],
+      ],
+    );
+    for (const c of covid) {
+      assert.ok(
+        Math.abs(c.train / c.total - 0.7) < 0.05 &&
+          Math.abs(c.val / c.total - 0.1) < 0.05 &&
+          Math.abs(c.test / c.total - 0.2) < 0.05,
+        `${c.name}: ${c.train}/${c.val}/${c.test}`,
+      );
+    }
+    assert.deepEqual(
+      s.classes
+        .filter((c) => c.kind === 'anatomical')
+        .map((c) => c.name)
+        .sort(),
+      ['CT/chest/CT_NonCOVID', 'CT/head/normal', 'MR/brain/notumor', 'US/breast/normal', 'XR/chest/normal'],
+    );
+    assert.deepEqual(
+      s.datasets.map((d) => [d.name, d.total]),
+      [
+        ['mr-brain-tumor', 6593],
+        ['us-breast-busi', 778],
+        ['ct-head-hemorrhage', 199],
+        ['ct-chest-covid', 746],
+        ['xr-chest-pneumoniamnist', 3158],
+      ],
+    );
 
-  // No preprint straddles splits in ct-chest-covid.
-  const group = new RegExp(recipe.sources.find((x) => x.dataset === 'ct-chest-covid')!.group!);
-  const seen = new Map<string, number>();
-  for (let i = 0; i < m.size; i++) {
-    if (m.datasets[m.datasetIndex[i]] !== 'ct-chest-covid') continue;
-    const g = group.exec(m.filepaths[i].split('/').pop()!)![1];
-    assert.equal(seen.get(g) ?? m.split[i], m.split[i], `group ${g} straddles splits`);
-    seen.set(g, m.split[i]);
-  }
-  assert.equal(seen.size, 58 + 271);
+    // No preprint straddles splits in ct-chest-covid.
+    const group = new RegExp(recipe.sources.find((x) => x.dataset === 'ct-chest-covid')!.group!);
+    const seen = new Map<string, number>();
+    for (let i = 0; i < m.size; i++) {
+      if (m.datasets[m.datasetIndex[i]] !== 'ct-chest-covid') continue;
+      const g = group.exec(m.filepaths[i].split('/').pop()!)![1];
+      assert.equal(seen.get(g) ?? m.split[i], m.split[i], `group ${g} straddles splits`);
+      seen.set(g, m.split[i]);
+    }
+    assert.equal(seen.size, 58 + 271);
 
-  // Every case is in the report.
-  const [h, ...rows] = [...parseCsv(readFileSync(join(OUT, 'report.csv'), 'utf8'))].map((x) => Object.fromEntries(x.cells.map((c, i) => [i, c])));
-  void h;
-  const kind = (k: string) => rows.filter((x) => x[0] === k);
-  assert.deepEqual(kind('label-conflict').map((x) => x[2]).sort(), ['benign/benign (433).png', 'malignant/malignant (145).png']);
-  assert.deepEqual(kind('ignored-hidden').map((x) => `${x[1]}/${x[2]}`), ['mr-brain-tumor/Testing/meningioma/.ipynb_checkpoints/']);
-  const mrDropped = kind('duplicate-dropped').filter((x) => x[1] === 'mr-brain-tumor');
-  assert.equal(mrDropped.length, 426);
-  assert.equal(mrDropped.filter((x) => x[2].startsWith('Training/') && /\(kept, in test\)/.test(x[5])).length, 263);
-  assert.equal(mrDropped.filter((x) => x[2].startsWith('Training/') && /\(kept, in train\)/.test(x[5])).length, 133);
-  assert.equal(mrDropped.filter((x) => x[2].startsWith('Testing/')).length, 30);
-  assert.match(kind('duplicate-dropped').find((x) => x[2] === 'head_ct/189.png')![5], /identical decoded pixels to ct-head-hemorrhage\/head_ct\/188\.png/);
-  assert.deepEqual(kind('duplicate-dropped').filter((x) => x[1] === 'xr-chest-pneumoniamnist').map((x) => x[2]).sort(),
-    ['train/00211.png', 'train/00494.png', 'train/00689.png', 'train/00714.png', 'train/00803.png', 'train/01079.png', 'train/01140.png', 'train/02314.png']);
-  assert.equal(kind('corrupt').length, 0);
-});
+    // Every case is in the report.
+    const [h, ...rows] = [...parseCsv(readFileSync(join(OUT, 'report.csv'), 'utf8'))].map((x) =>
+      Object.fromEntries(x.cells.map((c, i) => [i, c])),
+    );
+    void h;
+    const kind = (k: string) => rows.filter((x) => x[0] === k);
+    assert.deepEqual(
+      kind('label-conflict')
+        .map((x) => x[2])
+        .sort(),
+      ['benign/benign (433).png', 'malignant/malignant (145).png'],
+    );
+    assert.deepEqual(
+      kind('ignored-hidden').map((x) => `${x[1]}/${x[2]}`),
+      ['mr-brain-tumor/Testing/meningioma/.ipynb_checkpoints/'],
+    );
+    const mrDropped = kind('duplicate-dropped').filter((x) => x[1] === 'mr-brain-tumor');
+    assert.equal(mrDropped.length, 426);
+    assert.equal(mrDropped.filter((x) => x[2].startsWith('Training/') && /\(kept, in test\)/.test(x[5])).length, 263);
+    assert.equal(mrDropped.filter((x) => x[2].startsWith('Training/') && /\(kept, in train\)/.test(x[5])).length, 133);
+    assert.equal(mrDropped.filter((x) => x[2].startsWith('Testing/')).length, 30);
+    assert.match(
+      kind('duplicate-dropped').find((x) => x[2] === 'head_ct/189.png')![5],
+      /identical decoded pixels to ct-head-hemorrhage\/head_ct\/188\.png/,
+    );
+    assert.deepEqual(
+      kind('duplicate-dropped')
+        .filter((x) => x[1] === 'xr-chest-pneumoniamnist')
+        .map((x) => x[2])
+        .sort(),
+      [
+        'train/00211.png',
+        'train/00494.png',
+        'train/00689.png',
+        'train/00714.png',
+        'train/00803.png',
+        'train/01079.png',
+        'train/01140.png',
+        'train/02314.png',
+      ],
+    );
+    assert.equal(kind('corrupt').length, 0);
+  },
+);

@@ -14,22 +14,36 @@ test('splitQuotas: largest remainder, sums to n, ties favour test then val', () 
   }
 });
 
-function items(spec: { stratum: string; n: number; groupSize?: number; given?: SplitItem['given']; carve?: boolean }[]): SplitItem[] {
+function items(
+  spec: { stratum: string; n: number; groupSize?: number; given?: SplitItem['given']; carve?: boolean }[],
+): SplitItem[] {
   const out: SplitItem[] = [];
   for (const s of spec) {
-    for (let i = 0; i < s.n; i++) out.push({ stratum: s.stratum, group: `${s.stratum}:${Math.floor(i / (s.groupSize ?? 1))}`, given: s.given, carve: s.carve });
+    for (let i = 0; i < s.n; i++)
+      out.push({
+        stratum: s.stratum,
+        group: `${s.stratum}:${Math.floor(i / (s.groupSize ?? 1))}`,
+        given: s.given,
+        carve: s.carve,
+      });
   }
   return out;
 }
 
 function counts(split: Uint8Array, its: SplitItem[], stratum: string): number[] {
   const c = [0, 0, 0];
-  its.forEach((it, i) => { if (it.stratum === stratum) c[split[i]]++; });
+  its.forEach((it, i) => {
+    if (it.stratum === stratum) c[split[i]]++;
+  });
   return c;
 }
 
 test('assignSplits: stratified, exact quotas for singleton groups, deterministic per seed', () => {
-  const its = items([{ stratum: 'a', n: 100 }, { stratum: 'b', n: 37 }, { stratum: 'c', n: 5 }]);
+  const its = items([
+    { stratum: 'a', n: 100 },
+    { stratum: 'b', n: 37 },
+    { stratum: 'c', n: 5 },
+  ]);
   const r1 = assignSplits(its, { seed: 1 });
   assert.deepEqual(counts(r1.split, its, 'a'), [70, 10, 20]);
   assert.deepEqual(counts(r1.split, its, 'b'), splitQuotas(37, [0.7, 0.1, 0.2]));
@@ -45,7 +59,10 @@ test('assignSplits: stratified, exact quotas for singleton groups, deterministic
 });
 
 test('assignSplits: a group never straddles splits; custom ratios', () => {
-  const its = items([{ stratum: 'a', n: 300, groupSize: 7 }, { stratum: 'b', n: 200, groupSize: 3 }]);
+  const its = items([
+    { stratum: 'a', n: 300, groupSize: 7 },
+    { stratum: 'b', n: 200, groupSize: 3 },
+  ]);
   for (const seed of [0, 1, 2, 3]) {
     const { split } = assignSplits(its, { seed, ratios: [0.5, 0.25, 0.25] });
     const seen = new Map<string, number>();

@@ -12,10 +12,11 @@ import { DATASETS_DIR, realData } from '../helpers/datasets.js';
 /** A synthetic gray image from a pixel function. */
 function image(w: number, h: number, f: (x: number, y: number) => number, rgb = false): RgbImage {
   const data = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    const v = Math.max(0, Math.min(255, Math.round(f(x, y))));
-    data.set(rgb ? [v, Math.round(v * 0.8), 255 - v] : [v, v, v], (y * w + x) * 3);
-  }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const v = Math.max(0, Math.min(255, Math.round(f(x, y))));
+      data.set(rgb ? [v, Math.round(v * 0.8), 255 - v] : [v, v, v], (y * w + x) * 3);
+    }
   return { width: w, height: h, channels: 3, data, grayscale: !rgb };
 }
 
@@ -23,7 +24,10 @@ const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v
 
 test('listDescriptors: ids, dims and the vectors they produce', async () => {
   const list = listDescriptors();
-  assert.deepEqual(list.map((d) => d.id), ['hist64', 'hog4x4x9', 'lbp4x4', 'tiny16', 'classic']);
+  assert.deepEqual(
+    list.map((d) => d.id),
+    ['hist64', 'hog4x4x9', 'lbp4x4', 'tiny16', 'classic'],
+  );
   const img = image(70, 50, (x, y) => 128 + 60 * Math.sin(x / 5) + 30 * Math.cos(y / 7));
   for (const d of list) {
     const ex = createDescriptor(d.id);
@@ -54,7 +58,10 @@ test('descriptor properties: histogram, tiny image, HOG orientation, uniform LBP
   assert.ok(flat[bin] + flat[bin - 1] + flat[bin + 1] > 0.99 * Math.hypot(...flat));
   // tiny image is zero-mean: brightness offset and contrast do not change it
   const base = (x: number, y: number) => 60 + 40 * Math.sin(x / 4) * Math.cos(y / 3);
-  const [a, b] = [await createDescriptor('tiny16').embed([image(64, 64, base)]), await createDescriptor('tiny16').embed([image(64, 64, (x, y) => 2 * base(x, y) + 20)])];
+  const [a, b] = [
+    await createDescriptor('tiny16').embed([image(64, 64, base)]),
+    await createDescriptor('tiny16').embed([image(64, 64, (x, y) => 2 * base(x, y) + 20)]),
+  ];
   assert.ok(cosine(a, b) > 0.999);
   // HOG: vertical and horizontal stripes differ, stripes of other phase match
   const hog = createDescriptor('hog4x4x9');
@@ -101,11 +108,15 @@ test('descriptors retrieve generated classes above chance', async () => {
     const x = await ex.embed(imgs);
     let hits = 0;
     for (let q = 0; q < imgs.length; q++) {
-      let best = -1, bj = -1;
+      let best = -1,
+        bj = -1;
       for (let j = 0; j < imgs.length; j++) {
         if (j === q) continue;
         const s = cosine(x.subarray(q * ex.dim, (q + 1) * ex.dim), x.subarray(j * ex.dim, (j + 1) * ex.dim));
-        if (s > best) { best = s; bj = j; }
+        if (s > best) {
+          best = s;
+          bj = j;
+        }
       }
       if (labels[bj] === labels[q]) hits++;
     }
@@ -113,41 +124,51 @@ test('descriptors retrieve generated classes above chance', async () => {
   }
 });
 
-test('real MR brain images: descriptors retrieve the tumour class well above chance', { skip: realData('mr-brain-tumor') }, async () => {
-  // 30 images per class from Training (byte-identical duplicates dropped), leave-one-out P@1
-  const rng = new Rng(11);
-  const files: string[] = [];
-  const labels: number[] = [];
-  const seen = new Set<string>();
-  ['glioma', 'meningioma', 'notumor', 'pituitary'].forEach((c, k) => {
-    const dir = join(DATASETS_DIR, 'mr-brain-tumor', 'Training', c);
-    const all = readdirSync(dir).filter((f) => /\.jpe?g$/i.test(f)).sort();
-    rng.shuffle(all);
-    let n = 0;
-    for (const f of all) {
-      if (n === 30) break;
-      const h = sha256(readFileSync(join(dir, f)));
-      if (seen.has(h)) continue;
-      seen.add(h);
-      files.push(join(dir, f));
-      labels.push(k);
-      n++;
+test(
+  'real MR brain images: descriptors retrieve the tumour class well above chance',
+  { skip: realData('mr-brain-tumor') },
+  async () => {
+    // 30 images per class from Training (byte-identical duplicates dropped), leave-one-out P@1
+    const rng = new Rng(11);
+    const files: string[] = [];
+    const labels: number[] = [];
+    const seen = new Set<string>();
+    ['glioma', 'meningioma', 'notumor', 'pituitary'].forEach((c, k) => {
+      const dir = join(DATASETS_DIR, 'mr-brain-tumor', 'Training', c);
+      const all = readdirSync(dir)
+        .filter((f) => /\.jpe?g$/i.test(f))
+        .sort();
+      rng.shuffle(all);
+      let n = 0;
+      for (const f of all) {
+        if (n === 30) break;
+        const h = sha256(readFileSync(join(dir, f)));
+        if (seen.has(h)) continue;
+        seen.add(h);
+        files.push(join(dir, f));
+        labels.push(k);
+        n++;
+      }
+    });
+    const imgs: RgbImage[] = [];
+    for (const f of files) imgs.push(await decodeImage(f));
+    const ex = createDescriptor('classic');
+    const x = await ex.embed(imgs);
+    let hits = 0;
+    for (let q = 0; q < imgs.length; q++) {
+      let best = -2,
+        bj = -1;
+      for (let j = 0; j < imgs.length; j++) {
+        if (j === q) continue;
+        const s = cosine(x.subarray(q * ex.dim, (q + 1) * ex.dim), x.subarray(j * ex.dim, (j + 1) * ex.dim));
+        if (s > best) {
+          best = s;
+          bj = j;
+        }
+      }
+      if (labels[bj] === labels[q]) hits++;
     }
-  });
-  const imgs: RgbImage[] = [];
-  for (const f of files) imgs.push(await decodeImage(f));
-  const ex = createDescriptor('classic');
-  const x = await ex.embed(imgs);
-  let hits = 0;
-  for (let q = 0; q < imgs.length; q++) {
-    let best = -2, bj = -1;
-    for (let j = 0; j < imgs.length; j++) {
-      if (j === q) continue;
-      const s = cosine(x.subarray(q * ex.dim, (q + 1) * ex.dim), x.subarray(j * ex.dim, (j + 1) * ex.dim));
-      if (s > best) { best = s; bj = j; }
-    }
-    if (labels[bj] === labels[q]) hits++;
-  }
-  const p1 = hits / imgs.length;
-  assert.ok(p1 > 0.5, `classic P@1 on 120 MR brain images: ${p1} (chance 0.25)`);
-});
+    const p1 = hits / imgs.length;
+    assert.ok(p1 > 0.5, `classic P@1 on 120 MR brain images: ${p1} (chance 0.25)`);
+  },
+);

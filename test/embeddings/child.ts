@@ -13,7 +13,12 @@ const manifest = await readManifest(dataDir);
 const extractor = model === 'fake' ? new FakeExtractor({ delayMs: Number(delay ?? 0) }) : createDescriptor(model);
 let seen = 0;
 const r = await embedManifest({
-  manifest, extractor, out, batchSize: Number(batch), workers: Number(workers), chunkRows: 8,
+  manifest,
+  extractor,
+  out,
+  batchSize: Number(batch),
+  workers: Number(workers),
+  chunkRows: 8,
   onStage: (s: EmbedStage) => {
     if (s === stage && ++seen >= Number(nth ?? 1)) process.kill(process.pid, 'SIGKILL');
   },

@@ -1,7 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { Manifest, classInfoFromName, writeManifest, type ManifestEntry, SPLITS } from '../../src/workbench/data/manifest.js';
+import {
+  Manifest,
+  classInfoFromName,
+  writeManifest,
+  type ManifestEntry,
+  SPLITS,
+} from '../../src/workbench/data/manifest.js';
 import type { RgbImage } from '../../src/workbench/images/decode.js';
 import type { Extractor } from '../../src/workbench/models/types.js';
 import { Rng } from '../../src/workbench/util/rng.js';
@@ -14,7 +20,10 @@ export const CLASS_NAMES = ['MR/brain/normal', 'MR/brain/glioma', 'CT/chest/norm
  * their structure (stripes, blobs, rings, checks) plus noise, split over two source datasets,
  * and its manifest written to `<dir>/data`.
  */
-export async function makeDataset(dir: string, opts: { count?: number; size?: number; seed?: number } = {}): Promise<Manifest> {
+export async function makeDataset(
+  dir: string,
+  opts: { count?: number; size?: number; seed?: number } = {},
+): Promise<Manifest> {
   const count = opts.count ?? 40;
   const size = opts.size ?? 48;
   const rng = new Rng(opts.seed ?? 1);
@@ -39,12 +48,22 @@ export async function makeDataset(dir: string, opts: { count?: number; size?: nu
         else if (c === 2) v = 128 + 100 * Math.sin(Math.hypot(cx, cy) / 2 + phase);
         else v = ((x >> 3) + (y >> 3)) % 2 ? 200 : 60;
         v += (rng.next() - 0.5) * 40;
-        for (let k = 0; k < ch; k++) px[(y * size + x) * ch + k] = Math.max(0, Math.min(255, Math.round(v * (k === 1 ? 0.9 : 1))));
+        for (let k = 0; k < ch; k++)
+          px[(y * size + x) * ch + k] = Math.max(0, Math.min(255, Math.round(v * (k === 1 ? 0.9 : 1))));
       }
     }
     const rel = `${ds}/c${c}/img${String(i).padStart(3, '0')}.png`;
-    await sharp(Buffer.from(px), { raw: { width: size, height: size, channels: ch } }).png().toFile(join(images, rel));
-    entries.push({ filepath: rel, dataset: ds, split: SPLITS[i % 5 === 0 ? 2 : i % 7 === 0 ? 1 : 0], modality: CLASS_NAMES[c].split('/')[0], anatomicRegion: CLASS_NAMES[c].split('/')[1], className: CLASS_NAMES[c] });
+    await sharp(Buffer.from(px), { raw: { width: size, height: size, channels: ch } })
+      .png()
+      .toFile(join(images, rel));
+    entries.push({
+      filepath: rel,
+      dataset: ds,
+      split: SPLITS[i % 5 === 0 ? 2 : i % 7 === 0 ? 1 : 0],
+      modality: CLASS_NAMES[c].split('/')[0],
+      anatomicRegion: CLASS_NAMES[c].split('/')[1],
+      className: CLASS_NAMES[c],
+    });
   }
   const classes = CLASS_NAMES.map((n) => classInfoFromName(n));
   const dataDir = join(dir, 'data');
@@ -75,7 +94,8 @@ export class FakeExtractor implements Extractor {
       for (let y = 0; y < img.height; y++) {
         for (let x = 0; x < img.width; x++) {
           const cell = (y * 2 < img.height ? 0 : 2) + (x * 2 < img.width ? 0 : 1);
-          for (let c = 0; c < 3; c++) out[o + cell * 3 + c] += img.data[(y * img.width + x) * 3 + c] / (img.width * img.height);
+          for (let c = 0; c < 3; c++)
+            out[o + cell * 3 + c] += img.data[(y * img.width + x) * 3 + c] / (img.width * img.height);
         }
       }
       out[o + 12] = 1;

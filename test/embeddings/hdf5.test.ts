@@ -26,7 +26,10 @@ test('export writes the study layout (one <dataset>.h5, one float32 vector per i
   const h5dir = join(tmp.dir, 'h5');
   const r = await exportH5({ manifest, store, out: h5dir });
   assert.deepEqual(readdirSync(h5dir).sort(), ['brainset.h5', 'chestset.h5']);
-  assert.equal(r.files.reduce((s, f) => s + f.count, 0), 16);
+  assert.equal(
+    r.files.reduce((s, f) => s + f.count, 0),
+    16,
+  );
   // read one file directly: dataset named by the filepath, float32, shape [dim]
   const h5wasm = await loadH5wasm();
   const s = await openEmbeddings(store);
@@ -48,7 +51,7 @@ test('export writes the study layout (one <dataset>.h5, one float32 vector per i
   assert.equal(rep.missing, 0);
   assert.equal(rep.extra, 0);
   assert.equal(rep.renormalized, 0);
-  assert.equal(rep.meta.modelId, 'fake', 'model id from the files\' attribute');
+  assert.equal(rep.meta.modelId, 'fake', "model id from the files' attribute");
   assert.deepEqual(readFileSync(join(back, 'vectors.f32')), readFileSync(join(store, 'vectors.f32')));
   assert.equal(rep.meta.contentHash, s.meta.contentHash, 'same content hash after the round trip');
 });
@@ -59,8 +62,15 @@ test('import reports missing and extra paths clearly', async () => {
   await exportH5({ manifest, store, out: h5dir });
   const entries = [...Array(manifest.size).keys()].map((i) => manifest.entry(i));
   entries.pop(); // one image fewer: the files then hold one extra
-  entries.push({ ...manifest.entry(0), filepath: 'brainset/c0/new-1.png' }, { ...manifest.entry(0), filepath: 'brainset/c0/new-2.png' });
-  const m2 = Manifest.fromEntries(entries, manifest.classes.map((c) => classInfoFromName(c.name)), { dir: manifest.dir, imagesRoot: manifest.imagesRoot });
+  entries.push(
+    { ...manifest.entry(0), filepath: 'brainset/c0/new-1.png' },
+    { ...manifest.entry(0), filepath: 'brainset/c0/new-2.png' },
+  );
+  const m2 = Manifest.fromEntries(
+    entries,
+    manifest.classes.map((c) => classInfoFromName(c.name)),
+    { dir: manifest.dir, imagesRoot: manifest.imagesRoot },
+  );
   await assert.rejects(importH5({ manifest: m2, from: h5dir, out: join(tmp.dir, 'x') }), (e: CbirError) => {
     assert.ok(e instanceof CbirError);
     assert.match(e.message, /2 of 17 manifest paths are not in the HDF5 files/);
@@ -68,7 +78,13 @@ test('import reports missing and extra paths clearly', async () => {
     assert.match(e.message, /--allow-missing/);
     return true;
   });
-  const rep = await importH5({ manifest: m2, from: h5dir, out: join(tmp.dir, 'y'), allowMissing: true, modelId: 'published' });
+  const rep = await importH5({
+    manifest: m2,
+    from: h5dir,
+    out: join(tmp.dir, 'y'),
+    allowMissing: true,
+    modelId: 'published',
+  });
   assert.equal(rep.found, 15);
   assert.equal(rep.missing, 2);
   assert.equal(rep.extra, 1);

@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { tempDir } from '../helpers/datasets.js';
 import { makeDataset, FakeExtractor } from './fixtures.js';
 import type { Manifest } from '../../src/workbench/data/manifest.js';
-import { embedManifest, shardRange, parseShard, l2NormalizeRows, firstNonFiniteRow } from '../../src/workbench/embeddings/pipeline.js';
+import {
+  embedManifest,
+  shardRange,
+  parseShard,
+  l2NormalizeRows,
+  firstNonFiniteRow,
+} from '../../src/workbench/embeddings/pipeline.js';
 import { mergeShards } from '../../src/workbench/embeddings/merge.js';
 import { openEmbeddings, computeContentHash } from '../../src/workbench/embeddings/store.js';
 import { createDescriptor } from '../../src/workbench/models/descriptors/index.js';
@@ -23,7 +29,12 @@ after(() => tmp.cleanup());
 const out = (name: string) => join(tmp.dir, 'out', name);
 
 test('shardRange tiles the manifest on batch boundaries', () => {
-  for (const [total, batch, n] of [[30, 4, 3], [30, 4, 7], [5, 8, 3], [100, 1, 10]]) {
+  for (const [total, batch, n] of [
+    [30, 4, 3],
+    [30, 4, 7],
+    [5, 8, 3],
+    [100, 1, 10],
+  ]) {
     let next = 0;
     for (let i = 0; i < n; i++) {
       const r = shardRange(total, batch, { index: i, count: n });
@@ -55,29 +66,57 @@ test('rerunning a complete store does nothing; another manifest or model is refu
   assert.equal(again.meta.contentHash, first.meta.contentHash);
 
   const other = await makeDataset(join(tmp.dir, 'other'), { count: 12, size: 40, seed: 9 });
-  await assert.rejects(embedManifest({ manifest: other, extractor: new FakeExtractor(), out: dir, batchSize: 4, workers: 0 }), (e: CbirError) => {
-    assert.ok(e instanceof CbirError);
-    assert.match(e.message, /different manifest/);
-    assert.match(e.message, /new --out folder, or pass --force/);
-    assert.match(e.message, /meta\.json/);
-    return true;
+  await assert.rejects(
+    embedManifest({ manifest: other, extractor: new FakeExtractor(), out: dir, batchSize: 4, workers: 0 }),
+    (e: CbirError) => {
+      assert.ok(e instanceof CbirError);
+      assert.match(e.message, /different manifest/);
+      assert.match(e.message, /new --out folder, or pass --force/);
+      assert.match(e.message, /meta\.json/);
+      return true;
+    },
+  );
+  await assert.rejects(
+    embedManifest({ manifest, extractor: createDescriptor('tiny16'), out: dir, batchSize: 4, workers: 0 }),
+    /another model/,
+  );
+  await assert.rejects(
+    embedManifest({ manifest, extractor: new FakeExtractor(), out: dir, batchSize: 8, workers: 0 }),
+    /--batch 4/,
+  );
+  const forced = await embedManifest({
+    manifest: other,
+    extractor: new FakeExtractor(),
+    out: dir,
+    batchSize: 4,
+    workers: 0,
+    force: true,
   });
-  await assert.rejects(embedManifest({ manifest, extractor: createDescriptor('tiny16'), out: dir, batchSize: 4, workers: 0 }), /another model/);
-  await assert.rejects(embedManifest({ manifest, extractor: new FakeExtractor(), out: dir, batchSize: 8, workers: 0 }), /--batch 4/);
-  const forced = await embedManifest({ manifest: other, extractor: new FakeExtractor(), out: dir, batchSize: 4, workers: 0, force: true });
   assert.equal(forced.meta.count, 12);
   assert.equal(forced.meta.manifestHash, other.hash);
 });
 
 test('a partial run of another manifest is refused too', async () => {
   const dir = out('refuse-partial');
-  await assert.rejects(embedManifest({
-    manifest, extractor: new FakeExtractor(), out: dir, batchSize: 4, workers: 0,
-    onStage: (s) => { if (s === 'batch-recorded') throw new Error('stop'); },
-  }), /stop/);
+  await assert.rejects(
+    embedManifest({
+      manifest,
+      extractor: new FakeExtractor(),
+      out: dir,
+      batchSize: 4,
+      workers: 0,
+      onStage: (s) => {
+        if (s === 'batch-recorded') throw new Error('stop');
+      },
+    }),
+    /stop/,
+  );
   assert.ok(existsSync(join(dir, 'partial', 'journal.jsonl')));
   const other = await makeDataset(join(tmp.dir, 'other2'), { count: 8, size: 40, seed: 3 });
-  await assert.rejects(embedManifest({ manifest: other, extractor: new FakeExtractor(), out: dir, batchSize: 4, workers: 0 }), /different manifest/);
+  await assert.rejects(
+    embedManifest({ manifest: other, extractor: new FakeExtractor(), out: dir, batchSize: 4, workers: 0 }),
+    /different manifest/,
+  );
 });
 
 test('NaN from the model stops with an error naming the image; earlier batches are kept and the run resumes', async () => {
@@ -87,16 +126,29 @@ test('NaN from the model stops with an error naming the image; earlier batches a
   let nanImage: Uint8Array | null = null;
   const { decodeImage } = await import('../../src/workbench/images/decode.js');
   nanImage = (await decodeImage(target)).data;
-  const isBad = (img: { data: Uint8Array }) => img.data.length === nanImage!.length && Buffer.compare(Buffer.from(img.data), Buffer.from(nanImage!)) === 0;
+  const isBad = (img: { data: Uint8Array }) =>
+    img.data.length === nanImage!.length && Buffer.compare(Buffer.from(img.data), Buffer.from(nanImage!)) === 0;
   for (const workers of [0, 1]) {
-    await assert.rejects(embedManifest({ manifest, extractor: new FakeExtractor({ nanFor: isBad }), out: dir, batchSize: 4, workers, force: true }), (e: CbirError) => {
-      assert.ok(e instanceof CbirError);
-      assert.equal(e.file, target);
-      assert.match(e.message, /NaN or Inf/);
-      assert.match(e.message, new RegExp(`row ${bad + 1} of ${manifest.size}`));
-      return true;
-    });
-    const journal = readFileSync(join(dir, 'partial', 'journal.jsonl'), 'utf8').trim().split('\n');
+    await assert.rejects(
+      embedManifest({
+        manifest,
+        extractor: new FakeExtractor({ nanFor: isBad }),
+        out: dir,
+        batchSize: 4,
+        workers,
+        force: true,
+      }),
+      (e: CbirError) => {
+        assert.ok(e instanceof CbirError);
+        assert.equal(e.file, target);
+        assert.match(e.message, /NaN or Inf/);
+        assert.match(e.message, new RegExp(`row ${bad + 1} of ${manifest.size}`));
+        return true;
+      },
+    );
+    const journal = readFileSync(join(dir, 'partial', 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     assert.equal(journal.length, 3, 'the three batches before the bad one are recorded');
   }
   // fixing the model and rerunning resumes after those batches
@@ -104,7 +156,13 @@ test('NaN from the model stops with an error naming the image; earlier batches a
   const r = await embedManifest({ manifest, extractor: fake, out: dir, batchSize: 4, workers: 0 });
   assert.equal(r.resumed, 12);
   assert.equal(r.embedded, manifest.size - 12);
-  const clean = await embedManifest({ manifest, extractor: new FakeExtractor(), out: out('nan-clean'), batchSize: 4, workers: 0 });
+  const clean = await embedManifest({
+    manifest,
+    extractor: new FakeExtractor(),
+    out: out('nan-clean'),
+    batchSize: 4,
+    workers: 0,
+  });
   assert.equal(r.meta.contentHash, clean.meta.contentHash);
 });
 
@@ -117,18 +175,33 @@ test('an unreadable image stops with an error naming it, and the partial work st
     writeFileSync(victim, good.subarray(0, 40)); // truncated PNG
     const dir = join(t.dir, 'store');
     for (const workers of [0, 1]) {
-      await assert.rejects(embedManifest({ manifest: m, extractor: createDescriptor('hist64'), out: dir, batchSize: 3, workers }), (e: CbirError) => {
-        assert.ok(e instanceof CbirError, String(e));
-        assert.equal(e.file, victim);
-        assert.ok(e.message.includes(victim));
-        assert.ok(e.hint && e.hint.length > 0);
-        return true;
-      });
+      await assert.rejects(
+        embedManifest({ manifest: m, extractor: createDescriptor('hist64'), out: dir, batchSize: 3, workers }),
+        (e: CbirError) => {
+          assert.ok(e instanceof CbirError, String(e));
+          assert.equal(e.file, victim);
+          assert.ok(e.message.includes(victim));
+          assert.ok(e.hint && e.hint.length > 0);
+          return true;
+        },
+      );
     }
     writeFileSync(victim, good);
-    const r = await embedManifest({ manifest: m, extractor: createDescriptor('hist64'), out: dir, batchSize: 3, workers: 0 });
+    const r = await embedManifest({
+      manifest: m,
+      extractor: createDescriptor('hist64'),
+      out: dir,
+      batchSize: 3,
+      workers: 0,
+    });
     assert.equal(r.resumed, 9);
-    const ref = await embedManifest({ manifest: m, extractor: createDescriptor('hist64'), out: join(t.dir, 'ref'), batchSize: 3, workers: 0 });
+    const ref = await embedManifest({
+      manifest: m,
+      extractor: createDescriptor('hist64'),
+      out: join(t.dir, 'ref'),
+      batchSize: 3,
+      workers: 0,
+    });
     assert.equal(r.meta.contentHash, ref.meta.contentHash);
   } finally {
     t.cleanup();
@@ -136,12 +209,25 @@ test('an unreadable image stops with an error naming it, and the partial work st
 });
 
 test('shards merged are identical to an unsharded run; merge checks completeness', async () => {
-  const full = await embedManifest({ manifest, extractor: createDescriptor('tiny16'), out: out('full'), batchSize: 4, workers: 0 });
+  const full = await embedManifest({
+    manifest,
+    extractor: createDescriptor('tiny16'),
+    out: out('full'),
+    batchSize: 4,
+    workers: 0,
+  });
   const n = 3;
   const dirs: string[] = [];
   for (let i = n - 1; i >= 0; i--) {
     const d = out(`shard-${i}`);
-    const r = await embedManifest({ manifest, extractor: createDescriptor('tiny16'), out: d, batchSize: 4, shard: { index: i, count: n }, workers: 0 });
+    const r = await embedManifest({
+      manifest,
+      extractor: createDescriptor('tiny16'),
+      out: d,
+      batchSize: 4,
+      shard: { index: i, count: n },
+      workers: 0,
+    });
     assert.equal(r.meta.shard?.index, i);
     dirs.unshift(d);
   }
@@ -155,7 +241,14 @@ test('shards merged are identical to an unsharded run; merge checks completeness
   await assert.rejects(mergeShards([dirs[0], dirs[0], dirs[1], dirs[2]], out('merged-dup')), /given twice/);
   await assert.rejects(mergeShards([out('full')], out('merged-x')), /not a shard/);
   const otherModel = out('shard-other');
-  await embedManifest({ manifest, extractor: createDescriptor('hist64'), out: otherModel, batchSize: 4, shard: { index: 1, count: n }, workers: 0 });
+  await embedManifest({
+    manifest,
+    extractor: createDescriptor('hist64'),
+    out: otherModel,
+    batchSize: 4,
+    shard: { index: 1, count: n },
+    workers: 0,
+  });
   await assert.rejects(mergeShards([dirs[0], otherModel, dirs[2]], out('merged-y')), /do not belong together/);
   await assert.rejects(mergeShards(dirs, out('merged')), /already exists/);
   // a damaged shard is detected
@@ -167,15 +260,38 @@ test('shards merged are identical to an unsharded run; merge checks completeness
 });
 
 test('resuming from every crash window (in-process stops) gives the uninterrupted store', async () => {
-  const ref = await embedManifest({ manifest, extractor: new FakeExtractor(), out: out('ref-stages'), batchSize: 3, workers: 0 });
+  const ref = await embedManifest({
+    manifest,
+    extractor: new FakeExtractor(),
+    out: out('ref-stages'),
+    batchSize: 3,
+    workers: 0,
+  });
   for (const stage of ['batch-written', 'batch-recorded', 'before-finalize', 'before-meta', 'after-meta'] as const) {
     const dir = out(`stage-${stage}`);
     let n = 0;
-    await assert.rejects(embedManifest({
-      manifest, extractor: new FakeExtractor(), out: dir, batchSize: 3, workers: 0, chunkRows: 7,
-      onStage: (s) => { if (s === stage && ++n === (stage.startsWith('batch') ? 4 : 1)) throw new Error('crash'); },
-    }), /crash/);
-    const r = await embedManifest({ manifest, extractor: new FakeExtractor(), out: dir, batchSize: 3, workers: 0, chunkRows: 7 });
+    await assert.rejects(
+      embedManifest({
+        manifest,
+        extractor: new FakeExtractor(),
+        out: dir,
+        batchSize: 3,
+        workers: 0,
+        chunkRows: 7,
+        onStage: (s) => {
+          if (s === stage && ++n === (stage.startsWith('batch') ? 4 : 1)) throw new Error('crash');
+        },
+      }),
+      /crash/,
+    );
+    const r = await embedManifest({
+      manifest,
+      extractor: new FakeExtractor(),
+      out: dir,
+      batchSize: 3,
+      workers: 0,
+      chunkRows: 7,
+    });
     assert.equal(r.meta.contentHash, ref.meta.contentHash, `after a stop at ${stage}`);
     assert.equal(readdirSync(dir).includes('partial'), false);
   }
@@ -190,7 +306,10 @@ test('the partial run is locked against a second live run; stale locks are taken
   const run = () => embedManifest({ manifest, extractor: new FakeExtractor(), out: dir, batchSize: 4, workers: 0 });
   // a live process on this host (the test runner's parent) holds it
   writeFileSync(lock, JSON.stringify({ pid: process.ppid, host: hostname() }));
-  await assert.rejects(run(), (e: CbirError) => e instanceof CbirError && e.file === lock && /another embedding run/.test(e.message));
+  await assert.rejects(
+    run(),
+    (e: CbirError) => e instanceof CbirError && e.file === lock && /another embedding run/.test(e.message),
+  );
   // a fresh lock from another node: refused; the same lock not refreshed for minutes: taken over
   writeFileSync(lock, JSON.stringify({ pid: 12345, host: 'some-other-node' }));
   await assert.rejects(run(), /another embedding run \(pid 12345 on some-other-node\)/);

@@ -23,22 +23,46 @@ before(async () => {
   tmp = tempDir('cbir-resume-');
   manifest = await makeDataset(tmp.dir, { count: 24, size: 32 });
   dataDir = join(tmp.dir, 'data');
-  refHash = (await embedManifest({ manifest, extractor: new FakeExtractor(), out: join(tmp.dir, 'ref'), batchSize: 3, workers: 0 })).meta.contentHash;
+  refHash = (
+    await embedManifest({
+      manifest,
+      extractor: new FakeExtractor(),
+      out: join(tmp.dir, 'ref'),
+      batchSize: 3,
+      workers: 0,
+    })
+  ).meta.contentHash;
 });
 after(() => tmp.cleanup());
 
 function runChild(out: string, stage = '', nth = 1, delayMs = 0) {
-  return spawnSync(process.execPath, ['--import', 'tsx', CHILD, dataDir, out, 'fake', '3', '0', stage, String(nth), String(delayMs)], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  return spawnSync(
+    process.execPath,
+    ['--import', 'tsx', CHILD, dataDir, out, 'fake', '3', '0', stage, String(nth), String(delayMs)],
+    { cwd: PROJECT_ROOT, encoding: 'utf8' },
+  );
 }
 
 /** The rerun after a kill: the same call in this process (the child's command, without its crash hook). */
 async function rerun(out: string) {
-  const r = await embedManifest({ manifest, extractor: new FakeExtractor(), out, batchSize: 3, workers: 0, chunkRows: 8 });
+  const r = await embedManifest({
+    manifest,
+    extractor: new FakeExtractor(),
+    out,
+    batchSize: 3,
+    workers: 0,
+    chunkRows: 8,
+  });
   return { contentHash: r.meta.contentHash, resumed: r.resumed };
 }
 
 test('kill -9 at every crash window, then the same command again: identical content hash', async () => {
-  const cases: [string, number][] = [['batch-written', 5], ['batch-recorded', 3], ['before-meta', 1], ['after-meta', 1]];
+  const cases: [string, number][] = [
+    ['batch-written', 5],
+    ['batch-recorded', 3],
+    ['before-meta', 1],
+    ['after-meta', 1],
+  ];
   for (const [stage, nth] of cases) {
     const out = join(tmp.dir, `kill-${stage}-${nth}`);
     const killed = runChild(out, stage, nth);
@@ -56,10 +80,15 @@ test('kill -9 from outside at arbitrary moments, several times, then finish', as
   const journal = join(out, 'partial', 'journal.jsonl');
   const lines = () => (existsSync(journal) ? readFileSync(journal, 'utf8').split('\n').length - 1 : 0);
   for (const after of [1, 4]) {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir, out, 'fake', '3', '0', '', '1', '40'], { cwd: PROJECT_ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir, out, 'fake', '3', '0', '', '1', '40'], {
+      cwd: PROJECT_ROOT,
+      stdio: 'ignore',
+    });
     const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, sig) => res(sig)));
     let finished = false;
-    void exited.then(() => { finished = true; });
+    void exited.then(() => {
+      finished = true;
+    });
     while (!finished && lines() < after) await new Promise((r) => setTimeout(r, 5));
     child.kill('SIGKILL');
     const sig = await exited;
@@ -75,18 +104,41 @@ test('kill -9 from outside at arbitrary moments, several times, then finish', as
 
 test('`cbir embed` through bin/cbir.js (worker threads under register()), killed and rerun', async () => {
   const out = join(tmp.dir, 'cli');
-  const args = [join(PROJECT_ROOT, 'bin', 'cbir.js'), 'embed', '--data', dataDir, '--model', 'tiny16', '--out', out, '--batch', '2', '--workers', '2', '--quiet'];
+  const args = [
+    join(PROJECT_ROOT, 'bin', 'cbir.js'),
+    'embed',
+    '--data',
+    dataDir,
+    '--model',
+    'tiny16',
+    '--out',
+    out,
+    '--batch',
+    '2',
+    '--workers',
+    '2',
+    '--quiet',
+  ];
   const journal = join(out, 'partial', 'journal.jsonl');
   const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: 'ignore' });
   const exited = new Promise<void>((res) => child.on('exit', () => res()));
   let finished = false;
-  void exited.then(() => { finished = true; });
-  while (!finished && !(existsSync(journal) && readFileSync(journal, 'utf8').length > 0)) await new Promise((r) => setTimeout(r, 5));
+  void exited.then(() => {
+    finished = true;
+  });
+  while (!finished && !(existsSync(journal) && readFileSync(journal, 'utf8').length > 0))
+    await new Promise((r) => setTimeout(r, 5));
   child.kill('SIGKILL');
   await exited;
   const rerun = spawnSync(process.execPath, args, { cwd: PROJECT_ROOT, encoding: 'utf8' });
   assert.equal(rerun.status, 0, rerun.stderr);
-  const ref = await embedManifest({ manifest, extractor: createDescriptor('tiny16'), out: join(tmp.dir, 'cli-ref'), batchSize: 2, workers: 0 });
+  const ref = await embedManifest({
+    manifest,
+    extractor: createDescriptor('tiny16'),
+    out: join(tmp.dir, 'cli-ref'),
+    batchSize: 2,
+    workers: 0,
+  });
   assert.ok(rerun.stdout.includes(ref.meta.contentHash), rerun.stdout);
   assert.equal(JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')).contentHash, ref.meta.contentHash);
 });

@@ -4,7 +4,13 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/datasets.js';
-import { writeEmbeddings, openEmbeddings, embeddingsInfo, computeContentHash, StoreWriter } from '../../src/workbench/embeddings/store.js';
+import {
+  writeEmbeddings,
+  openEmbeddings,
+  embeddingsInfo,
+  computeContentHash,
+  StoreWriter,
+} from '../../src/workbench/embeddings/store.js';
 import { CbirError } from '../../src/workbench/errors.js';
 
 const fields = { modelId: 'm', fingerprint: 'f'.repeat(64), manifestHash: 'a'.repeat(64) };
@@ -23,7 +29,10 @@ test('write, open, readAll, rows and the content hash definition', async () => {
     const ids = Array.from({ length: 11 }, (_, i) => `ds/img ${i}.png`);
     const meta = await writeEmbeddings(t.dir, x, ids, dim, fields);
     // contentHash = sha256(vectors.f32 ‖ ids.txt)
-    const expect = createHash('sha256').update(new Uint8Array(x.buffer)).update(ids.join('\n') + '\n').digest('hex');
+    const expect = createHash('sha256')
+      .update(new Uint8Array(x.buffer))
+      .update(ids.join('\n') + '\n')
+      .digest('hex');
     assert.equal(meta.contentHash, expect);
     assert.equal(await computeContentHash(t.dir), expect);
     const s = await openEmbeddings(t.dir);
@@ -62,7 +71,10 @@ test('a damaged or incomplete store is reported with what to do', async () => {
     writeFileSync(v, bytes);
     await assert.rejects(embeddingsInfo(t.dir, { verify: true }), /content hash mismatch/);
     writeFileSync(v, bytes.subarray(0, 8));
-    await assert.rejects(openEmbeddings(t.dir), (e: CbirError) => e instanceof CbirError && /expected 24/.test(e.message) && e.file === v);
+    await assert.rejects(
+      openEmbeddings(t.dir),
+      (e: CbirError) => e instanceof CbirError && /expected 24/.test(e.message) && e.file === v,
+    );
     rmSync(join(t.dir, 'meta.json'));
     await assert.rejects(openEmbeddings(t.dir), /not an embedding store/);
     mkdirSync(join(t.dir, 'partial'));

@@ -26,7 +26,11 @@ const out = (name: string) => join(tmp.dir, 'out', name);
 test('worker threads give the same store as the main thread (descriptor, decode and ONNX preprocessing paths)', async () => {
   const tiny = await loadExtractor('tiny-vit');
   try {
-    for (const [name, make] of [['classic', () => createDescriptor('classic')], ['fake', () => new FakeExtractor()], ['tiny-vit', () => tiny]] as const) {
+    for (const [name, make] of [
+      ['classic', () => createDescriptor('classic')],
+      ['fake', () => new FakeExtractor()],
+      ['tiny-vit', () => tiny],
+    ] as const) {
       const a = await embedManifest({ manifest, extractor: make(), out: out(`${name}-w0`), batchSize: 4, workers: 0 });
       const b = await embedManifest({ manifest, extractor: make(), out: out(`${name}-w2`), batchSize: 4, workers: 2 });
       assert.equal(a.meta.count, manifest.size);
@@ -46,4 +50,3 @@ test('worker threads give the same store as the main thread (descriptor, decode 
     await tiny.close();
   }
 });
-

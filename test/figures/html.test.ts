@@ -2,10 +2,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { CbirError } from '../../src/workbench/errors.js';
-import { figureHtml, figuresHtml, plotlyBundlePath, notebookFigureHtml, showFigure, resetNotebookPlotly, scriptJson } from '../../src/workbench/figures/html.js';
+import {
+  figureHtml,
+  figuresHtml,
+  plotlyBundlePath,
+  notebookFigureHtml,
+  showFigure,
+  resetNotebookPlotly,
+  scriptJson,
+} from '../../src/workbench/figures/html.js';
 import type { PlotlyFigure } from '../../src/workbench/figures/specs.js';
 
-const fig = (name = 'a'): PlotlyFigure => ({ data: [{ type: 'scatter', x: [1, 2], y: [3, 4], name }], layout: { width: 400, height: 300, title: { text: 'Test <b>figure</b>' } } });
+const fig = (name = 'a'): PlotlyFigure => ({
+  data: [{ type: 'scatter', x: [1, 2], y: [3, 4], name }],
+  layout: { width: 400, height: 300, title: { text: 'Test <b>figure</b>' } },
+});
 const bundleHead = readFileSync(plotlyBundlePath(), 'utf8').slice(0, 400);
 
 test('standalone HTML inlines the installed plotly bundle and loads nothing over the network', () => {
@@ -35,7 +46,10 @@ test('a shared bundle must be a relative path (offline)', () => {
   assert.match(html, /<script src="plotly\.min\.js"><\/script>/);
   assert.ok(!html.includes(bundleHead));
   for (const src of ['https://cdn.plot.ly/plotly-3.0.0.min.js', '//cdn.plot.ly/x.js', 'file:///x.js']) {
-    assert.throws(() => figureHtml(fig(), { plotly: { src } }), (e: unknown) => e instanceof CbirError && /not a relative path/.test(e.message));
+    assert.throws(
+      () => figureHtml(fig(), { plotly: { src } }),
+      (e: unknown) => e instanceof CbirError && /not a relative path/.test(e.message),
+    );
   }
 });
 

@@ -4,7 +4,13 @@ import { Manifest, classInfoFromName, type ManifestEntry } from '../../src/workb
 import { datasetStats } from '../../src/workbench/data/stats.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import {
-  precisionCurvesFigure, indexSizeFigure, perClassFigure, imbalanceFigure, scatterMapFigure, logTicks, type PlotlyTrace,
+  precisionCurvesFigure,
+  indexSizeFigure,
+  perClassFigure,
+  imbalanceFigure,
+  scatterMapFigure,
+  logTicks,
+  type PlotlyTrace,
 } from '../../src/workbench/figures/specs.js';
 import { KIND_COLORS, MODALITY_COLORS, PALETTE } from '../../src/workbench/figures/colors.js';
 import { mapFigures, balancedCap, sampleForMap } from '../../src/workbench/figures/maps.js';
@@ -20,8 +26,24 @@ function assertJsonable(x: unknown): void {
 
 test('P@N curves: micro and macro panels, one legend entry and one colour per model, bands only where intervals exist', () => {
   const fig = precisionCurvesFigure([
-    { model: 'alpha', n: N, micro: N.map((n) => 0.9 - n / 100), microLo: N.map((n) => 0.85 - n / 100), microHi: N.map((n) => 0.95 - n / 100), macro: N.map((n) => 0.7 - n / 100), macroLo: N.map((n) => 0.6 - n / 100), macroHi: N.map((n) => 0.8 - n / 100) },
-    { model: 'beta', n: N, micro: N.map(() => 0.5), microLo: N.map(() => NaN), microHi: N.map(() => NaN), macro: N.map(() => 0.4) },
+    {
+      model: 'alpha',
+      n: N,
+      micro: N.map((n) => 0.9 - n / 100),
+      microLo: N.map((n) => 0.85 - n / 100),
+      microHi: N.map((n) => 0.95 - n / 100),
+      macro: N.map((n) => 0.7 - n / 100),
+      macroLo: N.map((n) => 0.6 - n / 100),
+      macroHi: N.map((n) => 0.8 - n / 100),
+    },
+    {
+      model: 'beta',
+      n: N,
+      micro: N.map(() => 0.5),
+      microLo: N.map(() => NaN),
+      microHi: N.map(() => NaN),
+      macro: N.map(() => 0.4),
+    },
   ]);
   assertJsonable(fig);
   assert.equal(lines(fig.data).length, 4, 'a micro and a macro line per model');
@@ -29,11 +51,23 @@ test('P@N curves: micro and macro panels, one legend entry and one colour per mo
   const legend = fig.data.filter((t) => t.showlegend !== false).map((t) => t.name);
   assert.deepEqual(legend, ['alpha', 'beta']);
   const alpha = lines(fig.data).filter((t) => t.name === 'alpha');
-  assert.deepEqual(alpha.map((t) => [t.xaxis, t.yaxis]), [['x', 'y'], ['x2', 'y2']]);
+  assert.deepEqual(
+    alpha.map((t) => [t.xaxis, t.yaxis]),
+    [
+      ['x', 'y'],
+      ['x2', 'y2'],
+    ],
+  );
   assert.equal((alpha[0].line as { color: string }).color, (alpha[1].line as { color: string }).color);
-  assert.notEqual((alpha[0].line as { color: string }).color, (lines(fig.data).find((t) => t.name === 'beta')!.line as { color: string }).color);
+  assert.notEqual(
+    (alpha[0].line as { color: string }).color,
+    (lines(fig.data).find((t) => t.name === 'beta')!.line as { color: string }).color,
+  );
   assert.deepEqual(alpha[0].x, N);
-  assert.deepEqual(alpha[0].y, N.map((n) => Number((0.9 - n / 100).toPrecision(6))));
+  assert.deepEqual(
+    alpha[0].y,
+    N.map((n) => Number((0.9 - n / 100).toPrecision(6))),
+  );
   // The band is a closed polygon: hi forwards, lo backwards.
   const band = bands(fig.data)[0];
   assert.equal((band.x as number[]).length, 20);
@@ -43,7 +77,11 @@ test('P@N curves: micro and macro panels, one legend entry and one colour per mo
 });
 
 test('P@N curves: a column of the wrong length is an error naming the file', () => {
-  assert.throws(() => precisionCurvesFigure([{ model: 'a', n: N, micro: N, macro: N.slice(1), source: 'r/a/precision_at_n.csv' }]), (e: unknown) => e instanceof CbirError && /r\/a\/precision_at_n\.csv/.test(e.message) && /macro has 9 values/.test(e.message));
+  assert.throws(
+    () => precisionCurvesFigure([{ model: 'a', n: N, micro: N, macro: N.slice(1), source: 'r/a/precision_at_n.csv' }]),
+    (e: unknown) =>
+      e instanceof CbirError && /r\/a\/precision_at_n\.csv/.test(e.message) && /macro has 9 values/.test(e.message),
+  );
   assert.throws(() => precisionCurvesFigure([]), CbirError);
 });
 
@@ -54,7 +92,10 @@ test('index size: one line per model, sorted by N, ± std error bars, log x with
     { model: 'b', indexPerClass: 5, mean: 0.5, std: 0.2, seeds: 5, classes: 3 },
   ]);
   assertJsonable(fig);
-  assert.deepEqual(fig.data.map((t) => t.name), ['a', 'b']);
+  assert.deepEqual(
+    fig.data.map((t) => t.name),
+    ['a', 'b'],
+  );
   assert.deepEqual(fig.data[0].x, [5, 100]);
   assert.deepEqual(fig.data[0].y, [0.6, 0.9]);
   assert.deepEqual((fig.data[0].error_y as { array: number[] }).array, [0.1, 0.01]);
@@ -65,12 +106,15 @@ test('index size: one line per model, sorted by N, ± std error bars, log x with
 });
 
 test('per-class P@1: anatomical and pathological traces in their own colours, classes without index images left out', () => {
-  const fig = perClassFigure([
-    { className: 'CT/head/normal', kind: 'anatomical', indexImages: 90, queries: 26, p1: 0.8 },
-    { className: 'CT/head/bleed', kind: 'pathological', indexImages: 9, queries: 3, p1: 0 },
-    { className: 'CT/head/rare', kind: 'pathological', indexImages: 0, queries: 2, p1: 0 },
-    { className: 'MR/brain/glioma', kind: 'pathological', indexImages: 300, queries: 40, p1: 0.5 },
-  ], { model: 'tiny16' });
+  const fig = perClassFigure(
+    [
+      { className: 'CT/head/normal', kind: 'anatomical', indexImages: 90, queries: 26, p1: 0.8 },
+      { className: 'CT/head/bleed', kind: 'pathological', indexImages: 9, queries: 3, p1: 0 },
+      { className: 'CT/head/rare', kind: 'pathological', indexImages: 0, queries: 2, p1: 0 },
+      { className: 'MR/brain/glioma', kind: 'pathological', indexImages: 300, queries: 40, p1: 0.5 },
+    ],
+    { model: 'tiny16' },
+  );
   assertJsonable(fig);
   const [anat, path] = fig.data;
   assert.equal((anat.marker as { color: string }).color, KIND_COLORS.anatomical);
@@ -89,18 +133,39 @@ function tinyManifest(counts: Record<string, number>): Manifest {
   const entries: ManifestEntry[] = [];
   for (const [name, n] of Object.entries(counts)) {
     const [modality, region] = name.split('/');
-    for (let i = 0; i < n; i++) entries.push({ filepath: `${name}/${i}.png`, dataset: `ds-${modality}`, split: i % 5 === 0 ? 'test' : i % 5 === 1 ? 'val' : 'train', modality, anatomicRegion: region, className: name });
+    for (let i = 0; i < n; i++)
+      entries.push({
+        filepath: `${name}/${i}.png`,
+        dataset: `ds-${modality}`,
+        split: i % 5 === 0 ? 'test' : i % 5 === 1 ? 'val' : 'train',
+        modality,
+        anatomicRegion: region,
+        className: name,
+      });
   }
-  return Manifest.fromEntries(entries, Object.keys(counts).map((c) => classInfoFromName(c)), { dir: '/tmp/none' });
+  return Manifest.fromEntries(
+    entries,
+    Object.keys(counts).map((c) => classInfoFromName(c)),
+    { dir: '/tmp/none' },
+  );
 }
 
 test('class imbalance: bins from datasetStats, stacked by kind, counts add up', () => {
-  const m = tinyManifest({ 'CT/head/normal': 120, 'CT/head/bleed': 3, 'MR/brain/normal': 60, 'MR/brain/glioma': 7, 'XR/chest/normal': 25 });
+  const m = tinyManifest({
+    'CT/head/normal': 120,
+    'CT/head/bleed': 3,
+    'MR/brain/normal': 60,
+    'MR/brain/glioma': 7,
+    'XR/chest/normal': 25,
+  });
   const st = datasetStats(m);
   const kinds = new Map(m.classes.map((c) => [c.name, c.kind] as const));
   const fig = imbalanceFigure(st.imbalance.bins, { kinds });
   assertJsonable(fig);
-  assert.deepEqual(fig.data.map((t) => t.name), ['anatomical', 'pathological']);
+  assert.deepEqual(
+    fig.data.map((t) => t.name),
+    ['anatomical', 'pathological'],
+  );
   assert.deepEqual(fig.data[0].x, ['2–4', '5–9', '10–19', '20–49', '50–99', '100–199']);
   assert.deepEqual(fig.data[0].y, [0, 0, 0, 1, 1, 1]);
   assert.deepEqual(fig.data[1].y, [1, 1, 0, 0, 0, 0]);
@@ -115,23 +180,50 @@ test('class imbalance: bins from datasetStats, stacked by kind, counts add up', 
 
 test('scatter map: one trace per group present (sorted), counts in the legend, hover per point, fixed modality colours', () => {
   const xy = Float32Array.from([0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
-  const fig = scatterMapFigure({ xy, group: [2, 0, 2, 0, 2], groupNames: ['MR', 'unused', 'CT'], hover: ['a', 'b', 'c', 'd', 'e'], colors: MODALITY_COLORS }, { title: 't', legendTitle: 'modality' });
+  const fig = scatterMapFigure(
+    {
+      xy,
+      group: [2, 0, 2, 0, 2],
+      groupNames: ['MR', 'unused', 'CT'],
+      hover: ['a', 'b', 'c', 'd', 'e'],
+      colors: MODALITY_COLORS,
+    },
+    { title: 't', legendTitle: 'modality' },
+  );
   assertJsonable(fig);
-  assert.deepEqual(fig.data.map((t) => t.name), ['CT (3)', 'MR (2)']);
+  assert.deepEqual(
+    fig.data.map((t) => t.name),
+    ['CT (3)', 'MR (2)'],
+  );
   assert.deepEqual(fig.data[0].x, [0, 2, 4]);
   assert.deepEqual(fig.data[0].hovertext, ['a', 'c', 'e']);
   assert.equal((fig.data[0].marker as { color: string }).color, MODALITY_COLORS.CT);
   assert.equal((fig.data[1].marker as { color: string }).color, MODALITY_COLORS.MR);
   assert.equal(fig.data[0].type, 'scatter', 'SVG scatter renders headless (no WebGL)');
-  assert.equal(((fig.layout.legend as { title: { text: string } }).title).text, 'modality');
+  assert.equal((fig.layout.legend as { title: { text: string } }).title.text, 'modality');
   // Groups without a fixed colour take distinct palette colours.
-  const many = scatterMapFigure({ xy: new Float32Array(60), group: Array.from({ length: 30 }, (_, i) => i), groupNames: Array.from({ length: 30 }, (_, i) => `c${String(i).padStart(2, '0')}`) }, { title: 't' });
-  const styles = new Set(many.data.map((t) => `${(t.marker as { color: string }).color}/${(t.marker as { symbol: string }).symbol}`));
+  const many = scatterMapFigure(
+    {
+      xy: new Float32Array(60),
+      group: Array.from({ length: 30 }, (_, i) => i),
+      groupNames: Array.from({ length: 30 }, (_, i) => `c${String(i).padStart(2, '0')}`),
+    },
+    { title: 't' },
+  );
+  const styles = new Set(
+    many.data.map((t) => `${(t.marker as { color: string }).color}/${(t.marker as { symbol: string }).symbol}`),
+  );
   assert.equal(styles.size, 30);
   assert.equal((many.data[0].marker as { color: string }).color, PALETTE[0]);
   assert.ok(many.layout.height >= 120 + 19 * 30, 'tall enough for the legend');
-  assert.throws(() => scatterMapFigure({ xy, group: [0, 1, 5, 0, 0], groupNames: ['a', 'b'] }, { title: 't' }), /group code 5/);
-  assert.throws(() => scatterMapFigure({ xy, group: [0, 1], groupNames: ['a', 'b'] }, { title: 't' }), /5 points but 2 group codes/);
+  assert.throws(
+    () => scatterMapFigure({ xy, group: [0, 1, 5, 0, 0], groupNames: ['a', 'b'] }, { title: 't' }),
+    /group code 5/,
+  );
+  assert.throws(
+    () => scatterMapFigure({ xy, group: [0, 1], groupNames: ['a', 'b'] }, { title: 't' }),
+    /5 points but 2 group codes/,
+  );
 });
 
 test('t-SNE maps of a manifest: by modality, region and class, hover names path, class and modality', () => {
@@ -139,9 +231,18 @@ test('t-SNE maps of a manifest: by modality, region and class, hover names path,
   const rows = Int32Array.from([0, 2, 4, 6, 8, 10]);
   const xy = new Float32Array(12).map((_, i) => i);
   const figs = mapFigures(m, rows, xy, { label: 'm1', prefix: 'tsne_m1' });
-  assert.deepEqual(figs.map((f) => f.name), ['tsne_m1_modality', 'tsne_m1_region', 'tsne_m1_class']);
-  assert.deepEqual(figs[0].figure.data.map((t) => t.name), ['CT (4)', 'XR (2)']);
-  assert.deepEqual(figs[1].figure.data.map((t) => t.name), ['chest (4)', 'head (2)']);
+  assert.deepEqual(
+    figs.map((f) => f.name),
+    ['tsne_m1_modality', 'tsne_m1_region', 'tsne_m1_class'],
+  );
+  assert.deepEqual(
+    figs[0].figure.data.map((t) => t.name),
+    ['CT (4)', 'XR (2)'],
+  );
+  assert.deepEqual(
+    figs[1].figure.data.map((t) => t.name),
+    ['chest (4)', 'head (2)'],
+  );
   assert.equal(figs[2].figure.data.length, 3);
   const hover = (figs[0].figure.data[0].hovertext as string[])[0];
   assert.match(hover, /CT\/head\/normal\/0\.png/);

@@ -44,7 +44,13 @@ const TS_UID = {
 
 const LONG_VRS = new Set(['OB', 'OW', 'OF', 'OD', 'OL', 'OV', 'SQ', 'UT', 'UN', 'UC', 'UR', 'SV', 'UV']);
 
-interface El { group: number; element: number; vr: string; value: Uint8Array; undefinedLength?: boolean }
+interface El {
+  group: number;
+  element: number;
+  vr: string;
+  value: Uint8Array;
+  undefinedLength?: boolean;
+}
 
 function strEl(group: number, element: number, vr: string, s: string): El {
   const b = new TextEncoder().encode(s);
@@ -90,7 +96,10 @@ function encode(els: El[], explicit: boolean): Uint8Array {
 function concat(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
   let p = 0;
-  for (const c of chunks) { out.set(c, p); p += c.length; }
+  for (const c of chunks) {
+    out.set(c, p);
+    p += c.length;
+  }
   return out;
 }
 
@@ -100,12 +109,15 @@ function encapsulated(): Uint8Array {
   const item = (len: number) => {
     const b = new Uint8Array(8);
     const v = new DataView(b.buffer);
-    v.setUint16(0, 0xfffe, true); v.setUint16(2, 0xe000, true); v.setUint32(4, len, true);
+    v.setUint16(0, 0xfffe, true);
+    v.setUint16(2, 0xe000, true);
+    v.setUint32(4, len, true);
     return b;
   };
   const delim = new Uint8Array(8);
   const dv = new DataView(delim.buffer);
-  dv.setUint16(0, 0xfffe, true); dv.setUint16(2, 0xe0dd, true);
+  dv.setUint16(0, 0xfffe, true);
+  dv.setUint16(2, 0xe0dd, true);
   return concat([item(0), item(fragment.length), fragment, delim]);
 }
 
@@ -130,7 +142,10 @@ export function dicomBytes(opts: WriteDicomOptions): Uint8Array {
   const sopClass = opts.modality === 'CT' ? '1.2.840.10008.5.1.4.1.1.2' : '1.2.840.10008.5.1.4.1.1.7';
   const sop = opts.sopInstanceUid ?? '1.2.826.0.1.3680043.10.543.1.1';
   const n = opts.rows * opts.cols * spp * frames;
-  if (opts.pixels.length !== n) throw new Error(`writeDicom: ${opts.pixels.length} pixel values, ${opts.rows}×${opts.cols}×${spp}×${frames} expected`);
+  if (opts.pixels.length !== n)
+    throw new Error(
+      `writeDicom: ${opts.pixels.length} pixel values, ${opts.rows}×${opts.cols}×${spp}×${frames} expected`,
+    );
 
   const metaEls: El[] = [
     { group: 0x0002, element: 0x0001, vr: 'OB', value: new Uint8Array([0, 1]) },
@@ -145,10 +160,7 @@ export function dicomBytes(opts: WriteDicomOptions): Uint8Array {
   new DataView(groupLength.buffer).setUint32(0, metaBody.length, true);
   const meta = concat([encode([{ group: 0x0002, element: 0x0000, vr: 'UL', value: groupLength }], true), metaBody]);
 
-  const els: El[] = [
-    strEl(0x0008, 0x0016, 'UI', sopClass),
-    strEl(0x0008, 0x0018, 'UI', sop),
-  ];
+  const els: El[] = [strEl(0x0008, 0x0016, 'UI', sopClass), strEl(0x0008, 0x0018, 'UI', sop)];
   if (opts.modality) els.push(strEl(0x0008, 0x0060, 'CS', opts.modality));
   if (opts.patientId) els.push(strEl(0x0010, 0x0020, 'LO', opts.patientId));
   els.push(strEl(0x0020, 0x000d, 'UI', opts.studyInstanceUid ?? '1.2.826.0.1.3680043.10.543.2'));
@@ -163,7 +175,8 @@ export function dicomBytes(opts: WriteDicomOptions): Uint8Array {
   els.push(u16El(0x0028, 0x0101, bitsStored));
   els.push(u16El(0x0028, 0x0102, bitsStored - 1));
   els.push(u16El(0x0028, 0x0103, opts.pixelRepresentation ?? 0));
-  if (opts.pixelPaddingValue !== undefined) els.push(u16El(0x0028, 0x0120, opts.pixelPaddingValue, opts.pixelRepresentation === 1 ? 'SS' : 'US'));
+  if (opts.pixelPaddingValue !== undefined)
+    els.push(u16El(0x0028, 0x0120, opts.pixelPaddingValue, opts.pixelRepresentation === 1 ? 'SS' : 'US'));
   if (opts.windowCenter !== undefined) els.push(dsEl(0x0028, 0x1050, opts.windowCenter));
   if (opts.windowWidth !== undefined) els.push(dsEl(0x0028, 0x1051, opts.windowWidth));
   if (opts.rescaleIntercept !== undefined) els.push(dsEl(0x0028, 0x1052, opts.rescaleIntercept));

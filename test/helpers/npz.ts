@@ -20,7 +20,10 @@ const SIZES: Record<NpyDtypeCode, number> = { u1: 1, i1: 1, b1: 1, u2: 2, i2: 2,
  * data, `version` 2 or 3 the longer header forms, `fortranOrder` only flips the header flag
  * (to test that readers refuse it), `descr` overrides the dtype string written in the header.
  */
-export function npyBytes(arr: NpyInput, opts: { bigEndian?: boolean; version?: 1 | 2 | 3; fortranOrder?: boolean; descr?: string } = {}): Uint8Array {
+export function npyBytes(
+  arr: NpyInput,
+  opts: { bigEndian?: boolean; version?: 1 | 2 | 3; fortranOrder?: boolean; descr?: string } = {},
+): Uint8Array {
   const { dtype, shape, data } = arr;
   const size = SIZES[dtype];
   if (size === undefined) throw new Error(`npyBytes: unknown dtype ${dtype}`);
@@ -46,28 +49,50 @@ export function npyBytes(arr: NpyInput, opts: { bigEndian?: boolean; version?: 1
   for (let i = 0; i < count; i++, p += size) {
     const v = data[i];
     switch (dtype) {
-      case 'u1': dv.setUint8(p, Number(v)); break;
-      case 'b1': dv.setUint8(p, Number(v) ? 1 : 0); break;
-      case 'i1': dv.setInt8(p, Number(v)); break;
-      case 'u2': dv.setUint16(p, Number(v), le); break;
-      case 'i2': dv.setInt16(p, Number(v), le); break;
-      case 'u4': dv.setUint32(p, Number(v), le); break;
-      case 'i4': dv.setInt32(p, Number(v), le); break;
-      case 'f4': dv.setFloat32(p, Number(v), le); break;
-      case 'f8': dv.setFloat64(p, Number(v), le); break;
-      case 'i8': dv.setBigInt64(p, typeof v === 'bigint' ? v : BigInt(v), le); break;
+      case 'u1':
+        dv.setUint8(p, Number(v));
+        break;
+      case 'b1':
+        dv.setUint8(p, Number(v) ? 1 : 0);
+        break;
+      case 'i1':
+        dv.setInt8(p, Number(v));
+        break;
+      case 'u2':
+        dv.setUint16(p, Number(v), le);
+        break;
+      case 'i2':
+        dv.setInt16(p, Number(v), le);
+        break;
+      case 'u4':
+        dv.setUint32(p, Number(v), le);
+        break;
+      case 'i4':
+        dv.setInt32(p, Number(v), le);
+        break;
+      case 'f4':
+        dv.setFloat32(p, Number(v), le);
+        break;
+      case 'f8':
+        dv.setFloat64(p, Number(v), le);
+        break;
+      case 'i8':
+        dv.setBigInt64(p, typeof v === 'bigint' ? v : BigInt(v), le);
+        break;
     }
   }
   return out;
 }
-
 
 /**
  * A zip archive of `members` (name → bytes), stored or deflated. `zip64` writes zip64 extra fields
  * in the local and central headers plus the zip64 end-of-central-directory record and locator
  * (with 0xffffffff markers in the 32-bit fields), as large numpy archives have.
  */
-export function zipBytes(members: Record<string, Uint8Array>, opts: { compress?: boolean; zip64?: boolean } = {}): Uint8Array {
+export function zipBytes(
+  members: Record<string, Uint8Array>,
+  opts: { compress?: boolean; zip64?: boolean } = {},
+): Uint8Array {
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
@@ -163,7 +188,10 @@ export function zipBytes(members: Record<string, Uint8Array>, opts: { compress?:
   const all = [...parts, ...central, ...tail];
   const out = new Uint8Array(all.reduce((a, c) => a + c.length, 0));
   let p = 0;
-  for (const a of all) { out.set(a, p); p += a.length; }
+  for (const a of all) {
+    out.set(a, p);
+    p += a.length;
+  }
   return out;
 }
 
@@ -173,7 +201,14 @@ export function zipBytes(members: Record<string, Uint8Array>, opts: { compress?:
  */
 export function writeNpz(
   file: string,
-  arrays: Record<string, { dtype: 'u1' | 'u2' | 'i2' | 'f4' | 'i8' | 'i1' | 'u4' | 'i4' | 'f8' | 'b1'; shape: number[]; data: ArrayLike<number> | BigInt64Array }>,
+  arrays: Record<
+    string,
+    {
+      dtype: 'u1' | 'u2' | 'i2' | 'f4' | 'i8' | 'i1' | 'u4' | 'i4' | 'f8' | 'b1';
+      shape: number[];
+      data: ArrayLike<number> | BigInt64Array;
+    }
+  >,
   opts: { compress?: boolean; zip64?: boolean } = {},
 ): void {
   const members: Record<string, Uint8Array> = {};

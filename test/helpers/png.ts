@@ -18,9 +18,11 @@ export function crc32(buf: Uint8Array): number {
 }
 
 function chunk(type: string, data: Uint8Array): Buffer {
-  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
   const td = Buffer.concat([Buffer.from(type, 'ascii'), Buffer.from(data)]);
-  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
   return Buffer.concat([len, td, crc]);
 }
 
@@ -28,7 +30,14 @@ function chunk(type: string, data: Uint8Array): Buffer {
  * Minimal PNG encoder for test fixtures that sharp cannot write directly
  * (16-bit grayscale, palette with an explicit PLTE). colorType: 0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA.
  */
-export function encodePngRaw(opts: { width: number; height: number; bitDepth: 8 | 16; colorType: 0 | 2 | 3 | 4 | 6; pixels: Uint8Array | Uint16Array; palette?: Uint8Array }): Buffer {
+export function encodePngRaw(opts: {
+  width: number;
+  height: number;
+  bitDepth: 8 | 16;
+  colorType: 0 | 2 | 3 | 4 | 6;
+  pixels: Uint8Array | Uint16Array;
+  palette?: Uint8Array;
+}): Buffer {
   const { width, height, bitDepth, colorType, pixels } = opts;
   const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType];
   const bpp = channels * (bitDepth / 8);
@@ -43,8 +52,13 @@ export function encodePngRaw(opts: { width: number; height: number; bitDepth: 8 
     }
   }
   const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = bitDepth; ihdr[9] = colorType; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = bitDepth;
+  ihdr[9] = colorType;
+  ihdr[10] = 0;
+  ihdr[11] = 0;
+  ihdr[12] = 0;
   const parts = [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr)];
   if (colorType === 3) parts.push(chunk('PLTE', opts.palette ?? new Uint8Array(768)));
   parts.push(chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0)));

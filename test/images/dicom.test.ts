@@ -20,10 +20,18 @@ const WIDE = [0, 107, 107, 115, 128, 133, 140, 158, 158, 255];
 
 function ct(extra: Partial<WriteDicomOptions> = {}): WriteDicomOptions {
   return {
-    rows: 2, cols: 5, bitsAllocated: 16, bitsStored: 12,
+    rows: 2,
+    cols: 5,
+    bitsAllocated: 16,
+    bitsStored: 12,
     pixels: Uint16Array.from(HU, (h) => h + 1024),
-    rescaleSlope: 1, rescaleIntercept: -1024, windowCenter: 40, windowWidth: 400,
-    modality: 'CT', patientId: 'PAT-001', sopInstanceUid: '1.2.3.4.5.6',
+    rescaleSlope: 1,
+    rescaleIntercept: -1024,
+    windowCenter: 40,
+    windowWidth: 400,
+    modality: 'CT',
+    patientId: 'PAT-001',
+    sopInstanceUid: '1.2.3.4.5.6',
     ...extra,
   };
 }
@@ -38,7 +46,6 @@ async function decodeTemp(opts: WriteDicomOptions, decodeOpts?: Parameters<typeo
     cleanup();
   }
 }
-
 
 test('CT: RescaleIntercept to HU, then the soft-tissue window from the tags gives the hand-computed 8-bit values', async () => {
   for (const transferSyntax of ['explicit-le', 'implicit-le', 'deflated-explicit-le'] as const) {
@@ -58,7 +65,16 @@ test('CT: RescaleIntercept to HU, then the soft-tissue window from the tags give
 });
 
 test('RescaleSlope is applied: stored 520/500/550 with slope 2, intercept −1000 are HU 40/0/100', async () => {
-  const { image } = await decodeTemp({ rows: 1, cols: 3, bitsAllocated: 16, pixels: Uint16Array.from([520, 500, 550]), rescaleSlope: 2, rescaleIntercept: -1000, windowCenter: 40, windowWidth: 400 });
+  const { image } = await decodeTemp({
+    rows: 1,
+    cols: 3,
+    bitsAllocated: 16,
+    pixels: Uint16Array.from([520, 500, 550]),
+    rescaleSlope: 2,
+    rescaleIntercept: -1000,
+    windowCenter: 40,
+    windowWidth: 400,
+  });
   assert.deepEqual([...toGray(image)], [128, 102, 166]);
 });
 
@@ -80,7 +96,14 @@ test('without window tags the min..max of the modality values maps to 0..255', a
   assert.equal(g[4], Math.round(((0 - -1000) / 2000) * 255));
   assert.deepEqual(meta.window, { center: 0.5, width: 2001 });
   // PixelPaddingValue is left out of the range
-  const padded = await decodeTemp(ct({ windowCenter: undefined, windowWidth: undefined, pixels: Uint16Array.from([0, ...HU.slice(1).map((h) => h + 1024)]), pixelPaddingValue: 0 }));
+  const padded = await decodeTemp(
+    ct({
+      windowCenter: undefined,
+      windowWidth: undefined,
+      pixels: Uint16Array.from([0, ...HU.slice(1).map((h) => h + 1024)]),
+      pixelPaddingValue: 0,
+    }),
+  );
   const p = toGray(padded.image);
   assert.equal(p[1], 0, 'the lowest real value (−160 HU) is black');
   assert.equal(p[9], 255);
@@ -106,15 +129,35 @@ test('MONOCHROME1 is inverted; plain 8-bit MONOCHROME2 passes through unchanged'
   assert.equal(m1.meta.photometric, 'MONOCHROME1');
   // inversion after windowing on 16-bit data too
   const ct1 = await decodeTemp(ct({ photometric: 'MONOCHROME1' }));
-  assert.deepEqual([...toGray(ct1.image)], SOFT_TISSUE.map((v) => 255 - v));
+  assert.deepEqual(
+    [...toGray(ct1.image)],
+    SOFT_TISSUE.map((v) => 255 - v),
+  );
 });
 
 test('signed 16-bit (PixelRepresentation 1) stores HU directly; BitsStored masks garbage in the unused high bits', async () => {
-  const signed = await decodeTemp({ rows: 2, cols: 5, bitsAllocated: 16, pixelRepresentation: 1, pixels: Int16Array.from(HU), windowCenter: 40, windowWidth: 400 });
+  const signed = await decodeTemp({
+    rows: 2,
+    cols: 5,
+    bitsAllocated: 16,
+    pixelRepresentation: 1,
+    pixels: Int16Array.from(HU),
+    windowCenter: 40,
+    windowWidth: 400,
+  });
   assert.deepEqual([...toGray(signed.image)], SOFT_TISSUE);
   // 12 bits stored, signed: −100 is 0xF9C in 12 bits; set the 4 unused bits to 0b0101 — they must be ignored
-  const raw12 = Uint16Array.from(HU, (h) => ((h & 0xfff) | 0x5000));
-  const masked = await decodeTemp({ rows: 2, cols: 5, bitsAllocated: 16, bitsStored: 12, pixelRepresentation: 1, pixels: raw12, windowCenter: 40, windowWidth: 400 });
+  const raw12 = Uint16Array.from(HU, (h) => (h & 0xfff) | 0x5000);
+  const masked = await decodeTemp({
+    rows: 2,
+    cols: 5,
+    bitsAllocated: 16,
+    bitsStored: 12,
+    pixelRepresentation: 1,
+    pixels: raw12,
+    windowCenter: 40,
+    windowWidth: 400,
+  });
   assert.deepEqual([...toGray(masked.image)], SOFT_TISSUE);
   // unsigned 12 bits with garbage high bits
   const uraw = Uint16Array.from(HU, (h) => (h + 1024) | 0xa000);
@@ -125,7 +168,15 @@ test('signed 16-bit (PixelRepresentation 1) stores HU directly; BitsStored masks
 test('RGB with PlanarConfiguration 0 and 1 gives the same interleaved pixels', async () => {
   const pixels = Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
   for (const planarConfiguration of [0, 1] as const) {
-    const { image, meta } = await decodeTemp({ rows: 2, cols: 3, bitsAllocated: 8, pixels, photometric: 'RGB', samplesPerPixel: 3, planarConfiguration });
+    const { image, meta } = await decodeTemp({
+      rows: 2,
+      cols: 3,
+      bitsAllocated: 8,
+      pixels,
+      photometric: 'RGB',
+      samplesPerPixel: 3,
+      planarConfiguration,
+    });
     assert.equal(image.grayscale, false);
     assert.deepEqual([...image.data], [...pixels], `planar ${planarConfiguration}`);
     assert.equal(meta.photometric, 'RGB');
@@ -136,7 +187,13 @@ test('RGB with PlanarConfiguration 0 and 1 gives the same interleaved pixels', a
 test('multi-frame: the first frame is decoded and meta says so', async () => {
   const frame1 = [0, 100, 200, 255];
   const frame2 = [255, 200, 100, 0];
-  const { image, meta } = await decodeTemp({ rows: 2, cols: 2, bitsAllocated: 8, pixels: Uint8Array.from([...frame1, ...frame2]), numberOfFrames: 2 });
+  const { image, meta } = await decodeTemp({
+    rows: 2,
+    cols: 2,
+    bitsAllocated: 8,
+    pixels: Uint8Array.from([...frame1, ...frame2]),
+    numberOfFrames: 2,
+  });
   assert.deepEqual([...toGray(image)], frame1);
   assert.equal(meta.frames, 2);
   assert.match(meta.note ?? '', /frame 1 of 2/);
@@ -152,7 +209,11 @@ test('compressed transfer syntax is a CbirError naming the file, the syntax and 
   try {
     const f = join(dir, 'jpeg.dcm');
     writeDicom(f, { rows: 2, cols: 2, bitsAllocated: 8, pixels: new Uint8Array(4), transferSyntax: 'jpeg-baseline' });
-    await rejectsCbir(decodeDicom(f), /jpeg\.dcm: .*1\.2\.840\.10008\.1\.2\.4\.50 — JPEG Baseline[\s\S]*gdcmconv --raw/, 'dicom/compressed');
+    await rejectsCbir(
+      decodeDicom(f),
+      /jpeg\.dcm: .*1\.2\.840\.10008\.1\.2\.4\.50 — JPEG Baseline[\s\S]*gdcmconv --raw/,
+      'dicom/compressed',
+    );
   } finally {
     cleanup();
   }

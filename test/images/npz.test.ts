@@ -34,12 +34,14 @@ function assertArray(a: NpyArray, dtype: NpyDtypeCode, shape: number[], values: 
   assert.deepEqual([...a.data], expected(dtype, values));
 }
 
-
 test('every dtype round-trips through parseNpy, little and big endian, in formats 1.0, 2.0 and 3.0', () => {
   for (const { dtype, values, ctor } of CASES) {
     for (const bigEndian of [false, true]) {
       for (const version of [1, 2, 3] as const) {
-        const bytes = npyBytes({ dtype, shape: [2, 3], data: dtype === 'i8' ? BigInt64Array.from(values.map(BigInt)) : values }, { bigEndian, version });
+        const bytes = npyBytes(
+          { dtype, shape: [2, 3], data: dtype === 'i8' ? BigInt64Array.from(values.map(BigInt)) : values },
+          { bigEndian, version },
+        );
         const before = bytes.slice();
         const a = parseNpy(bytes, `t.npy`);
         assertArray(a, dtype, [2, 3], values, ctor);
@@ -68,17 +70,49 @@ test('parseNpy: scalar and 1-D shapes', () => {
 
 test('parseNpy: Fortran order, unsupported dtypes, bad magic and truncation are CbirErrors naming the array', () => {
   const fortran = npyBytes({ dtype: 'u1', shape: [2, 2], data: [1, 2, 3, 4] }, { fortranOrder: true });
-  assert.throws(() => parseNpy(fortran, 'x.npz:imgs'), (e: unknown) => e instanceof CbirError && /Fortran/.test(e.message) && /x\.npz:imgs/.test(e.message) && /ascontiguousarray/.test(e.message));
+  assert.throws(
+    () => parseNpy(fortran, 'x.npz:imgs'),
+    (e: unknown) =>
+      e instanceof CbirError &&
+      /Fortran/.test(e.message) &&
+      /x\.npz:imgs/.test(e.message) &&
+      /ascontiguousarray/.test(e.message),
+  );
   const complex = npyBytes({ dtype: 'f8', shape: [1], data: [0] }, { descr: '<c8' });
-  assert.throws(() => parseNpy(complex, 'c.npy'), (e: unknown) => e instanceof CbirError && /unsupported dtype '<c8'/.test(e.message) && /c\.npy/.test(e.message));
+  assert.throws(
+    () => parseNpy(complex, 'c.npy'),
+    (e: unknown) => e instanceof CbirError && /unsupported dtype '<c8'/.test(e.message) && /c\.npy/.test(e.message),
+  );
   const uint64 = npyBytes({ dtype: 'i8', shape: [1], data: [0] }, { descr: '<u8' });
   assert.throws(() => parseNpy(uint64, 'u.npy'), /unsupported dtype '<u8'/);
   const sHeader = "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }\n";
-  const structured = Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, sHeader.length, 0, ...Buffer.from(sHeader, 'latin1'), 0, 0, 0, 0]);
+  const structured = Uint8Array.from([
+    0x93,
+    0x4e,
+    0x55,
+    0x4d,
+    0x50,
+    0x59,
+    1,
+    0,
+    sHeader.length,
+    0,
+    ...Buffer.from(sHeader, 'latin1'),
+    0,
+    0,
+    0,
+    0,
+  ]);
   assert.throws(() => parseNpy(structured, 's.npy'), /structured/);
-  assert.throws(() => parseNpy(new Uint8Array(64), 'z.npy'), (e: unknown) => e instanceof CbirError && /magic/.test(e.message) && /z\.npy/.test(e.message));
+  assert.throws(
+    () => parseNpy(new Uint8Array(64), 'z.npy'),
+    (e: unknown) => e instanceof CbirError && /magic/.test(e.message) && /z\.npy/.test(e.message),
+  );
   const full = npyBytes({ dtype: 'u2', shape: [10, 10], data: new Array(100).fill(1) });
-  assert.throws(() => parseNpy(full.subarray(0, full.length - 5), 't.npy'), (e: unknown) => e instanceof CbirError && /truncated/.test(e.message) && /needs 200 bytes/.test(e.message));
+  assert.throws(
+    () => parseNpy(full.subarray(0, full.length - 5), 't.npy'),
+    (e: unknown) => e instanceof CbirError && /truncated/.test(e.message) && /needs 200 bytes/.test(e.message),
+  );
 });
 
 test('readNpz: stored and deflated archives give the same arrays; deflated is smaller for redundant data', async () => {
@@ -126,10 +160,16 @@ test('readNpz: big-endian members and format 2.0 headers inside an archive', asy
   const { dir, cleanup } = tempDir();
   try {
     const f = join(dir, 'be.npz');
-    writeFileSync(f, zipBytes({
-      'a.npy': npyBytes({ dtype: 'f8', shape: [3], data: [1.5, -2, 1e-9] }, { bigEndian: true }),
-      'b.npy': npyBytes({ dtype: 'i4', shape: [2], data: [-7, 123456] }, { bigEndian: true, version: 2 }),
-    }, { compress: true }));
+    writeFileSync(
+      f,
+      zipBytes(
+        {
+          'a.npy': npyBytes({ dtype: 'f8', shape: [3], data: [1.5, -2, 1e-9] }, { bigEndian: true }),
+          'b.npy': npyBytes({ dtype: 'i4', shape: [2], data: [-7, 123456] }, { bigEndian: true, version: 2 }),
+        },
+        { compress: true },
+      ),
+    );
     const r = await readNpz(f);
     assert.deepEqual([...r.a.data], [1.5, -2, 1e-9]);
     assert.deepEqual([...r.b.data], [-7, 123456]);
@@ -143,10 +183,14 @@ test('readNpz: zip64 archives (zip64 extra fields, end-of-central-directory reco
   try {
     for (const compress of [false, true]) {
       const f = join(dir, `z64-${compress}.npz`);
-      writeNpz(f, {
-        x: { dtype: 'u2', shape: [2, 2], data: [1, 2, 3, 4] },
-        y: { dtype: 'u1', shape: [3], data: [9, 8, 7] },
-      }, { zip64: true, compress });
+      writeNpz(
+        f,
+        {
+          x: { dtype: 'u2', shape: [2, 2], data: [1, 2, 3, 4] },
+          y: { dtype: 'u1', shape: [3], data: [9, 8, 7] },
+        },
+        { zip64: true, compress },
+      );
       const r = await readNpz(f);
       assert.deepEqual([...r.x.data], [1, 2, 3, 4]);
       assert.deepEqual([...r.y.data], [9, 8, 7]);
@@ -166,7 +210,11 @@ test('readNpz: keys option reads only those members; a missing member is a CbirE
     });
     const only = await readNpz(f, { keys: ['train_labels'] });
     assert.deepEqual(Object.keys(only), ['train_labels']);
-    await rejectsCbir(readNpz(f, { keys: ['test_images'] }), /'test_images' not in the \.npz \(it holds: train_images, train_labels\)/, 'npz/missing-member');
+    await rejectsCbir(
+      readNpz(f, { keys: ['test_images'] }),
+      /'test_images' not in the \.npz \(it holds: train_images, train_labels\)/,
+      'npz/missing-member',
+    );
     await rejectsCbir(readNpz(f, { keys: ['test_images'] }), /m\.npz/);
   } finally {
     cleanup();
@@ -206,7 +254,10 @@ test('readNpz: missing file, non-zip, truncated and corrupt archives are CbirErr
 
     // a Fortran-order member names the archive and the member
     const fortran = join(dir, 'fortran.npz');
-    writeFileSync(fortran, zipBytes({ 'imgs.npy': npyBytes({ dtype: 'u1', shape: [2, 2], data: [1, 2, 3, 4] }, { fortranOrder: true }) }));
+    writeFileSync(
+      fortran,
+      zipBytes({ 'imgs.npy': npyBytes({ dtype: 'u1', shape: [2, 2], data: [1, 2, 3, 4] }, { fortranOrder: true }) }),
+    );
     await rejectsCbir(readNpz(fortran), /fortran\.npz:imgs: .*Fortran/);
   } finally {
     cleanup();
@@ -229,26 +280,36 @@ test('npyImage: grayscale (n,H,W) and colour (n,H,W,3) stacks to RgbImage; bad a
   c.data[0] = 7;
   assert.equal(rgb.data[0], 255, 'the image must not share memory with the stack');
 
-  assert.throws(() => npyImage(gray, 2, 'p.npz:test_images'), (e: unknown) => e instanceof CbirError && /out of range/.test(e.message) && /p\.npz:test_images/.test(e.message));
+  assert.throws(
+    () => npyImage(gray, 2, 'p.npz:test_images'),
+    (e: unknown) => e instanceof CbirError && /out of range/.test(e.message) && /p\.npz:test_images/.test(e.message),
+  );
   const labels = parseNpy(npyBytes({ dtype: 'u1', shape: [2, 1], data: [0, 1] }));
   assert.throws(() => npyImage(labels, 0, 'p.npz:test_labels'), /not a uint8 image stack/);
   const f = parseNpy(npyBytes({ dtype: 'f4', shape: [1, 2, 2], data: [0, 0, 0, 0] }));
   assert.throws(() => npyImage(f, 0), /dtype f4/);
 });
 
-test('real data: PneumoniaMNIST has 2428/270/468 uint8 28×28 images with matching labels', { skip: realData('xr-chest-pneumoniamnist') }, async () => {
-  const file = join(DATASETS_DIR, 'xr-chest-pneumoniamnist', 'pneumoniamnist.npz');
-  const r = await readNpz(file);
-  const sizes = { train: 2428, val: 270, test: 468 };
-  for (const [split, n] of Object.entries(sizes)) {
-    assert.equal(r[`${split}_images`].dtype, 'u1');
-    assert.deepEqual(r[`${split}_images`].shape, [n, 28, 28]);
-    assert.deepEqual(r[`${split}_labels`].shape, [n, 1]);
-    const labels = r[`${split}_labels`].data;
-    assert.ok(labels.every((v) => v === 0 || v === 1), 'PneumoniaMNIST labels are 0 (normal) or 1 (pneumonia)');
-  }
-  const im = npyImage(r.test_images, 467, `${file}:test_images`);
-  assert.equal(im.width, 28);
-  assert.equal(im.grayscale, true);
-  assert.ok(im.data.some((v) => v > 0));
-});
+test(
+  'real data: PneumoniaMNIST has 2428/270/468 uint8 28×28 images with matching labels',
+  { skip: realData('xr-chest-pneumoniamnist') },
+  async () => {
+    const file = join(DATASETS_DIR, 'xr-chest-pneumoniamnist', 'pneumoniamnist.npz');
+    const r = await readNpz(file);
+    const sizes = { train: 2428, val: 270, test: 468 };
+    for (const [split, n] of Object.entries(sizes)) {
+      assert.equal(r[`${split}_images`].dtype, 'u1');
+      assert.deepEqual(r[`${split}_images`].shape, [n, 28, 28]);
+      assert.deepEqual(r[`${split}_labels`].shape, [n, 1]);
+      const labels = r[`${split}_labels`].data;
+      assert.ok(
+        labels.every((v) => v === 0 || v === 1),
+        'PneumoniaMNIST labels are 0 (normal) or 1 (pneumonia)',
+      );
+    }
+    const im = npyImage(r.test_images, 467, `${file}:test_images`);
+    assert.equal(im.width, 28);
+    assert.equal(im.grayscale, true);
+    assert.ok(im.data.some((v) => v > 0));
+  },
+);

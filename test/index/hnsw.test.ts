@@ -8,7 +8,8 @@ import { tempDir } from '../helpers/datasets.js';
 import { clustered, orderViolation, randomUnit } from './vectors.js';
 
 function recallAt(exact: { ids: Int32Array; k: number }, approx: { ids: Int32Array; k: number }, k: number): number {
-  let hit = 0, total = 0;
+  let hit = 0,
+    total = 0;
   const nq = exact.ids.length / exact.k;
   for (let q = 0; q < nq; q++) {
     const want = new Set(exact.ids.subarray(q * exact.k, q * exact.k + k));
@@ -24,7 +25,13 @@ const queries = clustered(200, dim, 20, 0.8, 8).x;
 const exact = exactSearchPlain(data.x, dim, queries, 10);
 
 test('HNSW recall@10 ≥ 0.95 against exact search on a small clustered set', async () => {
-  const index = await buildIndex(data.x, dim, { kind: 'hnsw', connectivity: 16, expansionAdd: 128, expansionSearch: 128, threads: 2 });
+  const index = await buildIndex(data.x, dim, {
+    kind: 'hnsw',
+    connectivity: 16,
+    expansionAdd: 128,
+    expansionSearch: 128,
+    threads: 2,
+  });
   assert.equal(index.size, 4000);
   const got = await index.search(queries, 10);
   const recall = recallAt(exact, got, 10);
@@ -59,7 +66,13 @@ test('HNSW keys are the given ids; k beyond the size is clamped and unfound slot
 test('HNSW save / load / view round trip, with expansionSearch override', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const index = await buildIndex(data.x, dim, { kind: 'hnsw', connectivity: 12, expansionAdd: 64, expansionSearch: 32, threads: 2 });
+    const index = await buildIndex(data.x, dim, {
+      kind: 'hnsw',
+      connectivity: 12,
+      expansionAdd: 64,
+      expansionSearch: 32,
+      threads: 2,
+    });
     const want = await index.search(queries, 10);
     const file = join(dir, 'graph.usearch');
     await index.save(file);
@@ -78,7 +91,10 @@ test('HNSW save / load / view round trip, with expansionSearch override', async 
     assert.equal(wide.params.expansionSearch, 256);
     assert.ok(recallAt(exact, await wide.search(queries, 10), 10) >= recallAt(exact, want, 10));
     rmSync(`${file}.json`);
-    await assert.rejects(() => loadIndex(file), (e: unknown) => e instanceof CbirError && /not a radcbir index/.test(e.message));
+    await assert.rejects(
+      () => loadIndex(file),
+      (e: unknown) => e instanceof CbirError && /not a radcbir index/.test(e.message),
+    );
   } finally {
     cleanup();
   }

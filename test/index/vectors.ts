@@ -24,7 +24,13 @@ export function randomUnit(n: number, dim: number, seed: number): Float32Array {
  * n unit vectors around `clusters` random centres (noise `spread` per component relative to a
  * unit centre); `label[i]` is the cluster of row i.
  */
-export function clustered(n: number, dim: number, clusters: number, spread: number, seed: number): { x: Float32Array; label: Int32Array; centres: Float32Array } {
+export function clustered(
+  n: number,
+  dim: number,
+  clusters: number,
+  spread: number,
+  seed: number,
+): { x: Float32Array; label: Int32Array; centres: Float32Array } {
   const rng = new Rng(seed);
   const centres = randomUnit(clusters, dim, seed + 1000);
   const x = new Float32Array(n * dim);
@@ -50,7 +56,11 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
  * a near-tie (its similarity within `tol` of the other result's similarity at that rank).
  * Returns the number of differing ids (near-tie swaps).
  */
-export function compareTopK(a: { ids: Int32Array; sims: Float32Array; k: number }, b: { ids: Int32Array; sims: Float32Array; k: number }, tol: number): { swaps: number; problems: string[] } {
+export function compareTopK(
+  a: { ids: Int32Array; sims: Float32Array; k: number },
+  b: { ids: Int32Array; sims: Float32Array; k: number },
+  tol: number,
+): { swaps: number; problems: string[] } {
   const problems: string[] = [];
   let swaps = 0;
   if (a.k !== b.k) problems.push(`k ${a.k} vs ${b.k}`);
@@ -62,9 +72,11 @@ export function compareTopK(a: { ids: Int32Array; sims: Float32Array; k: number 
       const q = Math.floor(i / a.k);
       // the other id must have (nearly) the same similarity in a: it is a near-tie, not an error
       let found = false;
-      for (let j = q * a.k; j < (q + 1) * a.k; j++) if (a.ids[j] === b.ids[i] && Math.abs(a.sims[j] - b.sims[i]) <= tol) found = true;
+      for (let j = q * a.k; j < (q + 1) * a.k; j++)
+        if (a.ids[j] === b.ids[i] && Math.abs(a.sims[j] - b.sims[i]) <= tol) found = true;
       const atBoundary = Math.abs(a.sims[(q + 1) * a.k - 1] - b.sims[i]) <= tol;
-      if (!found && !atBoundary) problems.push(`slot ${i}: id ${a.ids[i]} vs ${b.ids[i]} (sims ${a.sims[i]}, ${b.sims[i]}) is not a near-tie`);
+      if (!found && !atBoundary)
+        problems.push(`slot ${i}: id ${a.ids[i]} vs ${b.ids[i]} (sims ${a.sims[i]}, ${b.sims[i]}) is not a near-tie`);
     }
   }
   return { swaps, problems };
@@ -76,7 +88,8 @@ export function orderViolation(r: { ids: Int32Array; sims: Float32Array; k: numb
     for (let j = q * r.k + 1; j < (q + 1) * r.k; j++) {
       if (r.ids[j] < 0) continue;
       const ok = r.sims[j - 1] > r.sims[j] || (r.sims[j - 1] === r.sims[j] && r.ids[j - 1] < r.ids[j]);
-      if (!ok) return `query ${q} rank ${j - q * r.k}: (${r.sims[j - 1]}, ${r.ids[j - 1]}) before (${r.sims[j]}, ${r.ids[j]})`;
+      if (!ok)
+        return `query ${q} rank ${j - q * r.k}: (${r.sims[j - 1]}, ${r.ids[j - 1]}) before (${r.sims[j]}, ${r.ids[j]})`;
     }
   }
   return '';

@@ -35,7 +35,8 @@ test('knn.csv refuses a table from another manifest and leaves no file', async (
   try {
     const file = join(dir, 'knn.csv');
     await assert.rejects(
-      () => writeKnnCsv({ k: 2, queryRows: Int32Array.of(0, 1), ids: Int32Array.of(1, 0, 0, 9) }, ['x.png', 'y.png'], file),
+      () =>
+        writeKnnCsv({ k: 2, queryRows: Int32Array.of(0, 1), ids: Int32Array.of(1, 0, 0, 9) }, ['x.png', 'y.png'], file),
       (e: unknown) => e instanceof CbirError && /row id 9/.test(e.message) && e.file === file && e.row === 3,
     );
     assert.equal(existsSync(file), false);

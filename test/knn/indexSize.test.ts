@@ -9,7 +9,14 @@ import { normalizeRows, randomUnit } from '../index/vectors.js';
  * Classes made of many small modes: a small index misses most modes of a class, so a query's
  * nearest neighbour is often another class; a large index covers them. P@1 must rise with N.
  */
-function modalData(dim: number, classes: number, modes: number, perClassTrain: number, perClassTest: number, seed: number) {
+function modalData(
+  dim: number,
+  classes: number,
+  modes: number,
+  perClassTrain: number,
+  perClassTest: number,
+  seed: number,
+) {
   const rng = new Rng(seed);
   const centres = randomUnit(classes * modes, dim, seed + 1);
   const rowsPerClass = perClassTrain + perClassTest;
@@ -17,7 +24,8 @@ function modalData(dim: number, classes: number, modes: number, perClassTrain: n
   const n = classes * rowsPerClass + extra;
   const x = new Float32Array(n * dim);
   const labels = new Uint16Array(n);
-  const train: number[] = [], test: number[] = [];
+  const train: number[] = [],
+    test: number[] = [];
   const s = 0.45 / Math.sqrt(dim);
   for (let i = 0; i < n; i++) {
     const c = i < classes * rowsPerClass ? Math.floor(i / rowsPerClass) : classes;
@@ -33,7 +41,18 @@ function modalData(dim: number, classes: number, modes: number, perClassTrain: n
 test('index-size ablation: P@1 rises with the index size; seeded and reproducible', async () => {
   const dim = 32;
   const d = modalData(dim, 5, 60, 300, 40, 11);
-  const opts = { embeddings: d.x, dim, labels: d.labels, indexRows: d.train, queryRows: d.test, minIndexPerClass: 300, queriesPerClass: 20, sizes: [300, 5, 30], seeds: [1, 2, 3], threads: 2 };
+  const opts = {
+    embeddings: d.x,
+    dim,
+    labels: d.labels,
+    indexRows: d.train,
+    queryRows: d.test,
+    minIndexPerClass: 300,
+    queriesPerClass: 20,
+    sizes: [300, 5, 30],
+    seeds: [1, 2, 3],
+    threads: 2,
+  };
   const r = await indexSizeAblation(opts);
   assert.deepEqual(r.classes, [0, 1, 2, 3, 4], 'the small class is left out');
   assert.equal(r.queryRows.length, 5 * 20);
@@ -60,9 +79,23 @@ test('index-size ablation: P@1 rises with the index size; seeded and reproducibl
 test('index-size ablation: bad parameters are CbirErrors with a hint', async () => {
   const dim = 8;
   const d = modalData(dim, 3, 4, 50, 10, 3);
-  const base = { embeddings: d.x, dim, labels: d.labels, indexRows: d.train, queryRows: d.test, minIndexPerClass: 50, queriesPerClass: 5 };
-  await assert.rejects(() => indexSizeAblation({ ...base, sizes: [5, 60] }), (e: unknown) => e instanceof CbirError && /60/.test(e.message) && e.hint !== undefined);
-  await assert.rejects(() => indexSizeAblation({ ...base, minIndexPerClass: 3000, sizes: [5] }), (e: unknown) => e instanceof CbirError && /class/.test(e.message));
+  const base = {
+    embeddings: d.x,
+    dim,
+    labels: d.labels,
+    indexRows: d.train,
+    queryRows: d.test,
+    minIndexPerClass: 50,
+    queriesPerClass: 5,
+  };
+  await assert.rejects(
+    () => indexSizeAblation({ ...base, sizes: [5, 60] }),
+    (e: unknown) => e instanceof CbirError && /60/.test(e.message) && e.hint !== undefined,
+  );
+  await assert.rejects(
+    () => indexSizeAblation({ ...base, minIndexPerClass: 3000, sizes: [5] }),
+    (e: unknown) => e instanceof CbirError && /class/.test(e.message),
+  );
   const ok = await indexSizeAblation({ ...base, sizes: [5, 50], seeds: [0] });
   assert.equal(ok.std[0], 0);
 });

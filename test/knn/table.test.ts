@@ -12,7 +12,9 @@ import { clustered, compareTopK } from '../index/vectors.js';
 const dim = 24;
 const { x } = clustered(1200, dim, 8, 0.7, 3);
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
-const train = range(0, 800), val = range(800, 1000), testRows = range(1000, 1200);
+const train = range(0, 800),
+  val = range(800, 1000),
+  testRows = range(1000, 1200);
 
 function gather(rows: Int32Array): Float32Array {
   const out = new Float32Array(rows.length * dim);
@@ -22,7 +24,14 @@ function gather(rows: Int32Array): Float32Array {
 
 test('computeKnnTable: neighbours of the test rows among the train rows, as manifest row ids', async () => {
   const events: ProgressEvent[] = [];
-  const table = await computeKnnTable({ embeddings: x, dim, indexRows: train, queryRows: testRows, k: 20, onProgress: (e) => events.push(e) });
+  const table = await computeKnnTable({
+    embeddings: x,
+    dim,
+    indexRows: train,
+    queryRows: testRows,
+    k: 20,
+    onProgress: (e) => events.push(e),
+  });
   assert.equal(table.k, 20);
   assert.equal(table.ids.length, 200 * 20);
   const ref = exactSearchPlain(gather(train), dim, gather(testRows), 20, train);
@@ -41,7 +50,22 @@ test('knnTableCached: second call reads the cache; changed inputs miss it', asyn
   const { dir, cleanup } = tempDir();
   try {
     let progress = 0;
-    const base = { cacheDir: dir, embeddings: x, dim, indexRows: train, queryRows: testRows, k: 15, embeddingsHash: 'emb-aaa', manifestHash: 'man-1', split: 'test', indexSplit: 'train', index: { kind: 'exact' } as IndexParams, onProgress: () => { progress++; } };
+    const base = {
+      cacheDir: dir,
+      embeddings: x,
+      dim,
+      indexRows: train,
+      queryRows: testRows,
+      k: 15,
+      embeddingsHash: 'emb-aaa',
+      manifestHash: 'man-1',
+      split: 'test',
+      indexSplit: 'train',
+      index: { kind: 'exact' } as IndexParams,
+      onProgress: () => {
+        progress++;
+      },
+    };
     const first = await knnTableCached(base);
     assert.equal(first.cached, false);
     assert.ok(progress > 0);
@@ -73,12 +97,19 @@ test('knnTableCached: second call reads the cache; changed inputs miss it', asyn
     const dirs = new Set([first.dir]);
     for (const m of misses) {
       const r = await knnTableCached(m);
-      assert.equal(r.cached, false, JSON.stringify({ k: m.k, split: m.split, emb: m.embeddingsHash, man: m.manifestHash, index: m.index }));
+      assert.equal(
+        r.cached,
+        false,
+        JSON.stringify({ k: m.k, split: m.split, emb: m.embeddingsHash, man: m.manifestHash, index: m.index }),
+      );
       dirs.add(r.dir);
     }
     assert.equal(dirs.size, misses.length + 1, 'each input set has its own folder');
     // the exact search backend / threads do not change the key
-    assert.equal((await knnTableCached({ ...base, index: { kind: 'exact', backend: 'plain', threads: 1 } })).cached, true);
+    assert.equal(
+      (await knnTableCached({ ...base, index: { kind: 'exact', backend: 'plain', threads: 1 } })).cached,
+      true,
+    );
     // a damaged table is recomputed, not trusted
     writeFileSync(join(first.dir, 'ids.i32'), new Uint8Array(12));
     const again = await knnTableCached(base);
@@ -94,14 +125,29 @@ test('knnTableCached: second call reads the cache; changed inputs miss it', asyn
 test('readKnnTable round trip and errors naming the file', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const r = await knnTableCached({ cacheDir: dir, embeddings: x, dim, indexRows: train, queryRows: val, k: 5, embeddingsHash: 'h', split: 'val' });
+    const r = await knnTableCached({
+      cacheDir: dir,
+      embeddings: x,
+      dim,
+      indexRows: train,
+      queryRows: val,
+      k: 5,
+      embeddingsHash: 'h',
+      split: 'val',
+    });
     const t = await readKnnTable(r.dir);
     assert.deepEqual(t.ids, r.table.ids);
     assert.deepEqual(t.sims, r.table.sims);
     assert.equal(t.meta.split, 'val');
-    await assert.rejects(() => readKnnTable(join(dir, 'nope')), (e: unknown) => e instanceof CbirError && /meta\.json/.test(e.message));
+    await assert.rejects(
+      () => readKnnTable(join(dir, 'nope')),
+      (e: unknown) => e instanceof CbirError && /meta\.json/.test(e.message),
+    );
     writeFileSync(join(r.dir, 'sims.f32'), new Uint8Array(8));
-    await assert.rejects(() => readKnnTable(r.dir), (e: unknown) => e instanceof CbirError && /sims\.f32/.test(e.message) && /recomputed/.test(e.message));
+    await assert.rejects(
+      () => readKnnTable(r.dir),
+      (e: unknown) => e instanceof CbirError && /sims\.f32/.test(e.message) && /recomputed/.test(e.message),
+    );
   } finally {
     cleanup();
   }
@@ -116,12 +162,22 @@ test('rowIds map manifest rows to a partial embedding store; a missing row is a 
   const t = await computeKnnTable({ embeddings: emb, dim, rowIds, indexRows: train, queryRows: q, k: 10 });
   const ref = await computeKnnTable({ embeddings: x, dim, indexRows: train, queryRows: q, k: 10 });
   assert.deepEqual(compareTopK(ref, t, 2e-6).problems, []);
-  await assert.rejects(() => computeKnnTable({ embeddings: emb, dim, rowIds, indexRows: train, queryRows: range(1000, 1020) }), (e: unknown) => e instanceof CbirError && /query row 1000/.test(e.message) && /embed/.test(e.message));
+  await assert.rejects(
+    () => computeKnnTable({ embeddings: emb, dim, rowIds, indexRows: train, queryRows: range(1000, 1020) }),
+    (e: unknown) => e instanceof CbirError && /query row 1000/.test(e.message) && /embed/.test(e.message),
+  );
 });
 
 test('HNSW k-NN table is close to the exact one', async () => {
   const exact = await computeKnnTable({ embeddings: x, dim, indexRows: train, queryRows: testRows, k: 10 });
-  const approx = await computeKnnTable({ embeddings: x, dim, indexRows: train, queryRows: testRows, k: 10, index: { kind: 'hnsw', threads: 2 } });
+  const approx = await computeKnnTable({
+    embeddings: x,
+    dim,
+    indexRows: train,
+    queryRows: testRows,
+    k: 10,
+    index: { kind: 'hnsw', threads: 2 },
+  });
   let hit = 0;
   for (let q = 0; q < 200; q++) {
     const want = new Set(exact.ids.subarray(q * 10, q * 10 + 10));

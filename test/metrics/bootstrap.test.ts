@@ -41,11 +41,15 @@ test('intervals contain the point estimate, which equals micro / macro precision
 });
 
 test('intervals shrink with more queries (about 1/√Q)', () => {
-  const small = bootstrapPrecision(simulate(2, 400, 6).perQuery, simulate(2, 400, 6).labels, { replicates: 300, columns: [0] });
+  const small = bootstrapPrecision(simulate(2, 400, 6).perQuery, simulate(2, 400, 6).labels, {
+    replicates: 300,
+    columns: [0],
+  });
   const big = simulate(3, 6400, 6);
   const large = bootstrapPrecision(big.perQuery, big.labels, { replicates: 300, columns: [0] });
   for (const k of ['micro', 'macro'] as const) {
-    const ws = small[k][0].hi - small[k][0].lo, wl = large[k][0].hi - large[k][0].lo;
+    const ws = small[k][0].hi - small[k][0].lo,
+      wl = large[k][0].hi - large[k][0].lo;
     assert.ok(wl < ws / 2.5, `${k}: width ${wl} with 6400 queries vs ${ws} with 400`);
   }
 });
@@ -64,15 +68,19 @@ test('macro intervals are stratified: a class with constant precision adds no va
   const labels = Uint16Array.of(0, 0, 0, 1, 1);
   const perQuery = Float32Array.of(1, 1, 1, 0, 0);
   const r = bootstrapPrecision(perQuery, labels, { replicates: 200 });
-  assert.equal(r.macro[0].lo, 0.5); assert.equal(r.macro[0].hi, 0.5);
+  assert.equal(r.macro[0].lo, 0.5);
+  assert.equal(r.macro[0].hi, 0.5);
   assert.ok(r.micro[0].hi > r.micro[0].lo, 'micro resampling mixes the classes');
 });
 
 test('paired test: identical models give p = 1 and a zero difference', () => {
   const s = simulate(5, 500, 6);
   const r = pairedPrecisionTest(s.perQuery, s.perQuery.slice(), s.labels, { column: 1, replicates: 200 });
-  assert.equal(r.difference, 0); assert.equal(r.pValue, 1); assert.equal(r.nonZero, 0);
-  assert.equal(r.lo, 0); assert.equal(r.hi, 0);
+  assert.equal(r.difference, 0);
+  assert.equal(r.pValue, 1);
+  assert.equal(r.nonZero, 0);
+  assert.equal(r.lo, 0);
+  assert.equal(r.hi, 0);
 });
 
 test('paired test: a real difference gives a small p and an interval away from 0', () => {
@@ -80,7 +88,12 @@ test('paired test: a real difference gives a small p and an interval away from 0
   const b = simulate(6, 800, 6, 0); // same queries and draws, lower hit rate
   assert.deepEqual(a.labels, b.labels);
   for (const average of ['micro', 'macro'] as const) {
-    const r = pairedPrecisionTest(a.perQuery, b.perQuery, a.labels, { average, column: 0, permutations: 2000, replicates: 300 });
+    const r = pairedPrecisionTest(a.perQuery, b.perQuery, a.labels, {
+      average,
+      column: 0,
+      permutations: 2000,
+      replicates: 300,
+    });
     assert.ok(r.difference > 0.05, `${average} difference ${r.difference}`);
     assert.ok(r.pValue < 0.01, `${average} p = ${r.pValue}`);
     assert.equal(r.exact, false);
@@ -93,10 +106,12 @@ test('paired test: a real difference gives a small p and an interval away from 0
 
 test('exact sign-flip test on a few differing queries, hand-worked', () => {
   // three queries differ, all by +1 (micro weights equal): of the 8 sign patterns, 2 reach |T| → p = 2/8
-  const A = Float32Array.of(1, 1, 1, 0, 1, 0), B = Float32Array.of(0, 0, 0, 0, 1, 0);
+  const A = Float32Array.of(1, 1, 1, 0, 1, 0),
+    B = Float32Array.of(0, 0, 0, 0, 1, 0);
   const labels = Uint8Array.of(0, 1, 2, 0, 1, 2);
   const r = pairedPrecisionTest(A, B, labels, { replicates: 50 });
-  assert.equal(r.exact, true); assert.equal(r.nonZero, 3);
+  assert.equal(r.exact, true);
+  assert.equal(r.nonZero, 3);
   assert.equal(r.pValue, 0.25);
   assert.equal(r.difference, 0.5);
   // differences +1, +1, −1: patterns with |Σ| ≥ 1 are all 8 → p = 1
@@ -111,6 +126,12 @@ test('input errors', () => {
   assert.throws(() => bootstrapPrecision(s.perQuery, s.labels, { columns: [2] }), isErr('metrics/bad-argument'));
   assert.throws(() => bootstrapPrecision(s.perQuery, s.labels, { alpha: 1.5 }), isErr('metrics/bad-argument'));
   assert.throws(() => bootstrapPrecision(s.perQuery, s.labels, { replicates: 0 }), isErr('metrics/bad-argument'));
-  assert.throws(() => pairedPrecisionTest(s.perQuery, s.perQuery.subarray(2), s.labels), isErr('metrics/length-mismatch'));
-  assert.throws(() => pairedPrecisionTest(s.perQuery, s.perQuery, s.labels, { exactLimit: 40 }), isErr('metrics/bad-argument'));
+  assert.throws(
+    () => pairedPrecisionTest(s.perQuery, s.perQuery.subarray(2), s.labels),
+    isErr('metrics/length-mismatch'),
+  );
+  assert.throws(
+    () => pairedPrecisionTest(s.perQuery, s.perQuery, s.labels, { exactLimit: 40 }),
+    isErr('metrics/bad-argument'),
+  );
 });

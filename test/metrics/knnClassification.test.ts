@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { CbirError } from '../../src/workbench/errors.js';
 import { Rng } from '../../src/workbench/util/rng.js';
 import {
-  argmaxRows, classificationSummary, f1, knnClassification, knnClassScores, knnMicroF1ByK, type KnnCap,
+  argmaxRows,
+  classificationSummary,
+  f1,
+  knnClassification,
+  knnClassScores,
+  knnMicroF1ByK,
+  type KnnCap,
 } from '../../src/workbench/metrics/index.js';
 
 // Index: rows 0-2 class 0, rows 3-4 class 1, row 5 class 2 → counts [3, 2, 1].
@@ -22,8 +28,10 @@ test('class scores per cap, hand-worked', () => {
   // queryClass (the study's code): n = min(k, count of the TRUE class 2) = 1 for every class
   assert.deepEqual([...knnClassScores(one, indexLabels, counts, 5, 'queryClass')], [0, 0, 1]);
   // queryClass with true class 0: n = min(5, 3) = 3 for every class → [0, 2/3, 1/3]
-  assert.deepEqual([...knnClassScores({ ...one, labels: Uint16Array.of(0) }, indexLabels, counts, 5, 'queryClass')],
-    [0, 2 / 3, 1 / 3].map(Math.fround));
+  assert.deepEqual(
+    [...knnClassScores({ ...one, labels: Uint16Array.of(0) }, indexLabels, counts, 5, 'queryClass')],
+    [0, 2 / 3, 1 / 3].map(Math.fround),
+  );
 });
 
 test('argmax ties go to the lowest class code', () => {
@@ -65,9 +73,13 @@ function indexOf(rng: Rng, n: number, C: number) {
 
 test('the one-pass validation curve equals scoring every k from scratch (all caps)', () => {
   const rng = new Rng(7);
-  const C = 9, K = 30;
+  const C = 9,
+    K = 30;
   const idx = indexOf(rng, 200, C);
-  assert.ok([...idx.counts].some((c) => c < K), 'some class has fewer index images than K');
+  assert.ok(
+    [...idx.counts].some((c) => c < K),
+    'some class has fewer index images than K',
+  );
   const set = randomTable(rng, 120, K, idx.labels, C);
   for (const cap of ['perClass', 'queryClass', 'none'] as const) {
     const curve = knnMicroF1ByK(set, idx.labels, idx.counts, K, cap);
@@ -80,7 +92,8 @@ test('the one-pass validation curve equals scoring every k from scratch (all cap
 
 test('knnClassification picks the best validation k and scores the test set with it', () => {
   const rng = new Rng(11);
-  const C = 6, K = 40;
+  const C = 6,
+    K = 40;
   const idx = indexOf(rng, 300, C);
   const val = randomTable(rng, 150, K, idx.labels, C);
   const tst = randomTable(rng, 150, K, idx.labels, C);
@@ -89,7 +102,9 @@ test('knnClassification picks the best validation k and scores the test set with
   const bestF1 = Math.max(...r.validationMicroF1);
   assert.equal(r.validationMicroF1[r.k - 1], bestF1);
   assert.equal(r.validationMicroF1.indexOf(bestF1), r.k - 1, 'ties → smallest k');
-  const expected = classificationSummary(knnClassScores(tst, idx.labels, idx.counts, r.k), tst.labels, C, { absentClasses: 'skip' });
+  const expected = classificationSummary(knnClassScores(tst, idx.labels, idx.counts, r.k), tst.labels, C, {
+    absentClasses: 'skip',
+  });
   assert.equal(r.macroAuroc, expected.macroAuroc);
   assert.equal(r.microAveragePrecision, expected.microAveragePrecision);
   assert.ok(r.accuracy > 1 / C, `better than chance: ${r.accuracy}`);
@@ -100,10 +115,21 @@ test('knnClassification picks the best validation k and scores the test set with
 test('input errors', () => {
   const isErr = (code: string) => (e: unknown) => e instanceof CbirError && e.code === code;
   assert.throws(() => knnClassScores(one, indexLabels, counts, 6), isErr('metrics/bad-argument'));
-  assert.throws(() => knnClassScores({ ...one, neighbors: Int32Array.of(5, 3, 9, 0, 1) }, indexLabels, counts, 3),
-    isErr('metrics/neighbor-out-of-range'));
-  assert.throws(() => knnClassScores({ ...one, labels: Uint16Array.of(3) }, indexLabels, counts, 3), isErr('metrics/label-out-of-range'));
-  assert.throws(() => knnMicroF1ByK({ neighbors: Int32Array.of(5, 3, 4), labels: Uint16Array.of(2, 1) }, indexLabels, counts, 1), isErr('metrics/length-mismatch'));
-  assert.throws(() => knnClassScores(one, indexLabels, Int32Array.of(3, 2, 0), 2, 'queryClass'), isErr('metrics/class-absent-from-index'));
+  assert.throws(
+    () => knnClassScores({ ...one, neighbors: Int32Array.of(5, 3, 9, 0, 1) }, indexLabels, counts, 3),
+    isErr('metrics/neighbor-out-of-range'),
+  );
+  assert.throws(
+    () => knnClassScores({ ...one, labels: Uint16Array.of(3) }, indexLabels, counts, 3),
+    isErr('metrics/label-out-of-range'),
+  );
+  assert.throws(
+    () => knnMicroF1ByK({ neighbors: Int32Array.of(5, 3, 4), labels: Uint16Array.of(2, 1) }, indexLabels, counts, 1),
+    isErr('metrics/length-mismatch'),
+  );
+  assert.throws(
+    () => knnClassScores(one, indexLabels, Int32Array.of(3, 2, 0), 2, 'queryClass'),
+    isErr('metrics/class-absent-from-index'),
+  );
   assert.throws(() => knnClassScores(one, indexLabels, counts, 2, 'other' as KnnCap), isErr('metrics/bad-argument'));
 });

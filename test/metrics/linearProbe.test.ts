@@ -7,14 +7,21 @@ import { LinearClassifier, linearProbe, type ProbeSplit } from '../../src/workbe
 
 test('AdamW steps match torch.optim.AdamW (fixture: same init, same batches)', () => {
   const f = JSON.parse(readFileSync(new URL('./fixtures/torch_adamw.json', import.meta.url), 'utf8'));
-  const model = new LinearClassifier(f.dim, f.nClasses, { weight: f.initWeight, bias: f.initBias }, { lr: f.lr, weightDecay: f.weightDecay });
-  const x = Float32Array.from(f.x), y = Uint16Array.from(f.labels);
+  const model = new LinearClassifier(
+    f.dim,
+    f.nClasses,
+    { weight: f.initWeight, bias: f.initBias },
+    { lr: f.lr, weightDecay: f.weightDecay },
+  );
+  const x = Float32Array.from(f.x),
+    y = Uint16Array.from(f.labels);
   f.batches.forEach((b: number[], i: number) => {
     const loss = model.step(x, y, Int32Array.from(b));
     assert.ok(Math.abs(loss - f.losses[i]) < 1e-5, `loss of step ${i}: ${loss} vs torch ${f.losses[i]}`);
   });
   assert.equal(model.steps, f.batches.length);
-  let maxDiff = 0, moved = 0;
+  let maxDiff = 0,
+    moved = 0;
   for (let i = 0; i < f.finalWeight.length; i++) {
     maxDiff = Math.max(maxDiff, Math.abs(model.weight[i] - f.finalWeight[i]));
     moved = Math.max(moved, Math.abs(f.finalWeight[i] - f.initWeight[i]));
@@ -26,7 +33,8 @@ test('AdamW steps match torch.optim.AdamW (fixture: same init, same batches)', (
 
 /** Gaussian blobs around well separated class centres. */
 function blobs(rng: Rng, n: number, centres: Float32Array, C: number, D: number, noise: number): ProbeSplit {
-  const x = new Float32Array(n * D), labels = new Uint16Array(n);
+  const x = new Float32Array(n * D),
+    labels = new Uint16Array(n);
   for (let i = 0; i < n; i++) {
     const c = rng.int(C);
     labels[i] = c;
@@ -40,15 +48,23 @@ function problem(seed: number, C = 4, D = 16, noise = 0.5) {
   const centres = new Float32Array(C * D);
   for (let i = 0; i < centres.length; i++) centres[i] = 2 * rng.normal();
   return {
-    train: blobs(rng, 800, centres, C, D, noise), val: blobs(rng, 200, centres, C, D, noise),
-    test: blobs(rng, 300, centres, C, D, noise), C, D,
+    train: blobs(rng, 800, centres, C, D, noise),
+    val: blobs(rng, 200, centres, C, D, noise),
+    test: blobs(rng, 300, centres, C, D, noise),
+    C,
+    D,
   };
 }
 
 test('probe reaches high accuracy on separable data and reports the best epoch', () => {
   const p = problem(1);
   const seen: number[] = [];
-  const r = linearProbe(p.train, p.val, p.test, p.D, p.C, { epochs: 40, batchSize: 64, patience: 5, onEpoch: (e) => seen.push(e.epoch) });
+  const r = linearProbe(p.train, p.val, p.test, p.D, p.C, {
+    epochs: 40,
+    batchSize: 64,
+    patience: 5,
+    onEpoch: (e) => seen.push(e.epoch),
+  });
   assert.ok(r.metrics.accuracy > 0.97, `test accuracy ${r.metrics.accuracy}`);
   assert.ok(r.metrics.macroAuroc > 0.99, `macro AUROC ${r.metrics.macroAuroc}`);
   assert.equal(r.trainLoss.length, r.epochsRun);
@@ -56,7 +72,8 @@ test('probe reaches high accuracy on separable data and reports the best epoch',
   assert.ok(r.trainLoss[r.epochsRun - 1] < r.trainLoss[0], 'loss goes down');
   assert.equal(r.bestValAccuracy, Math.max(...r.valAccuracy));
   assert.equal(r.valAccuracy.indexOf(r.bestValAccuracy), r.bestEpoch, 'first epoch with the best accuracy');
-  if (r.epochsRun < 40) assert.equal(r.epochsRun, r.bestEpoch + 5 + 1, 'stopped after patience epochs without improvement');
+  if (r.epochsRun < 40)
+    assert.equal(r.epochsRun, r.bestEpoch + 5 + 1, 'stopped after patience epochs without improvement');
   assert.equal(r.weight.length, p.C * p.D);
   // the returned layer is the best epoch's: its validation accuracy is the best one
   const m = new LinearClassifier(p.D, p.C, { weight: r.weight, bias: r.bias });
@@ -96,11 +113,16 @@ test('input errors', () => {
   const p = problem(4, 3, 4);
   const bad = { x: p.train.x.slice(), labels: p.train.labels };
   bad.x[13] = NaN;
-  assert.throws(() => linearProbe(bad, p.val, p.test, p.D, p.C, { source: 'emb.h5' }),
-    (e: unknown) => isErr('metrics/not-finite')(e) && /emb\.h5/.test(String(e)));
+  assert.throws(
+    () => linearProbe(bad, p.val, p.test, p.D, p.C, { source: 'emb.h5' }),
+    (e: unknown) => isErr('metrics/not-finite')(e) && /emb\.h5/.test(String(e)),
+  );
   assert.throws(() => linearProbe(p.train, p.val, p.test, p.D + 1, p.C), isErr('metrics/length-mismatch'));
   assert.throws(() => linearProbe(p.train, p.val, p.test, p.D, 2), isErr('metrics/label-out-of-range'));
   assert.throws(() => linearProbe(p.train, p.val, p.test, p.D, p.C, { batchSize: 0 }), isErr('metrics/bad-argument'));
-  assert.throws(() => new LinearClassifier(2, 2, { weight: [0, 0, 0], bias: [0, 0] }), isErr('metrics/length-mismatch'));
+  assert.throws(
+    () => new LinearClassifier(2, 2, { weight: [0, 0, 0], bias: [0, 0] }),
+    isErr('metrics/length-mismatch'),
+  );
   assert.throws(() => new LinearClassifier(2, 2, new Rng(0), { beta1: 1 }), isErr('metrics/bad-argument'));
 });

@@ -8,11 +8,19 @@ import { join } from 'node:path';
 import { builtinGraphBytes } from '../../src/workbench/models/builtin/index.js';
 import { PROJECT_ROOT, tempDir } from '../helpers/datasets.js';
 
-function cbir(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function cbir(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolveP) => {
-    execFile(process.execPath, [join(PROJECT_ROOT, 'bin/cbir.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      resolveP({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [join(PROJECT_ROOT, 'bin/cbir.js'), ...args],
+      { cwd: PROJECT_ROOT, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        resolveP({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -23,12 +31,24 @@ test('cbir models list --json lists built-ins, descriptors and the 12 study mode
     assert.equal(r.code, 0, r.stderr);
     const list = JSON.parse(r.stdout) as { id: string; dim: number; builtin: boolean; weightsPresent: boolean }[];
     const ids = list.map((m) => m.id);
-    for (const id of ['tiny-vit', 'tiny-vit-mean', 'tiny-clip', 'tiny-cnn', 'tiny-cnn-logits', 'tiny-sam', 'resnet50', 'sam-vitb', 'raddino-vitb14']) assert.ok(ids.includes(id), id);
+    for (const id of [
+      'tiny-vit',
+      'tiny-vit-mean',
+      'tiny-clip',
+      'tiny-cnn',
+      'tiny-cnn-logits',
+      'tiny-sam',
+      'resnet50',
+      'sam-vitb',
+      'raddino-vitb14',
+    ])
+      assert.ok(ids.includes(id), id);
     assert.equal(list.filter((m) => !m.builtin).length, 12);
     const sam = list.find((m) => m.id === 'sam-vitb')!;
     assert.deepEqual([sam.dim, sam.builtin], [256, false]);
     assert.ok(list.filter((m) => m.builtin).every((m) => m.weightsPresent));
-    for (const m of list) assert.deepEqual(Object.keys(m).slice(0, 5), ['id', 'name', 'dim', 'builtin', 'weightsPresent']);
+    for (const m of list)
+      assert.deepEqual(Object.keys(m).slice(0, 5), ['id', 'name', 'dim', 'builtin', 'weightsPresent']);
   } finally {
     cleanup();
   }
@@ -37,7 +57,10 @@ test('cbir models list --json lists built-ins, descriptors and the 12 study mode
 test('cbir models verify / pull: built-in OK, missing URL explained, mismatching download fails verify', async () => {
   const { dir, cleanup } = tempDir();
   const bytes = Buffer.from(builtinGraphBytes('tiny-cnn'));
-  const srv = http.createServer((_req, res) => { res.writeHead(200, { 'content-length': bytes.length }); res.end(bytes); });
+  const srv = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': bytes.length });
+    res.end(bytes);
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   try {
     const ok = await cbir(['models', 'verify', 'tiny-cnn']);
@@ -51,7 +74,9 @@ test('cbir models verify / pull: built-in OK, missing URL explained, mismatching
     assert.match(missing.stderr, /not found/);
     // a file that is not what the resnet50 card describes: downloaded, then rejected by verify
     const { port } = srv.address() as AddressInfo;
-    const wrong = await cbir(['models', 'pull', 'resnet50', '--url', `http://127.0.0.1:${port}/resnet50.onnx`], { CBIR_MODELS: dir });
+    const wrong = await cbir(['models', 'pull', 'resnet50', '--url', `http://127.0.0.1:${port}/resnet50.onnx`], {
+      CBIR_MODELS: dir,
+    });
     assert.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
     assert.ok(existsSync(join(dir, 'resnet50.onnx')));
     assert.match(wrong.stdout, /card has no sha256/);
@@ -66,17 +91,24 @@ test('cbir models verify / pull: built-in OK, missing URL explained, mismatching
 });
 
 const py = spawnSync('python3', ['--version']);
-test('models/export/export_onnx.py --help and --list run without torch', { skip: py.status === 0 ? false : 'python3 not installed' }, () => {
-  const script = join(PROJECT_ROOT, 'models/export/export_onnx.py');
-  const help = spawnSync('python3', [script, '--help'], { encoding: 'utf8' });
-  assert.equal(help.status, 0, help.stderr);
-  assert.match(help.stdout, /--model/);
-  assert.match(help.stdout, /--medsam-checkpoint/);
-  const list = spawnSync('python3', [script, '--list'], { encoding: 'utf8' });
-  assert.equal(list.status, 0, list.stderr);
-  const ids = list.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]);
-  assert.equal(ids.length, 12);
-  assert.ok(!list.stdout.includes('[no card]'), 'every recipe has a card');
-  const bad = spawnSync('python3', [script, '--model', 'nope'], { encoding: 'utf8' });
-  assert.equal(bad.status, 2);
-});
+test(
+  'models/export/export_onnx.py --help and --list run without torch',
+  { skip: py.status === 0 ? false : 'python3 not installed' },
+  () => {
+    const script = join(PROJECT_ROOT, 'models/export/export_onnx.py');
+    const help = spawnSync('python3', [script, '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /--model/);
+    assert.match(help.stdout, /--medsam-checkpoint/);
+    const list = spawnSync('python3', [script, '--list'], { encoding: 'utf8' });
+    assert.equal(list.status, 0, list.stderr);
+    const ids = list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]);
+    assert.equal(ids.length, 12);
+    assert.ok(!list.stdout.includes('[no card]'), 'every recipe has a card');
+    const bad = spawnSync('python3', [script, '--model', 'nope'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+  },
+);

@@ -3,8 +3,20 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { buildTinyCnn, buildTinySam, buildTinyVit, TINY_CNN, TINY_SAM, TINY_VIT } from '../../src/workbench/models/builtin/graphs.js';
-import { BUILTIN_CARDS, builtinCard, builtinGraphBytes, ensureBuiltinGraph } from '../../src/workbench/models/builtin/index.js';
+import {
+  buildTinyCnn,
+  buildTinySam,
+  buildTinyVit,
+  TINY_CNN,
+  TINY_SAM,
+  TINY_VIT,
+} from '../../src/workbench/models/builtin/graphs.js';
+import {
+  BUILTIN_CARDS,
+  builtinCard,
+  builtinGraphBytes,
+  ensureBuiltinGraph,
+} from '../../src/workbench/models/builtin/index.js';
 import { loadCard } from '../../src/workbench/models/cards.js';
 import { GraphBuilder } from '../../src/workbench/models/onnx/builder.js';
 import { cudaAvailable, loadOnnxExtractor } from '../../src/workbench/models/onnx/extractor.js';
@@ -35,9 +47,30 @@ function once<T>(key: string, f: () => T): T {
   if (!memo.has(key)) memo.set(key, f());
   return memo.get(key) as T;
 }
-const vitRef = (b: number) => once(`vit${b}`, () => refTinyVit(once('vitw', () => buildTinyVit().weights), TINY_VIT, image(b)));
-const cnnRef = (b: number) => once(`cnn${b}`, () => refTinyCnn(once('cnnw', () => buildTinyCnn().weights), TINY_CNN, image(b)));
-const samRef = (b: number) => once(`sam${b}`, () => refTinySam(once('samw', () => buildTinySam().weights), TINY_SAM, image(b)));
+const vitRef = (b: number) =>
+  once(`vit${b}`, () =>
+    refTinyVit(
+      once('vitw', () => buildTinyVit().weights),
+      TINY_VIT,
+      image(b),
+    ),
+  );
+const cnnRef = (b: number) =>
+  once(`cnn${b}`, () =>
+    refTinyCnn(
+      once('cnnw', () => buildTinyCnn().weights),
+      TINY_CNN,
+      image(b),
+    ),
+  );
+const samRef = (b: number) =>
+  once(`sam${b}`, () =>
+    refTinySam(
+      once('samw', () => buildTinySam().weights),
+      TINY_SAM,
+      image(b),
+    ),
+  );
 
 /** Reference embedding of each built-in card, from the independent forward passes. */
 function referenceEmbeddings(card: ModelCard): Float64Array {
@@ -60,7 +93,8 @@ function referenceEmbeddings(card: ModelCard): Float64Array {
       e = card.pooling === 'logits' ? r.logits : r.pooled;
     } else {
       const r = samRef(b);
-      const C = TINY_SAM.neckDim, G = r.grid * r.grid;
+      const C = TINY_SAM.neckDim,
+        G = r.grid * r.grid;
       const m = new Float64Array(C);
       for (let c = 0; c < C; c++) for (let i = 0; i < G; i++) m[c] += r.emb[c * G + i] / G;
       e = m;
@@ -84,15 +118,34 @@ test('built-in graphs match an independent float64 forward pass (raw outputs)', 
     for (let b = 0; b < N; b++) {
       const rv = vitRef(b);
       const L = rv.lhs.length;
-      assert.ok(maxAbsDiff((v.last_hidden_state.data as Float32Array).subarray(b * L, (b + 1) * L), rv.lhs) < 2e-3, 'tiny-vit last_hidden_state');
-      assert.ok(maxAbsDiff((v.image_embeds.data as Float32Array).subarray(b * TINY_VIT.projDim, (b + 1) * TINY_VIT.projDim), rv.embeds) < 2e-3, 'tiny-vit image_embeds');
+      assert.ok(
+        maxAbsDiff((v.last_hidden_state.data as Float32Array).subarray(b * L, (b + 1) * L), rv.lhs) < 2e-3,
+        'tiny-vit last_hidden_state',
+      );
+      assert.ok(
+        maxAbsDiff(
+          (v.image_embeds.data as Float32Array).subarray(b * TINY_VIT.projDim, (b + 1) * TINY_VIT.projDim),
+          rv.embeds,
+        ) < 2e-3,
+        'tiny-vit image_embeds',
+      );
       const rc = cnnRef(b);
-      const C = rc.pooled.length, K = rc.logits.length;
-      assert.ok(maxAbsDiff((c.pooled.data as Float32Array).subarray(b * C, (b + 1) * C), rc.pooled) < 2e-3, 'tiny-cnn pooled');
-      assert.ok(maxAbsDiff((c.logits.data as Float32Array).subarray(b * K, (b + 1) * K), rc.logits) < 2e-3, 'tiny-cnn logits');
+      const C = rc.pooled.length,
+        K = rc.logits.length;
+      assert.ok(
+        maxAbsDiff((c.pooled.data as Float32Array).subarray(b * C, (b + 1) * C), rc.pooled) < 2e-3,
+        'tiny-cnn pooled',
+      );
+      assert.ok(
+        maxAbsDiff((c.logits.data as Float32Array).subarray(b * K, (b + 1) * K), rc.logits) < 2e-3,
+        'tiny-cnn logits',
+      );
       const rs = samRef(b);
       const E = rs.emb.length;
-      assert.ok(maxAbsDiff((s.image_embeddings.data as Float32Array).subarray(b * E, (b + 1) * E), rs.emb) < 2e-3, 'tiny-sam image_embeddings');
+      assert.ok(
+        maxAbsDiff((s.image_embeddings.data as Float32Array).subarray(b * E, (b + 1) * E), rs.emb) < 2e-3,
+        'tiny-sam image_embeddings',
+      );
     }
   } finally {
     await Promise.all([vit.release(), cnn.release(), sam.release()]);
@@ -135,7 +188,13 @@ test('embed(images) = preprocess + embedTensor, and batching does not change res
   const r = new Rng(3);
   const imgs = [40, 90, 64].map((w, i) => {
     const h = 50 + 10 * i;
-    return { width: w, height: h, channels: 3 as const, data: new Uint8Array(w * h * 3).map(() => r.int(256)), grayscale: false };
+    return {
+      width: w,
+      height: h,
+      channels: 3 as const,
+      data: new Uint8Array(w * h * 3).map(() => r.int(256)),
+      grayscale: false,
+    };
   });
   const a = await loadOnnxExtractor(card, { batchSize: 1 });
   const b = await loadOnnxExtractor(card, { batchSize: 16 });
@@ -150,7 +209,8 @@ test('embed(images) = preprocess + embedTensor, and batching does not change res
     assert.equal(a.fingerprint, b.fingerprint);
     await assert.rejects(b.embedTensor(new Float32Array(10), 1), /expected 1 × 12288/);
   } finally {
-    await a.close(); await b.close();
+    await a.close();
+    await b.close();
   }
 });
 
@@ -187,12 +247,49 @@ test('a model that does not match its card fails at load, naming both files and 
       return { card: loadCard(f), file: f };
     };
     const cases: [string, (c: ModelCard) => void, RegExp][] = [
-      ['dim', (c) => { c.dim = 99; }, /dim 99.*\[batch, 65, 48\]/],
-      ['size', (c) => { c.preprocess.size = [96, 96]; c.preprocess.resizeTo = 96; }, /height 96.*\[batch, 3, 64, 64\]/],
-      ['channels', (c) => { c.preprocess.channels = 'gray'; }, /channels 1.*\[batch, 3, 64, 64\]/],
-      ['input', (c) => { c.onnx.input = 'images'; }, /input is "images".*"pixel_values"/],
-      ['output', (c) => { c.onnx.output = 'pooler_output'; }, /output is "pooler_output".*"last_hidden_state", "image_embeds"/],
-      ['rank', (c) => { c.pooling = 'mean-spatial'; }, /rank-4 output.*\[batch, 65, 48\]/],
+      [
+        'dim',
+        (c) => {
+          c.dim = 99;
+        },
+        /dim 99.*\[batch, 65, 48\]/,
+      ],
+      [
+        'size',
+        (c) => {
+          c.preprocess.size = [96, 96];
+          c.preprocess.resizeTo = 96;
+        },
+        /height 96.*\[batch, 3, 64, 64\]/,
+      ],
+      [
+        'channels',
+        (c) => {
+          c.preprocess.channels = 'gray';
+        },
+        /channels 1.*\[batch, 3, 64, 64\]/,
+      ],
+      [
+        'input',
+        (c) => {
+          c.onnx.input = 'images';
+        },
+        /input is "images".*"pixel_values"/,
+      ],
+      [
+        'output',
+        (c) => {
+          c.onnx.output = 'pooler_output';
+        },
+        /output is "pooler_output".*"last_hidden_state", "image_embeds"/,
+      ],
+      [
+        'rank',
+        (c) => {
+          c.pooling = 'mean-spatial';
+        },
+        /rank-4 output.*\[batch, 65, 48\]/,
+      ],
     ];
     for (const [what, patch, re] of cases) {
       const { card, file } = write(patch);
@@ -224,7 +321,12 @@ test('a dim the graph leaves symbolic is checked on the first run', async () => 
     g.output('feat', 'float32', ['batch', 'features']);
     const f = join(dir, 'sym.onnx');
     writeFileSync(f, g.toBytes());
-    const card = { ...builtinCard('tiny-cnn')!, id: 'sym', onnx: { file: 'sym.onnx', input: 'pixel_values', output: 'feat' }, dim: 64 };
+    const card = {
+      ...builtinCard('tiny-cnn')!,
+      id: 'sym',
+      onnx: { file: 'sym.onnx', input: 'pixel_values', output: 'feat' },
+      dim: 64,
+    };
     const ex = await loadOnnxExtractor(card, { modelPath: f });
     try {
       await assert.rejects(ex.embedTensor(new Float32Array(3 * 64 * 64).fill(2), 1), /dim 64.*\[1, 6\]/);
@@ -243,6 +345,13 @@ test('a dim the graph leaves symbolic is checked on the first run', async () => 
   }
 });
 
-test('executionProvider cuda fails clearly when this install has no CUDA', { skip: cudaAvailable() ? 'CUDA provider present in this install' : false }, async () => {
-  await assert.rejects(loadOnnxExtractor(builtinCard('tiny-cnn')!, { executionProvider: 'cuda' }), /CUDA is not available in this onnxruntime-node install/);
-});
+test(
+  'executionProvider cuda fails clearly when this install has no CUDA',
+  { skip: cudaAvailable() ? 'CUDA provider present in this install' : false },
+  async () => {
+    await assert.rejects(
+      loadOnnxExtractor(builtinCard('tiny-cnn')!, { executionProvider: 'cuda' }),
+      /CUDA is not available in this onnxruntime-node install/,
+    );
+  },
+);

@@ -17,10 +17,20 @@ const SHA = sha256(BYTES);
 /** A study-style card for the project-built CNN graph. */
 function card(patch: Partial<ModelCard['onnx']> = {}): ModelCard {
   const b = builtinCard('tiny-cnn')!;
-  return { ...b, id: 'test-cnn', builtin: undefined, onnx: { ...b.onnx, file: 'test-cnn.onnx', sha256: SHA, ...patch } };
+  return {
+    ...b,
+    id: 'test-cnn',
+    builtin: undefined,
+    onnx: { ...b.onnx, file: 'test-cnn.onnx', sha256: SHA, ...patch },
+  };
 }
 
-interface Server { url: string; requests: { range?: string }[]; mode: { cutAfter?: number; ignoreRange?: boolean; status?: number }; close(): Promise<void> }
+interface Server {
+  url: string;
+  requests: { range?: string }[];
+  mode: { cutAfter?: number; ignoreRange?: boolean; status?: number };
+  close(): Promise<void>;
+}
 
 /** Serves BYTES at /model.onnx with Range support; `mode.cutAfter` drops the connection midway once. */
 async function serve(): Promise<Server> {
@@ -28,15 +38,35 @@ async function serve(): Promise<Server> {
   const mode: Server['mode'] = {};
   const srv = http.createServer((req, res) => {
     requests.push({ range: req.headers.range });
-    if (req.url === '/moved') { res.writeHead(302, { location: '/model.onnx' }); res.end(); return; }
-    if (req.url !== '/model.onnx') { res.writeHead(404); res.end('not found'); return; }
-    if (mode.status) { res.writeHead(mode.status); res.end(); return; }
+    if (req.url === '/moved') {
+      res.writeHead(302, { location: '/model.onnx' });
+      res.end();
+      return;
+    }
+    if (req.url !== '/model.onnx') {
+      res.writeHead(404);
+      res.end('not found');
+      return;
+    }
+    if (mode.status) {
+      res.writeHead(mode.status);
+      res.end();
+      return;
+    }
     let start = 0;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (m && !mode.ignoreRange) {
       start = Number(m[1]);
-      if (start >= BYTES.length) { res.writeHead(416, { 'content-range': `bytes */${BYTES.length}` }); res.end(); return; }
-      res.writeHead(206, { 'content-length': BYTES.length - start, 'content-range': `bytes ${start}-${BYTES.length - 1}/${BYTES.length}`, 'accept-ranges': 'bytes' });
+      if (start >= BYTES.length) {
+        res.writeHead(416, { 'content-range': `bytes */${BYTES.length}` });
+        res.end();
+        return;
+      }
+      res.writeHead(206, {
+        'content-length': BYTES.length - start,
+        'content-range': `bytes ${start}-${BYTES.length - 1}/${BYTES.length}`,
+        'accept-ranges': 'bytes',
+      });
     } else {
       res.writeHead(200, { 'content-length': BYTES.length, 'accept-ranges': 'bytes' });
     }
@@ -51,7 +81,16 @@ async function serve(): Promise<Server> {
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const { port } = srv.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, requests, mode, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    mode,
+    close: () =>
+      new Promise((r) => {
+        srv.closeAllConnections();
+        srv.close(() => r());
+      }),
+  };
 }
 
 test('pull downloads, checks the sha256, renames into place, and verify accepts the file', async () => {
@@ -73,7 +112,8 @@ test('pull downloads, checks the sha256, renames into place, and verify accepts 
     assert.equal(v.ok, true, v.problems.join('; '));
     assert.equal(v.sha256, SHA);
   } finally {
-    await s.close(); cleanup();
+    await s.close();
+    cleanup();
   }
 });
 
@@ -101,7 +141,8 @@ test('an interrupted download keeps only .part and the next pull resumes it with
     assert.ok(readFileSync(dest).equals(BYTES));
     assert.ok(!existsSync(`${dest}.part`));
   } finally {
-    await s.close(); cleanup();
+    await s.close();
+    cleanup();
   }
 });
 
@@ -122,7 +163,8 @@ test('a server that ignores Range makes the pull start over; a complete .part is
     assert.equal(r2.downloaded, 0);
     assert.ok(readFileSync(dest2).equals(BYTES));
   } finally {
-    await s.close(); cleanup();
+    await s.close();
+    cleanup();
   }
 });
 
@@ -131,15 +173,19 @@ test('a checksum mismatch deletes the download and says what to do', async () =>
   const { dir, cleanup } = tempDir();
   try {
     const dest = join(dir, 'test-cnn.onnx');
-    await assert.rejects(pullModel(card({ sha256: '0'.repeat(64) }), { url: `${s.url}/model.onnx`, dest }), (e: unknown) => {
-      assert.ok(e instanceof CbirError);
-      assert.equal(e.code, 'pull/checksum');
-      assert.ok(e.message.includes(SHA) && e.message.includes('0'.repeat(64)), e.message);
-      return true;
-    });
+    await assert.rejects(
+      pullModel(card({ sha256: '0'.repeat(64) }), { url: `${s.url}/model.onnx`, dest }),
+      (e: unknown) => {
+        assert.ok(e instanceof CbirError);
+        assert.equal(e.code, 'pull/checksum');
+        assert.ok(e.message.includes(SHA) && e.message.includes('0'.repeat(64)), e.message);
+        return true;
+      },
+    );
     assert.ok(!existsSync(dest) && !existsSync(`${dest}.part`), 'nothing corrupt is kept');
   } finally {
-    await s.close(); cleanup();
+    await s.close();
+    cleanup();
   }
 });
 
@@ -151,7 +197,10 @@ test('offline, HTTP errors and a missing URL give clear errors', async () => {
     await assert.rejects(pullModel(card(), { url: `${s.url}/nothing.onnx`, dest }), /HTTP 404/);
     s.mode.status = 503;
     await assert.rejects(pullModel(card(), { url: `${s.url}/model.onnx`, dest }), /HTTP 503/);
-    await assert.rejects(pullModel(card(), { dest }), (e: unknown) => e instanceof CbirError && e.code === 'pull/no-url' && /--url/.test(e.hint ?? ''));
+    await assert.rejects(
+      pullModel(card(), { dest }),
+      (e: unknown) => e instanceof CbirError && e.code === 'pull/no-url' && /--url/.test(e.hint ?? ''),
+    );
   } finally {
     await s.close();
   }
@@ -184,10 +233,16 @@ test('verify reports a missing file, a wrong checksum and a file that is not a m
     writeFileSync(junk, 'not a model');
     const bad = await verifyModel(card({ sha256: null }), { modelPath: junk });
     assert.equal(bad.ok, false);
-    assert.ok(bad.problems.some((p) => /cannot load/.test(p)), bad.problems.join('; '));
+    assert.ok(
+      bad.problems.some((p) => /cannot load/.test(p)),
+      bad.problems.join('; '),
+    );
     assert.ok(bad.warnings.some((w) => /no sha256/.test(w)));
     const mismatch = await verifyModel({ ...card(), dim: 11 }, { modelPath: good });
-    assert.ok(mismatch.problems.some((p) => /disagree.*dim 11/.test(p)), mismatch.problems.join('; '));
+    assert.ok(
+      mismatch.problems.some((p) => /disagree.*dim 11/.test(p)),
+      mismatch.problems.join('; '),
+    );
   } finally {
     cleanup();
   }

@@ -17,28 +17,44 @@ export function erf(x: number): number {
   const s = Math.sign(x);
   x = Math.abs(x);
   const t = 1 / (1 + 0.3275911 * x);
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
   return s * y;
 }
 
 /** Conv2d on one image: x [C, H, W] → [O, Ho, Wo]. */
-export function conv2d(x: Float64Array, C: number, H: number, Wd: number, w: Float32Array, b: Float32Array | null, O: number, k: number, stride: number, pad: number): { y: Float64Array; H: number; W: number } {
+export function conv2d(
+  x: Float64Array,
+  C: number,
+  H: number,
+  Wd: number,
+  w: Float32Array,
+  b: Float32Array | null,
+  O: number,
+  k: number,
+  stride: number,
+  pad: number,
+): { y: Float64Array; H: number; W: number } {
   const Ho = Math.floor((H + 2 * pad - k) / stride) + 1;
   const Wo = Math.floor((Wd + 2 * pad - k) / stride) + 1;
   const y = new Float64Array(O * Ho * Wo);
-  for (let o = 0; o < O; o++) for (let oy = 0; oy < Ho; oy++) for (let ox = 0; ox < Wo; ox++) {
-    let s = b ? b[o] : 0;
-    for (let c = 0; c < C; c++) for (let ky = 0; ky < k; ky++) {
-      const iy = oy * stride - pad + ky;
-      if (iy < 0 || iy >= H) continue;
-      for (let kx = 0; kx < k; kx++) {
-        const ix = ox * stride - pad + kx;
-        if (ix < 0 || ix >= Wd) continue;
-        s += x[(c * H + iy) * Wd + ix] * w[((o * C + c) * k + ky) * k + kx];
+  for (let o = 0; o < O; o++)
+    for (let oy = 0; oy < Ho; oy++)
+      for (let ox = 0; ox < Wo; ox++) {
+        let s = b ? b[o] : 0;
+        for (let c = 0; c < C; c++)
+          for (let ky = 0; ky < k; ky++) {
+            const iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= H) continue;
+            for (let kx = 0; kx < k; kx++) {
+              const ix = ox * stride - pad + kx;
+              if (ix < 0 || ix >= Wd) continue;
+              s += x[(c * H + iy) * Wd + ix] * w[((o * C + c) * k + ky) * k + kx];
+            }
+          }
+        y[(o * Ho + oy) * Wo + ox] = s;
       }
-    }
-    y[(o * Ho + oy) * Wo + ox] = s;
-  }
   return { y, H: Ho, W: Wo };
 }
 
@@ -59,13 +75,21 @@ export function layerNorm(x: Float64Array, N: number, D: number, g: Float32Array
 }
 
 /** x [N, I] @ w [I, O] (+ b). */
-export function linear(x: Float64Array, N: number, I: number, w: Float32Array, O: number, b?: Float32Array): Float64Array {
+export function linear(
+  x: Float64Array,
+  N: number,
+  I: number,
+  w: Float32Array,
+  O: number,
+  b?: Float32Array,
+): Float64Array {
   const y = new Float64Array(N * O);
-  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
-    let s = b ? b[o] : 0;
-    for (let i = 0; i < I; i++) s += x[n * I + i] * w[i * O + o];
-    y[n * O + o] = s;
-  }
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++) {
+      let s = b ? b[o] : 0;
+      for (let i = 0; i < I; i++) s += x[n * I + i] * w[i * O + o];
+      y[n * O + o] = s;
+    }
   return y;
 }
 
@@ -87,7 +111,10 @@ function block(w: W, p: string, x: Float64Array, N: number, D: number, heads: nu
         if (sc[j] > mx) mx = sc[j];
       }
       let z = 0;
-      for (let j = 0; j < N; j++) { sc[j] = Math.exp(sc[j] - mx); z += sc[j]; }
+      for (let j = 0; j < N; j++) {
+        sc[j] = Math.exp(sc[j] - mx);
+        z += sc[j];
+      }
       for (let e = 0; e < hd; e++) {
         let s = 0;
         for (let j = 0; j < N; j++) s += sc[j] * v[j * D + h * hd + e];
@@ -98,12 +125,20 @@ function block(w: W, p: string, x: Float64Array, N: number, D: number, heads: nu
   const a = linear(ctx, N, D, get(w, `${p}.attn.proj.weight`), D, get(w, `${p}.attn.proj.bias`));
   const h1 = x.map((xv, i) => xv + a[i]);
   const ln2 = layerNorm(h1, N, D, get(w, `${p}.norm2.weight`), get(w, `${p}.norm2.bias`));
-  const f1 = linear(ln2, N, D, get(w, `${p}.mlp.fc1.weight`), mlp, get(w, `${p}.mlp.fc1.bias`)).map((t) => 0.5 * t * (1 + erf(t / Math.SQRT2)));
+  const f1 = linear(ln2, N, D, get(w, `${p}.mlp.fc1.weight`), mlp, get(w, `${p}.mlp.fc1.bias`)).map(
+    (t) => 0.5 * t * (1 + erf(t / Math.SQRT2)),
+  );
   const f2 = linear(f1, N, mlp, get(w, `${p}.mlp.fc2.weight`), D, get(w, `${p}.mlp.fc2.bias`));
   return h1.map((hv, i) => hv + f2[i]);
 }
 
-function patchTokens(w: W, img: Float64Array, size: number, patch: number, D: number): { tokens: Float64Array; T: number } {
+function patchTokens(
+  w: W,
+  img: Float64Array,
+  size: number,
+  patch: number,
+  D: number,
+): { tokens: Float64Array; T: number } {
   const c = conv2d(img, 3, size, size, get(w, 'patch_embed.weight'), get(w, 'patch_embed.bias'), D, patch, patch, 0);
   const T = c.H * c.W;
   const tokens = new Float64Array(T * D);
@@ -112,7 +147,11 @@ function patchTokens(w: W, img: Float64Array, size: number, patch: number, D: nu
 }
 
 /** Tiny ViT on one image [3, S, S]: last_hidden_state [1+T, D] and image_embeds [P]. */
-export function refTinyVit(w: W, cfg: TinyVitConfig, img: Float64Array): { lhs: Float64Array; embeds: Float64Array; T: number } {
+export function refTinyVit(
+  w: W,
+  cfg: TinyVitConfig,
+  img: Float64Array,
+): { lhs: Float64Array; embeds: Float64Array; T: number } {
   const D = cfg.dim;
   const { tokens, T } = patchTokens(w, img, cfg.size, cfg.patch, D);
   const N = T + 1;
@@ -129,27 +168,52 @@ export function refTinyVit(w: W, cfg: TinyVitConfig, img: Float64Array): { lhs: 
 }
 
 /** Tiny CNN on one image: pooled [C] and logits [K]. */
-export function refTinyCnn(w: W, cfg: TinyCnnConfig, img: Float64Array): { pooled: Float64Array; logits: Float64Array } {
-  let x = img, C = 3, H = cfg.size, Wd = cfg.size;
+export function refTinyCnn(
+  w: W,
+  cfg: TinyCnnConfig,
+  img: Float64Array,
+): { pooled: Float64Array; logits: Float64Array } {
+  let x = img,
+    C = 3,
+    H = cfg.size,
+    Wd = cfg.size;
   cfg.widths.forEach((o, i) => {
     const c = conv2d(x, C, H, Wd, get(w, `stages.${i}.conv.weight`), get(w, `stages.${i}.conv.bias`), o, 3, 1, 1);
-    x = c.y.map((v) => Math.max(0, v)); C = o; H = c.H; Wd = c.W;
+    x = c.y.map((v) => Math.max(0, v));
+    C = o;
+    H = c.H;
+    Wd = c.W;
     if (i < cfg.widths.length - 1) {
-      const Ho = H >> 1, Wo = Wd >> 1;
+      const Ho = H >> 1,
+        Wo = Wd >> 1;
       const p = new Float64Array(C * Ho * Wo);
-      for (let ch = 0; ch < C; ch++) for (let y = 0; y < Ho; y++) for (let xx = 0; xx < Wo; xx++) {
-        let m = -Infinity;
-        for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) m = Math.max(m, x[(ch * H + 2 * y + dy) * Wd + 2 * xx + dx]);
-        p[(ch * Ho + y) * Wo + xx] = m;
-      }
-      x = p; H = Ho; Wd = Wo;
+      for (let ch = 0; ch < C; ch++)
+        for (let y = 0; y < Ho; y++)
+          for (let xx = 0; xx < Wo; xx++) {
+            let m = -Infinity;
+            for (let dy = 0; dy < 2; dy++)
+              for (let dx = 0; dx < 2; dx++) m = Math.max(m, x[(ch * H + 2 * y + dy) * Wd + 2 * xx + dx]);
+            p[(ch * Ho + y) * Wo + xx] = m;
+          }
+      x = p;
+      H = Ho;
+      Wd = Wo;
     }
   });
   const pooled = new Float64Array(C);
-  for (let ch = 0; ch < C; ch++) { let s = 0; for (let i = 0; i < H * Wd; i++) s += x[ch * H * Wd + i]; pooled[ch] = s / (H * Wd); }
-  const fw = get(w, 'fc.weight'), fb = get(w, 'fc.bias');
+  for (let ch = 0; ch < C; ch++) {
+    let s = 0;
+    for (let i = 0; i < H * Wd; i++) s += x[ch * H * Wd + i];
+    pooled[ch] = s / (H * Wd);
+  }
+  const fw = get(w, 'fc.weight'),
+    fb = get(w, 'fc.bias');
   const logits = new Float64Array(cfg.classes);
-  for (let k = 0; k < cfg.classes; k++) { let s = fb[k]; for (let ch = 0; ch < C; ch++) s += pooled[ch] * fw[k * C + ch]; logits[k] = s; }
+  for (let k = 0; k < cfg.classes; k++) {
+    let s = fb[k];
+    for (let ch = 0; ch < C; ch++) s += pooled[ch] * fw[k * C + ch];
+    logits[k] = s;
+  }
   return { pooled, logits };
 }
 

@@ -21,78 +21,156 @@ function availability(): false | string {
 }
 const skip = availability();
 
-interface Output { output_type: string; name?: string; text?: string | string[]; data?: Record<string, string | string[]>; ename?: string }
-interface Cell { cell_type: string; source: string | string[]; outputs?: Output[]; execution_count?: number | null }
-const joined = (s: string | string[] | undefined) => (Array.isArray(s) ? s.join('') : s ?? '');
+interface Output {
+  output_type: string;
+  name?: string;
+  text?: string | string[];
+  data?: Record<string, string | string[]>;
+  ename?: string;
+}
+interface Cell {
+  cell_type: string;
+  source: string | string[];
+  outputs?: Output[];
+  execution_count?: number | null;
+}
+const joined = (s: string | string[] | undefined) => (Array.isArray(s) ? s.join('') : (s ?? ''));
 
 /** What each notebook must show, beyond running without errors. */
 const EXPECT: Record<string, { html?: RegExp[]; figures?: number; pngs?: number; numbers?: false }> = {
   '00_quickstart': { html: [/micro_p1/, /Table 5/, /Closest index images/], figures: 1, pngs: 1 },
-  '01_retrieval_tables': { html: [/Table 3: retrieval precision/, /micro_p1/, /Table 4: P@1 per modality/, /Table 9: micro P@1/, /Table 10: P@1 per source dataset/], figures: 1 },
-  '02_embedding_quality': { html: [/Table 5: embedding quality/, /knn_micro_f1/, /Model selection on the validation split/, /validation micro F1 against k/, /training loss and validation accuracy/], figures: 2 },
+  '01_retrieval_tables': {
+    html: [
+      /Table 3: retrieval precision/,
+      /micro_p1/,
+      /Table 4: P@1 per modality/,
+      /Table 9: micro P@1/,
+      /Table 10: P@1 per source dataset/,
+    ],
+    figures: 1,
+  },
+  '02_embedding_quality': {
+    html: [
+      /Table 5: embedding quality/,
+      /knn_micro_f1/,
+      /Model selection on the validation split/,
+      /validation micro F1 against k/,
+      /training loss and validation accuracy/,
+    ],
+    figures: 2,
+  },
   '03_index_size': { html: [/Classes in the ablation/, /Index-size ablation/, /gain_per_doubling/], figures: 1 },
-  '04_embedding_space': { html: [/coloured by modality/, /coloured by region/, /coloured by class/, /Per-class P@1 of/], figures: 4 },
+  '04_embedding_space': {
+    html: [/coloured by modality/, /coloured by region/, /coloured by class/, /Per-class P@1 of/],
+    figures: 4,
+  },
   '05_query_grids': { html: [/Queries/], pngs: 4, numbers: false },
-  '06_per_class_and_imbalance': { html: [/Per-class P@1 against class size and kind/, /spearman_rho_index_vs_p1/, /Per-class P@1 against index size/], figures: 4 },
-  '07_model_comparison': { html: [/bootstrap intervals/, /All pairs: micro P@1/, /All pairs: macro P@1/, /p_holm/, /Paired comparison/], figures: 2 },
+  '06_per_class_and_imbalance': {
+    html: [/Per-class P@1 against class size and kind/, /spearman_rho_index_vs_p1/, /Per-class P@1 against index size/],
+    figures: 4,
+  },
+  '07_model_comparison': {
+    html: [/bootstrap intervals/, /All pairs: micro P@1/, /All pairs: macro P@1/, /p_holm/, /Paired comparison/],
+    figures: 2,
+  },
 };
 
-const studyTables = existsSync(join(resolve(PROJECT_ROOT, process.env.CBIR_STUDY ?? '../shared/study'), 'table3_retrieval.csv'));
+const studyTables = existsSync(
+  join(resolve(PROJECT_ROOT, process.env.CBIR_STUDY ?? '../shared/study'), 'table3_retrieval.csv'),
+);
 
-test('every notebook executes headless with the tslab kernel and shows its tables and figures', { skip, timeout: 30 * 60_000 }, async () => {
-  const tmp = tempDir('cbir-notebooks-');
-  try {
-    const out = join(tmp.dir, 'runs');
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((res) => {
-      const child = spawn(process.execPath, [SCRIPT, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (d) => { err += d; });
-      child.on('close', (c) => res({ code: c, stderr: err }));
-    });
-    assert.equal(code, 0, `scripts/notebooks.mjs failed:\n${stderr.slice(-6000)}`);
+test(
+  'every notebook executes headless with the tslab kernel and shows its tables and figures',
+  { skip, timeout: 30 * 60_000 },
+  async () => {
+    const tmp = tempDir('cbir-notebooks-');
+    try {
+      const out = join(tmp.dir, 'runs');
+      const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((res) => {
+        const child = spawn(process.execPath, [SCRIPT, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d) => {
+          err += d;
+        });
+        child.on('close', (c) => res({ code: c, stderr: err }));
+      });
+      assert.equal(code, 0, `scripts/notebooks.mjs failed:\n${stderr.slice(-6000)}`);
 
-    const names = readdirSync(join(PROJECT_ROOT, 'notebooks')).filter((f) => f.endsWith('.ipynb')).sort();
-    assert.deepEqual(names.map((n) => n.replace(/\.ipynb$/, '')), Object.keys(EXPECT).sort());
-    const ran = JSON.parse(readFileSync(join(out, 'executed.json'), 'utf8')) as { notebooks: { notebook: string; ok: boolean }[] };
-    assert.deepEqual(ran.notebooks.map((n) => n.notebook), names, 'executed in name order');
-    assert.ok(ran.notebooks.every((n) => n.ok));
+      const names = readdirSync(join(PROJECT_ROOT, 'notebooks'))
+        .filter((f) => f.endsWith('.ipynb'))
+        .sort();
+      assert.deepEqual(
+        names.map((n) => n.replace(/\.ipynb$/, '')),
+        Object.keys(EXPECT).sort(),
+      );
+      const ran = JSON.parse(readFileSync(join(out, 'executed.json'), 'utf8')) as {
+        notebooks: { notebook: string; ok: boolean }[];
+      };
+      assert.deepEqual(
+        ran.notebooks.map((n) => n.notebook),
+        names,
+        'executed in name order',
+      );
+      assert.ok(ran.notebooks.every((n) => n.ok));
 
-    let bundleSeen = 0;
-    for (const name of names) {
-      const file = join(out, name);
-      const nb = JSON.parse(readFileSync(file, 'utf8')) as { cells: Cell[] };
-      const code = nb.cells.filter((c) => c.cell_type === 'code');
-      code.forEach((c, i) => assert.notEqual(c.execution_count ?? null, null, `${name}: code cell ${i + 1} was executed`));
-      const outputs = code.flatMap((c) => c.outputs ?? []);
-      for (const o of outputs) {
-        assert.notEqual(o.output_type, 'error', `${name}: error output ${o.ename}`);
-        if (o.output_type === 'stream' && o.name === 'stderr') assert.doesNotMatch(joined(o.text), /Error|Exception|at .*\(.*:\d+:\d+\)/, `${name}: stderr shows an error:\n${joined(o.text).slice(0, 2000)}`);
+      let bundleSeen = 0;
+      for (const name of names) {
+        const file = join(out, name);
+        const nb = JSON.parse(readFileSync(file, 'utf8')) as { cells: Cell[] };
+        const code = nb.cells.filter((c) => c.cell_type === 'code');
+        code.forEach((c, i) =>
+          assert.notEqual(c.execution_count ?? null, null, `${name}: code cell ${i + 1} was executed`),
+        );
+        const outputs = code.flatMap((c) => c.outputs ?? []);
+        for (const o of outputs) {
+          assert.notEqual(o.output_type, 'error', `${name}: error output ${o.ename}`);
+          if (o.output_type === 'stream' && o.name === 'stderr')
+            assert.doesNotMatch(
+              joined(o.text),
+              /Error|Exception|at .*\(.*:\d+:\d+\)/,
+              `${name}: stderr shows an error:\n${joined(o.text).slice(0, 2000)}`,
+            );
+        }
+        const html = outputs.map((o) => joined(o.data?.['text/html'])).filter(Boolean);
+        const all = html.join('\n');
+        const want = EXPECT[name.replace(/\.ipynb$/, '')];
+        for (const re of want.html ?? []) assert.match(all, re, `${name}: shows ${re}`);
+        const figures = html.filter((h) => /Plotly\.newPlot\(/.test(h) && /id="cbir-fig-[0-9a-f]+"/.test(h));
+        assert.ok(
+          figures.length >= (want.figures ?? 0),
+          `${name}: ${figures.length} inline plotly figures, expected ≥ ${want.figures}`,
+        );
+        if (figures.length) {
+          // offline: the first figure of a notebook carries the whole plotly bundle, none loads it from the network
+          assert.ok(
+            figures[0].length > 1_000_000 && /<script>/.test(figures[0]),
+            `${name}: plotly bundle inlined in the first figure`,
+          );
+          bundleSeen++;
+          for (const h of html)
+            assert.doesNotMatch(h, /<script[^>]+src=["']?(https?:)?\/\//i, `${name}: no script from the network`);
+        }
+        const pngs = outputs.filter((o) => o.data?.['image/png']).length;
+        assert.ok(pngs >= (want.pngs ?? 0), `${name}: ${pngs} PNG outputs, expected ≥ ${want.pngs}`);
+        if (want.numbers !== false)
+          assert.match(
+            all,
+            /<td style="[^"]*text-align:right">\d\.\d{3}<\/td>/,
+            `${name}: numbers rendered in HTML tables`,
+          );
       }
-      const html = outputs.map((o) => joined(o.data?.['text/html'])).filter(Boolean);
-      const all = html.join('\n');
-      const want = EXPECT[name.replace(/\.ipynb$/, '')];
-      for (const re of want.html ?? []) assert.match(all, re, `${name}: shows ${re}`);
-      const figures = html.filter((h) => /Plotly\.newPlot\(/.test(h) && /id="cbir-fig-[0-9a-f]+"/.test(h));
-      assert.ok(figures.length >= (want.figures ?? 0), `${name}: ${figures.length} inline plotly figures, expected ≥ ${want.figures}`);
-      if (figures.length) {
-        // offline: the first figure of a notebook carries the whole plotly bundle, none loads it from the network
-        assert.ok(figures[0].length > 1_000_000 && /<script>/.test(figures[0]), `${name}: plotly bundle inlined in the first figure`);
-        bundleSeen++;
-        for (const h of html) assert.doesNotMatch(h, /<script[^>]+src=["']?(https?:)?\/\//i, `${name}: no script from the network`);
-      }
-      const pngs = outputs.filter((o) => o.data?.['image/png']).length;
-      assert.ok(pngs >= (want.pngs ?? 0), `${name}: ${pngs} PNG outputs, expected ≥ ${want.pngs}`);
-      if (want.numbers !== false) assert.match(all, /<td style="[^"]*text-align:right">\d\.\d{3}<\/td>/, `${name}: numbers rendered in HTML tables`);
+      assert.ok(bundleSeen >= 6);
+
+      const t1 = readFileSync(join(out, '01_retrieval_tables.ipynb'), 'utf8');
+      if (studyTables)
+        assert.match(t1, /Reported by the study \(Denner et al\.\)/, 'reported values next to the reproduced ones');
+      else assert.match(t1, /reported values are not on this machine/);
+      // the notebooks wrote their result folders under --out, not into the project
+      for (const dir of ['00_quickstart', '01_retrieval_tables', '03_index_size', '07_model_comparison'])
+        assert.ok(existsSync(join(out, dir)), dir);
+      assert.ok(existsSync(join(out, '01_retrieval_tables', 'table3_retrieval.csv')));
+    } finally {
+      tmp.cleanup();
     }
-    assert.ok(bundleSeen >= 6);
-
-    const t1 = readFileSync(join(out, '01_retrieval_tables.ipynb'), 'utf8');
-    if (studyTables) assert.match(t1, /Reported by the study \(Denner et al\.\)/, 'reported values next to the reproduced ones');
-    else assert.match(t1, /reported values are not on this machine/);
-    // the notebooks wrote their result folders under --out, not into the project
-    for (const dir of ['00_quickstart', '01_retrieval_tables', '03_index_size', '07_model_comparison']) assert.ok(existsSync(join(out, dir)), dir);
-    assert.ok(existsSync(join(out, '01_retrieval_tables', 'table3_retrieval.csv')));
-  } finally {
-    tmp.cleanup();
-  }
-});
+  },
+);

@@ -35,7 +35,10 @@ test('class sizes are long-tailed and about 2,000 images at scale 1, with a floo
   // a few big classes hold a large share (head of the tail)
   assert.ok((sorted[0] + sorted[1] + sorted[2]) / total > 0.3);
   const c10 = phantomCounts(10);
-  assert.equal(c10.reduce((s, v) => s + v, 0), total * 10);
+  assert.equal(
+    c10.reduce((s, v) => s + v, 0),
+    total * 10,
+  );
   for (const v of phantomCounts(0.01)) assert.equal(v, 6);
   assert.throws(() => phantomCounts(0), CbirError);
 });
@@ -50,7 +53,8 @@ test('planned splits are stratified ~70/10/20 with every class in every split, a
       per.set(e.className, r);
     }
     assert.equal(per.size, PHANTOM_CLASSES.length);
-    for (const [name, r] of per) for (const s of ['train', 'val', 'test']) assert.ok(r[s] >= 2, `${name} ${s} ${r[s]} at scale ${scale}`);
+    for (const [name, r] of per)
+      for (const s of ['train', 'val', 'test']) assert.ok(r[s] >= 2, `${name} ${s} ${r[s]} at scale ${scale}`);
   }
   const plan = planPhantom({ scale: 1 });
   const n = plan.entries.length;
@@ -62,7 +66,10 @@ test('planned splits are stratified ~70/10/20 with every class in every split, a
   assert.deepEqual(again.entries, plan.entries);
   assert.deepEqual(again.imageSeeds, plan.imageSeeds);
   const other = planPhantom({ scale: 1, seed: 1 });
-  assert.notDeepEqual(other.entries.map((e) => e.split), plan.entries.map((e) => e.split));
+  assert.notDeepEqual(
+    other.entries.map((e) => e.split),
+    plan.entries.map((e) => e.split),
+  );
   assert.equal(new Set(plan.imageSeeds).size, n, 'image seeds are distinct');
 });
 
@@ -77,16 +84,26 @@ test('renderPhantom is pure: same class and seed give the same pixels, another s
     assert.equal(a.grayscale, true);
     assert.deepEqual(a.data, b.data, c.name);
     assert.notDeepEqual(a.data, d.data, c.name);
-    for (let p = 0; p < 40 * 40; p++) assert.ok(a.data[3 * p] === a.data[3 * p + 1] && a.data[3 * p] === a.data[3 * p + 2]);
+    for (let p = 0; p < 40 * 40; p++)
+      assert.ok(a.data[3 * p] === a.data[3 * p + 1] && a.data[3 * p] === a.data[3 * p + 2]);
   }
-  assert.throws(() => renderPhantom('CT/foot/normal', new Rng(1)), (e: unknown) => e instanceof CbirError && /CT\/head\/normal/.test((e as Error).message));
+  assert.throws(
+    () => renderPhantom('CT/foot/normal', new Rng(1)),
+    (e: unknown) => e instanceof CbirError && /CT\/head\/normal/.test((e as Error).message),
+  );
   assert.throws(() => renderPhantom('CT/head/normal', new Rng(1), 8), CbirError);
 });
 
 test('modalities look different: dark air around CT/MR, black outside the US fan, bright XR bone', () => {
   const mean = (d: Uint8Array, n: number, f: (x: number, y: number) => boolean) => {
-    let s = 0; let k = 0;
-    for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) if (f(x, y)) { s += d[3 * (y * n + x)]; k++; }
+    let s = 0;
+    let k = 0;
+    for (let y = 0; y < n; y++)
+      for (let x = 0; x < n; x++)
+        if (f(x, y)) {
+          s += d[3 * (y * n + x)];
+          k++;
+        }
     return s / k;
   };
   const n = 64;
@@ -102,7 +119,10 @@ test('modalities look different: dark air around CT/MR, black outside the US fan
     // the fan's apex is at the top centre: top corners lie outside it
     assert.ok(mean(us.data, n, (x, y) => y < 8 && (x < 6 || x >= n - 6)) < 3, 'US top corners are black');
     const knee = renderPhantom('XR/knee/normal', new Rng(s), n);
-    assert.ok(mean(knee.data, n, centre) > mean(knee.data, n, corner) + 60, 'XR knee bone brighter than the background');
+    assert.ok(
+      mean(knee.data, n, centre) > mean(knee.data, n, corner) + 60,
+      'XR knee bone brighter than the background',
+    );
   }
 });
 
@@ -114,9 +134,16 @@ test('retrieval on the phantom is non-trivial: raw 8x8 pixels 1-NN is well above
     const img = renderPhantom(plan.classes[plan.classIndex[i]], new Rng(plan.imageSeeds[i]), 32);
     const v = X.subarray(i * D, (i + 1) * D);
     for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) v[(y >> 2) * 8 + (x >> 2)] += img.data[3 * (y * 32 + x)];
-    let mu = 0; for (let k = 0; k < D; k++) mu += v[k]; mu /= D;
-    let nn = 0; for (let k = 0; k < D; k++) { v[k] -= mu; nn += v[k] * v[k]; }
-    nn = Math.sqrt(nn) || 1; for (let k = 0; k < D; k++) v[k] /= nn;
+    let mu = 0;
+    for (let k = 0; k < D; k++) mu += v[k];
+    mu /= D;
+    let nn = 0;
+    for (let k = 0; k < D; k++) {
+      v[k] -= mu;
+      nn += v[k] * v[k];
+    }
+    nn = Math.sqrt(nn) || 1;
+    for (let k = 0; k < D; k++) v[k] /= nn;
   });
   const train = plan.entries.flatMap((e, i) => (e.split === 'train' ? [i] : []));
   const test_ = plan.entries.flatMap((e, i) => (e.split === 'test' ? [i] : []));
@@ -128,10 +155,15 @@ test('retrieval on the phantom is non-trivial: raw 8x8 pixels 1-NN is well above
   for (const i of train) nTrain[plan.classIndex[i]]++;
   for (const q of test_) {
     nTest[plan.classIndex[q]]++;
-    let best = -1; let bs = -Infinity;
+    let best = -1;
+    let bs = -Infinity;
     for (const t of train) {
-      let s = 0; for (let k = 0; k < D; k++) s += X[q * D + k] * X[t * D + k];
-      if (s > bs) { bs = s; best = t; }
+      let s = 0;
+      for (let k = 0; k < D; k++) s += X[q * D + k] * X[t * D + k];
+      if (s > bs) {
+        bs = s;
+        best = t;
+      }
     }
     if (plan.classIndex[best] === plan.classIndex[q]) hits++;
   }

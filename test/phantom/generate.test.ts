@@ -9,7 +9,12 @@ import { decodeImage } from '../../src/workbench/images/decode.js';
 import { readManifest } from '../../src/workbench/data/manifest.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import {
-  generatePhantom, ensurePhantom, phantomCacheDir, PROJECT_ROOT, PHANTOM_VERSION, PHANTOM_CLASSES,
+  generatePhantom,
+  ensurePhantom,
+  phantomCacheDir,
+  PROJECT_ROOT,
+  PHANTOM_VERSION,
+  PHANTOM_CLASSES,
 } from '../../src/workbench/data/phantom.js';
 
 /** sha256 of every file under `dir`, by relative path. */
@@ -54,10 +59,14 @@ test('generated dataset: manifest round-trips, every split holds every class, im
     const back = await readManifest(out);
     assert.equal(back.hash, m.hash);
     assert.equal(back.size, m.size);
-    assert.deepEqual(back.classes.map((c) => [c.name, c.kind]), PHANTOM_CLASSES.map((c) => [c.name, c.kind]));
+    assert.deepEqual(
+      back.classes.map((c) => [c.name, c.kind]),
+      PHANTOM_CLASSES.map((c) => [c.name, c.kind]),
+    );
     assert.deepEqual(back.datasets.slice().sort(), ['phantom-ct', 'phantom-mr', 'phantom-us', 'phantom-xr']);
     for (const split of ['train', 'val', 'test'] as const) {
-      for (const [k, n] of back.classCounts(split).entries()) assert.ok(n >= 1, `${back.classes[k].name} has no ${split} image`);
+      for (const [k, n] of back.classCounts(split).entries())
+        assert.ok(n >= 1, `${back.classes[k].name} has no ${split} image`);
     }
     const meta = JSON.parse(readFileSync(join(out, 'dataset.json'), 'utf8'));
     assert.equal(meta.generator, 'radcbir-phantom');
@@ -95,7 +104,11 @@ test('ensurePhantom reuses a complete dataset without rewriting it and regenerat
     const mtimes = files.map((f) => statSync(join(ds, f)).mtimeMs);
     const second = await ensurePhantom(opts);
     assert.equal(second.hash, first.hash);
-    assert.deepEqual(files.map((f) => statSync(join(ds, f)).mtimeMs), mtimes, 'second call rewrote files');
+    assert.deepEqual(
+      files.map((f) => statSync(join(ds, f)).mtimeMs),
+      mtimes,
+      'second call rewrote files',
+    );
     assert.deepEqual(readdirSync(join(dir, 'cache')), ['phantom'], 'no temporary folders left');
 
     // a missing image makes the folder incomplete: regenerated, same content
@@ -133,7 +146,10 @@ test('ensurePhantom never replaces a folder that is not a phantom dataset', asyn
     const mine = join(dir, 'mine');
     mkdirSync(mine);
     writeFileSync(join(mine, 'notes.txt'), 'keep me');
-    await assert.rejects(ensurePhantom({ dir: mine, scale: 0.01, size: 32 }), (e: unknown) => e instanceof CbirError && e.file === mine && /not part of a phantom/.test(e.message));
+    await assert.rejects(
+      ensurePhantom({ dir: mine, scale: 0.01, size: 32 }),
+      (e: unknown) => e instanceof CbirError && e.file === mine && /not part of a phantom/.test(e.message),
+    );
     assert.equal(readFileSync(join(mine, 'notes.txt'), 'utf8'), 'keep me');
   } finally {
     cleanup();
@@ -143,7 +159,10 @@ test('ensurePhantom never replaces a folder that is not a phantom dataset', asyn
 test('default cache folder is <project root>/.cache/phantom-v<version>-s<seed>-x<scale>', () => {
   assert.ok(existsSync(join(PROJECT_ROOT, 'package.json')));
   assert.equal(phantomCacheDir(), join(PROJECT_ROOT, '.cache', `phantom-v${PHANTOM_VERSION}-s0-x1`));
-  assert.equal(phantomCacheDir({ seed: 7, scale: 0.1 }), join(PROJECT_ROOT, '.cache', `phantom-v${PHANTOM_VERSION}-s7-x0.1`));
+  assert.equal(
+    phantomCacheDir({ seed: 7, scale: 0.1 }),
+    join(PROJECT_ROOT, '.cache', `phantom-v${PHANTOM_VERSION}-s7-x0.1`),
+  );
   assert.equal(phantomCacheDir({ size: 128 }), join(PROJECT_ROOT, '.cache', `phantom-v${PHANTOM_VERSION}-s0-x1-128px`));
   assert.throws(() => phantomCacheDir({ seed: -1 }), CbirError);
   assert.throws(() => phantomCacheDir({ size: 8 }), CbirError);

@@ -28,7 +28,12 @@ function knownPca(n: number, d: number, seed: number) {
   const V = new Float64Array(d * d).map(() => rng.normal());
   orthonormalColumns(V, d, d);
   const S = new Float64Array(n * d).map(() => rng.normal());
-  for (let c = 0; c < d; c++) { let m = 0; for (let r = 0; r < n; r++) m += S[r * d + c]; m /= n; for (let r = 0; r < n; r++) S[r * d + c] -= m; }
+  for (let c = 0; c < d; c++) {
+    let m = 0;
+    for (let r = 0; r < n; r++) m += S[r * d + c];
+    m /= n;
+    for (let r = 0; r < n; r++) S[r * d + c] -= m;
+  }
   orthonormalColumns(S, n, d);
   const sigma = Float64Array.from({ length: d }, (_, t) => 40 * 0.8 ** t);
   const mu = Float64Array.from({ length: d }, () => 5 * rng.normal());
@@ -45,12 +50,17 @@ function knownPca(n: number, d: number, seed: number) {
 
 for (const solver of ['covariance', 'randomized'] as const) {
   test(`pca (${solver}) finds the known axes, variances and scores`, () => {
-    const n = 400, d = 30, k = 6;
+    const n = 400,
+      d = 30,
+      k = 6;
     const { x, V, S, sigma } = knownPca(n, d, 7);
     const m = pcaFit(x, n, d, k, { solver, powerIterations: 12 });
     assert.equal(m.solver, solver);
     for (let t = 0; t < k; t++) {
-      assert.ok(Math.abs(m.explainedVariance[t] - sigma[t] ** 2 / (n - 1)) < 1e-3 * sigma[t] ** 2 / (n - 1), `variance ${t}`);
+      assert.ok(
+        Math.abs(m.explainedVariance[t] - sigma[t] ** 2 / (n - 1)) < (1e-3 * sigma[t] ** 2) / (n - 1),
+        `variance ${t}`,
+      );
       let dot = 0;
       for (let j = 0; j < d; j++) dot += m.components[t * d + j] * V[j * d + t];
       assert.ok(Math.abs(Math.abs(dot) - 1) < 1e-4, `axis ${t}: |cos| = ${Math.abs(dot)}`);
@@ -72,7 +82,8 @@ for (const solver of ['covariance', 'randomized'] as const) {
 }
 
 test('pca signs: the largest-|value| loading of each axis is positive; same seed, same bits', () => {
-  const n = 300, d = 24;
+  const n = 300,
+    d = 24;
   const { x } = knownPca(n, d, 3);
   const m = pcaFit(x, n, d, 5, { seed: 1 });
   for (let t = 0; t < 5; t++) {
@@ -80,7 +91,8 @@ test('pca signs: the largest-|value| loading of each axis is positive; same seed
     for (let j = 0; j < d; j++) if (Math.abs(m.components[t * d + j]) > Math.abs(best)) best = m.components[t * d + j];
     assert.ok(best > 0, `axis ${t}`);
   }
-  const a = pca(x, n, d, 5, { seed: 1 }), b = pca(x, n, d, 5, { seed: 1 });
+  const a = pca(x, n, d, 5, { seed: 1 }),
+    b = pca(x, n, d, 5, { seed: 1 });
   assert.deepEqual(a, b);
   // another seed converges to the same axes (signs fixed), so nearly the same scores
   const c = pca(x, n, d, 5, { seed: 2 });
@@ -90,18 +102,25 @@ test('pca signs: the largest-|value| loading of each axis is positive; same seed
 });
 
 test('pca rejects NaN rows (naming the row and the source) and impossible k', () => {
-  const n = 20, d = 6;
+  const n = 20,
+    d = 6;
   const x = new Float32Array(n * d).map((_, i) => Math.sin(i));
   x[7 * d + 2] = NaN;
-  assert.throws(() => pca(x, n, d, 2, { source: 'emb/vectors.f32' }), (e: unknown) => {
-    assert.ok(e instanceof CbirError);
-    assert.equal(e.row, 8);
-    assert.equal(e.file, 'emb/vectors.f32');
-    assert.match(e.message, /row 8/);
-    assert.ok(e.hint);
-    return true;
-  });
+  assert.throws(
+    () => pca(x, n, d, 2, { source: 'emb/vectors.f32' }),
+    (e: unknown) => {
+      assert.ok(e instanceof CbirError);
+      assert.equal(e.row, 8);
+      assert.equal(e.file, 'emb/vectors.f32');
+      assert.match(e.message, /row 8/);
+      assert.ok(e.hint);
+      return true;
+    },
+  );
   x[7 * d + 2] = 0;
-  assert.throws(() => pca(x, n, d, 7), (e: unknown) => e instanceof CbirError && /1 ≤ k ≤ 6/.test(e.message));
+  assert.throws(
+    () => pca(x, n, d, 7),
+    (e: unknown) => e instanceof CbirError && /1 ≤ k ≤ 6/.test(e.message),
+  );
   assert.throws(() => pca(x, n, d + 1, 2), CbirError);
 });

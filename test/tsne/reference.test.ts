@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { jointProbabilities, klDivergence, knnRecall, trustworthiness, tsne, tsneReference } from '../../src/workbench/figures/tsne/index.js';
+import {
+  jointProbabilities,
+  klDivergence,
+  knnRecall,
+  trustworthiness,
+  tsne,
+  tsneReference,
+} from '../../src/workbench/figures/tsne/index.js';
 import { Rng } from '../../src/workbench/util/rng.js';
 
 /**
@@ -13,7 +20,9 @@ import { Rng } from '../../src/workbench/util/rng.js';
  * at least tsne-js's − 0.01; 10-NN recall at least tsne-js's − 0.05.
  */
 test('fast t-SNE vs tsne-js (200 points): KL within 1.1×, neighbourhoods as well kept', () => {
-  const n = 200, d = 20, C = 5;
+  const n = 200,
+    d = 20,
+    C = 5;
   const rng = new Rng(3);
   const centres = new Float64Array(C * d).map(() => 4 * rng.normal());
   const x = new Float32Array(n * d);
@@ -28,13 +37,17 @@ test('fast t-SNE vs tsne-js (200 points): KL within 1.1×, neighbourhoods as wel
   assert.ok(Math.abs(klDivergence(ref.P, ref.embedding) - ref.kl) < 0.02 * ref.kl, `tsne-js kl ${ref.kl}`);
   const Pstd = jointProbabilities(x, n, d, 30, { exact: true });
   const kl = {
-    fastStd: klDivergence(Pstd, fast.embedding), refStd: klDivergence(Pstd, ref.embedding),
-    fastRefP: klDivergence(ref.P, fast.embedding), refRefP: klDivergence(ref.P, ref.embedding),
+    fastStd: klDivergence(Pstd, fast.embedding),
+    refStd: klDivergence(Pstd, ref.embedding),
+    fastRefP: klDivergence(ref.P, fast.embedding),
+    refRefP: klDivergence(ref.P, ref.embedding),
   };
   assert.ok(kl.fastStd <= 1.1 * kl.refStd, JSON.stringify(kl));
   assert.ok(kl.fastRefP <= 1.1 * kl.refRefP, JSON.stringify(kl));
-  const tFast = trustworthiness(x, n, d, fast.embedding, 10), tRef = trustworthiness(x, n, d, ref.embedding, 10);
+  const tFast = trustworthiness(x, n, d, fast.embedding, 10),
+    tRef = trustworthiness(x, n, d, ref.embedding, 10);
   assert.ok(tFast >= tRef - 0.01, `trustworthiness ${tFast} vs tsne-js ${tRef}`);
-  const rFast = knnRecall(x, n, d, fast.embedding, 10), rRef = knnRecall(x, n, d, ref.embedding, 10);
+  const rFast = knnRecall(x, n, d, fast.embedding, 10),
+    rRef = knnRecall(x, n, d, ref.embedding, 10);
   assert.ok(rFast >= rRef - 0.05, `10-NN recall ${rFast} vs tsne-js ${rRef}`);
 });

@@ -4,7 +4,12 @@ import { stratifiedSample } from '../../src/workbench/figures/tsne/index.js';
 import { CbirError } from '../../src/workbench/errors.js';
 
 // class sizes 500, 100, 30, 3
-const labels = new Uint16Array([...Array(500).fill(0), ...Array(100).fill(1), ...Array(30).fill(2), ...Array(3).fill(3)]);
+const labels = new Uint16Array([
+  ...Array(500).fill(0),
+  ...Array(100).fill(1),
+  ...Array(30).fill(2),
+  ...Array(3).fill(3),
+]);
 labels.reverse(); // classes not in row order
 const countBy = (rows: Int32Array) => {
   const c = [0, 0, 0, 0];
@@ -29,7 +34,10 @@ test('stratifiedSample total: exact count, proportional shares (largest remainde
 });
 
 test('stratifiedSample rejects bad labels and limits', () => {
-  assert.throws(() => stratifiedSample([0, 1, -1], { total: 2 }), (e: unknown) => e instanceof CbirError && e.row === 3);
+  assert.throws(
+    () => stratifiedSample([0, 1, -1], { total: 2 }),
+    (e: unknown) => e instanceof CbirError && e.row === 3,
+  );
   assert.throws(() => stratifiedSample([0, 1.5], { total: 2 }), CbirError);
   assert.throws(() => stratifiedSample(labels, { maxPerClass: 0 }), CbirError);
   assert.throws(() => stratifiedSample(labels, { total: 2.5 }), CbirError);

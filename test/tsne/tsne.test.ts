@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  exactKnn, jointProbabilities, klDivergence, knnRecall, trustworthiness, tsne,
+  exactKnn,
+  jointProbabilities,
+  klDivergence,
+  knnRecall,
+  trustworthiness,
+  tsne,
 } from '../../src/workbench/figures/tsne/index.js';
 import { BarnesHut } from '../../src/workbench/figures/tsne/barnesHut.js';
 import { conditionalRow } from '../../src/workbench/figures/tsne/affinities.js';
@@ -49,9 +54,18 @@ test('tsne: shape, finite output, iterations and progress; well-separated blobs 
   assert.ok(events.some((e) => e.phase === 't-SNE neighbours'));
   assert.ok(pureNeighbourhoods(r.embedding, labels) >= 0.99);
   // every blob's points lie closer to their own centroid than to any other blob's centroid
-  const cx = new Float64Array(5), cy = new Float64Array(5), cnt = new Float64Array(5);
-  for (let i = 0; i < 300; i++) { cx[labels[i]] += r.embedding[2 * i]; cy[labels[i]] += r.embedding[2 * i + 1]; cnt[labels[i]]++; }
-  for (let c = 0; c < 5; c++) { cx[c] /= cnt[c]; cy[c] /= cnt[c]; }
+  const cx = new Float64Array(5),
+    cy = new Float64Array(5),
+    cnt = new Float64Array(5);
+  for (let i = 0; i < 300; i++) {
+    cx[labels[i]] += r.embedding[2 * i];
+    cy[labels[i]] += r.embedding[2 * i + 1];
+    cnt[labels[i]]++;
+  }
+  for (let c = 0; c < 5; c++) {
+    cx[c] /= cnt[c];
+    cy[c] /= cnt[c];
+  }
   for (let i = 0; i < 300; i++) {
     const dist = (c: number) => Math.hypot(r.embedding[2 * i] - cx[c], r.embedding[2 * i + 1] - cy[c]);
     for (let c = 0; c < 5; c++) if (c !== labels[i]) assert.ok(dist(labels[i]) < dist(c), `point ${i}`);
@@ -80,7 +94,8 @@ test('tsne: PCA first for wide inputs; pca init starts on the first two componen
   assert.ok(Math.abs(trustworthiness(x, 200, 80, r.embedding) - trustworthiness(x, 200, 80, s.embedding)) < 0.02);
   // one iteration from the 'pca' start: the map is still (almost) the scaled PC plane, sd of column 0 = 1e-4
   const one = tsne(x, 200, 80, { iterations: 1, seed: 0, learningRate: 1e-9 });
-  let m = 0, v = 0;
+  let m = 0,
+    v = 0;
   for (let i = 0; i < 200; i++) m += one.embedding[2 * i];
   m /= 200;
   for (let i = 0; i < 200; i++) v += (one.embedding[2 * i] - m) ** 2;
@@ -92,7 +107,8 @@ test('tsne Barnes–Hut reaches the KL of the exact method (same P, exact Z) wit
   const P = jointProbabilities(x, 300, 10, 30, { exact: true });
   const bh = tsne(x, 300, 10, { seed: 0 });
   const ex = tsne(x, 300, 10, { seed: 0, method: 'exact' });
-  const klBh = klDivergence(P, bh.embedding), klEx = klDivergence(P, ex.embedding);
+  const klBh = klDivergence(P, bh.embedding),
+    klEx = klDivergence(P, ex.embedding);
   assert.ok(Math.abs(klEx - ex.kl) < 1e-3 * klEx, `exact method reports ${ex.kl}, recomputed ${klEx}`);
   assert.ok(klBh <= 1.05 * klEx, `BH ${klBh} vs exact ${klEx}`);
   assert.ok(knnRecall(x, 300, 10, bh.embedding) >= knnRecall(x, 300, 10, ex.embedding) - 0.03);
@@ -102,34 +118,51 @@ test('Barnes–Hut repulsion: θ = 0 is exact, θ = 0.5 within 3 % (checked agai
   const n = 3000;
   const rng = new Rng(9);
   const y = new Float64Array(2 * n);
-  for (let i = 0; i < n; i++) { const c = i % 7; y[2 * i] = 10 * Math.cos(c) + rng.normal() * (1 + c); y[2 * i + 1] = 10 * Math.sin(c) + rng.normal(); }
-  y[2] = y[0]; y[3] = y[1]; // a duplicate point
+  for (let i = 0; i < n; i++) {
+    const c = i % 7;
+    y[2 * i] = 10 * Math.cos(c) + rng.normal() * (1 + c);
+    y[2 * i + 1] = 10 * Math.sin(c) + rng.normal();
+  }
+  y[2] = y[0];
+  y[3] = y[1]; // a duplicate point
   const fx = new Float64Array(2 * n);
   let Z = 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       if (i === j) continue;
-      const dx = y[2 * i] - y[2 * j], dy = y[2 * i + 1] - y[2 * j + 1];
+      const dx = y[2 * i] - y[2 * j],
+        dy = y[2 * i + 1] - y[2 * j + 1];
       const q = 1 / (1 + dx * dx + dy * dy);
-      Z += q; fx[2 * i] += q * q * dx; fx[2 * i + 1] += q * q * dy;
+      Z += q;
+      fx[2 * i] += q * q * dx;
+      fx[2 * i + 1] += q * q * dy;
     }
   }
   const bh = new BarnesHut(n);
   const rep = new Float64Array(2 * n);
   const z0 = bh.repulsion(y, 0, rep);
   assert.ok(Math.abs(z0 - Z) < 1e-9 * Z);
-  let maxErr = 0, scale = 0;
-  for (let t = 0; t < 2 * n; t++) { maxErr = Math.max(maxErr, Math.abs(rep[t] - fx[t])); scale = Math.max(scale, Math.abs(fx[t])); }
+  let maxErr = 0,
+    scale = 0;
+  for (let t = 0; t < 2 * n; t++) {
+    maxErr = Math.max(maxErr, Math.abs(rep[t] - fx[t]));
+    scale = Math.max(scale, Math.abs(fx[t]));
+  }
   assert.ok(maxErr < 1e-9 * scale);
   const z5 = bh.repulsion(y, 0.5, rep);
   assert.ok(Math.abs(z5 - Z) < 0.03 * Z, `Z ${z5} vs ${Z}`);
-  let num = 0, den = 0;
-  for (let t = 0; t < 2 * n; t++) { num += (rep[t] - fx[t]) ** 2; den += fx[t] ** 2; }
+  let num = 0,
+    den = 0;
+  for (let t = 0; t < 2 * n; t++) {
+    num += (rep[t] - fx[t]) ** 2;
+    den += fx[t] ** 2;
+  }
   assert.ok(Math.sqrt(num / den) < 0.03, `force error ${Math.sqrt(num / den)}`);
 });
 
 test('exact k-NN equals a brute-force sort; joint P is symmetric and sums to 1; rows hit the perplexity', () => {
-  const n = 500, d = 7;
+  const n = 500,
+    d = 7;
   const { x } = blobs(n, d, 4, 3, 5);
   const k = 20;
   const nb = exactKnn(x, n, d, k);
@@ -138,12 +171,20 @@ test('exact k-NN equals a brute-force sort; joint P is symmetric and sums to 1; 
       let s = 0;
       for (let c = 0; c < d; c++) s += (x[i * d + c] - x[j * d + c]) ** 2;
       return [s, j] as [number, number];
-    }).filter(([, j]) => j !== i).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    assert.deepEqual(Array.from(nb.indices.subarray(i * k, (i + 1) * k)), ds.slice(0, k).map(([, j]) => j));
+    })
+      .filter(([, j]) => j !== i)
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    assert.deepEqual(
+      Array.from(nb.indices.subarray(i * k, (i + 1) * k)),
+      ds.slice(0, k).map(([, j]) => j),
+    );
   }
   const P = jointProbabilities(x, n, d, 10);
   let total = 0;
-  const get = (i: number, j: number) => { for (let e = P.rowPtr[i]; e < P.rowPtr[i + 1]; e++) if (P.cols[e] === j) return P.vals[e]; return 0; };
+  const get = (i: number, j: number) => {
+    for (let e = P.rowPtr[i]; e < P.rowPtr[i + 1]; e++) if (P.cols[e] === j) return P.vals[e];
+    return 0;
+  };
   for (let i = 0; i < n; i++) {
     for (let e = P.rowPtr[i]; e < P.rowPtr[i + 1]; e++) {
       total += P.vals[e];
@@ -159,8 +200,12 @@ test('exact k-NN equals a brute-force sort; joint P is symmetric and sums to 1; 
   for (const i of [3, 300]) {
     const out = new Float64Array(k);
     conditionalRow(nb.dist2, i * k, k, 7, out, 0);
-    let h = 0, sum = 0;
-    for (const p of out) { sum += p; if (p > 0) h -= p * Math.log(p); }
+    let h = 0,
+      sum = 0;
+    for (const p of out) {
+      sum += p;
+      if (p > 0) h -= p * Math.log(p);
+    }
     assert.ok(Math.abs(sum - 1) < 1e-12);
     assert.ok(Math.abs(h - Math.log(7)) < 2e-5, `row ${i}: entropy ${h}`);
   }
@@ -169,7 +214,8 @@ test('exact k-NN equals a brute-force sort; joint P is symmetric and sums to 1; 
 test('quality measures: trustworthiness matches scikit-learn; identity map scores 1', () => {
   // fixture: sklearn.manifold.trustworthiness 1.2.1 on these formula-generated points
   const n = 60;
-  const x = new Float32Array(n * 4), e = new Float32Array(n * 2);
+  const x = new Float32Array(n * 4),
+    e = new Float32Array(n * 2);
   for (let i = 0; i < n; i++) {
     x.set([Math.sin(i * 0.7), Math.cos(i * 1.3), Math.sin(i * 0.11) * 2, (i % 7) / 7], i * 4);
     e.set([Math.sin(i * 0.7) + 0.3 * Math.cos(i * 2.9), Math.cos(i * 1.3)], i * 2);
@@ -187,21 +233,36 @@ test('tsne input checks: NaN rows, bad parameters, bad init', () => {
   const { x } = blobs(50, 4, 2, 5, 6);
   const bad = x.slice();
   bad[13 * 4 + 1] = NaN;
-  assert.throws(() => tsne(bad, 50, 4, { source: 'store/vectors.f32' }), (e: unknown) => {
-    assert.ok(e instanceof CbirError);
-    assert.equal(e.row, 14);
-    assert.equal(e.file, 'store/vectors.f32');
-    assert.equal(e.code, 'tsne/non-finite');
-    assert.ok(e.hint);
-    return true;
-  });
+  assert.throws(
+    () => tsne(bad, 50, 4, { source: 'store/vectors.f32' }),
+    (e: unknown) => {
+      assert.ok(e instanceof CbirError);
+      assert.equal(e.row, 14);
+      assert.equal(e.file, 'store/vectors.f32');
+      assert.equal(e.code, 'tsne/non-finite');
+      assert.ok(e.hint);
+      return true;
+    },
+  );
   bad[13 * 4 + 1] = Infinity;
-  assert.throws(() => tsne(bad, 50, 4), (e: unknown) => e instanceof CbirError && e.row === 14);
-  assert.throws(() => tsne(x, 50, 4, { perplexity: 50 }), (e: unknown) => e instanceof CbirError && /perplexity/.test(e.message) && !!e.hint);
-  assert.throws(() => tsne(x, 50, 5), (e: unknown) => e instanceof CbirError && /n × d/.test(e.message));
+  assert.throws(
+    () => tsne(bad, 50, 4),
+    (e: unknown) => e instanceof CbirError && e.row === 14,
+  );
+  assert.throws(
+    () => tsne(x, 50, 4, { perplexity: 50 }),
+    (e: unknown) => e instanceof CbirError && /perplexity/.test(e.message) && !!e.hint,
+  );
+  assert.throws(
+    () => tsne(x, 50, 5),
+    (e: unknown) => e instanceof CbirError && /n × d/.test(e.message),
+  );
   assert.throws(() => tsne(x, 50, 4, { method: 'fft' as 'exact' }), CbirError);
   assert.throws(() => tsne(x, 50, 4, { iterations: 0 }), CbirError);
   assert.throws(() => tsne(x, 50, 4, { learningRate: -1 }), CbirError);
-  assert.throws(() => tsne(x, 50, 4, { init: new Float32Array(10) }), (e: unknown) => e instanceof CbirError && /t-SNE init/.test(e.message));
+  assert.throws(
+    () => tsne(x, 50, 4, { init: new Float32Array(10) }),
+    (e: unknown) => e instanceof CbirError && /t-SNE init/.test(e.message),
+  );
   assert.throws(() => tsne(x as unknown as Float32Array, 1, 200), CbirError);
 });

@@ -25,10 +25,16 @@ function mount(props: AppProps) {
   const r = render(createElement(App, { size: SIZE, models: MODELS, imageMode: 'ascii', ...props }));
   const frame = () => r.lastFrame() ?? '';
   const press = async (...keys: string[]) => {
-    for (const k of keys) { r.stdin.write(k); await tick(); }
+    for (const k of keys) {
+      r.stdin.write(k);
+      await tick();
+    }
   };
   const until = async (pred: (f: string) => boolean, what: string) => {
-    for (let i = 0; i < 150; i++) { if (pred(frame())) return; await tick(20); }
+    for (let i = 0; i < 150; i++) {
+      if (pred(frame())) return;
+      await tick(20);
+    }
     assert.fail(`timed out waiting for ${what}; screen:\n${frame()}`);
   };
   /** Wait (up to 3 s: renders are asynchronous) until the screen matches `re`. */
@@ -100,7 +106,12 @@ test('number keys and Tab switch views; every view fits 80×24', async () => {
 
 test('? shows the help overlay, Esc closes it; q quits', async () => {
   let quit = 0;
-  const app = mount({ report: fixtureReport(), onQuit: () => { quit++; } });
+  const app = mount({
+    report: fixtureReport(),
+    onQuit: () => {
+      quit++;
+    },
+  });
   await tick();
   await app.press('?');
   await app.see(/Keys[\s\S]*export the current view[\s\S]*next \/ previous query whose top-1 match is wrong/);
@@ -130,7 +141,10 @@ test('e then c / m exports the current view to a file and shows the path', async
     await app.press('1', 'i', 'e', 'm');
     const md = join(dir, 'exports', 'overall_micro_ci.md');
     await app.until(() => existsSync(md), 'the markdown export');
-    assert.equal(readFileSync(md, 'utf8'), tableToMarkdown(buildView(report, 'overall', { overallMode: 'micro' }).table));
+    assert.equal(
+      readFileSync(md, 'utf8'),
+      tableToMarkdown(buildView(report, 'overall', { overallMode: 'micro' }).table),
+    );
     app.unmount();
   } finally {
     cleanup();
@@ -144,8 +158,19 @@ test('run screen: tick models, start, per-model progress with rate and ETA, then
   const report = fixtureReport();
   const app = mount({
     setup: { data: '/data/set', out: '/tmp/out-x', models: ['tiny16'] },
-    startRun: (req, on) => { started = req; send = on; return { stop: async () => { stopped = true; } }; },
-    loadReport: async (d) => { assert.equal(d, '/tmp/out-x'); return report; },
+    startRun: (req, on) => {
+      started = req;
+      send = on;
+      return {
+        stop: async () => {
+          stopped = true;
+        },
+      };
+    },
+    loadReport: async (d) => {
+      assert.equal(d, '/tmp/out-x');
+      return report;
+    },
   });
   await app.see(/New run/);
   let f = app.frame();
@@ -164,7 +189,10 @@ test('run screen: tick models, start, per-model progress with rate and ETA, then
   assert.equal(started!.data, '/data/set');
   await app.see(/Run in progress/);
   send({ type: 'data', dir: '/data/set' });
-  send({ type: 'progress', event: { phase: 'embed tiny16', done: 40, total: 160, rate: 81.5, etaSeconds: 75, unit: 'images' } });
+  send({
+    type: 'progress',
+    event: { phase: 'embed tiny16', done: 40, total: 160, rate: 81.5, etaSeconds: 75, unit: 'images' },
+  });
   await app.see(/▶ tiny16 +embed +█+░+ 40\/160 img 81\.5 img\/s ETA 1:15/);
   f = app.frame();
   assertFits(f);
@@ -175,7 +203,10 @@ test('run screen: tick models, start, per-model progress with rate and ETA, then
   await app.see(/▶ tiny16 embed tiny16 25%/);
   await app.press('0');
   send({ type: 'log', line: 'tiny16: embeddings computed (160 new, 0 resumed) in w' });
-  send({ type: 'progress', event: { phase: 'embed hist64', done: 160, total: 160, rate: 300, etaSeconds: 0, unit: 'images' } });
+  send({
+    type: 'progress',
+    event: { phase: 'embed hist64', done: 160, total: 160, rate: 300, etaSeconds: 0, unit: 'images' },
+  });
   await tick();
   await app.see(/✓ tiny16 +done · embedded at 81\.5 images\/s/);
   send({ type: 'done', out: '/tmp/out-x' });
@@ -186,10 +217,18 @@ test('run screen: tick models, start, per-model progress with rate and ETA, then
 });
 
 test('q during a run asks again, then stops the run and quits', async () => {
-  let stopped = 0, quit = 0;
+  let stopped = 0,
+    quit = 0;
   const app = mount({
-    setup: { models: ['tiny16'] }, onQuit: () => { quit++; },
-    startRun: () => ({ stop: async () => { stopped++; } }),
+    setup: { models: ['tiny16'] },
+    onQuit: () => {
+      quit++;
+    },
+    startRun: () => ({
+      stop: async () => {
+        stopped++;
+      },
+    }),
   });
   await tick();
   await app.press(KEYS.enter);
@@ -205,7 +244,12 @@ test('q during a run asks again, then stops the run and quits', async () => {
 
 test('editing a field takes every key (q does not quit); Esc cancels, Enter keeps', async () => {
   let quit = 0;
-  const app = mount({ setup: { models: ['tiny16'] }, onQuit: () => { quit++; } });
+  const app = mount({
+    setup: { models: ['tiny16'] },
+    onQuit: () => {
+      quit++;
+    },
+  });
   await tick();
   await app.press(KEYS.up, KEYS.up, KEYS.up, KEYS.up, KEYS.up, KEYS.up, KEYS.enter); // Dataset
   await app.press('/', 'q', 'x');

@@ -6,7 +6,17 @@
 import type { ReportData } from '../../src/tui/report.js';
 import type { Table } from '../../src/workbench/tables/write.js';
 
-const CLS = ['micro_auroc', 'macro_auroc', 'micro_auprc', 'macro_auprc', 'micro_f1', 'macro_f1', 'macro_precision', 'macro_recall', 'accuracy'];
+const CLS = [
+  'micro_auroc',
+  'macro_auroc',
+  'micro_auprc',
+  'macro_auprc',
+  'micro_f1',
+  'macro_f1',
+  'macro_precision',
+  'macro_recall',
+  'accuracy',
+];
 
 function precision(model: string, micro: number[], macro: number[]): Table {
   const ns = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
@@ -26,7 +36,22 @@ function precision(model: string, micro: number[], macro: number[]): Table {
 export function fixtureReport(dir = '/nonexistent/fixture-report'): ReportData {
   const t3: Table = {
     title: 'Table 3: retrieval precision (P@N, micro and macro)',
-    columns: ['model', 'micro_p1', 'micro_p3', 'micro_p5', 'micro_p10', 'macro_p1', 'macro_p3', 'macro_p5', 'macro_p10', 'micro_p1_lo', 'micro_p1_hi', 'macro_p1_lo', 'macro_p1_hi', 'queries'],
+    columns: [
+      'model',
+      'micro_p1',
+      'micro_p3',
+      'micro_p5',
+      'micro_p10',
+      'macro_p1',
+      'macro_p3',
+      'macro_p5',
+      'macro_p10',
+      'micro_p1_lo',
+      'micro_p1_hi',
+      'macro_p1_lo',
+      'macro_p1_hi',
+      'queries',
+    ],
     rows: [
       ['alpha', 0.61, 0.55, 0.52, 0.5, 0.45, 0.4, 0.38, 0.35, 0.56, 0.65, 0.39, 0.5, 200],
       ['beta', 0.72, 0.6, 0.52, 0.49, 0.44, 0.41, 0.37, 0.36, 0.67, 0.76, 0.38, 0.49, 200],
@@ -56,7 +81,15 @@ export function fixtureReport(dir = '/nonexistent/fixture-report'): ReportData {
   };
   const t10: Table = {
     title: 'Table 10: P@1 per source dataset',
-    columns: ['model', 'micro_p1_ds-a', 'micro_p1_ds-b', 'micro_p1_avg', 'macro_p1_ds-a', 'macro_p1_ds-b', 'macro_p1_avg'],
+    columns: [
+      'model',
+      'micro_p1_ds-a',
+      'micro_p1_ds-b',
+      'micro_p1_avg',
+      'macro_p1_ds-a',
+      'macro_p1_ds-b',
+      'macro_p1_avg',
+    ],
     rows: [
       ['alpha', 0.66, 0.56, 0.61, 0.47, 0.43, 0.45],
       ['beta', 0.75, 0.69, 0.72, 0.46, 0.42, 0.44],
@@ -78,7 +111,18 @@ export function fixtureReport(dir = '/nonexistent/fixture-report'): ReportData {
   };
   const cmp: Table = {
     title: 'Paired comparison (same queries): is the difference real?',
-    columns: ['model_a', 'model_b', 'average', 'N', 'difference', 'diff_lo', 'diff_hi', 'p_value', 'differing_queries', 'significant'],
+    columns: [
+      'model_a',
+      'model_b',
+      'average',
+      'N',
+      'difference',
+      'diff_lo',
+      'diff_hi',
+      'p_value',
+      'differing_queries',
+      'significant',
+    ],
     rows: [
       ['beta', 'alpha', 'micro', 1, 0.11, 0.04, 0.18, 0.002, 60, 'yes'],
       ['beta', 'alpha', 'macro', 1, -0.01, -0.07, 0.05, 0.71, 60, 'no'],
@@ -87,8 +131,18 @@ export function fixtureReport(dir = '/nonexistent/fixture-report'): ReportData {
     ],
   };
   return {
-    dir, models: ['alpha', 'beta', 'gamma'], datasetDir: null, manifestHash: null,
-    tables: { table3_retrieval: t3, table4_modality: t4, table9_anatomy_pathology: t9, table10_dataset: t10, table5_embedding_quality: t5, comparison: cmp },
+    dir,
+    models: ['alpha', 'beta', 'gamma'],
+    datasetDir: null,
+    manifestHash: null,
+    tables: {
+      table3_retrieval: t3,
+      table4_modality: t4,
+      table9_anatomy_pathology: t9,
+      table10_dataset: t10,
+      table5_embedding_quality: t5,
+      comparison: cmp,
+    },
     precision: {
       alpha: precision('alpha', [0.61, 0.55, 0.52, 0.5], [0.45, 0.4, 0.38, 0.35]),
       beta: precision('beta', [0.72, 0.6, 0.52, 0.49], [0.44, 0.41, 0.37, 0.36]),
@@ -98,4 +152,12 @@ export function fixtureReport(dir = '/nonexistent/fixture-report'): ReportData {
 }
 
 /** Keys as a terminal sends them. */
-export const KEYS = { up: '\u001B[A', down: '\u001B[B', right: '\u001B[C', left: '\u001B[D', enter: '\r', escape: '\u001B', tab: '\t' };
+export const KEYS = {
+  up: '\u001B[A',
+  down: '\u001B[B',
+  right: '\u001B[C',
+  left: '\u001B[D',
+  enter: '\r',
+  escape: '\u001B',
+  tab: '\t',
+};

@@ -13,7 +13,14 @@ import { render } from 'ink-testing-library';
 import { generatePhantom } from '../../src/workbench/data/phantom.js';
 import { readManifest, type Manifest } from '../../src/workbench/data/manifest.js';
 import { parseCsv } from '../../src/workbench/util/csv.js';
-import { startRun, initialRunState, reduceRun, type RunMessage, type RunRequest, type RunState } from '../../src/tui/runner.js';
+import {
+  startRun,
+  initialRunState,
+  reduceRun,
+  type RunMessage,
+  type RunRequest,
+  type RunState,
+} from '../../src/tui/runner.js';
 import { loadReport, csvValue, type ReportData } from '../../src/tui/report.js';
 import { loadQuerySet, queryMatches } from '../../src/tui/queries.js';
 import { App } from '../../src/tui/App.js';
@@ -29,27 +36,41 @@ let manifest: Manifest;
 const messages: RunMessage[] = [];
 let runState: RunState;
 
-before(async () => {
-  tmp = tempDir('cbir-tui-');
-  data = join(tmp.dir, 'data');
-  out = join(tmp.dir, 'report');
-  manifest = await generatePhantom({ out: data, scale: 0.1, size: 48 });
-  const req: RunRequest = { data, models: MODELS, out, replicates: 100, probe: false, indexSize: false, figures: false, workers: 1 };
-  runState = initialRunState(req);
-  await new Promise<void>((resolve, reject) => {
-    startRun(req, (m) => {
-      messages.push(m);
-      runState = reduceRun(runState, m);
-      if (m.type === 'done') resolve();
-      if (m.type === 'error') reject(new Error(m.message));
+before(
+  async () => {
+    tmp = tempDir('cbir-tui-');
+    data = join(tmp.dir, 'data');
+    out = join(tmp.dir, 'report');
+    manifest = await generatePhantom({ out: data, scale: 0.1, size: 48 });
+    const req: RunRequest = {
+      data,
+      models: MODELS,
+      out,
+      replicates: 100,
+      probe: false,
+      indexSize: false,
+      figures: false,
+      workers: 1,
+    };
+    runState = initialRunState(req);
+    await new Promise<void>((resolve, reject) => {
+      startRun(req, (m) => {
+        messages.push(m);
+        runState = reduceRun(runState, m);
+        if (m.type === 'done') resolve();
+        if (m.type === 'error') reject(new Error(m.message));
+      });
     });
-  });
-}, { timeout: 120_000 });
+  },
+  { timeout: 120_000 },
+);
 
 after(() => tmp?.cleanup());
 
 test('the background run (worker thread) reports per-model embedding progress and writes the report', () => {
-  const embeds = messages.filter((m): m is Extract<RunMessage, { type: 'progress' }> => m.type === 'progress' && m.event.phase.startsWith('embed '));
+  const embeds = messages.filter(
+    (m): m is Extract<RunMessage, { type: 'progress' }> => m.type === 'progress' && m.event.phase.startsWith('embed '),
+  );
   for (const model of MODELS) {
     const last = embeds.filter((m) => m.event.phase === `embed ${model}`).at(-1);
     assert.ok(last, `no embed progress for ${model}`);
@@ -60,7 +81,10 @@ test('the background run (worker thread) reports per-model embedding progress an
   }
   assert.equal(runState.status, 'done');
   assert.equal(runState.out, out);
-  assert.deepEqual(runState.models.map((m) => m.status), ['done', 'done']);
+  assert.deepEqual(
+    runState.models.map((m) => m.status),
+    ['done', 'done'],
+  );
   assert.ok(runState.models.every((m) => m.embedRate !== null && m.embedRate > 0));
   assert.ok(existsSync(join(out, 'table3_retrieval.csv')));
 });
@@ -70,7 +94,10 @@ test('loadReport reads back exactly the numbers of the CSV tables, the dataset a
   assert.deepEqual(r.models, MODELS);
   const recs = [...parseCsv(readFileSync(join(out, 'table3_retrieval.csv'), 'utf8'))].map((x) => x.cells);
   assert.deepEqual(r.tables.table3_retrieval!.columns, recs[0]);
-  assert.deepEqual(r.tables.table3_retrieval!.rows, recs.slice(1).map((row) => row.map((c, i) => (i === 0 ? c : csvValue(c)))));
+  assert.deepEqual(
+    r.tables.table3_retrieval!.rows,
+    recs.slice(1).map((row) => row.map((c, i) => (i === 0 ? c : csvValue(c)))),
+  );
   assert.equal(r.datasetDir, manifest.dir);
   assert.ok(manifest.hash.startsWith(r.manifestHash!));
   for (const m of MODELS) assert.equal(r.precision[m].rows.length, 100);
@@ -78,7 +105,7 @@ test('loadReport reads back exactly the numbers of the CSV tables, the dataset a
   await assert.rejects(loadReport(join(tmp.dir, 'data')), /not a report folder: table3_retrieval\.csv is missing/);
 });
 
-test('query browser data: the k-NN cache and knn.csv agree, and the top-1 ✓ marks give Table 3\'s micro P@1', async () => {
+test("query browser data: the k-NN cache and knn.csv agree, and the top-1 ✓ marks give Table 3's micro P@1", async () => {
   const r = await loadReport(out);
   const m = await readManifest(r.datasetDir!);
   for (const model of MODELS) {
@@ -95,7 +122,8 @@ test('query browser data: the k-NN cache and knn.csv agree, and the top-1 ✓ ma
     for (let q = 0; q < nq; q++) {
       const info = queryMatches(fromCache, m, q, 10);
       if (info.matches[0].correct) top1++;
-      for (let j = 1; j < info.matches.length; j++) assert.ok(info.matches[j].sim! <= info.matches[j - 1].sim! + 1e-6, 'similarities descend');
+      for (let j = 1; j < info.matches.length; j++)
+        assert.ok(info.matches[j].sim! <= info.matches[j - 1].sim! + 1e-6, 'similarities descend');
       assert.equal(info.className, m.classes[m.classIndex[fromCache.queryRows[q]]].name);
     }
     const row = r.tables.table3_retrieval!.rows.find((x) => x[0] === model)!;
@@ -119,7 +147,12 @@ test('the App on the real report: overall P@1 from the CSV on screen, the query 
   await see(/Query 1\/\d+ · tiny16 \(1\/2\)/);
   await see(new RegExp(`${first.className}`));
   const frame = app.lastFrame()!;
-  assert.match(frame, new RegExp(`\\s1 ${first.matches[0].correct ? '✓' : '✗'} ${first.matches[0].sim!.toFixed(4)} ${first.matches[0].className}`));
+  assert.match(
+    frame,
+    new RegExp(
+      `\\s1 ${first.matches[0].correct ? '✓' : '✗'} ${first.matches[0].sim!.toFixed(4)} ${first.matches[0].className}`,
+    ),
+  );
   assert.match(frame, /query/);
   await see(/[.:\-=+*#%@]{4,}/); // the ASCII rendering of the query image
   app.stdin.write(KEYS.right);
@@ -133,8 +166,17 @@ test('the App on the real report: overall P@1 from the CSV on screen, the query 
 
 test('the query browser says how to fix a report whose dataset folder is gone', async () => {
   const report = { ...(await loadReport(out)), datasetDir: join(tmp.dir, 'moved-away') };
-  const app = render(createElement(App, { report, size: { columns: 80, rows: 24 }, models: [], imageMode: 'ascii', initialScreen: 'queries' }));
-  for (let i = 0; i < 250 && !/dataset folder is gone/.test(app.lastFrame() ?? ''); i++) await new Promise((s) => setTimeout(s, 20));
+  const app = render(
+    createElement(App, {
+      report,
+      size: { columns: 80, rows: 24 },
+      models: [],
+      imageMode: 'ascii',
+      initialScreen: 'queries',
+    }),
+  );
+  for (let i = 0; i < 250 && !/dataset folder is gone/.test(app.lastFrame() ?? ''); i++)
+    await new Promise((s) => setTimeout(s, 20));
   assert.match(app.lastFrame() ?? '', /moved-away: the report's dataset folder is gone/);
   assert.match((app.lastFrame() ?? '').replace(/\n/g, ' '), /--data <manifest dir>/);
   app.unmount();
@@ -142,7 +184,12 @@ test('the query browser says how to fix a report whose dataset folder is gone', 
 
 test('runTui without a terminal refuses (exit code 2) and prints the equivalent cbir commands', async () => {
   let err = '';
-  const stderr = { write: (t: string) => { err += t; return true; } } as unknown as NodeJS.WriteStream;
+  const stderr = {
+    write: (t: string) => {
+      err += t;
+      return true;
+    },
+  } as unknown as NodeJS.WriteStream;
   const notTty = { isTTY: false } as unknown as NodeJS.ReadStream & NodeJS.WriteStream;
   const code = await runTui({ report: out }, { stdin: notTty, stdout: notTty, stderr });
   assert.equal(code, 2);
@@ -150,18 +197,32 @@ test('runTui without a terminal refuses (exit code 2) and prints the equivalent 
   assert.match(err, /needs an interactive terminal/);
   assert.match(err, new RegExp(`cbir report --data ${esc(data)} --models tiny16,hist64 --out ${esc(out)}`));
   assert.match(err, /cbir eval --data .* --model tiny16/);
-  await assert.rejects(runTui({ report: join(tmp.dir, 'nowhere') }, { stdin: notTty, stdout: notTty, stderr }), /report folder not found/);
+  await assert.rejects(
+    runTui({ report: join(tmp.dir, 'nowhere') }, { stdin: notTty, stdout: notTty, stderr }),
+    /report folder not found/,
+  );
 });
 
 const tmux = spawnSync('tmux', ['-V'], { encoding: 'utf8' });
-test('smoke.sh drives cbir tui in an 80×24 tmux terminal: P@1 of table3_retrieval.csv on screen, every view, export, quit, and the refusal without a TTY', { skip: tmux.status === 0 ? false : 'tmux is not installed (apt-get install -y tmux)', timeout: 120_000 }, async () => {
-  const child = spawn('bash', [join(PROJECT_ROOT, 'test', 'tui', 'smoke.sh'), out], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  child.stdout.on('data', (d) => { text += d; });
-  child.stderr.on('data', (d) => { text += d; });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, text);
-  assert.match(text, /ok: tiny16 micro P@1 \d\.\d{3}/);
-  assert.match(text, /ok: without a terminal: exit code 2 and the cbir report command/);
-  assert.match(text, /all checks passed/);
-});
+test(
+  'smoke.sh drives cbir tui in an 80×24 tmux terminal: P@1 of table3_retrieval.csv on screen, every view, export, quit, and the refusal without a TTY',
+  { skip: tmux.status === 0 ? false : 'tmux is not installed (apt-get install -y tmux)', timeout: 120_000 },
+  async () => {
+    const child = spawn('bash', [join(PROJECT_ROOT, 'test', 'tui', 'smoke.sh'), out], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    child.stdout.on('data', (d) => {
+      text += d;
+    });
+    child.stderr.on('data', (d) => {
+      text += d;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, text);
+    assert.match(text, /ok: tiny16 micro P@1 \d\.\d{3}/);
+    assert.match(text, /ok: without a terminal: exit code 2 and the cbir report command/);
+    assert.match(text, /all checks passed/);
+  },
+);

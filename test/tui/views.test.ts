@@ -17,7 +17,16 @@ test('bestCells marks the largest value per column, all ties, per group, skippin
   ];
   const best = bestCells(rows, [1, 2, 3], (r) => r < 3);
   assert.deepEqual([...best].sort(), ['0,2', '1,1', '1,2', '1,3', '2,1']);
-  const grouped = bestCells([['a', 'x', 1], ['b', 'y', 0.2], ['c', 'x', 2]], [2], () => true, (r) => ['x', 'y', 'x'][r]);
+  const grouped = bestCells(
+    [
+      ['a', 'x', 1],
+      ['b', 'y', 0.2],
+      ['c', 'x', 2],
+    ],
+    [2],
+    () => true,
+    (r) => ['x', 'y', 'x'][r],
+  );
   assert.deepEqual([...grouped].sort(), ['1,2', '2,2']);
 });
 
@@ -37,7 +46,17 @@ test('overall view: P@1/3/5/10 micro and macro from Table 3, best marked, interv
   assert.match(v.detail(1, 1), /beta · micro P@1 = 0\.720 · 95 % CI 0\.670–0\.760/);
   assert.match(v.detail(0, 7), /alpha · macro P@5 = 0\.380 · 95 % CI 0\.320–0\.430/);
   // export keeps full numbers and the report's column names
-  assert.deepEqual(v.table.columns, ['model', 'micro_p1', 'micro_p3', 'micro_p5', 'micro_p10', 'macro_p1', 'macro_p3', 'macro_p5', 'macro_p10']);
+  assert.deepEqual(v.table.columns, [
+    'model',
+    'micro_p1',
+    'micro_p3',
+    'micro_p5',
+    'micro_p10',
+    'macro_p1',
+    'macro_p3',
+    'macro_p5',
+    'macro_p10',
+  ]);
   assert.deepEqual(v.table.rows[1], ['beta', 0.72, 0.6, 0.52, 0.49, 0.44, 0.41, 0.37, 0.36]);
 
   const ci = buildView(r, 'overall', { overallMode: 'micro' });
@@ -100,7 +119,13 @@ test('layout: columns that fit keep the cursor visible, rows scroll, text is cut
   assert.equal(scrollOffset(5, 10, 4, 2), 0);
   assert.equal(truncate('abcdef', 4), 'abc…');
   assert.equal(truncateLeft('images/CT/x.png', 8), '…T/x.png');
-  assert.deepEqual(columnWidths({ labels: ['model', 'P@1'], rows: [{ cells: [{ text: 'a-very-long-model-name' }, { text: '0.500' }] }] }, 12), [12, 6]);
+  assert.deepEqual(
+    columnWidths(
+      { labels: ['model', 'P@1'], rows: [{ cells: [{ text: 'a-very-long-model-name' }, { text: '0.500' }] }] },
+      12,
+    ),
+    [12, 6],
+  );
   assert.equal(formatValue(NaN), 'n/a');
   assert.equal(formatValue(null), '');
   assert.equal(formatValue(0.12345), '0.123');
@@ -108,26 +133,47 @@ test('layout: columns that fit keep the cursor visible, rows scroll, text is cut
 
 test('reduceRun attributes progress to the model being worked on, keeps the embedding rate, finishes', () => {
   let s = initialRunState({ data: '/d', models: ['m1', 'm2'], out: '/o' }, 0);
-  assert.deepEqual(s.models.map((m) => m.status), ['waiting', 'waiting']);
-  s = reduceRun(s, { type: 'progress', event: { phase: 'embed m1', done: 10, total: 100, rate: 50, etaSeconds: 1.8, unit: 'images' } });
+  assert.deepEqual(
+    s.models.map((m) => m.status),
+    ['waiting', 'waiting'],
+  );
+  s = reduceRun(s, {
+    type: 'progress',
+    event: { phase: 'embed m1', done: 10, total: 100, rate: 50, etaSeconds: 1.8, unit: 'images' },
+  });
   assert.equal(s.current, 0);
   assert.equal(s.models[0].status, 'running');
   s = reduceRun(s, { type: 'log', line: 'm1: embeddings computed (100 new, 0 resumed) in x' });
-  s = reduceRun(s, { type: 'progress', event: { phase: 'knn search (exact)', done: 5, total: 20, rate: 100, etaSeconds: 0.15, unit: 'queries' } });
+  s = reduceRun(s, {
+    type: 'progress',
+    event: { phase: 'knn search (exact)', done: 5, total: 20, rate: 100, etaSeconds: 0.15, unit: 'queries' },
+  });
   assert.equal(s.models[0].phase, 'knn search (exact)');
   assert.equal(s.models[0].embedRate, 50);
   // embeddings reused: no embed event, the log line switches to m2
   s = reduceRun(s, { type: 'log', line: 'm2: embeddings reused in y' });
-  assert.deepEqual(s.models.map((m) => m.status), ['done', 'running']);
-  s = reduceRun(s, { type: 'progress', event: { phase: 'linear probe', done: 3, total: 10, rate: 2, etaSeconds: 3.5, unit: 'epochs' } });
+  assert.deepEqual(
+    s.models.map((m) => m.status),
+    ['done', 'running'],
+  );
+  s = reduceRun(s, {
+    type: 'progress',
+    event: { phase: 'linear probe', done: 3, total: 10, rate: 2, etaSeconds: 3.5, unit: 'epochs' },
+  });
   assert.equal(s.models[1].phase, 'linear probe');
   assert.equal(s.models[0].phase, 'knn search (exact)');
   s = reduceRun(s, { type: 'log', line: 'unrelated line' });
   assert.equal(s.current, 1, 'a line of no model changes nothing');
   // the figures step comes after every model
-  s = reduceRun(s, { type: 'progress', event: { phase: 't-SNE', done: 10, total: 500, rate: 100, etaSeconds: 4.9, unit: 'iterations' } });
+  s = reduceRun(s, {
+    type: 'progress',
+    event: { phase: 't-SNE', done: 10, total: 500, rate: 100, etaSeconds: 4.9, unit: 'iterations' },
+  });
   assert.equal(s.current, -1);
-  assert.deepEqual(s.models.map((m) => m.status), ['done', 'done']);
+  assert.deepEqual(
+    s.models.map((m) => m.status),
+    ['done', 'done'],
+  );
   assert.equal(s.figures?.phase, 't-SNE');
   s = reduceRun(s, { type: 'done', out: '/o' }, 5000);
   assert.equal(s.status, 'done');
@@ -139,9 +185,25 @@ test('reduceRun attributes progress to the model being worked on, keeps the embe
 });
 
 test('reportCommand and the non-TTY refusal name the equivalent cbir commands', () => {
-  assert.equal(reportCommand({ data: '/data/x', models: ['a', 'b'], out: '/r/out', replicates: 100, probe: false, indexSize: false, figures: false }, '/elsewhere'),
-    'cbir report --data /data/x --models a,b --out /r/out --replicates 100 --no-probe --index-size off --no-figures');
-  assert.equal(reportCommand({ data: null, models: ['a'], out: '/w/runs/t' }, '/w'), 'cbir start --models a --out runs/t');
+  assert.equal(
+    reportCommand(
+      {
+        data: '/data/x',
+        models: ['a', 'b'],
+        out: '/r/out',
+        replicates: 100,
+        probe: false,
+        indexSize: false,
+        figures: false,
+      },
+      '/elsewhere',
+    ),
+    'cbir report --data /data/x --models a,b --out /r/out --replicates 100 --no-probe --index-size off --no-figures',
+  );
+  assert.equal(
+    reportCommand({ data: null, models: ['a'], out: '/w/runs/t' }, '/w'),
+    'cbir start --models a --out runs/t',
+  );
   const r = fixtureReport('/tmp/some-report');
   r.datasetDir = '/data/phantom';
   const text = refusal({ report: '/tmp/some-report' }, r);

@@ -3,7 +3,13 @@ import { basename } from 'node:path';
 import { CbirError } from '../../workbench/errors.js';
 import { consoleProgress } from '../../workbench/util/progress.js';
 import { readManifest } from '../../workbench/data/manifest.js';
-import { parseSourceSpec, loadRecipe, checkRatios, checkFraction, type SourceSpec } from '../../workbench/data/sources.js';
+import {
+  parseSourceSpec,
+  loadRecipe,
+  checkRatios,
+  checkFraction,
+  type SourceSpec,
+} from '../../workbench/data/sources.js';
 import { prepareDataset, formatPrepareSummary } from '../../workbench/data/prepare.js';
 import { datasetStats, formatStats } from '../../workbench/data/stats.js';
 
@@ -60,19 +66,46 @@ async function prepare(args: string[]): Promise<number> {
     name ??= recipe.name ?? basename(values.recipe).replace(/\.json$/i, '');
   }
   for (const s of values.source ?? []) sources.push(parseSourceSpec(s));
-  if (sources.length === 0) throw new CbirError('no sources given', { file: '--source', hint: 'pass --source <spec> (one or more) or --recipe <file.json>; see `cbir data --help`', code: 'prepare/no-sources' });
-  if (!values.out) throw new CbirError('no output folder given', { file: '--out', hint: 'pass --out <dir>, e.g. --out runs/radiology5', code: 'prepare/no-out' });
+  if (sources.length === 0)
+    throw new CbirError('no sources given', {
+      file: '--source',
+      hint: 'pass --source <spec> (one or more) or --recipe <file.json>; see `cbir data --help`',
+      code: 'prepare/no-sources',
+    });
+  if (!values.out)
+    throw new CbirError('no output folder given', {
+      file: '--out',
+      hint: 'pass --out <dir>, e.g. --out runs/radiology5',
+      code: 'prepare/no-out',
+    });
   if (values.seed !== undefined) {
     seed = Number(values.seed);
-    if (!Number.isInteger(seed)) throw new CbirError(`seed "${values.seed}" is not an integer`, { file: '--seed', hint: 'e.g. --seed 0', code: 'prepare/bad-seed' });
+    if (!Number.isInteger(seed))
+      throw new CbirError(`seed "${values.seed}" is not an integer`, {
+        file: '--seed',
+        hint: 'e.g. --seed 0',
+        code: 'prepare/bad-seed',
+      });
   }
   if (values.ratios !== undefined) ratios = checkRatios(values.ratios, { file: '--ratios' });
-  if (values['val-fraction'] !== undefined) valFraction = checkFraction(values['val-fraction'], { file: '--val-fraction' });
+  if (values['val-fraction'] !== undefined)
+    valFraction = checkFraction(values['val-fraction'], { file: '--val-fraction' });
   const concurrency = values.concurrency !== undefined ? Number(values.concurrency) : undefined;
-  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) throw new CbirError(`concurrency "${values.concurrency}" must be a positive integer`, { file: '--concurrency', code: 'prepare/bad-concurrency' });
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1))
+    throw new CbirError(`concurrency "${values.concurrency}" must be a positive integer`, {
+      file: '--concurrency',
+      code: 'prepare/bad-concurrency',
+    });
   const result = await prepareDataset({
-    sources, out: values.out, seed, ratios, valFraction, name, concurrency,
-    recipe: values.recipe, onProgress: values.quiet ? undefined : consoleProgress(),
+    sources,
+    out: values.out,
+    seed,
+    ratios,
+    valFraction,
+    name,
+    concurrency,
+    recipe: values.recipe,
+    onProgress: values.quiet ? undefined : consoleProgress(),
   });
   console.log(formatPrepareSummary(result));
   return 0;
@@ -84,15 +117,29 @@ async function stats(args: string[]): Promise<number> {
     options: { json: { type: 'boolean' }, 'imbalance-over': { type: 'string' } },
     allowPositionals: true,
   });
-  if (positionals.length !== 1) throw new CbirError(`expected one manifest folder, got ${positionals.length}`, { hint: 'usage: cbir data stats <dir> [--json]', code: 'stats/usage' });
+  if (positionals.length !== 1)
+    throw new CbirError(`expected one manifest folder, got ${positionals.length}`, {
+      hint: 'usage: cbir data stats <dir> [--json]',
+      code: 'stats/usage',
+    });
   const over = values['imbalance-over'] ?? 'all';
-  if (!['all', 'train', 'val', 'test'].includes(over)) throw new CbirError(`--imbalance-over "${over}" must be all, train, val or test`, { file: '--imbalance-over', code: 'stats/usage' });
+  if (!['all', 'train', 'val', 'test'].includes(over))
+    throw new CbirError(`--imbalance-over "${over}" must be all, train, val or test`, {
+      file: '--imbalance-over',
+      code: 'stats/usage',
+    });
   const m = await readManifest(positionals[0]);
   const s = datasetStats(m, { imbalanceOver: over as 'all' });
   if (values.json) console.log(JSON.stringify(s, (_, v) => (v === Infinity ? null : v), 2));
   else {
     console.log(formatStats(s));
-    if (m.excluded.length) console.log(`\n${m.excluded.length} row(s) excluded while reading (multi-label): ${m.excluded.slice(0, 5).map((e) => `row ${e.row}`).join(', ')}${m.excluded.length > 5 ? ', …' : ''}`);
+    if (m.excluded.length)
+      console.log(
+        `\n${m.excluded.length} row(s) excluded while reading (multi-label): ${m.excluded
+          .slice(0, 5)
+          .map((e) => `row ${e.row}`)
+          .join(', ')}${m.excluded.length > 5 ? ', …' : ''}`,
+      );
   }
   return 0;
 }
@@ -106,5 +153,8 @@ export async function run(args: string[]): Promise<number> {
     console.log(usage);
     return sub === undefined ? 1 : 0;
   }
-  throw new CbirError(`unknown subcommand "${sub}"`, { hint: 'use `cbir data prepare ...` or `cbir data stats <dir>`; see `cbir data --help`', code: 'data/unknown-subcommand' });
+  throw new CbirError(`unknown subcommand "${sub}"`, {
+    hint: 'use `cbir data prepare ...` or `cbir data stats <dir>`; see `cbir data --help`',
+    code: 'data/unknown-subcommand',
+  });
 }

@@ -33,15 +33,34 @@ for TASK_ID = 0..N-1, then \`cbir embed merge --out <dir> shards/*\`.`;
 function positiveInt(v: string | undefined, flag: string, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CbirError(`${flag} "${v}" must be an integer ≥ ${min}`, { file: flag, hint: `e.g. ${flag} ${min === 0 ? 0 : 4}`, code: 'embed/bad-option' });
+  if (!Number.isInteger(n) || n < min)
+    throw new CbirError(`${flag} "${v}" must be an integer ≥ ${min}`, {
+      file: flag,
+      hint: `e.g. ${flag} ${min === 0 ? 0 : 4}`,
+      code: 'embed/bad-option',
+    });
   return n;
 }
 
 async function merge(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } }, allowPositionals: true });
-  if (!values.out) throw new CbirError('no output folder given', { file: '--out', hint: 'cbir embed merge --out <dir> <shard dirs...>', code: 'merge/no-out' });
-  const meta = await mergeShards(positionals, values.out, { force: values.force, onProgress: values.quiet ? undefined : consoleProgress() });
-  console.log(`merged ${positionals.length} shards → ${values.out}: ${meta.count} × ${meta.dim} (${meta.modelId}), content hash ${meta.contentHash}`);
+  const { values, positionals } = parseArgs({
+    args,
+    options: { out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
+    allowPositionals: true,
+  });
+  if (!values.out)
+    throw new CbirError('no output folder given', {
+      file: '--out',
+      hint: 'cbir embed merge --out <dir> <shard dirs...>',
+      code: 'merge/no-out',
+    });
+  const meta = await mergeShards(positionals, values.out, {
+    force: values.force,
+    onProgress: values.quiet ? undefined : consoleProgress(),
+  });
+  console.log(
+    `merged ${positionals.length} shards → ${values.out}: ${meta.count} × ${meta.dim} (${meta.modelId}), content hash ${meta.contentHash}`,
+  );
   return 0;
 }
 
@@ -63,26 +82,70 @@ export async function run(args: string[]): Promise<number> {
     },
     allowPositionals: true,
   });
-  if (positionals.length > 0) throw new CbirError(`unexpected argument "${positionals[0]}"`, { hint: 'see `cbir embed --help`', code: 'embed/bad-args' });
-  if (!values.data) throw new CbirError('no manifest given', { file: '--data', hint: 'pass --data <dir> made by `cbir data prepare`', code: 'embed/no-data' });
-  if (!values.model) throw new CbirError('no model given', { file: '--model', hint: 'pass --model <id>; `cbir models list` shows them (e.g. --model classic needs no download)', code: 'embed/no-model' });
-  if (!values.out) throw new CbirError('no output folder given', { file: '--out', hint: 'pass --out <dir>, e.g. --out runs/emb/classic', code: 'embed/no-out' });
+  if (positionals.length > 0)
+    throw new CbirError(`unexpected argument "${positionals[0]}"`, {
+      hint: 'see `cbir embed --help`',
+      code: 'embed/bad-args',
+    });
+  if (!values.data)
+    throw new CbirError('no manifest given', {
+      file: '--data',
+      hint: 'pass --data <dir> made by `cbir data prepare`',
+      code: 'embed/no-data',
+    });
+  if (!values.model)
+    throw new CbirError('no model given', {
+      file: '--model',
+      hint: 'pass --model <id>; `cbir models list` shows them (e.g. --model classic needs no download)',
+      code: 'embed/no-model',
+    });
+  if (!values.out)
+    throw new CbirError('no output folder given', {
+      file: '--out',
+      hint: 'pass --out <dir>, e.g. --out runs/emb/classic',
+      code: 'embed/no-out',
+    });
   const batchSize = positiveInt(values.batch, '--batch') ?? 32;
   const workers = positiveInt(values.workers, '--workers', 0);
   const threads = positiveInt(values.threads, '--threads');
   const ep = values.ep ?? 'cpu';
-  if (ep !== 'cpu' && ep !== 'cuda') throw new CbirError(`--ep "${ep}" is neither cpu nor cuda`, { file: '--ep', hint: 'use --ep cpu or --ep cuda', code: 'embed/bad-ep' });
+  if (ep !== 'cpu' && ep !== 'cuda')
+    throw new CbirError(`--ep "${ep}" is neither cpu nor cuda`, {
+      file: '--ep',
+      hint: 'use --ep cpu or --ep cuda',
+      code: 'embed/bad-ep',
+    });
   const shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
 
   const manifest = await readManifest(values.data);
   const extractor = await loadExtractor(values.model, { executionProvider: ep, intraOpThreads: threads, batchSize });
   try {
-    const r = await embedManifest({ manifest, extractor, out: values.out, batchSize, shard, workers, force: values.force, onProgress: values.quiet ? undefined : consoleProgress() });
+    const r = await embedManifest({
+      manifest,
+      extractor,
+      out: values.out,
+      batchSize,
+      shard,
+      workers,
+      force: values.force,
+      onProgress: values.quiet ? undefined : consoleProgress(),
+    });
     const m = r.meta;
-    const what = m.shard ? `rows ${m.shard.start}–${m.shard.end} of ${m.shard.total} (shard ${m.shard.index}/${m.shard.count})` : `${m.count} images`;
-    if (r.alreadyComplete) console.log(`already complete: ${values.out} holds ${what} × ${m.dim} (${m.modelId}), content hash ${m.contentHash}`);
-    else console.log(`embedded ${what} with ${m.modelId} → ${values.out}: dim ${m.dim}${r.resumed > 0 ? `, ${r.resumed} resumed from an earlier run` : ''}, content hash ${m.contentHash}`);
-    if (m.shard) console.log(`when all ${m.shard.count} shards are done: cbir embed merge --out <dir> <the ${m.shard.count} shard folders>`);
+    const what = m.shard
+      ? `rows ${m.shard.start}–${m.shard.end} of ${m.shard.total} (shard ${m.shard.index}/${m.shard.count})`
+      : `${m.count} images`;
+    if (r.alreadyComplete)
+      console.log(
+        `already complete: ${values.out} holds ${what} × ${m.dim} (${m.modelId}), content hash ${m.contentHash}`,
+      );
+    else
+      console.log(
+        `embedded ${what} with ${m.modelId} → ${values.out}: dim ${m.dim}${r.resumed > 0 ? `, ${r.resumed} resumed from an earlier run` : ''}, content hash ${m.contentHash}`,
+      );
+    if (m.shard)
+      console.log(
+        `when all ${m.shard.count} shards are done: cbir embed merge --out <dir> <the ${m.shard.count} shard folders>`,
+      );
     return 0;
   } finally {
     await extractor.close();

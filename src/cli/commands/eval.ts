@@ -28,39 +28,90 @@ options:
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args, strict: true,
+    args,
+    strict: true,
     options: {
-      data: { type: 'string' }, embeddings: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' },
-      only: { type: 'string' }, textbook: { type: 'boolean' }, replicates: { type: 'string' }, 'index-size': { type: 'string' }, cache: { type: 'string' },
+      data: { type: 'string' },
+      embeddings: { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      only: { type: 'string' },
+      textbook: { type: 'boolean' },
+      replicates: { type: 'string' },
+      'index-size': { type: 'string' },
+      cache: { type: 'string' },
       threads: { type: 'string' },
     },
   });
   if (!values.data || !values.out || (!values.embeddings && !values.model)) {
-    throw new CbirError('cbir eval needs --data, --out and one of --embeddings or --model', { hint: usage.split('\n')[0], code: 'cli/missing-option' });
+    throw new CbirError('cbir eval needs --data, --out and one of --embeddings or --model', {
+      hint: usage.split('\n')[0],
+      code: 'cli/missing-option',
+    });
   }
   const only = values.only;
-  if (only && !['retrieval', 'knn', 'probe', 'index-size'].includes(only)) throw new CbirError(`--only must be retrieval, knn, probe or index-size, got "${only}"`, { code: 'cli/bad-option' });
+  if (only && !['retrieval', 'knn', 'probe', 'index-size'].includes(only))
+    throw new CbirError(`--only must be retrieval, knn, probe or index-size, got "${only}"`, {
+      code: 'cli/bad-option',
+    });
   const manifest = await readManifest(values.data);
   const isz = values['index-size'] === 'study' ? STUDY_INDEX_SIZE : autoIndexSize(manifest);
   const probe = !only || only === 'probe' ? undefined : false;
   const indexSize = !only || only === 'index-size' ? isz : false;
   const out = resolve(values.out);
   if (values.model && !values.embeddings) {
-    const res = await runReport({ data: manifest, models: [values.model], out, probe, indexSize, figures: false, definition: values.textbook ? 'textbook' : 'study', replicates: intOption(values.replicates, 'replicates'), threads: intOption(values.threads, 'threads'), onProgress: consoleProgress(), log: (l) => console.error(l) });
+    const res = await runReport({
+      data: manifest,
+      models: [values.model],
+      out,
+      probe,
+      indexSize,
+      figures: false,
+      definition: values.textbook ? 'textbook' : 'study',
+      replicates: intOption(values.replicates, 'replicates'),
+      threads: intOption(values.threads, 'threads'),
+      onProgress: consoleProgress(),
+      log: (l) => console.error(l),
+    });
     const e = res.evaluations[0];
-    console.log(tableToMarkdown(precisionAtNTable(e.modelId, { ...e.precision }, e.intervals)).split('\n').slice(0, 16).join('\n'));
+    console.log(
+      tableToMarkdown(precisionAtNTable(e.modelId, { ...e.precision }, e.intervals))
+        .split('\n')
+        .slice(0, 16)
+        .join('\n'),
+    );
     console.log(`Results in ${join(out, e.modelId)}`);
     return 0;
   }
   const store = await openEmbeddings(values.embeddings!);
-  const vectors = await manifestVectors(store, manifest, 'import or embed with this manifest (`cbir embeddings import-h5 --data <dir>` reorders by the manifest)');
+  const vectors = await manifestVectors(
+    store,
+    manifest,
+    'import or embed with this manifest (`cbir embeddings import-h5 --data <dir>` reorders by the manifest)',
+  );
   const modelId = store.meta.modelId;
   const e = await evaluateModel({
-    manifest, vectors, dim: store.dim, embeddingsHash: store.meta.contentHash, modelId, out: join(out, modelId),
-    cacheDir: values.cache ?? join(out, 'work', 'knn'), definition: values.textbook ? 'textbook' : 'study', replicates: intOption(values.replicates, 'replicates'),
-    probe, indexSize, threads: intOption(values.threads, 'threads'), onProgress: consoleProgress(), log: (l) => console.error(l),
+    manifest,
+    vectors,
+    dim: store.dim,
+    embeddingsHash: store.meta.contentHash,
+    modelId,
+    out: join(out, modelId),
+    cacheDir: values.cache ?? join(out, 'work', 'knn'),
+    definition: values.textbook ? 'textbook' : 'study',
+    replicates: intOption(values.replicates, 'replicates'),
+    probe,
+    indexSize,
+    threads: intOption(values.threads, 'threads'),
+    onProgress: consoleProgress(),
+    log: (l) => console.error(l),
   });
-  console.log(tableToMarkdown(precisionAtNTable(modelId, e.precision, e.intervals)).split('\n').slice(0, 16).join('\n'));
+  console.log(
+    tableToMarkdown(precisionAtNTable(modelId, e.precision, e.intervals))
+      .split('\n')
+      .slice(0, 16)
+      .join('\n'),
+  );
   console.log(`Results in ${join(out, modelId)}`);
   return 0;
 }

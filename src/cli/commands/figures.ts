@@ -6,7 +6,7 @@ import { readManifest } from '../../workbench/data/manifest.js';
 import { consoleProgress } from '../../workbench/util/progress.js';
 import { writeFigures, reportManifestDir } from '../../workbench/figures/index.js';
 
-export const summary = 'the study\'s figures of a finished report (HTML, PNG via headless Chromium, query grids)';
+export const summary = "the study's figures of a finished report (HTML, PNG via headless Chromium, query grids)";
 
 export const usage = `usage: cbir figures --report <dir> [--data <manifest dir>] [--png | --html] [options]
 
@@ -35,12 +35,22 @@ options:
   --grid-queries <n>    queries per modality in the grids (default 2)
   --seed <n>            seed of the samples and grid queries (default 0)`;
 
-const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+const list = (s: string | undefined) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : undefined;
 
 function int(v: string | undefined, name: string, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new CbirError(`--${name} must be an integer ≥ ${min}, got "${v}"`, { hint: usage.split('\n')[0], code: 'cli/bad-option' });
+  if (!Number.isInteger(n) || n < min)
+    throw new CbirError(`--${name} must be an integer ≥ ${min}, got "${v}"`, {
+      hint: usage.split('\n')[0],
+      code: 'cli/bad-option',
+    });
   return n;
 }
 
@@ -66,9 +76,22 @@ export async function run(args: string[]): Promise<number> {
     allowPositionals: false,
     strict: true,
   });
-  if (!values.report) throw new CbirError('cbir figures needs --report <dir>', { hint: usage.split('\n')[0], code: 'cli/missing-option' });
-  if (values.png && values.html) throw new CbirError('--png and --html exclude each other', { hint: '--png requires PNGs, --html writes HTML only; without either, PNGs are drawn when Chromium is installed', code: 'cli/bad-option' });
-  if (!existsSync(values.report)) throw new CbirError('report folder not found', { file: values.report, hint: 'pass the --out folder of `cbir report`', code: 'figures/no-report' });
+  if (!values.report)
+    throw new CbirError('cbir figures needs --report <dir>', {
+      hint: usage.split('\n')[0],
+      code: 'cli/missing-option',
+    });
+  if (values.png && values.html)
+    throw new CbirError('--png and --html exclude each other', {
+      hint: '--png requires PNGs, --html writes HTML only; without either, PNGs are drawn when Chromium is installed',
+      code: 'cli/bad-option',
+    });
+  if (!existsSync(values.report))
+    throw new CbirError('report folder not found', {
+      file: values.report,
+      hint: 'pass the --out folder of `cbir report`',
+      code: 'figures/no-report',
+    });
   let data = values.data;
   if (!data) {
     const named = await reportManifestDir(values.report);
@@ -84,12 +107,21 @@ export async function run(args: string[]): Promise<number> {
     png: values.png ? true : values.html ? false : 'auto',
     plotly: values['shared-plotly'] ? 'shared' : 'inline',
     models: list(values.models),
-    tsne: values['no-tsne'] ? false : { models: list(values['tsne-models']), maxPoints: int(values['tsne-points'], 'tsne-points', 3), seed, subset: values.subset },
+    tsne: values['no-tsne']
+      ? false
+      : {
+          models: list(values['tsne-models']),
+          maxPoints: int(values['tsne-points'], 'tsne-points', 3),
+          seed,
+          subset: values.subset,
+        },
     grids: values['no-grids'] ? false : { perModality: int(values['grid-queries'], 'grid-queries'), seed },
     onProgress: consoleProgress(),
     log: (l) => console.error(l),
   });
   for (const f of res.figures) console.log(`${f.name.padEnd(34)} ${[f.png, f.html].filter(Boolean).join('  ')}`);
-  console.log(`${res.figures.length} figures in ${relative(process.cwd(), res.dir) || res.dir}; linked from summary.md`);
+  console.log(
+    `${res.figures.length} figures in ${relative(process.cwd(), res.dir) || res.dir}; linked from summary.md`,
+  );
   return 0;
 }

@@ -51,35 +51,74 @@ async function list(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: false });
   const models = await listModels();
   if (values.json) {
-    console.log(JSON.stringify(models.map((m) => ({ id: m.id, name: m.name, dim: m.dim, builtin: m.builtin, weightsPresent: m.weightsPresent, kind: m.kind, path: m.path })), null, 2));
+    console.log(
+      JSON.stringify(
+        models.map((m) => ({
+          id: m.id,
+          name: m.name,
+          dim: m.dim,
+          builtin: m.builtin,
+          weightsPresent: m.weightsPresent,
+          kind: m.kind,
+          path: m.path,
+        })),
+        null,
+        2,
+      ),
+    );
     return 0;
   }
-  const rows = models.map((m) => [m.id, m.kind, String(m.dim), m.builtin ? 'built-in' : m.weightsPresent ? 'present' : 'missing', m.studyName ? `${m.name} [${m.studyName}]` : m.name]);
+  const rows = models.map((m) => [
+    m.id,
+    m.kind,
+    String(m.dim),
+    m.builtin ? 'built-in' : m.weightsPresent ? 'present' : 'missing',
+    m.studyName ? `${m.name} [${m.studyName}]` : m.name,
+  ]);
   const head = ['id', 'kind', 'dim', 'weights', 'name'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  ');
   console.log([line(head), ...rows.map(line)].join('\n'));
   const missing = models.filter((m) => !m.weightsPresent).length;
-  if (missing) console.log(`\n${missing} study model(s) without weights: \`cbir models pull <id>\` or export them (models/export/README.md).`);
+  if (missing)
+    console.log(
+      `\n${missing} study model(s) without weights: \`cbir models pull <id>\` or export them (models/export/README.md).`,
+    );
   return 0;
 }
 
 function studyCard(id: string | undefined, cmd: string) {
-  if (!id) throw new CbirError(`missing model id`, { file: `cbir models ${cmd}`, hint: `usage: cbir models ${cmd} <id>; ids: \`cbir models list\``, code: 'models/usage' });
+  if (!id)
+    throw new CbirError(`missing model id`, {
+      file: `cbir models ${cmd}`,
+      hint: `usage: cbir models ${cmd} <id>; ids: \`cbir models list\``,
+      code: 'models/usage',
+    });
   const card = findCard(id);
-  if (!card) throw new CbirError(`no model card for "${id}"`, { file: CARDS_DIR, hint: 'see `cbir models list` for the ids (descriptors have no weights to pull or verify)', code: 'models/unknown' });
+  if (!card)
+    throw new CbirError(`no model card for "${id}"`, {
+      file: CARDS_DIR,
+      hint: 'see `cbir models list` for the ids (descriptors have no weights to pull or verify)',
+      code: 'models/unknown',
+    });
   return card;
 }
 
 async function pull(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { url: { type: 'string' }, dest: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { url: { type: 'string' }, dest: { type: 'string' } },
+    allowPositionals: true,
+  });
   const card = studyCard(positionals[0], 'pull');
   if (card.builtin) {
     console.log(`${card.id} is built in (written to .cache/models on first use); nothing to pull.`);
     return 0;
   }
   const r = await pullModel(card, { url: values.url, dest: values.dest, onProgress: bytesProgress() });
-  console.log(`${card.id}: ${r.path} (${r.resumedFrom ? `resumed at ${mb(r.resumedFrom)} MB, ` : ''}${mb(r.downloaded)} MB fetched) sha256 ${r.sha256}${r.verified ? ' ✓ matches the card' : ' (card has no sha256 to check against)'}`);
+  console.log(
+    `${card.id}: ${r.path} (${r.resumedFrom ? `resumed at ${mb(r.resumedFrom)} MB, ` : ''}${mb(r.downloaded)} MB fetched) sha256 ${r.sha256}${r.verified ? ' ✓ matches the card' : ' (card has no sha256 to check against)'}`,
+  );
   const v = await verifyModel(card, { modelPath: r.path });
   for (const w of v.warnings) console.log(`  note: ${w}`);
   for (const p of v.problems) console.error(`  problem: ${p}`);
@@ -91,7 +130,10 @@ async function verify(args: string[]): Promise<number> {
   const card = studyCard(positionals[0], 'verify');
   const v = await verifyModel(card, { modelPath: values.model });
   console.log(`${card.id}: ${v.ok ? 'OK' : 'FAILED'}${v.path ? ` (${v.path})` : ''}`);
-  if (v.sha256) console.log(`  sha256 ${v.sha256}${v.expectedSha256 ? (v.sha256 === v.expectedSha256 ? ' matches the card' : '') : ''}`);
+  if (v.sha256)
+    console.log(
+      `  sha256 ${v.sha256}${v.expectedSha256 ? (v.sha256 === v.expectedSha256 ? ' matches the card' : '') : ''}`,
+    );
   for (const w of v.warnings) console.log(`  note: ${w}`);
   for (const p of v.problems) console.error(`  problem: ${p}`);
   return v.ok ? 0 : 1;
@@ -106,5 +148,9 @@ export async function run(args: string[]): Promise<number> {
     console.log(usage);
     return sub === undefined ? 1 : 0;
   }
-  throw new CbirError(`unknown subcommand "${sub}"`, { file: 'cbir models', hint: 'use `cbir models list`, `cbir models pull <id>` or `cbir models verify <id>`; see `cbir models --help`', code: 'models/unknown-subcommand' });
+  throw new CbirError(`unknown subcommand "${sub}"`, {
+    file: 'cbir models',
+    hint: 'use `cbir models list`, `cbir models pull <id>` or `cbir models verify <id>`; see `cbir models --help`',
+    code: 'models/unknown-subcommand',
+  });
 }

@@ -48,21 +48,42 @@ export const REPORT_OPTIONS = {
 export function intOption(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new CbirError(`--${name} must be a non-negative integer, got "${v}"`, { code: 'cli/bad-option' });
+  if (!Number.isInteger(n) || n < 0)
+    throw new CbirError(`--${name} must be a non-negative integer, got "${v}"`, { code: 'cli/bad-option' });
   return n;
 }
 
-export type ReportValues = { [K in keyof typeof REPORT_OPTIONS]?: (typeof REPORT_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof REPORT_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+export type ReportValues = {
+  [K in keyof typeof REPORT_OPTIONS]?: (typeof REPORT_OPTIONS)[K] extends { multiple: true }
+    ? string[]
+    : (typeof REPORT_OPTIONS)[K] extends { type: 'boolean' }
+      ? boolean
+      : string;
+};
 
 /** Shared by `cbir report` and `cbir start`. */
-export async function reportFromValues(v: ReportValues, defaults: { data: string; models: string[]; out: string }): Promise<number> {
-  const models = [...(v.models ? v.models.split(',').map((s) => s.trim()).filter(Boolean) : []), ...(v.model ?? [])];
+export async function reportFromValues(
+  v: ReportValues,
+  defaults: { data: string; models: string[]; out: string },
+): Promise<number> {
+  const models = [
+    ...(v.models
+      ? v.models
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : []),
+    ...(v.model ?? []),
+  ];
   const ep = v.ep;
-  if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda') throw new CbirError(`--ep must be cpu or cuda, got "${ep}"`, { code: 'cli/bad-option' });
+  if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda')
+    throw new CbirError(`--ep must be cpu or cuda, got "${ep}"`, { code: 'cli/bad-option' });
   const index = v.index;
-  if (index !== undefined && index !== 'exact' && index !== 'hnsw') throw new CbirError(`--index must be exact or hnsw, got "${index}"`, { code: 'cli/bad-option' });
+  if (index !== undefined && index !== 'exact' && index !== 'hnsw')
+    throw new CbirError(`--index must be exact or hnsw, got "${index}"`, { code: 'cli/bad-option' });
   const isz = v['index-size'];
-  if (isz !== undefined && !['auto', 'study', 'off'].includes(isz)) throw new CbirError(`--index-size must be auto, study or off, got "${isz}"`, { code: 'cli/bad-option' });
+  if (isz !== undefined && !['auto', 'study', 'off'].includes(isz))
+    throw new CbirError(`--index-size must be auto, study or off, got "${isz}"`, { code: 'cli/bad-option' });
   const t0 = Date.now();
   const res = await runReport({
     data: v.data ?? defaults.data,
@@ -91,7 +112,10 @@ export async function reportFromValues(v: ReportValues, defaults: { data: string
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: REPORT_OPTIONS, strict: true, allowPositionals: false });
   if (!values.data || !(values.models || values.model) || !values.out) {
-    throw new CbirError('cbir report needs --data, --models and --out', { hint: usage.split('\n')[0], code: 'cli/missing-option' });
+    throw new CbirError('cbir report needs --data, --models and --out', {
+      hint: usage.split('\n')[0],
+      code: 'cli/missing-option',
+    });
   }
   return reportFromValues(values as ReportValues, { data: values.data, models: [], out: values.out });
 }

@@ -27,5 +27,9 @@ export async function run(args: string[]): Promise<number> {
     console.log(formatStats(datasetStats(m)));
     data = m.dir;
   }
-  return reportFromValues(values as ReportValues, { data, models: DEFAULT_MODELS, out: values.out ?? join(PROJECT_ROOT, 'runs', 'start') });
+  return reportFromValues(values as ReportValues, {
+    data,
+    models: DEFAULT_MODELS,
+    out: values.out ?? join(PROJECT_ROOT, 'runs', 'start'),
+  });
 }

@@ -28,9 +28,16 @@ options:
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args, strict: true, allowPositionals: false,
+    args,
+    strict: true,
+    allowPositionals: false,
     options: {
-      report: { type: 'string' }, data: { type: 'string' }, work: { type: 'string' }, models: { type: 'string' }, out: { type: 'string' }, 'export-dir': { type: 'string' },
+      report: { type: 'string' },
+      data: { type: 'string' },
+      work: { type: 'string' },
+      models: { type: 'string' },
+      out: { type: 'string' },
+      'export-dir': { type: 'string' },
     },
   });
   // Ink renders only the last frame when it thinks it runs in CI (CI / CONTINUOUS_INTEGRATION set).
@@ -41,7 +48,14 @@ export async function run(args: string[]): Promise<number> {
   }
   const { runTui } = await import('../../tui/main.js');
   return runTui({
-    report: values.report, data: values.data, work: values.work, out: values.out, exportDir: values['export-dir'],
-    models: values.models?.split(',').map((s) => s.trim()).filter(Boolean),
+    report: values.report,
+    data: values.data,
+    work: values.work,
+    out: values.out,
+    exportDir: values['export-dir'],
+    models: values.models
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   });
 }

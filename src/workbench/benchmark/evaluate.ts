@@ -5,9 +5,21 @@ import type { Manifest } from '../data/manifest.js';
 import { knnTableCached, writeKnnCsv, indexSizeAblation, type KnnTable, type IndexSizeResult } from '../knn/index.js';
 import type { IndexParams } from '../index/index.js';
 import {
-  precisionAtN, groupedPrecision, perClassPrecision, column, bootstrapPrecision, knnClassification, linearProbe,
-  type PrecisionAtN, type PrecisionBootstrap, type GroupPrecision, type ClassPrecisionRow, type KnnClassificationResult,
-  type LinearProbeResult, type PrecisionDefinition, type LinearProbeOptions,
+  precisionAtN,
+  groupedPrecision,
+  perClassPrecision,
+  column,
+  bootstrapPrecision,
+  knnClassification,
+  linearProbe,
+  type PrecisionAtN,
+  type PrecisionBootstrap,
+  type GroupPrecision,
+  type ClassPrecisionRow,
+  type KnnClassificationResult,
+  type LinearProbeResult,
+  type PrecisionDefinition,
+  type LinearProbeOptions,
 } from '../metrics/index.js';
 import type { ProgressListener } from '../util/progress.js';
 import { writeTable, type Table } from '../tables/write.js';
@@ -79,10 +91,17 @@ export async function manifestVectors(store: EmbeddingStore, m: Manifest, hint: 
   const n = Math.max(store.count, m.size);
   for (let i = 0; i < n; i++) {
     if (store.ids[i] !== m.filepaths[i]) {
-      const what = i >= store.count ? `the store ends after ${store.count} rows, the manifest has ${m.size}`
-        : i >= m.size ? `the store has ${store.count} rows, the manifest ${m.size}`
-        : `embedding row ${i} is "${store.ids[i]}", the manifest row is "${m.filepaths[i]}"`;
-      throw new CbirError(`the embedding store does not line up with the manifest: ${what}`, { file: store.dir, hint, code: 'benchmark/store-mismatch' });
+      const what =
+        i >= store.count
+          ? `the store ends after ${store.count} rows, the manifest has ${m.size}`
+          : i >= m.size
+            ? `the store has ${store.count} rows, the manifest ${m.size}`
+            : `embedding row ${i} is "${store.ids[i]}", the manifest row is "${m.filepaths[i]}"`;
+      throw new CbirError(`the embedding store does not line up with the manifest: ${what}`, {
+        file: store.dir,
+        hint,
+        code: 'benchmark/store-mismatch',
+      });
     }
   }
   return store.readAll();
@@ -112,53 +131,94 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
   const log = o.log ?? (() => {});
   if (o.vectors.length !== m.size * o.dim) {
     throw new CbirError(`embeddings have ${o.vectors.length / o.dim} rows, the manifest ${m.size}`, {
-      file: m.dir, hint: 'embed this exact manifest (`cbir embed --data <manifest dir>`) before evaluating', code: 'benchmark/row-mismatch',
+      file: m.dir,
+      hint: 'embed this exact manifest (`cbir embed --data <manifest dir>`) before evaluating',
+      code: 'benchmark/row-mismatch',
     });
   }
   const train = m.indicesOf('train');
   const val = m.indicesOf('val');
   const test = m.indicesOf('test');
-  for (const [name, rows] of [['train', train], ['val', val], ['test', test]] as const) {
+  for (const [name, rows] of [
+    ['train', train],
+    ['val', val],
+    ['test', test],
+  ] as const) {
     if (rows.length === 0) {
-      throw new CbirError(`the ${name} split is empty`, { file: m.dir, hint: 'the study needs train (index), val (model selection) and test (queries) images; re-run `cbir data prepare` with non-zero ratios', code: 'benchmark/empty-split' });
+      throw new CbirError(`the ${name} split is empty`, {
+        file: m.dir,
+        hint: 'the study needs train (index), val (model selection) and test (queries) images; re-run `cbir data prepare` with non-zero ratios',
+        code: 'benchmark/empty-split',
+      });
     }
   }
   const k = Math.min(o.k ?? 100, train.length);
   const C = m.classes.length;
   const indexClassCounts = m.classCounts('train');
-  const common = { embeddings: o.vectors, dim: o.dim, indexRows: train, k, index: o.index, cacheDir: o.cacheDir, embeddingsHash: o.embeddingsHash, manifestHash: m.hash, indexSplit: 'train', onProgress: o.onProgress };
+  const common = {
+    embeddings: o.vectors,
+    dim: o.dim,
+    indexRows: train,
+    k,
+    index: o.index,
+    cacheDir: o.cacheDir,
+    embeddingsHash: o.embeddingsHash,
+    manifestHash: m.hash,
+    indexSplit: 'train',
+    onProgress: o.onProgress,
+  };
   const testKnn = await knnTableCached({ ...common, queryRows: test, split: 'test' });
   const valKnn = await knnTableCached({ ...common, queryRows: val, split: 'val' });
-  log(`${o.modelId}: k-NN tables ${testKnn.cached ? 'from cache' : 'computed'} (${test.length} test, ${val.length} val queries, k = ${k})`);
+  log(
+    `${o.modelId}: k-NN tables ${testKnn.cached ? 'from cache' : 'computed'} (${test.length} test, ${val.length} val queries, k = ${k})`,
+  );
 
   // Queries of classes with no index image cannot be scored by the study's P@N (0/0): drop them, say so.
   const keep = (rows: Int32Array) => rows.filter((r) => indexClassCounts[m.classIndex[r]] > 0);
   const scoredTest = keep(test);
-  if (scoredTest.length < test.length) log(`${o.modelId}: ${test.length - scoredTest.length} test queries skipped: their class has no train image`);
+  if (scoredTest.length < test.length)
+    log(`${o.modelId}: ${test.length - scoredTest.length} test queries skipped: their class has no train image`);
   const pos = new Map<number, number>();
   testKnn.table.queryRows.forEach((r, i) => pos.set(r, i));
   const neighbors = new Int32Array(scoredTest.length * k);
-  scoredTest.forEach((r, i) => { const p = pos.get(r)!; neighbors.set(testKnn.table.ids.subarray(p * k, p * k + k), i * k); });
+  scoredTest.forEach((r, i) => {
+    const p = pos.get(r)!;
+    neighbors.set(testKnn.table.ids.subarray(p * k, p * k + k), i * k);
+  });
   const queryLabels = codesOf(m.classIndex, scoredTest);
-  const precision = precisionAtN(neighbors, queryLabels, m.classIndex, indexClassCounts, { definition: o.definition ?? 'study', source: testKnn.dir });
+  const precision = precisionAtN(neighbors, queryLabels, m.classIndex, indexClassCounts, {
+    definition: o.definition ?? 'study',
+    source: testKnn.dir,
+  });
   const replicates = o.replicates ?? 1000;
-  const intervals = replicates > 0 ? bootstrapPrecision(precision.perQuery, queryLabels, { replicates, seed: 0 }) : null;
+  const intervals =
+    replicates > 0 ? bootstrapPrecision(precision.perQuery, queryLabels, { replicates, seed: 0 }) : null;
   const W = precision.ns.length;
-  const groups = (codes: Uint16Array, n: number) => groupedPrecision(precision.perQuery, codes, queryLabels, { nGroups: n, nClasses: C });
+  const groups = (codes: Uint16Array, n: number) =>
+    groupedPrecision(precision.perQuery, codes, queryLabels, { nGroups: n, nClasses: C });
   const byModality = groups(codesOf(m.modalityIndex, scoredTest), m.modalities.length);
   const byDataset = groups(codesOf(m.datasetIndex, scoredTest), m.datasets.length);
   const mk = new Uint16Array(scoredTest.length);
-  scoredTest.forEach((r, i) => { mk[i] = m.modalityIndex[r] * 2 + (m.classes[m.classIndex[r]].kind === 'anatomical' ? 0 : 1); });
+  scoredTest.forEach((r, i) => {
+    mk[i] = m.modalityIndex[r] * 2 + (m.classes[m.classIndex[r]].kind === 'anatomical' ? 0 : 1);
+  });
   const byModalityKind = groups(mk, m.modalities.length * 2);
   const p1 = column(precision.perQuery, W, 0);
-  const perClass = perClassPrecision(p1, queryLabels, indexClassCounts, m.classes.map((c) => c.kind));
+  const perClass = perClassPrecision(
+    p1,
+    queryLabels,
+    indexClassCounts,
+    m.classes.map((c) => c.kind),
+  );
 
   // k-NN classification: k chosen on val by micro F1, reported on test.
   const valNeighbors = valKnn.table.ids;
   const knn = knnClassification(
     { neighbors: valNeighbors, labels: codesOf(m.classIndex, valKnn.table.queryRows) },
     { neighbors: testKnn.table.ids, labels: codesOf(m.classIndex, testKnn.table.queryRows) },
-    m.classIndex, indexClassCounts, { source: testKnn.dir },
+    m.classIndex,
+    indexClassCounts,
+    { source: testKnn.dir },
   );
   log(`${o.modelId}: k-NN classification k = ${knn.k}, accuracy ${knn.accuracy.toFixed(3)}`);
 
@@ -168,9 +228,13 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
       { x: gather(o.vectors, o.dim, train), labels: codesOf(m.classIndex, train) },
       { x: gather(o.vectors, o.dim, val), labels: codesOf(m.classIndex, val) },
       { x: gather(o.vectors, o.dim, test), labels: codesOf(m.classIndex, test) },
-      o.dim, C, { ...(o.probe ?? {}), progress: o.onProgress, source: o.modelId },
+      o.dim,
+      C,
+      { ...(o.probe ?? {}), progress: o.onProgress, source: o.modelId },
     );
-    log(`${o.modelId}: linear probe best epoch ${probe.bestEpoch + 1}/${probe.epochsRun}, accuracy ${probe.metrics.accuracy.toFixed(3)}`);
+    log(
+      `${o.modelId}: linear probe best epoch ${probe.bestEpoch + 1}/${probe.epochsRun}, accuracy ${probe.metrics.accuracy.toFixed(3)}`,
+    );
   }
 
   let indexSize: IndexSizeResult | null = null;
@@ -178,23 +242,57 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
   const isz = o.indexSize;
   if (isz) {
     const testCounts = m.classCounts('test');
-    const eligible = Array.from(indexClassCounts).filter((n, c) => n >= isz.minIndexPerClass && testCounts[c] >= isz.queriesPerClass).length;
+    const eligible = Array.from(indexClassCounts).filter(
+      (n, c) => n >= isz.minIndexPerClass && testCounts[c] >= isz.queriesPerClass,
+    ).length;
     if (eligible === 0) {
       indexSizeSkipped = `no class has ≥ ${isz.minIndexPerClass} index images and ≥ ${isz.queriesPerClass} test queries`;
       log(`${o.modelId}: index-size ablation skipped: ${indexSizeSkipped}`);
     } else {
-      indexSize = await indexSizeAblation({ embeddings: o.vectors, dim: o.dim, labels: m.classIndex, indexRows: train, queryRows: test, ...isz, threads: o.threads });
+      indexSize = await indexSizeAblation({
+        embeddings: o.vectors,
+        dim: o.dim,
+        labels: m.classIndex,
+        indexRows: train,
+        queryRows: test,
+        ...isz,
+        threads: o.threads,
+      });
     }
   }
 
   await mkdir(o.out, { recursive: true });
   await writeKnnCsv(testKnn.table, m.filepaths, join(o.out, 'knn.csv'));
   await writeTable(precisionAtNTable(o.modelId, precision, intervals), join(o.out, 'precision_at_n'));
-  const knnTable: Table = { title: `k-NN classification (${o.modelId})`, columns: ['model', 'k', ...CLASSIFICATION_COLUMNS], rows: [[o.modelId, knn.k, ...classificationRow(knn)]] };
+  const knnTable: Table = {
+    title: `k-NN classification (${o.modelId})`,
+    columns: ['model', 'k', ...CLASSIFICATION_COLUMNS],
+    rows: [[o.modelId, knn.k, ...classificationRow(knn)]],
+  };
   await writeTable(knnTable, join(o.out, 'knn_classification'));
   if (probe) {
-    const t: Table = { title: `Linear probing (${o.modelId})`, columns: ['model', 'best_epoch', 'epochs_run', 'best_val_accuracy', ...CLASSIFICATION_COLUMNS], rows: [[o.modelId, probe.bestEpoch + 1, probe.epochsRun, probe.bestValAccuracy, ...classificationRow(probe.metrics)]] };
+    const t: Table = {
+      title: `Linear probing (${o.modelId})`,
+      columns: ['model', 'best_epoch', 'epochs_run', 'best_val_accuracy', ...CLASSIFICATION_COLUMNS],
+      rows: [
+        [o.modelId, probe.bestEpoch + 1, probe.epochsRun, probe.bestValAccuracy, ...classificationRow(probe.metrics)],
+      ],
+    };
     await writeTable(t, join(o.out, 'linear_probing'));
   }
-  return { modelId: o.modelId, table: testKnn.table, precision, intervals, queryLabels, byModality, byDataset, byModalityKind, knn, probe, perClass, indexSize, indexSizeSkipped };
+  return {
+    modelId: o.modelId,
+    table: testKnn.table,
+    precision,
+    intervals,
+    queryLabels,
+    byModality,
+    byDataset,
+    byModalityKind,
+    knn,
+    probe,
+    perClass,
+    indexSize,
+    indexSizeSkipped,
+  };
 }

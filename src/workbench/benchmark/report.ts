@@ -15,7 +15,12 @@ import { writeFigures, type WriteFiguresOptions, type WriteFiguresResult } from 
 import { studyTables } from './tables.js';
 
 /** The study's index-size ablation: classes with ≥ 3000 index images, 38 queries each, N = 5 … 3000. */
-export const STUDY_INDEX_SIZE: IndexSizeOptions = { minIndexPerClass: 3000, queriesPerClass: 38, sizes: [5, 10, 20, 50, 100, 200, 500, 1000, 2000, 3000], seeds: [0, 1, 2, 3, 4] };
+export const STUDY_INDEX_SIZE: IndexSizeOptions = {
+  minIndexPerClass: 3000,
+  queriesPerClass: 38,
+  sizes: [5, 10, 20, 50, 100, 200, 500, 1000, 2000, 3000],
+  seeds: [0, 1, 2, 3, 4],
+};
 
 /**
  * Index-size settings scaled to a dataset: the study's when at least three classes have 3000
@@ -80,29 +85,70 @@ export interface ReportResult {
  */
 export async function runReport(o: ReportOptions): Promise<ReportResult> {
   const log = o.log ?? (() => {});
-  if (o.models.length === 0) throw new CbirError('no models given', { hint: 'pass one or more model ids (see `cbir models list`)', code: 'report/no-models' });
+  if (o.models.length === 0)
+    throw new CbirError('no models given', {
+      hint: 'pass one or more model ids (see `cbir models list`)',
+      code: 'report/no-models',
+    });
   const manifest = typeof o.data === 'string' ? await readManifest(o.data) : o.data;
   const out = resolve(o.out);
   const work = resolve(o.workDir ?? join(out, 'work'));
   await mkdir(out, { recursive: true });
-  const indexSize = o.indexSize === undefined || o.indexSize === 'auto' ? autoIndexSize(manifest) : o.indexSize === 'study' ? STUDY_INDEX_SIZE : o.indexSize;
+  const indexSize =
+    o.indexSize === undefined || o.indexSize === 'auto'
+      ? autoIndexSize(manifest)
+      : o.indexSize === 'study'
+        ? STUDY_INDEX_SIZE
+        : o.indexSize;
   const evaluations: ModelEvaluation[] = [];
   for (const modelId of o.models) {
-    const extractor = await loadExtractor(modelId, { executionProvider: o.executionProvider, intraOpThreads: o.threads });
+    const extractor = await loadExtractor(modelId, {
+      executionProvider: o.executionProvider,
+      intraOpThreads: o.threads,
+    });
     const storeDir = join(work, 'embeddings', modelId);
     let res;
     try {
-      res = await embedManifest({ manifest, extractor, out: storeDir, batchSize: o.batchSize, workers: o.workers, onProgress: o.onProgress });
+      res = await embedManifest({
+        manifest,
+        extractor,
+        out: storeDir,
+        batchSize: o.batchSize,
+        workers: o.workers,
+        onProgress: o.onProgress,
+      });
     } finally {
       await extractor.close();
     }
-    log(`${modelId}: embeddings ${res.alreadyComplete ? 'reused' : `computed (${res.embedded} new, ${res.resumed} resumed)`} in ${relative(process.cwd(), storeDir) || '.'}`);
+    log(
+      `${modelId}: embeddings ${res.alreadyComplete ? 'reused' : `computed (${res.embedded} new, ${res.resumed} resumed)`} in ${relative(process.cwd(), storeDir) || '.'}`,
+    );
     const store = await openEmbeddings(storeDir);
-    const vectors = await manifestVectors(store, manifest, 'the store was made for another manifest: delete it or pass another --work folder');
-    evaluations.push(await evaluateModel({
-      manifest, vectors, dim: store.dim, embeddingsHash: store.meta.contentHash, modelId, out: join(out, modelId), cacheDir: join(work, 'knn'),
-      k: o.k, index: o.index, definition: o.definition, replicates: o.replicates, probe: o.probe, indexSize, threads: o.threads, onProgress: o.onProgress, log,
-    }));
+    const vectors = await manifestVectors(
+      store,
+      manifest,
+      'the store was made for another manifest: delete it or pass another --work folder',
+    );
+    evaluations.push(
+      await evaluateModel({
+        manifest,
+        vectors,
+        dim: store.dim,
+        embeddingsHash: store.meta.contentHash,
+        modelId,
+        out: join(out, modelId),
+        cacheDir: join(work, 'knn'),
+        k: o.k,
+        index: o.index,
+        definition: o.definition,
+        replicates: o.replicates,
+        probe: o.probe,
+        indexSize,
+        threads: o.threads,
+        onProgress: o.onProgress,
+        log,
+      }),
+    );
   }
 
   const tables = studyTables(evaluations, manifest);
@@ -119,31 +165,61 @@ export async function runReport(o: ReportOptions): Promise<ReportResult> {
   return { out, summary, evaluations, tables, figures };
 }
 
-async function renderSummary(m: Manifest, evals: ModelEvaluation[], tables: Record<string, Table>, out: string, indexSize: IndexSizeOptions | false): Promise<string> {
+async function renderSummary(
+  m: Manifest,
+  evals: ModelEvaluation[],
+  tables: Record<string, Table>,
+  out: string,
+  indexSize: IndexSizeOptions | false,
+): Promise<string> {
   const split = (s: 'train' | 'val' | 'test') => m.indicesOf(s).length;
   const lines: string[] = [
-    '# radcbir benchmark report', '',
+    '# radcbir benchmark report',
+    '',
     `Dataset: \`${m.dir}\` — ${m.size} images, ${m.classes.length} classes (${m.classes.filter((c) => c.kind === 'anatomical').length} anatomical, ${m.classes.filter((c) => c.kind === 'pathological').length} pathological), modalities ${m.modalities.join(', ')}; index (train) ${split('train')}, val ${split('val')}, queries (test) ${split('test')}. Manifest hash \`${m.hash.slice(0, 12)}\`.`,
     '',
     `Models: ${evals.map((e) => `\`${e.modelId}\``).join(', ')}. Retrieval by exact cosine similarity (inner product of L2-normalised embeddings); P@N by the study's definition (n = min(N, index images of the query's class)).`,
     '',
   ];
-  for (const key of ['table3_retrieval', 'comparison', 'table4_modality', 'table9_anatomy_pathology', 'table10_dataset', 'table5_embedding_quality', 'index_size'] as const) {
+  for (const key of [
+    'table3_retrieval',
+    'comparison',
+    'table4_modality',
+    'table9_anatomy_pathology',
+    'table10_dataset',
+    'table5_embedding_quality',
+    'index_size',
+  ] as const) {
     const t = tables[key];
     if (!t) continue;
     if (key === 'index_size' && t.rows.length === 0) {
-      lines.push(`### ${t.title}`, '', indexSize ? `Skipped: ${evals.find((e) => e.indexSizeSkipped)?.indexSizeSkipped ?? 'no eligible class'}.` : 'Skipped (disabled).', '');
+      lines.push(
+        `### ${t.title}`,
+        '',
+        indexSize
+          ? `Skipped: ${evals.find((e) => e.indexSizeSkipped)?.indexSizeSkipped ?? 'no eligible class'}.`
+          : 'Skipped (disabled).',
+        '',
+      );
       continue;
     }
     lines.push(tableToMarkdown(t), `Files: [${key}.csv](${key}.csv), [${key}.json](${key}.json)`, '');
   }
   const reported = await readReportedTable('retrieval');
   if (reported) {
-    lines.push('### For reference: Table 3 as reported by the study (1.3 M index images, 171,753 queries)', '', tableToMarkdown({ ...reported, title: '' }, { heading: false }),
-      'These numbers are on the study\'s combined dataset; they are comparable with the ones above only when the same data and model weights are used.', '');
+    lines.push(
+      '### For reference: Table 3 as reported by the study (1.3 M index images, 171,753 queries)',
+      '',
+      tableToMarkdown({ ...reported, title: '' }, { heading: false }),
+      "These numbers are on the study's combined dataset; they are comparable with the ones above only when the same data and model weights are used.",
+      '',
+    );
   }
   lines.push('### Per-model files', '');
-  for (const e of evals) lines.push(`- \`${e.modelId}\`: [knn.csv](${e.modelId}/knn.csv) (the study's layout, top ${e.table.k}), [precision_at_n.csv](${e.modelId}/precision_at_n.csv), [knn_classification.csv](${e.modelId}/knn_classification.csv)${e.probe ? `, [linear_probing.csv](${e.modelId}/linear_probing.csv)` : ''}`);
+  for (const e of evals)
+    lines.push(
+      `- \`${e.modelId}\`: [knn.csv](${e.modelId}/knn.csv) (the study's layout, top ${e.table.k}), [precision_at_n.csv](${e.modelId}/precision_at_n.csv), [knn_classification.csv](${e.modelId}/knn_classification.csv)${e.probe ? `, [linear_probing.csv](${e.modelId}/linear_probing.csv)` : ''}`,
+    );
   lines.push('', `Per-class P@1 (Fig. 5 data): [per_class_p1.csv](per_class_p1.csv).`, '');
   return lines.join('\n');
 }

@@ -1,5 +1,12 @@
 import type { Manifest } from '../data/manifest.js';
-import { pairedPrecisionTest, type ClassificationSummary, type PrecisionAtN, type PrecisionBootstrap, type GroupPrecision, type PairedTestResult } from '../metrics/index.js';
+import {
+  pairedPrecisionTest,
+  type ClassificationSummary,
+  type PrecisionAtN,
+  type PrecisionBootstrap,
+  type GroupPrecision,
+  type PairedTestResult,
+} from '../metrics/index.js';
 import type { Table } from '../tables/write.js';
 import type { ModelEvaluation } from './evaluate.js';
 
@@ -7,11 +14,29 @@ import type { ModelEvaluation } from './evaluate.js';
 export const STUDY_NS = [1, 3, 5, 10] as const;
 
 export const CLASSIFICATION_COLUMNS = [
-  'micro_auroc', 'macro_auroc', 'micro_auprc', 'macro_auprc', 'micro_f1', 'macro_f1', 'macro_precision', 'macro_recall', 'accuracy',
+  'micro_auroc',
+  'macro_auroc',
+  'micro_auprc',
+  'macro_auprc',
+  'micro_f1',
+  'macro_f1',
+  'macro_precision',
+  'macro_recall',
+  'accuracy',
 ] as const;
 
 export function classificationRow(s: ClassificationSummary): number[] {
-  return [s.microAuroc, s.macroAuroc, s.microAveragePrecision, s.macroAveragePrecision, s.microF1, s.macroF1, s.macroPrecision, s.macroRecall, s.accuracy];
+  return [
+    s.microAuroc,
+    s.macroAuroc,
+    s.microAveragePrecision,
+    s.macroAveragePrecision,
+    s.microF1,
+    s.macroF1,
+    s.macroPrecision,
+    s.macroRecall,
+    s.accuracy,
+  ];
 }
 
 function col(p: PrecisionAtN, N: number): number {
@@ -38,7 +63,16 @@ export function precisionAtNTable(modelId: string, p: PrecisionAtN, ci: Precisio
 
 /** Table 3: overall P@1/3/5/10, micro and macro, with 95 % intervals. */
 export function retrievalTable(evals: ModelEvaluation[]): Table {
-  const columns = ['model', ...STUDY_NS.map((n) => `micro_p${n}`), ...STUDY_NS.map((n) => `macro_p${n}`), 'micro_p1_lo', 'micro_p1_hi', 'macro_p1_lo', 'macro_p1_hi', 'queries'];
+  const columns = [
+    'model',
+    ...STUDY_NS.map((n) => `micro_p${n}`),
+    ...STUDY_NS.map((n) => `macro_p${n}`),
+    'micro_p1_lo',
+    'micro_p1_hi',
+    'macro_p1_lo',
+    'macro_p1_hi',
+    'queries',
+  ];
   const rows = evals.map((e) => {
     const ci = e.intervals;
     const c0 = ci ? Array.from(ci.columns).indexOf(col(e.precision, 1)) : -1;
@@ -46,26 +80,50 @@ export function retrievalTable(evals: ModelEvaluation[]): Table {
       e.modelId,
       ...STUDY_NS.map((n) => e.precision.micro[col(e.precision, n)] ?? NaN),
       ...STUDY_NS.map((n) => e.precision.macro[col(e.precision, n)] ?? NaN),
-      c0 >= 0 ? ci!.micro[c0].lo : null, c0 >= 0 ? ci!.micro[c0].hi : null,
-      c0 >= 0 ? ci!.macro[c0].lo : null, c0 >= 0 ? ci!.macro[c0].hi : null,
+      c0 >= 0 ? ci!.micro[c0].lo : null,
+      c0 >= 0 ? ci!.micro[c0].hi : null,
+      c0 >= 0 ? ci!.macro[c0].lo : null,
+      c0 >= 0 ? ci!.macro[c0].hi : null,
       e.precision.nQueries,
     ];
   });
   return { title: 'Table 3: retrieval precision (P@N, micro and macro)', columns, rows };
 }
 
-function groupTable(title: string, evals: ModelEvaluation[], names: string[], pick: (e: ModelEvaluation) => GroupPrecision[]): Table {
+function groupTable(
+  title: string,
+  evals: ModelEvaluation[],
+  names: string[],
+  pick: (e: ModelEvaluation) => GroupPrecision[],
+): Table {
   const present = names.map((_, g) => evals.some((e) => pick(e)[g]?.nQueries > 0));
   const used = names.filter((_, g) => present[g]);
-  const columns = ['model', ...used.map((n) => `micro_p1_${n}`), 'micro_p1_avg', ...used.map((n) => `macro_p1_${n}`), 'macro_p1_avg'];
+  const columns = [
+    'model',
+    ...used.map((n) => `micro_p1_${n}`),
+    'micro_p1_avg',
+    ...used.map((n) => `macro_p1_${n}`),
+    'macro_p1_avg',
+  ];
   const rows = evals.map((e) => {
     const gs = pick(e).filter((_, g) => present[g]);
     const micro = gs.map((g) => g.micro[0]);
     const macro = gs.map((g) => g.macro[0]);
     return [e.modelId, ...micro, e.precision.micro[0], ...macro, e.precision.macro[0]];
   });
-  const countRow = ['queries', ...used.map((_, i) => evals[0] ? pick(evals[0]).filter((_, g) => present[g])[i].nQueries : 0), evals[0]?.precision.nQueries ?? 0, ...used.map(() => null), null];
-  return { title, columns, rows: [...rows, countRow], notes: ['P@1 per group; avg = over all queries (micro) or all classes (macro), as in the study.'] };
+  const countRow = [
+    'queries',
+    ...used.map((_, i) => (evals[0] ? pick(evals[0]).filter((_, g) => present[g])[i].nQueries : 0)),
+    evals[0]?.precision.nQueries ?? 0,
+    ...used.map(() => null),
+    null,
+  ];
+  return {
+    title,
+    columns,
+    rows: [...rows, countRow],
+    notes: ['P@1 per group; avg = over all queries (micro) or all classes (macro), as in the study.'],
+  };
 }
 
 /** Table 4: P@1 micro and macro per modality. */
@@ -79,25 +137,57 @@ export function datasetTable(evals: ModelEvaluation[], m: Manifest): Table {
 }
 
 /** Table 9: micro P@1 per modality for anatomical and pathological classes, with class and sample counts. */
-export function anatomyPathologyTable(evals: ModelEvaluation[], m: Manifest, queryRowsLabels: { classes: Int32Array; samples: Int32Array; classesAll: [number, number]; samplesAll: [number, number] }): Table {
+export function anatomyPathologyTable(
+  evals: ModelEvaluation[],
+  m: Manifest,
+  queryRowsLabels: {
+    classes: Int32Array;
+    samples: Int32Array;
+    classesAll: [number, number];
+    samplesAll: [number, number];
+  },
+): Table {
   const names: string[] = [];
-  m.modalities.forEach((mod) => { names.push(`${mod}_anat`, `${mod}_path`); });
+  m.modalities.forEach((mod) => {
+    names.push(`${mod}_anat`, `${mod}_path`);
+  });
   const present = names.map((_, g) => queryRowsLabels.samples[g] > 0);
   const used = names.filter((_, g) => present[g]);
   const columns = ['model', ...used, 'AVG_anat', 'AVG_path', 'AVG'];
   const rows: (string | number | null)[][] = [
-    ['classes', ...names.map((_, g) => queryRowsLabels.classes[g]).filter((_, g) => present[g]), queryRowsLabels.classesAll[0], queryRowsLabels.classesAll[1], queryRowsLabels.classesAll[0] + queryRowsLabels.classesAll[1]],
-    ['samples', ...names.map((_, g) => queryRowsLabels.samples[g]).filter((_, g) => present[g]), queryRowsLabels.samplesAll[0], queryRowsLabels.samplesAll[1], queryRowsLabels.samplesAll[0] + queryRowsLabels.samplesAll[1]],
+    [
+      'classes',
+      ...names.map((_, g) => queryRowsLabels.classes[g]).filter((_, g) => present[g]),
+      queryRowsLabels.classesAll[0],
+      queryRowsLabels.classesAll[1],
+      queryRowsLabels.classesAll[0] + queryRowsLabels.classesAll[1],
+    ],
+    [
+      'samples',
+      ...names.map((_, g) => queryRowsLabels.samples[g]).filter((_, g) => present[g]),
+      queryRowsLabels.samplesAll[0],
+      queryRowsLabels.samplesAll[1],
+      queryRowsLabels.samplesAll[0] + queryRowsLabels.samplesAll[1],
+    ],
   ];
   for (const e of evals) {
     const gs = e.byModalityKind.filter((_, g) => present[g]);
     // AVG_anat / AVG_path: micro P@1 over all anatomical / pathological queries.
-    let sa = 0, na = 0, sp = 0, np = 0;
+    let sa = 0,
+      na = 0,
+      sp = 0,
+      np = 0;
     const P1 = e.precision.perQuery;
     const W = e.precision.ns.length;
     for (let q = 0; q < e.queryLabels.length; q++) {
       const anat = m.classes[e.queryLabels[q]].kind === 'anatomical';
-      if (anat) { sa += P1[q * W]; na++; } else { sp += P1[q * W]; np++; }
+      if (anat) {
+        sa += P1[q * W];
+        na++;
+      } else {
+        sp += P1[q * W];
+        np++;
+      }
     }
     rows.push([e.modelId, ...gs.map((g) => g.micro[0]), na ? sa / na : NaN, np ? sp / np : NaN, e.precision.micro[0]]);
   }
@@ -113,26 +203,62 @@ export function embeddingQualityTable(evals: ModelEvaluation[]): Table {
     if (e.probe) rows.push([e.modelId, 'linear_probe', e.probe.bestEpoch + 1, ...classificationRow(e.probe.metrics)]);
   }
   return {
-    title: 'Table 5: embedding quality (k-NN classification and linear probing)', columns, rows,
-    notes: ['auroc = one-vs-rest ROC AUC (what the study\'s code computes for the column its table calls AURPC); auprc = average precision. k chosen on val by micro F1; probe epoch chosen on val accuracy.'],
+    title: 'Table 5: embedding quality (k-NN classification and linear probing)',
+    columns,
+    rows,
+    notes: [
+      "auroc = one-vs-rest ROC AUC (what the study's code computes for the column its table calls AURPC); auprc = average precision. k chosen on val by micro F1; probe epoch chosen on val accuracy.",
+    ],
   };
 }
 
 /** Paired comparison of every model against the best one by micro P@1. */
-export function comparisonTable(rows: { a: string; b: string; average: 'micro' | 'macro'; N: number; r: PairedTestResult }[]): Table {
+export function comparisonTable(
+  rows: { a: string; b: string; average: 'micro' | 'macro'; N: number; r: PairedTestResult }[],
+): Table {
   return {
     title: 'Paired comparison (same queries): is the difference real?',
-    columns: ['model_a', 'model_b', 'average', 'N', 'difference', 'diff_lo', 'diff_hi', 'p_value', 'differing_queries', 'significant'],
-    rows: rows.map(({ a, b, average, N, r }) => [a, b, average, N, r.difference, r.lo, r.hi, r.pValue, r.nonZero, r.pValue < 0.05 ? 'yes' : 'no']),
-    notes: ['difference = A − B; interval = paired bootstrap over queries (95 %); p = two-sided sign-flip permutation test.'],
+    columns: [
+      'model_a',
+      'model_b',
+      'average',
+      'N',
+      'difference',
+      'diff_lo',
+      'diff_hi',
+      'p_value',
+      'differing_queries',
+      'significant',
+    ],
+    rows: rows.map(({ a, b, average, N, r }) => [
+      a,
+      b,
+      average,
+      N,
+      r.difference,
+      r.lo,
+      r.hi,
+      r.pValue,
+      r.nonZero,
+      r.pValue < 0.05 ? 'yes' : 'no',
+    ]),
+    notes: [
+      'difference = A − B; interval = paired bootstrap over queries (95 %); p = two-sided sign-flip permutation test.',
+    ],
   };
 }
 
 /** Fig. 5 data: per-class P@1 against index images of the class, anatomical and pathological. */
 export function perClassTable(evals: ModelEvaluation[], m: Manifest): Table {
   const rows: (string | number | null)[][] = [];
-  for (const e of evals) for (const r of e.perClass) rows.push([e.modelId, m.classes[r.classCode].name, r.kind, r.indexCount, r.nQueries, r.precision]);
-  return { title: 'Per-class P@1 against index size (Fig. 5)', columns: ['model', 'class', 'kind', 'index_images', 'queries', 'p1'], rows };
+  for (const e of evals)
+    for (const r of e.perClass)
+      rows.push([e.modelId, m.classes[r.classCode].name, r.kind, r.indexCount, r.nQueries, r.precision]);
+  return {
+    title: 'Per-class P@1 against index size (Fig. 5)',
+    columns: ['model', 'class', 'kind', 'index_images', 'queries', 'p1'],
+    rows,
+  };
 }
 
 /** Fig. 2 data: P@1 micro against index images per class (mean ± std over seeds). */
@@ -143,14 +269,19 @@ export function indexSizeTable(evals: ModelEvaluation[]): Table {
     if (!r) continue;
     r.sizes.forEach((n, i) => rows.push([e.modelId, n, r.mean[i], r.std[i], r.seeds.length, r.classes.length]));
   }
-  return { title: 'Index-size ablation: P@1 micro against index images per class (Fig. 2)', columns: ['model', 'index_per_class', 'p1_mean', 'p1_std', 'seeds', 'classes'], rows };
+  return {
+    title: 'Index-size ablation: P@1 micro against index images per class (Fig. 2)',
+    columns: ['model', 'index_per_class', 'p1_mean', 'p1_std', 'seeds', 'classes'],
+    rows,
+  };
 }
 
 /** The study's tables (3, 4, 5, 9, 10, Fig. 2 and 5 data, paired comparisons) over several evaluations of one manifest. */
 export function studyTables(evaluations: ModelEvaluation[], manifest: Manifest): Record<string, Table> {
   // Table 9 counts: classes and samples per modality × kind among the scored test queries.
   const G = manifest.modalities.length * 2;
-  const classes = new Int32Array(G), samples = new Int32Array(G);
+  const classes = new Int32Array(G),
+    samples = new Int32Array(G);
   const seen = new Set<number>();
   const byKind: [Set<number>, Set<number>] = [new Set(), new Set()];
   const samplesAll: [number, number] = [0, 0];
@@ -160,14 +291,25 @@ export function studyTables(evaluations: ModelEvaluation[], manifest: Manifest):
     const info = manifest.classes[c];
     const kind = info.kind === 'anatomical' ? 0 : 1;
     const g = manifest.modalities.indexOf(info.modality) * 2 + kind;
-    if (g >= 0) { samples[g]++; if (!seen.has(c)) { seen.add(c); classes[g]++; } }
+    if (g >= 0) {
+      samples[g]++;
+      if (!seen.has(c)) {
+        seen.add(c);
+        classes[g]++;
+      }
+    }
     byKind[kind].add(c);
     samplesAll[kind]++;
   }
   const tables: Record<string, Table> = {
     table3_retrieval: retrievalTable(evaluations),
     table4_modality: modalityTable(evaluations, manifest),
-    table9_anatomy_pathology: anatomyPathologyTable(evaluations, manifest, { classes, samples, classesAll: [byKind[0].size, byKind[1].size], samplesAll }),
+    table9_anatomy_pathology: anatomyPathologyTable(evaluations, manifest, {
+      classes,
+      samples,
+      classesAll: [byKind[0].size, byKind[1].size],
+      samplesAll,
+    }),
     table10_dataset: datasetTable(evaluations, manifest),
     table5_embedding_quality: embeddingQualityTable(evaluations),
     per_class_p1: perClassTable(evaluations, manifest),
@@ -179,7 +321,17 @@ export function studyTables(evaluations: ModelEvaluation[], manifest: Manifest):
     for (const e of evaluations) {
       if (e === best) continue;
       for (const average of ['micro', 'macro'] as const) {
-        rows.push({ a: best.modelId, b: e.modelId, average, N: 1, r: pairedPrecisionTest(best.precision.perQuery, e.precision.perQuery, best.queryLabels, { column: 0, average, seed: 0 }) });
+        rows.push({
+          a: best.modelId,
+          b: e.modelId,
+          average,
+          N: 1,
+          r: pairedPrecisionTest(best.precision.perQuery, e.precision.perQuery, best.queryLabels, {
+            column: 0,
+            average,
+            seed: 0,
+          }),
+        });
       }
     }
     tables.comparison = comparisonTable(rows);

@@ -50,7 +50,10 @@ export function findDuplicates(items: readonly DuplicateItem[]): DuplicateResult
   const parent = new Int32Array(n);
   for (let i = 0; i < n; i++) parent[i] = i;
   const find = (i: number): number => {
-    while (parent[i] !== i) { parent[i] = parent[parent[i]]; i = parent[i]; }
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]];
+      i = parent[i];
+    }
     return i;
   };
   const union = (a: number, b: number) => {
@@ -88,9 +91,16 @@ export function findDuplicates(items: readonly DuplicateItem[]): DuplicateResult
     const conflict = classes.length > 1;
     const bytes = new Set(members.map((i) => items[i].byteHash));
     for (let k = 0; k < members.length; k++) if (conflict || k > 0) drop[members[k]] = conflict ? 2 : 1;
-    groups.push({ members, kept: conflict ? -1 : members[0], conflict, classes, identical: bytes.size === 1 ? 'bytes' : 'pixels' });
+    groups.push({
+      members,
+      kept: conflict ? -1 : members[0],
+      conflict,
+      classes,
+      identical: bytes.size === 1 ? 'bytes' : 'pixels',
+    });
   }
-  const firstRef = (g: DuplicateGroup) => g.members.reduce((m, i) => (items[i].ref < m ? items[i].ref : m), items[g.members[0]].ref);
+  const firstRef = (g: DuplicateGroup) =>
+    g.members.reduce((m, i) => (items[i].ref < m ? items[i].ref : m), items[g.members[0]].ref);
   groups.sort((a, b) => (firstRef(a) < firstRef(b) ? -1 : 1));
   return { groups, drop };
 }

@@ -4,14 +4,78 @@
  * `datasetStats` / `formatStats` (what `cbir data stats` prints).
  */
 export {
-  Manifest, readManifest, writeManifest, readClassTable, parseSplit, parseClassName, classInfoFromName, manifestCsvLines, classTableCsv,
-  SPLITS, SPLIT_CODE, FIXED_COLUMNS, NORMAL_LABEL,
-  type Split, type ClassInfo, type ClassKind, type ManifestEntry, type ExcludedRow, type DatasetMeta, type ReadManifestOptions,
+  Manifest,
+  readManifest,
+  writeManifest,
+  readClassTable,
+  parseSplit,
+  parseClassName,
+  classInfoFromName,
+  manifestCsvLines,
+  classTableCsv,
+  SPLITS,
+  SPLIT_CODE,
+  FIXED_COLUMNS,
+  NORMAL_LABEL,
+  type Split,
+  type ClassInfo,
+  type ClassKind,
+  type ManifestEntry,
+  type ExcludedRow,
+  type DatasetMeta,
+  type ReadManifestOptions,
 } from './manifest.js';
-export { parseSourceSpec, validateSource, loadRecipe, expandVars, datasetsDir, checkRatios, checkFraction, SOURCE_TYPES, type SourceSpec, type SourceType, type Recipe } from './sources.js';
-export { scanSource, readLabelTable, matchLabels, groupOf, IMAGE_EXTENSIONS, type Candidate, type ScanResult, type LabelTable } from './scan.js';
+export {
+  parseSourceSpec,
+  validateSource,
+  loadRecipe,
+  expandVars,
+  datasetsDir,
+  checkRatios,
+  checkFraction,
+  SOURCE_TYPES,
+  type SourceSpec,
+  type SourceType,
+  type Recipe,
+} from './sources.js';
+export {
+  scanSource,
+  readLabelTable,
+  matchLabels,
+  groupOf,
+  IMAGE_EXTENSIONS,
+  type Candidate,
+  type ScanResult,
+  type LabelTable,
+} from './scan.js';
 export { findDuplicates, type DuplicateItem, type DuplicateGroup, type DuplicateResult } from './duplicates.js';
-export { assignSplits, splitQuotas, SPLIT_METHOD, type SplitItem, type SplitOptions, type SplitAssignment, type SplitMethod } from './splits.js';
+export {
+  assignSplits,
+  splitQuotas,
+  SPLIT_METHOD,
+  type SplitItem,
+  type SplitOptions,
+  type SplitAssignment,
+  type SplitMethod,
+} from './splits.js';
 export { prepareDataset, formatPrepareSummary, pixelHash, type PrepareOptions, type PrepareResult } from './prepare.js';
-export { writeReport, renderReportMd, countKinds, DUPLICATE_POLICY, REPORT_COLUMNS, REPORT_KINDS, type ReportRow, type ReportContext, type ReportSummaryRow } from './report.js';
-export { datasetStats, formatStats, logBinEdges, type DatasetStats, type CountRow, type ClassCountRow, type ImbalanceBin } from './stats.js';
+export {
+  writeReport,
+  renderReportMd,
+  countKinds,
+  DUPLICATE_POLICY,
+  REPORT_COLUMNS,
+  REPORT_KINDS,
+  type ReportRow,
+  type ReportContext,
+  type ReportSummaryRow,
+} from './report.js';
+export {
+  datasetStats,
+  formatStats,
+  logBinEdges,
+  type DatasetStats,
+  type CountRow,
+  type ClassCountRow,
+  type ImbalanceBin,
+} from './stats.js';

@@ -58,7 +58,8 @@ export interface DatasetMeta {
 }
 
 /** Labels that mark the "normal" class of a region: the study's anatomical classes. */
-export const NORMAL_LABEL = /^(normal|notumor|no[_ -]?tumou?r|no[_ -]?finding|healthy|ct_noncovid|noncovid|non[_ -]?covid|no[_ -]?hemorrhage|negative)$/i;
+export const NORMAL_LABEL =
+  /^(normal|notumor|no[_ -]?tumou?r|no[_ -]?finding|healthy|ct_noncovid|noncovid|non[_ -]?covid|no[_ -]?hemorrhage|negative)$/i;
 
 export function parseClassName(name: string, where: { file?: string; row?: number } = {}): Omit<ClassInfo, 'kind'> {
   const parts = name.split('/');
@@ -144,7 +145,11 @@ export class Manifest {
   }
 
   /** Build from plain entries (used by `prepare`, the phantom generator and tests). */
-  static fromEntries(entries: readonly ManifestEntry[], classes: readonly ClassInfo[], opts: { dir?: string; imagesRoot?: string; meta?: DatasetMeta } = {}): Manifest {
+  static fromEntries(
+    entries: readonly ManifestEntry[],
+    classes: readonly ClassInfo[],
+    opts: { dir?: string; imagesRoot?: string; meta?: DatasetMeta } = {},
+  ): Manifest {
     const dir = resolve(opts.dir ?? '.');
     const imagesRoot = resolve(dir, opts.imagesRoot ?? '.');
     const b = new ManifestBuilder(classes);
@@ -187,10 +192,16 @@ class ManifestBuilder {
 
   add(e: ManifestEntry, row: number, file: string): void {
     const c = this.classCode.get(e.className);
-    if (c === undefined) throw new CbirError(`unknown class "${e.className}"`, { file, row, code: 'manifest/unknown-class' });
+    if (c === undefined)
+      throw new CbirError(`unknown class "${e.className}"`, { file, row, code: 'manifest/unknown-class' });
     const prev = this.seen.get(e.filepath);
     if (prev !== undefined) {
-      throw new CbirError(`filepath "${e.filepath}" appears twice (rows ${prev} and ${row})`, { file, row, hint: 'each image must be listed once; remove the duplicate row', code: 'manifest/duplicate-path' });
+      throw new CbirError(`filepath "${e.filepath}" appears twice (rows ${prev} and ${row})`, {
+        file,
+        row,
+        hint: 'each image must be listed once; remove the duplicate row',
+        code: 'manifest/duplicate-path',
+      });
     }
     this.seen.set(e.filepath, row);
     this.filepaths.push(e.filepath);
@@ -202,33 +213,74 @@ class ManifestBuilder {
   }
 
   build(dir: string, imagesRoot: string, excluded: ExcludedRow[], meta: DatasetMeta): Manifest {
-    const hash = manifestHash(this.filepaths, this.datasets.values, this.ds, this.split, this.modalities.values, this.mod, this.regions.values, this.reg, this.classes, this.cls);
+    const hash = manifestHash(
+      this.filepaths,
+      this.datasets.values,
+      this.ds,
+      this.split,
+      this.modalities.values,
+      this.mod,
+      this.regions.values,
+      this.reg,
+      this.classes,
+      this.cls,
+    );
     return new Manifest(
-      dir, imagesRoot, this.filepaths,
-      this.datasets.values, Uint16Array.from(this.ds), Uint8Array.from(this.split),
-      this.modalities.values, Uint16Array.from(this.mod),
-      this.regions.values, Uint16Array.from(this.reg),
-      [...this.classes], Uint16Array.from(this.cls), hash, excluded, meta,
+      dir,
+      imagesRoot,
+      this.filepaths,
+      this.datasets.values,
+      Uint16Array.from(this.ds),
+      Uint8Array.from(this.split),
+      this.modalities.values,
+      Uint16Array.from(this.mod),
+      this.regions.values,
+      Uint16Array.from(this.reg),
+      [...this.classes],
+      Uint16Array.from(this.cls),
+      hash,
+      excluded,
+      meta,
     );
   }
 }
 
-function manifestHash(paths: string[], dsv: string[], ds: number[], sp: number[], mv: string[], mod: number[], rv: string[], reg: number[], classes: readonly ClassInfo[], cls: number[]): string {
+function manifestHash(
+  paths: string[],
+  dsv: string[],
+  ds: number[],
+  sp: number[],
+  mv: string[],
+  mod: number[],
+  rv: string[],
+  reg: number[],
+  classes: readonly ClassInfo[],
+  cls: number[],
+): string {
   const lines: string[] = [classes.map((c) => `${c.name}:${c.kind}`).join('|')];
-  for (let i = 0; i < paths.length; i++) lines.push(`${paths[i]}\t${dsv[ds[i]]}\t${SPLITS[sp[i]]}\t${mv[mod[i]]}\t${rv[reg[i]]}\t${classes[cls[i]].name}`);
+  for (let i = 0; i < paths.length; i++)
+    lines.push(`${paths[i]}\t${dsv[ds[i]]}\t${SPLITS[sp[i]]}\t${mv[mod[i]]}\t${rv[reg[i]]}\t${classes[cls[i]].name}`);
   return sha256(lines.join('\n'));
 }
 
 const SPLIT_ALIASES: Record<string, Split> = {
-  train: 'train', training: 'train',
-  val: 'val', valid: 'val', validation: 'val',
-  test: 'test', testing: 'test',
+  train: 'train',
+  training: 'train',
+  val: 'val',
+  valid: 'val',
+  validation: 'val',
+  test: 'test',
+  testing: 'test',
 };
 
 export function parseSplit(value: string, where: { file?: string; row?: number } = {}): Split {
   const s = SPLIT_ALIASES[value.trim().toLowerCase()];
   if (!s) {
-    throw new CbirError(`unknown split "${value}"`, { ...where, hint: 'use train (the index), val (model selection) or test (the queries)', code: 'manifest/unknown-split' });
+    throw new CbirError(`unknown split "${value}"`, {
+      ...where,
+      hint: 'use train (the index), val (model selection) or test (the queries)',
+      code: 'manifest/unknown-split',
+    });
   }
   return s;
 }
@@ -253,13 +305,26 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
     dir = resolve(path);
     csvPath = join(path, 'manifest.csv');
     if (!existsSync(csvPath)) {
-      throw new CbirError('no manifest.csv in this folder', { file: path, hint: 'run `cbir data prepare --out <dir>` first, or pass the CSV file itself', code: 'manifest/not-found' });
+      throw new CbirError('no manifest.csv in this folder', {
+        file: path,
+        hint: 'run `cbir data prepare --out <dir>` first, or pass the CSV file itself',
+        code: 'manifest/not-found',
+      });
     }
   } else if (!existsSync(path)) {
-    throw new CbirError('manifest not found', { file: path, hint: 'pass a folder made by `cbir data prepare` or a CSV in the study\'s layout', code: 'manifest/not-found' });
+    throw new CbirError('manifest not found', {
+      file: path,
+      hint: "pass a folder made by `cbir data prepare` or a CSV in the study's layout",
+      code: 'manifest/not-found',
+    });
   }
-  const meta: DatasetMeta = existsSync(join(dir, 'dataset.json')) ? JSON.parse(await readFile(join(dir, 'dataset.json'), 'utf8')) : {};
-  const classTablePath = join(dir, basename(csvPath) === 'manifest.csv' ? 'classes.csv' : basename(csvPath).replace(/\.csv$/i, '') + '.classes.csv');
+  const meta: DatasetMeta = existsSync(join(dir, 'dataset.json'))
+    ? JSON.parse(await readFile(join(dir, 'dataset.json'), 'utf8'))
+    : {};
+  const classTablePath = join(
+    dir,
+    basename(csvPath) === 'manifest.csv' ? 'classes.csv' : basename(csvPath).replace(/\.csv$/i, '') + '.classes.csv',
+  );
   const classKinds = existsSync(classTablePath) ? await readClassTable(classTablePath) : new Map<string, ClassKind>();
   const imagesRoot = resolve(dir, options.imagesRoot ?? meta.imagesRoot ?? '.');
   const maxErrors = options.maxErrors ?? 20;
@@ -280,18 +345,29 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
     if (header === null) {
       header = cells.map((c) => c.trim());
       col = {};
-      header.forEach((h, i) => { col[h] = i; });
+      header.forEach((h, i) => {
+        col[h] = i;
+      });
       const missing = FIXED_COLUMNS.filter((c) => col[c] === undefined);
       if (missing.length > 0) {
-        throw new CbirError(`missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} in the header`, {
-          file: csvPath, row: line,
-          hint: `the header must start with ${FIXED_COLUMNS.join(',')} followed by one 0/1 column per class (MODALITY/region/label); found: ${header.join(',')}`,
-          code: 'manifest/missing-column',
-        });
+        throw new CbirError(
+          `missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} in the header`,
+          {
+            file: csvPath,
+            row: line,
+            hint: `the header must start with ${FIXED_COLUMNS.join(',')} followed by one 0/1 column per class (MODALITY/region/label); found: ${header.join(',')}`,
+            code: 'manifest/missing-column',
+          },
+        );
       }
       classCols = header.map((h, i) => (h.includes('/') ? i : -1)).filter((i) => i >= 0);
       if (classCols.length === 0) {
-        throw new CbirError('no class columns in the header', { file: csvPath, row: line, hint: 'add one 0/1 column per class, named MODALITY/region/label', code: 'manifest/no-classes' });
+        throw new CbirError('no class columns in the header', {
+          file: csvPath,
+          row: line,
+          hint: 'add one 0/1 column per class, named MODALITY/region/label',
+          code: 'manifest/no-classes',
+        });
       }
       classes = classCols.map((i) => {
         const c = parseClassName(header![i], { file: csvPath, row: line });
@@ -302,12 +378,26 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
     }
     if (cells.length === 1 && cells[0].trim() === '') continue;
     if (cells.length !== header.length) {
-      fail(new CbirError(`row has ${cells.length} cells, the header has ${header.length}`, { file: csvPath, row: line, hint: 'check for a missing or extra comma, or an unquoted comma inside a path', code: 'manifest/ragged-row' }));
+      fail(
+        new CbirError(`row has ${cells.length} cells, the header has ${header.length}`, {
+          file: csvPath,
+          row: line,
+          hint: 'check for a missing or extra comma, or an unquoted comma inside a path',
+          code: 'manifest/ragged-row',
+        }),
+      );
       continue;
     }
     const filepath = cells[col.filepath].trim();
     if (filepath === '') {
-      fail(new CbirError('empty filepath', { file: csvPath, row: line, hint: 'every row needs the path of its image', code: 'manifest/empty-path' }));
+      fail(
+        new CbirError('empty filepath', {
+          file: csvPath,
+          row: line,
+          hint: 'every row needs the path of its image',
+          code: 'manifest/empty-path',
+        }),
+      );
       continue;
     }
     let split: Split;
@@ -323,46 +413,80 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
       const v = cells[classCols[k]].trim();
       if (v === '1' || v === '1.0' || v === 'True' || v === 'true') ones.push(k);
       else if (!(v === '0' || v === '0.0' || v === 'False' || v === 'false' || v === '')) {
-        fail(new CbirError(`class column "${header[classCols[k]]}" holds "${v}", expected 0 or 1`, { file: csvPath, row: line, hint: 'class columns are one-hot: 1 for the image\'s class, 0 elsewhere', code: 'manifest/bad-label-cell' }));
+        fail(
+          new CbirError(`class column "${header[classCols[k]]}" holds "${v}", expected 0 or 1`, {
+            file: csvPath,
+            row: line,
+            hint: "class columns are one-hot: 1 for the image's class, 0 elsewhere",
+            code: 'manifest/bad-label-cell',
+          }),
+        );
         bad = true;
         break;
       }
     }
     if (bad) continue;
     if (ones.length === 0) {
-      fail(new CbirError(`no class marked for "${filepath}"`, { file: csvPath, row: line, hint: 'set exactly one class column to 1, or remove the row', code: 'manifest/no-label' }));
+      fail(
+        new CbirError(`no class marked for "${filepath}"`, {
+          file: csvPath,
+          row: line,
+          hint: 'set exactly one class column to 1, or remove the row',
+          code: 'manifest/no-label',
+        }),
+      );
       continue;
     }
     if (ones.length > 1) {
-      excluded.push({ row: line, filepath, reason: `multi-label (${ones.map((k) => classes[k].name).join(' + ')}); the study is single-label` });
+      excluded.push({
+        row: line,
+        filepath,
+        reason: `multi-label (${ones.map((k) => classes[k].name).join(' + ')}); the study is single-label`,
+      });
       continue;
     }
     try {
-      builder!.add({
-        filepath,
-        dataset: cells[col.dataset].trim(),
-        split,
-        modality: cells[col.modality].trim(),
-        anatomicRegion: cells[col.anatomic_region].trim(),
-        className: classes[ones[0]].name,
-      }, line, csvPath);
+      builder!.add(
+        {
+          filepath,
+          dataset: cells[col.dataset].trim(),
+          split,
+          modality: cells[col.modality].trim(),
+          anatomicRegion: cells[col.anatomic_region].trim(),
+          className: classes[ones[0]].name,
+        },
+        line,
+        csvPath,
+      );
     } catch (e) {
       fail(e as CbirError);
     }
   }
   if (header === null || builder === null) {
-    throw new CbirError('the manifest is empty', { file: csvPath, hint: 'it needs a header row and one row per image', code: 'manifest/empty' });
+    throw new CbirError('the manifest is empty', {
+      file: csvPath,
+      hint: 'it needs a header row and one row per image',
+      code: 'manifest/empty',
+    });
   }
   if (errors.length > 0) throw combine(errors, csvPath);
   if (builder.filepaths.length === 0) {
-    throw new CbirError('the manifest has a header but no images', { file: csvPath, hint: 'add one row per image', code: 'manifest/empty' });
+    throw new CbirError('the manifest has a header but no images', {
+      file: csvPath,
+      hint: 'add one row per image',
+      code: 'manifest/empty',
+    });
   }
   return builder.build(dir, imagesRoot, excluded, meta);
 }
 
 function combine(errors: CbirError[], file: string): CbirError {
   if (errors.length === 1) return errors[0];
-  const e = new CbirError(`${errors.length}${errors.length >= 20 ? '+' : ''} problems in the manifest:\n` + errors.map((x) => '  - ' + x.message.replace(/\n/g, '\n    ')).join('\n'), { file, code: 'manifest/invalid' });
+  const e = new CbirError(
+    `${errors.length}${errors.length >= 20 ? '+' : ''} problems in the manifest:\n` +
+      errors.map((x) => '  - ' + x.message.replace(/\n/g, '\n    ')).join('\n'),
+    { file, code: 'manifest/invalid' },
+  );
   return e;
 }
 
@@ -371,13 +495,26 @@ export async function readClassTable(file: string): Promise<Map<string, ClassKin
   const out = new Map<string, ClassKind>();
   let header: string[] | null = null;
   for await (const { cells, line } of readCsvRecords(file)) {
-    if (!header) { header = cells.map((c) => c.trim()); continue; }
+    if (!header) {
+      header = cells.map((c) => c.trim());
+      continue;
+    }
     const ci = header.indexOf('class');
     const ki = header.indexOf('kind');
-    if (ci < 0 || ki < 0) throw new CbirError('class table needs columns "class" and "kind"', { file, row: 1, code: 'classes/missing-column' });
+    if (ci < 0 || ki < 0)
+      throw new CbirError('class table needs columns "class" and "kind"', {
+        file,
+        row: 1,
+        code: 'classes/missing-column',
+      });
     const kind = cells[ki]?.trim();
     if (kind !== 'anatomical' && kind !== 'pathological') {
-      throw new CbirError(`kind "${kind}" is neither anatomical nor pathological`, { file, row: line, hint: 'anatomical = the normal class of a region; every other class is pathological', code: 'classes/bad-kind' });
+      throw new CbirError(`kind "${kind}" is neither anatomical nor pathological`, {
+        file,
+        row: line,
+        hint: 'anatomical = the normal class of a region; every other class is pathological',
+        code: 'classes/bad-kind',
+      });
     }
     out.set(cells[ci].trim(), kind);
   }
@@ -409,10 +546,26 @@ export async function writeManifest(dir: string, m: Manifest, meta: DatasetMeta 
   await writeFileAtomic(join(dir, 'manifest.csv'), lines.join('\n') + '\n');
   await writeFileAtomic(join(dir, 'classes.csv'), classTableCsv(m.classes));
   const absDir = resolve(dir);
-  const root = m.imagesRoot.startsWith(absDir + '/') ? m.imagesRoot.slice(absDir.length + 1) : m.imagesRoot === absDir ? '.' : m.imagesRoot;
-  await writeJsonAtomic(join(dir, 'dataset.json'), { ...m.meta, ...meta, imagesRoot: root, manifestHash: m.hash, images: m.size, classes: m.classes.length });
+  const root = m.imagesRoot.startsWith(absDir + '/')
+    ? m.imagesRoot.slice(absDir.length + 1)
+    : m.imagesRoot === absDir
+      ? '.'
+      : m.imagesRoot;
+  await writeJsonAtomic(join(dir, 'dataset.json'), {
+    ...m.meta,
+    ...meta,
+    imagesRoot: root,
+    manifestHash: m.hash,
+    images: m.size,
+    classes: m.classes.length,
+  });
 }
 
 export function classTableCsv(classes: readonly ClassInfo[]): string {
-  return [csvLine(['class', 'modality', 'region', 'label', 'kind']), ...classes.map((c) => csvLine([c.name, c.modality, c.region, c.label, c.kind]))].join('\n') + '\n';
+  return (
+    [
+      csvLine(['class', 'modality', 'region', 'label', 'kind']),
+      ...classes.map((c) => csvLine([c.name, c.modality, c.region, c.label, c.kind])),
+    ].join('\n') + '\n'
+  );
 }

@@ -55,13 +55,18 @@ export interface PhantomPlan {
 export function renderPhantom(cls: string | PhantomClass, rng: Rng, size = PHANTOM_DEFAULT_SIZE): RgbImage {
   const c = typeof cls === 'string' ? PHANTOM_CLASSES.find((k) => k.name === cls) : cls;
   if (!c) {
-    throw new CbirError(`unknown phantom class "${String(cls)}"`, { hint: `use one of ${PHANTOM_CLASSES.map((k) => k.name).join(', ')}`, code: 'phantom/unknown-class' });
+    throw new CbirError(`unknown phantom class "${String(cls)}"`, {
+      hint: `use one of ${PHANTOM_CLASSES.map((k) => k.name).join(', ')}`,
+      code: 'phantom/unknown-class',
+    });
   }
   checkSize(size);
   const g = renderGray(c.modality, c.region, c.label, rng, size);
   const data = new Uint8Array(size * size * 3);
   for (let p = 0; p < g.length; p++) {
-    data[3 * p] = g[p]; data[3 * p + 1] = g[p]; data[3 * p + 2] = g[p];
+    data[3 * p] = g[p];
+    data[3 * p + 1] = g[p];
+    data[3 * p + 2] = g[p];
   }
   return { width: size, height: size, channels: 3, data, grayscale: true };
 }
@@ -105,7 +110,15 @@ export function planPhantom(opts: PhantomOptions = {}): PhantomPlan {
       seeds.push(mix(seed, ci + 1, k + 1));
     }
   });
-  return { seed, scale, size, classes: PHANTOM_CLASSES, entries, classIndex: Uint16Array.from(cls), imageSeeds: Uint32Array.from(seeds) };
+  return {
+    seed,
+    scale,
+    size,
+    classes: PHANTOM_CLASSES,
+    entries,
+    classIndex: Uint16Array.from(cls),
+    imageSeeds: Uint32Array.from(seeds),
+  };
 }
 
 /**
@@ -116,7 +129,10 @@ export function phantomFingerprint(): string {
   const parts: Uint8Array[] = PHANTOM_CLASSES.map((c, ci) => renderPhantom(c, new Rng(mix(12345, ci, 7)), 32).data);
   const all = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
   let o = 0;
-  for (const p of parts) { all.set(p, o); o += p.length; }
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.length;
+  }
   return sha256(all);
 }
 
@@ -142,10 +158,12 @@ export async function generatePhantom(opts: GeneratePhantomOptions): Promise<Man
   for (let i = 0; i < plan.entries.length; i++) {
     const img = renderPhantom(plan.classes[plan.classIndex[i]], new Rng(plan.imageSeeds[i]), plan.size);
     const file = join(out, plan.entries[i].filepath);
-    const job: Promise<void> = encodePng(img).then((png) => writeFile(file, png)).then(() => {
-      inFlight.delete(job);
-      tracker.add();
-    });
+    const job: Promise<void> = encodePng(img)
+      .then((png) => writeFile(file, png))
+      .then(() => {
+        inFlight.delete(job);
+        tracker.add();
+      });
     inFlight.add(job);
     if (inFlight.size >= 4) await Promise.race(inFlight);
   }
@@ -161,7 +179,11 @@ export async function generatePhantom(opts: GeneratePhantomOptions): Promise<Man
     fingerprint: phantomFingerprint(),
     description: 'Synthetic radiology-like phantom images (radcbir embedded default dataset)',
   };
-  const manifest = Manifest.fromEntries(plan.entries, plan.classes.map(toClassInfo), { dir: out, imagesRoot: '.', meta });
+  const manifest = Manifest.fromEntries(plan.entries, plan.classes.map(toClassInfo), {
+    dir: out,
+    imagesRoot: '.',
+    meta,
+  });
   await writeManifest(out, manifest, meta);
   return readManifest(out);
 }
@@ -210,14 +232,24 @@ export async function ensurePhantom(opts: EnsurePhantomOptions = {}): Promise<Ma
       // another process finished first: use theirs when it is complete
       const theirs = await loadIfComplete(dir, o);
       if (theirs) return theirs;
-      throw new CbirError(`could not move the generated phantom into place (${(e as Error).message})`, { file: dir, hint: 'remove this folder and run again', code: 'phantom/rename', cause: e });
+      throw new CbirError(`could not move the generated phantom into place (${(e as Error).message})`, {
+        file: dir,
+        hint: 'remove this folder and run again',
+        code: 'phantom/rename',
+        cause: e,
+      });
     }
     await rm(old, { recursive: true, force: true });
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
   const made = await loadIfComplete(dir, o);
-  if (!made) throw new CbirError('the generated phantom dataset does not check out', { file: dir, hint: 'remove this folder and run again; if it persists, report a bug', code: 'phantom/incomplete' });
+  if (!made)
+    throw new CbirError('the generated phantom dataset does not check out', {
+      file: dir,
+      hint: 'remove this folder and run again; if it persists, report a bug',
+      code: 'phantom/incomplete',
+    });
   return made;
 }
 
@@ -230,7 +262,14 @@ async function loadIfComplete(dir: string, o: Required<PhantomOptions>): Promise
   } catch {
     return null;
   }
-  if (meta.generator !== GENERATOR || meta.version !== PHANTOM_VERSION || meta.seed !== o.seed || meta.scale !== o.scale || meta.size !== o.size) return null;
+  if (
+    meta.generator !== GENERATOR ||
+    meta.version !== PHANTOM_VERSION ||
+    meta.seed !== o.seed ||
+    meta.scale !== o.scale ||
+    meta.size !== o.size
+  )
+    return null;
   if (meta.fingerprint !== phantomFingerprint()) return null;
   const plan = planPhantom(o);
   const expected = Manifest.fromEntries(plan.entries, plan.classes.map(toClassInfo)).hash;
@@ -274,11 +313,18 @@ const PHANTOM_ENTRIES = new Set(['images', 'manifest.csv', 'classes.csv', 'datas
 function assertReplaceable(dir: string): void {
   if (!existsSync(dir)) return;
   if (!statSync(dir).isDirectory()) {
-    throw new CbirError('exists and is not a folder', { file: dir, hint: 'pass another --dir for the phantom dataset, or remove this file', code: 'phantom/not-a-folder' });
+    throw new CbirError('exists and is not a folder', {
+      file: dir,
+      hint: 'pass another --dir for the phantom dataset, or remove this file',
+      code: 'phantom/not-a-folder',
+    });
   }
   const foreign = readdirSync(dir).filter((n) => !PHANTOM_ENTRIES.has(n) && !n.startsWith('.'));
   if (foreign.length > 0) {
-    throw new CbirError(`folder holds files that are not part of a phantom dataset (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}); not replacing it`, { file: dir, hint: 'pass an empty or new folder for the phantom dataset', code: 'phantom/foreign-folder' });
+    throw new CbirError(
+      `folder holds files that are not part of a phantom dataset (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}); not replacing it`,
+      { file: dir, hint: 'pass an empty or new folder for the phantom dataset', code: 'phantom/foreign-folder' },
+    );
   }
 }
 
@@ -300,7 +346,10 @@ function resolveOptions(opts: PhantomOptions): Required<PhantomOptions> {
   const scale = opts.scale ?? PHANTOM_DEFAULT_SCALE;
   const size = opts.size ?? PHANTOM_DEFAULT_SIZE;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    throw new CbirError(`phantom seed ${seed} is not an integer in 0..4294967295`, { hint: 'pass a whole number such as 0 or 42', code: 'phantom/bad-seed' });
+    throw new CbirError(`phantom seed ${seed} is not an integer in 0..4294967295`, {
+      hint: 'pass a whole number such as 0 or 42',
+      code: 'phantom/bad-seed',
+    });
   }
   checkScale(scale);
   checkSize(size);
@@ -309,13 +358,19 @@ function resolveOptions(opts: PhantomOptions): Required<PhantomOptions> {
 
 function checkScale(scale: number): void {
   if (!Number.isFinite(scale) || scale <= 0 || scale > 100) {
-    throw new CbirError(`phantom scale ${scale} is out of range`, { hint: 'use a number in (0, 100]; 1 gives 1,935 images, 0.1 a quick test set', code: 'phantom/bad-scale' });
+    throw new CbirError(`phantom scale ${scale} is out of range`, {
+      hint: 'use a number in (0, 100]; 1 gives 1,935 images, 0.1 a quick test set',
+      code: 'phantom/bad-scale',
+    });
   }
 }
 
 function checkSize(size: number): void {
   if (!Number.isInteger(size) || size < 16 || size > 1024) {
-    throw new CbirError(`phantom image size ${size} is out of range`, { hint: 'use a whole number of pixels from 16 to 1024 (default 64)', code: 'phantom/bad-size' });
+    throw new CbirError(`phantom image size ${size} is out of range`, {
+      hint: 'use a whole number of pixels from 16 to 1024 (default 64)',
+      code: 'phantom/bad-size',
+    });
   }
 }
 

@@ -23,15 +23,24 @@ export const REPORT_COLUMNS = ['kind', 'dataset', 'file', 'class', 'action', 'de
 
 /** Report kinds in the order the report lists them. */
 export const REPORT_KINDS = [
-  'label-conflict', 'duplicate-dropped', 'duplicate-kept', 'corrupt', 'missing-label', 'missing-file',
-  'multi-label', 'unlabeled', 'ignored-hidden', 'ignored-non-image', 'split-assigned',
+  'label-conflict',
+  'duplicate-dropped',
+  'duplicate-kept',
+  'corrupt',
+  'missing-label',
+  'missing-file',
+  'multi-label',
+  'unlabeled',
+  'ignored-hidden',
+  'ignored-non-image',
+  'split-assigned',
 ] as const;
 
 /** The duplicate policy, as written at the top of report.md. */
 export const DUPLICATE_POLICY = [
   'Exact duplicates are found by content: the sha256 of the file bytes and the sha256 of the decoded pixels (width, height and RGB values); images sharing either hash (transitively) form one group, also across sources.',
   '(a) A group whose copies carry different classes is a **label conflict**: all its copies are dropped, because we cannot know which label is true.',
-  '(b) Copies with the same class: **one is kept** — the copy in the query split wins (test, then val, then train, then copies whose source gives no split), ties broken by the lexicographically first path (`dataset/relative/path`) — so a query\'s twin never stays in the index; the other copies are dropped.',
+  "(b) Copies with the same class: **one is kept** — the copy in the query split wins (test, then val, then train, then copies whose source gives no split), ties broken by the lexicographically first path (`dataset/relative/path`) — so a query's twin never stays in the index; the other copies are dropped.",
   'Duplicates are removed before splitting, so copies of one image never end up in different splits.',
 ];
 
@@ -79,34 +88,65 @@ export function renderReportMd(ctx: ReportContext): string {
   const L: string[] = [];
   const counts = countKinds(ctx.rows);
   L.push(`# ${ctx.title ?? 'Data preparation report'}`, '');
-  L.push(`Made by \`cbir data prepare\`: seed ${ctx.seed}; sources without a split are split train/val/test ${ctx.ratios.map(pct).join(' / ')} (stratified per dataset and class, grouped by patient/group where one is known); sources that give train + test only have ${pct(ctx.valFraction)} of train carved out as val.`, '');
+  L.push(
+    `Made by \`cbir data prepare\`: seed ${ctx.seed}; sources without a split are split train/val/test ${ctx.ratios.map(pct).join(' / ')} (stratified per dataset and class, grouped by patient/group where one is known); sources that give train + test only have ${pct(ctx.valFraction)} of train carved out as val.`,
+    '',
+  );
   L.push('## Duplicate policy', '');
   for (const p of DUPLICATE_POLICY) L.push(`- ${p}`);
-  L.push('- Corrupt or unreadable files are listed and skipped; multi-label and unlabeled rows of label CSVs are listed and excluded; hidden folders/files and non-image files are ignored and listed.', '');
+  L.push(
+    '- Corrupt or unreadable files are listed and skipped; multi-label and unlabeled rows of label CSVs are listed and excluded; hidden folders/files and non-image files are ignored and listed.',
+    '',
+  );
   L.push('## Sources', '', '| dataset | type | path |', '|---|---|---|');
   for (const s of ctx.sources) L.push(`| ${s.dataset} | ${s.type} | ${code(s.path)} |`);
-  L.push('', '## Summary', '', '| dataset | images found | kept | train | val | test |', '|---|---:|---:|---:|---:|---:|');
+  L.push(
+    '',
+    '## Summary',
+    '',
+    '| dataset | images found | kept | train | val | test |',
+    '|---|---:|---:|---:|---:|---:|',
+  );
   const tot = { found: 0, kept: 0, train: 0, val: 0, test: 0 };
   for (const s of ctx.summary) {
     L.push(`| ${s.dataset} | ${s.found} | ${s.kept} | ${s.train} | ${s.val} | ${s.test} |`);
-    tot.found += s.found; tot.kept += s.kept; tot.train += s.train; tot.val += s.val; tot.test += s.test;
+    tot.found += s.found;
+    tot.kept += s.kept;
+    tot.train += s.train;
+    tot.val += s.val;
+    tot.test += s.test;
   }
   L.push(`| **all** | ${tot.found} | ${tot.kept} | ${tot.train} | ${tot.val} | ${tot.test} |`, '');
   L.push('| case | rows in report.csv |', '|---|---:|');
   for (const k of REPORT_KINDS) L.push(`| ${k} | ${counts[k] ?? 0} |`);
   L.push('');
-  L.push('## Splits per class', '', '| dataset | class | kind | train | val | test | how |', '|---|---|---|---:|---:|---:|---|');
-  for (const s of ctx.splits) L.push(`| ${s.dataset} | ${s.className} | ${s.kind} | ${s.train} | ${s.val} | ${s.test} | ${s.how} |`);
+  L.push(
+    '## Splits per class',
+    '',
+    '| dataset | class | kind | train | val | test | how |',
+    '|---|---|---|---:|---:|---:|---|',
+  );
+  for (const s of ctx.splits)
+    L.push(`| ${s.dataset} | ${s.className} | ${s.kind} | ${s.train} | ${s.val} | ${s.test} | ${s.how} |`);
   L.push('');
-  L.push(`## Label conflicts (${ctx.conflictLines.length} group${ctx.conflictLines.length === 1 ? '' : 's'}, ${counts['label-conflict'] ?? 0} images dropped)`, '');
+  L.push(
+    `## Label conflicts (${ctx.conflictLines.length} group${ctx.conflictLines.length === 1 ? '' : 's'}, ${counts['label-conflict'] ?? 0} images dropped)`,
+    '',
+  );
   L.push(...(ctx.conflictLines.length ? ctx.conflictLines : ['None.']), '');
-  L.push(`## Duplicates (${ctx.duplicateLines.length} group${ctx.duplicateLines.length === 1 ? '' : 's'}, ${counts['duplicate-dropped'] ?? 0} copies dropped)`, '');
+  L.push(
+    `## Duplicates (${ctx.duplicateLines.length} group${ctx.duplicateLines.length === 1 ? '' : 's'}, ${counts['duplicate-dropped'] ?? 0} copies dropped)`,
+    '',
+  );
   L.push(...(ctx.duplicateLines.length ? ctx.duplicateLines : ['None.']), '');
   const section = (title: string, kinds: string[]) => {
     const rs = ctx.rows.filter((r) => kinds.includes(r.kind));
     L.push(`## ${title} (${rs.length})`, '');
     if (rs.length === 0) L.push('None.');
-    for (const r of rs) L.push(`- ${r.kind}: ${code(`${r.dataset}/${r.file}`)}${r.class ? ` (${r.class})` : ''} — ${r.action}: ${r.detail}`);
+    for (const r of rs)
+      L.push(
+        `- ${r.kind}: ${code(`${r.dataset}/${r.file}`)}${r.class ? ` (${r.class})` : ''} — ${r.action}: ${r.detail}`,
+      );
     L.push('');
   };
   section('Corrupt or unreadable files', ['corrupt']);
@@ -117,7 +157,10 @@ export function renderReportMd(ctx: ReportContext): string {
 
 /** Write report.csv (every row) and report.md into `dir`. */
 export async function writeReport(dir: string, ctx: ReportContext): Promise<void> {
-  const lines = [csvLine(REPORT_COLUMNS), ...ctx.rows.map((r) => csvLine([r.kind, r.dataset, r.file, r.class, r.action, r.detail]))];
+  const lines = [
+    csvLine(REPORT_COLUMNS),
+    ...ctx.rows.map((r) => csvLine([r.kind, r.dataset, r.file, r.class, r.action, r.detail])),
+  ];
   await writeFileAtomic(join(dir, 'report.csv'), lines.join('\n') + '\n');
   await writeFileAtomic(join(dir, 'report.md'), renderReportMd(ctx));
 }

@@ -10,7 +10,15 @@ import type { ReportRow } from './report.js';
 /** File extensions read as images by folder and csv sources (decoded with sharp). */
 export const IMAGE_EXTENSIONS = /\.(png|jpe?g|tiff?|webp)$/i;
 const DICOM_EXTENSIONS = /\.(dcm|dicom)$/i;
-const SPLIT_DIRS: Record<string, Split> = { train: 'train', training: 'train', val: 'val', valid: 'val', validation: 'val', test: 'test', testing: 'test' };
+const SPLIT_DIRS: Record<string, Split> = {
+  train: 'train',
+  training: 'train',
+  val: 'val',
+  valid: 'val',
+  validation: 'val',
+  test: 'test',
+  testing: 'test',
+};
 
 /** One image found in a source, before decoding. */
 export interface Candidate {
@@ -92,17 +100,40 @@ async function isDicomFile(file: string): Promise<boolean> {
  * Walk `dir` recursively (sorted), returning image files of `kind`; hidden folders/files and
  * non-image files are reported (ignored-hidden, ignored-non-image) relative to `root`.
  */
-async function walkImages(dir: string, root: string, kind: FileKind, dataset: string, rows: ReportRow[], skip?: string): Promise<string[]> {
+async function walkImages(
+  dir: string,
+  root: string,
+  kind: FileKind,
+  dataset: string,
+  rows: ReportRow[],
+  skip?: string,
+): Promise<string[]> {
   const out: string[] = [];
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   for (const e of entries) {
     const p = join(dir, e.name);
     if (hidden(e.name)) {
       if (e.isDirectory()) {
         const n = await countFiles(p);
-        rows.push({ kind: 'ignored-hidden', dataset, file: relPath(root, p) + '/', class: '', action: 'skipped', detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}` });
+        rows.push({
+          kind: 'ignored-hidden',
+          dataset,
+          file: relPath(root, p) + '/',
+          class: '',
+          action: 'skipped',
+          detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}`,
+        });
       } else {
-        rows.push({ kind: 'ignored-hidden', dataset, file: relPath(root, p), class: '', action: 'skipped', detail: 'hidden file' });
+        rows.push({
+          kind: 'ignored-hidden',
+          dataset,
+          file: relPath(root, p),
+          class: '',
+          action: 'skipped',
+          detail: 'hidden file',
+        });
       }
       continue;
     }
@@ -114,14 +145,34 @@ async function walkImages(dir: string, root: string, kind: FileKind, dataset: st
     if (!e.isFile() && !e.isSymbolicLink()) continue;
     const ok = kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(p);
     if (ok) out.push(p);
-    else rows.push({ kind: 'ignored-non-image', dataset, file: relPath(root, p), class: '', action: 'skipped', detail: kind === 'image' ? `not an image file (${extname(e.name) || 'no extension'})` : 'not a DICOM file' });
+    else
+      rows.push({
+        kind: 'ignored-non-image',
+        dataset,
+        file: relPath(root, p),
+        class: '',
+        action: 'skipped',
+        detail: kind === 'image' ? `not an image file (${extname(e.name) || 'no extension'})` : 'not a DICOM file',
+      });
   }
   return out;
 }
 
 function requireDir(spec: SourceSpec, dir: string, what: string): void {
-  if (!existsSync(dir)) throw sourceError(spec, `${what} not found: ${dir}`, 'check the path (and CBIR_DATASETS for recipes)', 'source/not-found');
-  if (!statSync(dir).isDirectory()) throw sourceError(spec, `${what} is not a folder: ${dir}`, 'point path at the folder that holds the class folders', 'source/not-a-folder');
+  if (!existsSync(dir))
+    throw sourceError(
+      spec,
+      `${what} not found: ${dir}`,
+      'check the path (and CBIR_DATASETS for recipes)',
+      'source/not-found',
+    );
+  if (!statSync(dir).isDirectory())
+    throw sourceError(
+      spec,
+      `${what} is not a folder: ${dir}`,
+      'point path at the folder that holds the class folders',
+      'source/not-a-folder',
+    );
 }
 
 /**
@@ -141,8 +192,12 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
   const splitDirs = dirs.filter((e) => SPLIT_DIRS[e.name.toLowerCase()] !== undefined);
   if (splitDirs.length > 0 && splitDirs.length < dirs.length) {
     const other = dirs.filter((e) => SPLIT_DIRS[e.name.toLowerCase()] === undefined).map((e) => e.name);
-    throw sourceError(spec, `the folder mixes split folders (${splitDirs.map((e) => e.name).join(', ')}) with other folders (${other.join(', ')})`,
-      'use either <split>/<class>/ folders (Training/Testing, train/val/test) or <class>/ folders, not both', 'source/mixed-layout');
+    throw sourceError(
+      spec,
+      `the folder mixes split folders (${splitDirs.map((e) => e.name).join(', ')}) with other folders (${other.join(', ')})`,
+      'use either <split>/<class>/ folders (Training/Testing, train/val/test) or <class>/ folders, not both',
+      'source/mixed-layout',
+    );
   }
   const splitLayout = splitDirs.length > 0;
   const givenSplits = new Set(splitDirs.map((e) => SPLIT_DIRS[e.name.toLowerCase()]));
@@ -154,23 +209,64 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
     for (const f of await walkImages(classDir, root, kind, spec.dataset, rows)) {
       const rel = relPath(root, f);
       const ref = `${spec.dataset}/${rel}`;
-      candidates.push({ source: sourceIndex, kind, rel, ref, file: f, label: mapped, given, carve: given === 'train' ? carve : undefined, group: groupOf(spec, f) ?? ref });
+      candidates.push({
+        source: sourceIndex,
+        kind,
+        rel,
+        ref,
+        file: f,
+        label: mapped,
+        given,
+        carve: given === 'train' ? carve : undefined,
+        group: groupOf(spec, f) ?? ref,
+      });
     }
   };
   const looseFiles = async (dir: string) => {
     for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(dir, e.name);
       if (e.isDirectory()) continue;
-      if (hidden(e.name)) rows.push({ kind: 'ignored-hidden', dataset: spec.dataset, file: relPath(root, p), class: '', action: 'skipped', detail: 'hidden file' });
-      else if (kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(p)) rows.push({ kind: 'missing-label', dataset: spec.dataset, file: relPath(root, p), class: '', action: 'skipped', detail: 'image is not inside a class folder' });
-      else rows.push({ kind: 'ignored-non-image', dataset: spec.dataset, file: relPath(root, p), class: '', action: 'skipped', detail: `not an image file (${extname(e.name) || 'no extension'})` });
+      if (hidden(e.name))
+        rows.push({
+          kind: 'ignored-hidden',
+          dataset: spec.dataset,
+          file: relPath(root, p),
+          class: '',
+          action: 'skipped',
+          detail: 'hidden file',
+        });
+      else if (kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(p))
+        rows.push({
+          kind: 'missing-label',
+          dataset: spec.dataset,
+          file: relPath(root, p),
+          class: '',
+          action: 'skipped',
+          detail: 'image is not inside a class folder',
+        });
+      else
+        rows.push({
+          kind: 'ignored-non-image',
+          dataset: spec.dataset,
+          file: relPath(root, p),
+          class: '',
+          action: 'skipped',
+          detail: `not an image file (${extname(e.name) || 'no extension'})`,
+        });
     }
   };
   const hiddenDirs = async (dir: string) => {
     for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       if (!e.isDirectory() || !hidden(e.name)) continue;
       const n = await countFiles(join(dir, e.name));
-      rows.push({ kind: 'ignored-hidden', dataset: spec.dataset, file: relPath(root, join(dir, e.name)) + '/', class: '', action: 'skipped', detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}` });
+      rows.push({
+        kind: 'ignored-hidden',
+        dataset: spec.dataset,
+        file: relPath(root, join(dir, e.name)) + '/',
+        class: '',
+        action: 'skipped',
+        detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}`,
+      });
     }
   };
   await looseFiles(root);
@@ -181,7 +277,9 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
       const sdir = join(root, sd.name);
       await looseFiles(sdir);
       await hiddenDirs(sdir);
-      for (const cd of (await readdir(sdir, { withFileTypes: true })).filter((e) => e.isDirectory() && !hidden(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      for (const cd of (await readdir(sdir, { withFileTypes: true }))
+        .filter((e) => e.isDirectory() && !hidden(e.name))
+        .sort((a, b) => (a.name < b.name ? -1 : 1))) {
         await addClassDir(join(sdir, cd.name), cd.name, useSplits ? split : undefined);
       }
     }
@@ -189,7 +287,12 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
     for (const cd of dirs) await addClassDir(join(root, cd.name), cd.name);
   }
   if (candidates.length === 0) {
-    throw sourceError(spec, `no ${kind === 'image' ? 'image' : 'DICOM'} files in class folders under ${root}`, 'a folder source holds one folder per class (optionally under Training/Testing or train/val/test folders)', 'source/empty');
+    throw sourceError(
+      spec,
+      `no ${kind === 'image' ? 'image' : 'DICOM'} files in class folders under ${root}`,
+      'a folder source holds one folder per class (optionally under Training/Testing or train/val/test folders)',
+      'source/empty',
+    );
   }
   return { candidates, rows };
 }
@@ -212,7 +315,13 @@ const FALSE_CELL = /^(0|0\.0|false|no|)$/i;
  * optional `split` column gives the split.
  */
 export async function readLabelTable(file: string, spec: SourceSpec): Promise<LabelTable> {
-  if (!existsSync(file)) throw sourceError(spec, `label CSV not found: ${file}`, 'set csv= to the label file (relative to path)', 'source/not-found');
+  if (!existsSync(file))
+    throw sourceError(
+      spec,
+      `label CSV not found: ${file}`,
+      'set csv= to the label file (relative to path)',
+      'source/not-found',
+    );
   const rows = new Map<string, { row: number; labels: string[]; split?: Split }>();
   let header: string[] | null = null;
   let idCol = 0;
@@ -225,28 +334,61 @@ export async function readLabelTable(file: string, spec: SourceSpec): Promise<La
       header = cells.map((c) => c.trim());
       const find = (name: string, what: string) => {
         const i = header!.findIndex((h) => h.toLowerCase() === name.trim().toLowerCase());
-        if (i < 0) throw new CbirError(`no ${what} column "${name}" in the header (columns: ${header!.join(', ')})`, { file, row: line, hint: `set ${what === 'id' ? 'id' : 'label'}= to one of the columns`, code: 'labels/missing-column' });
+        if (i < 0)
+          throw new CbirError(`no ${what} column "${name}" in the header (columns: ${header!.join(', ')})`, {
+            file,
+            row: line,
+            hint: `set ${what === 'id' ? 'id' : 'label'}= to one of the columns`,
+            code: 'labels/missing-column',
+          });
         return i;
       };
       idCol = spec.id ? find(spec.id, 'id') : 0;
       splitCol = header.findIndex((h, i) => i !== idCol && h.toLowerCase() === 'split');
       if (spec.label) labelCols = [find(spec.label, 'label')];
       else labelCols = header.map((_, i) => i).filter((i) => i !== idCol && i !== splitCol);
-      if (labelCols.length === 0) throw new CbirError('the label CSV has no label column', { file, row: line, hint: 'it needs an id column and a label column (or one 0/1 column per label)', code: 'labels/no-label-column' });
+      if (labelCols.length === 0)
+        throw new CbirError('the label CSV has no label column', {
+          file,
+          row: line,
+          hint: 'it needs an id column and a label column (or one 0/1 column per label)',
+          code: 'labels/no-label-column',
+        });
       single = labelCols.length === 1;
       continue;
     }
     if (cells.length === 1 && cells[0].trim() === '') continue;
     const id = (cells[idCol] ?? '').trim();
-    if (id === '') throw new CbirError('empty id', { file, row: line, hint: 'every row needs the id (file name or stem) of its image', code: 'labels/empty-id' });
+    if (id === '')
+      throw new CbirError('empty id', {
+        file,
+        row: line,
+        hint: 'every row needs the id (file name or stem) of its image',
+        code: 'labels/empty-id',
+      });
     let labels: string[] = [];
     if (single) {
       const v = (cells[labelCols[0]] ?? '').trim();
-      const parts = v === '' ? [] : v.split(/[|;]/).map((x) => x.trim()).filter((x) => x !== '');
+      const parts =
+        v === ''
+          ? []
+          : v
+              .split(/[|;]/)
+              .map((x) => x.trim())
+              .filter((x) => x !== '');
       for (const p of parts) {
         if (spec.labels) {
           const mapped = spec.labels[p];
-          if (mapped === undefined) throw new CbirError(`label value "${p}" is not in the labels map (${Object.keys(spec.labels).join(', ')})`, { file, row: line, hint: 'add it to the source\'s labels map, e.g. labels=0:normal;1:hemorrhage', code: 'labels/unknown-value' });
+          if (mapped === undefined)
+            throw new CbirError(
+              `label value "${p}" is not in the labels map (${Object.keys(spec.labels).join(', ')})`,
+              {
+                file,
+                row: line,
+                hint: "add it to the source's labels map, e.g. labels=0:normal;1:hemorrhage",
+                code: 'labels/unknown-value',
+              },
+            );
           labels.push(mapped);
         } else {
           if (/^[01]$/.test(p)) binary.push(line);
@@ -257,11 +399,18 @@ export async function readLabelTable(file: string, spec: SourceSpec): Promise<La
       for (const c of labelCols) {
         const v = (cells[c] ?? '').trim();
         if (TRUE_CELL.test(v)) labels.push(spec.labels?.[header[c]] ?? header[c]);
-        else if (!FALSE_CELL.test(v)) throw new CbirError(`column "${header[c]}" holds "${v}", expected 0 or 1`, { file, row: line, hint: 'with several label columns each is one-hot: 1 for the image\'s label, 0 elsewhere', code: 'labels/bad-cell' });
+        else if (!FALSE_CELL.test(v))
+          throw new CbirError(`column "${header[c]}" holds "${v}", expected 0 or 1`, {
+            file,
+            row: line,
+            hint: "with several label columns each is one-hot: 1 for the image's label, 0 elsewhere",
+            code: 'labels/bad-cell',
+          });
       }
     }
     let split: Split | undefined;
-    if (splitCol >= 0 && (cells[splitCol] ?? '').trim() !== '') split = parseSplit(cells[splitCol], { file, row: line });
+    if (splitCol >= 0 && (cells[splitCol] ?? '').trim() !== '')
+      split = parseSplit(cells[splitCol], { file, row: line });
     const prev = rows.get(id);
     if (prev) {
       prev.labels = [...new Set([...prev.labels, ...labels])];
@@ -270,9 +419,19 @@ export async function readLabelTable(file: string, spec: SourceSpec): Promise<La
     }
     labels = [];
   }
-  if (header === null) throw new CbirError('the label CSV is empty', { file, hint: 'it needs a header row (id,label) and one row per image', code: 'labels/empty' });
+  if (header === null)
+    throw new CbirError('the label CSV is empty', {
+      file,
+      hint: 'it needs a header row (id,label) and one row per image',
+      code: 'labels/empty',
+    });
   if (single && binary.length > 0 && !spec.labels) {
-    throw new CbirError(`label column "${header[labelCols[0]]}" holds 0/1 values but the source has no labels map`, { file, row: binary[0], hint: `name the classes, e.g. labels=0:normal;1:${header[labelCols[0]]} (JSON: "labels": {"0": "normal", "1": "${header[labelCols[0]]}"})`, code: 'labels/needs-map' });
+    throw new CbirError(`label column "${header[labelCols[0]]}" holds 0/1 values but the source has no labels map`, {
+      file,
+      row: binary[0],
+      hint: `name the classes, e.g. labels=0:normal;1:${header[labelCols[0]]} (JSON: "labels": {"0": "normal", "1": "${header[labelCols[0]]}"})`,
+      code: 'labels/needs-map',
+    });
   }
   return { file, rows };
 }
@@ -287,7 +446,15 @@ function numericId(s: string): string | undefined {
  * 007.png); `extraKeys` adds ids per file (e.g. its SOPInstanceUID), `byFileName` false matches
  * only those. Returns the label row per file (or undefined) and the ids that matched no file.
  */
-export function matchLabels(table: LabelTable, files: readonly string[], extraKeys?: (i: number) => string[], byFileName = true): { byFile: ({ id: string; row: number; labels: string[]; split?: Split } | undefined)[]; unmatched: { id: string; row: number; labels: string[] }[] } {
+export function matchLabels(
+  table: LabelTable,
+  files: readonly string[],
+  extraKeys?: (i: number) => string[],
+  byFileName = true,
+): {
+  byFile: ({ id: string; row: number; labels: string[]; split?: Split } | undefined)[];
+  unmatched: { id: string; row: number; labels: string[] }[];
+} {
   const byName = new Map<string, string>();
   const byNumber = new Map<string, string>();
   for (const id of table.rows.keys()) {
@@ -300,7 +467,10 @@ export function matchLabels(table: LabelTable, files: readonly string[], extraKe
   const byFile = files.map((f, i) => {
     const name = basename(f);
     const stem = name.slice(0, name.length - extname(name).length);
-    const keys = [...(byFileName ? [name, stem, name.toLowerCase(), stem.toLowerCase()] : []), ...(extraKeys ? extraKeys(i) : [])];
+    const keys = [
+      ...(byFileName ? [name, stem, name.toLowerCase(), stem.toLowerCase()] : []),
+      ...(extraKeys ? extraKeys(i) : []),
+    ];
     let id: string | undefined;
     for (const k of keys) if ((id = byName.get(k)) !== undefined) break;
     if (id === undefined && byFileName) {
@@ -312,31 +482,71 @@ export function matchLabels(table: LabelTable, files: readonly string[], extraKe
     const r = table.rows.get(id)!;
     return { id, ...r };
   });
-  const unmatched = [...table.rows.entries()].filter(([id]) => !used.has(id)).map(([id, r]) => ({ id, row: r.row, labels: r.labels }));
+  const unmatched = [...table.rows.entries()]
+    .filter(([id]) => !used.has(id))
+    .map(([id, r]) => ({ id, row: r.row, labels: r.labels }));
   return { byFile, unmatched };
 }
 
 /** Turn a label-table hit into a label, or report why the file is excluded. */
-export function labelFromRow(hit: { id: string; row: number; labels: string[] } | undefined, where: { dataset: string; rel: string; csv: string }, rows: ReportRow[]): string | undefined {
+export function labelFromRow(
+  hit: { id: string; row: number; labels: string[] } | undefined,
+  where: { dataset: string; rel: string; csv: string },
+  rows: ReportRow[],
+): string | undefined {
   const csvName = basename(where.csv);
   if (!hit) {
-    rows.push({ kind: 'missing-label', dataset: where.dataset, file: where.rel, class: '', action: 'skipped', detail: `no row in ${csvName}` });
+    rows.push({
+      kind: 'missing-label',
+      dataset: where.dataset,
+      file: where.rel,
+      class: '',
+      action: 'skipped',
+      detail: `no row in ${csvName}`,
+    });
     return undefined;
   }
   if (hit.labels.length === 0) {
-    rows.push({ kind: 'unlabeled', dataset: where.dataset, file: where.rel, class: '', action: 'excluded', detail: `${csvName} row ${hit.row} (id ${hit.id}) gives no label` });
+    rows.push({
+      kind: 'unlabeled',
+      dataset: where.dataset,
+      file: where.rel,
+      class: '',
+      action: 'excluded',
+      detail: `${csvName} row ${hit.row} (id ${hit.id}) gives no label`,
+    });
     return undefined;
   }
   if (hit.labels.length > 1) {
-    rows.push({ kind: 'multi-label', dataset: where.dataset, file: where.rel, class: hit.labels.join('+'), action: 'excluded', detail: `${csvName} row ${hit.row} (id ${hit.id}) gives ${hit.labels.length} labels (${hit.labels.join(', ')}); the study is single-label` });
+    rows.push({
+      kind: 'multi-label',
+      dataset: where.dataset,
+      file: where.rel,
+      class: hit.labels.join('+'),
+      action: 'excluded',
+      detail: `${csvName} row ${hit.row} (id ${hit.id}) gives ${hit.labels.length} labels (${hit.labels.join(', ')}); the study is single-label`,
+    });
     return undefined;
   }
   return hit.labels[0];
 }
 
 /** Report the label rows that matched no file. */
-function reportUnmatched(unmatched: { id: string; row: number; labels: string[] }[], spec: SourceSpec, csv: string, rows: ReportRow[]): void {
-  for (const u of unmatched) rows.push({ kind: 'missing-file', dataset: spec.dataset, file: u.id, class: u.labels.join('+'), action: 'skipped', detail: `${basename(csv)} row ${u.row}: no image file for id ${u.id}` });
+function reportUnmatched(
+  unmatched: { id: string; row: number; labels: string[] }[],
+  spec: SourceSpec,
+  csv: string,
+  rows: ReportRow[],
+): void {
+  for (const u of unmatched)
+    rows.push({
+      kind: 'missing-file',
+      dataset: spec.dataset,
+      file: u.id,
+      class: u.labels.join('+'),
+      action: 'skipped',
+      detail: `${basename(csv)} row ${u.row}: no image file for id ${u.id}`,
+    });
 }
 
 /** Scan a csv source: image files under `images` labelled through the label CSV. */
@@ -356,7 +566,16 @@ async function scanCsv(spec: SourceSpec, sourceIndex: number): Promise<ScanResul
     const label = labelFromRow(byFile[i], { dataset: spec.dataset, rel, csv }, rows);
     if (label === undefined) return;
     const ref = `${spec.dataset}/${rel}`;
-    candidates.push({ source: sourceIndex, kind: 'image', rel, ref, file: f, label, given: byFile[i]!.split, group: groupOf(spec, f) ?? ref });
+    candidates.push({
+      source: sourceIndex,
+      kind: 'image',
+      rel,
+      ref,
+      file: f,
+      label,
+      given: byFile[i]!.split,
+      group: groupOf(spec, f) ?? ref,
+    });
   });
   reportUnmatched(unmatched, spec, csv, rows);
   return { candidates, rows };
@@ -381,10 +600,22 @@ async function scanDicom(spec: SourceSpec, sourceIndex: number): Promise<ScanRes
 
 /** The .npz file of an npz source: `path` itself, or the only .npz in the folder `path`. */
 export async function npzFileOf(spec: SourceSpec): Promise<string> {
-  if (!existsSync(spec.path)) throw sourceError(spec, `not found: ${spec.path}`, 'point path at the .npz file (or a folder holding exactly one)', 'source/not-found');
+  if (!existsSync(spec.path))
+    throw sourceError(
+      spec,
+      `not found: ${spec.path}`,
+      'point path at the .npz file (or a folder holding exactly one)',
+      'source/not-found',
+    );
   if (statSync(spec.path).isFile()) return spec.path;
   const npz = (await readdir(spec.path)).filter((f) => f.toLowerCase().endsWith('.npz') && !hidden(f)).sort();
-  if (npz.length !== 1) throw sourceError(spec, `${npz.length === 0 ? 'no' : npz.length} .npz files in ${spec.path}${npz.length > 1 ? ` (${npz.join(', ')})` : ''}`, 'point path at one .npz file', 'source/npz-count');
+  if (npz.length !== 1)
+    throw sourceError(
+      spec,
+      `${npz.length === 0 ? 'no' : npz.length} .npz files in ${spec.path}${npz.length > 1 ? ` (${npz.join(', ')})` : ''}`,
+      'point path at one .npz file',
+      'source/npz-count',
+    );
   return join(spec.path, npz[0]);
 }
 
@@ -399,15 +630,31 @@ export function npzLayout(file: string, shapes: Record<string, number[]>, spec: 
   const parts: NpzLayout['parts'] = [];
   for (const s of SPLITS) {
     if (shapes[`${s}_images`]) {
-      if (!shapes[`${s}_labels`]) throw new CbirError(`array ${s}_labels is missing next to ${s}_images`, { file, hint: 'a MedMNIST-style .npz holds {split}_images and {split}_labels', code: 'npz/missing-labels' });
+      if (!shapes[`${s}_labels`])
+        throw new CbirError(`array ${s}_labels is missing next to ${s}_images`, {
+          file,
+          hint: 'a MedMNIST-style .npz holds {split}_images and {split}_labels',
+          code: 'npz/missing-labels',
+        });
       parts.push({ split: s, images: `${s}_images`, labels: `${s}_labels`, n: shapes[`${s}_images`][0] });
     }
   }
-  if (parts.length === 0 && shapes.images && shapes.labels) parts.push({ images: 'images', labels: 'labels', n: shapes.images[0] });
-  if (parts.length === 0) throw new CbirError(`no image arrays found (the file holds: ${Object.keys(shapes).join(', ')})`, { file, hint: 'expected train_images/train_labels, val_…, test_… (MedMNIST) or images/labels', code: 'npz/no-images' });
+  if (parts.length === 0 && shapes.images && shapes.labels)
+    parts.push({ images: 'images', labels: 'labels', n: shapes.images[0] });
+  if (parts.length === 0)
+    throw new CbirError(`no image arrays found (the file holds: ${Object.keys(shapes).join(', ')})`, {
+      file,
+      hint: 'expected train_images/train_labels, val_…, test_… (MedMNIST) or images/labels',
+      code: 'npz/no-images',
+    });
   for (const p of parts) {
     const ls = shapes[p.labels];
-    if (ls[0] !== p.n) throw new CbirError(`${p.labels} has ${ls[0]} rows but ${p.images} has ${p.n} images`, { file, hint: 'labels and images must have one row per image', code: 'npz/length-mismatch' });
+    if (ls[0] !== p.n)
+      throw new CbirError(`${p.labels} has ${ls[0]} rows but ${p.images} has ${p.n} images`, {
+        file,
+        hint: 'labels and images must have one row per image',
+        code: 'npz/length-mismatch',
+      });
   }
   void spec;
   return { file, parts };
@@ -419,10 +666,14 @@ export function npzLayout(file: string, shapes: Record<string, number[]>, spec: 
  */
 export async function scanSource(spec: SourceSpec, sourceIndex: number): Promise<ScanResult> {
   switch (spec.type) {
-    case 'folder': return scanClassFolders(spec, sourceIndex, 'image');
-    case 'csv': return scanCsv(spec, sourceIndex);
-    case 'dicom': return scanDicom(spec, sourceIndex);
-    default: throw new Error(`scanSource: ${spec.type} sources are read by prepare`);
+    case 'folder':
+      return scanClassFolders(spec, sourceIndex, 'image');
+    case 'csv':
+      return scanCsv(spec, sourceIndex);
+    case 'dicom':
+      return scanDicom(spec, sourceIndex);
+    default:
+      throw new Error(`scanSource: ${spec.type} sources are read by prepare`);
   }
 }
 

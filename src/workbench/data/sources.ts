@@ -67,7 +67,22 @@ export interface Recipe {
   file?: string;
 }
 
-const KEYS = new Set(['type', 'path', 'dataset', 'modality', 'region', 'normal', 'group', 'labels', 'csv', 'images', 'id', 'label', 'key', 'window']);
+const KEYS = new Set([
+  'type',
+  'path',
+  'dataset',
+  'modality',
+  'region',
+  'normal',
+  'group',
+  'labels',
+  'csv',
+  'images',
+  'id',
+  'label',
+  'key',
+  'window',
+]);
 const RECIPE_KEYS = new Set(['name', 'seed', 'ratios', 'valFraction', 'sources', 'description']);
 
 /** The project root (three levels above this file). */
@@ -90,7 +105,11 @@ export function parseSourceSpec(spec: string, baseDir = process.cwd(), origin = 
     try {
       raw = JSON.parse(text);
     } catch (e) {
-      throw new CbirError(`source spec is not valid JSON (${(e as Error).message})`, { file: origin, hint: 'write it as {"type":"folder","path":"...","dataset":"...","modality":"MR","region":"brain"} or as folder:path=...,dataset=...', code: 'source/bad-json' });
+      throw new CbirError(`source spec is not valid JSON (${(e as Error).message})`, {
+        file: origin,
+        hint: 'write it as {"type":"folder","path":"...","dataset":"...","modality":"MR","region":"brain"} or as folder:path=...,dataset=...',
+        code: 'source/bad-json',
+      });
     }
   } else {
     const m = /^([A-Za-z]+):(.*)$/s.exec(text);
@@ -98,7 +117,11 @@ export function parseSourceSpec(spec: string, baseDir = process.cwd(), origin = 
     let body = text;
     if (m && !m[1].includes('=')) {
       if (!SOURCE_TYPES.includes(m[1] as SourceType)) {
-        throw new CbirError(`unknown source type "${m[1]}"`, { file: origin, hint: `start the spec with one of ${SOURCE_TYPES.map((t) => t + ':').join(', ')}`, code: 'source/bad-type' });
+        throw new CbirError(`unknown source type "${m[1]}"`, {
+          file: origin,
+          hint: `start the spec with one of ${SOURCE_TYPES.map((t) => t + ':').join(', ')}`,
+          code: 'source/bad-type',
+        });
       }
       raw.type = m[1];
       body = m[2];
@@ -108,7 +131,11 @@ export function parseSourceSpec(spec: string, baseDir = process.cwd(), origin = 
       if (part.trim() === '') continue;
       const eq = part.indexOf('=');
       if (eq < 0) {
-        throw new CbirError(`"${part}" in the source spec is not key=value`, { file: origin, hint: 'write the spec as type:key=value,key=value, e.g. folder:path=data/mr,dataset=mr,modality=MR,region=brain', code: 'source/bad-spec' });
+        throw new CbirError(`"${part}" in the source spec is not key=value`, {
+          file: origin,
+          hint: 'write the spec as type:key=value,key=value, e.g. folder:path=data/mr,dataset=mr,modality=MR,region=brain',
+          code: 'source/bad-spec',
+        });
       }
       const key = part.slice(0, eq).trim();
       const value = part.slice(eq + 1).trim();
@@ -125,7 +152,12 @@ function parseLabelMap(value: string, origin: string): Record<string, string> {
   for (const pair of value.split(/[;|]/)) {
     if (pair.trim() === '') continue;
     const i = pair.indexOf(':');
-    if (i < 0) throw new CbirError(`labels entry "${pair}" is not value:label`, { file: origin, hint: 'write labels=0:normal;1:hemorrhage', code: 'source/bad-labels' });
+    if (i < 0)
+      throw new CbirError(`labels entry "${pair}" is not value:label`, {
+        file: origin,
+        hint: 'write labels=0:normal;1:hemorrhage',
+        code: 'source/bad-labels',
+      });
     out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
   }
   return out;
@@ -134,7 +166,11 @@ function parseLabelMap(value: string, origin: string): Record<string, string> {
 function parseWindow(value: string, origin: string): { center: number; width: number } {
   const [c, w] = value.split(/[:/]/).map(Number);
   if (!Number.isFinite(c) || !Number.isFinite(w) || w <= 0) {
-    throw new CbirError(`window "${value}" is not center:width`, { file: origin, hint: 'e.g. window=40:400 (center 40, width 400)', code: 'source/bad-window' });
+    throw new CbirError(`window "${value}" is not center:width`, {
+      file: origin,
+      hint: 'e.g. window=40:400 (center 40, width 400)',
+      code: 'source/bad-window',
+    });
   }
   return { center: c, width: w };
 }
@@ -143,22 +179,45 @@ function parseWindow(value: string, origin: string): { center: number; width: nu
  * Check a raw spec object and return a SourceSpec with an absolute `path`. Keys starting with `_`
  * are comments and ignored; any other unknown key is an error (it is usually a typo).
  */
-export function validateSource(raw: Record<string, unknown>, where: { origin?: string; row?: number; baseDir?: string; label?: string } = {}): SourceSpec {
+export function validateSource(
+  raw: Record<string, unknown>,
+  where: { origin?: string; row?: number; baseDir?: string; label?: string } = {},
+): SourceSpec {
   const origin = where.origin ?? '--source';
   const label = where.label ? `${where.label}: ` : '';
-  const fail = (msg: string, hint: string, code: string) => new CbirError(label + msg, { file: origin, row: where.row, hint, code });
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw fail('a source must be an object', 'write {"type":"folder","path":"...","dataset":"...","modality":"MR","region":"brain"}', 'source/not-object');
+  const fail = (msg: string, hint: string, code: string) =>
+    new CbirError(label + msg, { file: origin, row: where.row, hint, code });
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw fail(
+      'a source must be an object',
+      'write {"type":"folder","path":"...","dataset":"...","modality":"MR","region":"brain"}',
+      'source/not-object',
+    );
   for (const k of Object.keys(raw)) {
-    if (!k.startsWith('_') && !KEYS.has(k)) throw fail(`unknown key "${k}" in the source`, `known keys: ${[...KEYS].join(', ')} (keys starting with _ are comments)`, 'source/unknown-key');
+    if (!k.startsWith('_') && !KEYS.has(k))
+      throw fail(
+        `unknown key "${k}" in the source`,
+        `known keys: ${[...KEYS].join(', ')} (keys starting with _ are comments)`,
+        'source/unknown-key',
+      );
   }
   const type = raw.type;
   if (typeof type !== 'string' || !SOURCE_TYPES.includes(type as SourceType)) {
-    throw fail(`source type ${type === undefined ? 'is missing' : `"${String(type)}" is unknown`}`, `start the spec with one of ${SOURCE_TYPES.map((t) => t + ':').join(', ')} or set "type"`, 'source/bad-type');
+    throw fail(
+      `source type ${type === undefined ? 'is missing' : `"${String(type)}" is unknown`}`,
+      `start the spec with one of ${SOURCE_TYPES.map((t) => t + ':').join(', ')} or set "type"`,
+      'source/bad-type',
+    );
   }
   const str = (k: string, required: boolean): string | undefined => {
     const v = raw[k];
     if (v === undefined || v === '') {
-      if (required) throw fail(`the source has no "${k}"`, `add ${k}=... (required: path, dataset, modality, region)`, 'source/missing-key');
+      if (required)
+        throw fail(
+          `the source has no "${k}"`,
+          `add ${k}=... (required: path, dataset, modality, region)`,
+          'source/missing-key',
+        );
       return undefined;
     }
     if (typeof v !== 'string') throw fail(`"${k}" must be a string`, `write "${k}": "..."`, 'source/bad-value');
@@ -168,41 +227,89 @@ export function validateSource(raw: Record<string, unknown>, where: { origin?: s
   const dataset = str('dataset', true)!;
   const modality = str('modality', true)!;
   const region = str('region', true)!;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(dataset)) throw fail(`dataset name "${dataset}" may only hold letters, digits, '.', '_' and '-'`, 'the name is also a folder name; e.g. mr-brain-tumor', 'source/bad-dataset');
-  for (const [k, v] of [['modality', modality], ['region', region]] as const) {
-    if (/[/,]/.test(v)) throw fail(`${k} "${v}" must not hold '/' or ','`, 'class names are MODALITY/region/label, so the parts cannot hold a slash', 'source/bad-value');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(dataset))
+    throw fail(
+      `dataset name "${dataset}" may only hold letters, digits, '.', '_' and '-'`,
+      'the name is also a folder name; e.g. mr-brain-tumor',
+      'source/bad-dataset',
+    );
+  for (const [k, v] of [
+    ['modality', modality],
+    ['region', region],
+  ] as const) {
+    if (/[/,]/.test(v))
+      throw fail(
+        `${k} "${v}" must not hold '/' or ','`,
+        'class names are MODALITY/region/label, so the parts cannot hold a slash',
+        'source/bad-value',
+      );
   }
   const group = str('group', false);
   if (group !== undefined) {
     try {
       new RegExp(group);
     } catch (e) {
-      throw fail(`group regex "${group}" is invalid (${(e as Error).message})`, 'give a JavaScript regex whose first capture group is the patient/group id', 'source/bad-group');
+      throw fail(
+        `group regex "${group}" is invalid (${(e as Error).message})`,
+        'give a JavaScript regex whose first capture group is the patient/group id',
+        'source/bad-group',
+      );
     }
   }
   let labels: Record<string, string> | undefined;
   if (raw.labels !== undefined) {
-    if (typeof raw.labels !== 'object' || raw.labels === null || Array.isArray(raw.labels) || Object.values(raw.labels).some((v) => typeof v !== 'string' || v === '')) {
-      throw fail('"labels" must map values to label names', 'e.g. "labels": {"0": "normal", "1": "hemorrhage"}', 'source/bad-labels');
+    if (
+      typeof raw.labels !== 'object' ||
+      raw.labels === null ||
+      Array.isArray(raw.labels) ||
+      Object.values(raw.labels).some((v) => typeof v !== 'string' || v === '')
+    ) {
+      throw fail(
+        '"labels" must map values to label names',
+        'e.g. "labels": {"0": "normal", "1": "hemorrhage"}',
+        'source/bad-labels',
+      );
     }
     labels = raw.labels as Record<string, string>;
   }
   let window: SourceSpec['window'];
   if (raw.window !== undefined) {
     const w = raw.window as { center?: unknown; width?: unknown };
-    if (typeof w !== 'object' || w === null || typeof w.center !== 'number' || typeof w.width !== 'number' || !(w.width > 0)) {
-      throw fail('"window" must be {"center": number, "width": number > 0}', 'e.g. "window": {"center": 40, "width": 400}', 'source/bad-window');
+    if (
+      typeof w !== 'object' ||
+      w === null ||
+      typeof w.center !== 'number' ||
+      typeof w.width !== 'number' ||
+      !(w.width > 0)
+    ) {
+      throw fail(
+        '"window" must be {"center": number, "width": number > 0}',
+        'e.g. "window": {"center": 40, "width": 400}',
+        'source/bad-window',
+      );
     }
     window = { center: w.center, width: w.width };
   }
   const key = str('key', false);
-  if (key !== undefined && !['file', 'sop', 'auto'].includes(key)) throw fail(`key "${key}" must be file, sop or auto`, 'file: ids are file names; sop: ids are SOPInstanceUIDs', 'source/bad-value');
-  if (type === 'csv' && raw.csv === undefined) throw fail('a csv source needs "csv" (the label CSV)', 'add csv=labels.csv (relative to path)', 'source/missing-key');
+  if (key !== undefined && !['file', 'sop', 'auto'].includes(key))
+    throw fail(
+      `key "${key}" must be file, sop or auto`,
+      'file: ids are file names; sop: ids are SOPInstanceUIDs',
+      'source/bad-value',
+    );
+  if (type === 'csv' && raw.csv === undefined)
+    throw fail(
+      'a csv source needs "csv" (the label CSV)',
+      'add csv=labels.csv (relative to path)',
+      'source/missing-key',
+    );
   const baseDir = where.baseDir ?? process.cwd();
   const spec: SourceSpec = {
     type: type as SourceType,
     path: isAbsolute(path) ? path : resolve(baseDir, path),
-    dataset, modality, region,
+    dataset,
+    modality,
+    region,
     normal: str('normal', false),
     group,
     labels,
@@ -223,11 +330,20 @@ export function validateSource(raw: Record<string, unknown>, where: { origin?: s
  * Replace `${VAR}` in a string from the environment; `${CBIR_DATASETS}` defaults to
  * ../shared/datasets relative to the project root. An unset variable is an error.
  */
-export function expandVars(value: string, env: NodeJS.ProcessEnv = process.env, where: { file?: string; row?: number } = {}): string {
+export function expandVars(
+  value: string,
+  env: NodeJS.ProcessEnv = process.env,
+  where: { file?: string; row?: number } = {},
+): string {
   return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
     if (name === 'CBIR_DATASETS') return datasetsDir(env);
     const v = env[name];
-    if (v === undefined) throw new CbirError(`environment variable ${name} is not set`, { ...where, hint: `set ${name} or write the path out`, code: 'recipe/unset-variable' });
+    if (v === undefined)
+      throw new CbirError(`environment variable ${name} is not set`, {
+        ...where,
+        hint: `set ${name} or write the path out`,
+        code: 'recipe/unset-variable',
+      });
     return v;
   });
 }
@@ -235,7 +351,8 @@ export function expandVars(value: string, env: NodeJS.ProcessEnv = process.env, 
 function expandDeep(v: unknown, env: NodeJS.ProcessEnv, where: { file?: string; row?: number }): unknown {
   if (typeof v === 'string') return expandVars(v, env, where);
   if (Array.isArray(v)) return v.map((x) => expandDeep(x, env, where));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expandDeep(x, env, where)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expandDeep(x, env, where)]));
   return v;
 }
 
@@ -254,20 +371,41 @@ function lineOf(text: string, needle: string, from = 0): number | undefined {
  * the recipe file's folder. Errors name the recipe file and the line of the offending source.
  */
 export function loadRecipe(file: string, env: NodeJS.ProcessEnv = process.env): Recipe {
-  if (!existsSync(file)) throw new CbirError('recipe not found', { file, hint: 'check the path, e.g. data-splits/radiology5.json', code: 'recipe/not-found' });
+  if (!existsSync(file))
+    throw new CbirError('recipe not found', {
+      file,
+      hint: 'check the path, e.g. data-splits/radiology5.json',
+      code: 'recipe/not-found',
+    });
   const text = readFileSync(file, 'utf8');
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(text);
   } catch (e) {
     const m = /position (\d+)/.exec((e as Error).message);
-    throw new CbirError(`recipe is not valid JSON (${(e as Error).message})`, { file, row: m ? lineOf(text, text.slice(Number(m[1]), Number(m[1]) + 1), Number(m[1])) : undefined, hint: 'fix the JSON syntax (no comments or trailing commas; use "_comment" keys for notes)', code: 'recipe/bad-json' });
+    throw new CbirError(`recipe is not valid JSON (${(e as Error).message})`, {
+      file,
+      row: m ? lineOf(text, text.slice(Number(m[1]), Number(m[1]) + 1), Number(m[1])) : undefined,
+      hint: 'fix the JSON syntax (no comments or trailing commas; use "_comment" keys for notes)',
+      code: 'recipe/bad-json',
+    });
   }
   if (!raw || typeof raw !== 'object' || !Array.isArray(raw.sources) || raw.sources.length === 0) {
-    throw new CbirError('recipe needs a non-empty "sources" array', { file, row: 1, hint: 'e.g. {"sources": [{"type":"folder","path":"${CBIR_DATASETS}/mr","dataset":"mr","modality":"MR","region":"brain"}]}', code: 'recipe/no-sources' });
+    throw new CbirError('recipe needs a non-empty "sources" array', {
+      file,
+      row: 1,
+      hint: 'e.g. {"sources": [{"type":"folder","path":"${CBIR_DATASETS}/mr","dataset":"mr","modality":"MR","region":"brain"}]}',
+      code: 'recipe/no-sources',
+    });
   }
   for (const k of Object.keys(raw)) {
-    if (!k.startsWith('_') && !RECIPE_KEYS.has(k)) throw new CbirError(`unknown key "${k}" in the recipe`, { file, row: lineOf(text, `"${k}"`), hint: `known keys: ${[...RECIPE_KEYS].join(', ')} (keys starting with _ are comments)`, code: 'recipe/unknown-key' });
+    if (!k.startsWith('_') && !RECIPE_KEYS.has(k))
+      throw new CbirError(`unknown key "${k}" in the recipe`, {
+        file,
+        row: lineOf(text, `"${k}"`),
+        hint: `known keys: ${[...RECIPE_KEYS].join(', ')} (keys starting with _ are comments)`,
+        code: 'recipe/unknown-key',
+      });
   }
   const baseDir = dirname(resolve(file));
   let searchFrom = text.indexOf('"sources"');
@@ -281,11 +419,13 @@ export function loadRecipe(file: string, env: NodeJS.ProcessEnv = process.env): 
   const recipe: Recipe = { sources, file: resolve(file) };
   if (typeof raw.name === 'string') recipe.name = raw.name;
   if (raw.seed !== undefined) {
-    if (!Number.isInteger(raw.seed)) throw new CbirError('"seed" must be an integer', { file, row: lineOf(text, '"seed"'), code: 'recipe/bad-seed' });
+    if (!Number.isInteger(raw.seed))
+      throw new CbirError('"seed" must be an integer', { file, row: lineOf(text, '"seed"'), code: 'recipe/bad-seed' });
     recipe.seed = raw.seed as number;
   }
   if (raw.ratios !== undefined) recipe.ratios = checkRatios(raw.ratios, { file, row: lineOf(text, '"ratios"') });
-  if (raw.valFraction !== undefined) recipe.valFraction = checkFraction(raw.valFraction, { file, row: lineOf(text, '"valFraction"') });
+  if (raw.valFraction !== undefined)
+    recipe.valFraction = checkFraction(raw.valFraction, { file, row: lineOf(text, '"valFraction"') });
   return recipe;
 }
 
@@ -293,8 +433,17 @@ export function loadRecipe(file: string, env: NodeJS.ProcessEnv = process.env): 
 export function checkRatios(v: unknown, where: { file?: string; row?: number } = {}): [number, number, number] {
   let arr = v;
   if (typeof v === 'string') arr = v.split(',').map((x) => Number(x.trim()));
-  if (!Array.isArray(arr) || arr.length !== 3 || arr.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x < 0) || (arr as number[]).reduce((a, b) => a + b, 0) <= 0) {
-    throw new CbirError(`split ratios ${JSON.stringify(v)} must be three non-negative numbers train,val,test`, { ...where, hint: 'e.g. 0.7,0.1,0.2', code: 'split/bad-ratios' });
+  if (
+    !Array.isArray(arr) ||
+    arr.length !== 3 ||
+    arr.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x < 0) ||
+    (arr as number[]).reduce((a, b) => a + b, 0) <= 0
+  ) {
+    throw new CbirError(`split ratios ${JSON.stringify(v)} must be three non-negative numbers train,val,test`, {
+      ...where,
+      hint: 'e.g. 0.7,0.1,0.2',
+      code: 'split/bad-ratios',
+    });
   }
   const a = arr as number[];
   const s = a[0] + a[1] + a[2];
@@ -304,6 +453,11 @@ export function checkRatios(v: unknown, where: { file?: string; row?: number } =
 /** Validate a fraction in [0, 1). */
 export function checkFraction(v: unknown, where: { file?: string; row?: number } = {}): number {
   const x = typeof v === 'string' ? Number(v) : v;
-  if (typeof x !== 'number' || !(x >= 0 && x < 1)) throw new CbirError(`fraction ${JSON.stringify(v)} must be a number in [0, 1)`, { ...where, hint: 'e.g. 0.1 for 10 % of train as val', code: 'split/bad-fraction' });
+  if (typeof x !== 'number' || !(x >= 0 && x < 1))
+    throw new CbirError(`fraction ${JSON.stringify(v)} must be a number in [0, 1)`, {
+      ...where,
+      hint: 'e.g. 0.1 for 10 % of train as val',
+      code: 'split/bad-fraction',
+    });
   return x;
 }

@@ -49,7 +49,10 @@ export function splitQuotas(n: number, ratios: readonly [number, number, number]
     return rb - ra; // stable sort keeps test, val, train order on ties
   });
   for (let k = 0; left > 0; k = (k + 1) % 3) {
-    if (ratios[order[k]] > 0) { q[order[k]]++; left--; }
+    if (ratios[order[k]] > 0) {
+      q[order[k]]++;
+      left--;
+    }
   }
   return q;
 }
@@ -88,7 +91,8 @@ export function assignSplits(items: readonly SplitItem[], options: SplitOptions 
     const g = items[i].given;
     if (!g) continue;
     const prev = groupGiven.get(items[i].group);
-    if (!prev || PRIORITY.indexOf(g) < PRIORITY.indexOf(prev.split)) groupGiven.set(items[i].group, { split: g, carve: g === 'train' && !!items[i].carve });
+    if (!prev || PRIORITY.indexOf(g) < PRIORITY.indexOf(prev.split))
+      groupGiven.set(items[i].group, { split: g, carve: g === 'train' && !!items[i].carve });
     else if (prev.split === g && g === 'train' && items[i].carve) prev.carve = true;
   }
   for (let i = 0; i < n; i++) {
@@ -109,11 +113,21 @@ export function assignSplits(items: readonly SplitItem[], options: SplitOptions 
     pending.push(i);
   }
   splitPool(items, pending, ratios, seed, 'assign', split, method, SPLIT_METHOD.assigned);
-  if (valFraction > 0) splitPool(items, carve, [1 - valFraction, valFraction, 0], seed, 'carve', split, method, SPLIT_METHOD.carved);
+  if (valFraction > 0)
+    splitPool(items, carve, [1 - valFraction, valFraction, 0], seed, 'carve', split, method, SPLIT_METHOD.carved);
   return { split, method };
 }
 
-function splitPool(items: readonly SplitItem[], pool: number[], ratios: readonly [number, number, number], seed: number, poolName: string, split: Uint8Array, method: Uint8Array, code: number): void {
+function splitPool(
+  items: readonly SplitItem[],
+  pool: number[],
+  ratios: readonly [number, number, number],
+  seed: number,
+  poolName: string,
+  split: Uint8Array,
+  method: Uint8Array,
+  code: number,
+): void {
   if (pool.length === 0) return;
   // Groups of the pool and their main stratum.
   const groups = new Map<string, number[]>();
@@ -128,7 +142,11 @@ function splitPool(items: readonly SplitItem[], pool: number[], ratios: readonly
     for (const i of members) counts.set(items[i].stratum, (counts.get(items[i].stratum) ?? 0) + 1);
     let best = '';
     let bestN = -1;
-    for (const [s, c] of counts) if (c > bestN || (c === bestN && s < best)) { best = s; bestN = c; }
+    for (const [s, c] of counts)
+      if (c > bestN || (c === bestN && s < best)) {
+        best = s;
+        bestN = c;
+      }
     const list = byStratum.get(best);
     if (list) list.push({ key, members });
     else byStratum.set(best, [{ key, members }]);
@@ -146,10 +164,16 @@ function splitPool(items: readonly SplitItem[], pool: number[], ratios: readonly
       for (const c of [2, 1, 0]) {
         if (ratios[c] <= 0) continue;
         const r = quota[c] - count[c];
-        if (r > room) { room = r; s = c; }
+        if (r > room) {
+          room = r;
+          s = c;
+        }
       }
       count[s] += g.members.length;
-      for (const i of g.members) { split[i] = s; method[i] = code; }
+      for (const i of g.members) {
+        split[i] = s;
+        method[i] = code;
+      }
     }
   }
 }

@@ -71,7 +71,14 @@ export function logBinEdges(max: number): number[] {
  */
 export function datasetStats(m: Manifest, options: { imbalanceOver?: 'all' | Split } = {}): DatasetStats {
   const over = options.imbalanceOver ?? 'all';
-  const cls = m.classes.map((c): ClassCountRow => ({ ...emptyRow(c.name), modality: c.modality, region: c.region, label: c.label, kind: c.kind, datasets: [] }));
+  const cls = m.classes.map((c): ClassCountRow => ({
+    ...emptyRow(c.name),
+    modality: c.modality,
+    region: c.region,
+    label: c.label,
+    kind: c.kind,
+    datasets: [],
+  }));
   const mods = m.modalities.map(emptyRow);
   const regs = m.regions.map(emptyRow);
   const dss = m.datasets.map(emptyRow);
@@ -81,19 +88,33 @@ export function datasetStats(m: Manifest, options: { imbalanceOver?: 'all' | Spl
   for (let i = 0; i < m.size; i++) {
     const key = SPLIT_KEYS[m.split[i]];
     const c = m.classIndex[i];
-    for (const row of [cls[c], mods[m.modalityIndex[i]], regs[m.regionIndex[i]], dss[m.datasetIndex[i]], kinds[m.classes[c].kind === 'anatomical' ? 0 : 1], splits]) {
+    for (const row of [
+      cls[c],
+      mods[m.modalityIndex[i]],
+      regs[m.regionIndex[i]],
+      dss[m.datasetIndex[i]],
+      kinds[m.classes[c].kind === 'anatomical' ? 0 : 1],
+      splits,
+    ]) {
       row[key]++;
       row.total++;
     }
     clsDatasets[c].add(m.datasetIndex[i]);
   }
-  cls.forEach((r, c) => { r.datasets = [...clsDatasets[c]].sort((a, b) => a - b).map((d) => m.datasets[d]); });
+  cls.forEach((r, c) => {
+    r.datasets = [...clsDatasets[c]].sort((a, b) => a - b).map((d) => m.datasets[d]);
+  });
 
   const samples = cls.map((r) => (over === 'all' ? r.total : r[over]));
   const sorted = [...samples].sort((a, b) => a - b);
   const max = sorted.length ? sorted[sorted.length - 1] : 0;
   const min = sorted.length ? sorted[0] : 0;
-  const median = sorted.length === 0 ? 0 : sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  const median =
+    sorted.length === 0
+      ? 0
+      : sorted.length % 2
+        ? sorted[(sorted.length - 1) / 2]
+        : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
   const edges = logBinEdges(Math.max(1, max));
   const bins: ImbalanceBin[] = [];
   if (min === 0) bins.push({ lo: 0, hi: 1, classes: 0, names: [] });
@@ -120,9 +141,14 @@ export function datasetStats(m: Manifest, options: { imbalanceOver?: 'all' | Spl
 function table(title: string, rows: readonly CountRow[], extra?: (r: CountRow) => string): string[] {
   const w = Math.max(title.length, ...rows.map((r) => r.name.length));
   const num = (v: number) => String(v).padStart(7);
-  const L = [`${title.padEnd(w)} ${'train'.padStart(7)} ${'val'.padStart(7)} ${'test'.padStart(7)} ${'total'.padStart(7)}${extra ? '  ' + extra({ name: '', train: -1, val: -1, test: -1, total: -1 }) : ''}`];
+  const L = [
+    `${title.padEnd(w)} ${'train'.padStart(7)} ${'val'.padStart(7)} ${'test'.padStart(7)} ${'total'.padStart(7)}${extra ? '  ' + extra({ name: '', train: -1, val: -1, test: -1, total: -1 }) : ''}`,
+  ];
   L.push('-'.repeat(L[0].length));
-  for (const r of rows) L.push(`${r.name.padEnd(w)} ${num(r.train)} ${num(r.val)} ${num(r.test)} ${num(r.total)}${extra ? '  ' + extra(r) : ''}`);
+  for (const r of rows)
+    L.push(
+      `${r.name.padEnd(w)} ${num(r.train)} ${num(r.val)} ${num(r.test)} ${num(r.total)}${extra ? '  ' + extra(r) : ''}`,
+    );
   return L;
 }
 
@@ -131,15 +157,22 @@ export function formatStats(s: DatasetStats, options: { barWidth?: number } = {}
   const barWidth = options.barWidth ?? 40;
   const pct = (n: number) => (s.images ? `${((100 * n) / s.images).toFixed(1)} %` : '-');
   const L: string[] = [];
-  L.push(`${s.images} images, ${s.classes.length} classes (${s.classes.filter((c) => c.kind === 'anatomical').length} anatomical, ${s.classes.filter((c) => c.kind === 'pathological').length} pathological)`);
-  L.push(`splits: train ${s.splits.train} (${pct(s.splits.train)}), val ${s.splits.val} (${pct(s.splits.val)}), test ${s.splits.test} (${pct(s.splits.test)})`, '');
+  L.push(
+    `${s.images} images, ${s.classes.length} classes (${s.classes.filter((c) => c.kind === 'anatomical').length} anatomical, ${s.classes.filter((c) => c.kind === 'pathological').length} pathological)`,
+  );
+  L.push(
+    `splits: train ${s.splits.train} (${pct(s.splits.train)}), val ${s.splits.val} (${pct(s.splits.val)}), test ${s.splits.test} (${pct(s.splits.test)})`,
+    '',
+  );
   L.push(...table('modality', s.modalities), '');
   L.push(...table('region', s.regions), '');
   L.push(...table('dataset', s.datasets), '');
   L.push(...table('kind', s.kinds), '');
   L.push(...table('class', s.classes, (r) => (r.total < 0 ? 'kind' : (r as ClassCountRow).kind)), '');
   const im = s.imbalance;
-  L.push(`class imbalance (${im.over === 'all' ? 'all splits' : im.over}): samples per class min ${im.min}, median ${im.median}, max ${im.max}, max/min ${Number.isFinite(im.ratio) ? im.ratio.toFixed(1) : '∞'}`);
+  L.push(
+    `class imbalance (${im.over === 'all' ? 'all splits' : im.over}): samples per class min ${im.min}, median ${im.median}, max ${im.max}, max/min ${Number.isFinite(im.ratio) ? im.ratio.toFixed(1) : '∞'}`,
+  );
   const most = Math.max(1, ...im.bins.map((b) => b.classes));
   const labels = im.bins.map((b) => `[${b.lo}, ${b.hi})`);
   const lw = Math.max(...labels.map((l) => l.length), 'samples/class'.length);
@@ -150,4 +183,3 @@ export function formatStats(s: DatasetStats, options: { barWidth?: number } = {}
   });
   return L.join('\n');
 }
-

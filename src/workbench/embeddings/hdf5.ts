@@ -82,15 +82,31 @@ export async function exportH5(opts: ExportH5Options): Promise<ExportH5Result> {
     else dsOfRow[r] = manifest.datasetIndex[i];
     const problem = h5NameProblem(id);
     if (problem) {
-      throw new CbirError(`image path "${id}" cannot be an HDF5 dataset name: ${problem}`, { file: join(store.dir, 'ids.txt'), row: r + 1, hint: 'use paths relative to the images root without "." or ".." parts (rebuild the manifest with `cbir data prepare`)', code: 'h5/bad-name' });
+      throw new CbirError(`image path "${id}" cannot be an HDF5 dataset name: ${problem}`, {
+        file: join(store.dir, 'ids.txt'),
+        row: r + 1,
+        hint: 'use paths relative to the images root without "." or ".." parts (rebuild the manifest with `cbir data prepare`)',
+        code: 'h5/bad-name',
+      });
     }
   });
   if (unknown.length > 0) {
-    throw new CbirError(`${unknown.length} ids of the store are not in the manifest (e.g. "${unknown.slice(0, 3).join('", "')}")`, { file: join(store.dir, 'ids.txt'), hint: 'pass the manifest the store was embedded from (--data)', code: 'h5/unknown-ids' });
+    throw new CbirError(
+      `${unknown.length} ids of the store are not in the manifest (e.g. "${unknown.slice(0, 3).join('", "')}")`,
+      {
+        file: join(store.dir, 'ids.txt'),
+        hint: 'pass the manifest the store was embedded from (--data)',
+        code: 'h5/unknown-ids',
+      },
+    );
   }
   for (const ds of manifest.datasets) {
     if (ds === '' || ds.includes('/') || ds.startsWith('.')) {
-      throw new CbirError(`dataset name "${ds}" cannot be a file name`, { file: join(manifest.dir, 'manifest.csv'), hint: 'dataset names must be plain names (no "/" and not starting with ".")', code: 'h5/bad-dataset-name' });
+      throw new CbirError(`dataset name "${ds}" cannot be a file name`, {
+        file: join(manifest.dir, 'manifest.csv'),
+        hint: 'dataset names must be plain names (no "/" and not starting with ".")',
+        code: 'h5/bad-dataset-name',
+      });
     }
   }
   await mkdir(opts.out, { recursive: true });
@@ -125,9 +141,18 @@ export async function exportH5(opts: ExportH5Options): Promise<ExportH5Result> {
             f.groups.add(g);
           }
         }
-        const made = f.file.create_dataset({ name: id, data: data.subarray(k * dim, (k + 1) * dim), shape: [dim], dtype: '<f' });
+        const made = f.file.create_dataset({
+          name: id,
+          data: data.subarray(k * dim, (k + 1) * dim),
+          shape: [dim],
+          dtype: '<f',
+        });
         if (!made) {
-          throw new CbirError(`HDF5 could not create dataset "${id}"`, { file: f.final, hint: 'a group and an image share this name, or the path is invalid for HDF5', code: 'h5/write' });
+          throw new CbirError(`HDF5 could not create dataset "${id}"`, {
+            file: f.final,
+            hint: 'a group and an image share this name, or the path is invalid for HDF5',
+            code: 'h5/write',
+          });
         }
         f.count++;
         tracker.add(1);
@@ -185,10 +210,23 @@ function listH5(from: string | string[]): string[] {
   const list = typeof from === 'string' ? [from] : from;
   const files: string[] = [];
   for (const p of list) {
-    if (!existsSync(p)) throw new CbirError('HDF5 file or folder not found', { file: p, hint: 'pass the folder holding the `<dataset>.h5` files, or the files', code: 'h5/not-found' });
+    if (!existsSync(p))
+      throw new CbirError('HDF5 file or folder not found', {
+        file: p,
+        hint: 'pass the folder holding the `<dataset>.h5` files, or the files',
+        code: 'h5/not-found',
+      });
     if (statSync(p).isDirectory()) {
-      const inDir = readdirSync(p).filter((f) => /\.(h5|hdf5)$/i.test(f)).sort().map((f) => join(p, f));
-      if (inDir.length === 0) throw new CbirError('no .h5 files in this folder', { file: p, hint: 'the study\'s layout is one `<dataset>.h5` per source dataset', code: 'h5/none' });
+      const inDir = readdirSync(p)
+        .filter((f) => /\.(h5|hdf5)$/i.test(f))
+        .sort()
+        .map((f) => join(p, f));
+      if (inDir.length === 0)
+        throw new CbirError('no .h5 files in this folder', {
+          file: p,
+          hint: "the study's layout is one `<dataset>.h5` per source dataset",
+          code: 'h5/none',
+        });
       files.push(...inDir);
     } else files.push(p);
   }
@@ -197,8 +235,21 @@ function listH5(from: string | string[]): string[] {
 
 function toFloat32(v: unknown, file: string, path: string): Float32Array {
   if (v instanceof Float32Array) return v;
-  if (v instanceof Float64Array || v instanceof Int32Array || v instanceof Int16Array || v instanceof Uint8Array || v instanceof Int8Array || v instanceof Uint16Array || v instanceof Uint32Array) return Float32Array.from(v);
-  throw new CbirError(`dataset "${path}" is not a numeric vector h5wasm can read (float16?)`, { file, hint: 'convert the file to float32 (e.g. with h5py: f[path][...].astype("float32"))', code: 'h5/dtype' });
+  if (
+    v instanceof Float64Array ||
+    v instanceof Int32Array ||
+    v instanceof Int16Array ||
+    v instanceof Uint8Array ||
+    v instanceof Int8Array ||
+    v instanceof Uint16Array ||
+    v instanceof Uint32Array
+  )
+    return Float32Array.from(v);
+  throw new CbirError(`dataset "${path}" is not a numeric vector h5wasm can read (float16?)`, {
+    file,
+    hint: 'convert the file to float32 (e.g. with h5py: f[path][...].astype("float32"))',
+    code: 'h5/dtype',
+  });
 }
 
 /**
@@ -212,7 +263,8 @@ export async function importH5(opts: ImportH5Options): Promise<ImportH5Report> {
   const paths = listH5(opts.from);
   const files: { path: string; file: H5File; name: string }[] = [];
   try {
-    for (const p of paths) files.push({ path: p, file: new lib.File(p, 'r'), name: basename(p).replace(/\.(h5|hdf5)$/i, '') });
+    for (const p of paths)
+      files.push({ path: p, file: new lib.File(p, 'r'), name: basename(p).replace(/\.(h5|hdf5)$/i, '') });
     const byName = new Map(files.map((f) => [f.name, f]));
     // 1. locate every manifest path (its dataset's file first, then the others)
     const where = new Int32Array(manifest.size).fill(-1);
@@ -247,10 +299,24 @@ export async function importH5(opts: ImportH5Options): Promise<ImportH5Report> {
     }
     const found = manifest.size - missing;
     if (found === 0) {
-      throw new CbirError(`none of the ${manifest.size} manifest paths is in the HDF5 files (e.g. "${manifest.filepaths[0]}")`, { file: paths[0], hint: `the files hold ${extra} other datasets (e.g. "${extraExamples.slice(0, 3).join('", "')}"); check that the manifest's filepaths are the paths the embeddings were made with`, code: 'h5/no-match' });
+      throw new CbirError(
+        `none of the ${manifest.size} manifest paths is in the HDF5 files (e.g. "${manifest.filepaths[0]}")`,
+        {
+          file: paths[0],
+          hint: `the files hold ${extra} other datasets (e.g. "${extraExamples.slice(0, 3).join('", "')}"); check that the manifest's filepaths are the paths the embeddings were made with`,
+          code: 'h5/no-match',
+        },
+      );
     }
     if (missing > 0 && !opts.allowMissing) {
-      throw new CbirError(`${missing} of ${manifest.size} manifest paths are not in the HDF5 files, e.g.:\n    ${missingExamples.join('\n    ')}`, { file: typeof opts.from === 'string' ? opts.from : paths[0], hint: 'embed the missing images with `cbir embed`, fix the manifest paths, or pass --allow-missing to import the found rows only', code: 'h5/missing' });
+      throw new CbirError(
+        `${missing} of ${manifest.size} manifest paths are not in the HDF5 files, e.g.:\n    ${missingExamples.join('\n    ')}`,
+        {
+          file: typeof opts.from === 'string' ? opts.from : paths[0],
+          hint: 'embed the missing images with `cbir embed`, fix the manifest paths, or pass --allow-missing to import the found rows only',
+          code: 'h5/missing',
+        },
+      );
     }
     // 3. read the vectors in manifest order
     let dim = 0;
@@ -275,17 +341,30 @@ export async function importH5(opts: ImportH5Options): Promise<ImportH5Report> {
         const shape = ds.shape ?? [];
         const v = toFloat32(ds.value, f.path, fp);
         if (shape.filter((s) => s !== 1).length > 1) {
-          throw new CbirError(`dataset "${fp}" has shape [${shape.join(', ')}], expected one vector`, { file: f.path, hint: 'each image must be a 1-D vector (or 1 × dim)', code: 'h5/shape' });
+          throw new CbirError(`dataset "${fp}" has shape [${shape.join(', ')}], expected one vector`, {
+            file: f.path,
+            hint: 'each image must be a 1-D vector (or 1 × dim)',
+            code: 'h5/shape',
+          });
         }
         if (dim === 0) {
           dim = v.length;
           writer = await StoreWriter.create(opts.out, dim);
         } else if (v.length !== dim) {
-          throw new CbirError(`dataset "${fp}" has ${v.length} values, the first vector had ${dim}`, { file: f.path, hint: 'all vectors must come from one model', code: 'h5/dim' });
+          throw new CbirError(`dataset "${fp}" has ${v.length} values, the first vector had ${dim}`, {
+            file: f.path,
+            hint: 'all vectors must come from one model',
+            code: 'h5/dim',
+          });
         }
         let s = 0;
         for (let k = 0; k < dim; k++) {
-          if (!Number.isFinite(v[k])) throw new CbirError(`dataset "${fp}" holds NaN or Inf`, { file: f.path, hint: 're-embed this image (`cbir embed`) or remove it from the manifest', code: 'h5/non-finite' });
+          if (!Number.isFinite(v[k]))
+            throw new CbirError(`dataset "${fp}" holds NaN or Inf`, {
+              file: f.path,
+              hint: 're-embed this image (`cbir embed`) or remove it from the manifest',
+              code: 'h5/non-finite',
+            });
           s += v[k] * v[k];
         }
         let row = v;
@@ -318,7 +397,14 @@ export async function importH5(opts: ImportH5Options): Promise<ImportH5Report> {
         modelId,
         fingerprint: 'h5:' + sha256(fileHashes.join('\n')),
         manifestHash: manifest.hash,
-        source: { kind: 'hdf5', files: paths.map((p) => basename(p)), missing, extra, renormalized, ...(missing > 0 ? { subset: true } : {}) },
+        source: {
+          kind: 'hdf5',
+          files: paths.map((p) => basename(p)),
+          missing,
+          extra,
+          renormalized,
+          ...(missing > 0 ? { subset: true } : {}),
+        },
       });
       writer = null;
       return { meta, files: paths, found, missing, missingExamples, extra, extraExamples, renormalized };

@@ -1,5 +1,16 @@
 /** Embeddings: the store, the resumable/shardable pipeline, shard merging and the study's HDF5 layout. */
-export { openEmbeddings, embeddingsInfo, readMeta, writeEmbeddings, computeContentHash, StoreWriter, VECTORS_FILE, IDS_FILE, META_FILE, PARTIAL_DIR } from './store.js';
+export {
+  openEmbeddings,
+  embeddingsInfo,
+  readMeta,
+  writeEmbeddings,
+  computeContentHash,
+  StoreWriter,
+  VECTORS_FILE,
+  IDS_FILE,
+  META_FILE,
+  PARTIAL_DIR,
+} from './store.js';
 export type { EmbeddingStore, EmbeddingsMeta, EmbeddingsInfo, ShardInfo, MetaFields } from './store.js';
 export { embedManifest, shardRange, parseShard, l2NormalizeRows, firstNonFiniteRow } from './pipeline.js';
 export type { EmbedOptions, EmbedResult, EmbedStage } from './pipeline.js';

@@ -12,15 +12,32 @@ import { META_FILE, StoreWriter, idsText, openEmbeddings, type EmbeddingStore, t
  * complete, that all come from the same model, manifest and batch size, that their slices
  * tile the manifest without gaps, and that each shard's files still match its content hash.
  */
-export async function mergeShards(dirs: readonly string[], out: string, opts: { force?: boolean; onProgress?: ProgressListener } = {}): Promise<EmbeddingsMeta> {
-  if (dirs.length === 0) throw new CbirError('no shard folders given', { hint: 'pass the --out folders of all `cbir embed --shard i/n` runs', code: 'merge/none' });
+export async function mergeShards(
+  dirs: readonly string[],
+  out: string,
+  opts: { force?: boolean; onProgress?: ProgressListener } = {},
+): Promise<EmbeddingsMeta> {
+  if (dirs.length === 0)
+    throw new CbirError('no shard folders given', {
+      hint: 'pass the --out folders of all `cbir embed --shard i/n` runs',
+      code: 'merge/none',
+    });
   if (existsSync(join(out, META_FILE)) && !opts.force) {
-    throw new CbirError('a complete store already exists here', { file: out, hint: 'choose a new --out folder, or pass --force to replace it', code: 'merge/exists' });
+    throw new CbirError('a complete store already exists here', {
+      file: out,
+      hint: 'choose a new --out folder, or pass --force to replace it',
+      code: 'merge/exists',
+    });
   }
   const stores: EmbeddingStore[] = [];
   for (const d of dirs) {
     const s = await openEmbeddings(d);
-    if (!s.meta.shard) throw new CbirError('this store is not a shard (it was embedded without --shard)', { file: d, hint: 'merge only the outputs of `cbir embed --shard i/n`', code: 'merge/not-a-shard' });
+    if (!s.meta.shard)
+      throw new CbirError('this store is not a shard (it was embedded without --shard)', {
+        file: d,
+        hint: 'merge only the outputs of `cbir embed --shard i/n`',
+        code: 'merge/not-a-shard',
+      });
     stores.push(s);
   }
   const first = stores[0].meta;
@@ -28,25 +45,49 @@ export async function mergeShards(dirs: readonly string[], out: string, opts: { 
   for (const s of stores) {
     const m = s.meta;
     const diff =
-      m.modelId !== first.modelId || m.fingerprint !== first.fingerprint ? `model ${m.modelId} (fingerprint ${m.fingerprint.slice(0, 12)}…) differs from ${first.modelId} (${first.fingerprint.slice(0, 12)}…) in ${stores[0].dir}`
-      : m.manifestHash !== first.manifestHash ? `manifest hash ${m.manifestHash.slice(0, 12)}… differs from ${first.manifestHash.slice(0, 12)}… in ${stores[0].dir}`
-      : m.dim !== first.dim ? `dim ${m.dim} differs from ${first.dim}`
-      : m.batchSize !== first.batchSize ? `--batch ${m.batchSize} differs from ${first.batchSize}`
-      : m.shard!.count !== n || m.shard!.total !== first.shard!.total ? `shard count or manifest size (${m.shard!.count} shards of ${m.shard!.total}) differs from ${n} of ${first.shard!.total}`
-      : null;
-    if (diff) throw new CbirError(`shards do not belong together: ${diff}`, { file: s.dir, hint: 'merge shards of one job array: same --model, --data, --batch and n in --shard i/n', code: 'merge/mismatch' });
+      m.modelId !== first.modelId || m.fingerprint !== first.fingerprint
+        ? `model ${m.modelId} (fingerprint ${m.fingerprint.slice(0, 12)}…) differs from ${first.modelId} (${first.fingerprint.slice(0, 12)}…) in ${stores[0].dir}`
+        : m.manifestHash !== first.manifestHash
+          ? `manifest hash ${m.manifestHash.slice(0, 12)}… differs from ${first.manifestHash.slice(0, 12)}… in ${stores[0].dir}`
+          : m.dim !== first.dim
+            ? `dim ${m.dim} differs from ${first.dim}`
+            : m.batchSize !== first.batchSize
+              ? `--batch ${m.batchSize} differs from ${first.batchSize}`
+              : m.shard!.count !== n || m.shard!.total !== first.shard!.total
+                ? `shard count or manifest size (${m.shard!.count} shards of ${m.shard!.total}) differs from ${n} of ${first.shard!.total}`
+                : null;
+    if (diff)
+      throw new CbirError(`shards do not belong together: ${diff}`, {
+        file: s.dir,
+        hint: 'merge shards of one job array: same --model, --data, --batch and n in --shard i/n',
+        code: 'merge/mismatch',
+      });
   }
   const byIndex = new Map<number, EmbeddingStore>();
   for (const s of stores) {
     const i = s.meta.shard!.index;
     const prev = byIndex.get(i);
-    if (prev) throw new CbirError(`shard ${i}/${n} is given twice (also ${prev.dir})`, { file: s.dir, hint: 'pass each shard folder once', code: 'merge/duplicate' });
+    if (prev)
+      throw new CbirError(`shard ${i}/${n} is given twice (also ${prev.dir})`, {
+        file: s.dir,
+        hint: 'pass each shard folder once',
+        code: 'merge/duplicate',
+      });
     byIndex.set(i, s);
   }
   const absent: number[] = [];
   for (let i = 0; i < n; i++) if (!byIndex.has(i)) absent.push(i);
   if (absent.length > 0) {
-    throw new CbirError(`${absent.length} of ${n} shards are missing: ${absent.slice(0, 20).map((i) => `${i}/${n}`).join(', ')}${absent.length > 20 ? ', …' : ''}`, { hint: `run \`cbir embed --shard i/${n}\` for them (same --data, --model, --batch), then merge all ${n}`, code: 'merge/missing' });
+    throw new CbirError(
+      `${absent.length} of ${n} shards are missing: ${absent
+        .slice(0, 20)
+        .map((i) => `${i}/${n}`)
+        .join(', ')}${absent.length > 20 ? ', …' : ''}`,
+      {
+        hint: `run \`cbir embed --shard i/${n}\` for them (same --data, --model, --batch), then merge all ${n}`,
+        code: 'merge/missing',
+      },
+    );
   }
   const total = first.shard!.total;
   const ordered = [...byIndex.keys()].sort((a, b) => a - b).map((i) => byIndex.get(i)!);
@@ -54,12 +95,24 @@ export async function mergeShards(dirs: readonly string[], out: string, opts: { 
   for (const s of ordered) {
     const sh = s.meta.shard!;
     const want = shardRange(total, first.batchSize ?? 1, { index: sh.index, count: n });
-    if (sh.start !== expectStart || sh.end < sh.start || s.count !== sh.end - sh.start || (first.batchSize !== undefined && (want.start !== sh.start || want.end !== sh.end))) {
-      throw new CbirError(`shard ${sh.index}/${n} holds rows ${sh.start}–${sh.end}, expected ${expectStart}–${want.end} (gap or overlap)`, { file: s.dir, hint: 're-embed this shard with the same --batch as the others', code: 'merge/gap' });
+    if (
+      sh.start !== expectStart ||
+      sh.end < sh.start ||
+      s.count !== sh.end - sh.start ||
+      (first.batchSize !== undefined && (want.start !== sh.start || want.end !== sh.end))
+    ) {
+      throw new CbirError(
+        `shard ${sh.index}/${n} holds rows ${sh.start}–${sh.end}, expected ${expectStart}–${want.end} (gap or overlap)`,
+        { file: s.dir, hint: 're-embed this shard with the same --batch as the others', code: 'merge/gap' },
+      );
     }
     expectStart = sh.end;
   }
-  if (expectStart !== total) throw new CbirError(`the shards cover rows 0–${expectStart} of ${total}`, { hint: 'some shards are missing rows; re-embed them', code: 'merge/gap' });
+  if (expectStart !== total)
+    throw new CbirError(`the shards cover rows 0–${expectStart} of ${total}`, {
+      hint: 'some shards are missing rows; re-embed them',
+      code: 'merge/gap',
+    });
 
   const writer = await StoreWriter.create(out, first.dim);
   try {
@@ -75,12 +128,21 @@ export async function mergeShards(dirs: readonly string[], out: string, opts: { 
       }
       h.update(Buffer.from(idsText(s.ids), 'utf8'));
       if (h.digest('hex') !== s.meta.contentHash) {
-        throw new CbirError('this shard\'s files do not match its content hash', { file: s.dir, hint: 'the shard was modified or damaged; re-embed it with --force', code: 'merge/hash-mismatch' });
+        throw new CbirError("this shard's files do not match its content hash", {
+          file: s.dir,
+          hint: 'the shard was modified or damaged; re-embed it with --force',
+          code: 'merge/hash-mismatch',
+        });
       }
       for (const id of s.ids) ids.push(id);
     }
     tracker.finish();
-    return await writer.finish(ids, { modelId: first.modelId, fingerprint: first.fingerprint, manifestHash: first.manifestHash, ...(first.batchSize !== undefined ? { batchSize: first.batchSize } : {}) });
+    return await writer.finish(ids, {
+      modelId: first.modelId,
+      fingerprint: first.fingerprint,
+      manifestHash: first.manifestHash,
+      ...(first.batchSize !== undefined ? { batchSize: first.batchSize } : {}),
+    });
   } catch (e) {
     await writer.abort();
     throw e;

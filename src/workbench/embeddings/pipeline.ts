@@ -11,7 +11,15 @@ import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { InlineRunner, WorkerPool, defaultWorkers, type BatchRunner } from './pool.js';
 import type { TaskResult, TaskSetup } from './tasks.js';
-import { META_FILE, PARTIAL_DIR, StoreWriter, readFully, readMeta, type EmbeddingsMeta, type ShardInfo } from './store.js';
+import {
+  META_FILE,
+  PARTIAL_DIR,
+  StoreWriter,
+  readFully,
+  readMeta,
+  type EmbeddingsMeta,
+  type ShardInfo,
+} from './store.js';
 
 /**
  * The embedding pipeline: manifest rows → decoded (and, for ONNX models, preprocessed) images
@@ -49,7 +57,8 @@ export interface EmbedOptions {
   onStage?: (stage: EmbedStage, info: { start: number; end: number }) => void | Promise<void>;
 }
 
-export type EmbedStage = 'batch-written' | 'batch-recorded' | 'before-finalize' | 'before-meta' | 'after-meta' | 'complete';
+export type EmbedStage =
+  'batch-written' | 'batch-recorded' | 'before-finalize' | 'before-meta' | 'after-meta' | 'complete';
 
 export interface EmbedResult {
   dir: string;
@@ -94,7 +103,11 @@ const LOCK = 'lock';
  * Rows of shard `index` of `count`: the manifest's batches (multiples of `batchSize`) are dealt
  * out in contiguous runs, so shard boundaries fall on batch boundaries.
  */
-export function shardRange(total: number, batchSize: number, shard?: { index: number; count: number }): { start: number; end: number } {
+export function shardRange(
+  total: number,
+  batchSize: number,
+  shard?: { index: number; count: number },
+): { start: number; end: number } {
   if (!shard) return { start: 0, end: total };
   const batches = Math.ceil(total / batchSize);
   const b0 = Math.floor((shard.index * batches) / shard.count);
@@ -108,7 +121,10 @@ export function parseShard(text: string): { index: number; count: number } {
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
   if (!m || !(count >= 1) || !(index >= 0 && index < count)) {
-    throw new CbirError(`--shard "${text}" is not of the form i/n with 0 ≤ i < n`, { hint: 'shards count from 0: --shard 0/4, 1/4, 2/4, 3/4 embed the four quarters; a job array passes its task id as i', code: 'embed/bad-shard' });
+    throw new CbirError(`--shard "${text}" is not of the form i/n with 0 ≤ i < n`, {
+      hint: 'shards count from 0: --shard 0/4, 1/4, 2/4, 3/4 embed the four quarters; a job array passes its task id as i',
+      code: 'embed/bad-shard',
+    });
   }
   return { index, count };
 }
@@ -133,17 +149,31 @@ export function firstNonFiniteRow(data: Float32Array, dim: number): number {
 }
 
 function sameSpec(have: RunSpec, want: RunSpec): string | null {
-  if (have.manifestHash !== want.manifestHash) return `embeddings of a different manifest (manifest hash ${have.manifestHash.slice(0, 12)}…, this manifest ${want.manifestHash.slice(0, 12)}…)`;
-  if (have.fingerprint !== want.fingerprint || have.modelId !== want.modelId) return `embeddings of another model or model version (${have.modelId}, fingerprint ${have.fingerprint.slice(0, 12)}…; this run: ${want.modelId}, ${want.fingerprint.slice(0, 12)}…)`;
+  if (have.manifestHash !== want.manifestHash)
+    return `embeddings of a different manifest (manifest hash ${have.manifestHash.slice(0, 12)}…, this manifest ${want.manifestHash.slice(0, 12)}…)`;
+  if (have.fingerprint !== want.fingerprint || have.modelId !== want.modelId)
+    return `embeddings of another model or model version (${have.modelId}, fingerprint ${have.fingerprint.slice(0, 12)}…; this run: ${want.modelId}, ${want.fingerprint.slice(0, 12)}…)`;
   if (have.dim !== want.dim) return `embeddings of dimension ${have.dim} (this run: ${want.dim})`;
-  if (have.batchSize !== want.batchSize) return `embeddings made with --batch ${have.batchSize} (this run: --batch ${want.batchSize}; batches must match for identical results)`;
-  if (have.start !== want.start || have.end !== want.end || have.total !== want.total) return `rows ${have.start}–${have.end} of ${have.total} (this run: rows ${want.start}–${want.end} of ${want.total}; another --shard?)`;
+  if (have.batchSize !== want.batchSize)
+    return `embeddings made with --batch ${have.batchSize} (this run: --batch ${want.batchSize}; batches must match for identical results)`;
+  if (have.start !== want.start || have.end !== want.end || have.total !== want.total)
+    return `rows ${have.start}–${have.end} of ${have.total} (this run: rows ${want.start}–${want.end} of ${want.total}; another --shard?)`;
   return null;
 }
 
-function specOfMeta(m: EmbeddingsMeta): Pick<RunSpec, 'modelId' | 'fingerprint' | 'manifestHash' | 'dim'> & { start: number; end: number; total: number } {
+function specOfMeta(
+  m: EmbeddingsMeta,
+): Pick<RunSpec, 'modelId' | 'fingerprint' | 'manifestHash' | 'dim'> & { start: number; end: number; total: number } {
   const total = m.shard ? m.shard.total : m.count;
-  return { modelId: m.modelId, fingerprint: m.fingerprint, manifestHash: m.manifestHash, dim: m.dim, start: m.shard ? m.shard.start : 0, end: m.shard ? m.shard.end : m.count, total };
+  return {
+    modelId: m.modelId,
+    fingerprint: m.fingerprint,
+    manifestHash: m.manifestHash,
+    dim: m.dim,
+    start: m.shard ? m.shard.start : 0,
+    end: m.shard ? m.shard.end : m.count,
+    total,
+  };
 }
 
 /** A lock not refreshed for this long belongs to a dead run (e.g. a preempted job on another node). */
@@ -206,7 +236,11 @@ async function acquireLock(partial: string): Promise<() => Promise<void>> {
       await rm(file, { force: true }); // stale lock of a killed run
     }
   }
-  throw new CbirError('could not take the lock of the partial run', { file, hint: 'delete the lock file if no other run is writing here', code: 'embed/locked' });
+  throw new CbirError('could not take the lock of the partial run', {
+    file,
+    hint: 'delete the lock file if no other run is writing here',
+    code: 'embed/locked',
+  });
 }
 
 /** Read the journal's valid prefix; a torn last line (crash while appending) is dropped. */
@@ -220,7 +254,13 @@ async function readJournal(file: string): Promise<{ entries: JournalEntry[]; cle
     if (nl < 0) return { entries, clean: false }; // unterminated last line
     try {
       const e = JSON.parse(text.slice(pos, nl)) as JournalEntry;
-      if (!Number.isInteger(e.start) || !Number.isInteger(e.end) || typeof e.chunk !== 'string' || typeof e.sha256 !== 'string') return { entries, clean: false };
+      if (
+        !Number.isInteger(e.start) ||
+        !Number.isInteger(e.end) ||
+        typeof e.chunk !== 'string' ||
+        typeof e.sha256 !== 'string'
+      )
+        return { entries, clean: false };
       entries.push(e);
     } catch {
       return { entries, clean: false };
@@ -243,10 +283,15 @@ function journalLine(e: JournalEntry): string {
 export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
   const { manifest, extractor, out } = opts;
   const batchSize = opts.batchSize ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new CbirError(`batch size must be a positive integer, got ${batchSize}`, { hint: 'use e.g. --batch 32', code: 'embed/bad-batch' });
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new CbirError(`batch size must be a positive integer, got ${batchSize}`, {
+      hint: 'use e.g. --batch 32',
+      code: 'embed/bad-batch',
+    });
   if (opts.shard) parseShard(`${opts.shard.index}/${opts.shard.count}`);
   const dim = extractor.dim;
-  if (!Number.isInteger(dim) || dim < 1) throw new CbirError(`extractor ${extractor.id} reports dimension ${dim}`, { code: 'embed/bad-dim' });
+  if (!Number.isInteger(dim) || dim < 1)
+    throw new CbirError(`extractor ${extractor.id} reports dimension ${dim}`, { code: 'embed/bad-dim' });
   const total = manifest.size;
   const { start, end } = shardRange(total, batchSize, opts.shard);
   const spec: RunSpec = {
@@ -262,7 +307,9 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
     total,
     shard: opts.shard ? { index: opts.shard.index, count: opts.shard.count } : null,
   };
-  const shardInfo: ShardInfo | undefined = opts.shard ? { index: opts.shard.index, count: opts.shard.count, start, end, total } : undefined;
+  const shardInfo: ShardInfo | undefined = opts.shard
+    ? { index: opts.shard.index, count: opts.shard.count, start, end, total }
+    : undefined;
   const partial = join(out, PARTIAL_DIR);
   const refuse = (what: string, file: string): never => {
     throw new CbirError(`this folder holds ${what}`, {
@@ -315,7 +362,13 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
     const chunkEnd = new Map<string, number>();
     let next = start;
     for (const e of raw) {
-      const okShape = e.start === next && e.end > e.start && e.end <= end && e.bytes === (e.end - e.start) * dim * 4 && e.offset === (chunkEnd.get(e.chunk) ?? 0) && /^chunk-\d+\.f32$/.test(e.chunk);
+      const okShape =
+        e.start === next &&
+        e.end > e.start &&
+        e.end <= end &&
+        e.bytes === (e.end - e.start) * dim * 4 &&
+        e.offset === (chunkEnd.get(e.chunk) ?? 0) &&
+        /^chunk-\d+\.f32$/.test(e.chunk);
       if (!okShape) break;
       const p = join(partial, e.chunk);
       const size = existsSync(p) ? (await stat(p)).size : -1;
@@ -344,7 +397,8 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
           ? { mode: 'tensor', spec: extractor.preprocess }
           : { mode: 'decode' };
       const workers = opts.workers ?? defaultWorkers();
-      if (!Number.isInteger(workers) || workers < 0) throw new CbirError(`--workers must be an integer ≥ 0, got ${workers}`, { code: 'embed/bad-workers' });
+      if (!Number.isInteger(workers) || workers < 0)
+        throw new CbirError(`--workers must be an integer ≥ 0, got ${workers}`, { code: 'embed/bad-workers' });
       runner = workers === 0 ? new InlineRunner(setup) : new WorkerPool(workers, setup);
       const prefetch = Math.max(2, opts.prefetch ?? 2 * Math.max(1, workers));
       const chunkRows = opts.chunkRows ?? 65536;
@@ -381,16 +435,26 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
           else if (result.kind === 'tensor') rows = await extractor.embedTensor!(result.data, n);
           else rows = await extractor.embed(result.images);
           if (rows.length !== n * dim) {
-            throw new CbirError(`extractor ${extractor.id} returned ${rows.length} values for ${n} images of dim ${dim}`, { file: manifest.resolvePath(s), hint: 'the model card\'s dim or pooling does not match the model output; fix the card', code: 'embed/bad-output' });
+            throw new CbirError(
+              `extractor ${extractor.id} returned ${rows.length} values for ${n} images of dim ${dim}`,
+              {
+                file: manifest.resolvePath(s),
+                hint: "the model card's dim or pooling does not match the model output; fix the card",
+                code: 'embed/bad-output',
+              },
+            );
           }
           const bad = firstNonFiniteRow(rows, dim);
           if (bad >= 0) {
             const i = s + bad;
-            throw new CbirError(`the embedding of this image contains NaN or Inf (manifest row ${i + 1} of ${total}, model ${extractor.id}); ${s - start} images before its batch are saved`, {
-              file: manifest.resolvePath(i),
-              hint: 'check the image (blank, corrupt or extreme values?) and the model; fix or remove it (then `cbir data prepare` again), or rerun the same command after fixing the model to resume',
-              code: 'embed/non-finite',
-            });
+            throw new CbirError(
+              `the embedding of this image contains NaN or Inf (manifest row ${i + 1} of ${total}, model ${extractor.id}); ${s - start} images before its batch are saved`,
+              {
+                file: manifest.resolvePath(i),
+                hint: 'check the image (blank, corrupt or extreme values?) and the model; fix or remove it (then `cbir data prepare` again), or rerun the same command after fixing the model to resume',
+                code: 'embed/non-finite',
+              },
+            );
           }
           rows = rows.slice(); // own copy: normalised in place, then written
           l2NormalizeRows(rows, dim);
@@ -405,7 +469,14 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
           while (w < bytes.byteLength) w += (await chunkFh.write(bytes, w, bytes.byteLength - w)).bytesWritten;
           await chunkFh.sync();
           await opts.onStage?.('batch-written', { start: s, end: e });
-          const entry: JournalEntry = { start: s, end: e, chunk: chunkName, offset: chunkOffset, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+          const entry: JournalEntry = {
+            start: s,
+            end: e,
+            chunk: chunkName,
+            offset: chunkOffset,
+            bytes: bytes.byteLength,
+            sha256: createHash('sha256').update(bytes).digest('hex'),
+          };
           await journalFh.write(journalLine(entry));
           await journalFh.sync();
           entries.push(entry);
@@ -438,20 +509,31 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
           const buf = new Uint8Array(e.bytes);
           await readFully(fh, buf, e.offset);
           if (createHash('sha256').update(buf).digest('hex') !== e.sha256) {
-            throw new CbirError(`rows ${e.start}–${e.end} changed on disk after they were written (checksum mismatch)`, { file: join(partial, e.chunk), hint: 'the disk or file system damaged the partial run; rerun with --force to embed again', code: 'embed/corrupt-chunk' });
+            throw new CbirError(
+              `rows ${e.start}–${e.end} changed on disk after they were written (checksum mismatch)`,
+              {
+                file: join(partial, e.chunk),
+                hint: 'the disk or file system damaged the partial run; rerun with --force to embed again',
+                code: 'embed/corrupt-chunk',
+              },
+            );
           }
           await writer.appendBytes(buf);
         }
       } finally {
         for (const fh of handles.values()) await fh.close().catch(() => {});
       }
-      const meta = await writer.finish(manifest.filepaths.slice(start, end), {
-        modelId: extractor.id,
-        fingerprint: extractor.fingerprint,
-        manifestHash: manifest.hash,
-        batchSize,
-        ...(shardInfo ? { shard: shardInfo } : {}),
-      }, () => opts.onStage?.('before-meta', { start, end }));
+      const meta = await writer.finish(
+        manifest.filepaths.slice(start, end),
+        {
+          modelId: extractor.id,
+          fingerprint: extractor.fingerprint,
+          manifestHash: manifest.hash,
+          batchSize,
+          ...(shardInfo ? { shard: shardInfo } : {}),
+        },
+        () => opts.onStage?.('before-meta', { start, end }),
+      );
       await opts.onStage?.('after-meta', { start, end });
       await release();
       await rm(partial, { recursive: true, force: true });

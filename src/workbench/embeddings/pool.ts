@@ -38,7 +38,10 @@ export class WorkerPool implements BatchRunner {
   private failed: Error | null = null;
   private closed = false;
 
-  constructor(readonly size: number, readonly setup: TaskSetup) {
+  constructor(
+    readonly size: number,
+    readonly setup: TaskSetup,
+  ) {
     if (!Number.isInteger(size) || size < 1) throw new Error(`WorkerPool size must be ≥ 1, got ${size}`);
   }
 

@@ -60,17 +60,26 @@ export interface EmbeddingsMeta {
 }
 
 /** The fields a writer needs; the rest (count, contentHash, created, format) it fills in. */
-export type MetaFields = Pick<EmbeddingsMeta, 'modelId' | 'fingerprint' | 'manifestHash'> & Partial<Pick<EmbeddingsMeta, 'batchSize' | 'shard' | 'source'>>;
+export type MetaFields = Pick<EmbeddingsMeta, 'modelId' | 'fingerprint' | 'manifestHash'> &
+  Partial<Pick<EmbeddingsMeta, 'batchSize' | 'shard' | 'source'>>;
 
 function assertLittleEndian(): void {
-  if (endianness() !== 'LE') throw new CbirError('embedding stores are little-endian float32; this machine is big-endian', { code: 'embeddings/endianness' });
+  if (endianness() !== 'LE')
+    throw new CbirError('embedding stores are little-endian float32; this machine is big-endian', {
+      code: 'embeddings/endianness',
+    });
 }
 
 /** ids.txt bytes for a list of ids (rejects ids holding a line break). */
 export function idsText(ids: readonly string[], file = IDS_FILE): string {
   for (let i = 0; i < ids.length; i++) {
     if (/[\r\n]/.test(ids[i])) {
-      throw new CbirError(`id "${ids[i].replace(/[\r\n]/g, '⏎')}" holds a line break`, { file, row: i + 1, hint: 'rename the image so that its path has no line break, and rebuild the manifest', code: 'embeddings/bad-id' });
+      throw new CbirError(`id "${ids[i].replace(/[\r\n]/g, '⏎')}" holds a line break`, {
+        file,
+        row: i + 1,
+        hint: 'rename the image so that its path has no line break, and rebuild the manifest',
+        code: 'embeddings/bad-id',
+      });
     }
   }
   return ids.length === 0 ? '' : ids.join('\n') + '\n';
@@ -86,12 +95,21 @@ export class StoreWriter {
   private rowsWritten = 0;
   private closed = false;
 
-  private constructor(readonly dir: string, readonly dim: number, private readonly fh: FileHandle, private readonly tmp: string) {}
+  private constructor(
+    readonly dir: string,
+    readonly dim: number,
+    private readonly fh: FileHandle,
+    private readonly tmp: string,
+  ) {}
 
   /** Start writing a store into `dir` (an existing store there is made incomplete at once). */
   static async create(dir: string, dim: number): Promise<StoreWriter> {
     assertLittleEndian();
-    if (!Number.isInteger(dim) || dim <= 0) throw new CbirError(`embedding dimension must be a positive integer, got ${dim}`, { file: dir, code: 'embeddings/bad-dim' });
+    if (!Number.isInteger(dim) || dim <= 0)
+      throw new CbirError(`embedding dimension must be a positive integer, got ${dim}`, {
+        file: dir,
+        code: 'embeddings/bad-dim',
+      });
     await mkdir(dir, { recursive: true });
     await rm(join(dir, META_FILE), { force: true });
     const tmp = join(dir, `.${VECTORS_FILE}.${process.pid}.tmp`);
@@ -105,14 +123,16 @@ export class StoreWriter {
 
   /** Append whole rows (length a multiple of dim). The bytes are written as they are. */
   async append(rows: Float32Array): Promise<void> {
-    if (rows.length % this.dim !== 0) throw new Error(`StoreWriter.append: ${rows.length} values is not a multiple of dim ${this.dim}`);
+    if (rows.length % this.dim !== 0)
+      throw new Error(`StoreWriter.append: ${rows.length} values is not a multiple of dim ${this.dim}`);
     const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
     await this.appendBytes(bytes);
   }
 
   /** Append raw little-endian float32 row bytes (length a multiple of 4·dim). */
   async appendBytes(bytes: Uint8Array): Promise<void> {
-    if (bytes.byteLength % (4 * this.dim) !== 0) throw new Error(`StoreWriter.appendBytes: ${bytes.byteLength} bytes is not a whole number of rows`);
+    if (bytes.byteLength % (4 * this.dim) !== 0)
+      throw new Error(`StoreWriter.appendBytes: ${bytes.byteLength} bytes is not a whole number of rows`);
     let off = 0;
     while (off < bytes.byteLength) {
       const { bytesWritten } = await this.fh.write(bytes, off, bytes.byteLength - off);
@@ -126,8 +146,13 @@ export class StoreWriter {
    * Write ids.txt and meta.json. `beforeMeta` runs after the data files are in place and
    * before meta.json is written (used by tests to crash in that window).
    */
-  async finish(ids: readonly string[], fields: MetaFields, beforeMeta?: () => void | Promise<void>): Promise<EmbeddingsMeta> {
-    if (ids.length !== this.rowsWritten) throw new Error(`StoreWriter.finish: ${ids.length} ids for ${this.rowsWritten} rows`);
+  async finish(
+    ids: readonly string[],
+    fields: MetaFields,
+    beforeMeta?: () => void | Promise<void>,
+  ): Promise<EmbeddingsMeta> {
+    if (ids.length !== this.rowsWritten)
+      throw new Error(`StoreWriter.finish: ${ids.length} ids for ${this.rowsWritten} rows`);
     await this.fh.sync();
     await this.fh.close();
     this.closed = true;
@@ -191,8 +216,18 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Write a whole store from one matrix (for small stores, imports and tests). Rows are written as given. */
-export async function writeEmbeddings(dir: string, vectors: Float32Array, ids: readonly string[], dim: number, fields: MetaFields): Promise<EmbeddingsMeta> {
-  if (vectors.length !== ids.length * dim) throw new CbirError(`${vectors.length} values for ${ids.length} ids of dim ${dim}`, { file: dir, code: 'embeddings/shape' });
+export async function writeEmbeddings(
+  dir: string,
+  vectors: Float32Array,
+  ids: readonly string[],
+  dim: number,
+  fields: MetaFields,
+): Promise<EmbeddingsMeta> {
+  if (vectors.length !== ids.length * dim)
+    throw new CbirError(`${vectors.length} values for ${ids.length} ids of dim ${dim}`, {
+      file: dir,
+      code: 'embeddings/shape',
+    });
   const w = await StoreWriter.create(dir, dim);
   try {
     await w.append(vectors);
@@ -221,22 +256,49 @@ export interface EmbeddingStore {
 export async function readMeta(dir: string): Promise<EmbeddingsMeta> {
   const metaPath = join(dir, META_FILE);
   if (!existsSync(dir)) {
-    throw new CbirError('embedding store folder not found', { file: dir, hint: 'pass the --out folder of `cbir embed` (or of `cbir embeddings import-h5`)', code: 'embeddings/not-found' });
+    throw new CbirError('embedding store folder not found', {
+      file: dir,
+      hint: 'pass the --out folder of `cbir embed` (or of `cbir embeddings import-h5`)',
+      code: 'embeddings/not-found',
+    });
   }
   if (!existsSync(metaPath)) {
     if (existsSync(join(dir, PARTIAL_DIR))) {
-      throw new CbirError('this embedding run has not finished (no meta.json yet)', { file: dir, hint: 'rerun the same `cbir embed` command: it resumes where it stopped', code: 'embeddings/incomplete' });
+      throw new CbirError('this embedding run has not finished (no meta.json yet)', {
+        file: dir,
+        hint: 'rerun the same `cbir embed` command: it resumes where it stopped',
+        code: 'embeddings/incomplete',
+      });
     }
-    throw new CbirError('not an embedding store (no meta.json)', { file: dir, hint: 'pass the --out folder of `cbir embed`; a store is complete only when meta.json exists', code: 'embeddings/not-a-store' });
+    throw new CbirError('not an embedding store (no meta.json)', {
+      file: dir,
+      hint: 'pass the --out folder of `cbir embed`; a store is complete only when meta.json exists',
+      code: 'embeddings/not-a-store',
+    });
   }
   let meta: EmbeddingsMeta;
   try {
     meta = JSON.parse(await readFile(metaPath, 'utf8'));
   } catch (e) {
-    throw new CbirError(`meta.json is not valid JSON (${(e as Error).message})`, { file: metaPath, hint: 'the store is damaged; embed again with --force', code: 'embeddings/bad-meta', cause: e });
+    throw new CbirError(`meta.json is not valid JSON (${(e as Error).message})`, {
+      file: metaPath,
+      hint: 'the store is damaged; embed again with --force',
+      code: 'embeddings/bad-meta',
+      cause: e,
+    });
   }
-  if (meta.format !== STORE_FORMAT || !Number.isInteger(meta.dim) || meta.dim <= 0 || !Number.isInteger(meta.count) || meta.count < 0) {
-    throw new CbirError('meta.json does not describe a radcbir embedding store (format, dim or count missing)', { file: metaPath, hint: 'embed again with --force, or import published vectors with `cbir embeddings import-h5`', code: 'embeddings/bad-meta' });
+  if (
+    meta.format !== STORE_FORMAT ||
+    !Number.isInteger(meta.dim) ||
+    meta.dim <= 0 ||
+    !Number.isInteger(meta.count) ||
+    meta.count < 0
+  ) {
+    throw new CbirError('meta.json does not describe a radcbir embedding store (format, dim or count missing)', {
+      file: metaPath,
+      hint: 'embed again with --force, or import published vectors with `cbir embeddings import-h5`',
+      code: 'embeddings/bad-meta',
+    });
   }
   return meta;
 }
@@ -244,11 +306,21 @@ export async function readMeta(dir: string): Promise<EmbeddingsMeta> {
 /** Read the ids of a store (one per line). */
 async function readIds(dir: string, expected: number): Promise<string[]> {
   const file = join(dir, IDS_FILE);
-  if (!existsSync(file)) throw new CbirError('ids.txt is missing', { file: dir, hint: 'the store is damaged; embed again with --force', code: 'embeddings/missing-ids' });
+  if (!existsSync(file))
+    throw new CbirError('ids.txt is missing', {
+      file: dir,
+      hint: 'the store is damaged; embed again with --force',
+      code: 'embeddings/missing-ids',
+    });
   const text = await readFile(file, 'utf8');
   const ids = text.length === 0 ? [] : text.slice(0, text.endsWith('\n') ? -1 : undefined).split('\n');
   if (ids.length !== expected) {
-    throw new CbirError(`ids.txt has ${ids.length} lines but meta.json says count ${expected}`, { file, row: Math.min(ids.length, expected) + 1, hint: 'the store is damaged; embed again with --force', code: 'embeddings/ids-count' });
+    throw new CbirError(`ids.txt has ${ids.length} lines but meta.json says count ${expected}`, {
+      file,
+      row: Math.min(ids.length, expected) + 1,
+      hint: 'the store is damaged; embed again with --force',
+      code: 'embeddings/ids-count',
+    });
   }
   return ids;
 }
@@ -262,7 +334,12 @@ export async function openEmbeddings(dir: string): Promise<EmbeddingStore> {
   const size = existsSync(vpath) ? (await stat(vpath)).size : -1;
   const expected = meta.count * meta.dim * 4;
   if (size !== expected) {
-    throw new CbirError(size < 0 ? 'vectors.f32 is missing' : `vectors.f32 has ${size} bytes, expected ${expected} (count ${meta.count} × dim ${meta.dim} × 4)`, { file: vpath, hint: 'the store is damaged; embed again with --force', code: 'embeddings/size' });
+    throw new CbirError(
+      size < 0
+        ? 'vectors.f32 is missing'
+        : `vectors.f32 has ${size} bytes, expected ${expected} (count ${meta.count} × dim ${meta.dim} × 4)`,
+      { file: vpath, hint: 'the store is damaged; embed again with --force', code: 'embeddings/size' },
+    );
   }
   const { count, dim } = meta;
   return {
@@ -273,7 +350,11 @@ export async function openEmbeddings(dir: string): Promise<EmbeddingStore> {
     ids,
     async readAll() {
       if (count * dim > 2 ** 31 - 1) {
-        throw new CbirError(`${count} × ${dim} values do not fit one array`, { file: vpath, hint: 'read the store in blocks with rows(blockSize)', code: 'embeddings/too-large' });
+        throw new CbirError(`${count} × ${dim} values do not fit one array`, {
+          file: vpath,
+          hint: 'read the store in blocks with rows(blockSize)',
+          code: 'embeddings/too-large',
+        });
       }
       const out = new Float32Array(count * dim);
       const fh = await open(vpath, 'r');
@@ -285,7 +366,8 @@ export async function openEmbeddings(dir: string): Promise<EmbeddingStore> {
       return out;
     },
     rows(blockSize = 4096) {
-      if (!Number.isInteger(blockSize) || blockSize <= 0) throw new Error(`rows(blockSize): blockSize must be a positive integer, got ${blockSize}`);
+      if (!Number.isInteger(blockSize) || blockSize <= 0)
+        throw new Error(`rows(blockSize): blockSize must be a positive integer, got ${blockSize}`);
       return {
         async *[Symbol.asyncIterator]() {
           const fh = await open(vpath, 'r');
@@ -311,7 +393,11 @@ export async function readFully(fh: FileHandle, buf: Uint8Array, position: numbe
   while (off < buf.byteLength) {
     const len = Math.min(buf.byteLength - off, 1 << 30);
     const { bytesRead } = await fh.read(buf, off, len, position + off);
-    if (bytesRead === 0) throw new CbirError(`file ended after ${position + off} bytes`, { hint: 'the file is truncated; embed again with --force', code: 'embeddings/truncated' });
+    if (bytesRead === 0)
+      throw new CbirError(`file ended after ${position + off} bytes`, {
+        hint: 'the file is truncated; embed again with --force',
+        code: 'embeddings/truncated',
+      });
     off += bytesRead;
   }
 }
@@ -373,7 +459,11 @@ export async function embeddingsInfo(dir: string, opts: { verify?: boolean } = {
   if (opts.verify) {
     const actual = await computeContentHash(dir);
     if (actual !== m.contentHash) {
-      throw new CbirError(`content hash mismatch: files hash to ${actual}, meta.json says ${m.contentHash}`, { file: join(dir, basename(VECTORS_FILE)), hint: 'the store was modified or damaged after it was written; embed again with --force', code: 'embeddings/hash-mismatch' });
+      throw new CbirError(`content hash mismatch: files hash to ${actual}, meta.json says ${m.contentHash}`, {
+        file: join(dir, basename(VECTORS_FILE)),
+        hint: 'the store was modified or damaged after it was written; embed again with --force',
+        code: 'embeddings/hash-mismatch',
+      });
     }
     info.verified = true;
   }

@@ -36,7 +36,10 @@ export class TaskRunner {
     if (setup.mode === 'descriptor') {
       this.descriptor = createDescriptor(setup.descriptorId ?? '');
       if (setup.fingerprint !== undefined && this.descriptor.fingerprint !== setup.fingerprint) {
-        throw new CbirError(`descriptor ${setup.descriptorId} has fingerprint ${this.descriptor.fingerprint} in the worker but ${setup.fingerprint} in the main thread`, { code: 'embeddings/worker-skew' });
+        throw new CbirError(
+          `descriptor ${setup.descriptorId} has fingerprint ${this.descriptor.fingerprint} in the worker but ${setup.fingerprint} in the main thread`,
+          { code: 'embeddings/worker-skew' },
+        );
       }
     } else if (setup.mode === 'tensor' && !setup.spec) {
       throw new Error('TaskRunner: tensor mode needs a preprocess spec');
@@ -77,7 +80,12 @@ async function namingFile<T>(file: string, what: string, fn: () => Promise<T>): 
     return await fn();
   } catch (e) {
     if (e instanceof CbirError) throw e;
-    throw new CbirError(`cannot ${what} this image (${(e as Error)?.message ?? e})`, { file, hint: 'check the image (it decodes but may be empty or degenerate); fix or remove it, then rerun the same command to resume', code: 'embed/preprocess', cause: e });
+    throw new CbirError(`cannot ${what} this image (${(e as Error)?.message ?? e})`, {
+      file,
+      hint: 'check the image (it decodes but may be empty or degenerate); fix or remove it, then rerun the same command to resume',
+      code: 'embed/preprocess',
+      cause: e,
+    });
   }
 }
 
@@ -94,7 +102,15 @@ export interface TaskError {
 
 export function toTaskError(e: unknown): TaskError {
   const err = e as CbirError;
-  return { message: err?.message ?? String(e), name: err?.name ?? 'Error', file: err?.file, row: err?.row, hint: err?.hint, code: err?.code, stack: err?.stack };
+  return {
+    message: err?.message ?? String(e),
+    name: err?.name ?? 'Error',
+    file: err?.file,
+    row: err?.row,
+    hint: err?.hint,
+    code: err?.code,
+    stack: err?.stack,
+  };
 }
 
 export function fromTaskError(t: TaskError): Error {
@@ -111,7 +127,8 @@ export function fromTaskError(t: TaskError): Error {
 
 /** ArrayBuffers that can be moved (not copied) to the other thread; copies views that share a pooled buffer. */
 export function transferables(r: TaskResult): ArrayBuffer[] {
-  const own = (a: Uint8Array | Float32Array): ArrayBuffer | null => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer ? a.buffer : null);
+  const own = (a: Uint8Array | Float32Array): ArrayBuffer | null =>
+    a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer ? a.buffer : null;
   if (r.kind === 'images') {
     const out: ArrayBuffer[] = [];
     for (const img of r.images) {

@@ -11,16 +11,45 @@ export const KIND_COLORS: Readonly<Record<ClassKind, string>> = { anatomical: '#
 export const GRID_COLORS = { query: '#ff8c00', match: '#1fa824', mismatch: '#e0201b' } as const;
 
 /** Fixed colours of the study's modalities; others take the palette. */
-export const MODALITY_COLORS: Readonly<Record<string, string>> = { CT: '#1f77b4', MR: '#ff7f0e', XR: '#2ca02c', US: '#9467bd', MG: '#8c564b', PET: '#e377c2', NM: '#7f7f7f' };
+export const MODALITY_COLORS: Readonly<Record<string, string>> = {
+  CT: '#1f77b4',
+  MR: '#ff7f0e',
+  XR: '#2ca02c',
+  US: '#9467bd',
+  MG: '#8c564b',
+  PET: '#e377c2',
+  NM: '#7f7f7f',
+};
 
 /**
  * A categorical palette of 24 well-separated colours (Tableau 10, then the darker/lighter
  * Tableau 20 partners and four more); beyond 24 groups `categoricalStyle` also cycles marker symbols.
  */
 export const PALETTE: readonly string[] = [
-  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
-  '#aec7e8', '#ffbb78', '#98df8a', '#ff9896', '#c5b0d5', '#c49c94', '#f7b6d2', '#c7c7c7', '#dbdb8d', '#9edae5',
-  '#393b79', '#637939', '#8c6d31', '#843c39',
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+  '#aec7e8',
+  '#ffbb78',
+  '#98df8a',
+  '#ff9896',
+  '#c5b0d5',
+  '#c49c94',
+  '#f7b6d2',
+  '#c7c7c7',
+  '#dbdb8d',
+  '#9edae5',
+  '#393b79',
+  '#637939',
+  '#8c6d31',
+  '#843c39',
 ];
 
 const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up', 'cross', 'x', 'triangle-down', 'star'];

@@ -75,9 +75,17 @@ export interface GridLayout {
 
 /** Geometry of a grid (pure): canvas size and every cell's position, frame kind, class and similarity. */
 export function gridLayout(manifest: Manifest, queries: readonly GridQuery[], opts: GridOptions = {}): GridLayout {
-  if (queries.length === 0) throw new CbirError('no queries for the grid', { hint: 'choose at least one query row (chooseGridQueries)', code: 'figures/no-data' });
+  if (queries.length === 0)
+    throw new CbirError('no queries for the grid', {
+      hint: 'choose at least one query row (chooseGridQueries)',
+      code: 'figures/no-data',
+    });
   const matches = opts.matches ?? 6;
-  const tile = opts.tile ?? 150, frame = opts.frame ?? 6, gap = opts.gap ?? 12, margin = opts.margin ?? 16, fontSize = opts.fontSize ?? 13;
+  const tile = opts.tile ?? 150,
+    frame = opts.frame ?? 6,
+    gap = opts.gap ?? 12,
+    margin = opts.margin ?? 16,
+    fontSize = opts.fontSize ?? 13;
   const outer = tile + 2 * frame;
   const titleH = opts.title ? Math.round(fontSize * 2.2) : 0;
   const headerH = Math.round(fontSize * 1.8);
@@ -87,21 +95,66 @@ export function gridLayout(manifest: Manifest, queries: readonly GridQuery[], op
   const height = 2 * margin + titleH + headerH + queries.length * (outer + captionH) + (queries.length - 1) * gap;
   const cells: GridCell[] = [];
   queries.forEach((q, line) => {
-    if (!(q.query >= 0 && q.query < manifest.size)) throw new CbirError(`query row ${q.query} is not in the manifest (${manifest.size} rows)`, { file: join(manifest.dir, 'manifest.csv'), hint: 'pick query rows of this manifest', code: 'figures/bad-row' });
+    if (!(q.query >= 0 && q.query < manifest.size))
+      throw new CbirError(`query row ${q.query} is not in the manifest (${manifest.size} rows)`, {
+        file: join(manifest.dir, 'manifest.csv'),
+        hint: 'pick query rows of this manifest',
+        code: 'figures/bad-row',
+      });
     const y = margin + titleH + headerH + line * (outer + captionH + gap);
     const qc = manifest.classIndex[q.query];
-    cells.push({ line, column: 0, x: margin, y, size: outer, frame: 'query', row: q.query, className: manifest.classes[qc].name, sim: NaN });
+    cells.push({
+      line,
+      column: 0,
+      x: margin,
+      y,
+      size: outer,
+      frame: 'query',
+      row: q.query,
+      className: manifest.classes[qc].name,
+      sim: NaN,
+    });
     for (let j = 0; j < matches; j++) {
       const r = j < q.neighbours.length ? q.neighbours[j] : -1;
       const x = margin + (j + 1) * (outer + gap);
-      if (r === undefined || r < 0) { cells.push({ line, column: j + 1, x, y, size: outer, frame: 'empty', row: -1, className: '', sim: NaN }); continue; }
-      if (r >= manifest.size) throw new CbirError(`neighbour row ${r} of query row ${q.query} is not in the manifest (${manifest.size} rows)`, { file: join(manifest.dir, 'manifest.csv'), hint: 'the k-NN table was made for another manifest; pass the report\'s own --data', code: 'figures/bad-row' });
+      if (r === undefined || r < 0) {
+        cells.push({ line, column: j + 1, x, y, size: outer, frame: 'empty', row: -1, className: '', sim: NaN });
+        continue;
+      }
+      if (r >= manifest.size)
+        throw new CbirError(
+          `neighbour row ${r} of query row ${q.query} is not in the manifest (${manifest.size} rows)`,
+          {
+            file: join(manifest.dir, 'manifest.csv'),
+            hint: "the k-NN table was made for another manifest; pass the report's own --data",
+            code: 'figures/bad-row',
+          },
+        );
       const c = manifest.classIndex[r];
       const sim = q.sims && j < q.sims.length ? q.sims[j] : NaN;
-      cells.push({ line, column: j + 1, x, y, size: outer, frame: c === qc ? 'match' : 'mismatch', row: r, className: manifest.classes[c].name, sim });
+      cells.push({
+        line,
+        column: j + 1,
+        x,
+        y,
+        size: outer,
+        frame: c === qc ? 'match' : 'mismatch',
+        row: r,
+        className: manifest.classes[c].name,
+        sim,
+      });
     }
   });
-  return { width, height, tile, frame, fontSize, title: opts.title, headerY: margin + titleH + Math.round(fontSize * 1.2), cells };
+  return {
+    width,
+    height,
+    tile,
+    frame,
+    fontSize,
+    title: opts.title,
+    headerY: margin + titleH + Math.round(fontSize * 1.2),
+    cells,
+  };
 }
 
 const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -121,18 +174,33 @@ function caption(cell: GridCell): [string, string] {
 /** The SVG overlay of a grid: frames, captions, column headings and title (text via a generic sans-serif font). */
 export function gridSvg(layout: GridLayout): string {
   const { width, height, frame, fontSize } = layout;
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${xml(FONT_FAMILY)}">`];
-  if (layout.title) parts.push(`<text x="${width / 2}" y="${Math.round(16 + fontSize * 1.3)}" font-size="${Math.round(fontSize * 1.3)}" font-weight="bold" text-anchor="middle" fill="#222">${xml(layout.title)}</text>`);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${xml(FONT_FAMILY)}">`,
+  ];
+  if (layout.title)
+    parts.push(
+      `<text x="${width / 2}" y="${Math.round(16 + fontSize * 1.3)}" font-size="${Math.round(fontSize * 1.3)}" font-weight="bold" text-anchor="middle" fill="#222">${xml(layout.title)}</text>`,
+    );
   for (const cell of layout.cells) {
-    if (cell.line === 0) parts.push(`<text x="${cell.x + cell.size / 2}" y="${layout.headerY}" font-size="${fontSize}" font-weight="bold" text-anchor="middle" fill="#444">${cell.column === 0 ? 'query' : `match ${cell.column}`}</text>`);
+    if (cell.line === 0)
+      parts.push(
+        `<text x="${cell.x + cell.size / 2}" y="${layout.headerY}" font-size="${fontSize}" font-weight="bold" text-anchor="middle" fill="#444">${cell.column === 0 ? 'query' : `match ${cell.column}`}</text>`,
+      );
     const color = cell.frame === 'empty' ? '#bbbbbb' : GRID_COLORS[cell.frame];
     // Stroke centred on a rect inset by frame/2: the frame covers exactly the outer `frame` pixels.
-    parts.push(`<rect x="${cell.x + frame / 2}" y="${cell.y + frame / 2}" width="${cell.size - frame}" height="${cell.size - frame}" fill="none" stroke="${color}" stroke-width="${frame}"/>`);
+    parts.push(
+      `<rect x="${cell.x + frame / 2}" y="${cell.y + frame / 2}" width="${cell.size - frame}" height="${cell.size - frame}" fill="none" stroke="${color}" stroke-width="${frame}"/>`,
+    );
     const [l1, l2] = caption(cell);
     const cx = cell.x + cell.size / 2;
     const y1 = cell.y + cell.size + Math.round(fontSize * 1.25);
-    parts.push(`<text x="${cx}" y="${y1}" font-size="${fontSize}" text-anchor="middle" fill="#222">${xml(fitText(l1, cell.size, fontSize))}</text>`);
-    if (l2) parts.push(`<text x="${cx}" y="${y1 + Math.round(fontSize * 1.25)}" font-size="${fontSize}" text-anchor="middle" fill="${cell.column === 0 ? GRID_COLORS.query : '#555'}">${xml(l2)}</text>`);
+    parts.push(
+      `<text x="${cx}" y="${y1}" font-size="${fontSize}" text-anchor="middle" fill="#222">${xml(fitText(l1, cell.size, fontSize))}</text>`,
+    );
+    if (l2)
+      parts.push(
+        `<text x="${cx}" y="${y1 + Math.round(fontSize * 1.25)}" font-size="${fontSize}" text-anchor="middle" fill="${cell.column === 0 ? GRID_COLORS.query : '#555'}">${xml(l2)}</text>`,
+      );
   }
   parts.push('</svg>');
   return parts.join('\n');
@@ -141,13 +209,21 @@ export function gridSvg(layout: GridLayout): string {
 /** Cache of decoded, resized tiles (raw RGB, tile × tile) by manifest row; share it across grids of one dataset. */
 export type TileCache = Map<number, Buffer>;
 
-async function tileOf(manifest: Manifest, row: number, tile: number, cache: TileCache | undefined, warnings: string[]): Promise<Buffer> {
+async function tileOf(
+  manifest: Manifest,
+  row: number,
+  tile: number,
+  cache: TileCache | undefined,
+  warnings: string[],
+): Promise<Buffer> {
   const hit = cache?.get(row);
   if (hit && hit.length === tile * tile * 3) return hit;
   let buf: Buffer;
   try {
     const img = await decodeImage(manifest.resolvePath(row));
-    buf = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
+    buf = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
+      raw: { width: img.width, height: img.height, channels: 3 },
+    })
       .resize(tile, tile, { fit: 'contain', background: { r: 0, g: 0, b: 0 } })
       .raw()
       .toBuffer();
@@ -172,7 +248,11 @@ export interface QueryGrid {
  * decoder (16-bit, DICOM, … as everywhere) and letterboxed on black to square tiles; an image
  * that cannot be read becomes a grey tile and a warning.
  */
-export async function renderQueryGrid(manifest: Manifest, queries: readonly GridQuery[], opts: GridOptions & { tileCache?: TileCache } = {}): Promise<QueryGrid> {
+export async function renderQueryGrid(
+  manifest: Manifest,
+  queries: readonly GridQuery[],
+  opts: GridOptions & { tileCache?: TileCache } = {},
+): Promise<QueryGrid> {
   const layout = gridLayout(manifest, queries, opts);
   const { tile, frame } = layout;
   const warnings: string[] = [];
@@ -181,11 +261,26 @@ export async function renderQueryGrid(manifest: Manifest, queries: readonly Grid
   for (const cell of layout.cells) {
     if (cell.row < 0) continue;
     const raw = await tileOf(manifest, cell.row, tile, opts.tileCache, warnings);
-    composites.push({ input: raw, raw: { width: tile, height: tile, channels: 3 }, left: cell.x + frame, top: cell.y + frame });
-    if (!dataUris.has(cell.row)) dataUris.set(cell.row, `data:image/png;base64,${(await sharp(raw, { raw: { width: tile, height: tile, channels: 3 } }).png().toBuffer()).toString('base64')}`);
+    composites.push({
+      input: raw,
+      raw: { width: tile, height: tile, channels: 3 },
+      left: cell.x + frame,
+      top: cell.y + frame,
+    });
+    if (!dataUris.has(cell.row))
+      dataUris.set(
+        cell.row,
+        `data:image/png;base64,${(
+          await sharp(raw, { raw: { width: tile, height: tile, channels: 3 } })
+            .png()
+            .toBuffer()
+        ).toString('base64')}`,
+      );
   }
   composites.push({ input: Buffer.from(gridSvg(layout)), left: 0, top: 0 });
-  const png = await sharp({ create: { width: layout.width, height: layout.height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+  const png = await sharp({
+    create: { width: layout.width, height: layout.height, channels: 3, background: { r: 255, g: 255, b: 255 } },
+  })
     .composite(composites)
     .png()
     .toBuffer();
@@ -196,23 +291,37 @@ function gridHtml(manifest: Manifest, layout: GridLayout, dataUris: Map<number, 
   const lines = Math.max(...layout.cells.map((c) => c.line)) + 1;
   const cols = Math.max(...layout.cells.map((c) => c.column)) + 1;
   const rows: string[] = [];
-  rows.push(`<tr>${Array.from({ length: cols }, (_, c) => `<th>${c === 0 ? 'query' : `match ${c}`}</th>`).join('')}</tr>`);
+  rows.push(
+    `<tr>${Array.from({ length: cols }, (_, c) => `<th>${c === 0 ? 'query' : `match ${c}`}</th>`).join('')}</tr>`,
+  );
   for (let l = 0; l < lines; l++) {
     const cells = layout.cells.filter((c) => c.line === l).sort((a, b) => a.column - b.column);
-    rows.push(`<tr>${cells.map((c) => {
-      const color = c.frame === 'empty' ? '#bbbbbb' : GRID_COLORS[c.frame];
-      const [l1, l2] = caption(c);
-      const img = c.row >= 0 ? `<img src="${dataUris.get(c.row)}" width="${layout.tile}" height="${layout.tile}" alt="${escapeHtml(manifest.filepaths[c.row])}" title="${escapeHtml(`${manifest.filepaths[c.row]}\n${c.className}`)}">` : `<div style="width:${layout.tile}px;height:${layout.tile}px"></div>`;
-      return `<td><div class="f" style="border-color:${color}">${img}</div><div class="c">${escapeHtml(l1)}</div><div class="c s">${escapeHtml(l2)}</div></td>`;
-    }).join('')}</tr>`);
+    rows.push(
+      `<tr>${cells
+        .map((c) => {
+          const color = c.frame === 'empty' ? '#bbbbbb' : GRID_COLORS[c.frame];
+          const [l1, l2] = caption(c);
+          const img =
+            c.row >= 0
+              ? `<img src="${dataUris.get(c.row)}" width="${layout.tile}" height="${layout.tile}" alt="${escapeHtml(manifest.filepaths[c.row])}" title="${escapeHtml(`${manifest.filepaths[c.row]}\n${c.className}`)}">`
+              : `<div style="width:${layout.tile}px;height:${layout.tile}px"></div>`;
+          return `<td><div class="f" style="border-color:${color}">${img}</div><div class="c">${escapeHtml(l1)}</div><div class="c s">${escapeHtml(l2)}</div></td>`;
+        })
+        .join('')}</tr>`,
+    );
   }
   const title = layout.title ?? 'Query grid';
   return [
-    '<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">', `<title>${escapeHtml(title)}</title>`,
+    '<!DOCTYPE html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    `<title>${escapeHtml(title)}</title>`,
     `<style>body{font-family:${FONT_FAMILY};margin:16px;color:#222}table{border-collapse:separate;border-spacing:${Math.max(4, layout.frame * 2)}px}th{font-size:13px;color:#444}td{vertical-align:top;text-align:center;width:${layout.tile + 2 * layout.frame}px}.f{display:inline-block;border:${layout.frame}px solid;line-height:0;background:#000}.c{font-size:12px;max-width:${layout.tile + 2 * layout.frame}px;overflow-wrap:anywhere}.s{color:#555}.legend span{display:inline-block;width:14px;height:14px;vertical-align:middle;margin:0 4px 0 12px}</style>`,
-    '</head><body>', `<h2>${escapeHtml(title)}</h2>`,
+    '</head><body>',
+    `<h2>${escapeHtml(title)}</h2>`,
     `<p class="legend"><span style="background:${GRID_COLORS.query}"></span>query<span style="background:${GRID_COLORS.match}"></span>same class<span style="background:${GRID_COLORS.mismatch}"></span>other class</p>`,
-    `<table>${rows.join('\n')}</table>`, '</body></html>', '',
+    `<table>${rows.join('\n')}</table>`,
+    '</body></html>',
+    '',
   ].join('\n');
 }
 
@@ -220,7 +329,11 @@ function gridHtml(manifest: Manifest, layout: GridLayout, dataUris: Map<number, 
  * Default query rows of a grid: `perModality` queries of each modality (in manifest order),
  * drawn with a seeded RNG from `candidates` (e.g. the test split), preferring distinct classes.
  */
-export function chooseGridQueries(manifest: Manifest, candidates: Int32Array, opts: { perModality?: number; seed?: number } = {}): Int32Array {
+export function chooseGridQueries(
+  manifest: Manifest,
+  candidates: Int32Array,
+  opts: { perModality?: number; seed?: number } = {},
+): Int32Array {
   const per = opts.perModality ?? 2;
   const rng = new Rng(opts.seed ?? 0);
   const out: number[] = [];
@@ -232,7 +345,10 @@ export function chooseGridQueries(manifest: Manifest, candidates: Int32Array, op
     const seen = new Set<number>();
     for (const r of pool) {
       if (picked.length >= per) break;
-      if (!seen.has(manifest.classIndex[r])) { seen.add(manifest.classIndex[r]); picked.push(r); }
+      if (!seen.has(manifest.classIndex[r])) {
+        seen.add(manifest.classIndex[r]);
+        picked.push(r);
+      }
     }
     for (const r of pool) {
       if (picked.length >= per) break;
@@ -244,14 +360,26 @@ export function chooseGridQueries(manifest: Manifest, candidates: Int32Array, op
 }
 
 /** Grid rows from an in-memory k-NN table (rows and similarities as computed). */
-export function gridQueriesFromTable(table: Pick<KnnTable, 'k' | 'queryRows' | 'ids' | 'sims'>, queryRows: ArrayLike<number>, matches = 6): GridQuery[] {
+export function gridQueriesFromTable(
+  table: Pick<KnnTable, 'k' | 'queryRows' | 'ids' | 'sims'>,
+  queryRows: ArrayLike<number>,
+  matches = 6,
+): GridQuery[] {
   const pos = new Map<number, number>();
   table.queryRows.forEach((r, q) => pos.set(r, q));
   const m = Math.min(matches, table.k);
   return Array.from(queryRows, (r) => {
     const q = pos.get(r);
-    if (q === undefined) throw new CbirError(`row ${r} is not a query of the k-NN table`, { hint: 'choose grid queries among the table\'s query rows (the test split)', code: 'figures/bad-row' });
-    return { query: r, neighbours: table.ids.slice(q * table.k, q * table.k + m), sims: table.sims.slice(q * table.k, q * table.k + m) };
+    if (q === undefined)
+      throw new CbirError(`row ${r} is not a query of the k-NN table`, {
+        hint: "choose grid queries among the table's query rows (the test split)",
+        code: 'figures/bad-row',
+      });
+    return {
+      query: r,
+      neighbours: table.ids.slice(q * table.k, q * table.k + m),
+      sims: table.sims.slice(q * table.k, q * table.k + m),
+    };
   });
 }
 
@@ -260,7 +388,12 @@ export function gridQueriesFromTable(table: Pick<KnnTable, 'k' | 'queryRows' | '
  * streamed: only the wanted queries are kept. Similarities are unknown (NaN); add them with
  * `addSimilarities`. A CbirError names the file and line of a path not in the manifest.
  */
-export async function gridQueriesFromKnnCsv(file: string, manifest: Manifest, queryRows: ArrayLike<number>, matches = 6): Promise<GridQuery[]> {
+export async function gridQueriesFromKnnCsv(
+  file: string,
+  manifest: Manifest,
+  queryRows: ArrayLike<number>,
+  matches = 6,
+): Promise<GridQuery[]> {
   const byPath = new Map<string, number>();
   for (let i = 0; i < manifest.size; i++) byPath.set(manifest.filepaths[i], i);
   const wanted = new Map<string, number>();
@@ -270,7 +403,13 @@ export async function gridQueriesFromKnnCsv(file: string, manifest: Manifest, qu
   for await (const rec of readCsvRecords(file)) {
     if (header) {
       header = false;
-      if (rec.cells[0] !== 'query') throw new CbirError(`first column is "${rec.cells[0]}", expected "query"`, { file, row: rec.line, hint: 'pass a knn.csv written by `cbir report` (header query,1,2,…)', code: 'figures/bad-knn-csv' });
+      if (rec.cells[0] !== 'query')
+        throw new CbirError(`first column is "${rec.cells[0]}", expected "query"`, {
+          file,
+          row: rec.line,
+          hint: 'pass a knn.csv written by `cbir report` (header query,1,2,…)',
+          code: 'figures/bad-knn-csv',
+        });
       continue;
     }
     const q = wanted.get(rec.cells[0]);
@@ -281,13 +420,23 @@ export async function gridQueriesFromKnnCsv(file: string, manifest: Manifest, qu
       const p = rec.cells[j + 1];
       if (p === '') continue;
       const r = byPath.get(p);
-      if (r === undefined) throw new CbirError(`neighbour "${p}" (column ${j + 1}) is not in the manifest`, { file, row: rec.line, hint: 'pass the manifest the report was made with (--data)', code: 'figures/unknown-path' });
+      if (r === undefined)
+        throw new CbirError(`neighbour "${p}" (column ${j + 1}) is not in the manifest`, {
+          file,
+          row: rec.line,
+          hint: 'pass the manifest the report was made with (--data)',
+          code: 'figures/unknown-path',
+        });
       neighbours[j] = r;
     }
     found.set(q, { query: q, neighbours, sims: new Float32Array(n).fill(NaN) });
   }
   const missing = Array.from(queryRows).filter((r) => !found.has(r));
-  if (missing.length) throw new CbirError(`${missing.length} chosen queries are not in knn.csv (e.g. "${manifest.filepaths[missing[0]]}")`, { file, hint: 'choose queries among the test split the report was made with', code: 'figures/missing-query' });
+  if (missing.length)
+    throw new CbirError(
+      `${missing.length} chosen queries are not in knn.csv (e.g. "${manifest.filepaths[missing[0]]}")`,
+      { file, hint: 'choose queries among the test split the report was made with', code: 'figures/missing-query' },
+    );
   return Array.from(queryRows, (r) => found.get(r)!);
 }
 
@@ -296,14 +445,26 @@ export async function gridQueriesFromKnnCsv(file: string, manifest: Manifest, qu
  * stored L2-normalised vectors), reading only the rows needed. Store rows are matched to the
  * manifest by id (file path).
  */
-export async function addSimilarities(queries: GridQuery[], manifest: Manifest, store: Pick<EmbeddingStore, 'dir' | 'dim' | 'ids'>): Promise<GridQuery[]> {
+export async function addSimilarities(
+  queries: GridQuery[],
+  manifest: Manifest,
+  store: Pick<EmbeddingStore, 'dir' | 'dim' | 'ids'>,
+): Promise<GridQuery[]> {
   const dim = store.dim;
   let byId: Map<string, number> | undefined;
   const storeRow = (r: number): number => {
     if (store.ids[r] === manifest.filepaths[r]) return r;
-    if (!byId) { byId = new Map(); store.ids.forEach((id, i) => byId!.set(id, i)); }
+    if (!byId) {
+      byId = new Map();
+      store.ids.forEach((id, i) => byId!.set(id, i));
+    }
     const i = byId.get(manifest.filepaths[r]) ?? -1;
-    if (i < 0) throw new CbirError(`"${manifest.filepaths[r]}" has no embedding in the store`, { file: store.dir, hint: 'the store was made for another manifest; pass the report\'s own --data and --work', code: 'figures/store-mismatch' });
+    if (i < 0)
+      throw new CbirError(`"${manifest.filepaths[r]}" has no embedding in the store`, {
+        file: store.dir,
+        hint: "the store was made for another manifest; pass the report's own --data and --work",
+        code: 'figures/store-mismatch',
+      });
     return i;
   };
   const file = join(store.dir, VECTORS_FILE);
@@ -311,7 +472,12 @@ export async function addSimilarities(queries: GridQuery[], manifest: Manifest, 
   const vec = async (r: number) => {
     const v = new Float32Array(dim);
     const { bytesRead } = await fh.read(new Uint8Array(v.buffer), 0, dim * 4, storeRow(r) * dim * 4);
-    if (bytesRead !== dim * 4) throw new CbirError(`short read of row ${r}`, { file, hint: 'the store is damaged; embed again', code: 'figures/store-short' });
+    if (bytesRead !== dim * 4)
+      throw new CbirError(`short read of row ${r}`, {
+        file,
+        hint: 'the store is damaged; embed again',
+        code: 'figures/store-short',
+      });
     return v;
   };
   try {

@@ -16,7 +16,11 @@ export function plotlyBundlePath(): string {
   try {
     return require.resolve('plotly.js-dist-min/plotly.min.js');
   } catch (e) {
-    throw new CbirError('the plotly.js-dist-min package is not installed', { hint: 'run `npm install` in the radcbir folder (figures need its plotly.min.js)', code: 'figures/no-plotly', cause: e });
+    throw new CbirError('the plotly.js-dist-min package is not installed', {
+      hint: 'run `npm install` in the radcbir folder (figures need its plotly.min.js)',
+      code: 'figures/no-plotly',
+      cause: e,
+    });
   }
 }
 
@@ -32,17 +36,32 @@ export function plotlyBundle(): string {
 
 /** JSON for embedding inside a <script> element (no `</script>`, no U+2028/9 line breaks). */
 export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** Escape text for HTML element content and attribute values. */
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 /** Plotly config: no logo, no cloud links; `staticPlot` for screenshots. */
 export function plotlyConfig(staticPlot: boolean): Record<string, unknown> {
-  return { staticPlot, displaylogo: false, responsive: false, showLink: false, showSendToCloud: false, toImageButtonOptions: { format: 'png', scale: 2 } };
+  return {
+    staticPlot,
+    displaylogo: false,
+    responsive: false,
+    showLink: false,
+    showSendToCloud: false,
+    toImageButtonOptions: { format: 'png', scale: 2 },
+  };
 }
 
 export interface FigureHtmlOptions {
@@ -56,14 +75,20 @@ export interface FigureHtmlOptions {
 
 function figureTitle(fig: PlotlyFigure): string {
   const t = fig.layout.title as { text?: string } | string | undefined;
-  const s = typeof t === 'string' ? t : t?.text ?? 'figure';
-  return s.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+  const s = typeof t === 'string' ? t : (t?.text ?? 'figure');
+  return s
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 function plotlyScript(p: FigureHtmlOptions['plotly']): string {
   if (p === undefined || p === 'inline') return `<script>${plotlyBundle()}</script>`;
   if (/^[a-z][a-z0-9+.-]*:/i.test(p.src) || p.src.startsWith('//')) {
-    throw new CbirError(`plotly src "${p.src}" is not a relative path`, { hint: 'figures must work offline: give a path relative to the HTML file, or inline the bundle', code: 'figures/bad-option' });
+    throw new CbirError(`plotly src "${p.src}" is not a relative path`, {
+      hint: 'figures must work offline: give a path relative to the HTML file, or inline the bundle',
+      code: 'figures/bad-option',
+    });
   }
   return `<script src="${escapeHtml(p.src)}"></script>`;
 }
@@ -72,8 +97,15 @@ function plotlyScript(p: FigureHtmlOptions['plotly']): string {
 export function figuresHtml(figs: readonly PlotlyFigure[], opts: FigureHtmlOptions = {}): string {
   if (figs.length === 0) throw new CbirError('no figures to render', { code: 'figures/no-data' });
   const title = opts.title ?? figureTitle(figs[0]);
-  const divs = figs.map((f, i) => `<div id="fig${i}" class="fig" style="width:${f.layout.width}px;height:${f.layout.height}px"></div>`).join('\n');
-  const calls = figs.map((f, i) => `Plotly.newPlot('fig${i}', ${scriptJson(f.data)}, ${scriptJson(f.layout)}, ${scriptJson(plotlyConfig(opts.staticPlot ?? false))});`).join('\n');
+  const divs = figs
+    .map((f, i) => `<div id="fig${i}" class="fig" style="width:${f.layout.width}px;height:${f.layout.height}px"></div>`)
+    .join('\n');
+  const calls = figs
+    .map(
+      (f, i) =>
+        `Plotly.newPlot('fig${i}', ${scriptJson(f.data)}, ${scriptJson(f.layout)}, ${scriptJson(plotlyConfig(opts.staticPlot ?? false))});`,
+    )
+    .join('\n');
   return [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -130,7 +162,11 @@ export function showFigure(fig: PlotlyFigure, opts: { includePlotly?: boolean; d
     try {
       display = (require('tslab') as { display: HtmlDisplay }).display;
     } catch (e) {
-      throw new CbirError('tslab is not installed', { hint: 'showFigure works inside a tslab notebook; elsewhere write a file with figureHtml()', code: 'figures/no-tslab', cause: e });
+      throw new CbirError('tslab is not installed', {
+        hint: 'showFigure works inside a tslab notebook; elsewhere write a file with figureHtml()',
+        code: 'figures/no-tslab',
+        cause: e,
+      });
     }
   }
   const html = notebookFigureHtml(fig, { includePlotly: opts.includePlotly });

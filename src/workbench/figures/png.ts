@@ -20,7 +20,8 @@ import type { PlotlyFigure } from './specs.js';
 /** Where Chromium is looked for: $CBIR_CHROMIUM, then Debian's paths. */
 export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
 
-const INSTALL_HINT = 'install it with `apt-get install chromium` (Debian/Ubuntu), or set CBIR_CHROMIUM to a Chromium binary; HTML figures need no browser';
+const INSTALL_HINT =
+  'install it with `apt-get install chromium` (Debian/Ubuntu), or set CBIR_CHROMIUM to a Chromium binary; HTML figures need no browser';
 
 /** Path of the Chromium binary, or null when none is installed. $CBIR_CHROMIUM wins (an empty value means "none"). */
 export function findChromium(): string | null {
@@ -30,7 +31,9 @@ export function findChromium(): string | null {
     try {
       accessSync(p, constants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return null;
 }
@@ -39,8 +42,15 @@ export function findChromium(): string | null {
 export function requireChromium(): string {
   const p = findChromium();
   if (!p) {
-    const where = process.env.CBIR_CHROMIUM !== undefined ? (process.env.CBIR_CHROMIUM || '$CBIR_CHROMIUM (empty)') : CHROMIUM_PATHS.join(' or ');
-    throw new CbirError(`Chromium not found (looked for ${where}); PNG figures need a headless Chromium`, { file: process.env.CBIR_CHROMIUM || CHROMIUM_PATHS[0], hint: INSTALL_HINT, code: 'figures/no-chromium' });
+    const where =
+      process.env.CBIR_CHROMIUM !== undefined
+        ? process.env.CBIR_CHROMIUM || '$CBIR_CHROMIUM (empty)'
+        : CHROMIUM_PATHS.join(' or ');
+    throw new CbirError(`Chromium not found (looked for ${where}); PNG figures need a headless Chromium`, {
+      file: process.env.CBIR_CHROMIUM || CHROMIUM_PATHS[0],
+      hint: INSTALL_HINT,
+      code: 'figures/no-chromium',
+    });
   }
   return p;
 }
@@ -65,23 +75,53 @@ export interface PngOptions {
 /** Chromium flags: headless, no sandbox (containers), no GPU, nothing that talks to the network, a fresh profile. */
 export function chromiumArgs(userDataDir: string): string[] {
   return [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--no-first-run', '--no-default-browser-check', '--disable-extensions', '--disable-default-apps', '--mute-audio', '--hide-scrollbars',
-    '--disable-dev-shm-usage', '--disable-breakpad', '--disable-crash-reporter', '--force-device-scale-factor=1', `--user-data-dir=${userDataDir}`, '--remote-debugging-pipe', 'about:blank',
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--no-default-browser-check',
+    '--disable-extensions',
+    '--disable-default-apps',
+    '--mute-audio',
+    '--hide-scrollbars',
+    '--disable-dev-shm-usage',
+    '--disable-breakpad',
+    '--disable-crash-reporter',
+    '--force-device-scale-factor=1',
+    `--user-data-dir=${userDataDir}`,
+    '--remote-debugging-pipe',
+    'about:blank',
   ];
 }
 
-type CdpMessage = { id?: number; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: { message: string }; sessionId?: string };
+type CdpMessage = {
+  id?: number;
+  method?: string;
+  params?: Record<string, unknown>;
+  result?: Record<string, unknown>;
+  error?: { message: string };
+  sessionId?: string;
+};
 
 /** A DevTools-protocol connection over Chromium's pipe (fd 3 in, fd 4 out, NUL-separated JSON). */
 class CdpPipe {
   private nextId = 1;
   private buf = '';
-  private readonly pending = new Map<number, { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void; method: string }>();
-  private readonly waiters: { method: string; sessionId?: string; resolve: (p: Record<string, unknown>) => void }[] = [];
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void; method: string }
+  >();
+  private readonly waiters: { method: string; sessionId?: string; resolve: (p: Record<string, unknown>) => void }[] =
+    [];
   private closedError: Error | null = null;
 
-  constructor(private readonly input: Writable, output: Readable) {
+  constructor(
+    private readonly input: Writable,
+    output: Readable,
+  ) {
     output.setEncoding('utf8');
     output.on('data', (chunk: string) => {
       this.buf += chunk;
@@ -105,7 +145,9 @@ class CdpPipe {
       return;
     }
     if (m.method) {
-      const i = this.waiters.findIndex((w) => w.method === m.method && (w.sessionId === undefined || w.sessionId === m.sessionId));
+      const i = this.waiters.findIndex(
+        (w) => w.method === m.method && (w.sessionId === undefined || w.sessionId === m.sessionId),
+      );
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m.params ?? {});
     }
   }
@@ -135,11 +177,23 @@ function withTimeout<T>(p: Promise<T>, seconds: number, what: string): Promise<T
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new CbirError(`Chromium did not finish ${what} within ${seconds} s`, { hint: 'the machine may be overloaded; retry, or raise timeoutSeconds', code: 'figures/chromium-timeout' })), seconds * 1000); }),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new CbirError(`Chromium did not finish ${what} within ${seconds} s`, {
+              hint: 'the machine may be overloaded; retry, or raise timeoutSeconds',
+              code: 'figures/chromium-timeout',
+            }),
+          ),
+        seconds * 1000,
+      );
+    }),
   ]);
 }
 
-const RENDER_PAGE = (): string => `<!DOCTYPE html><html><head><meta charset="utf-8"><style>html,body{margin:0;padding:0;background:#fff;overflow:hidden}#fig{position:absolute;left:0;top:0}</style>
+const RENDER_PAGE =
+  (): string => `<!DOCTYPE html><html><head><meta charset="utf-8"><style>html,body{margin:0;padding:0;background:#fff;overflow:hidden}#fig{position:absolute;left:0;top:0}</style>
 <script>${plotlyBundle()}</script></head><body><div id="fig"></div><script>
 window.__render = function (spec) {
   var el = document.getElementById('fig');
@@ -163,11 +217,21 @@ export async function renderPngs(jobs: readonly PngJob[], opts: PngOptions = {})
   const sizes = jobs.map((job) => {
     const width = Math.round(job.width ?? job.figure.layout?.width);
     const height = Math.round(job.height ?? job.figure.layout?.height);
-    if (!(width > 0 && height > 0 && width <= 10000 && height <= 10000)) throw new CbirError(`figure size ${width} × ${height} is not drawable`, { file: job.file, hint: 'use a width and height between 1 and 10000 pixels', code: 'figures/bad-size' });
+    if (!(width > 0 && height > 0 && width <= 10000 && height <= 10000))
+      throw new CbirError(`figure size ${width} × ${height} is not drawable`, {
+        file: job.file,
+        hint: 'use a width and height between 1 and 10000 pixels',
+        code: 'figures/bad-size',
+      });
     return { width, height };
   });
   const chromium = opts.chromium ?? requireChromium();
-  if (!existsSync(chromium)) throw new CbirError('Chromium binary not found', { file: chromium, hint: INSTALL_HINT, code: 'figures/no-chromium' });
+  if (!existsSync(chromium))
+    throw new CbirError('Chromium binary not found', {
+      file: chromium,
+      hint: INSTALL_HINT,
+      code: 'figures/no-chromium',
+    });
   const timeout = opts.timeoutSeconds ?? 60;
   const tmp = mkdtempSync(join(tmpdir(), 'cbir-chromium-'));
   const page = join(tmp, 'render.html');
@@ -176,19 +240,48 @@ export async function renderPngs(jobs: readonly PngJob[], opts: PngOptions = {})
   let stderr = '';
   const written: string[] = [];
   try {
-    proc = spawn(chromium, chromiumArgs(join(tmp, 'profile')), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: 'disabled:' } });
+    proc = spawn(chromium, chromiumArgs(join(tmp, 'profile')), {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: 'disabled:' },
+    });
     proc.stderr!.setEncoding('utf8');
-    proc.stderr!.on('data', (d: string) => { stderr = (stderr + d).slice(-4000); });
+    proc.stderr!.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-4000);
+    });
     const cdp = new CdpPipe(proc.stdio[3] as Writable, proc.stdio[4] as Readable);
     const exited = new Promise<never>((_, reject) => {
-      proc!.on('error', (e) => { const err = new CbirError(`Chromium could not be started: ${e.message}`, { file: chromium, hint: INSTALL_HINT, code: 'figures/chromium-failed', cause: e }); cdp.fail(err); reject(err); });
-      proc!.on('exit', (code, signal) => { const err = new CbirError(`Chromium exited (${signal ?? `code ${code}`}) before the figures were rendered${stderr ? `; its last output: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`, { file: chromium, hint: 'check that `chromium --headless --no-sandbox about:blank` runs on this machine', code: 'figures/chromium-failed' }); cdp.fail(err); reject(err); });
+      proc!.on('error', (e) => {
+        const err = new CbirError(`Chromium could not be started: ${e.message}`, {
+          file: chromium,
+          hint: INSTALL_HINT,
+          code: 'figures/chromium-failed',
+          cause: e,
+        });
+        cdp.fail(err);
+        reject(err);
+      });
+      proc!.on('exit', (code, signal) => {
+        const err = new CbirError(
+          `Chromium exited (${signal ?? `code ${code}`}) before the figures were rendered${stderr ? `; its last output: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
+          {
+            file: chromium,
+            hint: 'check that `chromium --headless --no-sandbox about:blank` runs on this machine',
+            code: 'figures/chromium-failed',
+          },
+        );
+        cdp.fail(err);
+        reject(err);
+      });
     });
     exited.catch(() => undefined);
     const step = <T>(p: Promise<T>, what: string) => Promise.race([withTimeout(p, timeout, what), exited]);
 
-    const { targetId } = (await step(cdp.send('Target.createTarget', { url: 'about:blank' }), 'starting')) as { targetId: string };
-    const { sessionId } = (await step(cdp.send('Target.attachToTarget', { targetId, flatten: true }), 'starting')) as { sessionId: string };
+    const { targetId } = (await step(cdp.send('Target.createTarget', { url: 'about:blank' }), 'starting')) as {
+      targetId: string;
+    };
+    const { sessionId } = (await step(cdp.send('Target.attachToTarget', { targetId, flatten: true }), 'starting')) as {
+      sessionId: string;
+    };
     await step(cdp.send('Page.enable', {}, sessionId), 'starting');
     const loaded = cdp.event('Page.loadEventFired', sessionId);
     await step(cdp.send('Page.navigate', { url: pathToFileURL(page).href }, sessionId), 'loading plotly');
@@ -197,13 +290,44 @@ export async function renderPngs(jobs: readonly PngJob[], opts: PngOptions = {})
     for (let j = 0; j < jobs.length; j++) {
       const job = jobs[j];
       const { width, height } = sizes[j];
-      await step(cdp.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false }, sessionId), `sizing ${job.file}`);
+      await step(
+        cdp.send(
+          'Emulation.setDeviceMetricsOverride',
+          { width, height, deviceScaleFactor: 1, mobile: false },
+          sessionId,
+        ),
+        `sizing ${job.file}`,
+      );
       const spec = { data: job.figure.data, layout: job.figure.layout, config: plotlyConfig(true), width, height };
-      const r = (await step(cdp.send('Runtime.evaluate', { expression: `window.__render(${scriptJson(spec)})`, awaitPromise: true, returnByValue: true }, sessionId), `drawing ${job.file}`)) as { result?: { value?: unknown }; exceptionDetails?: { text?: string; exception?: { description?: string } } };
+      const r = (await step(
+        cdp.send(
+          'Runtime.evaluate',
+          { expression: `window.__render(${scriptJson(spec)})`, awaitPromise: true, returnByValue: true },
+          sessionId,
+        ),
+        `drawing ${job.file}`,
+      )) as {
+        result?: { value?: unknown };
+        exceptionDetails?: { text?: string; exception?: { description?: string } };
+      };
       if (r.exceptionDetails) {
-        throw new CbirError(`plotly could not draw the figure: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text ?? 'unknown error'}`, { file: job.file, hint: 'check the figure spec (data/layout) for invalid values', code: 'figures/render-failed' });
+        throw new CbirError(
+          `plotly could not draw the figure: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text ?? 'unknown error'}`,
+          {
+            file: job.file,
+            hint: 'check the figure spec (data/layout) for invalid values',
+            code: 'figures/render-failed',
+          },
+        );
       }
-      const shot = (await step(cdp.send('Page.captureScreenshot', { format: 'png', clip: { x: 0, y: 0, width, height, scale: 1 }, captureBeyondViewport: false }, sessionId), `capturing ${job.file}`)) as { data: string };
+      const shot = (await step(
+        cdp.send(
+          'Page.captureScreenshot',
+          { format: 'png', clip: { x: 0, y: 0, width, height, scale: 1 }, captureBeyondViewport: false },
+          sessionId,
+        ),
+        `capturing ${job.file}`,
+      )) as { data: string };
       await writeFileAtomic(job.file, Buffer.from(shot.data, 'base64'));
       written.push(job.file);
       opts.onFile?.(job.file, j);
@@ -219,13 +343,21 @@ export async function renderPngs(jobs: readonly PngJob[], opts: PngOptions = {})
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
     // Helper processes may still be closing files in the profile: retry, and never fail over a temp folder.
-    try { rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }); } catch { /* left in the OS temp folder */ }
+    try {
+      rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch {
+      /* left in the OS temp folder */
+    }
   }
   return written;
 }
 
 /** Render one figure to a PNG file (see renderPngs). */
-export async function renderPng(figure: PlotlyFigure, file: string, opts: PngOptions & { width?: number; height?: number } = {}): Promise<string> {
+export async function renderPng(
+  figure: PlotlyFigure,
+  file: string,
+  opts: PngOptions & { width?: number; height?: number } = {},
+): Promise<string> {
   await renderPngs([{ figure, file, width: opts.width, height: opts.height }], opts);
   return file;
 }

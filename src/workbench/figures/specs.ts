@@ -36,37 +36,66 @@ function baseLayout(title: string, width: number, height: number): PlotlyFigure[
 }
 
 /** A horizontal legend between the title and the plot area, right-aligned: never over the data. */
-const ABOVE_PLOT = { orientation: 'h', x: 1, xanchor: 'right', y: 1.01, yanchor: 'bottom', borderwidth: 0, bgcolor: 'rgba(255,255,255,0)' } as const;
+const ABOVE_PLOT = {
+  orientation: 'h',
+  x: 1,
+  xanchor: 'right',
+  y: 1.01,
+  yanchor: 'bottom',
+  borderwidth: 0,
+  bgcolor: 'rgba(255,255,255,0)',
+} as const;
 
 function axis(title: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { title: { text: title }, showgrid: true, gridcolor: '#e6e6e6', zeroline: false, linecolor: '#444', showline: true, ticks: 'outside', ...extra };
+  return {
+    title: { text: title },
+    showgrid: true,
+    gridcolor: '#e6e6e6',
+    zeroline: false,
+    linecolor: '#444',
+    showline: true,
+    ticks: 'outside',
+    ...extra,
+  };
 }
 
 function checkLength(what: string, a: ArrayLike<number> | undefined, n: number, where: string): void {
   if (a !== undefined && a.length !== n) {
-    throw new CbirError(`${what} has ${a.length} values, N has ${n}`, { file: where, hint: 'every column of precision_at_n.csv must have one value per N', code: 'figures/bad-input' });
+    throw new CbirError(`${what} has ${a.length} values, N has ${n}`, {
+      file: where,
+      hint: 'every column of precision_at_n.csv must have one value per N',
+      code: 'figures/bad-input',
+    });
   }
 }
 
 /** Tick values 1-2-5 per decade (only powers of ten beyond four decades) covering [min, max], for log axes without minor-digit clutter. */
 export function logTicks(min: number, max: number): number[] {
   if (!(min > 0) || !(max >= min)) return [];
-  const lo = Math.floor(Math.log10(min)), hi = Math.ceil(Math.log10(max));
+  const lo = Math.floor(Math.log10(min)),
+    hi = Math.ceil(Math.log10(max));
   const steps = hi - lo > 4 ? [1] : [1, 2, 5];
   const out: number[] = [];
-  for (let e = lo; e <= hi; e++) for (const s of steps) { const v = Number((s * 10 ** e).toPrecision(12)); if (v >= min / 1.001 && v <= max * 1.001) out.push(v); }
+  for (let e = lo; e <= hi; e++)
+    for (const s of steps) {
+      const v = Number((s * 10 ** e).toPrecision(12));
+      if (v >= min / 1.001 && v <= max * 1.001) out.push(v);
+    }
   return out.length >= 2 ? out : [Number((10 ** lo).toPrecision(12)), Number((10 ** hi).toPrecision(12))];
 }
 
 function logAxis(title: string, values: readonly number[]): Record<string, unknown> {
   const pos = values.filter((v) => v > 0);
-  const min = pos.length ? Math.min(...pos) : 1, max = pos.length ? Math.max(...pos) : 10;
+  const min = pos.length ? Math.min(...pos) : 1,
+    max = pos.length ? Math.max(...pos) : 10;
   const ticks = logTicks(min, max);
   return axis(title, { type: 'log', tickvals: ticks, ticktext: ticks.map(String), minor: { showgrid: false } });
 }
 
-const finite = (a: ArrayLike<number> | undefined): a is ArrayLike<number> => a !== undefined && a.length > 0 && Array.prototype.every.call(a, (v: number) => Number.isFinite(v));
-const arr = (a: ArrayLike<number>): number[] => Array.from(a, (v) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null) as number);
+const finite = (a: ArrayLike<number> | undefined): a is ArrayLike<number> =>
+  a !== undefined && a.length > 0 && Array.prototype.every.call(a, (v: number) => Number.isFinite(v));
+const arr = (a: ArrayLike<number>): number[] =>
+  Array.from(a, (v) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null) as number);
 
 /** P@N of one model for N = 1 … K (rows of `<model>/precision_at_n.csv`); lo/hi are the bootstrap interval, absent or NaN when none was computed. */
 export interface PrecisionCurve {
@@ -86,37 +115,97 @@ export interface PrecisionCurve {
  * P@N against N for every model: micro (per query) on the left, macro (per class) on the right,
  * each with its 95 % bootstrap band when present. One colour and one legend entry per model.
  */
-export function precisionCurvesFigure(curves: readonly PrecisionCurve[], opts: { title?: string; width?: number; height?: number } = {}): PlotlyFigure {
-  if (curves.length === 0) throw new CbirError('no precision curves to plot', { hint: 'run `cbir report` first: it writes <model>/precision_at_n.csv', code: 'figures/no-data' });
+export function precisionCurvesFigure(
+  curves: readonly PrecisionCurve[],
+  opts: { title?: string; width?: number; height?: number } = {},
+): PlotlyFigure {
+  if (curves.length === 0)
+    throw new CbirError('no precision curves to plot', {
+      hint: 'run `cbir report` first: it writes <model>/precision_at_n.csv',
+      code: 'figures/no-data',
+    });
   const data: PlotlyTrace[] = [];
   curves.forEach((c, i) => {
     const where = c.source ?? `${c.model}/precision_at_n.csv`;
     const n = c.n.length;
-    for (const [k, a] of [['micro', c.micro], ['micro_lo', c.microLo], ['micro_hi', c.microHi], ['macro', c.macro], ['macro_lo', c.macroLo], ['macro_hi', c.macroHi]] as const) checkLength(k, a, n, where);
+    for (const [k, a] of [
+      ['micro', c.micro],
+      ['micro_lo', c.microLo],
+      ['micro_hi', c.microHi],
+      ['macro', c.macro],
+      ['macro_lo', c.macroLo],
+      ['macro_hi', c.macroHi],
+    ] as const)
+      checkLength(k, a, n, where);
     const color = PALETTE[i % PALETTE.length];
     const x = arr(c.n);
-    for (const [average, xaxis, yaxis, y, lo, hi] of [['micro', 'x', 'y', c.micro, c.microLo, c.microHi], ['macro', 'x2', 'y2', c.macro, c.macroLo, c.macroHi]] as const) {
+    for (const [average, xaxis, yaxis, y, lo, hi] of [
+      ['micro', 'x', 'y', c.micro, c.microLo, c.microHi],
+      ['macro', 'x2', 'y2', c.macro, c.macroLo, c.macroHi],
+    ] as const) {
       if (finite(lo) && finite(hi)) {
         data.push({
-          type: 'scatter', mode: 'lines', x: [...x, ...[...x].reverse()], y: [...arr(hi), ...arr(lo).reverse()], fill: 'toself', fillcolor: withAlpha(color, 0.18),
-          line: { width: 0, color }, hoverinfo: 'skip', showlegend: false, legendgroup: c.model, name: `${c.model} ${average} 95 % interval`, xaxis, yaxis,
+          type: 'scatter',
+          mode: 'lines',
+          x: [...x, ...[...x].reverse()],
+          y: [...arr(hi), ...arr(lo).reverse()],
+          fill: 'toself',
+          fillcolor: withAlpha(color, 0.18),
+          line: { width: 0, color },
+          hoverinfo: 'skip',
+          showlegend: false,
+          legendgroup: c.model,
+          name: `${c.model} ${average} 95 % interval`,
+          xaxis,
+          yaxis,
         });
       }
       data.push({
-        type: 'scatter', mode: 'lines', x, y: arr(y), name: c.model, legendgroup: c.model, showlegend: average === 'micro', line: { color, width: 2 }, xaxis, yaxis,
+        type: 'scatter',
+        mode: 'lines',
+        x,
+        y: arr(y),
+        name: c.model,
+        legendgroup: c.model,
+        showlegend: average === 'micro',
+        line: { color, width: 2 },
+        xaxis,
+        yaxis,
         hovertemplate: `${c.model}<br>N = %{x}<br>${average} P@N = %{y:.3f}<extra></extra>`,
       });
     }
   });
-  const layout = baseLayout(opts.title ?? 'Retrieval precision P@N (shaded: 95 % bootstrap interval)', opts.width ?? 1100, opts.height ?? 520);
+  const layout = baseLayout(
+    opts.title ?? 'Retrieval precision P@N (shaded: 95 % bootstrap interval)',
+    opts.width ?? 1100,
+    opts.height ?? 520,
+  );
   Object.assign(layout, {
     xaxis: axis('N (retrieved images)', { domain: [0, 0.46], anchor: 'y' }),
     yaxis: axis('micro P@N (mean over queries)', { anchor: 'x' }),
     xaxis2: axis('N (retrieved images)', { domain: [0.54, 1], anchor: 'y2' }),
     yaxis2: axis('macro P@N (mean over classes)', { anchor: 'x2' }),
     annotations: [
-      { text: '<b>micro</b>', x: 0.23, y: 1.0, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', showarrow: false },
-      { text: '<b>macro</b>', x: 0.77, y: 1.0, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', showarrow: false },
+      {
+        text: '<b>micro</b>',
+        x: 0.23,
+        y: 1.0,
+        xref: 'paper',
+        yref: 'paper',
+        xanchor: 'center',
+        yanchor: 'bottom',
+        showarrow: false,
+      },
+      {
+        text: '<b>macro</b>',
+        x: 0.77,
+        y: 1.0,
+        xref: 'paper',
+        yref: 'paper',
+        xanchor: 'center',
+        yanchor: 'bottom',
+        showarrow: false,
+      },
     ],
     legend: { ...(layout.legend as object), orientation: 'h', x: 0.5, xanchor: 'center', y: -0.3, yanchor: 'top' },
     margin: { l: 70, r: 30, t: 80, b: 130 },
@@ -138,24 +227,44 @@ export interface IndexSizePoint {
  * Study Fig. 2: micro P@1 against the number of index images per class (log x), one line per
  * model, error bars = ± one standard deviation over the random index subsets.
  */
-export function indexSizeFigure(points: readonly IndexSizePoint[], opts: { title?: string; width?: number; height?: number } = {}): PlotlyFigure {
-  if (points.length === 0) throw new CbirError('no index-size results to plot', { hint: 'the ablation was skipped (no class with enough index images, or --index-size off)', code: 'figures/no-data' });
+export function indexSizeFigure(
+  points: readonly IndexSizePoint[],
+  opts: { title?: string; width?: number; height?: number } = {},
+): PlotlyFigure {
+  if (points.length === 0)
+    throw new CbirError('no index-size results to plot', {
+      hint: 'the ablation was skipped (no class with enough index images, or --index-size off)',
+      code: 'figures/no-data',
+    });
   const models = [...new Set(points.map((p) => p.model))];
   const data: PlotlyTrace[] = models.map((m, i) => {
     const ps = points.filter((p) => p.model === m).sort((a, b) => a.indexPerClass - b.indexPerClass);
     const color = PALETTE[i % PALETTE.length];
     return {
-      type: 'scatter', mode: 'lines+markers', name: m, x: ps.map((p) => p.indexPerClass), y: arr(ps.map((p) => p.mean)),
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: m,
+      x: ps.map((p) => p.indexPerClass),
+      y: arr(ps.map((p) => p.mean)),
       error_y: { type: 'data', array: arr(ps.map((p) => p.std)), visible: true, color, thickness: 1.2, width: 4 },
-      line: { color, width: 2 }, marker: { color, size: 7 },
+      line: { color, width: 2 },
+      marker: { color, size: 7 },
       hovertemplate: `${m}<br>%{x} index images per class<br>P@1 = %{y:.3f} ± %{error_y.array:.3f}<extra></extra>`,
     };
   });
   const p0 = points[0];
-  const sub = p0.classes !== undefined ? ` (${p0.classes} classes${p0.seeds !== undefined ? `, ${p0.seeds} seeds` : ''})` : '';
-  const layout = baseLayout(opts.title ?? `P@1 against index size${sub}: mean ± std`, opts.width ?? 800, opts.height ?? 500);
+  const sub =
+    p0.classes !== undefined ? ` (${p0.classes} classes${p0.seeds !== undefined ? `, ${p0.seeds} seeds` : ''})` : '';
+  const layout = baseLayout(
+    opts.title ?? `P@1 against index size${sub}: mean ± std`,
+    opts.width ?? 800,
+    opts.height ?? 500,
+  );
   Object.assign(layout, {
-    xaxis: logAxis('index images per class', points.map((p) => p.indexPerClass)),
+    xaxis: logAxis(
+      'index images per class',
+      points.map((p) => p.indexPerClass),
+    ),
     yaxis: axis('micro P@1'),
     legend: { ...(layout.legend as object), ...ABOVE_PLOT },
   });
@@ -176,21 +285,42 @@ export interface PerClassPoint {
  * x), anatomical and pathological classes as two coloured traces. Classes with no index images
  * cannot sit on a log axis and are left out (the title says how many).
  */
-export function perClassFigure(rows: readonly PerClassPoint[], opts: { model: string; title?: string; width?: number; height?: number }): PlotlyFigure {
-  if (rows.length === 0) throw new CbirError(`no per-class rows for model "${opts.model}"`, { file: 'per_class_p1.csv', hint: 'run `cbir report` with this model first', code: 'figures/no-data' });
+export function perClassFigure(
+  rows: readonly PerClassPoint[],
+  opts: { model: string; title?: string; width?: number; height?: number },
+): PlotlyFigure {
+  if (rows.length === 0)
+    throw new CbirError(`no per-class rows for model "${opts.model}"`, {
+      file: 'per_class_p1.csv',
+      hint: 'run `cbir report` with this model first',
+      code: 'figures/no-data',
+    });
   const kept = rows.filter((r) => r.indexImages > 0 && Number.isFinite(r.p1));
   const dropped = rows.length - kept.length;
   const data: PlotlyTrace[] = (['anatomical', 'pathological'] as const).map((kind) => {
     const rs = kept.filter((r) => r.kind === kind);
     return {
-      type: 'scatter', mode: 'markers', name: `${kind} (${rs.length} classes)`, x: rs.map((r) => r.indexImages), y: arr(rs.map((r) => r.p1)),
-      text: rs.map((r) => `${r.className}<br>${r.queries} queries`), marker: { color: KIND_COLORS[kind], size: 9, opacity: 0.85, line: { color: '#ffffff', width: 0.5 } },
+      type: 'scatter',
+      mode: 'markers',
+      name: `${kind} (${rs.length} classes)`,
+      x: rs.map((r) => r.indexImages),
+      y: arr(rs.map((r) => r.p1)),
+      text: rs.map((r) => `${r.className}<br>${r.queries} queries`),
+      marker: { color: KIND_COLORS[kind], size: 9, opacity: 0.85, line: { color: '#ffffff', width: 0.5 } },
       hovertemplate: `%{text}<br>index images %{x}<br>P@1 %{y:.3f}<extra>${kind}</extra>`,
     };
   });
-  const layout = baseLayout(opts.title ?? `Per-class P@1 against index samples: ${opts.model}${dropped ? ` (${dropped} class${dropped > 1 ? 'es' : ''} without index images or queries left out)` : ''}`, opts.width ?? 800, opts.height ?? 520);
+  const layout = baseLayout(
+    opts.title ??
+      `Per-class P@1 against index samples: ${opts.model}${dropped ? ` (${dropped} class${dropped > 1 ? 'es' : ''} without index images or queries left out)` : ''}`,
+    opts.width ?? 800,
+    opts.height ?? 520,
+  );
   Object.assign(layout, {
-    xaxis: logAxis('index images of the class', kept.map((r) => r.indexImages)),
+    xaxis: logAxis(
+      'index images of the class',
+      kept.map((r) => r.indexImages),
+    ),
     yaxis: axis('P@1 (micro, within the class)', { range: [-0.03, 1.03] }),
     legend: { ...(layout.legend as object), ...ABOVE_PLOT },
   });
@@ -209,25 +339,55 @@ export interface ImbalanceBinInput {
  * Study Fig. 6: number of classes against samples per class in log-spaced bins. With `kinds`
  * (class name → kind), the bars are stacked anatomical / pathological.
  */
-export function imbalanceFigure(bins: readonly ImbalanceBinInput[], opts: { kinds?: ReadonlyMap<string, ClassKind>; over?: string; title?: string; width?: number; height?: number } = {}): PlotlyFigure {
-  if (bins.length === 0) throw new CbirError('no histogram bins (the dataset has no classes)', { hint: 'check the manifest', code: 'figures/no-data' });
+export function imbalanceFigure(
+  bins: readonly ImbalanceBinInput[],
+  opts: { kinds?: ReadonlyMap<string, ClassKind>; over?: string; title?: string; width?: number; height?: number } = {},
+): PlotlyFigure {
+  if (bins.length === 0)
+    throw new CbirError('no histogram bins (the dataset has no classes)', {
+      hint: 'check the manifest',
+      code: 'figures/no-data',
+    });
   const labels = bins.map((b) => (b.hi - b.lo === 1 ? `${b.lo}` : `${b.lo}–${b.hi - 1}`));
-  const list = (names: readonly string[]) => (names.length > 12 ? [...names.slice(0, 12), `… ${names.length - 12} more`] : [...names]).join('<br>');
+  const list = (names: readonly string[]) =>
+    (names.length > 12 ? [...names.slice(0, 12), `… ${names.length - 12} more`] : [...names]).join('<br>');
   let data: PlotlyTrace[];
   if (opts.kinds) {
     const kinds = opts.kinds;
     data = (['anatomical', 'pathological'] as const).map((kind) => {
       const names = bins.map((b) => b.names.filter((n) => kinds.get(n) === kind));
       return {
-        type: 'bar', name: kind, x: labels, y: names.map((n) => n.length), marker: { color: KIND_COLORS[kind] }, text: names.map(list),
-        hovertemplate: `%{x} samples: %{y} ${kind} classes<br>%{text}<extra></extra>`, textposition: 'none',
+        type: 'bar',
+        name: kind,
+        x: labels,
+        y: names.map((n) => n.length),
+        marker: { color: KIND_COLORS[kind] },
+        text: names.map(list),
+        hovertemplate: `%{x} samples: %{y} ${kind} classes<br>%{text}<extra></extra>`,
+        textposition: 'none',
       };
     });
   } else {
-    data = [{ type: 'bar', name: 'classes', x: labels, y: bins.map((b) => b.classes), marker: { color: PALETTE[0] }, text: bins.map((b) => list(b.names)), hovertemplate: '%{x} samples: %{y} classes<br>%{text}<extra></extra>', textposition: 'none' }];
+    data = [
+      {
+        type: 'bar',
+        name: 'classes',
+        x: labels,
+        y: bins.map((b) => b.classes),
+        marker: { color: PALETTE[0] },
+        text: bins.map((b) => list(b.names)),
+        hovertemplate: '%{x} samples: %{y} classes<br>%{text}<extra></extra>',
+        textposition: 'none',
+      },
+    ];
   }
   const total = bins.reduce((s, b) => s + b.classes, 0);
-  const layout = baseLayout(opts.title ?? `Class imbalance: ${total} classes by samples per class${opts.over && opts.over !== 'all' ? ` (${opts.over} split)` : ''}`, opts.width ?? 800, opts.height ?? 480);
+  const layout = baseLayout(
+    opts.title ??
+      `Class imbalance: ${total} classes by samples per class${opts.over && opts.over !== 'all' ? ` (${opts.over} split)` : ''}`,
+    opts.width ?? 800,
+    opts.height ?? 480,
+  );
   Object.assign(layout, {
     barmode: 'stack',
     bargap: 0.08,
@@ -254,14 +414,29 @@ export interface ScatterMap {
  * Study Fig. 4: a t-SNE (or PCA) map, one trace (legend entry) per group present, sorted by name,
  * with hover text per point. Markers are SVG (not WebGL), so the map renders headless.
  */
-export function scatterMapFigure(map: ScatterMap, opts: { title: string; legendTitle?: string; width?: number; height?: number; markerSize?: number }): PlotlyFigure {
+export function scatterMapFigure(
+  map: ScatterMap,
+  opts: { title: string; legendTitle?: string; width?: number; height?: number; markerSize?: number },
+): PlotlyFigure {
   const n = map.group.length;
-  if (map.xy.length !== 2 * n) throw new CbirError(`map has ${map.xy.length / 2} points but ${n} group codes`, { hint: 'pass one (x, y) pair per point', code: 'figures/bad-input' });
-  if (map.hover && map.hover.length !== n) throw new CbirError(`map has ${n} points but ${map.hover.length} hover texts`, { hint: 'pass one hover text per point', code: 'figures/bad-input' });
+  if (map.xy.length !== 2 * n)
+    throw new CbirError(`map has ${map.xy.length / 2} points but ${n} group codes`, {
+      hint: 'pass one (x, y) pair per point',
+      code: 'figures/bad-input',
+    });
+  if (map.hover && map.hover.length !== n)
+    throw new CbirError(`map has ${n} points but ${map.hover.length} hover texts`, {
+      hint: 'pass one hover text per point',
+      code: 'figures/bad-input',
+    });
   const members = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
     const g = map.group[i];
-    if (!(g >= 0 && g < map.groupNames.length)) throw new CbirError(`point ${i} has group code ${g}, only ${map.groupNames.length} groups are named`, { hint: 'group codes index groupNames', code: 'figures/bad-input' });
+    if (!(g >= 0 && g < map.groupNames.length))
+      throw new CbirError(`point ${i} has group code ${g}, only ${map.groupNames.length} groups are named`, {
+        hint: 'group codes index groupNames',
+        code: 'figures/bad-input',
+      });
     let m = members.get(g);
     if (!m) members.set(g, (m = []));
     m.push(i);
@@ -275,8 +450,11 @@ export function scatterMapFigure(map: ScatterMap, opts: { title: string; legendT
     const fixed = map.colors?.[name];
     const style = fixed ? { color: fixed, symbol: 'circle' } : categoricalStyle(free++);
     return {
-      type: 'scatter', mode: 'markers', name: `${name} (${idx.length})`,
-      x: idx.map((i) => r(map.xy[2 * i])), y: idx.map((i) => r(map.xy[2 * i + 1])),
+      type: 'scatter',
+      mode: 'markers',
+      name: `${name} (${idx.length})`,
+      x: idx.map((i) => r(map.xy[2 * i])),
+      y: idx.map((i) => r(map.xy[2 * i + 1])),
       marker: { color: style.color, symbol: style.symbol, size: opts.markerSize ?? 5, opacity: 0.8 },
       ...(map.hover ? { hovertext: idx.map((i) => map.hover![i]), hoverinfo: 'text' } : { hoverinfo: 'name' }),
     };
@@ -287,7 +465,16 @@ export function scatterMapFigure(map: ScatterMap, opts: { title: string; legendT
   Object.assign(layout, {
     xaxis: { visible: false, showgrid: false, zeroline: false },
     yaxis: { visible: false, showgrid: false, zeroline: false, scaleanchor: 'x', scaleratio: 1 },
-    legend: { ...(layout.legend as object), title: { text: opts.legendTitle ?? '' }, itemsizing: 'constant', font: { size: data.length > 30 ? 10 : 12 }, x: 1.01, xanchor: 'left', y: 1, yanchor: 'top' },
+    legend: {
+      ...(layout.legend as object),
+      title: { text: opts.legendTitle ?? '' },
+      itemsizing: 'constant',
+      font: { size: data.length > 30 ? 10 : 12 },
+      x: 1.01,
+      xanchor: 'left',
+      y: 1,
+      yanchor: 'top',
+    },
     margin: { l: 20, r: 20, t: 70, b: 20 },
   });
   return { data, layout };

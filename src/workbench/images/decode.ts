@@ -33,7 +33,11 @@ export interface DecodeOptions {
  * to 8-bit as `options.sixteenBit` says. Throws a CbirError naming the file when the file is
  * missing, empty or not a decodable image.
  */
-export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}, label = typeof input === 'string' ? input : '<buffer>'): Promise<RgbImage> {
+export async function decodeImage(
+  input: string | Uint8Array,
+  options: DecodeOptions = {},
+  label = typeof input === 'string' ? input : '<buffer>',
+): Promise<RgbImage> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input as string | Buffer, { failOn: 'error' }).metadata();
@@ -49,7 +53,12 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
       .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
-    const rgb = toRgb(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), info.width, info.height, info.channels);
+    const rgb = toRgb(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      info.width,
+      info.height,
+      info.channels,
+    );
     return rgb;
   } catch (e) {
     if (e instanceof CbirError) throw e;
@@ -57,7 +66,12 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
   }
 }
 
-async function decode16(input: string | Uint8Array, meta: sharp.Metadata, mode: 'minmax' | 'scale', label: string): Promise<RgbImage> {
+async function decode16(
+  input: string | Uint8Array,
+  meta: sharp.Metadata,
+  mode: 'minmax' | 'scale',
+  label: string,
+): Promise<RgbImage> {
   const gray = (meta.channels ?? 1) <= 2;
   const { data, info } = await sharp(input as string | Buffer, { failOn: 'error' })
     .toColourspace(gray ? 'grey16' : 'rgb16')
@@ -70,7 +84,8 @@ async function decode16(input: string | Uint8Array, meta: sharp.Metadata, mode: 
   let lo = 0;
   let hi = 65535;
   if (mode === 'minmax') {
-    lo = 65535; hi = 0;
+    lo = 65535;
+    hi = 0;
     for (let p = 0; p < width * height; p++) {
       for (let c = 0; c < colour; c++) {
         const v = src[p * channels + c];
@@ -108,7 +123,9 @@ export function toRgb(src: Uint8Array, width: number, height: number, channels: 
     const out = new Uint8Array(n * 3);
     for (let p = 0; p < n; p++) {
       const v = src[p * channels];
-      out[3 * p] = v; out[3 * p + 1] = v; out[3 * p + 2] = v;
+      out[3 * p] = v;
+      out[3 * p + 1] = v;
+      out[3 * p + 2] = v;
     }
     return { width, height, channels: 3, data: out, grayscale: true };
   }
@@ -130,16 +147,34 @@ export function toGray(img: RgbImage): Uint8Array {
 export async function encodePng(img: RgbImage): Promise<Buffer> {
   if (img.grayscale) {
     const g = toGray(img);
-    return sharp(Buffer.from(g.buffer, g.byteOffset, g.byteLength), { raw: { width: img.width, height: img.height, channels: 1 } }).png().toBuffer();
+    return sharp(Buffer.from(g.buffer, g.byteOffset, g.byteLength), {
+      raw: { width: img.width, height: img.height, channels: 1 },
+    })
+      .png()
+      .toBuffer();
   }
-  return sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
+  return sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
+    raw: { width: img.width, height: img.height, channels: 3 },
+  })
+    .png()
+    .toBuffer();
 }
 
 function decodeError(e: unknown, label: string): CbirError {
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'ENOENT' || /Input file is missing/.test(String((e as Error)?.message))) {
-    return new CbirError('image file not found', { file: label, hint: 'check the path in the manifest and the images root', code: 'image/not-found', cause: e });
+    return new CbirError('image file not found', {
+      file: label,
+      hint: 'check the path in the manifest and the images root',
+      code: 'image/not-found',
+      cause: e,
+    });
   }
   const msg = (e as Error)?.message ?? String(e);
-  return new CbirError(`cannot decode image (${msg.split('\n')[0]})`, { file: label, hint: 'the file is corrupt, truncated or not an image; remove it or replace it with a valid copy', code: 'image/corrupt', cause: e });
+  return new CbirError(`cannot decode image (${msg.split('\n')[0]})`, {
+    file: label,
+    hint: 'the file is corrupt, truncated or not an image; remove it or replace it with a valid copy',
+    code: 'image/corrupt',
+    cause: e,
+  });
 }

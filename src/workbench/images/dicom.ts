@@ -5,7 +5,8 @@ import { CbirError } from '../errors.js';
 import { toRgb, type RgbImage } from './decode.js';
 
 // dicom-parser is a UMD bundle: under Node ESM its API is on the default export.
-const dicomParser = ((dicomParserNs as unknown as { default?: typeof dicomParserNs }).default ?? dicomParserNs) as typeof dicomParserNs;
+const dicomParser = ((dicomParserNs as unknown as { default?: typeof dicomParserNs }).default ??
+  dicomParserNs) as typeof dicomParserNs;
 
 /** A VOI window: centre and width in modality units (e.g. Hounsfield units for CT). */
 export interface DicomWindow {
@@ -57,8 +58,9 @@ const KNOWN_SYNTAXES: Record<string, string> = {
   '1.2.840.10008.1.2.4.110': 'JPEG XL Lossless',
 };
 
-const CONVERT_HINT = 'convert the file to uncompressed Explicit VR Little Endian first, e.g. `gdcmconv --raw in.dcm out.dcm` (GDCM) '
-  + 'or `dcmdjpeg in.dcm out.dcm` / `dcmdrle in.dcm out.dcm` (DCMTK), then point the manifest at the converted file';
+const CONVERT_HINT =
+  'convert the file to uncompressed Explicit VR Little Endian first, e.g. `gdcmconv --raw in.dcm out.dcm` (GDCM) ' +
+  'or `dcmdjpeg in.dcm out.dcm` / `dcmdrle in.dcm out.dcm` (DCMTK), then point the manifest at the converted file';
 
 /**
  * Decode the first frame of an uncompressed DICOM Part-10 file (or its bytes) to the internal RGB
@@ -82,11 +84,16 @@ export async function decodeDicom(
   opts: { window?: { center: number; width: number } } = {},
 ): Promise<{ image: RgbImage; meta: DicomMeta }> {
   const file = typeof input === 'string' ? input : '<buffer>';
-  const fail = (msg: string, hint: string, code: string, cause?: unknown) => new CbirError(msg, { file, hint, code, cause });
+  const fail = (msg: string, hint: string, code: string, cause?: unknown) =>
+    new CbirError(msg, { file, hint, code, cause });
   if (opts.window) {
     const { center, width } = opts.window;
     if (!Number.isFinite(center) || !Number.isFinite(width) || width < 1) {
-      throw fail(`invalid window centre ${center} / width ${width}`, 'give a finite centre and a width ≥ 1 (e.g. 40/400 for CT soft tissue)', 'dicom/bad-window');
+      throw fail(
+        `invalid window centre ${center} / width ${width}`,
+        'give a finite centre and a width ≥ 1 (e.g. 40/400 for CT soft tissue)',
+        'dicom/bad-window',
+      );
     }
   }
 
@@ -95,15 +102,26 @@ export async function decodeDicom(
     try {
       bytes = await readFile(input);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') throw fail('DICOM file not found', 'check the path in the manifest and the images root', 'dicom/not-found', e);
-      throw fail(`cannot read DICOM file (${(e as Error).message})`, 'check that the path is a readable file', 'dicom/read', e);
+      if ((e as NodeJS.ErrnoException)?.code === 'ENOENT')
+        throw fail('DICOM file not found', 'check the path in the manifest and the images root', 'dicom/not-found', e);
+      throw fail(
+        `cannot read DICOM file (${(e as Error).message})`,
+        'check that the path is a readable file',
+        'dicom/read',
+        e,
+      );
     }
   } else {
     bytes = input;
   }
   if (bytes.length < 132 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) {
-    throw fail(bytes.length < 132 ? `not a DICOM Part-10 file (only ${bytes.length} bytes)` : 'not a DICOM Part-10 file (no "DICM" at byte 128)',
-      'the file is truncated or not DICOM; files without the Part-10 header can be rewritten with `dcmconv in out` (DCMTK) or `gdcmconv in out`', 'dicom/not-dicom');
+    throw fail(
+      bytes.length < 132
+        ? `not a DICOM Part-10 file (only ${bytes.length} bytes)`
+        : 'not a DICOM Part-10 file (no "DICM" at byte 128)',
+      'the file is truncated or not DICOM; files without the Part-10 header can be rewritten with `dcmconv in out` (DCMTK) or `gdcmconv in out`',
+      'dicom/not-dicom',
+    );
   }
   // dicom-parser's deflate path needs a Buffer; this is a view, not a copy.
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -114,15 +132,22 @@ export async function decodeDicom(
   } catch (e) {
     const inner = (e as { exception?: unknown })?.exception ?? e;
     const msg = inner instanceof Error ? inner.message : String(inner);
-    throw fail(`cannot parse DICOM (${msg.replace(/^dicomParser[.:]\s*/, '')})`,
-      'the file is truncated or corrupt; export or download it again', 'dicom/corrupt', e);
+    throw fail(
+      `cannot parse DICOM (${msg.replace(/^dicomParser[.:]\s*/, '')})`,
+      'the file is truncated or corrupt; export or download it again',
+      'dicom/corrupt',
+      e,
+    );
   }
 
   const ts = (ds.string('x00020010') ?? '').replace(/\0/g, '').trim();
   if (!(ts in NATIVE_SYNTAXES)) {
     const what = KNOWN_SYNTAXES[ts] ?? 'an unsupported (compressed) transfer syntax';
-    throw fail(`pixel data uses transfer syntax ${ts || '(none)'} — ${what}; only uncompressed little-endian DICOM is supported`,
-      CONVERT_HINT, 'dicom/compressed');
+    throw fail(
+      `pixel data uses transfer syntax ${ts || '(none)'} — ${what}; only uncompressed little-endian DICOM is supported`,
+      CONVERT_HINT,
+      'dicom/compressed',
+    );
   }
 
   const meta: DicomMeta = {
@@ -137,27 +162,51 @@ export async function decodeDicom(
 
   const pixelEl = ds.elements.x7fe00010;
   if (!pixelEl) {
-    const other = ds.elements.x7fe00008 ? ' (it has Float Pixel Data, which is not supported)' : ds.elements.x7fe00009 ? ' (it has Double Float Pixel Data, which is not supported)' : '';
-    throw fail(`no PixelData (7FE0,0010) element${other}`,
-      'the file holds no image (e.g. a structured report or presentation state); remove it from the manifest', 'dicom/no-pixels');
+    const other = ds.elements.x7fe00008
+      ? ' (it has Float Pixel Data, which is not supported)'
+      : ds.elements.x7fe00009
+        ? ' (it has Double Float Pixel Data, which is not supported)'
+        : '';
+    throw fail(
+      `no PixelData (7FE0,0010) element${other}`,
+      'the file holds no image (e.g. a structured report or presentation state); remove it from the manifest',
+      'dicom/no-pixels',
+    );
   }
   if (pixelEl.encapsulatedPixelData || pixelEl.hadUndefinedLength) {
-    throw fail(`pixel data is encapsulated (compressed) although the transfer syntax is ${ts}`, CONVERT_HINT, 'dicom/compressed');
+    throw fail(
+      `pixel data is encapsulated (compressed) although the transfer syntax is ${ts}`,
+      CONVERT_HINT,
+      'dicom/compressed',
+    );
   }
 
   const rows = ds.uint16('x00280010') ?? 0;
   const cols = ds.uint16('x00280011') ?? 0;
-  if (!rows || !cols) throw fail(`missing or zero Rows/Columns (${rows}×${cols})`, 'the file is corrupt or not an image; remove it from the manifest', 'dicom/bad-header');
+  if (!rows || !cols)
+    throw fail(
+      `missing or zero Rows/Columns (${rows}×${cols})`,
+      'the file is corrupt or not an image; remove it from the manifest',
+      'dicom/bad-header',
+    );
   const spp = ds.uint16('x00280002') ?? 1;
   const photometric = (meta.photometric ?? (spp === 3 ? 'RGB' : 'MONOCHROME2')).toUpperCase();
   const bitsAllocated = ds.uint16('x00280100') ?? 0;
   if (bitsAllocated !== 8 && bitsAllocated !== 16) {
-    throw fail(`BitsAllocated ${bitsAllocated} is not supported (only 8 and 16)`, 'convert the image to 8- or 16-bit, e.g. with `dcmconv` or `gdcmconv`, or remove it from the manifest', 'dicom/unsupported');
+    throw fail(
+      `BitsAllocated ${bitsAllocated} is not supported (only 8 and 16)`,
+      'convert the image to 8- or 16-bit, e.g. with `dcmconv` or `gdcmconv`, or remove it from the manifest',
+      'dicom/unsupported',
+    );
   }
   const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
   const highBit = ds.uint16('x00280102') ?? bitsStored - 1;
   if (bitsStored < 1 || bitsStored > bitsAllocated || highBit >= bitsAllocated || highBit + 1 < bitsStored) {
-    throw fail(`inconsistent BitsStored ${bitsStored} / HighBit ${highBit} / BitsAllocated ${bitsAllocated}`, 'the header is corrupt; export the image again', 'dicom/bad-header');
+    throw fail(
+      `inconsistent BitsStored ${bitsStored} / HighBit ${highBit} / BitsAllocated ${bitsAllocated}`,
+      'the header is corrupt; export the image again',
+      'dicom/bad-header',
+    );
   }
   const signed = (ds.uint16('x00280103') ?? 0) === 1;
   const frames = Math.max(1, ds.intString('x00280008') ?? 1);
@@ -168,8 +217,11 @@ export async function decodeDicom(
 
   const isMono = photometric === 'MONOCHROME1' || photometric === 'MONOCHROME2';
   if (!(isMono && spp === 1) && !(photometric === 'RGB' && spp === 3)) {
-    throw fail(`photometric interpretation ${photometric} with ${spp} sample(s) per pixel is not supported (only MONOCHROME1, MONOCHROME2 and RGB)`,
-      'convert the image to RGB or grayscale first, e.g. `gdcmconv --raw --photometric-interpretation RGB in.dcm out.dcm` (GDCM)', 'dicom/unsupported');
+    throw fail(
+      `photometric interpretation ${photometric} with ${spp} sample(s) per pixel is not supported (only MONOCHROME1, MONOCHROME2 and RGB)`,
+      'convert the image to RGB or grayscale first, e.g. `gdcmconv --raw --photometric-interpretation RGB in.dcm out.dcm` (GDCM)',
+      'dicom/unsupported',
+    );
   }
 
   const bytesPer = bitsAllocated / 8;
@@ -177,8 +229,11 @@ export async function decodeDicom(
   const frameBytes = samples * bytesPer;
   const available = Math.min(pixelEl.length, ds.byteArray.length - pixelEl.dataOffset);
   if (available < frameBytes) {
-    throw fail(`PixelData holds ${available} bytes, one ${rows}×${cols}×${spp} frame of ${bitsAllocated}-bit samples needs ${frameBytes}`,
-      'the file is truncated or its header is wrong; export or download it again', 'dicom/truncated');
+    throw fail(
+      `PixelData holds ${available} bytes, one ${rows}×${cols}×${spp} frame of ${bitsAllocated}-bit samples needs ${frameBytes}`,
+      'the file is truncated or its header is wrong; export or download it again',
+      'dicom/truncated',
+    );
   }
   const abs = ds.byteArray.byteOffset + pixelEl.dataOffset;
   let raw: Uint8Array | Uint16Array;
@@ -248,7 +303,10 @@ export async function decodeDicom(
           if (s < lo) lo = s;
           if (s > hi) hi = s;
         }
-        if (lo === Infinity) { lo = 0; hi = 0; }
+        if (lo === Infinity) {
+          lo = 0;
+          hi = 0;
+        }
         let mlo = lo * slope + intercept;
         let mhi = hi * slope + intercept;
         if (mlo > mhi) [mlo, mhi] = [mhi, mlo];

@@ -10,12 +10,27 @@ import { toRgb, type RgbImage } from './decode.js';
 export interface NpyArray {
   dtype: string;
   shape: number[];
-  data: Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array | BigInt64Array;
+  data:
+    | Uint8Array
+    | Int8Array
+    | Uint16Array
+    | Int16Array
+    | Uint32Array
+    | Int32Array
+    | Float32Array
+    | Float64Array
+    | BigInt64Array;
 }
 
 type TypedCtor =
-  | Uint8ArrayConstructor | Int8ArrayConstructor | Uint16ArrayConstructor | Int16ArrayConstructor
-  | Uint32ArrayConstructor | Int32ArrayConstructor | Float32ArrayConstructor | Float64ArrayConstructor
+  | Uint8ArrayConstructor
+  | Int8ArrayConstructor
+  | Uint16ArrayConstructor
+  | Int16ArrayConstructor
+  | Uint32ArrayConstructor
+  | Int32ArrayConstructor
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
   | BigInt64ArrayConstructor;
 
 const DTYPES: Record<string, { size: number; ctor: TypedCtor }> = {
@@ -53,7 +68,8 @@ export function parseNpy(bytes: Uint8Array, name = '<buffer>'): NpyArray {
 export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): NpyArray {
   const bad = (msg: string, hint = 'the file is not a valid .npy array; re-create it with numpy.save / numpy.savez') =>
     new CbirError(msg, { file: name, hint, code: 'npy/invalid' });
-  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) throw bad('not a .npy array (missing \\x93NUMPY magic)');
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b))
+    throw bad('not a .npy array (missing \\x93NUMPY magic)');
   const major = bytes[6];
   const minor = bytes[7];
   let headerLen: number;
@@ -66,25 +82,36 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
     headerLen = (bytes[8] | (bytes[9] << 8) | (bytes[10] << 16)) + bytes[11] * 0x1000000;
     headerStart = 12;
   } else {
-    throw bad(`unsupported .npy format version ${major}.${minor}`, 'save the array with numpy ≥ 1.9 defaults (format 1.0–3.0)');
+    throw bad(
+      `unsupported .npy format version ${major}.${minor}`,
+      'save the array with numpy ≥ 1.9 defaults (format 1.0–3.0)',
+    );
   }
   const dataStart = headerStart + headerLen;
-  if (dataStart > bytes.length) throw bad(`truncated .npy header (needs ${dataStart} bytes, file has ${bytes.length})`, 'the file is truncated; download or export it again');
-  const header = major === 3
-    ? new TextDecoder('utf-8').decode(bytes.subarray(headerStart, dataStart))
-    : latin1(bytes.subarray(headerStart, dataStart));
+  if (dataStart > bytes.length)
+    throw bad(
+      `truncated .npy header (needs ${dataStart} bytes, file has ${bytes.length})`,
+      'the file is truncated; download or export it again',
+    );
+  const header =
+    major === 3
+      ? new TextDecoder('utf-8').decode(bytes.subarray(headerStart, dataStart))
+      : latin1(bytes.subarray(headerStart, dataStart));
 
   const descrM = /['"]descr['"]\s*:\s*(['"])([^'"]*)\1/.exec(header);
   if (!descrM) {
-    if (/['"]descr['"]\s*:\s*\[/.test(header)) throw bad('structured (record) dtype is not supported', 'store each field as its own plain array');
+    if (/['"]descr['"]\s*:\s*\[/.test(header))
+      throw bad('structured (record) dtype is not supported', 'store each field as its own plain array');
     throw bad(`.npy header has no dtype ('descr'): ${header.trim()}`);
   }
   const descr = descrM[2];
   const fortranM = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header);
   if (!fortranM) throw bad(`.npy header has no 'fortran_order': ${header.trim()}`);
   if (fortranM[1] === 'True') {
-    throw bad('array is stored in Fortran (column-major) order, which is not supported',
-      'save it in C order, e.g. numpy.save(path, numpy.ascontiguousarray(a))');
+    throw bad(
+      'array is stored in Fortran (column-major) order, which is not supported',
+      'save it in C order, e.g. numpy.save(path, numpy.ascontiguousarray(a))',
+    );
   }
   const shapeM = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header);
   if (!shapeM) throw bad(`.npy header has no 'shape': ${header.trim()}`);
@@ -100,8 +127,10 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
   const code = order === '<' || order === '>' || order === '|' || order === '=' ? descr.slice(1) : descr;
   const dt = DTYPES[code];
   if (!dt) {
-    throw bad(`unsupported dtype '${descr}'`,
-      "convert the array to one of uint8, int8, uint16, int16, uint32, int32, int64, float32, float64 or bool before saving (e.g. a.astype('float32'))");
+    throw bad(
+      `unsupported dtype '${descr}'`,
+      "convert the array to one of uint8, int8, uint16, int16, uint32, int32, int64, float32, float64 or bool before saving (e.g. a.astype('float32'))",
+    );
   }
   const bigEndian = dt.size > 1 && (order === '>' || (order === '=' && !NATIVE_LITTLE));
 
@@ -110,8 +139,10 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
   const nbytes = count * dt.size;
   if (!Number.isSafeInteger(nbytes)) throw bad(`shape (${shape.join(', ')}) is too large`);
   if (dataStart + nbytes > bytes.length) {
-    throw bad(`truncated .npy data: shape (${shape.join(', ')}) of ${code} needs ${nbytes} bytes, only ${bytes.length - dataStart} present`,
-      'the file is truncated; download or export it again');
+    throw bad(
+      `truncated .npy data: shape (${shape.join(', ')}) of ${code} needs ${nbytes} bytes, only ${bytes.length - dataStart} present`,
+      'the file is truncated; download or export it again',
+    );
   }
 
   const swap = bigEndian === NATIVE_LITTLE && dt.size > 1;
@@ -137,7 +168,9 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
 function swapBytes(buf: Uint8Array, size: number): void {
   for (let i = 0; i + size <= buf.length; i += size) {
     for (let a = i, b = i + size - 1; a < b; a++, b--) {
-      const t = buf[a]; buf[a] = buf[b]; buf[b] = t;
+      const t = buf[a];
+      buf[a] = buf[b];
+      buf[b] = t;
     }
   }
 }
@@ -157,13 +190,23 @@ export function npyImage(arr: NpyArray, index: number, label = 'array'): RgbImag
   const s = arr.shape;
   const channels = s.length === 3 ? 1 : s.length === 4 ? s[3] : 0;
   if (arr.dtype !== 'u1' || !(arr.data instanceof Uint8Array) || (channels !== 1 && channels !== 3)) {
-    throw new CbirError(`array of dtype ${arr.dtype} and shape (${s.join(', ')}) is not a uint8 image stack (n, H, W) or (n, H, W, 3)`,
-      { file: label, hint: 'use the *_images array of the .npz (not *_labels), stored as uint8', code: 'npy/not-images' });
+    throw new CbirError(
+      `array of dtype ${arr.dtype} and shape (${s.join(', ')}) is not a uint8 image stack (n, H, W) or (n, H, W, 3)`,
+      {
+        file: label,
+        hint: 'use the *_images array of the .npz (not *_labels), stored as uint8',
+        code: 'npy/not-images',
+      },
+    );
   }
   const n = s[0];
   if (!Number.isInteger(index) || index < 0 || index >= n) {
-    throw new CbirError(`image index ${index} is out of range (the stack holds ${n} images)`,
-      { file: label, row: Number.isInteger(index) && index >= 0 ? index + 1 : undefined, hint: `use an index from 0 to ${n - 1}`, code: 'npy/index' });
+    throw new CbirError(`image index ${index} is out of range (the stack holds ${n} images)`, {
+      file: label,
+      row: Number.isInteger(index) && index >= 0 ? index + 1 : undefined,
+      hint: `use an index from 0 to ${n - 1}`,
+      code: 'npy/index',
+    });
   }
   const h = s[1];
   const w = s[2];

@@ -44,8 +44,19 @@ export async function readNpz(file: string, opts: ReadNpzOptions = {}): Promise<
     fh = await open(file, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException)?.code;
-    if (code === 'ENOENT') throw new CbirError('.npz file not found', { file, hint: 'check the path (and CBIR_DATASETS)', code: 'npz/not-found', cause: e });
-    throw new CbirError(`cannot open .npz file (${(e as Error).message})`, { file, hint: 'check that the path is a readable file', code: 'npz/open', cause: e });
+    if (code === 'ENOENT')
+      throw new CbirError('.npz file not found', {
+        file,
+        hint: 'check the path (and CBIR_DATASETS)',
+        code: 'npz/not-found',
+        cause: e,
+      });
+    throw new CbirError(`cannot open .npz file (${(e as Error).message})`, {
+      file,
+      hint: 'check that the path is a readable file',
+      code: 'npz/open',
+      cause: e,
+    });
   }
   try {
     const entries = await readCentralDirectory(fh, file);
@@ -55,8 +66,14 @@ export async function readNpz(file: string, opts: ReadNpzOptions = {}): Promise<
     if (opts.keys) {
       const missing = opts.keys.filter((k) => !npy.has(k));
       if (missing.length) {
-        throw new CbirError(`array${missing.length > 1 ? 's' : ''} ${missing.map((k) => `'${k}'`).join(', ')} not in the .npz (it holds: ${keys.join(', ') || 'no arrays'})`,
-          { file, hint: 'use one of the arrays the file holds, or re-export the file with the missing array', code: 'npz/missing-member' });
+        throw new CbirError(
+          `array${missing.length > 1 ? 's' : ''} ${missing.map((k) => `'${k}'`).join(', ')} not in the .npz (it holds: ${keys.join(', ') || 'no arrays'})`,
+          {
+            file,
+            hint: 'use one of the arrays the file holds, or re-export the file with the missing array',
+            code: 'npz/missing-member',
+          },
+        );
       }
       keys = opts.keys;
     }
@@ -74,7 +91,9 @@ export async function readNpz(file: string, opts: ReadNpzOptions = {}): Promise<
 
 function notZip(file: string, why: string): CbirError {
   return new CbirError(`not a valid .npz (zip) file: ${why}`, {
-    file, hint: 'the file is truncated or not an .npz; download it again or re-create it with numpy.savez', code: 'npz/not-zip',
+    file,
+    hint: 'the file is truncated or not an .npz; download it again or re-create it with numpy.savez',
+    code: 'npz/not-zip',
   });
 }
 
@@ -107,21 +126,27 @@ async function readCentralDirectory(fh: FileHandle, file: string): Promise<ZipEn
     const z64Offset = Number(tv.getBigUint64(e - 20 + 8, true));
     const rec = await readAt(fh, z64Offset, 56);
     const rv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-    if (rec.length < 56 || rv.getUint32(0, true) !== SIG_EOCD64) throw notZip(file, 'bad zip64 end-of-central-directory record');
+    if (rec.length < 56 || rv.getUint32(0, true) !== SIG_EOCD64)
+      throw notZip(file, 'bad zip64 end-of-central-directory record');
     count = Number(rv.getBigUint64(32, true));
     cdSize = Number(rv.getBigUint64(40, true));
     cdOffset = Number(rv.getBigUint64(48, true));
   } else if (count === 0xffff || cdSize === U32_MAX || cdOffset === U32_MAX) {
     throw notZip(file, 'zip64 markers without a zip64 end-of-central-directory locator');
   }
-  if (cdOffset + cdSize > size) throw notZip(file, `central directory (${cdSize} bytes at ${cdOffset}) lies beyond the end of the file (${size} bytes)`);
+  if (cdOffset + cdSize > size)
+    throw notZip(
+      file,
+      `central directory (${cdSize} bytes at ${cdOffset}) lies beyond the end of the file (${size} bytes)`,
+    );
   const cd = await readAt(fh, cdOffset, cdSize);
   const cv = new DataView(cd.buffer, cd.byteOffset, cd.byteLength);
   const entries: ZipEntry[] = [];
   let p = 0;
   const dec = new TextDecoder('utf-8');
   for (let i = 0; i < count; i++) {
-    if (p + 46 > cd.length || cv.getUint32(p, true) !== SIG_CENTRAL) throw notZip(file, `central directory entry ${i + 1} of ${count} is damaged`);
+    if (p + 46 > cd.length || cv.getUint32(p, true) !== SIG_CENTRAL)
+      throw notZip(file, `central directory entry ${i + 1} of ${count} is damaged`);
     const flags = cv.getUint16(p + 8, true);
     const method = cv.getUint16(p + 10, true);
     const crc = cv.getUint32(p + 16, true);
@@ -143,7 +168,11 @@ async function readCentralDirectory(fh: FileHandle, file: string): Promise<ZipEn
         const len = cv.getUint16(x + 2, true);
         if (id === 0x0001) {
           let q = x + 4;
-          const next = () => { const v = Number(cv.getBigUint64(q, true)); q += 8; return v; };
+          const next = () => {
+            const v = Number(cv.getBigUint64(q, true));
+            q += 8;
+            return v;
+          };
           if (usize === U32_MAX) usize = next();
           if (compressedSize === U32_MAX) compressedSize = next();
           if (localOffset === U32_MAX) localOffset = next();
@@ -162,29 +191,41 @@ async function readCentralDirectory(fh: FileHandle, file: string): Promise<ZipEn
 
 async function readMember(fh: FileHandle, e: ZipEntry, file: string): Promise<Uint8Array> {
   const member = e.name.replace(/\.npy$/, '');
-  const fail = (msg: string, hint = 'the .npz is truncated or corrupt; download it again or re-create it with numpy.savez') =>
-    new CbirError(`array '${member}': ${msg}`, { file, hint, code: 'npz/corrupt-member' });
-  if (e.flags & 1) throw fail('member is encrypted', 'decrypt the archive first (numpy never writes encrypted .npz files)');
+  const fail = (
+    msg: string,
+    hint = 'the .npz is truncated or corrupt; download it again or re-create it with numpy.savez',
+  ) => new CbirError(`array '${member}': ${msg}`, { file, hint, code: 'npz/corrupt-member' });
+  if (e.flags & 1)
+    throw fail('member is encrypted', 'decrypt the archive first (numpy never writes encrypted .npz files)');
   if (e.method !== 0 && e.method !== 8) {
-    throw fail(`unsupported zip compression method ${e.method}`, 'only stored and deflated members are supported; re-save with numpy.savez or numpy.savez_compressed');
+    throw fail(
+      `unsupported zip compression method ${e.method}`,
+      'only stored and deflated members are supported; re-save with numpy.savez or numpy.savez_compressed',
+    );
   }
   const lh = await readAt(fh, e.localOffset, 30);
   const lv = new DataView(lh.buffer, lh.byteOffset, lh.byteLength);
-  if (lh.length < 30 || lv.getUint32(0, true) !== SIG_LOCAL) throw fail('local file header not found where the central directory says');
+  if (lh.length < 30 || lv.getUint32(0, true) !== SIG_LOCAL)
+    throw fail('local file header not found where the central directory says');
   const dataStart = e.localOffset + 30 + lv.getUint16(26, true) + lv.getUint16(28, true);
   let bytes: Uint8Array;
   if (e.method === 0) {
-    if (e.compressedSize !== e.size) throw fail(`stored member has compressed size ${e.compressedSize} ≠ size ${e.size}`);
+    if (e.compressedSize !== e.size)
+      throw fail(`stored member has compressed size ${e.compressedSize} ≠ size ${e.size}`);
     bytes = await readAt(fh, dataStart, e.size);
     if (bytes.length < e.size) throw fail(`truncated: ${bytes.length} of ${e.size} bytes present`);
   } else {
     const packed = await readAt(fh, dataStart, e.compressedSize);
-    if (packed.length < e.compressedSize) throw fail(`truncated: ${packed.length} of ${e.compressedSize} compressed bytes present`);
+    if (packed.length < e.compressedSize)
+      throw fail(`truncated: ${packed.length} of ${e.compressedSize} compressed bytes present`);
     try {
       bytes = inflateSync(packed, { out: new Uint8Array(e.size) });
     } catch (err) {
       throw new CbirError(`array '${member}': cannot inflate (${(err as Error).message})`, {
-        file, hint: 'the .npz is truncated or corrupt; download it again or re-create it with numpy.savez_compressed', code: 'npz/corrupt-member', cause: err,
+        file,
+        hint: 'the .npz is truncated or corrupt; download it again or re-create it with numpy.savez_compressed',
+        code: 'npz/corrupt-member',
+        cause: err,
       });
     }
     if (bytes.length !== e.size) throw fail(`inflated to ${bytes.length} bytes, expected ${e.size}`);

@@ -20,7 +20,15 @@ import * as ort from 'onnxruntime-node';
 import { open, type FileHandle } from 'node:fs/promises';
 import { CbirError } from '../errors.js';
 import { GraphBuilder } from '../models/onnx/builder.js';
-import { bytesOf, checkFinite, checkMatrix, checkPositiveInt, defaultThreads, resolveRows, sortById } from './common.js';
+import {
+  bytesOf,
+  checkFinite,
+  checkMatrix,
+  checkPositiveInt,
+  defaultThreads,
+  resolveRows,
+  sortById,
+} from './common.js';
 import { writeChunksAtomic } from '../util/fsx.js';
 import { TopKHeap, mergeSortedTopK } from './topk.js';
 import type { BuildOptions, ExactParams, SearchOptions, SearchResult, VectorIndex } from './types.js';
@@ -49,11 +57,20 @@ interface Blocks {
 /** Blocks held in memory: one Float32Array, block i at [start_i*dim, end_i*dim). */
 class MemoryBlocks implements Blocks {
   readonly count: number;
-  constructor(readonly data: Float32Array, readonly dim: number, readonly size: number, readonly indexBlock: number) {
+  constructor(
+    readonly data: Float32Array,
+    readonly dim: number,
+    readonly size: number,
+    readonly indexBlock: number,
+  ) {
     this.count = Math.ceil(size / indexBlock);
   }
-  start(i: number): number { return i * this.indexBlock; }
-  width(i: number): number { return Math.min(this.indexBlock, this.size - i * this.indexBlock); }
+  start(i: number): number {
+    return i * this.indexBlock;
+  }
+  width(i: number): number {
+    return Math.min(this.indexBlock, this.size - i * this.indexBlock);
+  }
   async get(i: number): Promise<Float32Array> {
     const s = this.start(i) * this.dim;
     return this.data.subarray(s, s + this.width(i) * this.dim);
@@ -65,26 +82,44 @@ class MemoryBlocks implements Blocks {
 class FileBlocks implements Blocks {
   readonly count: number;
   private buf: Float32Array;
-  constructor(private fh: FileHandle, readonly file: string, readonly dataOffset: number, readonly dim: number, readonly size: number, readonly indexBlock: number) {
+  constructor(
+    private fh: FileHandle,
+    readonly file: string,
+    readonly dataOffset: number,
+    readonly dim: number,
+    readonly size: number,
+    readonly indexBlock: number,
+  ) {
     this.count = Math.ceil(size / indexBlock);
     this.buf = new Float32Array(Math.min(indexBlock, size) * dim);
   }
-  start(i: number): number { return i * this.indexBlock; }
-  width(i: number): number { return Math.min(this.indexBlock, this.size - i * this.indexBlock); }
+  start(i: number): number {
+    return i * this.indexBlock;
+  }
+  width(i: number): number {
+    return Math.min(this.indexBlock, this.size - i * this.indexBlock);
+  }
   async get(i: number): Promise<Float32Array> {
     const n = this.width(i) * this.dim;
     const out = this.buf.subarray(0, n);
     await readFully(this.fh, bytesOf(out), this.dataOffset + this.start(i) * this.dim * 4, this.file);
     return out;
   }
-  async close(): Promise<void> { await this.fh.close(); }
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
 }
 
 async function readFully(fh: FileHandle, into: Uint8Array, position: number, file: string): Promise<void> {
   let off = 0;
   while (off < into.byteLength) {
     const { bytesRead } = await fh.read(into, off, Math.min(into.byteLength - off, 1 << 28), position + off);
-    if (bytesRead === 0) throw new CbirError(`index file ends early (wanted ${into.byteLength} bytes at ${position})`, { file, hint: 'the file is truncated; rebuild the index', code: 'index/truncated' });
+    if (bytesRead === 0)
+      throw new CbirError(`index file ends early (wanted ${into.byteLength} bytes at ${position})`, {
+        file,
+        hint: 'the file is truncated; rebuild the index',
+        code: 'index/truncated',
+      });
     off += bytesRead;
   }
 }
@@ -150,7 +185,12 @@ export class ExactIndex implements VectorIndex {
   }
 
   /** Build from row-major vectors (n × dim): sort by id and transpose into blocks. */
-  static build(vectors: Float32Array, dim: number, params: Omit<ExactParams, 'kind'> = {}, opts: BuildOptions = {}): ExactIndex {
+  static build(
+    vectors: Float32Array,
+    dim: number,
+    params: Omit<ExactParams, 'kind'> = {},
+    opts: BuildOptions = {},
+  ): ExactIndex {
     const n = checkMatrix('index vectors', vectors, dim);
     const { src, ids } = resolveRows(n, opts);
     const indexBlock = params.indexBlock ?? 16384;
@@ -159,7 +199,10 @@ export class ExactIndex implements VectorIndex {
     const size = src.length;
     const sortedIds = new Int32Array(size);
     const rowOf = new Int32Array(size);
-    for (let p = 0; p < size; p++) { sortedIds[p] = ids[perm[p]]; rowOf[p] = src[perm[p]]; }
+    for (let p = 0; p < size; p++) {
+      sortedIds[p] = ids[perm[p]];
+      rowOf[p] = src[perm[p]];
+    }
     const data = new Float32Array(size * dim);
     const T = 32;
     for (let s = 0; s < size; s += indexBlock) {
@@ -187,21 +230,56 @@ export class ExactIndex implements VectorIndex {
   /** Open an index file written by `save`; `view` keeps the vectors on disk. */
   static async load(file: string, opts: { view?: boolean } & Partial<ExactRuntime> = {}): Promise<ExactIndex> {
     const fh = await open(file, 'r').catch((e) => {
-      throw new CbirError(`cannot open index file (${(e as Error).message})`, { file, hint: 'check the path; build the index first', code: 'index/not-found' });
+      throw new CbirError(`cannot open index file (${(e as Error).message})`, {
+        file,
+        hint: 'check the path; build the index first',
+        code: 'index/not-found',
+      });
     });
     let keep = false;
     try {
       const head = new Uint8Array(12);
       await readFully(fh, head, 0, file);
-      if (new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC) throw new CbirError('not a radcbir exact index file', { file, hint: 'pass a file written by index.save()', code: 'index/bad-format' });
+      if (new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC)
+        throw new CbirError('not a radcbir exact index file', {
+          file,
+          hint: 'pass a file written by index.save()',
+          code: 'index/bad-format',
+        });
       const hlen = new DataView(head.buffer).getUint32(8, true);
       const hbytes = new Uint8Array(hlen);
       await readFully(fh, hbytes, 12, file);
-      let h: { format: string; version: number; dim: number; size: number; indexBlock: number; idsOffset: number; dataOffset: number };
-      try { h = JSON.parse(new TextDecoder().decode(hbytes)); } catch { throw new CbirError('index file header is not valid JSON', { file, hint: 'the file is damaged; rebuild the index', code: 'index/bad-format' }); }
-      if (h.format !== FORMAT || h.version !== 1) throw new CbirError(`unsupported index format ${h.format} v${h.version}`, { file, hint: 'rebuild the index with this version of radcbir', code: 'index/bad-format' });
+      let h: {
+        format: string;
+        version: number;
+        dim: number;
+        size: number;
+        indexBlock: number;
+        idsOffset: number;
+        dataOffset: number;
+      };
+      try {
+        h = JSON.parse(new TextDecoder().decode(hbytes));
+      } catch {
+        throw new CbirError('index file header is not valid JSON', {
+          file,
+          hint: 'the file is damaged; rebuild the index',
+          code: 'index/bad-format',
+        });
+      }
+      if (h.format !== FORMAT || h.version !== 1)
+        throw new CbirError(`unsupported index format ${h.format} v${h.version}`, {
+          file,
+          hint: 'rebuild the index with this version of radcbir',
+          code: 'index/bad-format',
+        });
       const { size: fsize } = await fh.stat();
-      if (fsize < h.dataOffset + h.size * h.dim * 4) throw new CbirError(`index file is ${fsize} bytes, expected ${h.dataOffset + h.size * h.dim * 4}`, { file, hint: 'the file is truncated; rebuild the index', code: 'index/truncated' });
+      if (fsize < h.dataOffset + h.size * h.dim * 4)
+        throw new CbirError(`index file is ${fsize} bytes, expected ${h.dataOffset + h.size * h.dim * 4}`, {
+          file,
+          hint: 'the file is truncated; rebuild the index',
+          code: 'index/truncated',
+        });
       const ids = new Int32Array(h.size);
       await readFully(fh, bytesOf(ids), h.idsOffset, file);
       let blocks: Blocks;
@@ -245,7 +323,10 @@ export class ExactIndex implements VectorIndex {
     const kTensors = new Map<number, ort.Tensor>();
     const kTensor = (v: number) => {
       let t = kTensors.get(v);
-      if (!t) { t = new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), [1]); kTensors.set(v, t); }
+      if (!t) {
+        t = new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), [1]);
+        kTensors.set(v, t);
+      }
       return t;
     };
     for (let q0 = 0; q0 < nq; q0 += qb) {
@@ -263,12 +344,17 @@ export class ExactIndex implements VectorIndex {
         const low = new Int32Array(I.buffer, I.byteOffset, I.length * 2);
         for (let t = 0; t < b * kb; t++) blkPos[t] = low[2 * t] + start;
         let next = count;
-        for (let a = 0; a < b; a++) next = mergeSortedTopK(runSims, runPos, a * kk, count, kk, V, blkPos, a * kb, kb, tmpSims, tmpPos);
+        for (let a = 0; a < b; a++)
+          next = mergeSortedTopK(runSims, runPos, a * kk, count, kk, V, blkPos, a * kb, kb, tmpSims, tmpPos);
         count = next;
-        out.V.dispose?.(); out.I.dispose?.();
+        out.V.dispose?.();
+        out.I.dispose?.();
       }
       const ids = this.ids;
-      for (let t = 0, o = q0 * kk; t < b * kk; t++, o++) { outIds[o] = ids[runPos[t]]; outSims[o] = runSims[t]; }
+      for (let t = 0, o = q0 * kk; t < b * kk; t++, o++) {
+        outIds[o] = ids[runPos[t]];
+        outSims[o] = runSims[t];
+      }
       opts.onQueries?.(q0 + b);
     }
     return { ids: outIds, sims: outSims, k: kk, queries: nq };
@@ -278,7 +364,10 @@ export class ExactIndex implements VectorIndex {
     const m = this.blocks.width(i);
     if (this.blocks instanceof MemoryBlocks) {
       let t = this.tensors.get(i);
-      if (!t) { t = new ort.Tensor('float32', await this.blocks.get(i), [this.dim, m]); this.tensors.set(i, t); }
+      if (!t) {
+        t = new ort.Tensor('float32', await this.blocks.get(i), [this.dim, m]);
+        this.tensors.set(i, t);
+      }
       return t;
     }
     return new ort.Tensor('float32', await this.blocks.get(i), [this.dim, m]);
@@ -329,11 +418,20 @@ export class ExactIndex implements VectorIndex {
     const pad = (x: number) => Math.ceil(x / ALIGN) * ALIGN;
     // The header's own length changes the offsets; fix them with a wide enough header.
     let header = '';
-    let idsOffset = 0, dataOffset = 0;
+    let idsOffset = 0,
+      dataOffset = 0;
     for (let guess = 256; ; guess *= 2) {
       idsOffset = pad(12 + guess);
       dataOffset = pad(idsOffset + this.size * 4);
-      header = JSON.stringify({ format: FORMAT, version: 1, dim: this.dim, size: this.size, indexBlock: this.indexBlock, idsOffset, dataOffset });
+      header = JSON.stringify({
+        format: FORMAT,
+        version: 1,
+        dim: this.dim,
+        size: this.size,
+        indexBlock: this.indexBlock,
+        idsOffset,
+        dataOffset,
+      });
       if (enc.encode(header).length <= guess) break;
     }
     const hbytes = enc.encode(header);
@@ -358,8 +456,16 @@ export class ExactIndex implements VectorIndex {
 }
 
 function resolveRuntime(r: Partial<ExactRuntime>): ExactRuntime {
-  const out: ExactRuntime = { backend: r.backend ?? 'auto', threads: r.threads ?? defaultThreads(), queryBlock: r.queryBlock ?? 512 };
-  if (!['auto', 'onnx', 'plain'].includes(out.backend)) throw new CbirError(`unknown exact backend "${out.backend}"`, { hint: "use 'auto', 'onnx' or 'plain'", code: 'index/bad-parameter' });
+  const out: ExactRuntime = {
+    backend: r.backend ?? 'auto',
+    threads: r.threads ?? defaultThreads(),
+    queryBlock: r.queryBlock ?? 512,
+  };
+  if (!['auto', 'onnx', 'plain'].includes(out.backend))
+    throw new CbirError(`unknown exact backend "${out.backend}"`, {
+      hint: "use 'auto', 'onnx' or 'plain'",
+      code: 'index/bad-parameter',
+    });
   checkPositiveInt('threads', out.threads, 'use e.g. 2');
   checkPositiveInt('queryBlock', out.queryBlock, 'use e.g. 512 queries per block');
   return out;

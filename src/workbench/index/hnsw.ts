@@ -39,7 +39,12 @@ interface Sidecar {
 }
 
 /** Defaults of the HNSW parameters (usearch's own default ef is 64; 128 keeps recall@10 ≥ 0.95 on hard clustered data). */
-export const HNSW_DEFAULTS = { connectivity: 16, expansionAdd: 128, expansionSearch: 128, quantization: 'f32' } as const;
+export const HNSW_DEFAULTS = {
+  connectivity: 16,
+  expansionAdd: 128,
+  expansionSearch: 128,
+  quantization: 'f32',
+} as const;
 
 /** Resolve defaults and validate HNSW parameters. */
 export function resolveHnswConfig(p: Partial<HnswParams>): HnswConfig {
@@ -54,7 +59,11 @@ export function resolveHnswConfig(p: Partial<HnswParams>): HnswConfig {
   checkPositiveInt('expansionAdd', c.expansionAdd, 'use e.g. 128 (efConstruction)');
   checkPositiveInt('expansionSearch', c.expansionSearch, 'use e.g. 64 (ef)');
   checkPositiveInt('threads', c.threads, 'use e.g. 2');
-  if (!['f32', 'f16', 'bf16', 'i8'].includes(c.quantization)) throw new CbirError(`unknown quantization "${c.quantization}"`, { hint: "use 'f32', 'f16', 'bf16' or 'i8'", code: 'index/bad-parameter' });
+  if (!['f32', 'f16', 'bf16', 'i8'].includes(c.quantization))
+    throw new CbirError(`unknown quantization "${c.quantization}"`, {
+      hint: "use 'f32', 'f16', 'bf16' or 'i8'",
+      code: 'index/bad-parameter',
+    });
   return c;
 }
 
@@ -75,8 +84,18 @@ export class HnswIndex implements VectorIndex {
   readonly kind = 'hnsw' as const;
   readonly params: Readonly<Record<string, string | number | boolean>>;
 
-  private constructor(private native: UsearchIndex, readonly dim: number, readonly config: HnswConfig) {
-    this.params = { metric: 'ip', connectivity: config.connectivity, expansionAdd: config.expansionAdd, expansionSearch: config.expansionSearch, quantization: config.quantization };
+  private constructor(
+    private native: UsearchIndex,
+    readonly dim: number,
+    readonly config: HnswConfig,
+  ) {
+    this.params = {
+      metric: 'ip',
+      connectivity: config.connectivity,
+      expansionAdd: config.expansionAdd,
+      expansionSearch: config.expansionSearch,
+      quantization: config.quantization,
+    };
   }
 
   get size(): number {
@@ -84,13 +103,23 @@ export class HnswIndex implements VectorIndex {
   }
 
   /** Build from row-major vectors (n × dim), adding `chunk` rows per native call (multi-threaded). */
-  static build(vectors: Float32Array, dim: number, params: Partial<HnswParams> = {}, opts: BuildOptions = {}, chunk = 8192): HnswIndex {
+  static build(
+    vectors: Float32Array,
+    dim: number,
+    params: Partial<HnswParams> = {},
+    opts: BuildOptions = {},
+    chunk = 8192,
+  ): HnswIndex {
     const n = checkMatrix('index vectors', vectors, dim);
     const { src, ids } = resolveRows(n, opts);
     const config = resolveHnswConfig(params);
     const seen = new Set<number>();
     for (let i = 0; i < ids.length; i++) {
-      if (seen.has(ids[i])) throw new CbirError(`id ${ids[i]} occurs twice`, { hint: 'ids of an index must be distinct', code: 'index/duplicate-id' });
+      if (seen.has(ids[i]))
+        throw new CbirError(`id ${ids[i]} occurs twice`, {
+          hint: 'ids of an index must be distinct',
+          code: 'index/duplicate-id',
+        });
       seen.add(ids[i]);
     }
     const native = newNative(dim, config);
@@ -110,16 +139,34 @@ export class HnswIndex implements VectorIndex {
   }
 
   /** Open an index saved by `save`; `view` memory-maps it; runtime options override the saved ones. */
-  static async load(file: string, opts: { view?: boolean; expansionSearch?: number; threads?: number } = {}): Promise<HnswIndex> {
+  static async load(
+    file: string,
+    opts: { view?: boolean; expansionSearch?: number; threads?: number } = {},
+  ): Promise<HnswIndex> {
     const side = await readSidecar(file);
-    const config = resolveHnswConfig({ ...side, expansionSearch: opts.expansionSearch ?? side.expansionSearch, threads: opts.threads });
+    const config = resolveHnswConfig({
+      ...side,
+      expansionSearch: opts.expansionSearch ?? side.expansionSearch,
+      threads: opts.threads,
+    });
     const native = newNative(side.dim, config);
     try {
-      if (opts.view) native.view(file); else native.load(file);
+      if (opts.view) native.view(file);
+      else native.load(file);
     } catch (e) {
-      throw new CbirError(`usearch could not ${opts.view ? 'view' : 'load'} the index (${(e as Error).message})`, { file, hint: 'the file is damaged or from another usearch version; rebuild the index', code: 'index/bad-format', cause: e });
+      throw new CbirError(`usearch could not ${opts.view ? 'view' : 'load'} the index (${(e as Error).message})`, {
+        file,
+        hint: 'the file is damaged or from another usearch version; rebuild the index',
+        code: 'index/bad-format',
+        cause: e,
+      });
     }
-    if (native.size() !== side.size) throw new CbirError(`index holds ${native.size()} vectors but ${file}.json says ${side.size}`, { file, hint: 'the index and its sidecar do not belong together; rebuild the index', code: 'index/bad-format' });
+    if (native.size() !== side.size)
+      throw new CbirError(`index holds ${native.size()} vectors but ${file}.json says ${side.size}`, {
+        file,
+        hint: 'the index and its sidecar do not belong together; rebuild the index',
+        code: 'index/bad-format',
+      });
     return new HnswIndex(native, side.dim, config);
   }
 
@@ -135,7 +182,11 @@ export class HnswIndex implements VectorIndex {
     for (let q0 = 0; q0 < nq; q0 += QB) {
       const b = Math.min(QB, nq - q0);
       const part = queries.subarray(q0 * this.dim, (q0 + b) * this.dim);
-      const r = this.native.search(part, kk, this.config.threads) as unknown as { keys: BigUint64Array; distances: Float32Array; counts?: BigUint64Array };
+      const r = this.native.search(part, kk, this.config.threads) as unknown as {
+        keys: BigUint64Array;
+        distances: Float32Array;
+        counts?: BigUint64Array;
+      };
       const low = new Uint32Array(r.keys.buffer, r.keys.byteOffset, r.keys.length * 2);
       for (let a = 0; a < b; a++) {
         const cnt = r.counts ? Number(r.counts[a]) : r.keys.length;
@@ -160,9 +211,24 @@ export class HnswIndex implements VectorIndex {
       await rename(tmp, file);
     } catch (e) {
       await rm(tmp, { force: true });
-      throw new CbirError(`cannot write the index (${(e as Error).message})`, { file, hint: 'check that the folder exists and is writable', code: 'index/write', cause: e });
+      throw new CbirError(`cannot write the index (${(e as Error).message})`, {
+        file,
+        hint: 'check that the folder exists and is writable',
+        code: 'index/write',
+        cause: e,
+      });
     }
-    const side: Sidecar = { format: FORMAT, version: 1, metric: 'ip', dim: this.dim, size: this.size, connectivity: this.config.connectivity, expansionAdd: this.config.expansionAdd, expansionSearch: this.config.expansionSearch, quantization: this.config.quantization };
+    const side: Sidecar = {
+      format: FORMAT,
+      version: 1,
+      metric: 'ip',
+      dim: this.dim,
+      size: this.size,
+      connectivity: this.config.connectivity,
+      expansionAdd: this.config.expansionAdd,
+      expansionSearch: this.config.expansionSearch,
+      quantization: this.config.quantization,
+    };
     await writeJsonAtomic(`${file}.json`, side);
   }
 
@@ -172,26 +238,54 @@ export class HnswIndex implements VectorIndex {
 /** Insertion sort of one result row by (sim desc, id asc); rows arrive nearly sorted. */
 function sortRow(ids: Int32Array, sims: Float32Array, o: number, n: number): void {
   for (let i = o + 1; i < o + n; i++) {
-    const s = sims[i], id = ids[i];
+    const s = sims[i],
+      id = ids[i];
     let j = i - 1;
-    while (j >= o && (sims[j] < s || (sims[j] === s && ids[j] > id))) { sims[j + 1] = sims[j]; ids[j + 1] = ids[j]; j--; }
-    sims[j + 1] = s; ids[j + 1] = id;
+    while (j >= o && (sims[j] < s || (sims[j] === s && ids[j] > id))) {
+      sims[j + 1] = sims[j];
+      ids[j + 1] = ids[j];
+      j--;
+    }
+    sims[j + 1] = s;
+    ids[j + 1] = id;
   }
 }
 
 /** True when `file` has an HNSW sidecar next to it. */
 export async function isHnswFile(file: string): Promise<boolean> {
-  return stat(`${file}.json`).then(() => true, () => false);
+  return stat(`${file}.json`).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function readSidecar(file: string): Promise<Sidecar> {
   const sideFile = `${file}.json`;
   let text: string;
-  try { text = await readFile(sideFile, 'utf8'); } catch {
-    throw new CbirError('HNSW index has no parameter file next to it', { file: sideFile, hint: 'keep <index>.json (written by save) next to the index file', code: 'index/not-found' });
+  try {
+    text = await readFile(sideFile, 'utf8');
+  } catch {
+    throw new CbirError('HNSW index has no parameter file next to it', {
+      file: sideFile,
+      hint: 'keep <index>.json (written by save) next to the index file',
+      code: 'index/not-found',
+    });
   }
   let side: Sidecar;
-  try { side = JSON.parse(text); } catch { throw new CbirError('parameter file is not valid JSON', { file: sideFile, hint: 'rebuild the index', code: 'index/bad-format' }); }
-  if (side.format !== FORMAT || side.version !== 1) throw new CbirError(`not an HNSW parameter file (format ${side.format})`, { file: sideFile, hint: 'pass a file written by index.save()', code: 'index/bad-format' });
+  try {
+    side = JSON.parse(text);
+  } catch {
+    throw new CbirError('parameter file is not valid JSON', {
+      file: sideFile,
+      hint: 'rebuild the index',
+      code: 'index/bad-format',
+    });
+  }
+  if (side.format !== FORMAT || side.version !== 1)
+    throw new CbirError(`not an HNSW parameter file (format ${side.format})`, {
+      file: sideFile,
+      hint: 'pass a file written by index.save()',
+      code: 'index/bad-format',
+    });
   return side;
 }

@@ -32,15 +32,21 @@ export class TopKHeap {
 
   /** Offer one candidate. */
   push(s: number, id: number): void {
-    const hs = this.sims, hi = this.ids;
+    const hs = this.sims,
+      hi = this.ids;
     if (this.size < this.k) {
       // sift up
       let i = this.size++;
       while (i > 0) {
         const p = (i - 1) >> 1;
-        if (worse(s, id, hs[p], hi[p])) { hs[i] = hs[p]; hi[i] = hi[p]; i = p; } else break;
+        if (worse(s, id, hs[p], hi[p])) {
+          hs[i] = hs[p];
+          hi[i] = hi[p];
+          i = p;
+        } else break;
       }
-      hs[i] = s; hi[i] = id;
+      hs[i] = s;
+      hi[i] = id;
       return;
     }
     if (this.rejects(s, id)) return;
@@ -53,9 +59,14 @@ export class TopKHeap {
       const r = l + 1;
       let w = l;
       if (r < n && worse(hs[r], hi[r], hs[l], hi[l])) w = r;
-      if (worse(hs[w], hi[w], s, id)) { hs[i] = hs[w]; hi[i] = hi[w]; i = w; } else break;
+      if (worse(hs[w], hi[w], s, id)) {
+        hs[i] = hs[w];
+        hi[i] = hi[w];
+        i = w;
+      } else break;
     }
-    hs[i] = s; hi[i] = id;
+    hs[i] = s;
+    hi[i] = id;
   }
 
   /** Write the kept pairs best-first into out[offset ..), padding to k with (-1, -Infinity); empties the heap. */
@@ -63,10 +74,17 @@ export class TopKHeap {
     const n = this.size;
     const order = new Int32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
-    const hs = this.sims, hi = this.ids;
-    order.sort((a, b) => (hs[b] - hs[a]) || (hi[a] - hi[b]));
-    for (let j = 0; j < n; j++) { outIds[offset + j] = hi[order[j]]; outSims[offset + j] = hs[order[j]]; }
-    for (let j = n; j < this.k; j++) { outIds[offset + j] = -1; outSims[offset + j] = -Infinity; }
+    const hs = this.sims,
+      hi = this.ids;
+    order.sort((a, b) => hs[b] - hs[a] || hi[a] - hi[b]);
+    for (let j = 0; j < n; j++) {
+      outIds[offset + j] = hi[order[j]];
+      outSims[offset + j] = hs[order[j]];
+    }
+    for (let j = n; j < this.k; j++) {
+      outIds[offset + j] = -1;
+      outSims[offset + j] = -Infinity;
+    }
     this.size = 0;
   }
 }
@@ -79,16 +97,27 @@ function worse(s1: number, id1: number, s2: number, id2: number): boolean {
  * Exact top-k by inner product over row-major `vectors` (n × dim), blocked loop in plain TS.
  * `ids` names the rows (default: row numbers). k is clamped to n.
  */
-export function exactSearchPlain(vectors: Float32Array, dim: number, queries: Float32Array, k: number, ids?: Int32Array): SearchResult {
+export function exactSearchPlain(
+  vectors: Float32Array,
+  dim: number,
+  queries: Float32Array,
+  k: number,
+  ids?: Int32Array,
+): SearchResult {
   const n = checkMatrix('index vectors', vectors, dim);
   const nq = checkMatrix('queries', queries, dim);
   checkPositiveInt('k', k, 'ask for at least one neighbour');
   if (n === 0) throw new CbirError('the index is empty', { hint: 'index at least one vector', code: 'index/empty' });
-  if (ids && ids.length !== n) throw new CbirError(`${ids.length} ids for ${n} vectors`, { hint: 'give one id per vector', code: 'index/bad-ids' });
+  if (ids && ids.length !== n)
+    throw new CbirError(`${ids.length} ids for ${n} vectors`, {
+      hint: 'give one id per vector',
+      code: 'index/bad-ids',
+    });
   const kk = Math.min(k, n);
   const outIds = new Int32Array(nq * kk);
   const outSims = new Float32Array(nq * kk);
-  const QB = 8, XB = 256;
+  const QB = 8,
+    XB = 256;
   const heaps = Array.from({ length: QB }, () => new TopKHeap(kk));
   const dots = new Float64Array(QB * XB);
   for (let q0 = 0; q0 < nq; q0 += QB) {
@@ -125,18 +154,30 @@ export function exactSearchPlain(vectors: Float32Array, dim: number, queries: Fl
  * runSims/runPos hold `k` slots from `off`, `runCount` of them filled; returns the new count.
  */
 export function mergeSortedTopK(
-  runSims: Float32Array, runPos: Int32Array, off: number, runCount: number, k: number,
-  blkSims: Float32Array, blkPos: Int32Array, blkOff: number, blkCount: number,
-  tmpSims: Float32Array, tmpPos: Int32Array,
+  runSims: Float32Array,
+  runPos: Int32Array,
+  off: number,
+  runCount: number,
+  k: number,
+  blkSims: Float32Array,
+  blkPos: Int32Array,
+  blkOff: number,
+  blkCount: number,
+  tmpSims: Float32Array,
+  tmpPos: Int32Array,
 ): number {
   const total = Math.min(k, runCount + blkCount);
-  let i = 0, j = 0;
+  let i = 0,
+    j = 0;
   for (let o = 0; o < total; o++) {
     if (j >= blkCount || (i < runCount && runSims[off + i] >= blkSims[blkOff + j])) {
-      tmpSims[o] = runSims[off + i]; tmpPos[o] = runPos[off + i]; i++;
+      tmpSims[o] = runSims[off + i];
+      tmpPos[o] = runPos[off + i];
+      i++;
     } else {
       tmpSims[o] = blkSims[blkOff + j];
-      tmpPos[o] = blkPos[blkOff + j]; j++;
+      tmpPos[o] = blkPos[blkOff + j];
+      j++;
     }
   }
   runSims.set(tmpSims.subarray(0, total), off);

@@ -11,12 +11,27 @@ import { CsvWriter } from '../util/csv.js';
 import type { KnnTable } from './table.js';
 
 /** Write `table` as knn.csv to `file`; `filepaths[i]` is the path of manifest row i. */
-export async function writeKnnCsv(table: Pick<KnnTable, 'k' | 'queryRows' | 'ids'>, filepaths: readonly string[], file: string): Promise<void> {
+export async function writeKnnCsv(
+  table: Pick<KnnTable, 'k' | 'queryRows' | 'ids'>,
+  filepaths: readonly string[],
+  file: string,
+): Promise<void> {
   const { k, queryRows, ids } = table;
   const nq = queryRows.length;
-  if (ids.length !== nq * k) throw new CbirError(`table holds ${ids.length} ids for ${nq} queries × k=${k}`, { file, hint: 'pass a table from computeKnnTable / readKnnTable', code: 'knn/bad-table' });
+  if (ids.length !== nq * k)
+    throw new CbirError(`table holds ${ids.length} ids for ${nq} queries × k=${k}`, {
+      file,
+      hint: 'pass a table from computeKnnTable / readKnnTable',
+      code: 'knn/bad-table',
+    });
   const check = (r: number, q: number) => {
-    if (r >= filepaths.length) throw new CbirError(`row id ${r} (query ${q + 1}) is not in the manifest (${filepaths.length} rows)`, { file, row: q + 2, hint: 'the table was computed for another manifest; recompute it', code: 'knn/row-mismatch' });
+    if (r >= filepaths.length)
+      throw new CbirError(`row id ${r} (query ${q + 1}) is not in the manifest (${filepaths.length} rows)`, {
+        file,
+        row: q + 2,
+        hint: 'the table was computed for another manifest; recompute it',
+        code: 'knn/row-mismatch',
+      });
   };
   await mkdir(dirname(file) || '.', { recursive: true });
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);

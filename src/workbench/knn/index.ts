@@ -2,6 +2,24 @@
  * The k-NN table (top-k neighbours of every query, cached on disk), its knn.csv export, and the
  * index-size ablation.
  */
-export { computeKnnTable, knnTableCached, readKnnTable, writeKnnTable, knnCacheKey, resultParams, embeddingRows, type KnnTable, type KnnMeta, type KnnInput, type KnnCachedInput } from './table.js';
+export {
+  computeKnnTable,
+  knnTableCached,
+  readKnnTable,
+  writeKnnTable,
+  knnCacheKey,
+  resultParams,
+  embeddingRows,
+  type KnnTable,
+  type KnnMeta,
+  type KnnInput,
+  type KnnCachedInput,
+} from './table.js';
 export { writeKnnCsv } from './csv.js';
-export { indexSizeAblation, DEFAULT_INDEX_SIZES, type IndexSizeInput, type IndexSizeResult, type IndexSizePoint } from './indexSize.js';
+export {
+  indexSizeAblation,
+  DEFAULT_INDEX_SIZES,
+  type IndexSizeInput,
+  type IndexSizeResult,
+  type IndexSizePoint,
+} from './indexSize.js';

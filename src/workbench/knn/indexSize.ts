@@ -88,17 +88,28 @@ export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSiz
   const sizes = input.sizes ?? DEFAULT_INDEX_SIZES.filter((s) => s <= T);
   const seeds = input.seeds ?? [0, 1, 2, 3, 4];
   const bad = (what: string, hint: string) => new CbirError(what, { hint, code: 'knn/bad-parameter' });
-  if (!Number.isInteger(T) || T < 1) throw bad(`minIndexPerClass must be a positive integer, got ${T}`, 'the study uses 3000');
-  if (!Number.isInteger(Q) || Q < 1) throw bad(`queriesPerClass must be a positive integer, got ${Q}`, 'the study uses 38');
+  if (!Number.isInteger(T) || T < 1)
+    throw bad(`minIndexPerClass must be a positive integer, got ${T}`, 'the study uses 3000');
+  if (!Number.isInteger(Q) || Q < 1)
+    throw bad(`queriesPerClass must be a positive integer, got ${Q}`, 'the study uses 38');
   if (sizes.length === 0) throw bad('no index sizes given', 'pass sizes such as [5, 50, 500, 3000]');
   for (let i = 0; i < sizes.length; i++) {
-    if (!Number.isInteger(sizes[i]) || sizes[i] < 1 || sizes[i] > T) throw bad(`index size ${sizes[i]} is not an integer in 1..${T}`, `sizes must not exceed minIndexPerClass (${T}): every class must be able to fill the index`);
+    if (!Number.isInteger(sizes[i]) || sizes[i] < 1 || sizes[i] > T)
+      throw bad(
+        `index size ${sizes[i]} is not an integer in 1..${T}`,
+        `sizes must not exceed minIndexPerClass (${T}): every class must be able to fill the index`,
+      );
   }
   if (seeds.length === 0) throw bad('no seeds given', 'pass e.g. seeds: [0, 1, 2]');
 
   const rowLabel = (r: number, what: string) => {
     const c = labels[r];
-    if (c === undefined || !Number.isInteger(c) || c < 0) throw new CbirError(`${what} row ${r} has no class label`, { row: r + 2, hint: 'pass labels for every manifest row (manifest.classIndex)', code: 'knn/bad-input' });
+    if (c === undefined || !Number.isInteger(c) || c < 0)
+      throw new CbirError(`${what} row ${r} has no class label`, {
+        row: r + 2,
+        hint: 'pass labels for every manifest row (manifest.classIndex)',
+        code: 'knn/bad-input',
+      });
     return c;
   };
   const byClass = (rows: Int32Array, what: string) => {
@@ -113,9 +124,14 @@ export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSiz
   };
   const idxBy = byClass(input.indexRows, 'index');
   const qBy = byClass(input.queryRows, 'query');
-  const classes = [...idxBy.keys()].filter((c) => idxBy.get(c)!.length >= T && (qBy.get(c)?.length ?? 0) >= Q).sort((a, b) => a - b);
+  const classes = [...idxBy.keys()]
+    .filter((c) => idxBy.get(c)!.length >= T && (qBy.get(c)?.length ?? 0) >= Q)
+    .sort((a, b) => a - b);
   if (classes.length === 0) {
-    throw new CbirError(`no class has ≥ ${T} index and ≥ ${Q} query images`, { hint: 'lower minIndexPerClass / queriesPerClass, or use a larger dataset', code: 'knn/too-few-classes' });
+    throw new CbirError(`no class has ≥ ${T} index and ≥ ${Q} query images`, {
+      hint: 'lower minIndexPerClass / queriesPerClass, or use a larger dataset',
+      code: 'knn/too-few-classes',
+    });
   }
 
   // Fixed query set.
@@ -125,7 +141,10 @@ export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSiz
   classes.forEach((c, ci) => {
     const cand = Int32Array.from(qBy.get(c)!).sort();
     qrng.shuffle(cand);
-    for (let j = 0; j < Q; j++) { queryRows[ci * Q + j] = cand[j]; queryLabels[ci * Q + j] = c; }
+    for (let j = 0; j < Q; j++) {
+      queryRows[ci * Q + j] = cand[j];
+      queryLabels[ci * Q + j] = c;
+    }
   });
   const qEmb = embeddingRows(queryRows, n, input.rowIds, 'query');
   const queries = new Float32Array(qEmb.length * dim);

@@ -87,7 +87,11 @@ export function embeddingRows(rows: Int32Array, n: number, rowIds: Int32Array | 
   const out = new Int32Array(rows.length);
   let inverse: Int32Array | undefined;
   if (rowIds) {
-    if (rowIds.length !== n) throw new CbirError(`rowIds has ${rowIds.length} entries for ${n} embeddings`, { hint: 'pass one manifest row id per embeddings row', code: 'knn/bad-input' });
+    if (rowIds.length !== n)
+      throw new CbirError(`rowIds has ${rowIds.length} entries for ${n} embeddings`, {
+        hint: 'pass one manifest row id per embeddings row',
+        code: 'knn/bad-input',
+      });
     let max = -1;
     for (let i = 0; i < rowIds.length; i++) if (rowIds[i] > max) max = rowIds[i];
     inverse = new Int32Array(max + 1).fill(-1);
@@ -95,8 +99,13 @@ export function embeddingRows(rows: Int32Array, n: number, rowIds: Int32Array | 
   }
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i];
-    const e = inverse ? (r >= 0 && r < inverse.length ? inverse[r] : -1) : (r >= 0 && r < n ? r : -1);
-    if (e < 0) throw new CbirError(`${what} row ${r} (manifest.csv line ${r + 2}) has no embedding`, { row: r + 2, hint: 'embed every image of the split first (cbir embed), or drop that row from the manifest', code: 'knn/missing-embedding' });
+    const e = inverse ? (r >= 0 && r < inverse.length ? inverse[r] : -1) : r >= 0 && r < n ? r : -1;
+    if (e < 0)
+      throw new CbirError(`${what} row ${r} (manifest.csv line ${r + 2}) has no embedding`, {
+        row: r + 2,
+        hint: 'embed every image of the split first (cbir embed), or drop that row from the manifest',
+        code: 'knn/missing-embedding',
+      });
     out[i] = e;
   }
   return out;
@@ -107,9 +116,19 @@ export function resultParams(p: IndexParams = { kind: 'exact' }): Record<string,
   if (p.kind === 'exact') return { kind: 'exact', metric: 'ip' };
   if (p.kind === 'hnsw') {
     const c = resolveHnswConfig(p);
-    return { kind: 'hnsw', metric: 'ip', connectivity: c.connectivity, expansionAdd: c.expansionAdd, expansionSearch: c.expansionSearch, quantization: c.quantization };
+    return {
+      kind: 'hnsw',
+      metric: 'ip',
+      connectivity: c.connectivity,
+      expansionAdd: c.expansionAdd,
+      expansionSearch: c.expansionSearch,
+      quantization: c.quantization,
+    };
   }
-  throw new CbirError(`unknown index kind "${(p as { kind: string }).kind}"`, { hint: "use kind 'exact' or 'hnsw'", code: 'knn/bad-parameter' });
+  throw new CbirError(`unknown index kind "${(p as { kind: string }).kind}"`, {
+    hint: "use kind 'exact' or 'hnsw'",
+    code: 'knn/bad-parameter',
+  });
 }
 
 /** Compute the top-k table: index `indexRows`, query `queryRows` (no caching). */
@@ -117,11 +136,19 @@ export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
   const { embeddings, dim } = input;
   const n = checkMatrix('embeddings', embeddings, dim);
   const requestedK = input.k ?? 100;
-  if (!Number.isInteger(requestedK) || requestedK < 1) throw new CbirError(`k must be a positive integer, got ${requestedK}`, { hint: 'the study uses k = 100', code: 'knn/bad-parameter' });
+  if (!Number.isInteger(requestedK) || requestedK < 1)
+    throw new CbirError(`k must be a positive integer, got ${requestedK}`, {
+      hint: 'the study uses k = 100',
+      code: 'knn/bad-parameter',
+    });
   const params = input.index ?? { kind: 'exact' };
   const indexEmb = embeddingRows(input.indexRows, n, input.rowIds, 'index');
   const queryEmb = embeddingRows(input.queryRows, n, input.rowIds, 'query');
-  if (indexEmb.length === 0) throw new CbirError('the index split is empty', { hint: 'check that the manifest has train rows for this dataset', code: 'knn/empty' });
+  if (indexEmb.length === 0)
+    throw new CbirError('the index split is empty', {
+      hint: 'check that the manifest has train rows for this dataset',
+      code: 'knn/empty',
+    });
 
   const t0 = performance.now();
   const buildTracker = new ProgressTracker(`knn index (${params.kind})`, indexEmb.length, input.onProgress, 'vectors');
@@ -144,7 +171,8 @@ export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
     for (let q0 = 0; q0 < nq; q0 += QUERY_CHUNK) {
       const b = Math.min(QUERY_CHUNK, nq - q0);
       const qv = buf.subarray(0, b * dim);
-      for (let a = 0; a < b; a++) qv.set(embeddings.subarray(queryEmb[q0 + a] * dim, (queryEmb[q0 + a] + 1) * dim), a * dim);
+      for (let a = 0; a < b; a++)
+        qv.set(embeddings.subarray(queryEmb[q0 + a] * dim, (queryEmb[q0 + a] + 1) * dim), a * dim);
       const r = await index.search(qv, k);
       ids.set(r.ids, q0 * k);
       sims.set(r.sims, q0 * k);
@@ -173,22 +201,33 @@ export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
     searchSeconds,
     createdAt: new Date().toISOString(),
   };
-  return { k, queryRows: Int32Array.from(input.queryRows), indexRows: Int32Array.from(input.indexRows), ids, sims, meta };
+  return {
+    k,
+    queryRows: Int32Array.from(input.queryRows),
+    indexRows: Int32Array.from(input.indexRows),
+    ids,
+    sims,
+    meta,
+  };
 }
 
 /** Cache key of a table: embeddings hash, manifest hash, row lists, k and the result-determining index parameters. */
-export function knnCacheKey(input: Omit<KnnInput, 'embeddings' | 'dim' | 'onProgress'> & { embeddingsHash: string }): string {
+export function knnCacheKey(
+  input: Omit<KnnInput, 'embeddings' | 'dim' | 'onProgress'> & { embeddingsHash: string },
+): string {
   const rowsHash = (a: Int32Array) => sha256(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-  return sha256(JSON.stringify({
-    v: 1,
-    embeddings: input.embeddingsHash,
-    manifest: input.manifestHash ?? null,
-    k: input.k ?? 100,
-    index: resultParams(input.index),
-    queryRows: rowsHash(input.queryRows),
-    indexRows: rowsHash(input.indexRows),
-    rowIds: input.rowIds ? rowsHash(input.rowIds) : null,
-  }));
+  return sha256(
+    JSON.stringify({
+      v: 1,
+      embeddings: input.embeddingsHash,
+      manifest: input.manifestHash ?? null,
+      k: input.k ?? 100,
+      index: resultParams(input.index),
+      queryRows: rowsHash(input.queryRows),
+      indexRows: rowsHash(input.indexRows),
+      rowIds: input.rowIds ? rowsHash(input.rowIds) : null,
+    }),
+  );
 }
 
 /** Options of `knnTableCached`: the computation's inputs plus where to cache. */
@@ -203,8 +242,14 @@ export interface KnnCachedInput extends KnnInput {
  * The k-NN table for these inputs: read from `cacheDir` when a table with the same key is there,
  * else computed and stored. `cached` says which happened.
  */
-export async function knnTableCached(input: KnnCachedInput): Promise<{ table: KnnTable; cached: boolean; dir: string }> {
-  if (!input.embeddingsHash) throw new CbirError('embeddingsHash is required for caching', { hint: "pass the embedding store's content hash", code: 'knn/bad-input' });
+export async function knnTableCached(
+  input: KnnCachedInput,
+): Promise<{ table: KnnTable; cached: boolean; dir: string }> {
+  if (!input.embeddingsHash)
+    throw new CbirError('embeddingsHash is required for caching', {
+      hint: "pass the embedding store's content hash",
+      code: 'knn/bad-input',
+    });
   const key = knnCacheKey(input);
   const k = input.k ?? 100;
   const kind = (input.index ?? { kind: 'exact' }).kind;
@@ -237,14 +282,28 @@ async function tryReadTable(dir: string, key: string): Promise<KnnTable | null> 
 export async function writeKnnTable(dir: string, table: KnnTable): Promise<void> {
   const nq = table.queryRows.length;
   if (table.ids.length !== nq * table.k || table.sims.length !== nq * table.k) {
-    throw new CbirError(`table holds ${table.ids.length} ids for ${nq} queries × k=${table.k}`, { file: dir, hint: 'this is a bug in the caller; ids and sims must be queries × k', code: 'knn/bad-table' });
+    throw new CbirError(`table holds ${table.ids.length} ids for ${nq} queries × k=${table.k}`, {
+      file: dir,
+      hint: 'this is a bug in the caller; ids and sims must be queries × k',
+      code: 'knn/bad-table',
+    });
   }
   const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
   await mkdir(tmp, { recursive: true });
   try {
-    await writeFileAtomic(join(tmp, 'ids.i32'), new Uint8Array(table.ids.buffer, table.ids.byteOffset, table.ids.byteLength));
-    await writeFileAtomic(join(tmp, 'sims.f32'), new Uint8Array(table.sims.buffer, table.sims.byteOffset, table.sims.byteLength));
-    const head = JSON.stringify({ ...table.meta, files: { ids: 'ids.i32', sims: 'sims.f32', layout: 'row-major queries × k, little-endian' } }, null, 2);
+    await writeFileAtomic(
+      join(tmp, 'ids.i32'),
+      new Uint8Array(table.ids.buffer, table.ids.byteOffset, table.ids.byteLength),
+    );
+    await writeFileAtomic(
+      join(tmp, 'sims.f32'),
+      new Uint8Array(table.sims.buffer, table.sims.byteOffset, table.sims.byteLength),
+    );
+    const head = JSON.stringify(
+      { ...table.meta, files: { ids: 'ids.i32', sims: 'sims.f32', layout: 'row-major queries × k, little-endian' } },
+      null,
+      2,
+    );
     const text = `${head.slice(0, head.lastIndexOf('}')).trimEnd()},\n  "queryRows": [${table.queryRows.join(',')}],\n  "indexRows": [${table.indexRows.join(',')}]\n}\n`;
     await writeFileAtomic(join(tmp, 'meta.json'), text);
     await rm(dir, { recursive: true, force: true });
@@ -252,7 +311,11 @@ export async function writeKnnTable(dir: string, table: KnnTable): Promise<void>
       await rename(tmp, dir);
     } catch (e) {
       // Another process finished the same table first: keep theirs when it is whole.
-      if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '') || !(await tryReadTable(dir, table.meta.key))) throw e;
+      if (
+        !['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '') ||
+        !(await tryReadTable(dir, table.meta.key))
+      )
+        throw e;
       await rm(tmp, { recursive: true, force: true });
     }
   } catch (e) {
@@ -269,9 +332,18 @@ export async function readKnnTable(dir: string): Promise<KnnTable> {
     raw = JSON.parse(await readFile(metaFile, 'utf8'));
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new CbirError(missing ? 'k-NN table not found' : 'meta.json is not valid JSON', { file: metaFile, hint: missing ? 'compute the table first (knnTableCached)' : 'delete the folder; it will be recomputed', code: 'knn/bad-table' });
+    throw new CbirError(missing ? 'k-NN table not found' : 'meta.json is not valid JSON', {
+      file: metaFile,
+      hint: missing ? 'compute the table first (knnTableCached)' : 'delete the folder; it will be recomputed',
+      code: 'knn/bad-table',
+    });
   }
-  if (raw.format !== 'radcbir-knn' || raw.version !== 1) throw new CbirError(`not a k-NN table (format ${raw.format})`, { file: metaFile, hint: 'delete the folder; it will be recomputed', code: 'knn/bad-table' });
+  if (raw.format !== 'radcbir-knn' || raw.version !== 1)
+    throw new CbirError(`not a k-NN table (format ${raw.format})`, {
+      file: metaFile,
+      hint: 'delete the folder; it will be recomputed',
+      code: 'knn/bad-table',
+    });
   const { queryRows, indexRows, files: _files, ...meta } = raw;
   const nq = queryRows.length;
   const ids = await readTyped(join(dir, 'ids.i32'), nq * meta.k, Int32Array);
@@ -279,12 +351,27 @@ export async function readKnnTable(dir: string): Promise<KnnTable> {
   return { k: meta.k, queryRows: Int32Array.from(queryRows), indexRows: Int32Array.from(indexRows), ids, sims, meta };
 }
 
-async function readTyped<T extends Int32Array | Float32Array>(file: string, count: number, Ctor: { new (b: ArrayBuffer): T }): Promise<T> {
+async function readTyped<T extends Int32Array | Float32Array>(
+  file: string,
+  count: number,
+  Ctor: { new (b: ArrayBuffer): T },
+): Promise<T> {
   let buf: Buffer;
-  try { buf = await readFile(file); } catch {
-    throw new CbirError('k-NN table file missing', { file, hint: 'delete the table folder; it will be recomputed', code: 'knn/bad-table' });
+  try {
+    buf = await readFile(file);
+  } catch {
+    throw new CbirError('k-NN table file missing', {
+      file,
+      hint: 'delete the table folder; it will be recomputed',
+      code: 'knn/bad-table',
+    });
   }
-  if (buf.byteLength !== count * 4) throw new CbirError(`file holds ${buf.byteLength} bytes, expected ${count * 4}`, { file, hint: 'delete the table folder; it will be recomputed', code: 'knn/bad-table' });
+  if (buf.byteLength !== count * 4)
+    throw new CbirError(`file holds ${buf.byteLength} bytes, expected ${count * 4}`, {
+      file,
+      hint: 'delete the table folder; it will be recomputed',
+      code: 'knn/bad-table',
+    });
   const copy = new ArrayBuffer(buf.byteLength);
   new Uint8Array(copy).set(buf);
   return new Ctor(copy);

@@ -72,7 +72,11 @@ function layout(perQuery: Float32Array | Float64Array, width: number, cols: Int3
   for (let c = 0; c <= maxC; c++) if (count[c + 1] > count[c]) nC++;
   const start = new Int32Array(nC + 1);
   let k = 0;
-  for (let c = 0; c <= maxC; c++) if (count[c + 1] > count[c]) { start[k] = count[c]; start[++k] = count[c + 1]; }
+  for (let c = 0; c <= maxC; c++)
+    if (count[c + 1] > count[c]) {
+      start[k] = count[c];
+      start[++k] = count[c + 1];
+    }
   return { Q, W, vals, start };
 }
 
@@ -96,7 +100,8 @@ function macroOf(L: Layout, m: Uint32Array | null, out: Float64Array, o: number)
     const base = t * Q;
     let total = 0;
     for (let k = 0; k < nC; k++) {
-      const a = start[k], b = start[k + 1];
+      const a = start[k],
+        b = start[k + 1];
       let s = 0;
       if (m) for (let r = a; r < b; r++) s += m[r] * vals[base + r];
       else for (let r = a; r < b; r++) s += vals[base + r];
@@ -112,7 +117,8 @@ const TWO32 = 4294967296;
 function replicate(L: Layout, average: 'micro' | 'macro', B: number, rng: Rng): Float64Array {
   const out = new Float64Array(B * L.W);
   const m = new Uint32Array(L.Q);
-  const Q = L.Q, start = L.start;
+  const Q = L.Q,
+    start = L.start;
   for (let b = 0; b < B; b++) {
     m.fill(0);
     if (average === 'micro') {
@@ -120,7 +126,8 @@ function replicate(L: Layout, average: 'micro' | 'macro', B: number, rng: Rng): 
       microOf(L, m, out, b * L.W);
     } else {
       for (let k = 0; k + 1 < start.length; k++) {
-        const s = start[k], n = start[k + 1] - s;
+        const s = start[k],
+          n = start[k + 1] - s;
         for (let i = 0; i < n; i++) m[s + Math.floor((rng.nextUint32() * n) / TWO32)]++;
       }
       macroOf(L, m, out, b * L.W);
@@ -132,25 +139,37 @@ function replicate(L: Layout, average: 'micro' | 'macro', B: number, rng: Rng): 
 /** numpy.quantile(sorted, p) with linear interpolation. */
 function quantileSorted(a: Float64Array, p: number): number {
   const pos = p * (a.length - 1);
-  const lo = Math.floor(pos), hi = Math.min(a.length - 1, lo + 1);
+  const lo = Math.floor(pos),
+    hi = Math.min(a.length - 1, lo + 1);
   return a[lo] + (pos - lo) * (a[hi] - a[lo]);
 }
 
 function intervalOf(reps: Float64Array, W: number, t: number, estimate: number, alpha: number): Interval {
   const B = reps.length / W;
   const v = new Float64Array(B);
-  let s = 0, s2 = 0;
-  for (let b = 0; b < B; b++) { v[b] = reps[b * W + t]; s += v[b]; s2 += v[b] * v[b]; }
+  let s = 0,
+    s2 = 0;
+  for (let b = 0; b < B; b++) {
+    v[b] = reps[b * W + t];
+    s += v[b];
+    s2 += v[b] * v[b];
+  }
   v.sort();
   const varr = B > 1 ? (s2 - (s * s) / B) / (B - 1) : NaN;
-  return { estimate, lo: quantileSorted(v, alpha / 2), hi: quantileSorted(v, 1 - alpha / 2), se: varr > 0 ? Math.sqrt(varr) : 0 };
+  return {
+    estimate,
+    lo: quantileSorted(v, alpha / 2),
+    hi: quantileSorted(v, 1 - alpha / 2),
+    se: varr > 0 ? Math.sqrt(varr) : 0,
+  };
 }
 
 function checkOptions(o: { replicates?: number; alpha?: number }): { B: number; alpha: number } {
   const B = o.replicates ?? 1000;
   const alpha = o.alpha ?? 0.05;
   checkPositiveInt('replicates', B);
-  if (!(alpha > 0 && alpha < 1)) metricsError(`alpha = ${alpha} is not in (0, 1)`, 'metrics/bad-argument', 'use e.g. 0.05 for 95 % intervals');
+  if (!(alpha > 0 && alpha < 1))
+    metricsError(`alpha = ${alpha} is not in (0, 1)`, 'metrics/bad-argument', 'use e.g. 0.05 for 95 % intervals');
   return { B, alpha };
 }
 
@@ -158,8 +177,11 @@ function widthOf(perQuery: { length: number }, Q: number): number {
   checkPositiveInt('number of queries', Q);
   const W = perQuery.length / Q;
   if (!Number.isInteger(W) || W < 1) {
-    metricsError(`perQuery has ${perQuery.length} values for ${Q} queries`, 'metrics/length-mismatch',
-      'pass PrecisionAtN.perQuery with the query labels it was computed for');
+    metricsError(
+      `perQuery has ${perQuery.length} values for ${Q} queries`,
+      'metrics/length-mismatch',
+      'pass PrecisionAtN.perQuery with the query labels it was computed for',
+    );
   }
   return W;
 }
@@ -170,7 +192,11 @@ function resolveColumns(columns: ArrayLike<number> | undefined, W: number): Int3
   for (let i = 0; i < columns.length; i++) {
     const c = columns[i];
     if (!Number.isInteger(c) || c < 0 || c >= W) {
-      metricsError(`column ${c} is outside 0..${W - 1}`, 'metrics/bad-argument', 'columns index into PrecisionAtN.ns (0 = the first N)');
+      metricsError(
+        `column ${c} is outside 0..${W - 1}`,
+        'metrics/bad-argument',
+        'columns index into PrecisionAtN.ns (0 = the first N)',
+      );
     }
   }
   return Int32Array.from(columns);
@@ -180,7 +206,11 @@ function resolveColumns(columns: ArrayLike<number> | undefined, W: number): Int3
  * Bootstrap percentile intervals of micro and macro precision (see the file comment for the
  * resampling); seeded, so the same inputs and seed give the same intervals.
  */
-export function bootstrapPrecision(perQuery: Float32Array, queryLabels: Codes, options: BootstrapOptions = {}): PrecisionBootstrap {
+export function bootstrapPrecision(
+  perQuery: Float32Array,
+  queryLabels: Codes,
+  options: BootstrapOptions = {},
+): PrecisionBootstrap {
   const { B, alpha } = checkOptions(options);
   const W0 = widthOf(perQuery, queryLabels.length);
   const cols = resolveColumns(options.columns, W0);
@@ -192,7 +222,8 @@ export function bootstrapPrecision(perQuery: Float32Array, queryLabels: Codes, o
   const rng = new Rng(options.seed ?? 0);
   const mi = replicate(L, 'micro', B, rng);
   const ma = replicate(L, 'macro', B, rng);
-  const micro: Interval[] = [], macro: Interval[] = [];
+  const micro: Interval[] = [],
+    macro: Interval[] = [];
   for (let t = 0; t < W; t++) {
     micro.push(intervalOf(mi, W, t, est[t], alpha));
     macro.push(intervalOf(ma, W, t, est[W + t], alpha));
@@ -238,11 +269,15 @@ export interface PairedTestResult {
  * The interval is a paired bootstrap of T (A and B resampled with the same draws).
  */
 export function pairedPrecisionTest(
-  perQueryA: Float32Array, perQueryB: Float32Array, queryLabels: Codes, options: PairedTestOptions = {},
+  perQueryA: Float32Array,
+  perQueryB: Float32Array,
+  queryLabels: Codes,
+  options: PairedTestOptions = {},
 ): PairedTestResult {
   const { B, alpha } = checkOptions(options);
   const average = options.average ?? 'micro';
-  if (average !== 'micro' && average !== 'macro') metricsError(`unknown average '${average}'`, 'metrics/bad-argument', "use 'micro' or 'macro'");
+  if (average !== 'micro' && average !== 'macro')
+    metricsError(`unknown average '${average}'`, 'metrics/bad-argument', "use 'micro' or 'macro'");
   const Q = queryLabels.length;
   const W = widthOf(perQueryA, Q);
   checkLength('perQueryB', perQueryB, perQueryA.length, 'the same queries and N values as perQueryA');
@@ -251,7 +286,11 @@ export function pairedPrecisionTest(
   checkPositiveInt('permutations', M);
   const exactLimit = options.exactLimit ?? 20;
   if (!Number.isInteger(exactLimit) || exactLimit < 0 || exactLimit > 30) {
-    metricsError(`exactLimit = ${exactLimit} is outside 0..30`, 'metrics/bad-argument', 'exact enumeration costs 2^n; keep it ≤ 30');
+    metricsError(
+      `exactLimit = ${exactLimit} is outside 0..30`,
+      'metrics/bad-argument',
+      'exact enumeration costs 2^n; keep it ≤ 30',
+    );
   }
   const d = new Float64Array(Q);
   for (let q = 0; q < Q; q++) d[q] = perQueryA[q * W + col] - perQueryB[q * W + col];
@@ -267,12 +306,16 @@ export function pairedPrecisionTest(
   let nz = 0;
   for (let r = 0; r < Q; r++) if (L.vals[r] !== 0) nz++;
   const wd = new Float64Array(nz);
-  let j = 0, T = 0;
+  let j = 0,
+    T = 0;
   for (let k = 0; k < nC; k++) {
     const nk = L.start[k + 1] - L.start[k];
     const w = average === 'micro' ? 1 / Q : 1 / (nC * nk);
     for (let r = L.start[k]; r < L.start[k + 1]; r++) {
-      if (L.vals[r] !== 0) { wd[j++] = w * L.vals[r]; T += w * L.vals[r]; }
+      if (L.vals[r] !== 0) {
+        wd[j++] = w * L.vals[r];
+        T += w * L.vals[r];
+      }
     }
   }
   const absT = Math.abs(T);
@@ -280,8 +323,10 @@ export function pairedPrecisionTest(
   for (let i = 0; i < nz; i++) scale += Math.abs(wd[i]);
   const tol = 1e-12 * scale; // flips that reproduce |T| up to rounding count as "as extreme"
   let pValue: number, exact: boolean;
-  if (nz === 0) { pValue = 1; exact = true; }
-  else if (nz <= exactLimit) {
+  if (nz === 0) {
+    pValue = 1;
+    exact = true;
+  } else if (nz <= exactLimit) {
     exact = true;
     let hits = 0;
     const total = 2 ** nz;

@@ -23,15 +23,30 @@ function fail(message: string, code: string, hint: string, source?: string, inde
 /** Throw unless `n` is a positive integer. */
 export function checkPositiveInt(name: string, n: number, source?: string): void {
   if (!Number.isInteger(n) || n <= 0) {
-    fail(`${name} must be a positive integer, got ${n}`, 'metrics/bad-argument', `pass a whole number ≥ 1 for ${name}`, source);
+    fail(
+      `${name} must be a positive integer, got ${n}`,
+      'metrics/bad-argument',
+      `pass a whole number ≥ 1 for ${name}`,
+      source,
+    );
   }
 }
 
 /** Throw unless `a.length === expected`. */
-export function checkLength(name: string, a: { length: number }, expected: number, what: string, source?: string): void {
+export function checkLength(
+  name: string,
+  a: { length: number },
+  expected: number,
+  what: string,
+  source?: string,
+): void {
   if (a.length !== expected) {
-    fail(`${name} has ${a.length} entries, expected ${expected} (${what})`, 'metrics/length-mismatch',
-      `make ${name} line up with the other inputs (${what})`, source);
+    fail(
+      `${name} has ${a.length} entries, expected ${expected} (${what})`,
+      'metrics/length-mismatch',
+      `make ${name} line up with the other inputs (${what})`,
+      source,
+    );
   }
 }
 
@@ -40,9 +55,13 @@ export function checkCodes(name: string, codes: ArrayLike<number>, n: number, so
   for (let i = 0; i < codes.length; i++) {
     const c = codes[i];
     if (!(c >= 0 && c < n) || !Number.isInteger(c)) {
-      fail(`${name}[${i}] = ${c} is not a class code in 0..${n - 1}`, 'metrics/label-out-of-range',
+      fail(
+        `${name}[${i}] = ${c} is not a class code in 0..${n - 1}`,
+        'metrics/label-out-of-range',
         `check entry ${i} of ${name}: codes must index the ${n} classes (is the class table the same one the labels were coded with?)`,
-        source, i);
+        source,
+        i,
+      );
     }
   }
 }
@@ -51,8 +70,13 @@ export function checkCodes(name: string, codes: ArrayLike<number>, n: number, so
 export function checkFinite(name: string, values: ArrayLike<number>, source?: string): void {
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i])) {
-      fail(`${name}[${i}] = ${values[i]} is not a finite number`, 'metrics/not-finite',
-        `entry ${i} of ${name} is NaN or infinite; recompute or drop that row`, source, i);
+      fail(
+        `${name}[${i}] = ${values[i]} is not a finite number`,
+        'metrics/not-finite',
+        `entry ${i} of ${name} is NaN or infinite; recompute or drop that row`,
+        source,
+        i,
+      );
     }
   }
 }
@@ -62,8 +86,13 @@ export function checkBinary(name: string, values: ArrayLike<number>, source?: st
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v !== 0 && v !== 1) {
-      fail(`${name}[${i}] = ${v} is not 0 or 1`, 'metrics/not-binary',
-        `binary metrics take 0/1 truth values; for class codes use the one-vs-rest version`, source, i);
+      fail(
+        `${name}[${i}] = ${v} is not 0 or 1`,
+        'metrics/not-binary',
+        `binary metrics take 0/1 truth values; for class codes use the one-vs-rest version`,
+        source,
+        i,
+      );
     }
   }
 }
@@ -73,8 +102,12 @@ export function checkCounts(name: string, counts: ArrayLike<number>, source?: st
   for (let i = 0; i < counts.length; i++) {
     const v = counts[i];
     if (!(v >= 0) || !Number.isInteger(v)) {
-      fail(`${name}[${i}] = ${v} is not a non-negative count`, 'metrics/bad-count',
-        `${name} holds how many index images each class has; recount class ${i}`, source);
+      fail(
+        `${name}[${i}] = ${v} is not a non-negative count`,
+        'metrics/bad-count',
+        `${name} holds how many index images each class has; recount class ${i}`,
+        source,
+      );
     }
   }
 }
@@ -83,8 +116,12 @@ export function checkCounts(name: string, counts: ArrayLike<number>, source?: st
 export function rowsOf(name: string, a: { length: number }, width: number, source?: string): number {
   checkPositiveInt(`width of ${name}`, width, source);
   if (a.length % width !== 0) {
-    fail(`${name} has ${a.length} entries, not a multiple of its width ${width}`, 'metrics/length-mismatch',
-      `${name} must be a row-major matrix with ${width} columns`, source);
+    fail(
+      `${name} has ${a.length} entries, not a multiple of its width ${width}`,
+      'metrics/length-mismatch',
+      `${name} must be a row-major matrix with ${width} columns`,
+      source,
+    );
   }
   return a.length / width;
 }

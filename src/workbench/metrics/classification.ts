@@ -6,7 +6,14 @@
  * indicator matrix scored as one binary problem, macro = unweighted mean of the per-class scores.
  */
 import {
-  checkBinary, checkCodes, checkFinite, checkLength, checkPositiveInt, metricsError, type Codes, type Reals,
+  checkBinary,
+  checkCodes,
+  checkFinite,
+  checkLength,
+  checkPositiveInt,
+  metricsError,
+  type Codes,
+  type Reals,
 } from './check.js';
 
 export type Average = 'micro' | 'macro';
@@ -34,50 +41,81 @@ export interface OvrOptions {
  * AP  = Σ_t Δtp_t / P · tp_t / (tp_t + fp_t)      (step-wise, not interpolated, as sklearn)
  */
 function curveAreas(pos: Reals, neg: Reals, posZeros = 0, negZeros = 0): { auc: number; ap: number } {
-  let i = pos.length - 1, j = neg.length - 1;
+  let i = pos.length - 1,
+    j = neg.length - 1;
   let zerosLeft = posZeros + negZeros > 0;
-  let tp = 0, fp = 0, auc = 0, ap = 0;
+  let tp = 0,
+    fp = 0,
+    auc = 0,
+    ap = 0;
   while (i >= 0 || j >= 0 || zerosLeft) {
     let t = -Infinity;
     if (i >= 0) t = pos[i];
     if (j >= 0 && neg[j] > t) t = neg[j];
-    let dp = 0, dn = 0;
-    if (zerosLeft && !(t > 0)) { dp = posZeros; dn = negZeros; zerosLeft = false; } // the threshold 0
+    let dp = 0,
+      dn = 0;
+    if (zerosLeft && !(t > 0)) {
+      dp = posZeros;
+      dn = negZeros;
+      zerosLeft = false;
+    } // the threshold 0
     else {
-      while (i >= 0 && pos[i] === t) { dp++; i--; }
-      while (j >= 0 && neg[j] === t) { dn++; j--; }
+      while (i >= 0 && pos[i] === t) {
+        dp++;
+        i--;
+      }
+      while (j >= 0 && neg[j] === t) {
+        dn++;
+        j--;
+      }
     }
     const tpPrev = tp;
-    tp += dp; fp += dn;
-    auc += dn * (tpPrev + tp) / 2;
+    tp += dp;
+    fp += dn;
+    auc += (dn * (tpPrev + tp)) / 2;
     if (dp > 0) ap += dp * (tp / (tp + fp));
   }
-  const P = pos.length + posZeros, N = neg.length + negZeros;
+  const P = pos.length + posZeros,
+    N = neg.length + negZeros;
   return { auc: P > 0 && N > 0 ? auc / P / N : NaN, ap: P > 0 ? ap / P : 0 };
 }
 
 /** A new array of n zeros of the same float type as `values`. */
 function alike(values: Reals, n: number): Reals {
-  return (values instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
+  return values instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
 }
 
 /** Non-zero scores of the positives and of the negatives, sorted ascending, and the zero counts. */
-interface Split { pos: Reals; neg: Reals; posZeros: number; negZeros: number }
+interface Split {
+  pos: Reals;
+  neg: Reals;
+  posZeros: number;
+  negZeros: number;
+}
 
 function splitBinary(yTrue: ArrayLike<number>, yScore: Reals): Split {
-  let P = 0, nzP = 0, nzN = 0;
+  let P = 0,
+    nzP = 0,
+    nzN = 0;
   for (let i = 0; i < yTrue.length; i++) {
     P += yTrue[i];
-    if (yScore[i] !== 0) { if (yTrue[i] === 1) nzP++; else nzN++; }
+    if (yScore[i] !== 0) {
+      if (yTrue[i] === 1) nzP++;
+      else nzN++;
+    }
   }
-  const pos = alike(yScore, nzP), neg = alike(yScore, nzN);
-  let a = 0, b = 0;
+  const pos = alike(yScore, nzP),
+    neg = alike(yScore, nzN);
+  let a = 0,
+    b = 0;
   for (let i = 0; i < yTrue.length; i++) {
     const v = yScore[i];
     if (v === 0) continue;
-    if (yTrue[i] === 1) pos[a++] = v; else neg[b++] = v;
+    if (yTrue[i] === 1) pos[a++] = v;
+    else neg[b++] = v;
   }
-  pos.sort(); neg.sort();
+  pos.sort();
+  neg.sort();
   return { pos, neg, posZeros: P - nzP, negZeros: yTrue.length - P - nzN };
 }
 
@@ -95,8 +133,11 @@ export function rocAuc(yTrue: ArrayLike<number>, yScore: Reals): number {
   checkBinaryInputs(yTrue, yScore);
   const split = splitBinary(yTrue, yScore);
   if (split.pos.length + split.posZeros === 0 || split.neg.length + split.negZeros === 0) {
-    metricsError('Only one class present in yTrue; ROC AUC is not defined in that case (as sklearn)',
-      'metrics/one-class', 'score a set that holds both positives and negatives');
+    metricsError(
+      'Only one class present in yTrue; ROC AUC is not defined in that case (as sklearn)',
+      'metrics/one-class',
+      'score a set that holds both positives and negatives',
+    );
   }
   return areasOf(split).auc;
 }
@@ -114,7 +155,12 @@ export function averagePrecision(yTrue: ArrayLike<number>, yScore: Reals): numbe
 
 function checkOvrInputs(scores: Reals, labels: Codes, nClasses: number): number {
   checkPositiveInt('nClasses', nClasses);
-  if (nClasses < 2) metricsError(`one-vs-rest needs at least 2 classes, got ${nClasses}`, 'metrics/bad-argument', 'use the binary rocAuc / averagePrecision for one class against the rest');
+  if (nClasses < 2)
+    metricsError(
+      `one-vs-rest needs at least 2 classes, got ${nClasses}`,
+      'metrics/bad-argument',
+      'use the binary rocAuc / averagePrecision for one class against the rest',
+    );
   const Q = labels.length;
   checkPositiveInt('number of samples', Q);
   checkLength('scores', scores, Q * nClasses, `a row-major matrix of ${Q} samples × ${nClasses} classes`);
@@ -126,43 +172,65 @@ function checkOvrInputs(scores: Reals, labels: Codes, nClasses: number): number 
 /** Micro: the raveled indicator matrix as one binary problem (one positive per row). */
 function microAreas(scores: Reals, labels: Codes, C: number): { auc: number; ap: number } {
   const Q = labels.length;
-  let nzP = 0, nzN = 0;
+  let nzP = 0,
+    nzN = 0;
   for (let q = 0; q < Q; q++) {
-    const o = q * C, y = labels[q];
-    for (let c = 0; c < C; c++) if (scores[o + c] !== 0) { if (c === y) nzP++; else nzN++; }
+    const o = q * C,
+      y = labels[q];
+    for (let c = 0; c < C; c++)
+      if (scores[o + c] !== 0) {
+        if (c === y) nzP++;
+        else nzN++;
+      }
   }
-  const pos = alike(scores, nzP), neg = alike(scores, nzN);
-  let a = 0, b = 0;
+  const pos = alike(scores, nzP),
+    neg = alike(scores, nzN);
+  let a = 0,
+    b = 0;
   for (let q = 0; q < Q; q++) {
-    const o = q * C, y = labels[q];
+    const o = q * C,
+      y = labels[q];
     for (let c = 0; c < C; c++) {
       const v = scores[o + c];
       if (v === 0) continue;
-      if (c === y) pos[a++] = v; else neg[b++] = v;
+      if (c === y) pos[a++] = v;
+      else neg[b++] = v;
     }
   }
-  pos.sort(); neg.sort();
+  pos.sort();
+  neg.sort();
   return curveAreas(pos, neg, Q - nzP, Q * (C - 1) - nzN);
 }
 
 /** Per-class one-vs-rest areas; auc is NaN for a class with no positive or no negative. */
-function perClassAreas(scores: Reals, labels: Codes, C: number): { auc: Float64Array; ap: Float64Array; nPos: Int32Array } {
+function perClassAreas(
+  scores: Reals,
+  labels: Codes,
+  C: number,
+): { auc: Float64Array; ap: Float64Array; nPos: Int32Array } {
   const Q = labels.length;
   const nPos = new Int32Array(C);
   for (let q = 0; q < Q; q++) nPos[labels[q]]++;
-  const auc = new Float64Array(C), ap = new Float64Array(C);
-  const posBuf = alike(scores, Q), negBuf = alike(scores, Q);
+  const auc = new Float64Array(C),
+    ap = new Float64Array(C);
+  const posBuf = alike(scores, Q),
+    negBuf = alike(scores, Q);
   for (let c = 0; c < C; c++) {
-    let a = 0, b = 0;
+    let a = 0,
+      b = 0;
     for (let q = 0; q < Q; q++) {
       const v = scores[q * C + c];
       if (v === 0) continue;
-      if (labels[q] === c) posBuf[a++] = v; else negBuf[b++] = v;
+      if (labels[q] === c) posBuf[a++] = v;
+      else negBuf[b++] = v;
     }
-    const pos = posBuf.subarray(0, a), neg = negBuf.subarray(0, b);
-    pos.sort(); neg.sort();
+    const pos = posBuf.subarray(0, a),
+      neg = negBuf.subarray(0, b);
+    pos.sort();
+    neg.sort();
     const r = curveAreas(pos, neg, nPos[c] - a, Q - nPos[c] - b);
-    auc[c] = r.auc; ap[c] = r.ap;
+    auc[c] = r.auc;
+    ap[c] = r.ap;
   }
   return { auc, ap, nPos };
 }
@@ -186,21 +254,36 @@ export function averagePrecisionPerClass(scores: Reals, labels: Codes, nClasses:
 }
 
 /** Mean of per-class values, leaving out NaN when skipping, else raising on NaN like sklearn. */
-function macroOf(values: Float64Array, nPos: Int32Array, Q: number, metric: 'auc' | 'ap', absent: AbsentClasses): { value: number; n: number } {
-  let s = 0, n = 0;
+function macroOf(
+  values: Float64Array,
+  nPos: Int32Array,
+  Q: number,
+  metric: 'auc' | 'ap',
+  absent: AbsentClasses,
+): { value: number; n: number } {
+  let s = 0,
+    n = 0;
   for (let c = 0; c < values.length; c++) {
     const undefinedClass = nPos[c] === 0 || nPos[c] === Q;
     if (undefinedClass) {
       if (absent === 'skip') continue;
       if (metric === 'auc') {
-        metricsError(`class ${c} has ${nPos[c] === 0 ? 'no sample' : 'every sample'}; one-vs-rest ROC AUC is not defined for it (sklearn raises "Only one class present in y_true")`,
-          'metrics/one-class', "pass absentClasses: 'skip' to average over the classes that have positives and negatives, or score a set that holds every class");
+        metricsError(
+          `class ${c} has ${nPos[c] === 0 ? 'no sample' : 'every sample'}; one-vs-rest ROC AUC is not defined for it (sklearn raises "Only one class present in y_true")`,
+          'metrics/one-class',
+          "pass absentClasses: 'skip' to average over the classes that have positives and negatives, or score a set that holds every class",
+        );
       }
     }
-    s += values[c]; n++;
+    s += values[c];
+    n++;
   }
   if (n === 0) {
-    metricsError('no class has both positive and negative samples', 'metrics/one-class', 'score a set with at least two classes');
+    metricsError(
+      'no class has both positive and negative samples',
+      'metrics/one-class',
+      'score a set with at least two classes',
+    );
   }
   return { value: s / n, n };
 }
@@ -211,7 +294,13 @@ function macroOf(values: Float64Array, nPos: Int32Array, Q: number, metric: 'auc
  * macro = mean over classes of AUC_c. A class without positives makes sklearn raise, and so
  * does this unless absentClasses is 'skip' (then the mean runs over the defined classes).
  */
-export function rocAucOvr(scores: Reals, labels: Codes, nClasses: number, average: Average, options: OvrOptions = {}): number {
+export function rocAucOvr(
+  scores: Reals,
+  labels: Codes,
+  nClasses: number,
+  average: Average,
+  options: OvrOptions = {},
+): number {
   const Q = checkOvrInputs(scores, labels, nClasses);
   if (average === 'micro') return microAreas(scores, labels, nClasses).auc;
   checkAverage(average);
@@ -224,7 +313,13 @@ export function rocAucOvr(scores: Reals, labels: Codes, nClasses: number, averag
  * label_binarize(labels)): micro = AP of the raveled problem; macro = mean over classes of AP_c,
  * where a class without positives scores 0 and counts (sklearn) unless absentClasses is 'skip'.
  */
-export function averagePrecisionOvr(scores: Reals, labels: Codes, nClasses: number, average: Average, options: OvrOptions = {}): number {
+export function averagePrecisionOvr(
+  scores: Reals,
+  labels: Codes,
+  nClasses: number,
+  average: Average,
+  options: OvrOptions = {},
+): number {
   const Q = checkOvrInputs(scores, labels, nClasses);
   if (average === 'micro') return microAreas(scores, labels, nClasses).ap;
   checkAverage(average);
@@ -248,34 +343,56 @@ export interface LabelOptions {
   labels?: ArrayLike<number>;
 }
 
-interface Confusion { tp: Float64Array; pred: Float64Array; truth: Float64Array; labels: Int32Array }
+interface Confusion {
+  tp: Float64Array;
+  pred: Float64Array;
+  truth: Float64Array;
+  labels: Int32Array;
+}
 
 function confusion(yTrue: Codes, yPred: Codes, options: LabelOptions): Confusion {
   checkPositiveInt('number of samples', yTrue.length);
   checkLength('yPred', yPred, yTrue.length, 'one prediction per sample');
   let max = -1;
-  for (const [name, y] of [['yTrue', yTrue], ['yPred', yPred]] as const) {
+  for (const [name, y] of [
+    ['yTrue', yTrue],
+    ['yPred', yPred],
+  ] as const) {
     for (let i = 0; i < y.length; i++) {
       const v = y[i];
-      if (v < 0) metricsError(`${name}[${i}] = ${v} is not a class code`, 'metrics/label-out-of-range', 'class codes are integers ≥ 0');
+      if (v < 0)
+        metricsError(
+          `${name}[${i}] = ${v} is not a class code`,
+          'metrics/label-out-of-range',
+          'class codes are integers ≥ 0',
+        );
       if (v > max) max = v;
     }
   }
   const given = options.labels;
   if (given !== undefined) {
-    if (given.length === 0) metricsError('labels is empty', 'metrics/bad-argument', 'give at least one label or leave labels out');
+    if (given.length === 0)
+      metricsError('labels is empty', 'metrics/bad-argument', 'give at least one label or leave labels out');
     for (let i = 0; i < given.length; i++) {
       if (!Number.isInteger(given[i]) || given[i] < 0) {
-        metricsError(`labels[${i}] = ${given[i]} is not a class code`, 'metrics/label-out-of-range', 'class codes are integers ≥ 0');
+        metricsError(
+          `labels[${i}] = ${given[i]} is not a class code`,
+          'metrics/label-out-of-range',
+          'class codes are integers ≥ 0',
+        );
       }
       if (given[i] > max) max = given[i];
     }
   }
   const size = max + 1;
-  const tp = new Float64Array(size), pred = new Float64Array(size), truth = new Float64Array(size);
+  const tp = new Float64Array(size),
+    pred = new Float64Array(size),
+    truth = new Float64Array(size);
   for (let i = 0; i < yTrue.length; i++) {
-    const t = yTrue[i], p = yPred[i];
-    truth[t]++; pred[p]++;
+    const t = yTrue[i],
+      p = yPred[i];
+    truth[t]++;
+    pred[p]++;
     if (t === p) tp[t]++;
   }
   let labels: Int32Array;
@@ -294,18 +411,32 @@ const div0 = (a: number, b: number): number => (b === 0 ? 0 : a / b); // zero_di
 // F1 = 2PR / (P + R), 0 when P + R = 0
 const f1Of = (p: number, r: number): number => (p + r === 0 ? 0 : (2 * p * r) / (p + r));
 
-function labelMetric(yTrue: Codes, yPred: Codes, average: Average, options: LabelOptions, which: 'p' | 'r' | 'f'): number {
+function labelMetric(
+  yTrue: Codes,
+  yPred: Codes,
+  average: Average,
+  options: LabelOptions,
+  which: 'p' | 'r' | 'f',
+): number {
   checkAverage(average);
   const { tp, pred, truth, labels } = confusion(yTrue, yPred, options);
   if (average === 'micro') {
-    let T = 0, Pn = 0, Tn = 0;
-    for (const c of labels) { T += tp[c]; Pn += pred[c]; Tn += truth[c]; }
-    const p = div0(T, Pn), r = div0(T, Tn);
+    let T = 0,
+      Pn = 0,
+      Tn = 0;
+    for (const c of labels) {
+      T += tp[c];
+      Pn += pred[c];
+      Tn += truth[c];
+    }
+    const p = div0(T, Pn),
+      r = div0(T, Tn);
     return which === 'p' ? p : which === 'r' ? r : f1Of(p, r);
   }
   let s = 0;
   for (const c of labels) {
-    const p = div0(tp[c], pred[c]), r = div0(tp[c], truth[c]);
+    const p = div0(tp[c], pred[c]),
+      r = div0(tp[c], truth[c]);
     s += which === 'p' ? p : which === 'r' ? r : f1Of(p, r);
   }
   return s / labels.length;
@@ -340,13 +471,22 @@ export function argmaxRows(scores: Reals, nClasses: number): Int32Array {
   checkPositiveInt('nClasses', nClasses);
   const Q = scores.length / nClasses;
   if (!Number.isInteger(Q)) {
-    metricsError(`scores has ${scores.length} values, not a multiple of ${nClasses} classes`, 'metrics/length-mismatch', 'pass a row-major Q×C matrix');
+    metricsError(
+      `scores has ${scores.length} values, not a multiple of ${nClasses} classes`,
+      'metrics/length-mismatch',
+      'pass a row-major Q×C matrix',
+    );
   }
   const out = new Int32Array(Q);
   for (let q = 0; q < Q; q++) {
     const o = q * nClasses;
-    let best = 0, bv = scores[o];
-    for (let c = 1; c < nClasses; c++) if (scores[o + c] > bv) { bv = scores[o + c]; best = c; }
+    let best = 0,
+      bv = scores[o];
+    for (let c = 1; c < nClasses; c++)
+      if (scores[o + c] > bv) {
+        bv = scores[o + c];
+        best = c;
+      }
     out[q] = best;
   }
   return out;
@@ -378,7 +518,12 @@ export interface ClassificationSummary {
  * probabilities) against the true labels; predictions are the row argmax (ties → lowest code).
  * F1 / precision / recall use sklearn's default label set (union of true and predicted).
  */
-export function classificationSummary(scores: Reals, labels: Codes, nClasses: number, options: OvrOptions = {}): ClassificationSummary {
+export function classificationSummary(
+  scores: Reals,
+  labels: Codes,
+  nClasses: number,
+  options: OvrOptions = {},
+): ClassificationSummary {
   const Q = checkOvrInputs(scores, labels, nClasses);
   const absent = options.absentClasses ?? 'sklearn';
   const micro = microAreas(scores, labels, nClasses);

@@ -46,15 +46,29 @@ export interface KnnClassificationResult extends ClassificationSummary {
   nTest: number;
 }
 
-interface Prepared { Q: number; K: number; C: number }
+interface Prepared {
+  Q: number;
+  K: number;
+  C: number;
+}
 
-function prepare(set: KnnQueries, name: string, indexLabels: Codes, indexClassCounts: Int32Array, source?: string): Prepared {
+function prepare(
+  set: KnnQueries,
+  name: string,
+  indexLabels: Codes,
+  indexClassCounts: Int32Array,
+  source?: string,
+): Prepared {
   const Q = set.labels.length;
   checkPositiveInt(`number of ${name} queries`, Q, source);
   const K = set.neighbors.length / Q;
   if (!Number.isInteger(K) || K < 1) {
-    metricsError(`${name} neighbors has ${set.neighbors.length} ids for ${Q} queries`, 'metrics/length-mismatch',
-      'pass the k-NN table rows of these queries as Int32Array(Q*K), row-major', source);
+    metricsError(
+      `${name} neighbors has ${set.neighbors.length} ids for ${Q} queries`,
+      'metrics/length-mismatch',
+      'pass the k-NN table rows of these queries as Int32Array(Q*K), row-major',
+      source,
+    );
   }
   const C = indexClassCounts.length;
   checkCodes(`${name} labels`, set.labels, C, source);
@@ -62,8 +76,13 @@ function prepare(set: KnnQueries, name: string, indexLabels: Codes, indexClassCo
   for (let i = 0; i < set.neighbors.length; i++) {
     const id = set.neighbors[i];
     if (id < -1 || id >= n) {
-      metricsError(`${name} query ${Math.floor(i / K)}: neighbour ${i % K + 1} is row ${id}, but the index has ${n} rows`,
-        'metrics/neighbor-out-of-range', 'the k-NN table and the index labels must come from the same index', source, Math.floor(i / K));
+      metricsError(
+        `${name} query ${Math.floor(i / K)}: neighbour ${(i % K) + 1} is row ${id}, but the index has ${n} rows`,
+        'metrics/neighbor-out-of-range',
+        'the k-NN table and the index labels must come from the same index',
+        source,
+        Math.floor(i / K),
+      );
     }
   }
   return { Q, K, C };
@@ -79,8 +98,13 @@ function queryCap(cap: KnnCap, counts: Int32Array, y: number, q: number, source?
   if (cap !== 'queryClass') return 0;
   const n = counts[y];
   if (n === 0) {
-    metricsError(`query ${q} is of class ${y}, which has no index image (the study's n = min(k, 0) = 0)`,
-      'metrics/class-absent-from-index', "drop queries of classes absent from the index, or use cap 'perClass'", source, q);
+    metricsError(
+      `query ${q} is of class ${y}, which has no index image (the study's n = min(k, 0) = 0)`,
+      'metrics/class-absent-from-index',
+      "drop queries of classes absent from the index, or use cap 'perClass'",
+      source,
+      q,
+    );
   }
   return n;
 }
@@ -92,12 +116,23 @@ function queryCap(cap: KnnCap, counts: Int32Array, y: number, q: number, source?
  * score_c(k) = cnt_c(min(k, cap_c)) / min(k, cap_c); ties → lowest class code.
  */
 export function knnMicroF1ByK(
-  set: KnnQueries, indexLabels: Codes, indexClassCounts: Int32Array, kMax: number, cap: KnnCap = 'perClass', source?: string,
+  set: KnnQueries,
+  indexLabels: Codes,
+  indexClassCounts: Int32Array,
+  kMax: number,
+  cap: KnnCap = 'perClass',
+  source?: string,
 ): Float64Array {
   checkIndex(indexLabels, indexClassCounts, source);
   const { Q, K, C } = prepare(set, 'validation', indexLabels, indexClassCounts, source);
   checkPositiveInt('kMax', kMax, source);
-  if (kMax > K) metricsError(`kMax = ${kMax} but the k-NN table holds ${K} neighbours per query`, 'metrics/bad-argument', `use kMax ≤ ${K}`, source);
+  if (kMax > K)
+    metricsError(
+      `kMax = ${kMax} but the k-NN table holds ${K} neighbours per query`,
+      'metrics/bad-argument',
+      `use kMax ≤ ${K}`,
+      source,
+    );
   checkCap(cap, source);
   const counts = indexClassCounts;
   const correct = new Float64Array(kMax);
@@ -118,13 +153,21 @@ export function knnMicroF1ByK(
         }
       }
       // argmax over seen classes by exact fraction comparison a/b vs ba/bb
-      let best = 0, ba = 0, bb = 1;
+      let best = 0,
+        ba = 0,
+        bb = 1;
       for (let s = 0; s < nSeen; s++) {
         const c = seen[s];
         const capC = cap === 'perClass' ? counts[c] : cap === 'queryClass' ? qc : k;
-        const a = cnt[c], b = k < capC ? k : capC;
-        const lhs = a * bb, rhs = ba * b;
-        if (lhs > rhs || (lhs === rhs && c < best)) { best = c; ba = a; bb = b; }
+        const a = cnt[c],
+          b = k < capC ? k : capC;
+        const lhs = a * bb,
+          rhs = ba * b;
+        if (lhs > rhs || (lhs === rhs && c < best)) {
+          best = c;
+          ba = a;
+          bb = b;
+        }
       }
       if (best === y) correct[k - 1]++;
     }
@@ -145,12 +188,23 @@ function checkCap(cap: string, source?: string): void {
  * score[q, c] = (# of class c among the top k_c neighbours of q) / k_c, k_c per `cap`.
  */
 export function knnClassScores(
-  set: KnnQueries, indexLabels: Codes, indexClassCounts: Int32Array, k: number, cap: KnnCap = 'perClass', source?: string,
+  set: KnnQueries,
+  indexLabels: Codes,
+  indexClassCounts: Int32Array,
+  k: number,
+  cap: KnnCap = 'perClass',
+  source?: string,
 ): Float32Array {
   checkIndex(indexLabels, indexClassCounts, source);
   const { Q, K, C } = prepare(set, 'query', indexLabels, indexClassCounts, source);
   checkPositiveInt('k', k, source);
-  if (k > K) metricsError(`k = ${k} but the k-NN table holds ${K} neighbours per query`, 'metrics/bad-argument', `use k ≤ ${K}`, source);
+  if (k > K)
+    metricsError(
+      `k = ${k} but the k-NN table holds ${K} neighbours per query`,
+      'metrics/bad-argument',
+      `use k ≤ ${K}`,
+      source,
+    );
   checkCap(cap, source);
   const counts = indexClassCounts;
   const scores = new Float32Array(Q * C);
@@ -200,5 +254,12 @@ export function knnClassification(
   for (let i = 1; i < kMax; i++) if (curve[i] > curve[k - 1]) k = i + 1;
   const scores = knnClassScores(test, indexLabels, indexClassCounts, k, cap, source);
   const summary = classificationSummary(scores, test.labels, indexClassCounts.length, { absentClasses });
-  return { ...summary, k, cap, validationMicroF1: curve, nValidation: validation.labels.length, nTest: test.labels.length };
+  return {
+    ...summary,
+    k,
+    cap,
+    validationMicroF1: curve,
+    nValidation: validation.labels.length,
+    nTest: test.labels.length,
+  };
 }

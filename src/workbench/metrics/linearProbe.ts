@@ -46,7 +46,11 @@ export class LinearClassifier {
   private logitsBuf: Float64Array;
   /** AdamW steps taken so far. */
   steps = 0;
-  readonly lr: number; readonly beta1: number; readonly beta2: number; readonly eps: number; readonly weightDecay: number;
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
 
   /**
    * A fresh layer: `init` gives the starting weights (C×D row-major) and biases, or a seeded
@@ -60,11 +64,24 @@ export class LinearClassifier {
   ) {
     checkPositiveInt('dim', dim);
     checkPositiveInt('nClasses', nClasses);
-    this.lr = opt.lr ?? 1e-3; this.beta1 = opt.beta1 ?? 0.9; this.beta2 = opt.beta2 ?? 0.999;
-    this.eps = opt.eps ?? 1e-8; this.weightDecay = opt.weightDecay ?? 0.01;
-    for (const [k, v] of Object.entries({ lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay })) {
+    this.lr = opt.lr ?? 1e-3;
+    this.beta1 = opt.beta1 ?? 0.9;
+    this.beta2 = opt.beta2 ?? 0.999;
+    this.eps = opt.eps ?? 1e-8;
+    this.weightDecay = opt.weightDecay ?? 0.01;
+    for (const [k, v] of Object.entries({
+      lr: this.lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+    })) {
       if (!Number.isFinite(v) || v < 0 || ((k === 'beta1' || k === 'beta2') && v >= 1)) {
-        metricsError(`AdamW ${k} = ${v} is out of range`, 'metrics/bad-argument', 'lr, eps and weightDecay must be ≥ 0 and betas in [0, 1)');
+        metricsError(
+          `AdamW ${k} = ${v} is out of range`,
+          'metrics/bad-argument',
+          'lr, eps and weightDecay must be ≥ 0 and betas in [0, 1)',
+        );
       }
     }
     const n = dim * nClasses;
@@ -78,26 +95,45 @@ export class LinearClassifier {
       this.weight.set(init.weight);
       this.bias.set(init.bias);
     }
-    this.mW = new Float64Array(n); this.vW = new Float64Array(n); this.gW = new Float64Array(n);
-    this.mB = new Float64Array(nClasses); this.vB = new Float64Array(nClasses); this.gB = new Float64Array(nClasses);
+    this.mW = new Float64Array(n);
+    this.vW = new Float64Array(n);
+    this.gW = new Float64Array(n);
+    this.mB = new Float64Array(nClasses);
+    this.vB = new Float64Array(nClasses);
+    this.gB = new Float64Array(nClasses);
     this.logitsBuf = new Float64Array(0);
   }
 
   /** z[i, c] = b_c + Σ_d W[c, d] x[row_i, d] for the listed rows (blocked by 4 classes). */
   private forward(x: Float32Array, rows: Int32Array | null, count: number, out: Float64Array): void {
-    const D = this.dim, C = this.nClasses, W = this.weight, b = this.bias;
+    const D = this.dim,
+      C = this.nClasses,
+      W = this.weight,
+      b = this.bias;
     for (let i = 0; i < count; i++) {
       const xo = (rows ? rows[i] : i) * D;
       const zo = i * C;
       let c = 0;
       for (; c + 3 < C; c += 4) {
-        const w0 = c * D, w1 = w0 + D, w2 = w1 + D, w3 = w2 + D;
-        let s0 = b[c], s1 = b[c + 1], s2 = b[c + 2], s3 = b[c + 3];
+        const w0 = c * D,
+          w1 = w0 + D,
+          w2 = w1 + D,
+          w3 = w2 + D;
+        let s0 = b[c],
+          s1 = b[c + 1],
+          s2 = b[c + 2],
+          s3 = b[c + 3];
         for (let d = 0; d < D; d++) {
           const xv = x[xo + d];
-          s0 += xv * W[w0 + d]; s1 += xv * W[w1 + d]; s2 += xv * W[w2 + d]; s3 += xv * W[w3 + d];
+          s0 += xv * W[w0 + d];
+          s1 += xv * W[w1 + d];
+          s2 += xv * W[w2 + d];
+          s3 += xv * W[w3 + d];
         }
-        out[zo + c] = s0; out[zo + c + 1] = s1; out[zo + c + 2] = s2; out[zo + c + 3] = s3;
+        out[zo + c] = s0;
+        out[zo + c + 1] = s1;
+        out[zo + c + 2] = s2;
+        out[zo + c + 3] = s3;
       }
       for (; c < C; c++) {
         const w0 = c * D;
@@ -118,20 +154,29 @@ export class LinearClassifier {
    * loss = mean_i (logsumexp(z_i) − z_i[y_i]);  ∂loss/∂z = (softmax(z) − onehot(y)) / B.
    */
   step(x: Float32Array, labels: Codes, rows: Int32Array): number {
-    const D = this.dim, C = this.nClasses, B = rows.length;
+    const D = this.dim,
+      C = this.nClasses,
+      B = rows.length;
     if (B === 0) metricsError('empty batch', 'metrics/bad-argument', 'pass at least one row per step');
     const z = this.buffer(B);
     this.forward(x, rows, B, z);
-    const gW = this.gW, gB = this.gB;
-    gW.fill(0); gB.fill(0);
+    const gW = this.gW,
+      gB = this.gB;
+    gW.fill(0);
+    gB.fill(0);
     let loss = 0;
     for (let i = 0; i < B; i++) {
-      const zo = i * C, y = labels[rows[i]];
+      const zo = i * C,
+        y = labels[rows[i]];
       let m = -Infinity;
       for (let c = 0; c < C; c++) if (z[zo + c] > m) m = z[zo + c];
       const zy = z[zo + y];
       let s = 0;
-      for (let c = 0; c < C; c++) { const e = Math.exp(z[zo + c] - m); z[zo + c] = e; s += e; }
+      for (let c = 0; c < C; c++) {
+        const e = Math.exp(z[zo + c] - m);
+        z[zo + c] = e;
+        s += e;
+      }
       loss += Math.log(s) + m - zy;
       const xo = rows[i] * D;
       for (let c = 0; c < C; c++) {
@@ -159,7 +204,7 @@ export class LinearClassifier {
       p[i] *= decay;
       m[i] = beta1 * m[i] + (1 - beta1) * gi;
       v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
-      p[i] -= stepSize * m[i] / (Math.sqrt(v[i]) / bc2 + eps);
+      p[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2 + eps);
     }
   }
 
@@ -206,7 +251,11 @@ export class LinearClassifier {
   private rowsIn(x: Float32Array): number {
     const N = x.length / this.dim;
     if (!Number.isInteger(N)) {
-      metricsError(`embeddings hold ${x.length} values, not a multiple of dim ${this.dim}`, 'metrics/length-mismatch', 'pass row-major N×D embeddings');
+      metricsError(
+        `embeddings hold ${x.length} values, not a multiple of dim ${this.dim}`,
+        'metrics/length-mismatch',
+        'pass row-major N×D embeddings',
+      );
     }
     return N;
   }
@@ -266,7 +315,12 @@ function checkSplit(name: string, s: ProbeSplit, dim: number, C: number, source?
  * a probe that never gets a validation image right still has a best epoch.
  */
 export function linearProbe(
-  train: ProbeSplit, val: ProbeSplit, test: ProbeSplit, dim: number, nClasses: number, options: LinearProbeOptions = {},
+  train: ProbeSplit,
+  val: ProbeSplit,
+  test: ProbeSplit,
+  dim: number,
+  nClasses: number,
+  options: LinearProbeOptions = {},
 ): LinearProbeResult {
   const { epochs = 100, batchSize = 512, patience = 20, seed = 0, absentClasses = 'skip', source } = options;
   checkPositiveInt('dim', dim, source);
@@ -282,13 +336,19 @@ export function linearProbe(
   const model = new LinearClassifier(dim, nClasses, rng, options);
   const order = new Int32Array(N);
   for (let i = 0; i < N; i++) order[i] = i;
-  const trainLoss = new Float64Array(epochs), valAccuracy = new Float64Array(epochs);
-  const bestW = new Float64Array(model.weight.length), bestB = new Float64Array(nClasses);
-  let best = -Infinity, bestEpoch = 0, since = 0, epoch = 0;
+  const trainLoss = new Float64Array(epochs),
+    valAccuracy = new Float64Array(epochs);
+  const bestW = new Float64Array(model.weight.length),
+    bestB = new Float64Array(nClasses);
+  let best = -Infinity,
+    bestEpoch = 0,
+    since = 0,
+    epoch = 0;
   const tracker = new ProgressTracker('linear probe', epochs, options.progress, 'epochs');
   for (; epoch < epochs; epoch++) {
     rng.shuffle(order);
-    let lossSum = 0, nBatches = 0;
+    let lossSum = 0,
+      nBatches = 0;
     for (let s = 0; s < N; s += batchSize) {
       lossSum += model.step(train.x, train.labels, order.subarray(s, Math.min(N, s + batchSize)));
       nBatches++;
@@ -301,8 +361,11 @@ export function linearProbe(
     options.onEpoch?.({ epoch, trainLoss: trainLoss[epoch], valAccuracy: valAccuracy[epoch] });
     tracker.add(1);
     if (valAccuracy[epoch] > best) {
-      best = valAccuracy[epoch]; bestEpoch = epoch; since = 0;
-      bestW.set(model.weight); bestB.set(model.bias);
+      best = valAccuracy[epoch];
+      bestEpoch = epoch;
+      since = 0;
+      bestW.set(model.weight);
+      bestB.set(model.bias);
     } else if (++since >= patience) {
       epoch++;
       break;
@@ -314,8 +377,13 @@ export function linearProbe(
   const metrics = classificationSummary(probs, test.labels, nClasses, { absentClasses });
   const params = bestModel.parameters();
   return {
-    metrics, bestEpoch, bestValAccuracy: best, epochsRun: epoch,
-    trainLoss: trainLoss.slice(0, epoch), valAccuracy: valAccuracy.slice(0, epoch),
-    weight: params.weight, bias: params.bias,
+    metrics,
+    bestEpoch,
+    bestValAccuracy: best,
+    epochsRun: epoch,
+    trainLoss: trainLoss.slice(0, epoch),
+    valAccuracy: valAccuracy.slice(0, epoch),
+    weight: params.weight,
+    bias: params.bias,
   };
 }

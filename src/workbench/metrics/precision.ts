@@ -74,8 +74,12 @@ export function precisionAtN(
   checkPositiveInt('number of queries', Q, source);
   const K = neighbors.length / Q;
   if (!Number.isInteger(K) || K < 1) {
-    metricsError(`neighbors has ${neighbors.length} ids for ${Q} queries, not a whole number per query`,
-      'metrics/length-mismatch', 'pass the k-NN table as Int32Array(Q*K), row-major, one row per query', source);
+    metricsError(
+      `neighbors has ${neighbors.length} ids for ${Q} queries, not a whole number per query`,
+      'metrics/length-mismatch',
+      'pass the k-NN table as Int32Array(Q*K), row-major, one row per query',
+      source,
+    );
   }
   const C = indexClassCounts.length;
   checkCounts('indexClassCounts', indexClassCounts, source);
@@ -86,7 +90,12 @@ export function precisionAtN(
   const indexSize = indexLabels.length;
   const study = definition === 'study';
   if (definition !== 'study' && definition !== 'textbook') {
-    metricsError(`unknown precision definition '${definition}'`, 'metrics/bad-argument', "use 'study' or 'textbook'", source);
+    metricsError(
+      `unknown precision definition '${definition}'`,
+      'metrics/bad-argument',
+      "use 'study' or 'textbook'",
+      source,
+    );
   }
 
   const perQuery = new Float32Array(Q * W);
@@ -98,17 +107,26 @@ export function precisionAtN(
     for (let j = 0; j < K; j++) {
       const id = neighbors[base + j];
       if (id >= indexSize || id < -1) {
-        metricsError(`neighbor ${j + 1} of query ${q} is row ${id}, but the index has ${indexSize} rows`,
-          'metrics/neighbor-out-of-range', 'the k-NN table and the index labels must come from the same index', source, q);
+        metricsError(
+          `neighbor ${j + 1} of query ${q} is row ${id}, but the index has ${indexSize} rows`,
+          'metrics/neighbor-out-of-range',
+          'the k-NN table and the index labels must come from the same index',
+          source,
+          q,
+        );
       }
       cum[j + 1] = cum[j] + (id >= 0 && indexLabels[id] === c ? 1 : 0);
     }
     const out = q * W;
     if (study && cnt === 0) {
       if (absentFromIndex === 'error') {
-        metricsError(`query ${q} is of class ${c}, which has no image in the index (P@N = 0/0 by the study's definition)`,
+        metricsError(
+          `query ${q} is of class ${c}, which has no image in the index (P@N = 0/0 by the study's definition)`,
           'metrics/class-absent-from-index',
-          "drop queries of classes absent from the index, or pass absentFromIndex: 'zero' or definition: 'textbook'", source, q);
+          "drop queries of classes absent from the index, or pass absentFromIndex: 'zero' or definition: 'textbook'",
+          source,
+          q,
+        );
       }
       continue; // zeros
     }
@@ -124,27 +142,41 @@ export function precisionAtN(
 
 function resolveNs(ns: ArrayLike<number> | undefined, K: number, source?: string): Int32Array {
   if (ns === undefined) return Int32Array.from({ length: K }, (_, i) => i + 1);
-  if (ns.length === 0) metricsError('ns is empty', 'metrics/bad-argument', 'give at least one N, e.g. [1, 3, 5, 10]', source);
+  if (ns.length === 0)
+    metricsError('ns is empty', 'metrics/bad-argument', 'give at least one N, e.g. [1, 3, 5, 10]', source);
   const out = new Int32Array(ns.length);
   for (let i = 0; i < ns.length; i++) {
     const N = ns[i];
     if (!Number.isInteger(N) || N < 1 || N > K) {
-      metricsError(`N = ${N} is outside 1..${K} (the k-NN table holds ${K} neighbours per query)`, 'metrics/bad-argument',
-        `choose N between 1 and ${K}, or rebuild the k-NN table with more neighbours`, source);
+      metricsError(
+        `N = ${N} is outside 1..${K} (the k-NN table holds ${K} neighbours per query)`,
+        'metrics/bad-argument',
+        `choose N between 1 and ${K}, or rebuild the k-NN table with more neighbours`,
+        source,
+      );
     }
     out[i] = N;
   }
   return out;
 }
 
-interface Stats { micro: Float64Array; macro: Float64Array; microStd: Float64Array; macroStd: Float64Array }
+interface Stats {
+  micro: Float64Array;
+  macro: Float64Array;
+  microStd: Float64Array;
+  macroStd: Float64Array;
+}
 
 /**
  * Micro / macro means (and the study's stds) of the rows of a Q×W matrix listed in `rows`
  * (all rows when null). Memory: C×W doubles, reused.
  */
 function summarise(
-  perQuery: Float32Array, W: number, labels: Codes, C: number, rows: Int32Array | null,
+  perQuery: Float32Array,
+  W: number,
+  labels: Codes,
+  C: number,
+  rows: Int32Array | null,
   scratch?: { sum: Float64Array; sq: Float64Array; n: Int32Array },
 ): { nQueries: number; nClasses: number; stats: Stats } {
   const sum = scratch?.sum ?? new Float64Array(C * W);
@@ -162,22 +194,31 @@ function summarise(
     const co = c * W;
     for (let t = 0; t < W; t++) {
       const v = perQuery[o + t];
-      sum[co + t] += v; sq[co + t] += v * v;
-      tot[t] += v; totSq[t] += v * v;
+      sum[co + t] += v;
+      sq[co + t] += v * v;
+      tot[t] += v;
+      totSq[t] += v * v;
     }
   }
-  const micro = new Float64Array(W), macro = new Float64Array(W);
-  const microStd = new Float64Array(W), macroStd = new Float64Array(W);
+  const micro = new Float64Array(W),
+    macro = new Float64Array(W);
+  const microStd = new Float64Array(W),
+    macroStd = new Float64Array(W);
   for (let t = 0; t < W; t++) {
     micro[t] = count > 0 ? tot[t] / count : NaN;
     microStd[t] = sampleStd(tot[t], totSq[t], count);
   }
   for (let t = 0; t < W; t++) {
-    let m = 0, s = 0, sN = 0;
+    let m = 0,
+      s = 0,
+      sN = 0;
     for (const c of touched) {
       const n = nPer[c];
       m += sum[c * W + t] / n;
-      if (n > 1) { s += sampleStd(sum[c * W + t], sq[c * W + t], n); sN++; }
+      if (n > 1) {
+        s += sampleStd(sum[c * W + t], sq[c * W + t], n);
+        sN++;
+      }
     }
     macro[t] = touched.length > 0 ? m / touched.length : NaN;
     macroStd[t] = sN > 0 ? s / sN : NaN;
@@ -228,8 +269,12 @@ export function groupedPrecision(
   checkPositiveInt('number of queries', Q, source);
   const W = perQuery.length / Q;
   if (!Number.isInteger(W) || W < 1) {
-    metricsError(`perQuery has ${perQuery.length} values for ${Q} queries`, 'metrics/length-mismatch',
-      'pass PrecisionAtN.perQuery with the query labels it was computed for', source);
+    metricsError(
+      `perQuery has ${perQuery.length} values for ${Q} queries`,
+      'metrics/length-mismatch',
+      'pass PrecisionAtN.perQuery with the query labels it was computed for',
+      source,
+    );
   }
   checkLength('queryGroups', queryGroups, Q, 'one group code per query', source);
   const G = options.nGroups ?? maxCode(queryGroups) + 1;
@@ -263,7 +308,11 @@ function maxCode(codes: Codes): number {
 export function column(perQuery: Float32Array, width: number, t: number): Float32Array {
   const Q = rowsOf('perQuery', perQuery, width);
   if (!Number.isInteger(t) || t < 0 || t >= width) {
-    metricsError(`column ${t} is outside 0..${width - 1}`, 'metrics/bad-argument', 'pick the column of the N you want (index into ns)');
+    metricsError(
+      `column ${t} is outside 0..${width - 1}`,
+      'metrics/bad-argument',
+      'pick the column of the N you want (index into ns)',
+    );
   }
   const out = new Float32Array(Q);
   for (let q = 0; q < Q; q++) out[q] = perQuery[q * width + t];
@@ -297,11 +346,20 @@ export function perClassPrecision(
   checkCodes('queryLabels', queryLabels, C);
   const sum = new Float64Array(C);
   const n = new Int32Array(C);
-  for (let q = 0; q < queryLabels.length; q++) { sum[queryLabels[q]] += perQueryP1[q]; n[queryLabels[q]]++; }
+  for (let q = 0; q < queryLabels.length; q++) {
+    sum[queryLabels[q]] += perQueryP1[q];
+    n[queryLabels[q]]++;
+  }
   const rows: ClassPrecisionRow[] = [];
   for (let c = 0; c < C; c++) {
     if (n[c] === 0) continue;
-    rows.push({ classCode: c, indexCount: indexClassCounts[c], nQueries: n[c], precision: sum[c] / n[c], kind: classKinds[c] });
+    rows.push({
+      classCode: c,
+      indexCount: indexClassCounts[c],
+      nQueries: n[c],
+      precision: sum[c] / n[c],
+      kind: classKinds[c],
+    });
   }
   return rows;
 }

@@ -34,46 +34,95 @@ function lineOf(text: string, path: string): number {
 }
 
 class Checker {
-  constructor(private file: string, private text: string) {}
+  constructor(
+    private file: string,
+    private text: string,
+  ) {}
 
   fail(path: string, message: string, hint: string): never {
-    throw new CbirError(`model card field "${path}" ${message}`, { file: this.file, row: lineOf(this.text, path), hint, code: 'card/invalid' });
+    throw new CbirError(`model card field "${path}" ${message}`, {
+      file: this.file,
+      row: lineOf(this.text, path),
+      hint,
+      code: 'card/invalid',
+    });
   }
 
   obj(v: unknown, path: string, allowed: string[]): Record<string, unknown> {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(path, 'must be an object', `write "${path}": { ... } with the fields ${allowed.join(', ')}`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      this.fail(path, 'must be an object', `write "${path}": { ... } with the fields ${allowed.join(', ')}`);
     for (const k of Object.keys(v as object)) {
-      if (!allowed.includes(k)) this.fail(path ? `${path}.${k}` : k, 'is not a known field', `remove it or fix the spelling; known fields${path ? ` of "${path}"` : ''}: ${allowed.join(', ')}`);
+      if (!allowed.includes(k))
+        this.fail(
+          path ? `${path}.${k}` : k,
+          'is not a known field',
+          `remove it or fix the spelling; known fields${path ? ` of "${path}"` : ''}: ${allowed.join(', ')}`,
+        );
     }
     return v as Record<string, unknown>;
   }
 
-  str(v: unknown, path: string, opts: { optional?: boolean; pattern?: RegExp; what?: string } = {}): string | undefined {
+  str(
+    v: unknown,
+    path: string,
+    opts: { optional?: boolean; pattern?: RegExp; what?: string } = {},
+  ): string | undefined {
     if (v === undefined && opts.optional) return undefined;
-    if (typeof v !== 'string' || v.length === 0) this.fail(path, v === undefined ? 'is missing' : 'must be a non-empty string', `write "${path}": "${opts.what ?? '...'}"`);
-    if (opts.pattern && !opts.pattern.test(v as string)) this.fail(path, `is "${v}", which is not ${opts.what ?? `of the form ${opts.pattern}`}`, `write "${path}" as ${opts.what ?? opts.pattern}`);
+    if (typeof v !== 'string' || v.length === 0)
+      this.fail(
+        path,
+        v === undefined ? 'is missing' : 'must be a non-empty string',
+        `write "${path}": "${opts.what ?? '...'}"`,
+      );
+    if (opts.pattern && !opts.pattern.test(v as string))
+      this.fail(
+        path,
+        `is "${v}", which is not ${opts.what ?? `of the form ${opts.pattern}`}`,
+        `write "${path}" as ${opts.what ?? opts.pattern}`,
+      );
     return v as string;
   }
 
-  num(v: unknown, path: string, opts: { optional?: boolean; int?: boolean; min?: number; max?: number; exclusiveMin?: boolean } = {}): number | undefined {
+  num(
+    v: unknown,
+    path: string,
+    opts: { optional?: boolean; int?: boolean; min?: number; max?: number; exclusiveMin?: boolean } = {},
+  ): number | undefined {
     if (v === undefined && opts.optional) return undefined;
     const kind = opts.int ? 'an integer' : 'a number';
     const range = `${opts.min !== undefined ? ` ${opts.exclusiveMin ? '>' : '≥'} ${opts.min}` : ''}${opts.max !== undefined ? ` and ≤ ${opts.max}` : ''}`;
-    if (typeof v !== 'number' || !Number.isFinite(v) || (opts.int && !Number.isInteger(v))) this.fail(path, v === undefined ? 'is missing' : `must be ${kind}, got ${JSON.stringify(v)}`, `write "${path}" as ${kind}${range}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || (opts.int && !Number.isInteger(v)))
+      this.fail(
+        path,
+        v === undefined ? 'is missing' : `must be ${kind}, got ${JSON.stringify(v)}`,
+        `write "${path}" as ${kind}${range}`,
+      );
     const n = v as number;
-    if (opts.min !== undefined && (opts.exclusiveMin ? n <= opts.min : n < opts.min)) this.fail(path, `is ${n}, must be${range}`, `write "${path}" as ${kind}${range}`);
-    if (opts.max !== undefined && n > opts.max) this.fail(path, `is ${n}, must be${range}`, `write "${path}" as ${kind}${range}`);
+    if (opts.min !== undefined && (opts.exclusiveMin ? n <= opts.min : n < opts.min))
+      this.fail(path, `is ${n}, must be${range}`, `write "${path}" as ${kind}${range}`);
+    if (opts.max !== undefined && n > opts.max)
+      this.fail(path, `is ${n}, must be${range}`, `write "${path}" as ${kind}${range}`);
     return n;
   }
 
   oneOf<T extends string>(v: unknown, path: string, options: readonly T[], optional = false): T | undefined {
     if (v === undefined && optional) return undefined;
-    if (typeof v !== 'string' || !options.includes(v as T)) this.fail(path, v === undefined ? 'is missing' : `is ${JSON.stringify(v)}`, `write one of: ${options.map((o) => `"${o}"`).join(', ')}`);
+    if (typeof v !== 'string' || !options.includes(v as T))
+      this.fail(
+        path,
+        v === undefined ? 'is missing' : `is ${JSON.stringify(v)}`,
+        `write one of: ${options.map((o) => `"${o}"`).join(', ')}`,
+      );
     return v as T;
   }
 
   triple(v: unknown, path: string, positive: boolean): [number, number, number] {
-    if (!Array.isArray(v) || v.length !== 3) this.fail(path, v === undefined ? 'is missing' : 'must be a list of 3 numbers (R, G, B)', `write "${path}": [r, g, b]`);
+    if (!Array.isArray(v) || v.length !== 3)
+      this.fail(
+        path,
+        v === undefined ? 'is missing' : 'must be a list of 3 numbers (R, G, B)',
+        `write "${path}": [r, g, b]`,
+      );
     const a = v as unknown[];
     a.forEach((x, i) => this.num(x, `${path}.${i}`, positive ? { min: 0, exclusiveMin: true } : {}));
     return a as [number, number, number];
@@ -86,10 +135,30 @@ class Checker {
  */
 export function validateCard(value: unknown, file: string, text = ''): ModelCard {
   const c = new Checker(file, text);
-  const top = c.obj(value, '', ['id', 'name', 'studyName', 'architecture', 'source', 'onnx', 'preprocess', 'pooling', 'dim', 'notes', 'builtin']);
-  const id = c.str(top.id, 'id', { pattern: /^[a-z0-9][a-z0-9-]*$/, what: 'lower-case letters, digits and dashes (e.g. "vit-b16")' })!;
+  const top = c.obj(value, '', [
+    'id',
+    'name',
+    'studyName',
+    'architecture',
+    'source',
+    'onnx',
+    'preprocess',
+    'pooling',
+    'dim',
+    'notes',
+    'builtin',
+  ]);
+  const id = c.str(top.id, 'id', {
+    pattern: /^[a-z0-9][a-z0-9-]*$/,
+    what: 'lower-case letters, digits and dashes (e.g. "vit-b16")',
+  })!;
   const stem = basename(file).replace(/\.json$/, '');
-  if (file.endsWith('.json') && stem !== id) c.fail('id', `is "${id}" but the file is named ${basename(file)}`, `name the file ${id}.json or set "id": "${stem}"`);
+  if (file.endsWith('.json') && stem !== id)
+    c.fail(
+      'id',
+      `is "${id}" but the file is named ${basename(file)}`,
+      `name the file ${id}.json or set "id": "${stem}"`,
+    );
   c.str(top.name, 'name');
   c.str(top.studyName, 'studyName', { optional: true });
   c.str(top.architecture, 'architecture');
@@ -101,16 +170,48 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
 
   const pooling = c.oneOf(top.pooling, 'pooling', POOLINGS)!;
   const onnx = c.obj(top.onnx, 'onnx', ['file', 'url', 'sha256', 'input', 'output', 'prefixTokens']);
-  c.str(onnx.file, 'onnx.file', { pattern: /^[A-Za-z0-9._-]+\.onnx$/, what: 'a file name ending in .onnx (no folders)' });
+  c.str(onnx.file, 'onnx.file', {
+    pattern: /^[A-Za-z0-9._-]+\.onnx$/,
+    what: 'a file name ending in .onnx (no folders)',
+  });
   c.str(onnx.url, 'onnx.url', { optional: true, pattern: /^https?:\/\//, what: 'an http(s) URL' });
-  if (onnx.sha256 !== null && onnx.sha256 !== undefined) c.str(onnx.sha256, 'onnx.sha256', { pattern: /^[0-9a-f]{64}$/, what: '64 lower-case hex digits (or null until exported)' });
+  if (onnx.sha256 !== null && onnx.sha256 !== undefined)
+    c.str(onnx.sha256, 'onnx.sha256', {
+      pattern: /^[0-9a-f]{64}$/,
+      what: '64 lower-case hex digits (or null until exported)',
+    });
   c.str(onnx.input, 'onnx.input');
   c.str(onnx.output, 'onnx.output');
   c.num(onnx.prefixTokens, 'onnx.prefixTokens', { optional: true, int: true, min: 0 });
-  if (onnx.prefixTokens !== undefined && pooling !== 'mean-patch-tokens') c.fail('onnx.prefixTokens', `only applies to "mean-patch-tokens" pooling, not "${pooling}"`, 'remove it or change "pooling"');
+  if (onnx.prefixTokens !== undefined && pooling !== 'mean-patch-tokens')
+    c.fail(
+      'onnx.prefixTokens',
+      `only applies to "mean-patch-tokens" pooling, not "${pooling}"`,
+      'remove it or change "pooling"',
+    );
 
-  const pre = c.obj(top.preprocess, 'preprocess', ['size', 'resize', 'resizeTo', 'interpolation', 'crop', 'padValue', 'rescale', 'mean', 'std', 'channels', 'resampler', 'cropRounding', 'padAlign', 'padStage']);
-  if (!Array.isArray(pre.size) || pre.size.length !== 2) c.fail('preprocess.size', pre.size === undefined ? 'is missing' : 'must be [height, width]', 'write "size": [224, 224]');
+  const pre = c.obj(top.preprocess, 'preprocess', [
+    'size',
+    'resize',
+    'resizeTo',
+    'interpolation',
+    'crop',
+    'padValue',
+    'rescale',
+    'mean',
+    'std',
+    'channels',
+    'resampler',
+    'cropRounding',
+    'padAlign',
+    'padStage',
+  ]);
+  if (!Array.isArray(pre.size) || pre.size.length !== 2)
+    c.fail(
+      'preprocess.size',
+      pre.size === undefined ? 'is missing' : 'must be [height, width]',
+      'write "size": [224, 224]',
+    );
   const size = pre.size as unknown[];
   c.num(size[0], 'preprocess.size.0', { int: true, min: 1 });
   c.num(size[1], 'preprocess.size.1', { int: true, min: 1 });
@@ -119,7 +220,11 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
   c.oneOf(pre.interpolation, 'preprocess.interpolation', INTERPOLATIONS);
   const crop = c.oneOf(pre.crop, 'preprocess.crop', ['center', 'none'] as const)!;
   const padStage = c.oneOf(pre.padStage, 'preprocess.padStage', ['pixel', 'normalized'] as const, true);
-  c.num(pre.padValue, 'preprocess.padValue', padStage === 'normalized' ? { optional: true } : { optional: true, min: 0, max: 255 });
+  c.num(
+    pre.padValue,
+    'preprocess.padValue',
+    padStage === 'normalized' ? { optional: true } : { optional: true, min: 0, max: 255 },
+  );
   c.num(pre.rescale, 'preprocess.rescale', { min: 0, exclusiveMin: true });
   c.triple(pre.mean, 'preprocess.mean', false);
   c.triple(pre.std, 'preprocess.std', true);
@@ -128,20 +233,46 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
   c.oneOf(pre.cropRounding, 'preprocess.cropRounding', ['floor', 'half-even'] as const, true);
   c.oneOf(pre.padAlign, 'preprocess.padAlign', ['top-left', 'center'] as const, true);
   const [H, W] = size as [number, number];
-  if (resize === 'shortest-edge' && crop !== 'center') c.fail('preprocess.crop', 'must be "center" with "resize": "shortest-edge" (otherwise non-square images do not fit the input)', 'write "crop": "center"');
-  if (resize === 'shortest-edge' && resizeTo !== undefined && resizeTo < Math.max(H, W)) c.fail('preprocess.resizeTo', `is ${resizeTo}, smaller than the ${H}×${W} crop`, `write a value ≥ ${Math.max(H, W)}`);
+  if (resize === 'shortest-edge' && crop !== 'center')
+    c.fail(
+      'preprocess.crop',
+      'must be "center" with "resize": "shortest-edge" (otherwise non-square images do not fit the input)',
+      'write "crop": "center"',
+    );
+  if (resize === 'shortest-edge' && resizeTo !== undefined && resizeTo < Math.max(H, W))
+    c.fail(
+      'preprocess.resizeTo',
+      `is ${resizeTo}, smaller than the ${H}×${W} crop`,
+      `write a value ≥ ${Math.max(H, W)}`,
+    );
   if (resize === 'longest-edge-pad') {
-    if (crop !== 'none') c.fail('preprocess.crop', 'must be "none" with "resize": "longest-edge-pad" (the image is padded, not cropped)', 'write "crop": "none"');
-    if (resizeTo !== undefined && resizeTo > Math.min(H, W)) c.fail('preprocess.resizeTo', `is ${resizeTo}, larger than the ${H}×${W} input it is padded into`, `write a value ≤ ${Math.min(H, W)} or leave it out`);
+    if (crop !== 'none')
+      c.fail(
+        'preprocess.crop',
+        'must be "none" with "resize": "longest-edge-pad" (the image is padded, not cropped)',
+        'write "crop": "none"',
+      );
+    if (resizeTo !== undefined && resizeTo > Math.min(H, W))
+      c.fail(
+        'preprocess.resizeTo',
+        `is ${resizeTo}, larger than the ${H}×${W} input it is padded into`,
+        `write a value ≤ ${Math.min(H, W)} or leave it out`,
+      );
   }
-  if (resize === 'exact' && resizeTo !== undefined) c.fail('preprocess.resizeTo', 'does not apply to "resize": "exact"', 'remove it, or use "shortest-edge" with a centre crop');
+  if (resize === 'exact' && resizeTo !== undefined)
+    c.fail(
+      'preprocess.resizeTo',
+      'does not apply to "resize": "exact"',
+      'remove it, or use "shortest-edge" with a centre crop',
+    );
 
   c.num(top.dim, 'dim', { int: true, min: 1 });
   if (top.notes !== undefined) {
     if (!Array.isArray(top.notes)) c.fail('notes', 'must be a list of strings', 'write "notes": ["..."]');
     (top.notes as unknown[]).forEach((n, i) => c.str(n, `notes.${i}`));
   }
-  if (top.builtin !== undefined && typeof top.builtin !== 'boolean') c.fail('builtin', 'must be true or false', 'write "builtin": false or remove it');
+  if (top.builtin !== undefined && typeof top.builtin !== 'boolean')
+    c.fail('builtin', 'must be true or false', 'write "builtin": false or remove it');
   return value as ModelCard;
 }
 
@@ -151,15 +282,28 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
  */
 export function jsonErrorOffset(text: string): number | undefined {
   let i = 0;
-  const ws = () => { while (i < text.length && ' \t\n\r'.includes(text[i])) i++; };
-  const fail = (): never => { throw i; };
-  const lit = (w: string) => { if (text.startsWith(w, i)) i += w.length; else fail(); };
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const lit = (w: string) => {
+    if (text.startsWith(w, i)) i += w.length;
+    else fail();
+  };
   const str = () => {
     if (text[i] !== '"') fail();
     i++;
     while (i < text.length && text[i] !== '"') {
-      if (text[i] === '\\') { i++; if (!'"\\/bfnrtu'.includes(text[i] ?? '')) fail(); if (text[i] === 'u') { if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail(); i += 4; } }
-      else if (text.charCodeAt(i) < 0x20) fail();
+      if (text[i] === '\\') {
+        i++;
+        if (!'"\\/bfnrtu'.includes(text[i] ?? '')) fail();
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 4;
+        }
+      } else if (text.charCodeAt(i) < 0x20) fail();
       i++;
     }
     if (text[i] !== '"') fail();
@@ -174,13 +318,50 @@ export function jsonErrorOffset(text: string): number | undefined {
     ws();
     const c = text[i];
     if (c === '{') {
-      i++; ws();
-      if (text[i] === '}') { i++; return; }
-      for (;;) { ws(); str(); ws(); if (text[i] !== ':') fail(); i++; value(); ws(); if (text[i] === ',') { i++; continue; } if (text[i] === '}') { i++; return; } fail(); }
+      i++;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        str();
+        ws();
+        if (text[i] !== ':') fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return;
+        }
+        fail();
+      }
     } else if (c === '[') {
-      i++; ws();
-      if (text[i] === ']') { i++; return; }
-      for (;;) { value(); ws(); if (text[i] === ',') { i++; continue; } if (text[i] === ']') { i++; return; } fail(); }
+      i++;
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return;
+        }
+        fail();
+      }
     } else if (c === '"') str();
     else if (c === 't') lit('true');
     else if (c === 'f') lit('false');
@@ -189,7 +370,8 @@ export function jsonErrorOffset(text: string): number | undefined {
   };
   try {
     if (text.charCodeAt(0) === 0xfeff) i = 1;
-    value(); ws();
+    value();
+    ws();
     return i < text.length ? i : undefined;
   } catch (at) {
     return typeof at === 'number' ? at : undefined;
@@ -202,7 +384,12 @@ export function loadCard(file: string): ModelCard {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new CbirError(`cannot read model card: ${(e as Error).message}`, { file, hint: 'check the path; cards live in models/<id>.json', code: 'card/missing', cause: e });
+    throw new CbirError(`cannot read model card: ${(e as Error).message}`, {
+      file,
+      hint: 'check the path; cards live in models/<id>.json',
+      code: 'card/missing',
+      cause: e,
+    });
   }
   let value: unknown;
   try {
@@ -210,7 +397,13 @@ export function loadCard(file: string): ModelCard {
   } catch (e) {
     const at = jsonErrorOffset(text);
     const row = at !== undefined ? text.slice(0, at).split('\n').length : undefined;
-    throw new CbirError(`model card is not valid JSON: ${(e as Error).message}`, { file, row, hint: 'fix the JSON syntax (quotes, commas, brackets)', code: 'card/json', cause: e });
+    throw new CbirError(`model card is not valid JSON: ${(e as Error).message}`, {
+      file,
+      row,
+      hint: 'fix the JSON syntax (quotes, commas, brackets)',
+      code: 'card/json',
+      cause: e,
+    });
   }
   const card = validateCard(value, file, text);
   sourceOf.set(card, file);
@@ -221,9 +414,16 @@ export function loadCard(file: string): ModelCard {
 export function loadCards(dir: string): ModelCard[] {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
   } catch (e) {
-    throw new CbirError(`cannot read the model card folder: ${(e as Error).message}`, { file: dir, hint: 'cards live in <project>/models', code: 'card/missing', cause: e });
+    throw new CbirError(`cannot read the model card folder: ${(e as Error).message}`, {
+      file: dir,
+      hint: 'cards live in <project>/models',
+      code: 'card/missing',
+      cause: e,
+    });
   }
   return files.map((f) => loadCard(join(dir, f)));
 }

@@ -8,8 +8,25 @@ export { cardSource, jsonErrorOffset, loadCard, loadCards, validateCard } from '
 export { preprocessedLength, preprocessImage, resizedSize } from './preprocess.js';
 export { resizePil, type ResampleFilter } from './resample.js';
 export { poolOutput, pooledAxis, poolingRank } from './pooling.js';
-export { checkSessionAgainstCard, cudaAvailable, findWeights, loadOnnxExtractor, OnnxExtractor, resolveModelPath, weightsCandidates, type OnnxExtractorOptions } from './onnx/extractor.js';
-export { BUILTIN_CARDS, BUILTIN_GRAPHS, builtinCard, builtinGraphBytes, builtinGraphOf, ensureBuiltinGraph, type BuiltinGraphId } from './builtin/index.js';
+export {
+  checkSessionAgainstCard,
+  cudaAvailable,
+  findWeights,
+  loadOnnxExtractor,
+  OnnxExtractor,
+  resolveModelPath,
+  weightsCandidates,
+  type OnnxExtractorOptions,
+} from './onnx/extractor.js';
+export {
+  BUILTIN_CARDS,
+  BUILTIN_GRAPHS,
+  builtinCard,
+  builtinGraphBytes,
+  builtinGraphOf,
+  ensureBuiltinGraph,
+  type BuiltinGraphId,
+} from './builtin/index.js';
 export { findCard, listModels, loadExtractor, studyCards, type ModelInfo } from './registry.js';
 export { pullModel, verifyModel, type PullOptions, type PullResult, type VerifyResult } from './pull.js';
 export { BUILTIN_CACHE_DIR, CARDS_DIR, PROJECT_ROOT, defaultWeightsDir, weightsDirs } from './paths.js';

@@ -4,9 +4,13 @@ import type { Pooling } from './types.js';
 /** Rank of the output tensor each pooling expects. */
 export function poolingRank(pooling: Pooling): number {
   switch (pooling) {
-    case 'cls-token': case 'mean-patch-tokens': return 3;
-    case 'mean-spatial': return 4;
-    default: return 2;
+    case 'cls-token':
+    case 'mean-patch-tokens':
+      return 3;
+    case 'mean-spatial':
+      return 4;
+    default:
+      return 2;
   }
 }
 
@@ -20,20 +24,28 @@ export function pooledAxis(pooling: Pooling): number {
  * cls-token: e_b = x[b, 0, :]; mean-patch-tokens: e_b = 1/(T−p) Σ_{t≥p} x[b, t, :];
  * mean-spatial: e_b = 1/(H·W) Σ_{h,w} x[b, :, h, w]; logits/projected/none: e_b = x[b, :].
  */
-export function poolOutput(data: Float32Array, dims: readonly number[], pooling: Pooling, prefixTokens = 1): { dim: number; out: Float32Array } {
+export function poolOutput(
+  data: Float32Array,
+  dims: readonly number[],
+  pooling: Pooling,
+  prefixTokens = 1,
+): { dim: number; out: Float32Array } {
   const rank = poolingRank(pooling);
-  if (dims.length !== rank) throw new Error(`pooling "${pooling}" expects a rank-${rank} output, got shape [${dims.join(', ')}]`);
+  if (dims.length !== rank)
+    throw new Error(`pooling "${pooling}" expects a rank-${rank} output, got shape [${dims.join(', ')}]`);
   const size = dims.reduce((a, b) => a * b, 1);
   if (size !== data.length) throw new Error(`output shape [${dims.join(', ')}] does not match ${data.length} values`);
   const B = dims[0];
   if (pooling === 'cls-token' || pooling === 'mean-patch-tokens') {
-    const T = dims[1], D = dims[2];
+    const T = dims[1],
+      D = dims[2];
     const out = new Float32Array(B * D);
     if (pooling === 'cls-token') {
       for (let b = 0; b < B; b++) out.set(data.subarray(b * T * D, b * T * D + D), b * D);
       return { dim: D, out };
     }
-    if (!(prefixTokens >= 0 && prefixTokens < T)) throw new Error(`prefixTokens ${prefixTokens} leaves no patch tokens of ${T}`);
+    if (!(prefixTokens >= 0 && prefixTokens < T))
+      throw new Error(`prefixTokens ${prefixTokens} leaves no patch tokens of ${T}`);
     const acc = new Float64Array(D);
     const n = T - prefixTokens;
     for (let b = 0; b < B; b++) {
@@ -47,7 +59,8 @@ export function poolOutput(data: Float32Array, dims: readonly number[], pooling:
     return { dim: D, out };
   }
   if (pooling === 'mean-spatial') {
-    const C = dims[1], HW = dims[2] * dims[3];
+    const C = dims[1],
+      HW = dims[2] * dims[3];
     const out = new Float32Array(B * C);
     for (let b = 0; b < B; b++) {
       for (let c = 0; c < C; c++) {

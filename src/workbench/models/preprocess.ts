@@ -44,15 +44,27 @@ function roundHalfEven(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-async function resizeSharp(src: Uint8Array, w: number, h: number, C: number, ow: number, oh: number, interpolation: PreprocessSpec['interpolation']): Promise<Uint8Array> {
-  const kernel = ({ nearest: 'nearest', bilinear: 'linear', bicubic: 'cubic', lanczos: 'lanczos3' } as const)[interpolation];
+async function resizeSharp(
+  src: Uint8Array,
+  w: number,
+  h: number,
+  C: number,
+  ow: number,
+  oh: number,
+  interpolation: PreprocessSpec['interpolation'],
+): Promise<Uint8Array> {
+  const kernel = ({ nearest: 'nearest', bilinear: 'linear', bicubic: 'cubic', lanczos: 'lanczos3' } as const)[
+    interpolation
+  ];
   // libvips keeps 3 bands most reliably; a gray plane goes in as RGB and comes out as band 0.
   let rgb = src;
   if (C === 1) {
     rgb = new Uint8Array(w * h * 3);
     for (let p = 0; p < w * h; p++) rgb[3 * p] = rgb[3 * p + 1] = rgb[3 * p + 2] = src[p];
   }
-  const data = await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width: w, height: h, channels: 3 } })
+  const data = await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), {
+    raw: { width: w, height: h, channels: 3 },
+  })
     .resize(ow, oh, { fit: 'fill', kernel })
     .raw()
     .toBuffer();
@@ -67,12 +79,18 @@ async function resizeSharp(src: Uint8Array, w: number, h: number, C: number, ow:
  * (length C·H·W, C = 3 for 'rgb', 1 for 'gray'). `out`/`offset` let a caller fill a batch
  * buffer in place; without them a new array is returned.
  */
-export async function preprocessImage(img: RgbImage, spec: PreprocessSpec, out?: Float32Array, offset = 0): Promise<Float32Array> {
+export async function preprocessImage(
+  img: RgbImage,
+  spec: PreprocessSpec,
+  out?: Float32Array,
+  offset = 0,
+): Promise<Float32Array> {
   const [H, W] = spec.size;
   const C = spec.channels === 'gray' ? 1 : 3;
   const len = C * H * W;
   const dst = out ?? new Float32Array(len);
-  if (dst.length < offset + len) throw new Error(`preprocessImage: output buffer too small (${dst.length} < ${offset + len})`);
+  if (dst.length < offset + len)
+    throw new Error(`preprocessImage: output buffer too small (${dst.length} < ${offset + len})`);
   if (img.width < 1 || img.height < 1) throw new Error('preprocessImage: image has no pixels');
 
   // 1. Channels (gray first, as PIL convert('L') would before the resize).
@@ -83,23 +101,36 @@ export async function preprocessImage(img: RgbImage, spec: PreprocessSpec, out?:
   // 2. Resize.
   const [rh, rw] = resizedSize(w, h, spec);
   if (rh !== h || rw !== w) {
-    px = spec.resampler === 'sharp'
-      ? await resizeSharp(px, w, h, C, rw, rh, spec.interpolation)
-      : resizePil(px, w, h, C, rw, rh, spec.interpolation);
-    w = rw; h = rh;
+    px =
+      spec.resampler === 'sharp'
+        ? await resizeSharp(px, w, h, C, rw, rh, spec.interpolation)
+        : resizePil(px, w, h, C, rw, rh, spec.interpolation);
+    w = rw;
+    h = rh;
   }
 
   // 3. Window of the resized image that lands in the output, and where it lands.
-  let srcX = 0, srcY = 0, dstX = 0, dstY = 0, cw = Math.min(w, W), ch = Math.min(h, H);
+  let srcX = 0,
+    srcY = 0,
+    dstX = 0,
+    dstY = 0,
+    cw = Math.min(w, W),
+    ch = Math.min(h, H);
   if (spec.resize === 'longest-edge-pad') {
     if (w > W || h > H) throw new Error(`preprocessImage: resized ${w}×${h} does not fit the ${W}×${H} input`);
-    if (spec.padAlign === 'center') { dstX = Math.floor((W - w) / 2); dstY = Math.floor((H - h) / 2); }
+    if (spec.padAlign === 'center') {
+      dstX = Math.floor((W - w) / 2);
+      dstY = Math.floor((H - h) / 2);
+    }
   } else if (spec.crop === 'center') {
     if (w < W || h < H) throw new Error(`preprocessImage: resized ${w}×${h} is smaller than the ${W}×${H} crop`);
     const r = spec.cropRounding === 'half-even' ? roundHalfEven : Math.floor;
-    srcX = r((w - W) / 2); srcY = r((h - H) / 2);
+    srcX = r((w - W) / 2);
+    srcY = r((h - H) / 2);
   } else if (w !== W || h !== H) {
-    throw new Error(`preprocessImage: resized ${w}×${h} differs from the ${W}×${H} input and the spec neither crops nor pads`);
+    throw new Error(
+      `preprocessImage: resized ${w}×${h} differs from the ${W}×${H} input and the spec neither crops nor pads`,
+    );
   }
 
   // 4. Rescale + mean/std into CHW, padding where the image does not reach.

@@ -45,25 +45,49 @@ function handPlaceHint(card: ModelCard, url: string, dest: string): string {
   return `on a machine with internet access download ${url}${card.onnx.sha256 ? ` (sha256 ${card.onnx.sha256})` : ''}, copy it to ${dest} (or into $CBIR_MODELS), then run \`cbir models verify ${card.id}\``;
 }
 
-interface Response { status: number; headers: http.IncomingHttpHeaders; stream: http.IncomingMessage }
+interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  stream: http.IncomingMessage;
+}
 
 function request(url: string, headers: Record<string, string>, timeoutMs: number, redirects = 5): Promise<Response> {
   return new Promise((resolveP, rejectP) => {
     let u: URL;
-    try { u = new URL(url); } catch { rejectP(Object.assign(new Error(`invalid URL ${url}`), { code: 'EINVALIDURL' })); return; }
+    try {
+      u = new URL(url);
+    } catch {
+      rejectP(Object.assign(new Error(`invalid URL ${url}`), { code: 'EINVALIDURL' }));
+      return;
+    }
     const mod = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : null;
-    if (!mod) { rejectP(Object.assign(new Error(`unsupported protocol ${u.protocol}`), { code: 'EINVALIDURL' })); return; }
-    const req = mod.get(u, { headers: { 'user-agent': 'radcbir', ...headers }, agent: false /* a fresh connection: no stale keep-alive socket */ }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location) {
-        res.resume();
-        if (redirects <= 0) { rejectP(Object.assign(new Error('too many redirects'), { code: 'ETOOMANYREDIRECTS' })); return; }
-        resolveP(request(new URL(res.headers.location, u).toString(), headers, timeoutMs, redirects - 1));
-        return;
-      }
-      resolveP({ status, headers: res.headers, stream: res });
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no response for ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    if (!mod) {
+      rejectP(Object.assign(new Error(`unsupported protocol ${u.protocol}`), { code: 'EINVALIDURL' }));
+      return;
+    }
+    const req = mod.get(
+      u,
+      {
+        headers: { 'user-agent': 'radcbir', ...headers },
+        agent: false /* a fresh connection: no stale keep-alive socket */,
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400 && res.headers.location) {
+          res.resume();
+          if (redirects <= 0) {
+            rejectP(Object.assign(new Error('too many redirects'), { code: 'ETOOMANYREDIRECTS' }));
+            return;
+          }
+          resolveP(request(new URL(res.headers.location, u).toString(), headers, timeoutMs, redirects - 1));
+          return;
+        }
+        resolveP({ status, headers: res.headers, stream: res });
+      },
+    );
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(Object.assign(new Error(`no response for ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    );
     req.on('error', rejectP);
   });
 }
@@ -106,7 +130,10 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
       res.stream.resume();
       throw new CbirError(`download of model "${card.id}" failed: HTTP ${res.status} from ${url}`, {
         file: dest,
-        hint: res.status === 404 ? `the URL is wrong or the file was moved; pass --url, or ${handPlaceHint(card, url, dest)}` : `try again later, or ${handPlaceHint(card, url, dest)}`,
+        hint:
+          res.status === 404
+            ? `the URL is wrong or the file was moved; pass --url, or ${handPlaceHint(card, url, dest)}`
+            : `try again later, or ${handPlaceHint(card, url, dest)}`,
         code: 'pull/http',
       });
     }
@@ -116,14 +143,24 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
       start = m ? Number(m[1]) : resumedFrom;
       if (start !== resumedFrom) {
         res.stream.resume();
-        throw new CbirError(`server resumed model "${card.id}" at byte ${start}, not ${resumedFrom}`, { file: part, hint: `delete ${part} and pull again`, code: 'pull/range' });
+        throw new CbirError(`server resumed model "${card.id}" at byte ${start}, not ${resumedFrom}`, {
+          file: part,
+          hint: `delete ${part} and pull again`,
+          code: 'pull/range',
+        });
       }
     } else {
       resumedFrom = 0; // the server ignored Range: start over
     }
     const length = Number(res.headers['content-length'] ?? NaN);
     const total = Number.isFinite(length) ? start + length : NaN;
-    const tracker = new ProgressTracker(`pull ${card.id}`, Number.isFinite(total) ? total : 0, opts.onProgress, 'bytes', start);
+    const tracker = new ProgressTracker(
+      `pull ${card.id}`,
+      Number.isFinite(total) ? total : 0,
+      opts.onProgress,
+      'bytes',
+      start,
+    );
     const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
     let got = 0;
     await new Promise<void>((resolveP, rejectP) => {
@@ -138,20 +175,34 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
         src.resume();
         out.end(() => (e ? rejectP(e) : resolveP()));
       };
-      const cut = () => Object.assign(new Error(`connection closed after ${got}${Number.isFinite(length) ? ` of ${length}` : ''} bytes`), { code: 'ECONNRESET' });
+      const cut = () =>
+        Object.assign(
+          new Error(`connection closed after ${got}${Number.isFinite(length) ? ` of ${length}` : ''} bytes`),
+          { code: 'ECONNRESET' },
+        );
       src.on('data', (chunk: Buffer) => {
         got += chunk.length;
         downloaded += chunk.length;
         tracker.add(chunk.length);
         if (!out.write(chunk)) src.pause();
       });
-      out.on('drain', () => { if (!settled) src.resume(); });
-      out.on('error', (e) => { settled = true; src.destroy(); rejectP(e); });
+      out.on('drain', () => {
+        if (!settled) src.resume();
+      });
+      out.on('error', (e) => {
+        settled = true;
+        src.destroy();
+        rejectP(e);
+      });
       src.on('end', () => settle(Number.isFinite(length) && got < length ? cut() : undefined));
       src.on('aborted', () => settle(cut()));
       src.on('error', (e) => settle(e));
-      src.on('close', () => { if (!src.complete) settle(cut()); });
-    }).catch((e) => { throw networkError(e, card, url, dest, part, start + got); });
+      src.on('close', () => {
+        if (!src.complete) settle(cut());
+      });
+    }).catch((e) => {
+      throw networkError(e, card, url, dest, part, start + got);
+    });
     tracker.finish();
   };
 
@@ -160,14 +211,21 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
   const expected = card.onnx.sha256 ?? null;
   if (expected && got !== expected) {
     await rm(part, { force: true });
-    throw new CbirError(`checksum mismatch for model "${card.id}": the download from ${url} has sha256 ${got}, the card says ${expected}; the corrupt download was deleted`, {
-      file: cardSource(card),
-      hint: `pull again (a proxy or an interrupted transfer may have damaged it); if the file at the URL changed on purpose, re-export it and update onnx.sha256 in the card`,
-      code: 'pull/checksum',
-    });
+    throw new CbirError(
+      `checksum mismatch for model "${card.id}": the download from ${url} has sha256 ${got}, the card says ${expected}; the corrupt download was deleted`,
+      {
+        file: cardSource(card),
+        hint: `pull again (a proxy or an interrupted transfer may have damaged it); if the file at the URL changed on purpose, re-export it and update onnx.sha256 in the card`,
+        code: 'pull/checksum',
+      },
+    );
   }
   const fh = await open(part, 'r+');
-  try { await fh.sync(); } finally { await fh.close(); }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
   await rename(part, dest);
   return { path: dest, sha256: got, downloaded, resumedFrom, verified: expected !== null };
 }
@@ -177,14 +235,32 @@ function networkError(e: unknown, card: ModelCard, url: string, dest: string, pa
   const code = (e as { code?: string }).code ?? '';
   const msg = (e as Error).message;
   if (OFFLINE_CODES.has(code)) {
-    return new CbirError(`cannot reach ${new URL(url).host} to download model "${card.id}" (${code}): this machine looks offline or the host is unreachable`, {
-      file: dest, hint: handPlaceHint(card, url, dest), code: 'pull/offline', cause: e,
-    });
+    return new CbirError(
+      `cannot reach ${new URL(url).host} to download model "${card.id}" (${code}): this machine looks offline or the host is unreachable`,
+      {
+        file: dest,
+        hint: handPlaceHint(card, url, dest),
+        code: 'pull/offline',
+        cause: e,
+      },
+    );
   }
-  if (code === 'EINVALIDURL') return new CbirError(`${msg} for model "${card.id}"`, { file: cardSource(card), hint: 'give an http(s) URL with --url or in onnx.url', code: 'pull/url', cause: e });
-  return new CbirError(`download of model "${card.id}" was interrupted (${code || msg}) after ${have} bytes; the partial file is kept at ${part}`, {
-    file: part, hint: `run the same \`cbir models pull ${card.id}\` again to resume, or ${handPlaceHint(card, url, dest)}`, code: 'pull/interrupted', cause: e,
-  });
+  if (code === 'EINVALIDURL')
+    return new CbirError(`${msg} for model "${card.id}"`, {
+      file: cardSource(card),
+      hint: 'give an http(s) URL with --url or in onnx.url',
+      code: 'pull/url',
+      cause: e,
+    });
+  return new CbirError(
+    `download of model "${card.id}" was interrupted (${code || msg}) after ${have} bytes; the partial file is kept at ${part}`,
+    {
+      file: part,
+      hint: `run the same \`cbir models pull ${card.id}\` again to resume, or ${handPlaceHint(card, url, dest)}`,
+      code: 'pull/interrupted',
+      cause: e,
+    },
+  );
 }
 
 export interface VerifyResult {
@@ -204,20 +280,37 @@ export interface VerifyResult {
  */
 export async function verifyModel(card: ModelCard, opts: { modelPath?: string } = {}): Promise<VerifyResult> {
   const path = opts.modelPath ?? (card.builtin ? await resolveModelPath(card) : findWeights(card)) ?? null;
-  const expected = card.builtin ? sha256(builtinGraphBytes(builtinGraphOf(card))) : card.onnx.sha256 ?? null;
-  const r: VerifyResult = { id: card.id, ok: false, path, sha256: null, expectedSha256: expected, problems: [], warnings: [] };
+  const expected = card.builtin ? sha256(builtinGraphBytes(builtinGraphOf(card))) : (card.onnx.sha256 ?? null);
+  const r: VerifyResult = {
+    id: card.id,
+    ok: false,
+    path,
+    sha256: null,
+    expectedSha256: expected,
+    problems: [],
+    warnings: [],
+  };
   if (!path || !existsSync(path)) {
-    r.problems.push(`ONNX file not found (looked for ${opts.modelPath ?? weightsCandidates(card).join(', ')}); run \`cbir models pull ${card.id}\` or export it`);
+    r.problems.push(
+      `ONNX file not found (looked for ${opts.modelPath ?? weightsCandidates(card).join(', ')}); run \`cbir models pull ${card.id}\` or export it`,
+    );
     return r;
   }
   r.sha256 = await sha256File(path);
-  if (expected && r.sha256 !== expected) r.problems.push(`sha256 ${r.sha256} differs from the card's ${expected} (${cardSource(card)}); pull it again or update the card after a deliberate re-export`);
-  if (!expected) r.warnings.push(`the card has no sha256 yet; the file's is ${r.sha256} (put it in onnx.sha256 of ${cardSource(card)})`);
+  if (expected && r.sha256 !== expected)
+    r.problems.push(
+      `sha256 ${r.sha256} differs from the card's ${expected} (${cardSource(card)}); pull it again or update the card after a deliberate re-export`,
+    );
+  if (!expected)
+    r.warnings.push(
+      `the card has no sha256 yet; the file's is ${r.sha256} (put it in onnx.sha256 of ${cardSource(card)})`,
+    );
   try {
     const ex = await loadOnnxExtractor(card, { modelPath: path, batchSize: 1 });
     try {
       const out = await ex.embedTensor(new Float32Array(preprocessedLength(card.preprocess)), 1);
-      if (out.length !== card.dim) r.problems.push(`a forward pass gave ${out.length} values, the card says dim ${card.dim}`);
+      if (out.length !== card.dim)
+        r.problems.push(`a forward pass gave ${out.length} values, the card says dim ${card.dim}`);
       else if (!out.every(Number.isFinite)) r.problems.push('a forward pass on a blank image gave NaN or Inf');
     } finally {
       await ex.close();

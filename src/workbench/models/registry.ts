@@ -61,15 +61,42 @@ export function findCard(id: string, cardsDir = CARDS_DIR): ModelCard | undefine
 export async function listModels(opts: { cardsDir?: string } = {}): Promise<ModelInfo[]> {
   const out: ModelInfo[] = [];
   for (const c of BUILTIN_CARDS) {
-    out.push({ id: c.id, name: c.name, dim: c.dim, builtin: true, kind: 'builtin-onnx', weightsPresent: true, path: join(BUILTIN_CACHE_DIR, `${builtinGraphOf(c)}.onnx`), pooling: c.pooling });
+    out.push({
+      id: c.id,
+      name: c.name,
+      dim: c.dim,
+      builtin: true,
+      kind: 'builtin-onnx',
+      weightsPresent: true,
+      path: join(BUILTIN_CACHE_DIR, `${builtinGraphOf(c)}.onnx`),
+      pooling: c.pooling,
+    });
   }
   const desc = await descriptorsModule();
   for (const d of desc?.listDescriptors() ?? []) {
-    out.push({ id: d.id, name: d.name, dim: d.dim, builtin: true, kind: 'descriptor', weightsPresent: true, path: null });
+    out.push({
+      id: d.id,
+      name: d.name,
+      dim: d.dim,
+      builtin: true,
+      kind: 'descriptor',
+      weightsPresent: true,
+      path: null,
+    });
   }
   for (const c of studyCards(opts.cardsDir)) {
     const p = findWeights(c);
-    out.push({ id: c.id, name: c.name, dim: c.dim, builtin: false, kind: 'study', weightsPresent: p !== undefined, path: p ?? null, pooling: c.pooling, studyName: c.studyName });
+    out.push({
+      id: c.id,
+      name: c.name,
+      dim: c.dim,
+      builtin: false,
+      kind: 'study',
+      weightsPresent: p !== undefined,
+      path: p ?? null,
+      pooling: c.pooling,
+      studyName: c.studyName,
+    });
   }
   return out;
 }
@@ -78,7 +105,10 @@ export async function listModels(opts: { cardsDir?: string } = {}): Promise<Mode
  * An Extractor for any model id: a built-in descriptor, a built-in ONNX graph, or a study model
  * (its ONNX file from $CBIR_MODELS or models/weights, unless `opts.modelPath` is given).
  */
-export async function loadExtractor(id: string, opts: OnnxExtractorOptions & { cardsDir?: string } = {}): Promise<Extractor> {
+export async function loadExtractor(
+  id: string,
+  opts: OnnxExtractorOptions & { cardsDir?: string } = {},
+): Promise<Extractor> {
   const builtin = BUILTIN_CARDS.find((c) => c.id === id);
   if (builtin) return loadOnnxExtractor(builtin, opts);
   const desc = await descriptorsModule();

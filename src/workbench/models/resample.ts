@@ -10,12 +10,21 @@
 
 export type ResampleFilter = 'nearest' | 'bilinear' | 'bicubic' | 'lanczos';
 
-interface Filter { support: number; fn: (x: number) => number }
+interface Filter {
+  support: number;
+  fn: (x: number) => number;
+}
 
 // Pillow's filters (Resample.c).
 const BICUBIC_A = -0.5;
 const FILTERS: Record<Exclude<ResampleFilter, 'nearest'>, Filter> = {
-  bilinear: { support: 1, fn: (x) => { x = Math.abs(x); return x < 1 ? 1 - x : 0; } },
+  bilinear: {
+    support: 1,
+    fn: (x) => {
+      x = Math.abs(x);
+      return x < 1 ? 1 - x : 0;
+    },
+  },
   bicubic: {
     support: 2,
     fn: (x) => {
@@ -36,7 +45,11 @@ function sinc(x: number): number {
 
 const PRECISION_BITS = 32 - 8 - 2;
 
-interface Coeffs { ksize: number; bounds: Int32Array; kk: Int32Array }
+interface Coeffs {
+  ksize: number;
+  bounds: Int32Array;
+  kk: Int32Array;
+}
 
 /** Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis. */
 function precompute(inSize: number, outSize: number, filter: Filter): Coeffs {
@@ -81,9 +94,19 @@ function clip8(v: number): number {
  * Resize interleaved 8-bit pixels (`channels` per pixel) from inW×inH to outW×outH as
  * Pillow's `Image.resize(size, filter)` does. Returns a new buffer.
  */
-export function resizePil(src: Uint8Array, inW: number, inH: number, channels: number, outW: number, outH: number, filter: ResampleFilter): Uint8Array {
-  if (src.length !== inW * inH * channels) throw new Error(`resizePil: buffer holds ${src.length} bytes, expected ${inW}×${inH}×${channels}`);
-  if (outW < 1 || outH < 1 || !Number.isInteger(outW) || !Number.isInteger(outH)) throw new Error(`resizePil: invalid output size ${outW}×${outH}`);
+export function resizePil(
+  src: Uint8Array,
+  inW: number,
+  inH: number,
+  channels: number,
+  outW: number,
+  outH: number,
+  filter: ResampleFilter,
+): Uint8Array {
+  if (src.length !== inW * inH * channels)
+    throw new Error(`resizePil: buffer holds ${src.length} bytes, expected ${inW}×${inH}×${channels}`);
+  if (outW < 1 || outH < 1 || !Number.isInteger(outW) || !Number.isInteger(outH))
+    throw new Error(`resizePil: invalid output size ${outW}×${outH}`);
   if (filter === 'nearest') return resizeNearest(src, inW, inH, channels, outW, outH);
   if (outW === inW && outH === inH) return src.slice();
   const f = FILTERS[filter];
@@ -147,7 +170,10 @@ function resizeNearest(src: Uint8Array, inW: number, inH: number, C: number, out
   const ay = inH / outH;
   const xin = new Int32Array(outW);
   let xo = ax * 0.5;
-  for (let x = 0; x < outW; x++) { xin[x] = Math.min(inW - 1, Math.trunc(xo)); xo += ax; }
+  for (let x = 0; x < outW; x++) {
+    xin[x] = Math.min(inW - 1, Math.trunc(xo));
+    xo += ax;
+  }
   let yo = ay * 0.5;
   for (let y = 0; y < outH; y++) {
     const yi = Math.min(inH - 1, Math.trunc(yo));

@@ -28,7 +28,14 @@ export function formatCell(v: string | number | null | undefined, digits = 3): s
 }
 
 export function tableToCsv(t: Table): string {
-  return [csvLine(t.columns), ...t.rows.map((r) => csvLine(r.map((v) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(8)) : v))))].join('\n') + '\n';
+  return (
+    [
+      csvLine(t.columns),
+      ...t.rows.map((r) =>
+        csvLine(r.map((v) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(8)) : v))),
+      ),
+    ].join('\n') + '\n'
+  );
 }
 
 export function tableToMarkdown(t: Table, opts: { digits?: number; heading?: boolean } = {}): string {
@@ -36,7 +43,9 @@ export function tableToMarkdown(t: Table, opts: { digits?: number; heading?: boo
   const lines: string[] = [];
   if (opts.heading !== false) lines.push(`### ${t.title}`, '');
   lines.push(`| ${t.columns.map(esc).join(' | ')} |`);
-  lines.push(`| ${t.columns.map((_, i) => (t.rows.some((r) => typeof r[i] === 'number') ? '---:' : '---')).join(' | ')} |`);
+  lines.push(
+    `| ${t.columns.map((_, i) => (t.rows.some((r) => typeof r[i] === 'number') ? '---:' : '---')).join(' | ')} |`,
+  );
   for (const r of t.rows) lines.push(`| ${r.map((v) => esc(formatCell(v, opts.digits))).join(' | ')} |`);
   if (t.notes?.length) lines.push('', ...t.notes.map((n) => `_${n}_`));
   return lines.join('\n') + '\n';
@@ -51,13 +60,18 @@ export async function writeTable(t: Table, base: string): Promise<void> {
   await mkdir(dirname(base), { recursive: true });
   await writeFileAtomic(`${base}.csv`, tableToCsv(t));
   await writeFileAtomic(`${base}.md`, tableToMarkdown(t));
-  await writeFileAtomic(`${base}.json`, JSON.stringify({ title: t.title, notes: t.notes ?? [], rows: tableToJson(t) }, null, 1) + '\n');
+  await writeFileAtomic(
+    `${base}.json`,
+    JSON.stringify({ title: t.title, notes: t.notes ?? [], rows: tableToJson(t) }, null, 1) + '\n',
+  );
 }
 
 /** A danfo DataFrame of the table (danfo is loaded lazily: it takes ~2 s to import). */
 export async function toDataFrame(t: Table): Promise<import('danfojs-node').DataFrame> {
   const dfd = await import('danfojs-node');
   const data: Record<string, (string | number | null)[]> = {};
-  t.columns.forEach((c, i) => { data[c] = t.rows.map((r) => r[i]); });
+  t.columns.forEach((c, i) => {
+    data[c] = t.rows.map((r) => r[i]);
+  });
   return new dfd.DataFrame(data);
 }

@@ -39,21 +39,55 @@ export function* parseCsv(text: string, file = '<csv>'): Generator<{ cells: stri
       const c = text[i];
       if (inQuotes) {
         if (c === '"') {
-          if (text[i + 1] === '"') { cell += '"'; i += 2; continue; }
-          inQuotes = false; i++; continue;
+          if (text[i + 1] === '"') {
+            cell += '"';
+            i += 2;
+            continue;
+          }
+          inQuotes = false;
+          i++;
+          continue;
         }
         if (c === '\n') line++;
-        cell += c; i++; continue;
+        cell += c;
+        i++;
+        continue;
       }
-      if (c === '"' && cell.length === 0) { inQuotes = true; i++; continue; }
-      if (c === ',') { cells.push(cell); cell = ''; i++; continue; }
-      if (c === '\r') { i++; continue; }
-      if (c === '\n') { line++; i++; ended = true; break; }
-      cell += c; i++;
+      if (c === '"' && cell.length === 0) {
+        inQuotes = true;
+        i++;
+        continue;
+      }
+      if (c === ',') {
+        cells.push(cell);
+        cell = '';
+        i++;
+        continue;
+      }
+      if (c === '\r') {
+        i++;
+        continue;
+      }
+      if (c === '\n') {
+        line++;
+        i++;
+        ended = true;
+        break;
+      }
+      cell += c;
+      i++;
     }
-    if (inQuotes) throw new CbirError('unterminated quoted cell', { file, row: startLine, hint: 'close the quote or remove the stray " character', code: 'csv/unterminated-quote' });
+    if (inQuotes)
+      throw new CbirError('unterminated quoted cell', {
+        file,
+        row: startLine,
+        hint: 'close the quote or remove the stray " character',
+        code: 'csv/unterminated-quote',
+      });
     cells.push(cell);
-    if (cells.length === 1 && cells[0] === '' ) { if (ended || i >= n) continue; }
+    if (cells.length === 1 && cells[0] === '') {
+      if (ended || i >= n) continue;
+    }
     yield { cells, line: startLine };
   }
 }
@@ -77,7 +111,10 @@ export async function* readCsvRecords(file: string): AsyncGenerator<{ cells: str
         if (c === 34) inQuotes = !inQuotes;
         else if (c === 10 && !inQuotes) cut = i;
       }
-      if (cut < 0) { carry = text; continue; }
+      if (cut < 0) {
+        carry = text;
+        continue;
+      }
       const head = text.slice(0, cut + 1);
       carry = text.slice(cut + 1);
       let lastLine = 0;

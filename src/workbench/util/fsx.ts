@@ -23,7 +23,10 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 }
 
 /** Write a file from chunks atomically (temporary sibling, fsync, rename); each chunk is written before the next is pulled. */
-export async function writeChunksAtomic(file: string, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+export async function writeChunksAtomic(
+  file: string,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<void> {
   await mkdir(dirname(file) || '.', { recursive: true });
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
   try {

@@ -70,7 +70,14 @@ export class ProgressTracker {
       rate = dt > 0 ? this.done / dt : 0;
     }
     const left = this.total - this.done;
-    this.listener({ phase: this.phase, done: this.done, total: this.total, rate, etaSeconds: rate > 0 ? left / rate : NaN, unit: this.unit });
+    this.listener({
+      phase: this.phase,
+      done: this.done,
+      total: this.total,
+      rate,
+      etaSeconds: rate > 0 ? left / rate : NaN,
+      unit: this.unit,
+    });
   }
 }
 
@@ -80,7 +87,9 @@ export function formatDuration(seconds: number): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const ss = s % 60;
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(ss).padStart(2, '0')}` : `${m}:${String(ss).padStart(2, '0')}`;
+  return h > 0
+    ? `${h}:${String(m).padStart(2, '0')}:${String(ss).padStart(2, '0')}`
+    : `${m}:${String(ss).padStart(2, '0')}`;
 }
 
 /** A listener that renders progress on stderr. */

@@ -3,7 +3,10 @@
  * subsample and initialisation in the workbench is reproducible from one integer seed.
  */
 export class Rng {
-  private s0: number; private s1: number; private s2: number; private s3: number;
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
 
   constructor(seed: number) {
     let x = seed >>> 0;
@@ -14,15 +17,22 @@ export class Rng {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.s0 = next(); this.s1 = next(); this.s2 = next(); this.s3 = next();
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next();
   }
 
   /** Uniform 32-bit unsigned integer. */
   nextUint32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
     const t = (this.s1 << 9) >>> 0;
-    this.s2 ^= this.s0; this.s3 ^= this.s1; this.s1 ^= this.s2; this.s0 ^= this.s3;
-    this.s2 ^= t; this.s3 = rotl(this.s3, 11);
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
     return result;
   }
 
@@ -47,7 +57,9 @@ export class Rng {
   shuffle<T>(a: T[] | Int32Array | Uint32Array | Float32Array): typeof a {
     for (let i = a.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      const t = a[i]; a[i] = a[j]; a[j] = t as never;
+      const t = a[i];
+      a[i] = a[j];
+      a[j] = t as never;
     }
     return a;
   }

@@ -1,7 +1,21 @@
 import type { Rng } from '../../util/rng.js';
 import {
-  Canvas, type Pose, type Sdf, type Field,
-  ellipse, circle, capsule, box, wobbly, randomHarmonics, union, intersect, subtract, shell, halfPlane, valueNoise,
+  Canvas,
+  type Pose,
+  type Sdf,
+  type Field,
+  ellipse,
+  circle,
+  capsule,
+  box,
+  wobbly,
+  randomHarmonics,
+  union,
+  intersect,
+  subtract,
+  shell,
+  halfPlane,
+  valueNoise,
 } from './raster.js';
 
 /**
@@ -12,7 +26,10 @@ import {
 const U = (rng: Rng, a: number, b: number): number => a + (b - a) * rng.next();
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(xs.length)];
 const sign = (rng: Rng): number => (rng.next() < 0.5 ? -1 : 1);
-const outside = (s: Sdf): Sdf => (x, y) => -s(x, y);
+const outside =
+  (s: Sdf): Sdf =>
+  (x, y) =>
+    -s(x, y);
 
 /** A point inside ellipse (cx, cy, rx, ry) at most `f` of the way to its edge. */
 function pointIn(rng: Rng, cx: number, cy: number, rx: number, ry: number, f: number): [number, number] {
@@ -52,7 +69,9 @@ const ctHead: RegionDrawer = {
     cv.paint(ellipse(0, 0, rx + 0.05, ry + 0.05), 0.36);
     cv.paint(skull, 0.96);
     cv.paint(brain, (x, y) => 0.5 + 0.02 * tex(x, y));
-    cv.paint(wobbly(0, 0.02, (rx - t) * 0.72, (ry - t) * 0.74, 0, randomHarmonics(rng, 6, 12, 0.08)), 0.45, { soft: 0.02 });
+    cv.paint(wobbly(0, 0.02, (rx - t) * 0.72, (ry - t) * 0.74, 0, randomHarmonics(rng, 6, 12, 0.08)), 0.45, {
+      soft: 0.02,
+    });
     const vs = U(rng, 0.75, 1.25);
     cv.paint(ellipse(-0.08, -0.05, 0.045 * vs, 0.2 * vs, -0.25), 0.2);
     cv.paint(ellipse(0.08, -0.05, 0.045 * vs, 0.2 * vs, 0.25), 0.2);
@@ -64,7 +83,11 @@ const ctHead: RegionDrawer = {
       const ang = Math.PI * rng.next();
       const bound = [cx, cy, r * 2] as const;
       cv.paint(ellipse(cx, cy, r * 1.5, r * asp * 1.5, ang), 0.4, { soft: 0.06, clip: brain, bound });
-      cv.paint(wobbly(cx, cy, r, r * asp, ang, randomHarmonics(rng, 2, 4, 0.12)), U(rng, 0.72, 0.86), { soft: U(rng, 0.005, 0.02), clip: brain, bound });
+      cv.paint(wobbly(cx, cy, r, r * asp, ang, randomHarmonics(rng, 2, 4, 0.12)), U(rng, 0.72, 0.86), {
+        soft: U(rng, 0.005, 0.02),
+        clip: brain,
+        bound,
+      });
     } else if (label === 'fracture') {
       const a = 2 * Math.PI * rng.next();
       const ca = Math.cos(a);
@@ -72,19 +95,36 @@ const ctHead: RegionDrawer = {
       const px = ca * (rx - t / 2);
       const py = sa * (ry - t / 2);
       // scalp swelling outside the skull
-      cv.paint(ellipse(ca * (rx + 0.05), sa * (ry + 0.05), U(rng, 0.1, 0.18), U(rng, 0.05, 0.09), a + Math.PI / 2), 0.44, { soft: 0.02, clip: outside(skull) });
+      cv.paint(
+        ellipse(ca * (rx + 0.05), sa * (ry + 0.05), U(rng, 0.1, 0.18), U(rng, 0.05, 0.09), a + Math.PI / 2),
+        0.44,
+        { soft: 0.02, clip: outside(skull) },
+      );
       // the lucent fracture line through the bone
       const d = a + U(rng, -0.5, 0.5);
       const len = U(rng, 0.12, 0.2);
       const ringBone = subtract(skull, brain);
-      cv.paint(capsule(px - Math.cos(d) * len, py - Math.sin(d) * len, px + Math.cos(d) * len, py + Math.sin(d) * len, U(rng, 0.015, 0.03)), 0.3, { clip: ringBone, bound: [px, py, len + 0.05] });
+      cv.paint(
+        capsule(
+          px - Math.cos(d) * len,
+          py - Math.sin(d) * len,
+          px + Math.cos(d) * len,
+          py + Math.sin(d) * len,
+          U(rng, 0.015, 0.03),
+        ),
+        0.3,
+        { clip: ringBone, bound: [px, py, len + 0.05] },
+      );
       if (rng.next() < 0.5) {
         // depressed fragment pushed into the brain
         const q = a + U(rng, 0.06, 0.14) * sign(rng);
         const fx = Math.cos(q) * (rx - t * 1.7);
         const fy = Math.sin(q) * (ry - t * 1.7);
         const tl = U(rng, 0.05, 0.09);
-        cv.paint(capsule(fx + Math.sin(q) * tl, fy - Math.cos(q) * tl, fx - Math.sin(q) * tl, fy + Math.cos(q) * tl, t * 0.35), 0.9);
+        cv.paint(
+          capsule(fx + Math.sin(q) * tl, fy - Math.cos(q) * tl, fx - Math.sin(q) * tl, fy + Math.cos(q) * tl, t * 0.35),
+          0.9,
+        );
       }
     }
   },
@@ -104,7 +144,13 @@ const ctChest: RegionDrawer = {
     cv.paint(ellipse(0, cy, rx - 0.06, ry - 0.06), 0.46);
     const lungs: { cx: number; cy: number; rx: number; ry: number; s: Sdf }[] = [];
     for (const side of [-1, 1]) {
-      const l = { cx: side * 0.4 * k, cy: cy - 0.02, rx: U(rng, 0.26, 0.31) * k, ry: (ry - 0.15) * U(rng, 0.92, 1), s: null as unknown as Sdf };
+      const l = {
+        cx: side * 0.4 * k,
+        cy: cy - 0.02,
+        rx: U(rng, 0.26, 0.31) * k,
+        ry: (ry - 0.15) * U(rng, 0.92, 1),
+        s: null as unknown as Sdf,
+      };
       l.s = ellipse(l.cx, l.cy, l.rx, l.ry, side * 0.15);
       lungs.push(l);
       const tex = valueNoise(rng, 12);
@@ -137,21 +183,42 @@ const ctChest: RegionDrawer = {
       const which = rng.next() < 0.25 ? lungs : [pick(rng, lungs)];
       for (const l of which) {
         const h = U(rng, 0.22, 0.5);
-        cv.paint(intersect(l.s, ellipse(l.cx, l.cy + l.ry, l.rx * 1.2, 2 * h * l.ry)), U(rng, 0.34, 0.42), { soft: 0.01 });
+        cv.paint(intersect(l.s, ellipse(l.cx, l.cy + l.ry, l.rx * 1.2, 2 * h * l.ry)), U(rng, 0.34, 0.42), {
+          soft: 0.01,
+        });
       }
     } else if (label === 'consolidation') {
       const l = pick(rng, lungs);
       const [ccx, ccy] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.55);
       const blobs: Sdf[] = [];
       const n = 3 + rng.int(3);
-      for (let b = 0; b < n; b++) blobs.push(ellipse(ccx + U(rng, -0.08, 0.08), ccy + U(rng, -0.1, 0.1), U(rng, 0.06, 0.13), U(rng, 0.06, 0.13), Math.PI * rng.next()));
+      for (let b = 0; b < n; b++)
+        blobs.push(
+          ellipse(
+            ccx + U(rng, -0.08, 0.08),
+            ccy + U(rng, -0.1, 0.1),
+            U(rng, 0.06, 0.13),
+            U(rng, 0.06, 0.13),
+            Math.PI * rng.next(),
+          ),
+        );
       const patch = union(...blobs);
       const tex = valueNoise(rng, 14);
       cv.paint(patch, (x, y) => 0.4 + 0.07 * tex(x, y), { soft: 0.035, clip: l.s });
       for (let b = 0; b < 2; b++) {
         const a = Math.PI * rng.next();
         const len = U(rng, 0.06, 0.12);
-        cv.paint(capsule(ccx - Math.cos(a) * len, ccy - Math.sin(a) * len, ccx + Math.cos(a) * len, ccy + Math.sin(a) * len, 0.011), 0.08, { clip: intersect(patch, l.s) });
+        cv.paint(
+          capsule(
+            ccx - Math.cos(a) * len,
+            ccy - Math.sin(a) * len,
+            ccx + Math.cos(a) * len,
+            ccy + Math.sin(a) * len,
+            0.011,
+          ),
+          0.08,
+          { clip: intersect(patch, l.s) },
+        );
       }
     }
   },
@@ -237,8 +304,15 @@ const mrBrain: RegionDrawer = {
     cv.paint(ellipse(0, 0, rx + 0.07, ry + 0.07), 0.72);
     cv.paint(ellipse(0, 0, rx + 0.035, ry + 0.035), 0.1);
     cv.paint(intracranial, 0.22);
-    cv.paint(wobbly(0, 0, rx - 0.025, ry - 0.025, 0, randomHarmonics(rng, 8, 14, 0.04)), (x, y) => 0.46 + 0.02 * tex(x, y));
-    cv.paint(wobbly(0, 0.02, rx * 0.74, ry * 0.76, 0, randomHarmonics(rng, 5, 11, 0.12)), (x, y) => 0.66 + 0.02 * tex(x, y), { soft: 0.015 });
+    cv.paint(
+      wobbly(0, 0, rx - 0.025, ry - 0.025, 0, randomHarmonics(rng, 8, 14, 0.04)),
+      (x, y) => 0.46 + 0.02 * tex(x, y),
+    );
+    cv.paint(
+      wobbly(0, 0.02, rx * 0.74, ry * 0.76, 0, randomHarmonics(rng, 5, 11, 0.12)),
+      (x, y) => 0.66 + 0.02 * tex(x, y),
+      { soft: 0.015 },
+    );
     for (const side of [-1, 1]) cv.paint(ellipse(side * 0.12, 0.12, 0.07, 0.09), 0.54);
     const vs = U(rng, 0.75, 1.3);
     cv.paint(ellipse(-0.08, -0.05, 0.045 * vs, 0.2 * vs, -0.25), 0.16);
@@ -253,7 +327,11 @@ const mrBrain: RegionDrawer = {
       const th = U(rng, 0.025, 0.05);
       const mass = wobbly(cx, cy, r, r * asp, ang, h);
       const bound = [cx, cy, r * 2.4] as const;
-      cv.paint(wobbly(cx, cy, r * U(rng, 1.5, 2), r * asp * 1.6, ang, randomHarmonics(rng, 2, 6, 0.3)), 0.36, { soft: 0.06, clip: intracranial, bound });
+      cv.paint(wobbly(cx, cy, r * U(rng, 1.5, 2), r * asp * 1.6, ang, randomHarmonics(rng, 2, 6, 0.3)), 0.36, {
+        soft: 0.06,
+        clip: intracranial,
+        bound,
+      });
       cv.paint(mass, U(rng, 0.15, 0.28), { bound });
       cv.paint(shell(mass, th), U(rng, 0.8, 0.95), { soft: 0.01, bound });
     } else if (label === 'meningioma') {
@@ -265,7 +343,11 @@ const mrBrain: RegionDrawer = {
       const cx = bx - Math.cos(a) * dIn;
       const cy = by - Math.sin(a) * dIn;
       const tl = r * 1.6;
-      cv.paint(capsule(bx - Math.sin(a) * tl, by + Math.cos(a) * tl, bx + Math.sin(a) * tl, by - Math.cos(a) * tl, 0.014), 0.8, { clip: intracranial });
+      cv.paint(
+        capsule(bx - Math.sin(a) * tl, by + Math.cos(a) * tl, bx + Math.sin(a) * tl, by - Math.cos(a) * tl, 0.014),
+        0.8,
+        { clip: intracranial },
+      );
       cv.paint(circle(cx, cy, r), U(rng, 0.76, 0.92), { soft: 0.012, clip: intracranial, bound: [cx, cy, r + 0.05] });
     }
   },
@@ -291,12 +373,24 @@ const xrChest: RegionDrawer = {
     for (const side of [-1, 1]) cv.paint(circle(side * (w + 0.03), -0.66, 0.13), 0.66, { soft: 0.02 });
     const lungs: { cx: number; cy: number; rx: number; ry: number; side: number; s: Sdf }[] = [];
     for (const side of [-1, 1]) {
-      const l = { cx: side * U(rng, 0.36, 0.42) * w, cy: -0.06, rx: U(rng, 0.25, 0.3) * w, ry: U(rng, 0.54, 0.62), side, s: null as unknown as Sdf };
-      l.s = union(ellipse(l.cx, l.cy, l.rx, l.ry, -side * 0.08), ellipse(l.cx + side * 0.06, l.cy + 0.25, l.rx * 0.85, l.ry * 0.62));
+      const l = {
+        cx: side * U(rng, 0.36, 0.42) * w,
+        cy: -0.06,
+        rx: U(rng, 0.25, 0.3) * w,
+        ry: U(rng, 0.54, 0.62),
+        side,
+        s: null as unknown as Sdf,
+      };
+      l.s = union(
+        ellipse(l.cx, l.cy, l.rx, l.ry, -side * 0.08),
+        ellipse(l.cx + side * 0.06, l.cy + 0.25, l.rx * 0.85, l.ry * 0.62),
+      );
       lungs.push(l);
       const tex = valueNoise(rng, 12);
       const hx = side * 0.16;
-      cv.paint(l.s, (x, y) => 0.13 + 0.035 * tex(x, y) + 0.1 * Math.exp(-((x - hx) ** 2 + (y + 0.02) ** 2) / 0.02), { soft: 0.02 });
+      cv.paint(l.s, (x, y) => 0.13 + 0.035 * tex(x, y) + 0.1 * Math.exp(-((x - hx) ** 2 + (y + 0.02) ** 2) / 0.02), {
+        soft: 0.02,
+      });
     }
     cv.paint(capsule(0, -0.78, 0, 0.35, 0.12), 0.6);
     cv.paint(capsule(0, -1.0, 0, -0.38, 0.03), 0.32);
@@ -308,7 +402,15 @@ const xrChest: RegionDrawer = {
     for (const side of [-1, 1]) {
       for (let r = 0; r < 8; r++) {
         const yk = -0.78 + r * 0.17;
-        cv.paint(intersect(shell(ellipse(side * 0.05, yk + 0.45, 0.72, 0.45), 0.035), halfPlane(side * 0.07, 0, -side, 0), halfPlane(0, yk + 0.38, 0, 1)), 0.1, { mode: 'add', clip: thorax, bound: [side * 0.4, yk + 0.2, 0.65] });
+        cv.paint(
+          intersect(
+            shell(ellipse(side * 0.05, yk + 0.45, 0.72, 0.45), 0.035),
+            halfPlane(side * 0.07, 0, -side, 0),
+            halfPlane(0, yk + 0.38, 0, 1),
+          ),
+          0.1,
+          { mode: 'add', clip: thorax, bound: [side * 0.4, yk + 0.2, 0.65] },
+        );
       }
       cv.paint(capsule(side * 0.08, -0.66, side * 0.6, -0.79, 0.03), 0.2, { mode: 'add' });
     }
@@ -318,7 +420,16 @@ const xrChest: RegionDrawer = {
       const cy = l.cy + U(rng, -0.1, 0.6) * l.ry;
       const blobs: Sdf[] = [];
       const n = 2 + rng.int(3);
-      for (let b = 0; b < n; b++) blobs.push(ellipse(cx + U(rng, -0.1, 0.1), cy + U(rng, -0.12, 0.12), U(rng, 0.1, 0.2), U(rng, 0.08, 0.18), Math.PI * rng.next()));
+      for (let b = 0; b < n; b++)
+        blobs.push(
+          ellipse(
+            cx + U(rng, -0.1, 0.1),
+            cy + U(rng, -0.12, 0.12),
+            U(rng, 0.1, 0.2),
+            U(rng, 0.08, 0.18),
+            Math.PI * rng.next(),
+          ),
+        );
       const tex = valueNoise(rng, 16);
       const dens = U(rng, 0.16, 0.3);
       cv.paint(union(...blobs), (x, y) => dens * (0.65 + 0.35 * tex(x, y)), { mode: 'add', soft: 0.08, clip: l.s });
@@ -337,12 +448,24 @@ const xrChest: RegionDrawer = {
       const l = pick(rng, lungs);
       const [nx, ny] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.75);
       const r = U(rng, 0.035, 0.08);
-      cv.paint(circle(nx, ny, r), U(rng, 0.18, 0.3), { mode: 'add', soft: 0.015, clip: l.s, bound: [nx, ny, r + 0.04] });
+      cv.paint(circle(nx, ny, r), U(rng, 0.18, 0.3), {
+        mode: 'add',
+        soft: 0.015,
+        clip: l.s,
+        bound: [nx, ny, r + 0.04],
+      });
     }
   },
 };
 
-interface Bone { ax: number; ay: number; bx: number; by: number; ra: number; rb: number }
+interface Bone {
+  ax: number;
+  ay: number;
+  bx: number;
+  by: number;
+  ra: number;
+  rb: number;
+}
 
 const xrHand: RegionDrawer = {
   pose: { angle: 0.22, zoom: [0.95, 1.08], shift: 0.05 },
@@ -361,13 +484,28 @@ const xrHand: RegionDrawer = {
     const fingers: { bx: number; by: number; a: number; L: number }[] = [];
     const lens = [0.62, 0.68, 0.62, 0.5];
     for (let i = 0; i < 4; i++) {
-      const f = { bx: -0.21 + 0.14 * i, by: -0.05 + dy, a: (-0.12 + 0.08 * i) * spread, L: lens[i] * U(rng, 0.94, 1.06) };
+      const f = {
+        bx: -0.21 + 0.14 * i,
+        by: -0.05 + dy,
+        a: (-0.12 + 0.08 * i) * spread,
+        L: lens[i] * U(rng, 0.94, 1.06),
+      };
       fingers.push(f);
       cv.paint(capsule(X(f.bx), f.by, X(f.bx + f.L * Math.sin(f.a)), f.by - f.L * Math.cos(f.a), 0.065, 0.055), soft);
     }
     const ta = -0.75 * U(rng, 0.8, 1.2);
     const thumb = { bx: -0.3, by: 0.33 + dy, a: ta, L: 0.48 };
-    cv.paint(capsule(X(thumb.bx), thumb.by, X(thumb.bx + thumb.L * Math.sin(ta)), thumb.by - thumb.L * Math.cos(ta), 0.075, 0.06), soft);
+    cv.paint(
+      capsule(
+        X(thumb.bx),
+        thumb.by,
+        X(thumb.bx + thumb.L * Math.sin(ta)),
+        thumb.by - thumb.L * Math.cos(ta),
+        0.075,
+        0.06,
+      ),
+      soft,
+    );
     // skeleton
     bones.push({ ax: X(-0.12), ay: 1.4, bx: X(-0.12), by: 0.66 + dy, ra: 0.085, rb: 0.1 });
     bones.push({ ax: X(0.13), ay: 1.4, bx: X(0.12), by: 0.68 + dy, ra: 0.055, rb: 0.055 });
@@ -378,14 +516,35 @@ const xrHand: RegionDrawer = {
       let s = 0.02;
       for (let p = 0; p < 3; p++) {
         const e = s + parts[p] * f.L * 0.9;
-        bones.push({ ax: X(f.bx + s * Math.sin(f.a)), ay: f.by - s * Math.cos(f.a), bx: X(f.bx + (e - 0.03) * Math.sin(f.a)), by: f.by - (e - 0.03) * Math.cos(f.a), ra: radii[p], rb: radii[p] * 0.9 });
+        bones.push({
+          ax: X(f.bx + s * Math.sin(f.a)),
+          ay: f.by - s * Math.cos(f.a),
+          bx: X(f.bx + (e - 0.03) * Math.sin(f.a)),
+          by: f.by - (e - 0.03) * Math.cos(f.a),
+          ra: radii[p],
+          rb: radii[p] * 0.9,
+        });
         s = e + 0.02;
       }
     }
-    bones.push({ ax: X(-0.17), ay: 0.42 + dy, bx: X(thumb.bx + 0.12 * Math.sin(ta)), by: thumb.by - 0.12 * Math.cos(ta), ra: 0.04, rb: 0.037 });
+    bones.push({
+      ax: X(-0.17),
+      ay: 0.42 + dy,
+      bx: X(thumb.bx + 0.12 * Math.sin(ta)),
+      by: thumb.by - 0.12 * Math.cos(ta),
+      ra: 0.04,
+      rb: 0.037,
+    });
     for (let p = 0; p < 2; p++) {
       const s = 0.16 + p * 0.17;
-      bones.push({ ax: X(thumb.bx + s * Math.sin(ta)), ay: thumb.by - s * Math.cos(ta), bx: X(thumb.bx + (s + 0.13) * Math.sin(ta)), by: thumb.by - (s + 0.13) * Math.cos(ta), ra: 0.034, rb: 0.03 });
+      bones.push({
+        ax: X(thumb.bx + s * Math.sin(ta)),
+        ay: thumb.by - s * Math.cos(ta),
+        bx: X(thumb.bx + (s + 0.13) * Math.sin(ta)),
+        by: thumb.by - (s + 0.13) * Math.cos(ta),
+        ra: 0.034,
+        rb: 0.03,
+      });
     }
     if (label === 'fracture') {
       const u = rng.next();
@@ -408,14 +567,33 @@ const xrHand: RegionDrawer = {
       const rest = len * (1 - t) - gap / 2;
       const dux = c * ux - s * uy;
       const duy = s * ux + c * uy;
-      const sx = px + ux * gap / 2 - uy * off;
-      const sy = py + uy * gap / 2 + ux * off;
-      bones.splice(idx, 1,
-        { ax: b.ax, ay: b.ay, bx: px - ux * gap / 2, by: py - uy * gap / 2, ra: b.ra, rb: rm },
-        { ax: sx, ay: sy, bx: sx + dux * rest, by: sy + duy * rest, ra: rm, rb: b.rb });
+      const sx = px + (ux * gap) / 2 - uy * off;
+      const sy = py + (uy * gap) / 2 + ux * off;
+      bones.splice(
+        idx,
+        1,
+        { ax: b.ax, ay: b.ay, bx: px - (ux * gap) / 2, by: py - (uy * gap) / 2, ra: b.ra, rb: rm },
+        { ax: sx, ay: sy, bx: sx + dux * rest, by: sy + duy * rest, ra: rm, rb: b.rb },
+      );
     }
-    for (const b of bones) cv.paint(capsule(b.ax, b.ay, b.bx, b.by, b.ra, b.rb), 0.74, { bound: [(b.ax + b.bx) / 2, (b.ay + b.by) / 2, Math.hypot(b.bx - b.ax, b.by - b.ay) / 2 + Math.max(b.ra, b.rb) + 0.02] });
-    for (const [x, y] of [[-0.15, 0.52], [-0.05, 0.53], [0.05, 0.53], [0.15, 0.51], [-0.16, 0.41], [-0.06, 0.42], [0.05, 0.42], [0.15, 0.41]]) {
+    for (const b of bones)
+      cv.paint(capsule(b.ax, b.ay, b.bx, b.by, b.ra, b.rb), 0.74, {
+        bound: [
+          (b.ax + b.bx) / 2,
+          (b.ay + b.by) / 2,
+          Math.hypot(b.bx - b.ax, b.by - b.ay) / 2 + Math.max(b.ra, b.rb) + 0.02,
+        ],
+      });
+    for (const [x, y] of [
+      [-0.15, 0.52],
+      [-0.05, 0.53],
+      [0.05, 0.53],
+      [0.15, 0.51],
+      [-0.16, 0.41],
+      [-0.06, 0.42],
+      [0.05, 0.42],
+      [0.15, 0.41],
+    ]) {
       cv.paint(circle(X(x), y + dy, U(rng, 0.048, 0.058)), 0.7, { bound: [X(x), y + dy, 0.08] });
     }
   },
@@ -470,7 +648,9 @@ const xrKnee: RegionDrawer = {
 const usBreast: RegionDrawer = {
   pose: { angle: 0.04, zoom: [0.95, 1.05], shift: 0.03 },
   background: 0,
-  acquire() { /* speckle and the fan mask are part of draw, they depend on its geometry */ },
+  acquire() {
+    /* speckle and the fan mask are part of draw, they depend on its geometry */
+  },
   draw(cv, rng, label) {
     const ax = 0;
     const ay = -1.25;
@@ -516,15 +696,20 @@ const usBreast: RegionDrawer = {
     const rc = r0 + dc;
     const cx = ax + rc * Math.sin(thc);
     const cy = ay + rc * Math.cos(thc);
-    const behind = (hw: number): Sdf => (x, y) => {
-      const r = radius(x, y);
-      return Math.max(Math.abs(angle(x, y) - thc) * r - hw, rc - r);
-    };
+    const behind =
+      (hw: number): Sdf =>
+      (x, y) => {
+        const r = radius(x, y);
+        return Math.max(Math.abs(angle(x, y) - thc) * r - hw, rc - r);
+      };
     if (label === 'benign') {
       const rx = U(rng, 0.11, 0.2);
       const ry = rx * U(rng, 0.5, 0.7);
       cv.paint(behind(rx * 0.85), U(rng, 1.25, 1.5), { mode: 'mul', soft: 0.05, clip: fan });
-      cv.paint(ellipse(cx, cy, rx, ry, -thc), U(rng, 0.1, 0.18), { soft: U(rng, 0.005, 0.015), bound: [cx, cy, rx + 0.03] });
+      cv.paint(ellipse(cx, cy, rx, ry, -thc), U(rng, 0.1, 0.18), {
+        soft: U(rng, 0.005, 0.015),
+        bound: [cx, cy, rx + 0.03],
+      });
     } else if (label === 'malignant') {
       const rx = U(rng, 0.08, 0.14);
       const ry = rx * U(rng, 1.1, 1.5);

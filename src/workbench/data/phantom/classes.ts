@@ -17,7 +17,11 @@ type Row = [name: string, count: number, description: string];
 const ROWS: Row[] = [
   ['CT/head/normal', 129, 'axial head: scalp, bright skull ring, brain, CSF ventricles'],
   ['CT/head/hemorrhage', 45, 'round hyperdense intraparenchymal bleed with a hypodense edema halo'],
-  ['CT/head/fracture', 14, 'linear lucent break through the skull ring, scalp swelling, sometimes a depressed fragment'],
+  [
+    'CT/head/fracture',
+    14,
+    'linear lucent break through the skull ring, scalp swelling, sometimes a depressed fragment',
+  ],
   ['CT/chest/normal', 219, 'axial chest: dark lungs with vessels, heart, spine, ribs, scanner table'],
   ['CT/chest/nodule', 76, 'round (sometimes spiculated) soft-tissue nodule inside a lung'],
   ['CT/chest/effusion', 18, 'dependent fluid crescent at the back of one or both lungs'],
@@ -25,7 +29,11 @@ const ROWS: Row[] = [
   ['CT/abdomen/normal', 113, 'axial abdomen: liver, spleen, stomach with gas, kidneys, spine, bowel'],
   ['CT/abdomen/cyst', 35, 'round hypodense liver cyst with a sharp thin rim'],
   ['CT/abdomen/calcification', 12, 'cluster of scattered tiny bright calcifications (pancreas or kidney)'],
-  ['MR/brain/normal', 192, 'axial T1-like brain: bright fat, gyral gray/white contrast, dark ventricles, bias field, Rician noise'],
+  [
+    'MR/brain/normal',
+    192,
+    'axial T1-like brain: bright fat, gyral gray/white contrast, dark ventricles, bias field, Rician noise',
+  ],
   ['MR/brain/glioma', 99, 'intra-axial ring-enhancing mass with a dark necrotic core and surrounding edema'],
   ['MR/brain/meningioma', 59, 'bright homogeneous extra-axial mass on the skull inner table with a dural tail'],
   ['XR/chest/normal', 250, 'PA chest projection: dark lungs, bright mediastinum and heart, ribs, clavicles'],
@@ -38,7 +46,11 @@ const ROWS: Row[] = [
   ['XR/knee/osteoarthritis', 23, 'narrowed joint space, subchondral sclerosis and marginal osteophytes'],
   ['US/breast/normal', 30, 'sector image: skin, fat, glandular layer, muscle, pleura with speckle'],
   ['US/breast/benign', 147, 'oval circumscribed hypoechoic mass, wider than tall, posterior enhancement'],
-  ['US/breast/malignant', 51, 'irregular spiculated hypoechoic mass, taller than wide, echogenic halo, posterior shadowing'],
+  [
+    'US/breast/malignant',
+    51,
+    'irregular spiculated hypoechoic mass, taller than wide, echogenic halo, posterior shadowing',
+  ],
 ];
 
 const DATASET: Record<string, string> = { CT: 'phantom-ct', MR: 'phantom-mr', XR: 'phantom-xr', US: 'phantom-us' };
@@ -47,11 +59,18 @@ const DATASET: Record<string, string> = { CT: 'phantom-ct', MR: 'phantom-mr', XR
  * The phantom class table: 4 modalities, 8 modality/region pairs (7 region names), 24 classes;
  * each region has exactly one anatomical class `normal`, every other class is pathological.
  */
-export const PHANTOM_CLASSES: readonly PhantomClass[] = Object.freeze(ROWS.map(([name, count, description]) => {
-  const [modality, region, label] = name.split('/');
-  return Object.freeze({
-    name, modality, region, label,
-    kind: label === 'normal' ? 'anatomical' as const : 'pathological' as const,
-    dataset: DATASET[modality], count, description,
-  });
-}));
+export const PHANTOM_CLASSES: readonly PhantomClass[] = Object.freeze(
+  ROWS.map(([name, count, description]) => {
+    const [modality, region, label] = name.split('/');
+    return Object.freeze({
+      name,
+      modality,
+      region,
+      label,
+      kind: label === 'normal' ? ('anatomical' as const) : ('pathological' as const),
+      dataset: DATASET[modality],
+      count,
+      description,
+    });
+  }),
+);

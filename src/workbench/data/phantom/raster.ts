@@ -41,7 +41,11 @@ export class Canvas {
   /** Width of one pixel in object units. */
   readonly px: number;
 
-  constructor(readonly size: number, readonly pose: Pose, background = 0) {
+  constructor(
+    readonly size: number,
+    readonly pose: Pose,
+    background = 0,
+  ) {
     const n = size * size;
     this.data = new Float32Array(n).fill(background);
     this.ox = new Float32Array(n);
@@ -75,8 +79,10 @@ export class Canvas {
     const pi = ((vx + 1) / 2) * n - 0.5;
     const pj = ((vy + 1) / 2) * n - 0.5;
     return [
-      Math.max(0, Math.floor(pi - rp)), Math.min(n, Math.ceil(pi + rp) + 1),
-      Math.max(0, Math.floor(pj - rp)), Math.min(n, Math.ceil(pj + rp) + 1),
+      Math.max(0, Math.floor(pi - rp)),
+      Math.min(n, Math.ceil(pi + rp) + 1),
+      Math.max(0, Math.floor(pj - rp)),
+      Math.min(n, Math.ceil(pj + rp) + 1),
     ];
   }
 
@@ -264,7 +270,14 @@ export function box(cx: number, cy: number, hw: number, hh: number, angle = 0, r
  * A blob whose radius varies with angle: r(θ) = r·(1 + Σ aₖ cos(kθ + φₖ)) around (cx, cy),
  * squashed to aspect `ry/rx` and rotated: irregular masses, gyri, spiculation.
  */
-export function wobbly(cx: number, cy: number, rx: number, ry: number, angle: number, harmonics: readonly (readonly [number, number, number])[]): Sdf {
+export function wobbly(
+  cx: number,
+  cy: number,
+  rx: number,
+  ry: number,
+  angle: number,
+  harmonics: readonly (readonly [number, number, number])[],
+): Sdf {
   const c = Math.cos(angle);
   const s = Math.sin(angle);
   const q = ry / rx;
@@ -284,25 +297,41 @@ export function wobbly(cx: number, cy: number, rx: number, ry: number, angle: nu
 }
 
 /** Random harmonics for `wobbly`: k in [kmin, kmax], amplitude up to `amp` / k^decay. */
-export function randomHarmonics(rng: Rng, kmin: number, kmax: number, amp: number, decay = 0.5): [number, number, number][] {
+export function randomHarmonics(
+  rng: Rng,
+  kmin: number,
+  kmax: number,
+  amp: number,
+  decay = 0.5,
+): [number, number, number][] {
   const out: [number, number, number][] = [];
   for (let k = kmin; k <= kmax; k++) out.push([k, (amp * rng.next()) / Math.pow(k, decay), 2 * Math.PI * rng.next()]);
   return out;
 }
 
-export const union = (...s: Sdf[]): Sdf => (x, y) => {
-  let m = Infinity;
-  for (const f of s) m = Math.min(m, f(x, y));
-  return m;
-};
-export const intersect = (...s: Sdf[]): Sdf => (x, y) => {
-  let m = -Infinity;
-  for (const f of s) m = Math.max(m, f(x, y));
-  return m;
-};
-export const subtract = (a: Sdf, b: Sdf): Sdf => (x, y) => Math.max(a(x, y), -b(x, y));
+export const union =
+  (...s: Sdf[]): Sdf =>
+  (x, y) => {
+    let m = Infinity;
+    for (const f of s) m = Math.min(m, f(x, y));
+    return m;
+  };
+export const intersect =
+  (...s: Sdf[]): Sdf =>
+  (x, y) => {
+    let m = -Infinity;
+    for (const f of s) m = Math.max(m, f(x, y));
+    return m;
+  };
+export const subtract =
+  (a: Sdf, b: Sdf): Sdf =>
+  (x, y) =>
+    Math.max(a(x, y), -b(x, y));
 /** Shell of thickness t centred on the boundary of `a`. */
-export const shell = (a: Sdf, t: number): Sdf => (x, y) => Math.abs(a(x, y)) - t / 2;
+export const shell =
+  (a: Sdf, t: number): Sdf =>
+  (x, y) =>
+    Math.abs(a(x, y)) - t / 2;
 /** Half-plane n·(p − p0) > 0 is outside (normal (nx, ny) need not be unit). */
 export function halfPlane(px0: number, py0: number, nx: number, ny: number): Sdf {
   const l = Math.hypot(nx, ny);

@@ -60,9 +60,14 @@ export function pca(x: Float32Array, n: number, d: number, k = 50, opts: PcaOpti
 export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaOptions = {}): PcaModel {
   checkMatrix(x, n, d, opts.source, 'pca input');
   if (!Number.isInteger(k) || k < 1 || k > Math.min(n, d)) {
-    throw new CbirError(`pca: k = ${k} components asked for, but the data has ${n} rows × ${d} dimensions`, { file: opts.source, hint: `ask for 1 ≤ k ≤ ${Math.min(n, d)} components`, code: 'tsne/bad-parameter' });
+    throw new CbirError(`pca: k = ${k} components asked for, but the data has ${n} rows × ${d} dimensions`, {
+      file: opts.source,
+      hint: `ask for 1 ≤ k ≤ ${Math.min(n, d)} components`,
+      code: 'tsne/bad-parameter',
+    });
   }
-  const solver = opts.solver === undefined || opts.solver === 'auto' ? (d <= 2048 ? 'covariance' : 'randomized') : opts.solver;
+  const solver =
+    opts.solver === undefined || opts.solver === 'auto' ? (d <= 2048 ? 'covariance' : 'randomized') : opts.solver;
   const m = Math.min(d, k + (opts.oversample ?? 10));
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) {
@@ -88,7 +93,10 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
     apply = (Qin, out) => gemmNT(Qin, 0, d, C, 0, d, out, 0, d, m, d, d);
   } else {
     totalVariance = rowsTotalVariance(x, n, d, mean) / denom;
-    apply = (Qin, out) => { applyImplicit(x, n, d, mean, Qin, m, out); for (let i = 0; i < out.length; i++) out[i] /= denom; };
+    apply = (Qin, out) => {
+      applyImplicit(x, n, d, mean, Qin, m, out);
+      for (let i = 0; i < out.length; i++) out[i] /= denom;
+    };
   }
 
   const Y = new Float64Array(m * d);
@@ -103,20 +111,29 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
       // Rayleigh–Ritz every 5 steps; stop when the first k Ritz pairs have small residuals
       apply(Q, Y);
       const r = rayleighRitz(Q, Y, m, d, k);
-      Q = r.Q; values = r.values;
+      Q = r.Q;
+      values = r.values;
       if (r.residual <= 1e-6 * Math.max(Math.abs(values[0]), 1e-300)) break;
     }
   }
   if (solver === 'randomized') {
     apply(Q, Y);
     const r = rayleighRitz(Q, Y, m, d, k);
-    Q = r.Q; values = r.values;
+    Q = r.Q;
+    values = r.values;
   }
   const components = Q.slice(0, k * d);
   for (let t = 0; t < k; t++) {
     // sign: the largest-|value| loading (first one on ties) is positive
-    let best = 0, bi = 0;
-    for (let c = 0; c < d; c++) { const a = Math.abs(components[t * d + c]); if (a > best) { best = a; bi = c; } }
+    let best = 0,
+      bi = 0;
+    for (let c = 0; c < d; c++) {
+      const a = Math.abs(components[t * d + c]);
+      if (a > best) {
+        best = a;
+        bi = c;
+      }
+    }
     if (components[t * d + bi] < 0) for (let c = 0; c < d; c++) components[t * d + c] = -components[t * d + c];
   }
   return { components, explainedVariance: values.slice(0, k), totalVariance, mean, k, d, solver };
@@ -139,9 +156,17 @@ export function pcaTransform(model: PcaModel, x: Float32Array, n: number): Float
 }
 
 /** Rows r0..r0+rows of x minus the mean, into tile (rows × d). */
-function centredTile(x: Float32Array, d: number, mean: Float64Array, r0: number, rows: number, tile: Float64Array): void {
+function centredTile(
+  x: Float32Array,
+  d: number,
+  mean: Float64Array,
+  r0: number,
+  rows: number,
+  tile: Float64Array,
+): void {
   for (let i = 0; i < rows; i++) {
-    const o = (r0 + i) * d, t = i * d;
+    const o = (r0 + i) * d,
+      t = i * d;
     for (let c = 0; c < d; c++) tile[t + c] = x[o + c] - mean[c];
   }
 }
@@ -175,13 +200,24 @@ function rowsTotalVariance(x: Float32Array, n: number, d: number, mean: Float64A
   let s = 0;
   for (let i = 0; i < n; i++) {
     const o = i * d;
-    for (let c = 0; c < d; c++) { const v = x[o + c] - mean[c]; s += v * v; }
+    for (let c = 0; c < d; c++) {
+      const v = x[o + c] - mean[c];
+      s += v * v;
+    }
   }
   return s;
 }
 
 /** out (m × d) = rows of Q mapped by Xcᵀ·Xc, in two blocked passes fused per row block. */
-function applyImplicit(x: Float32Array, n: number, d: number, mean: Float64Array, Q: Float64Array, m: number, out: Float64Array): void {
+function applyImplicit(
+  x: Float32Array,
+  n: number,
+  d: number,
+  mean: Float64Array,
+  Q: Float64Array,
+  m: number,
+  out: Float64Array,
+): void {
   out.fill(0);
   const tile = new Float64Array(ROW_BLOCK * d);
   const tt = new Float64Array(d * ROW_BLOCK);
@@ -199,10 +235,21 @@ function applyImplicit(x: Float32Array, n: number, d: number, mean: Float64Array
  * Given orthonormal rows Q and Y = rows of C·Q: Ritz values (descending), the block rotated onto
  * the Ritz vectors, and the largest residual ‖C·v_t − λ_t·v_t‖ of the first k of them.
  */
-function rayleighRitz(Q: Float64Array, Y: Float64Array, m: number, d: number, k: number): { Q: Float64Array; values: Float64Array; residual: number } {
+function rayleighRitz(
+  Q: Float64Array,
+  Y: Float64Array,
+  m: number,
+  d: number,
+  k: number,
+): { Q: Float64Array; values: Float64Array; residual: number } {
   const S = new Float64Array(m * m);
   gemmNT(Q, 0, d, Y, 0, d, S, 0, m, m, m, d);
-  for (let a = 0; a < m; a++) for (let b = a + 1; b < m; b++) { const v = (S[a * m + b] + S[b * m + a]) / 2; S[a * m + b] = v; S[b * m + a] = v; }
+  for (let a = 0; a < m; a++)
+    for (let b = a + 1; b < m; b++) {
+      const v = (S[a * m + b] + S[b * m + a]) / 2;
+      S[a * m + b] = v;
+      S[b * m + a] = v;
+    }
   const { values, vectors } = symmetricEigen(S, m);
   // Ritz vector t = Σ_s vectors[t, s] · Q_s; C applied to it = Σ_s vectors[t, s] · Y_s
   const out = new Float64Array(m * d);
@@ -215,11 +262,17 @@ function rayleighRitz(Q: Float64Array, Y: Float64Array, m: number, d: number, k:
       const w = vectors[t * m + s];
       if (w === 0) continue;
       const q = s * d;
-      for (let c = 0; c < d; c++) { out[o + c] += w * Q[q + c]; cv[c] += w * Y[q + c]; }
+      for (let c = 0; c < d; c++) {
+        out[o + c] += w * Q[q + c];
+        cv[c] += w * Y[q + c];
+      }
     }
     if (t < k) {
       let r = 0;
-      for (let c = 0; c < d; c++) { const v = cv[c] - values[t] * out[o + c]; r += v * v; }
+      for (let c = 0; c < d; c++) {
+        const v = cv[c] - values[t] * out[o + c];
+        r += v * v;
+      }
       residual = Math.max(residual, Math.sqrt(r));
     }
   }

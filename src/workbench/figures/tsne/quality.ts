@@ -12,10 +12,21 @@ import { checkMatrix } from './validate.js';
  * k = ⌊3·perplexity + 1⌋ nearest-neighbour P of the Barnes–Hut method, `exact: true` the
  * all-pairs P of the exact method (O(n²) memory). Returned as CSR either way.
  */
-export function jointProbabilities(x: Float32Array, n: number, d: number, perplexity = 30, opts: { exact?: boolean } = {}): SparseP {
+export function jointProbabilities(
+  x: Float32Array,
+  n: number,
+  d: number,
+  perplexity = 30,
+  opts: { exact?: boolean } = {},
+): SparseP {
   checkMatrix(x, n, d, undefined, 'affinities input');
-  if (!(perplexity > 0) || perplexity >= n) throw new CbirError(`perplexity ${perplexity} must be > 0 and below n = ${n}`, { hint: 'use a smaller perplexity', code: 'tsne/bad-parameter' });
-  if (!opts.exact) return sparseAffinities(exactKnn(x, n, d, Math.min(n - 1, Math.floor(3 * perplexity + 1))), n, perplexity);
+  if (!(perplexity > 0) || perplexity >= n)
+    throw new CbirError(`perplexity ${perplexity} must be > 0 and below n = ${n}`, {
+      hint: 'use a smaller perplexity',
+      code: 'tsne/bad-parameter',
+    });
+  if (!opts.exact)
+    return sparseAffinities(exactKnn(x, n, d, Math.min(n - 1, Math.floor(3 * perplexity + 1))), n, perplexity);
   return denseToCsr(denseAffinities(x, n, d, perplexity), n);
 }
 
@@ -23,10 +34,18 @@ export function jointProbabilities(x: Float32Array, n: number, d: number, perple
 export function denseToCsr(P: Float64Array, n: number): SparseP {
   let nnz = 0;
   for (let q = 0; q < n * n; q++) if (P[q] !== 0) nnz++;
-  const rowPtr = new Int32Array(n + 1), cols = new Int32Array(nnz), vals = new Float64Array(nnz);
+  const rowPtr = new Int32Array(n + 1),
+    cols = new Int32Array(nnz),
+    vals = new Float64Array(nnz);
   let e = 0;
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) { const v = P[i * n + j]; if (v !== 0) { cols[e] = j; vals[e++] = v; } }
+    for (let j = 0; j < n; j++) {
+      const v = P[i * n + j];
+      if (v !== 0) {
+        cols[e] = j;
+        vals[e++] = v;
+      }
+    }
     rowPtr[i + 1] = e;
   }
   return { n, rowPtr, cols, vals };
@@ -42,9 +61,14 @@ export function klDivergence(P: SparseP, embedding: Float32Array): number {
   const y = Float64Array.from(embedding);
   let Z = 0;
   for (let i = 0; i < n; i++) {
-    const a = y[2 * i], b = y[2 * i + 1];
+    const a = y[2 * i],
+      b = y[2 * i + 1];
     let z = 0;
-    for (let j = i + 1; j < n; j++) { const dx = a - y[2 * j], dy = b - y[2 * j + 1]; z += 1 / (1 + dx * dx + dy * dy); }
+    for (let j = i + 1; j < n; j++) {
+      const dx = a - y[2 * j],
+        dy = b - y[2 * j + 1];
+      z += 1 / (1 + dx * dx + dy * dy);
+    }
     Z += 2 * z;
   }
   const logZ = Math.log(Z);
@@ -54,7 +78,8 @@ export function klDivergence(P: SparseP, embedding: Float32Array): number {
       const p = P.vals[e];
       if (p <= 0) continue;
       const j = P.cols[e];
-      const dx = y[2 * i] - y[2 * j], dy = y[2 * i + 1] - y[2 * j + 1];
+      const dx = y[2 * i] - y[2 * j],
+        dy = y[2 * i + 1] - y[2 * j + 1];
       // log q = −log(1 + d²) − log Z
       kl += p * (Math.log(p) + Math.log1p(dx * dx + dy * dy) + logZ);
     }
@@ -70,14 +95,21 @@ export function klDivergence(P: SparseP, embedding: Float32Array): number {
 export function trustworthiness(x: Float32Array, n: number, d: number, embedding: Float32Array, k = 10): number {
   checkMatrix(x, n, d, undefined, 'trustworthiness input');
   checkMatrix(embedding, n, 2, undefined, 'embedding');
-  if (!Number.isInteger(k) || k < 1 || k >= n / 2) throw new CbirError(`trustworthiness: k = ${k} must be an integer in [1, n/2) (n = ${n})`, { hint: 'use a smaller k', code: 'tsne/bad-parameter' });
+  if (!Number.isInteger(k) || k < 1 || k >= n / 2)
+    throw new CbirError(`trustworthiness: k = ${k} must be an integer in [1, n/2) (n = ${n})`, {
+      hint: 'use a smaller k',
+      code: 'tsne/bad-parameter',
+    });
   const mapNb = exactKnn(embedding, n, 2, k);
   const row = new Float64Array(n);
   let t = 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let c = 0; c < d; c++) { const v = x[i * d + c] - x[j * d + c]; s += v * v; }
+      for (let c = 0; c < d; c++) {
+        const v = x[i * d + c] - x[j * d + c];
+        s += v * v;
+      }
       row[j] = s;
     }
     for (let a = 0; a < k; a++) {
@@ -96,8 +128,13 @@ export function trustworthiness(x: Float32Array, n: number, d: number, embedding
 export function knnRecall(x: Float32Array, n: number, d: number, embedding: Float32Array, k = 10): number {
   checkMatrix(x, n, d, undefined, 'kNN-recall input');
   checkMatrix(embedding, n, 2, undefined, 'embedding');
-  if (!Number.isInteger(k) || k < 1 || k > n - 1) throw new CbirError(`knnRecall: k = ${k} must be an integer in [1, n − 1]`, { hint: 'use a smaller k', code: 'tsne/bad-parameter' });
-  const a = exactKnn(x, n, d, k), b = exactKnn(embedding, n, 2, k);
+  if (!Number.isInteger(k) || k < 1 || k > n - 1)
+    throw new CbirError(`knnRecall: k = ${k} must be an integer in [1, n − 1]`, {
+      hint: 'use a smaller k',
+      code: 'tsne/bad-parameter',
+    });
+  const a = exactKnn(x, n, d, k),
+    b = exactKnn(embedding, n, 2, k);
   const mark = new Int32Array(n).fill(-1);
   let hits = 0;
   for (let i = 0; i < n; i++) {

@@ -18,14 +18,27 @@ import { CbirError } from '../../errors.js';
 
 const require = createRequire(import.meta.url);
 
-interface NdArray { data: Float64Array; shape: number[]; stride: number[]; offset: number; get(i: number, j: number): number }
+interface NdArray {
+  data: Float64Array;
+  shape: number[];
+  stride: number[];
+  offset: number;
+  get(i: number, j: number): number;
+}
 interface TsneJsModel {
   outputEmbedding: NdArray;
   P: NdArray;
   init(opts: { data: number[][]; type: 'dense' }): void;
   run(): [number, number];
 }
-type TsneJsCtor = new (config: { dim: number; perplexity: number; earlyExaggeration: number; learningRate: number; nIter: number; metric: string }) => TsneJsModel;
+type TsneJsCtor = new (config: {
+  dim: number;
+  perplexity: number;
+  earlyExaggeration: number;
+  learningRate: number;
+  nIter: number;
+  metric: string;
+}) => TsneJsModel;
 
 /** Options of `tsneReference` (defaults: tsne-js's README example). */
 export interface ReferenceOptions {
@@ -50,9 +63,17 @@ export interface ReferenceResult {
 /** Run tsne-js on the rows of x (n × d) with a seeded start; n ≤ 2000 (it is O(n²) in time and memory). */
 export function tsneReference(x: Float32Array, n: number, d: number, opts: ReferenceOptions = {}): ReferenceResult {
   checkMatrix(x, n, d, undefined, 'tsne-js input');
-  if (n > 2000) throw new CbirError(`tsne-js reference on ${n} points would take many minutes`, { hint: 'use at most 2000 points (tsne is the fast path)', code: 'tsne/bad-parameter' });
+  if (n > 2000)
+    throw new CbirError(`tsne-js reference on ${n} points would take many minutes`, {
+      hint: 'use at most 2000 points (tsne is the fast path)',
+      code: 'tsne/bad-parameter',
+    });
   const perplexity = opts.perplexity ?? 30;
-  if (!(perplexity > 0) || perplexity >= n) throw new CbirError(`perplexity ${perplexity} must be > 0 and below n = ${n}`, { hint: 'use a smaller perplexity', code: 'tsne/bad-parameter' });
+  if (!(perplexity > 0) || perplexity >= n)
+    throw new CbirError(`perplexity ${perplexity} must be > 0 and below n = ${n}`, {
+      hint: 'use a smaller perplexity',
+      code: 'tsne/bad-parameter',
+    });
   const TSNE = require('tsne-js') as TsneJsCtor;
   const model = new TSNE({
     dim: 2,
@@ -74,7 +95,10 @@ export function tsneReference(x: Float32Array, n: number, d: number, opts: Refer
   const [kl, iter] = model.run();
   const out = model.outputEmbedding;
   const embedding = new Float32Array(2 * n);
-  for (let i = 0; i < n; i++) { embedding[2 * i] = out.get(i, 0); embedding[2 * i + 1] = out.get(i, 1); }
+  for (let i = 0; i < n; i++) {
+    embedding[2 * i] = out.get(i, 0);
+    embedding[2 * i + 1] = out.get(i, 1);
+  }
   // tsne-js's P (floored at machine epsilon everywhere, diagonal included): keep the off-diagonal part
   const P = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) P[i * n + j] = model.P.get(i, j);

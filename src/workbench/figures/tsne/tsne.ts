@@ -80,16 +80,26 @@ export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = 
   const pcaDims = opts.pcaDims ?? 50;
   const seed = opts.seed ?? 0;
   const method = opts.method ?? 'barnes-hut';
-  const bad = (what: string, hint: string) => new CbirError(`t-SNE: ${what}`, { file: opts.source, hint, code: 'tsne/bad-parameter' });
+  const bad = (what: string, hint: string) =>
+    new CbirError(`t-SNE: ${what}`, { file: opts.source, hint, code: 'tsne/bad-parameter' });
   if (n < 2) throw bad(`${n} point(s); a map needs at least 2`, 'pass more rows');
-  if (!(perplexity > 0) || perplexity >= n) throw bad(`perplexity ${perplexity} must be > 0 and below the number of points (${n})`, `use a smaller perplexity, e.g. ${Math.max(1, Math.min(30, Math.floor((n - 1) / 3)))}`);
-  if (!Number.isInteger(iterations) || iterations < 1) throw bad(`iterations = ${iterations}`, 'use a positive integer, e.g. 1000');
-  if (!Number.isInteger(exaggerationIters) || exaggerationIters < 0) throw bad(`exaggerationIters = ${exaggerationIters}`, 'use a non-negative integer, e.g. 250');
+  if (!(perplexity > 0) || perplexity >= n)
+    throw bad(
+      `perplexity ${perplexity} must be > 0 and below the number of points (${n})`,
+      `use a smaller perplexity, e.g. ${Math.max(1, Math.min(30, Math.floor((n - 1) / 3)))}`,
+    );
+  if (!Number.isInteger(iterations) || iterations < 1)
+    throw bad(`iterations = ${iterations}`, 'use a positive integer, e.g. 1000');
+  if (!Number.isInteger(exaggerationIters) || exaggerationIters < 0)
+    throw bad(`exaggerationIters = ${exaggerationIters}`, 'use a non-negative integer, e.g. 250');
   if (!(exaggeration > 0)) throw bad(`earlyExaggeration = ${exaggeration}`, 'use a positive factor, e.g. 12');
   if (!(theta >= 0)) throw bad(`theta = ${theta}`, 'use an angle ≥ 0, e.g. 0.5');
-  if (!Number.isInteger(pcaDims) || pcaDims < 0) throw bad(`pcaDims = ${pcaDims}`, 'use a non-negative integer (0 = no PCA), e.g. 50');
-  if (method !== 'barnes-hut' && method !== 'exact') throw bad(`unknown method "${method as string}"`, "use 'barnes-hut' or 'exact' (or tsneReference for tsne-js)");
-  if (method === 'exact' && n > EXACT_MAX_N) throw bad(`method 'exact' needs n² memory; n = ${n} > ${EXACT_MAX_N}`, "use method 'barnes-hut'");
+  if (!Number.isInteger(pcaDims) || pcaDims < 0)
+    throw bad(`pcaDims = ${pcaDims}`, 'use a non-negative integer (0 = no PCA), e.g. 50');
+  if (method !== 'barnes-hut' && method !== 'exact')
+    throw bad(`unknown method "${method as string}"`, "use 'barnes-hut' or 'exact' (or tsneReference for tsne-js)");
+  if (method === 'exact' && n > EXACT_MAX_N)
+    throw bad(`method 'exact' needs n² memory; n = ${n} > ${EXACT_MAX_N}`, "use method 'barnes-hut'");
   const lr = opts.learningRate ?? 'auto';
   const learningRate = lr === 'auto' ? Math.max(n / exaggeration / 4, 50) : lr;
   if (!(learningRate > 0)) throw bad(`learningRate = ${String(lr)}`, "use 'auto' or a positive number");
@@ -97,7 +107,8 @@ export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = 
 
   // 1. PCA
   let t0 = performance.now();
-  let data = x, dim = d;
+  let data = x,
+    dim = d;
   if (pcaDims > 0 && d > pcaDims && n > pcaDims) {
     data = pca(x, n, d, pcaDims, { seed, source: opts.source });
     dim = pcaDims;
@@ -114,8 +125,12 @@ export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = 
     const pc = data !== x ? null : pca(data, n, dim, Math.min(2, dim), { seed, source: opts.source });
     const cols = pc ? Math.min(2, dim) : dim;
     const src = pc ?? data;
-    for (let i = 0; i < n; i++) { y[2 * i] = src[i * cols]; y[2 * i + 1] = cols > 1 ? src[i * cols + 1] : 0; }
-    let mean = 0, sq = 0;
+    for (let i = 0; i < n; i++) {
+      y[2 * i] = src[i * cols];
+      y[2 * i + 1] = cols > 1 ? src[i * cols + 1] : 0;
+    }
+    let mean = 0,
+      sq = 0;
     for (let i = 0; i < n; i++) mean += y[2 * i];
     mean /= n;
     for (let i = 0; i < n; i++) sq += (y[2 * i] - mean) ** 2;
@@ -141,17 +156,22 @@ export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = 
   // 3. optimisation
   t0 = performance.now();
   const grad = new Float64Array(2 * n);
-  const objective = sparse
-    ? bhObjective(sparse, n, theta)
-    : exactObjective(dense!, n);
+  const objective = sparse ? bhObjective(sparse, n, theta) : exactObjective(dense!, n);
   const progress = new ProgressTracker('t-SNE', iterations, opts.onProgress, 'iterations');
   const phase1 = Math.min(exaggerationIters, iterations);
   let res = { error: NaN, it: -1 };
-  if (phase1 > 0) res = descend(y, grad, objective, 0, phase1, 0.5, learningRate, exaggeration, exaggerationIters, progress);
-  if (iterations > phase1) res = descend(y, grad, objective, res.it + 1, iterations, 0.8, learningRate, 1, 300, progress);
+  if (phase1 > 0)
+    res = descend(y, grad, objective, 0, phase1, 0.5, learningRate, exaggeration, exaggerationIters, progress);
+  if (iterations > phase1)
+    res = descend(y, grad, objective, res.it + 1, iterations, 0.8, learningRate, 1, 300, progress);
   progress.finish();
   const tOpt = (performance.now() - t0) / 1000;
-  return { embedding: Float32Array.from(y), kl: res.error, iterations: res.it + 1, seconds: { pca: tPca, affinities: tAff, optimise: tOpt } };
+  return {
+    embedding: Float32Array.from(y),
+    kl: res.error,
+    iterations: res.it + 1,
+    seconds: { pca: tPca, affinities: tAff, optimise: tOpt },
+  };
 }
 
 /** grad ← ∂KL/∂y at y with P scaled by `exaggeration`; returns KL when `withError`, else NaN. */
@@ -159,13 +179,23 @@ type Objective = (y: Float64Array, grad: Float64Array, exaggeration: number, wit
 
 /** scikit-learn's _gradient_descent (fresh update and gains per phase); returns the last error and iteration. */
 function descend(
-  y: Float64Array, grad: Float64Array, objective: Objective, it0: number, itEnd: number, momentum: number,
-  learningRate: number, exaggeration: number, withoutProgress: number, progress: ProgressTracker,
+  y: Float64Array,
+  grad: Float64Array,
+  objective: Objective,
+  it0: number,
+  itEnd: number,
+  momentum: number,
+  learningRate: number,
+  exaggeration: number,
+  withoutProgress: number,
+  progress: ProgressTracker,
 ): { error: number; it: number } {
   const len = y.length;
   const update = new Float64Array(len);
   const gains = new Float64Array(len).fill(1);
-  let error = Number.MAX_VALUE, bestError = Number.MAX_VALUE, bestIter = it0;
+  let error = Number.MAX_VALUE,
+    bestError = Number.MAX_VALUE,
+    bestIter = it0;
   let i = it0;
   for (; i < itEnd; i++) {
     const check = (i + 1) % 50 === 0;
@@ -185,7 +215,10 @@ function descend(
     }
     progress.add(1);
     if (check) {
-      if (error < bestError) { bestError = error; bestIter = i; } else if (i - bestIter > withoutProgress) break;
+      if (error < bestError) {
+        bestError = error;
+        bestIter = i;
+      } else if (i - bestIter > withoutProgress) break;
       if (Math.sqrt(gn) <= 1e-7) break;
     }
   }
@@ -202,9 +235,15 @@ function bhObjective(P: SparseP, n: number, theta: number): Objective {
   const attr = new Float64Array(2 * n);
   let un = 0;
   for (let i = 0; i < n; i++) for (let e = P.rowPtr[i]; e < P.rowPtr[i + 1]; e++) if (P.cols[e] > i) un++;
-  const rowPtr = new Int32Array(n + 1), cols = new Int32Array(un), vals = new Float64Array(un);
+  const rowPtr = new Int32Array(n + 1),
+    cols = new Int32Array(un),
+    vals = new Float64Array(un);
   for (let i = 0, q = 0; i < n; i++) {
-    for (let e = P.rowPtr[i]; e < P.rowPtr[i + 1]; e++) if (P.cols[e] > i) { cols[q] = P.cols[e]; vals[q++] = P.vals[e]; }
+    for (let e = P.rowPtr[i]; e < P.rowPtr[i + 1]; e++)
+      if (P.cols[e] > i) {
+        cols[q] = P.cols[e];
+        vals[q++] = P.vals[e];
+      }
     rowPtr[i + 1] = q;
   }
   return (y, grad, exaggeration, withError) => {
@@ -213,20 +252,27 @@ function bhObjective(P: SparseP, n: number, theta: number): Objective {
     attr.fill(0);
     let kl = 0;
     for (let i = 0; i < n; i++) {
-      const yi0 = y[2 * i], yi1 = y[2 * i + 1];
-      let ax = 0, ay = 0;
+      const yi0 = y[2 * i],
+        yi1 = y[2 * i + 1];
+      let ax = 0,
+        ay = 0;
       for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) {
         const j = cols[e];
-        const dx = yi0 - y[2 * j], dy = yi1 - y[2 * j + 1];
+        const dx = yi0 - y[2 * j],
+          dy = yi1 - y[2 * j + 1];
         const w = 1 / (1 + dx * dx + dy * dy);
         const p = vals[e] * exaggeration;
-        const fx = p * w * dx, fy = p * w * dy;
-        ax += fx; ay += fy;
-        attr[2 * j] -= fx; attr[2 * j + 1] -= fy;
+        const fx = p * w * dx,
+          fy = p * w * dy;
+        ax += fx;
+        ay += fy;
+        attr[2 * j] -= fx;
+        attr[2 * j + 1] -= fy;
         // KL(P‖Q) = Σ p log(p / q), q = w / Z (float32-tiny floors as scikit-learn); each pair twice
         if (withError) kl += 2 * p * Math.log(Math.max(p, FLOAT32_TINY) / Math.max(w * invZ, FLOAT32_TINY));
       }
-      attr[2 * i] += ax; attr[2 * i + 1] += ay;
+      attr[2 * i] += ax;
+      attr[2 * i + 1] += ay;
     }
     for (let t = 0; t < 2 * n; t++) grad[t] = 4 * (attr[t] - rep[t] * invZ);
     return withError ? kl : NaN;
@@ -238,27 +284,34 @@ function exactObjective(P: Float64Array, n: number): Objective {
   return (y, grad, exaggeration, withError) => {
     let Z = 0;
     for (let i = 0; i < n; i++) {
-      const yi0 = y[2 * i], yi1 = y[2 * i + 1];
+      const yi0 = y[2 * i],
+        yi1 = y[2 * i + 1];
       for (let j = i + 1; j < n; j++) {
-        const dx = yi0 - y[2 * j], dy = yi1 - y[2 * j + 1];
+        const dx = yi0 - y[2 * j],
+          dy = yi1 - y[2 * j + 1];
         Z += 2 / (1 + dx * dx + dy * dy);
       }
     }
     const invZ = 1 / Z;
     let kl = 0;
     for (let i = 0; i < n; i++) {
-      const yi0 = y[2 * i], yi1 = y[2 * i + 1];
-      let gx = 0, gy = 0;
+      const yi0 = y[2 * i],
+        yi1 = y[2 * i + 1];
+      let gx = 0,
+        gy = 0;
       for (let j = 0; j < n; j++) {
         if (j === i) continue;
-        const dx = yi0 - y[2 * j], dy = yi1 - y[2 * j + 1];
+        const dx = yi0 - y[2 * j],
+          dy = yi1 - y[2 * j + 1];
         const w = 1 / (1 + dx * dx + dy * dy);
         const p = P[i * n + j] * exaggeration;
         const m = (p - w * invZ) * w;
-        gx += m * dx; gy += m * dy;
+        gx += m * dx;
+        gy += m * dy;
         if (withError && p > 0) kl += p * Math.log(p / Math.max(w * invZ, Number.EPSILON));
       }
-      grad[2 * i] = 4 * gx; grad[2 * i + 1] = 4 * gy;
+      grad[2 * i] = 4 * gx;
+      grad[2 * i + 1] = 4 * gy;
     }
     return withError ? kl : NaN;
   };

@@ -6,15 +6,59 @@
 import { NetBuilder } from './layers.js';
 
 /** A built graph: the ONNX bytes and its weights by initializer name. */
-export interface BuiltGraph { bytes: Uint8Array; weights: Map<string, Float32Array> }
+export interface BuiltGraph {
+  bytes: Uint8Array;
+  weights: Map<string, Float32Array>;
+}
 
-export interface TinyVitConfig { size: number; patch: number; dim: number; heads: number; mlp: number; depth: number; projDim: number; seed: number }
-export interface TinyCnnConfig { size: number; widths: number[]; classes: number; seed: number }
-export interface TinySamConfig { size: number; patch: number; dim: number; heads: number; mlp: number; depth: number; neckDim: number; seed: number }
+export interface TinyVitConfig {
+  size: number;
+  patch: number;
+  dim: number;
+  heads: number;
+  mlp: number;
+  depth: number;
+  projDim: number;
+  seed: number;
+}
+export interface TinyCnnConfig {
+  size: number;
+  widths: number[];
+  classes: number;
+  seed: number;
+}
+export interface TinySamConfig {
+  size: number;
+  patch: number;
+  dim: number;
+  heads: number;
+  mlp: number;
+  depth: number;
+  neckDim: number;
+  seed: number;
+}
 
-export const TINY_VIT: TinyVitConfig = { size: 64, patch: 8, dim: 48, heads: 4, mlp: 96, depth: 2, projDim: 32, seed: 1001 };
+export const TINY_VIT: TinyVitConfig = {
+  size: 64,
+  patch: 8,
+  dim: 48,
+  heads: 4,
+  mlp: 96,
+  depth: 2,
+  projDim: 32,
+  seed: 1001,
+};
 export const TINY_CNN: TinyCnnConfig = { size: 64, widths: [16, 32, 64], classes: 10, seed: 2002 };
-export const TINY_SAM: TinySamConfig = { size: 64, patch: 8, dim: 48, heads: 4, mlp: 96, depth: 2, neckDim: 32, seed: 3003 };
+export const TINY_SAM: TinySamConfig = {
+  size: 64,
+  patch: 8,
+  dim: 48,
+  heads: 4,
+  mlp: 96,
+  depth: 2,
+  neckDim: 32,
+  seed: 3003,
+};
 
 /**
  * A small ViT (CLIP-style vision tower): patch Conv → [CLS; tokens] + position embeddings →
@@ -58,7 +102,8 @@ export function buildTinyCnn(cfg: TinyCnnConfig = TINY_CNN): BuiltGraph {
   let inC = 3;
   cfg.widths.forEach((w, i) => {
     h = g.op('Relu', [n.conv(`stages.${i}.conv`, h, inC, w, 3, { pad: 1, gain: Math.SQRT2 })]);
-    if (i < cfg.widths.length - 1) h = g.op('MaxPool', [h], { kernel_shape: { ints: [2, 2] }, strides: { ints: [2, 2] } });
+    if (i < cfg.widths.length - 1)
+      h = g.op('MaxPool', [h], { kernel_shape: { ints: [2, 2] }, strides: { ints: [2, 2] } });
     inC = w;
   });
   const gap = g.op('GlobalAveragePool', [h]);
@@ -85,9 +130,20 @@ export function buildTinySam(cfg: TinySamConfig = TINY_SAM): BuiltGraph {
   const tokens = n.patchEmbed('patch_embed', x, 3, cfg.dim, cfg.patch);
   let h = g.op('Add', [tokens, n.normal('pos_embed', [1, grid * grid, cfg.dim], 0.5)]);
   for (let i = 0; i < cfg.depth; i++) h = n.block(`blocks.${i}`, h, cfg.dim, cfg.heads, cfg.mlp);
-  const chw = g.op('Reshape', [g.op('Transpose', [h], { perm: { ints: [0, 2, 1] } }), g.constInt64([0, cfg.dim, grid, grid])]);
-  const n1 = n.layerNorm2d('neck.ln1', n.conv('neck.conv1', chw, cfg.dim, cfg.neckDim, 1, { bias: false }), cfg.neckDim);
-  const n2 = n.layerNorm2d('neck.ln2', n.conv('neck.conv2', n1, cfg.neckDim, cfg.neckDim, 3, { pad: 1, bias: false }), cfg.neckDim);
+  const chw = g.op('Reshape', [
+    g.op('Transpose', [h], { perm: { ints: [0, 2, 1] } }),
+    g.constInt64([0, cfg.dim, grid, grid]),
+  ]);
+  const n1 = n.layerNorm2d(
+    'neck.ln1',
+    n.conv('neck.conv1', chw, cfg.dim, cfg.neckDim, 1, { bias: false }),
+    cfg.neckDim,
+  );
+  const n2 = n.layerNorm2d(
+    'neck.ln2',
+    n.conv('neck.conv2', n1, cfg.neckDim, cfg.neckDim, 3, { pad: 1, bias: false }),
+    cfg.neckDim,
+  );
   g.node('Identity', [n2], ['image_embeddings']);
   g.output('image_embeddings', 'float32', ['batch', cfg.neckDim, grid, grid]);
   return { bytes: g.toBytes(), weights: n.weights };

@@ -64,13 +64,25 @@ export class NetBuilder {
   }
 
   /** Conv2d with weights std gain/sqrt(fan_in); optional bias. */
-  conv(name: string, x: string, inC: number, outC: number, k: number, opts: { stride?: number; pad?: number; bias?: boolean; gain?: number } = {}): string {
+  conv(
+    name: string,
+    x: string,
+    inC: number,
+    outC: number,
+    k: number,
+    opts: { stride?: number; pad?: number; bias?: boolean; gain?: number } = {},
+  ): string {
     const w = this.normal(`${name}.weight`, [outC, inC, k, k], (opts.gain ?? 1) / Math.sqrt(inC * k * k));
     const inputs = [x, w];
     if (opts.bias !== false) inputs.push(this.normal(`${name}.bias`, [outC], 0.02));
     const p = opts.pad ?? 0;
     const s = opts.stride ?? 1;
-    return this.g.op('Conv', inputs, { kernel_shape: { ints: [k, k] }, pads: { ints: [p, p, p, p] }, strides: { ints: [s, s] } }, `${name}.out`);
+    return this.g.op(
+      'Conv',
+      inputs,
+      { kernel_shape: { ints: [k, k] }, pads: { ints: [p, p, p, p] }, strides: { ints: [s, s] } },
+      `${name}.out`,
+    );
   }
 
   /**
@@ -82,9 +94,15 @@ export class NetBuilder {
     const hd = dim / heads;
     if (!Number.isInteger(hd)) throw new Error(`${name}: dim ${dim} not divisible by ${heads} heads`);
     const split = g.constInt64([0, 0, heads, hd], [4], `${name}.split`);
-    const q = g.op('Transpose', [g.op('Reshape', [this.linear(`${name}.q`, x, dim, dim), split])], { perm: { ints: [0, 2, 1, 3] } }); // [B,H,N,hd]
-    const kT = g.op('Transpose', [g.op('Reshape', [this.linear(`${name}.k`, x, dim, dim), split])], { perm: { ints: [0, 2, 3, 1] } }); // [B,H,hd,N]
-    const v = g.op('Transpose', [g.op('Reshape', [this.linear(`${name}.v`, x, dim, dim), split])], { perm: { ints: [0, 2, 1, 3] } }); // [B,H,N,hd]
+    const q = g.op('Transpose', [g.op('Reshape', [this.linear(`${name}.q`, x, dim, dim), split])], {
+      perm: { ints: [0, 2, 1, 3] },
+    }); // [B,H,N,hd]
+    const kT = g.op('Transpose', [g.op('Reshape', [this.linear(`${name}.k`, x, dim, dim), split])], {
+      perm: { ints: [0, 2, 3, 1] },
+    }); // [B,H,hd,N]
+    const v = g.op('Transpose', [g.op('Reshape', [this.linear(`${name}.v`, x, dim, dim), split])], {
+      perm: { ints: [0, 2, 1, 3] },
+    }); // [B,H,N,hd]
     const scale = g.constFloat([1 / Math.sqrt(hd)], [], `${name}.scale`);
     const scores = g.op('Mul', [g.op('MatMul', [q, kT]), scale]);
     const attn = g.op('Softmax', [scores], { axis: { int: -1 } });
@@ -96,8 +114,16 @@ export class NetBuilder {
   /** Pre-norm transformer block: x + Attn(LN(x)), then h + MLP(LN(h)) with GELU. */
   block(name: string, x: string, dim: number, heads: number, mlp: number): string {
     const g = this.g;
-    const h = g.op('Add', [x, this.attention(`${name}.attn`, this.layerNorm(`${name}.norm1`, x, dim), dim, heads)], {}, `${name}.res1`);
-    const m1 = this.gelu(`${name}.mlp.act`, this.linear(`${name}.mlp.fc1`, this.layerNorm(`${name}.norm2`, h, dim), dim, mlp));
+    const h = g.op(
+      'Add',
+      [x, this.attention(`${name}.attn`, this.layerNorm(`${name}.norm1`, x, dim), dim, heads)],
+      {},
+      `${name}.res1`,
+    );
+    const m1 = this.gelu(
+      `${name}.mlp.act`,
+      this.linear(`${name}.mlp.fc1`, this.layerNorm(`${name}.norm2`, h, dim), dim, mlp),
+    );
     const m2 = this.linear(`${name}.mlp.fc2`, m1, mlp, dim, { gain: 0.5 });
     return g.op('Add', [h, m2], {}, `${name}.out`);
   }

@@ -5,10 +5,15 @@ import type { DescriptorDef } from './descriptor.js';
  * by sqrt(w / Σw), so the cosine of two combined vectors is the weighted mean of the parts'
  * cosines: cos = Σ_p w_p cos_p / Σ_p w_p.
  */
-export function combinedDescriptor(id: string, name: string, parts: { def: DescriptorDef; weight: number }[]): DescriptorDef {
+export function combinedDescriptor(
+  id: string,
+  name: string,
+  parts: { def: DescriptorDef; weight: number }[],
+): DescriptorDef {
   if (parts.length === 0) throw new Error('combinedDescriptor needs at least one part');
   const total = parts.reduce((s, p) => s + p.weight, 0);
-  if (!(total > 0) || parts.some((p) => !(p.weight >= 0))) throw new Error('combinedDescriptor weights must be ≥ 0 with a positive sum');
+  if (!(total > 0) || parts.some((p) => !(p.weight >= 0)))
+    throw new Error('combinedDescriptor weights must be ≥ 0 with a positive sum');
   const dim = parts.reduce((s, p) => s + p.def.dim, 0);
   const scales = parts.map((p) => Math.sqrt(p.weight / total));
   return {

@@ -32,14 +32,19 @@ export function l2NormaliseRange(out: Float32Array, offset: number, n: number): 
 
 /** Fingerprint of a descriptor: sha256 of its id, version and parameters (stable JSON). */
 export function descriptorFingerprint(def: Pick<DescriptorDef, 'id' | 'params'>): string {
-  return sha256(stableJson({ kind: 'radcbir-descriptor', version: DESCRIPTOR_VERSION, id: def.id, params: def.params }));
+  return sha256(
+    stableJson({ kind: 'radcbir-descriptor', version: DESCRIPTOR_VERSION, id: def.id, params: def.params }),
+  );
 }
 
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }

@@ -44,7 +44,12 @@ export function isDescriptorId(id: string): boolean {
 export function createDescriptor(id: string): Extractor & DescriptorExtractor {
   const def = all().find((d) => d.id === id);
   if (!def) {
-    throw new CbirError(`unknown descriptor "${id}"`, { hint: `built-in descriptors: ${all().map((d) => d.id).join(', ')}`, code: 'descriptor/unknown' });
+    throw new CbirError(`unknown descriptor "${id}"`, {
+      hint: `built-in descriptors: ${all()
+        .map((d) => d.id)
+        .join(', ')}`,
+      code: 'descriptor/unknown',
+    });
   }
   return new DescriptorExtractor(def);
 }

@@ -51,7 +51,8 @@ export function uniformLbp(opts: { size?: number; grid?: number } = {}): Descrip
       }
       for (let cell = 0; cell < grid * grid; cell++) {
         const n = counts[cell] || 1;
-        for (let k = 0; k < labels; k++) out[offset + cell * labels + k] = Math.sqrt(out[offset + cell * labels + k] / n);
+        for (let k = 0; k < labels; k++)
+          out[offset + cell * labels + k] = Math.sqrt(out[offset + cell * labels + k] / n);
       }
       l2NormaliseRange(out, offset, dim);
     },

@@ -9,7 +9,17 @@
  *   g.output('y', 'float32', ['batch', 4]);
  *   const bytes = g.toBytes(); // → new ort.InferenceSession.create(bytes)
  */
-import { DataType, graphProto, modelProto, nodeProto, tensorProto, valueInfoProto, type AttrValue, type ProtoWriter, type TensorData } from './proto.js';
+import {
+  DataType,
+  graphProto,
+  modelProto,
+  nodeProto,
+  tensorProto,
+  valueInfoProto,
+  type AttrValue,
+  type ProtoWriter,
+  type TensorData,
+} from './proto.js';
 
 export type OnnxElemType = 'float32' | 'int64' | 'int32';
 
@@ -92,14 +102,17 @@ export class GraphBuilder {
   /** Add a node. Attributes are written in key order, so output bytes do not depend on object order. */
   node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, OnnxAttr> = {}, name?: string): void {
     for (const o of outputs) if (o) this.claim(o);
-    const list: [string, AttrValue][] = Object.keys(attrs).sort().map((k) => [k, toAttrValue(k, attrs[k])]);
+    const list: [string, AttrValue][] = Object.keys(attrs)
+      .sort()
+      .map((k) => [k, toAttrValue(k, attrs[k])]);
     this.nodes.push(nodeProto(opType, inputs, outputs, list, name));
   }
 
   /** A fresh value name with the given prefix (unique within this graph). */
   fresh(prefix = 't'): string {
     let n: string;
-    do n = `${prefix}_${this.counter++}`; while (this.names.has(n));
+    do n = `${prefix}_${this.counter++}`;
+    while (this.names.has(n));
     return n;
   }
 
@@ -112,7 +125,11 @@ export class GraphBuilder {
 
   /** Convenience: a float32 constant initializer with a fresh name. */
   constFloat(values: number[] | Float32Array, dims: number[], prefix = 'c'): string {
-    return this.initializer(this.fresh(prefix), values instanceof Float32Array ? values : Float32Array.from(values), dims);
+    return this.initializer(
+      this.fresh(prefix),
+      values instanceof Float32Array ? values : Float32Array.from(values),
+      dims,
+    );
   }
 
   /** Convenience: an int64 constant initializer (e.g. a Reshape shape) with a fresh name. */
@@ -122,7 +139,21 @@ export class GraphBuilder {
 
   /** The serialised ModelProto. */
   toBytes(): Uint8Array {
-    const graph = graphProto({ name: this.name, nodes: this.nodes, initializers: this.initializers, inputs: this.inputs, outputs: this.outputs, docString: this.docString || undefined });
-    return modelProto({ irVersion: irVersionFor(this.opset), opset: this.opset, graph, producerName: 'radcbir', producerVersion: '1', metadata: this.metadata }).finish();
+    const graph = graphProto({
+      name: this.name,
+      nodes: this.nodes,
+      initializers: this.initializers,
+      inputs: this.inputs,
+      outputs: this.outputs,
+      docString: this.docString || undefined,
+    });
+    return modelProto({
+      irVersion: irVersionFor(this.opset),
+      opset: this.opset,
+      graph,
+      producerName: 'radcbir',
+      producerVersion: '1',
+      metadata: this.metadata,
+    }).finish();
   }
 }

@@ -42,11 +42,14 @@ export async function resolveModelPath(card: ModelCard): Promise<string> {
   if (card.builtin) return ensureBuiltinGraph(builtinGraphOf(card));
   const found = findWeights(card);
   if (found) return found;
-  throw new CbirError(`weights for model "${card.id}" are not on this machine; looked for ${weightsCandidates(card).join(' and ')}`, {
-    file: cardSource(card),
-    hint: `run \`cbir models pull ${card.id}\`${card.onnx.url ? '' : ' --url <url>'}, or export it with models/export/export_onnx.py and place ${card.onnx.file} in models/weights/ (or $CBIR_MODELS)`,
-    code: 'model/weights-missing',
-  });
+  throw new CbirError(
+    `weights for model "${card.id}" are not on this machine; looked for ${weightsCandidates(card).join(' and ')}`,
+    {
+      file: cardSource(card),
+      hint: `run \`cbir models pull ${card.id}\`${card.onnx.url ? '' : ' --url <url>'}, or export it with models/export/export_onnx.py and place ${card.onnx.file} in models/weights/ (or $CBIR_MODELS)`,
+      code: 'model/weights-missing',
+    },
+  );
 }
 
 /** Whether this onnxruntime-node install can run the CUDA execution provider. */
@@ -58,7 +61,10 @@ export function cudaAvailable(): boolean {
     if (cuda.bundled) return true;
     const req = createRequire(import.meta.url);
     const bin = join(dirname(req.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
-    return existsSync(join(bin, 'libonnxruntime_providers_cuda.so')) || existsSync(join(bin, 'onnxruntime_providers_cuda.dll'));
+    return (
+      existsSync(join(bin, 'libonnxruntime_providers_cuda.so')) ||
+      existsSync(join(bin, 'onnxruntime_providers_cuda.dll'))
+    );
   } catch {
     return false;
   }
@@ -93,33 +99,53 @@ export function checkSessionAgainstCard(session: ort.InferenceSession, card: Mod
       code: 'model/mismatch',
     });
   };
-  if (!session.inputNames.includes(card.onnx.input)) fail(`the card says the input is "${card.onnx.input}", the ONNX file has inputs ${session.inputNames.map((n) => `"${n}"`).join(', ')}`);
-  if (!session.outputNames.includes(card.onnx.output)) fail(`the card says the output is "${card.onnx.output}", the ONNX file has outputs ${session.outputNames.map((n) => `"${n}"`).join(', ')}`);
+  if (!session.inputNames.includes(card.onnx.input))
+    fail(
+      `the card says the input is "${card.onnx.input}", the ONNX file has inputs ${session.inputNames.map((n) => `"${n}"`).join(', ')}`,
+    );
+  if (!session.outputNames.includes(card.onnx.output))
+    fail(
+      `the card says the output is "${card.onnx.output}", the ONNX file has outputs ${session.outputNames.map((n) => `"${n}"`).join(', ')}`,
+    );
   const spec = card.preprocess;
   const C = spec.channels === 'gray' ? 1 : 3;
   const inMeta = session.inputMetadata?.find((m) => m.name === card.onnx.input);
   if (inMeta && inMeta.isTensor) {
     const s = inMeta.shape;
-    if (inMeta.type !== 'float32') fail(`the card feeds float32 to "${card.onnx.input}", the ONNX file expects ${inMeta.type}`);
-    if (s.length !== 4) fail(`the card feeds "${card.onnx.input}" as [batch, ${C}, ${spec.size[0]}, ${spec.size[1]}], the ONNX file's input has shape ${shapeStr(s)}`);
+    if (inMeta.type !== 'float32')
+      fail(`the card feeds float32 to "${card.onnx.input}", the ONNX file expects ${inMeta.type}`);
+    if (s.length !== 4)
+      fail(
+        `the card feeds "${card.onnx.input}" as [batch, ${C}, ${spec.size[0]}, ${spec.size[1]}], the ONNX file's input has shape ${shapeStr(s)}`,
+      );
     const want = [C, spec.size[0], spec.size[1]];
     const names = ['channels', 'height', 'width'];
     for (let i = 0; i < 3; i++) {
       const d = s[i + 1];
-      if (typeof d === 'number' && d > 0 && d !== want[i]) fail(`the card says ${names[i]} ${want[i]} (input [batch, ${C}, ${spec.size[0]}, ${spec.size[1]}]), the ONNX file's input "${card.onnx.input}" has shape ${shapeStr(s)}`);
+      if (typeof d === 'number' && d > 0 && d !== want[i])
+        fail(
+          `the card says ${names[i]} ${want[i]} (input [batch, ${C}, ${spec.size[0]}, ${spec.size[1]}]), the ONNX file's input "${card.onnx.input}" has shape ${shapeStr(s)}`,
+        );
     }
   }
   const outMeta = session.outputMetadata?.find((m) => m.name === card.onnx.output);
   if (outMeta && outMeta.isTensor) {
     const s = outMeta.shape;
     const rank = poolingRank(card.pooling);
-    if (s.length !== rank) fail(`the card pools "${card.onnx.output}" with "${card.pooling}", which needs a rank-${rank} output, the ONNX file's output has shape ${shapeStr(s)}`);
+    if (s.length !== rank)
+      fail(
+        `the card pools "${card.onnx.output}" with "${card.pooling}", which needs a rank-${rank} output, the ONNX file's output has shape ${shapeStr(s)}`,
+      );
     const d = s[pooledAxis(card.pooling)];
-    if (typeof d === 'number' && d > 0 && d !== card.dim) fail(`the card says dim ${card.dim} after "${card.pooling}" pooling, the ONNX file's output "${card.onnx.output}" has shape ${shapeStr(s)} (dim ${d})`);
+    if (typeof d === 'number' && d > 0 && d !== card.dim)
+      fail(
+        `the card says dim ${card.dim} after "${card.pooling}" pooling, the ONNX file's output "${card.onnx.output}" has shape ${shapeStr(s)} (dim ${d})`,
+      );
     if (card.pooling === 'mean-patch-tokens') {
       const T = s[1];
       const p = card.onnx.prefixTokens ?? 1;
-      if (typeof T === 'number' && T > 0 && T <= p) fail(`the card skips ${p} prefix tokens, the ONNX file's output has only ${T} tokens`);
+      if (typeof T === 'number' && T > 0 && T <= p)
+        fail(`the card skips ${p} prefix tokens, the ONNX file's output has only ${T} tokens`);
     }
   }
 }
@@ -136,7 +162,13 @@ export class OnnxExtractor implements Extractor {
   private session: ort.InferenceSession | null;
   private readonly inputLen: number;
 
-  constructor(card: ModelCard, modelPath: string, session: ort.InferenceSession, fingerprint: string, batchSize: number) {
+  constructor(
+    card: ModelCard,
+    modelPath: string,
+    session: ort.InferenceSession,
+    fingerprint: string,
+    batchSize: number,
+  ) {
     this.card = card;
     this.id = card.id;
     this.dim = card.dim;
@@ -165,7 +197,9 @@ export class OnnxExtractor implements Extractor {
     const session = this.session;
     if (!session) throw new Error(`extractor ${this.id} is closed`);
     if (!Number.isInteger(n) || n < 0 || input.length !== n * this.inputLen) {
-      throw new Error(`embedTensor(${this.id}): input holds ${input.length} values, expected ${n} × ${this.inputLen} (C×H×W of ${this.preprocess.channels === 'gray' ? 1 : 3}×${this.preprocess.size.join('×')})`);
+      throw new Error(
+        `embedTensor(${this.id}): input holds ${input.length} values, expected ${n} × ${this.inputLen} (C×H×W of ${this.preprocess.channels === 'gray' ? 1 : 3}×${this.preprocess.size.join('×')})`,
+      );
     }
     const [H, W] = this.preprocess.size;
     const C = this.preprocess.channels === 'gray' ? 1 : 3;
@@ -177,11 +211,20 @@ export class OnnxExtractor implements Extractor {
       const result = await session.run(feeds, [this.card.onnx.output]);
       const t = result[this.card.onnx.output];
       try {
-        if (t.type !== 'float32') throw this.mismatch(`the ONNX file's output "${this.card.onnx.output}" is ${t.type}, the card expects float32`);
+        if (t.type !== 'float32')
+          throw this.mismatch(
+            `the ONNX file's output "${this.card.onnx.output}" is ${t.type}, the card expects float32`,
+          );
         const dims = t.dims as readonly number[];
-        if (dims.length !== poolingRank(this.card.pooling) || dims[0] !== b) throw this.mismatch(`the ONNX file's output "${this.card.onnx.output}" has shape [${dims.join(', ')}] for a batch of ${b}, the card's "${this.card.pooling}" pooling needs rank ${poolingRank(this.card.pooling)}`);
+        if (dims.length !== poolingRank(this.card.pooling) || dims[0] !== b)
+          throw this.mismatch(
+            `the ONNX file's output "${this.card.onnx.output}" has shape [${dims.join(', ')}] for a batch of ${b}, the card's "${this.card.pooling}" pooling needs rank ${poolingRank(this.card.pooling)}`,
+          );
         const pooled = poolOutput(t.data as Float32Array, dims, this.card.pooling, this.card.onnx.prefixTokens ?? 1);
-        if (pooled.dim !== this.dim) throw this.mismatch(`the card says dim ${this.dim}, the ONNX file's output "${this.card.onnx.output}" has shape [${dims.join(', ')}] (dim ${pooled.dim} after "${this.card.pooling}" pooling)`);
+        if (pooled.dim !== this.dim)
+          throw this.mismatch(
+            `the card says dim ${this.dim}, the ONNX file's output "${this.card.onnx.output}" has shape [${dims.join(', ')}] (dim ${pooled.dim} after "${this.card.pooling}" pooling)`,
+          );
         out.set(pooled.out, start * this.dim);
       } finally {
         t.dispose?.();
@@ -191,11 +234,14 @@ export class OnnxExtractor implements Extractor {
   }
 
   private mismatch(what: string): CbirError {
-    return new CbirError(`the model card (${cardSource(this.card)}) and the ONNX file (${this.modelPath}) disagree: ${what}`, {
-      file: this.modelPath,
-      hint: 'fix the card, or re-export the ONNX file to match it (models/export/export_onnx.py)',
-      code: 'model/mismatch',
-    });
+    return new CbirError(
+      `the model card (${cardSource(this.card)}) and the ONNX file (${this.modelPath}) disagree: ${what}`,
+      {
+        file: this.modelPath,
+        hint: 'fix the card, or re-export the ONNX file to match it (models/export/export_onnx.py)',
+        code: 'model/mismatch',
+      },
+    );
   }
 
   /** Release the onnxruntime session. */
@@ -208,7 +254,15 @@ export class OnnxExtractor implements Extractor {
 
 /** What of a card determines the embedding (fingerprint input). */
 function cardKey(card: ModelCard): string {
-  return JSON.stringify({ id: card.id, input: card.onnx.input, output: card.onnx.output, prefixTokens: card.onnx.prefixTokens ?? null, preprocess: card.preprocess, pooling: card.pooling, dim: card.dim });
+  return JSON.stringify({
+    id: card.id,
+    input: card.onnx.input,
+    output: card.onnx.output,
+    prefixTokens: card.onnx.prefixTokens ?? null,
+    preprocess: card.preprocess,
+    pooling: card.pooling,
+    dim: card.dim,
+  });
 }
 
 /**
@@ -218,15 +272,22 @@ function cardKey(card: ModelCard): string {
 export async function loadOnnxExtractor(card: ModelCard, opts: OnnxExtractorOptions = {}): Promise<OnnxExtractor> {
   const modelPath = opts.modelPath ?? (await resolveModelPath(card));
   if (!existsSync(modelPath)) {
-    throw new CbirError(`ONNX file for model "${card.id}" not found: ${modelPath}`, { file: modelPath, hint: `check --model path, or run \`cbir models pull ${card.id}\``, code: 'model/weights-missing' });
+    throw new CbirError(`ONNX file for model "${card.id}" not found: ${modelPath}`, {
+      file: modelPath,
+      hint: `check --model path, or run \`cbir models pull ${card.id}\``,
+      code: 'model/weights-missing',
+    });
   }
   const ep = opts.executionProvider ?? 'cpu';
   if (ep === 'cuda' && !cudaAvailable()) {
-    throw new CbirError('CUDA is not available in this onnxruntime-node install (its CUDA provider binaries were not installed here); run on the CPU instead', {
-      file: modelPath,
-      hint: 'drop --device cuda / executionProvider "cuda", or reinstall onnxruntime-node with its CUDA binaries (ONNXRUNTIME_NODE_INSTALL_CUDA=v12) on a machine with CUDA 12',
-      code: 'model/no-cuda',
-    });
+    throw new CbirError(
+      'CUDA is not available in this onnxruntime-node install (its CUDA provider binaries were not installed here); run on the CPU instead',
+      {
+        file: modelPath,
+        hint: 'drop --device cuda / executionProvider "cuda", or reinstall onnxruntime-node with its CUDA binaries (ONNXRUNTIME_NODE_INSTALL_CUDA=v12) on a machine with CUDA 12',
+        code: 'model/no-cuda',
+      },
+    );
   }
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep],
@@ -239,12 +300,20 @@ export async function loadOnnxExtractor(card: ModelCard, opts: OnnxExtractorOpti
   try {
     session = await ort.InferenceSession.create(modelPath, options);
   } catch (e) {
-    throw new CbirError(`onnxruntime cannot load the ONNX file for model "${card.id}" (${ep}): ${(e as Error).message}`, {
-      file: modelPath,
-      hint: ep === 'cuda' ? 'the CUDA provider failed to start; check the CUDA 12 / cuDNN 9 libraries, or use the CPU' : 'the file is damaged or not an ONNX model; run `cbir models verify ' + card.id + '` or pull/export it again',
-      code: 'model/load',
-      cause: e,
-    });
+    throw new CbirError(
+      `onnxruntime cannot load the ONNX file for model "${card.id}" (${ep}): ${(e as Error).message}`,
+      {
+        file: modelPath,
+        hint:
+          ep === 'cuda'
+            ? 'the CUDA provider failed to start; check the CUDA 12 / cuDNN 9 libraries, or use the CPU'
+            : 'the file is damaged or not an ONNX model; run `cbir models verify ' +
+              card.id +
+              '` or pull/export it again',
+        code: 'model/load',
+        cause: e,
+      },
+    );
   }
   try {
     checkSessionAgainstCard(session, card, modelPath);

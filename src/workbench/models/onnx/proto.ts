@@ -11,8 +11,17 @@ export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL:
 
 /** ONNX AttributeProto.AttributeType values. */
 export const AttributeType = {
-  UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5,
-  FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10,
+  UNDEFINED: 0,
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+  TENSORS: 9,
+  GRAPHS: 10,
 } as const;
 
 const WIRE_VARINT = 0;
@@ -50,7 +59,8 @@ export class ProtoWriter {
 
   /** int32/int64/enum/bool field (varint). */
   varint(field: number, v: number | bigint): this {
-    if (typeof v === 'number' && !Number.isInteger(v)) throw new Error(`protobuf varint field ${field}: ${v} is not an integer`);
+    if (typeof v === 'number' && !Number.isInteger(v))
+      throw new Error(`protobuf varint field ${field}: ${v} is not an integer`);
     this.tag(field, WIRE_VARINT);
     this.rawVarint(BigInt(v));
     return this;
@@ -102,7 +112,10 @@ export class ProtoWriter {
   finish(): Uint8Array {
     const out = new Uint8Array(this.length);
     let o = 0;
-    for (const c of this.chunks) { out.set(c, o); o += c.length; }
+    for (const c of this.chunks) {
+      out.set(c, o);
+      o += c.length;
+    }
     return out;
   }
 }
@@ -132,7 +145,8 @@ function littleEndianBytes(data: TensorData): Uint8Array {
 /** TensorProto: dims=1, data_type=2, name=8, raw_data=9. */
 export function tensorProto(name: string, data: TensorData, dims: number[]): ProtoWriter {
   const count = dims.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new Error(`tensor ${name}: dims [${dims.join(', ')}] hold ${count} values but data has ${data.length}`);
+  if (count !== data.length)
+    throw new Error(`tensor ${name}: dims [${dims.join(', ')}] hold ${count} values but data has ${data.length}`);
   const w = new ProtoWriter();
   if (dims.length) w.packedVarints(1, dims);
   w.varint(2, dataTypeOf(data));
@@ -170,18 +184,37 @@ export type AttrValue =
 export function attributeProto(name: string, a: AttrValue): ProtoWriter {
   const w = new ProtoWriter().string(1, name);
   switch (a.type) {
-    case 'float': w.float(2, a.value).varint(20, AttributeType.FLOAT); break;
-    case 'int': w.varint(3, a.value).varint(20, AttributeType.INT); break;
-    case 'string': w.string(4, a.value).varint(20, AttributeType.STRING); break;
-    case 'tensor': w.message(5, tensorProto('', a.value.data, a.value.dims)).varint(20, AttributeType.TENSOR); break;
-    case 'floats': w.packedFloats(7, a.value).varint(20, AttributeType.FLOATS); break;
-    case 'ints': w.packedVarints(8, a.value).varint(20, AttributeType.INTS); break;
+    case 'float':
+      w.float(2, a.value).varint(20, AttributeType.FLOAT);
+      break;
+    case 'int':
+      w.varint(3, a.value).varint(20, AttributeType.INT);
+      break;
+    case 'string':
+      w.string(4, a.value).varint(20, AttributeType.STRING);
+      break;
+    case 'tensor':
+      w.message(5, tensorProto('', a.value.data, a.value.dims)).varint(20, AttributeType.TENSOR);
+      break;
+    case 'floats':
+      w.packedFloats(7, a.value).varint(20, AttributeType.FLOATS);
+      break;
+    case 'ints':
+      w.packedVarints(8, a.value).varint(20, AttributeType.INTS);
+      break;
   }
   return w;
 }
 
 /** NodeProto: input=1, output=2, name=3, op_type=4, attribute=5, domain=7. */
-export function nodeProto(opType: string, inputs: string[], outputs: string[], attrs: [string, AttrValue][], name?: string, domain?: string): ProtoWriter {
+export function nodeProto(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  attrs: [string, AttrValue][],
+  name?: string,
+  domain?: string,
+): ProtoWriter {
   const w = new ProtoWriter();
   for (const i of inputs) w.string(1, i);
   for (const o of outputs) w.string(2, o);
@@ -193,7 +226,14 @@ export function nodeProto(opType: string, inputs: string[], outputs: string[], a
 }
 
 /** GraphProto: node=1, name=2, initializer=5, doc_string=10, input=11, output=12. */
-export function graphProto(g: { name: string; nodes: ProtoWriter[]; initializers: ProtoWriter[]; inputs: ProtoWriter[]; outputs: ProtoWriter[]; docString?: string }): ProtoWriter {
+export function graphProto(g: {
+  name: string;
+  nodes: ProtoWriter[];
+  initializers: ProtoWriter[];
+  inputs: ProtoWriter[];
+  outputs: ProtoWriter[];
+  docString?: string;
+}): ProtoWriter {
   const w = new ProtoWriter();
   for (const n of g.nodes) w.message(1, n);
   w.string(2, g.name);
@@ -209,7 +249,15 @@ export function graphProto(g: { name: string; nodes: ProtoWriter[]; initializers
  * opset_import=8 (OperatorSetIdProto: domain=1, version=2), metadata_props=14
  * (StringStringEntryProto: key=1, value=2).
  */
-export function modelProto(m: { irVersion: number; opset: number; graph: ProtoWriter; producerName?: string; producerVersion?: string; docString?: string; metadata?: [string, string][] }): ProtoWriter {
+export function modelProto(m: {
+  irVersion: number;
+  opset: number;
+  graph: ProtoWriter;
+  producerName?: string;
+  producerVersion?: string;
+  docString?: string;
+  metadata?: [string, string][];
+}): ProtoWriter {
   const w = new ProtoWriter().varint(1, m.irVersion);
   if (m.producerName) w.string(2, m.producerName);
   if (m.producerVersion) w.string(3, m.producerVersion);
