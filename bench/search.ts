@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/workbench/util/rng.js';
-import { ExactIndex, HnswIndex, releaseExactSessions, type SearchResult } from '../src/workbench/index/index.js';
+import { ExactIndex, HnswIndex, releaseExactSessions, type SearchResult } from '../src/workbench/search/index.js';
 import { openEmbeddings } from '../src/workbench/embeddings/index.js';
 
 /** One HNSW configuration of the benchmark. */

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Rng } from '../src/workbench/util/rng.js';
 import { openEmbeddings } from '../src/workbench/embeddings/index.js';
-import { jointProbabilities, klDivergence, pca, tsne } from '../src/workbench/figures/tsne/index.js';
+import { jointProbabilities, klDivergence, pca, tsne } from '../src/workbench/analysis/index.js';
 
 /** Benchmark settings (defaults: the full-size run). */
 export interface TsneBenchOptions {

@@ -1,3 +1,4 @@
+import { errorMessage } from '../workbench/index.js';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`cbir ${name}: ${(e as Error).message}${cmd.usage ? '\n\n' + cmd.usage : ''}`);
+      console.error(`cbir ${name}: ${errorMessage(e)}${cmd.usage ? '\n\n' + cmd.usage : ''}`);
       return 2;
     }
     throw e;

@@ -1,3 +1,4 @@
+import { errorMessage } from '../workbench/index.js';
 import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import { join } from 'node:path';
@@ -129,7 +130,7 @@ export function App(props: AppProps) {
         : () => import('../workbench/models/registry.js').then((r) => r.listModels());
     list().then(setModels, (e) => {
       setModels([]);
-      setStatus({ text: `cannot list models: ${(e as Error).message}`, color: 'red' });
+      setStatus({ text: `cannot list models: ${errorMessage(e)}`, color: 'red' });
     });
   }, []);
 
@@ -166,7 +167,7 @@ export function App(props: AppProps) {
         setScreen('overall');
         setStatus({ text: note ?? `opened ${r.dir}`, color: 'green' });
       },
-      (e) => setStatus({ text: (e as Error).message.replace(/\n\s*/g, ' '), color: 'red' }),
+      (e) => setStatus({ text: errorMessage(e).replace(/\n\s*/g, ' '), color: 'red' }),
     );
   };
 
@@ -222,7 +223,7 @@ export function App(props: AppProps) {
       setQLoading(null);
     })()
       .catch((e) => {
-        setQError((e as Error).message);
+        setQError(errorMessage(e));
         setQLoading(null);
       })
       .finally(() => {
@@ -262,7 +263,7 @@ export function App(props: AppProps) {
     }
     job.then(
       (file) => setStatus({ text: `exported to ${file}`, color: 'green' }),
-      (e) => setStatus({ text: `export failed: ${(e as Error).message}`, color: 'red' }),
+      (e) => setStatus({ text: `export failed: ${errorMessage(e)}`, color: 'red' }),
     );
   };
 

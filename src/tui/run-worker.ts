@@ -3,6 +3,7 @@
  * benchmark computes (linear probing and exact search are synchronous): makes the phantom when
  * no dataset is given, then calls `runReport`, posting progress events and log lines.
  */
+import { errorMessage } from '../workbench/index.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ensurePhantom } from '../workbench/data/phantom.js';
 import { runReport } from '../workbench/benchmark/report.js';
@@ -33,5 +34,5 @@ try {
   });
   post({ type: 'done', out: res.out });
 } catch (e) {
-  post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+  post({ type: 'error', message: errorMessage(e) });
 }

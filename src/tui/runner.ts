@@ -3,6 +3,7 @@
  * `runReport`) goes to a worker thread; its messages update a `RunState` through the pure
  * `reduceRun`, which attributes each progress event to the model being worked on.
  */
+import { errorMessage } from '../workbench/index.js';
 import { Worker } from 'node:worker_threads';
 import { basename, join } from 'node:path';
 import { displayPath } from './layout.js';
@@ -195,7 +196,7 @@ export function startRun(req: RunRequest, onMessage: (m: RunMessage) => void): R
   });
   worker.on('error', (e) => {
     finished = true;
-    onMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+    onMessage({ type: 'error', message: errorMessage(e) });
   });
   worker.on('exit', (code) => {
     if (!finished && code !== 0)

@@ -35,3 +35,18 @@ export class CbirError extends Error {
 export function isCbirError(e: unknown): e is CbirError {
   return e instanceof CbirError;
 }
+
+/** The message of anything thrown: an Error's message, else its string form. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') {
+    return (e as { message: string }).message;
+  }
+  return String(e);
+}
+
+/** The errno-style code of a thrown value (`'ENOENT'`, `'ERR_PARSE_ARGS_UNKNOWN_OPTION'`, …), or undefined. */
+export function errorCode(e: unknown): string | undefined {
+  const c = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof c === 'string' ? c : undefined;
+}

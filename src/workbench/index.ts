@@ -5,7 +5,7 @@
  *
  * CLI (`cbir`), TUI and notebooks use only what is exported here.
  */
-export { CbirError, isCbirError } from './errors.js';
+export { CbirError, isCbirError, errorMessage, errorCode } from './errors.js';
 
 // data: manifests (the study's CSV), sources → manifest, the embedded phantom dataset
 export {
@@ -56,7 +56,7 @@ export {
 } from './embeddings/index.js';
 
 // index + knn: exact (the study's FAISS flat IP) and HNSW search, the cached k-NN table
-export { buildIndex, loadIndex, type VectorIndex, type IndexParams } from './index/index.js';
+export { buildIndex, loadIndex, type VectorIndex, type IndexParams } from './search/index.js';
 export {
   computeKnnTable,
   knnTableCached,
@@ -95,5 +95,5 @@ export { ProgressTracker, consoleProgress, type ProgressEvent, type ProgressList
 // figures (plotly specs, offline HTML, PNG via Chromium, query grids, t-SNE) and notebook helpers
 export * as figures from './figures/index.js';
 export { writeFigures, showFigure } from './figures/index.js';
-export { tsne, pca, stratifiedSample } from './figures/tsne/index.js';
+export { tsne, pca, stratifiedSample } from './analysis/index.js';
 export * as notebook from './notebook.js';

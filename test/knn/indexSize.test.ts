@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { indexSizeAblation } from '../../src/workbench/knn/index.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { Rng } from '../../src/workbench/util/rng.js';
-import { normalizeRows, randomUnit } from '../index/vectors.js';
+import { normalizeRows, randomUnit } from '../search/vectors.js';
 
 /**
  * Classes made of many small modes: a small index misses most modes of a class, so a query's

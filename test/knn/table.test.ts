@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { computeKnnTable, knnTableCached, readKnnTable } from '../../src/workbench/knn/index.js';
-import { exactSearchPlain, type IndexParams } from '../../src/workbench/index/index.js';
+import { exactSearchPlain, type IndexParams } from '../../src/workbench/search/index.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import type { ProgressEvent } from '../../src/workbench/util/progress.js';
 import { tempDir } from '../helpers/datasets.js';
-import { clustered, compareTopK } from '../index/vectors.js';
+import { clustered, compareTopK } from '../search/vectors.js';
 
 const dim = 24;
 const { x } = clustered(1200, dim, 8, 0.7, 3);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder } from '../../src/workbench/models/onnx/builder.js';
+import { GraphBuilder } from '../../src/workbench/onnx/builder.js';
 
 test('onnxruntime loads and runs a graph built with GraphBuilder (MatMul + Add + attributes)', async () => {
   const g = new GraphBuilder('tiny');

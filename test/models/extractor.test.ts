@@ -18,7 +18,7 @@ import {
   ensureBuiltinGraph,
 } from '../../src/workbench/models/builtin/index.js';
 import { loadCard } from '../../src/workbench/models/cards.js';
-import { GraphBuilder } from '../../src/workbench/models/onnx/builder.js';
+import { GraphBuilder } from '../../src/workbench/onnx/builder.js';
 import { cudaAvailable, loadOnnxExtractor } from '../../src/workbench/models/onnx/extractor.js';
 import { preprocessImage } from '../../src/workbench/models/preprocess.js';
 import { poolOutput } from '../../src/workbench/models/pooling.js';

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { CbirError } from '../errors.js';
 import type { Manifest } from '../data/manifest.js';
 import { knnTableCached, writeKnnCsv, indexSizeAblation, type KnnTable, type IndexSizeResult } from '../knn/index.js';
-import type { IndexParams } from '../index/index.js';
+import type { IndexParams } from '../search/index.js';
 import {
   precisionAtN,
   groupedPrecision,
@@ -25,6 +25,7 @@ import type { ProgressListener } from '../util/progress.js';
 import { writeTable, type Table } from '../tables/write.js';
 import type { EmbeddingStore } from '../embeddings/index.js';
 import { precisionAtNTable, classificationRow, CLASSIFICATION_COLUMNS } from './tables.js';
+import { BOOTSTRAP_SEED, STUDY_K, STUDY_REPLICATES } from '../study.js';
 
 /** The index-size ablation's parameters (study: T = 3000, Q = 38, N = 5 … 3000). */
 export interface IndexSizeOptions {
@@ -152,7 +153,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
       });
     }
   }
-  const k = Math.min(o.k ?? 100, train.length);
+  const k = Math.min(o.k ?? STUDY_K, train.length);
   const C = m.classes.length;
   const indexClassCounts = m.classCounts('train');
   const common = {
@@ -190,9 +191,9 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
     definition: o.definition ?? 'study',
     source: testKnn.dir,
   });
-  const replicates = o.replicates ?? 1000;
+  const replicates = o.replicates ?? STUDY_REPLICATES;
   const intervals =
-    replicates > 0 ? bootstrapPrecision(precision.perQuery, queryLabels, { replicates, seed: 0 }) : null;
+    replicates > 0 ? bootstrapPrecision(precision.perQuery, queryLabels, { replicates, seed: BOOTSTRAP_SEED }) : null;
   const W = precision.ns.length;
   const groups = (codes: Uint16Array, n: number) =>
     groupedPrecision(precision.perQuery, codes, queryLabels, { nGroups: n, nClasses: C });

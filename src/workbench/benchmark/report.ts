@@ -10,16 +10,16 @@ import { writeTable, tableToMarkdown, type Table } from '../tables/write.js';
 import { readReportedTable } from '../tables/reported.js';
 import { evaluateModel, manifestVectors, type ModelEvaluation, type IndexSizeOptions } from './evaluate.js';
 import type { LinearProbeOptions, PrecisionDefinition } from '../metrics/index.js';
-import type { IndexParams } from '../index/index.js';
+import type { IndexParams } from '../search/index.js';
 import { writeFigures, type WriteFiguresOptions, type WriteFiguresResult } from '../figures/index.js';
 import { studyTables } from './tables.js';
+import * as STUDY from '../study.js';
 
 /** The study's index-size ablation: classes with ≥ 3000 index images, 38 queries each, N = 5 … 3000. */
 export const STUDY_INDEX_SIZE: IndexSizeOptions = {
-  minIndexPerClass: 3000,
-  queriesPerClass: 38,
-  sizes: [5, 10, 20, 50, 100, 200, 500, 1000, 2000, 3000],
-  seeds: [0, 1, 2, 3, 4],
+  ...STUDY.STUDY_INDEX_SIZE,
+  sizes: [...STUDY.STUDY_INDEX_SIZE.sizes],
+  seeds: [...STUDY.STUDY_INDEX_SIZE.seeds],
 };
 
 /**

@@ -9,9 +9,10 @@ import {
 } from '../metrics/index.js';
 import type { Table } from '../tables/write.js';
 import type { ModelEvaluation } from './evaluate.js';
+import { STUDY_NS } from '../study.js';
 
 /** The study's P@N columns (Tables 3, 4, 9, 10 report N = 1, 3, 5, 10). */
-export const STUDY_NS = [1, 3, 5, 10] as const;
+export { STUDY_NS };
 
 export const CLASSIFICATION_COLUMNS = [
   'micro_auroc',

@@ -2,7 +2,8 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
+import { CACHE_DIR, PROJECT_ROOT } from '../paths.js';
 import { Rng } from '../util/rng.js';
 import { sha256 } from '../util/fsx.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
@@ -195,13 +196,13 @@ export interface EnsurePhantomOptions extends PhantomOptions {
 }
 
 /** The project root (the folder holding package.json), found from this file's location. */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { PROJECT_ROOT };
 
 /** Default cache folder of a phantom dataset. */
 export function phantomCacheDir(opts: PhantomOptions = {}): string {
   const { seed, scale, size } = resolveOptions(opts);
   const px = size === PHANTOM_DEFAULT_SIZE ? '' : `-${size}px`;
-  return join(PROJECT_ROOT, '.cache', `phantom-v${PHANTOM_VERSION}-s${seed}-x${scale}${px}`);
+  return join(CACHE_DIR, `phantom-v${PHANTOM_VERSION}-s${seed}-x${scale}${px}`);
 }
 
 /**
@@ -232,7 +233,7 @@ export async function ensurePhantom(opts: EnsurePhantomOptions = {}): Promise<Ma
       // another process finished first: use theirs when it is complete
       const theirs = await loadIfComplete(dir, o);
       if (theirs) return theirs;
-      throw new CbirError(`could not move the generated phantom into place (${(e as Error).message})`, {
+      throw new CbirError(`could not move the generated phantom into place (${errorMessage(e)})`, {
         file: dir,
         hint: 'remove this folder and run again',
         code: 'phantom/rename',

@@ -1,7 +1,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
+import { PROJECT_ROOT, datasetsDir } from '../paths.js';
 
 /**
  * Source specs: where a dataset's images are and how their labels are found. A spec is written
@@ -85,13 +86,7 @@ const KEYS = new Set([
 ]);
 const RECIPE_KEYS = new Set(['name', 'seed', 'ratios', 'valFraction', 'sources', 'description']);
 
-/** The project root (three levels above this file). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-/** The real datasets folder: $CBIR_DATASETS (relative to the project root when relative), default ../shared/datasets. */
-export function datasetsDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(PROJECT_ROOT, env.CBIR_DATASETS || '../shared/datasets');
-}
+export { PROJECT_ROOT, datasetsDir };
 
 /**
  * Parse one source spec: a JSON object (string starting with `{`) or `type:key=value,...`.
@@ -105,7 +100,7 @@ export function parseSourceSpec(spec: string, baseDir = process.cwd(), origin = 
     try {
       raw = JSON.parse(text);
     } catch (e) {
-      throw new CbirError(`source spec is not valid JSON (${(e as Error).message})`, {
+      throw new CbirError(`source spec is not valid JSON (${errorMessage(e)})`, {
         file: origin,
         hint: 'write it as {"type":"folder","path":"...","dataset":"...","modality":"MR","region":"brain"} or as folder:path=...,dataset=...',
         code: 'source/bad-json',
@@ -250,7 +245,7 @@ export function validateSource(
       new RegExp(group);
     } catch (e) {
       throw fail(
-        `group regex "${group}" is invalid (${(e as Error).message})`,
+        `group regex "${group}" is invalid (${errorMessage(e)})`,
         'give a JavaScript regex whose first capture group is the patient/group id',
         'source/bad-group',
       );
@@ -382,8 +377,8 @@ export function loadRecipe(file: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    const m = /position (\d+)/.exec((e as Error).message);
-    throw new CbirError(`recipe is not valid JSON (${(e as Error).message})`, {
+    const m = /position (\d+)/.exec(errorMessage(e));
+    throw new CbirError(`recipe is not valid JSON (${errorMessage(e)})`, {
       file,
       row: m ? lineOf(text, text.slice(Number(m[1]), Number(m[1]) + 1), Number(m[1])) : undefined,
       hint: 'fix the JSON syntax (no comments or trailing commas; use "_comment" keys for notes)',

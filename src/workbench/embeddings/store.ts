@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, join } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 
 /**
@@ -280,7 +280,7 @@ export async function readMeta(dir: string): Promise<EmbeddingsMeta> {
   try {
     meta = JSON.parse(await readFile(metaPath, 'utf8'));
   } catch (e) {
-    throw new CbirError(`meta.json is not valid JSON (${(e as Error).message})`, {
+    throw new CbirError(`meta.json is not valid JSON (${errorMessage(e)})`, {
       file: metaPath,
       hint: 'the store is damaged; embed again with --force',
       code: 'embeddings/bad-meta',

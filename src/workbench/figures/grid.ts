@@ -7,7 +7,7 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import type { Manifest } from '../data/manifest.js';
 import { decodeImage } from '../images/decode.js';
 import { readCsvRecords } from '../util/csv.js';
@@ -228,7 +228,7 @@ async function tileOf(
       .raw()
       .toBuffer();
   } catch (e) {
-    warnings.push(`${manifest.filepaths[row]}: ${(e as Error).message.split('\n')[0]}`);
+    warnings.push(`${manifest.filepaths[row]}: ${errorMessage(e).split('\n')[0]}`);
     buf = Buffer.alloc(tile * tile * 3, 0x80); // grey placeholder; the caption still names the class
   }
   cache?.set(row, buf);

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import type { ClassKind, Manifest } from '../data/manifest.js';
 import { datasetStats } from '../data/stats.js';
 import { openEmbeddings } from '../embeddings/store.js';
@@ -342,7 +342,7 @@ export async function writeFigures(
     } catch (e) {
       if (pngMode === true) throw e;
       // 'auto': the HTML figures are written; say why some PNGs are missing instead of failing the report.
-      note(`PNG rendering stopped: ${(e as Error).message.split('\n')[0]} (the HTML figures are complete).`);
+      note(`PNG rendering stopped: ${errorMessage(e).split('\n')[0]} (the HTML figures are complete).`);
     }
   }
   if (opts.summary !== false) await appendSummary(report, files, notes);

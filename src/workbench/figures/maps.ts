@@ -9,7 +9,7 @@ import { CbirError } from '../errors.js';
 import type { Manifest } from '../data/manifest.js';
 import { VECTORS_FILE, type EmbeddingStore } from '../embeddings/store.js';
 import type { ProgressListener } from '../util/progress.js';
-import { tsne, stratifiedSample } from './tsne/index.js';
+import { tsne, stratifiedSample } from '../analysis/index.js';
 import { MODALITY_COLORS } from './colors.js';
 import { scatterMapFigure, type PlotlyFigure } from './specs.js';
 

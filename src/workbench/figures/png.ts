@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { CbirError } from '../errors.js';
+import { chromiumEnv } from '../paths.js';
 import { writeFileAtomic } from '../util/fsx.js';
 import { plotlyBundle, plotlyConfig, scriptJson } from './html.js';
 import type { PlotlyFigure } from './specs.js';
@@ -25,7 +26,7 @@ const INSTALL_HINT =
 
 /** Path of the Chromium binary, or null when none is installed. $CBIR_CHROMIUM wins (an empty value means "none"). */
 export function findChromium(): string | null {
-  const env = process.env.CBIR_CHROMIUM;
+  const env = chromiumEnv();
   const candidates = env !== undefined ? (env === '' ? [] : [env]) : CHROMIUM_PATHS;
   for (const p of candidates) {
     try {
@@ -42,12 +43,9 @@ export function findChromium(): string | null {
 export function requireChromium(): string {
   const p = findChromium();
   if (!p) {
-    const where =
-      process.env.CBIR_CHROMIUM !== undefined
-        ? process.env.CBIR_CHROMIUM || '$CBIR_CHROMIUM (empty)'
-        : CHROMIUM_PATHS.join(' or ');
+    const where = chromiumEnv() !== undefined ? chromiumEnv() || '$CBIR_CHROMIUM (empty)' : CHROMIUM_PATHS.join(' or ');
     throw new CbirError(`Chromium not found (looked for ${where}); PNG figures need a headless Chromium`, {
-      file: process.env.CBIR_CHROMIUM || CHROMIUM_PATHS[0],
+      file: chromiumEnv() || CHROMIUM_PATHS[0],
       hint: INSTALL_HINT,
       code: 'figures/no-chromium',
     });

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as dicomParserNs from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { toRgb, type RgbImage } from './decode.js';
 
 // dicom-parser is a UMD bundle: under Node ESM its API is on the default export.
@@ -105,7 +105,7 @@ export async function decodeDicom(
       if ((e as NodeJS.ErrnoException)?.code === 'ENOENT')
         throw fail('DICOM file not found', 'check the path in the manifest and the images root', 'dicom/not-found', e);
       throw fail(
-        `cannot read DICOM file (${(e as Error).message})`,
+        `cannot read DICOM file (${errorMessage(e)})`,
         'check that the path is a readable file',
         'dicom/read',
         e,

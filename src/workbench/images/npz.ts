@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { inflateSync } from 'fflate';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { parseNpyInto, type NpyArray } from './npy.js';
 
 export type { NpyArray } from './npy.js';
@@ -51,7 +51,7 @@ export async function readNpz(file: string, opts: ReadNpzOptions = {}): Promise<
         code: 'npz/not-found',
         cause: e,
       });
-    throw new CbirError(`cannot open .npz file (${(e as Error).message})`, {
+    throw new CbirError(`cannot open .npz file (${errorMessage(e)})`, {
       file,
       hint: 'check that the path is a readable file',
       code: 'npz/open',
@@ -221,7 +221,7 @@ async function readMember(fh: FileHandle, e: ZipEntry, file: string): Promise<Ui
     try {
       bytes = inflateSync(packed, { out: new Uint8Array(e.size) });
     } catch (err) {
-      throw new CbirError(`array '${member}': cannot inflate (${(err as Error).message})`, {
+      throw new CbirError(`array '${member}': cannot inflate (${errorMessage(err)})`, {
         file,
         hint: 'the .npz is truncated or corrupt; download it again or re-create it with numpy.savez_compressed',
         code: 'npz/corrupt-member',

@@ -16,9 +16,10 @@
 import { CbirError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
-import { ExactIndex } from '../index/exact.js';
-import { checkMatrix } from '../index/common.js';
+import { ExactIndex } from '../search/exact.js';
+import { checkMatrix } from '../search/common.js';
 import { embeddingRows } from './table.js';
+import { STUDY_INDEX_SIZE } from '../study.js';
 
 /** Inputs of the index-size ablation. */
 export interface IndexSizeInput {
@@ -77,14 +78,14 @@ export interface IndexSizeResult {
 }
 
 /** Default sizes: the study's range, 5 to 3000 per class. */
-export const DEFAULT_INDEX_SIZES = [5, 10, 20, 50, 100, 200, 500, 1000, 2000, 3000];
+export const DEFAULT_INDEX_SIZES: readonly number[] = STUDY_INDEX_SIZE.sizes;
 
 /** Run the ablation; see the module comment. */
 export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSizeResult> {
   const { embeddings, dim, labels } = input;
   const n = checkMatrix('embeddings', embeddings, dim);
-  const T = input.minIndexPerClass ?? 3000;
-  const Q = input.queriesPerClass ?? 38;
+  const T = input.minIndexPerClass ?? STUDY_INDEX_SIZE.minIndexPerClass;
+  const Q = input.queriesPerClass ?? STUDY_INDEX_SIZE.queriesPerClass;
   const sizes = input.sizes ?? DEFAULT_INDEX_SIZES.filter((s) => s <= T);
   const seeds = input.seeds ?? [0, 1, 2, 3, 4];
   const bad = (what: string, hint: string) => new CbirError(what, { hint, code: 'knn/bad-parameter' });

@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { CbirError } from '../errors.js';
 import { sha256, writeFileAtomic } from '../util/fsx.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
-import { buildIndex, resolveHnswConfig, type IndexParams } from '../index/index.js';
-import { checkMatrix } from '../index/common.js';
+import { buildIndex, resolveHnswConfig, type IndexParams } from '../search/index.js';
+import { checkMatrix } from '../search/common.js';
+import { STUDY_K } from '../study.js';
 
 /** A k-NN table in memory. Row q of `ids`/`sims` belongs to query `queryRows[q]`. */
 export interface KnnTable {
@@ -135,7 +136,7 @@ export function resultParams(p: IndexParams = { kind: 'exact' }): Record<string,
 export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
   const { embeddings, dim } = input;
   const n = checkMatrix('embeddings', embeddings, dim);
-  const requestedK = input.k ?? 100;
+  const requestedK = input.k ?? STUDY_K;
   if (!Number.isInteger(requestedK) || requestedK < 1)
     throw new CbirError(`k must be a positive integer, got ${requestedK}`, {
       hint: 'the study uses k = 100',
@@ -221,7 +222,7 @@ export function knnCacheKey(
       v: 1,
       embeddings: input.embeddingsHash,
       manifest: input.manifestHash ?? null,
-      k: input.k ?? 100,
+      k: input.k ?? STUDY_K,
       index: resultParams(input.index),
       queryRows: rowsHash(input.queryRows),
       indexRows: rowsHash(input.indexRows),
@@ -251,7 +252,7 @@ export async function knnTableCached(
       code: 'knn/bad-input',
     });
   const key = knnCacheKey(input);
-  const k = input.k ?? 100;
+  const k = input.k ?? STUDY_K;
   const kind = (input.index ?? { kind: 'exact' }).kind;
   const label = (input.split ?? 'queries').replace(/[^A-Za-z0-9_-]/g, '_');
   const dir = join(input.cacheDir, `knn-${label}-k${k}-${kind}-${key.slice(0, 12)}`);

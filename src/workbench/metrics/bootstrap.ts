@@ -12,6 +12,7 @@
  */
 import { Rng } from '../util/rng.js';
 import { checkCodes, checkLength, checkPositiveInt, metricsError, type Codes } from './check.js';
+import { STUDY_PERMUTATIONS, STUDY_REPLICATES } from '../study.js';
 
 export interface Interval {
   /** The statistic on the original queries. */
@@ -165,7 +166,7 @@ function intervalOf(reps: Float64Array, W: number, t: number, estimate: number, 
 }
 
 function checkOptions(o: { replicates?: number; alpha?: number }): { B: number; alpha: number } {
-  const B = o.replicates ?? 1000;
+  const B = o.replicates ?? STUDY_REPLICATES;
   const alpha = o.alpha ?? 0.05;
   checkPositiveInt('replicates', B);
   if (!(alpha > 0 && alpha < 1))
@@ -282,7 +283,7 @@ export function pairedPrecisionTest(
   const W = widthOf(perQueryA, Q);
   checkLength('perQueryB', perQueryB, perQueryA.length, 'the same queries and N values as perQueryA');
   const col = resolveColumns([options.column ?? 0], W)[0];
-  const M = options.permutations ?? 10000;
+  const M = options.permutations ?? STUDY_PERMUTATIONS;
   checkPositiveInt('permutations', M);
   const exactLimit = options.exactLimit ?? 20;
   if (!Number.isInteger(exactLimit) || exactLimit < 0 || exactLimit > 30) {

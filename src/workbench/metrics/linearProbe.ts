@@ -9,6 +9,7 @@ import { Rng } from '../util/rng.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { type AbsentClasses, type ClassificationSummary, classificationSummary } from './classification.js';
 import { checkCodes, checkFinite, checkLength, checkPositiveInt, metricsError, type Codes } from './check.js';
+import { STUDY_PROBE } from '../study.js';
 
 /** Embeddings (row-major N×D) and their class codes. */
 export interface ProbeSplit {
@@ -64,11 +65,11 @@ export class LinearClassifier {
   ) {
     checkPositiveInt('dim', dim);
     checkPositiveInt('nClasses', nClasses);
-    this.lr = opt.lr ?? 1e-3;
+    this.lr = opt.lr ?? STUDY_PROBE.lr;
     this.beta1 = opt.beta1 ?? 0.9;
     this.beta2 = opt.beta2 ?? 0.999;
     this.eps = opt.eps ?? 1e-8;
-    this.weightDecay = opt.weightDecay ?? 0.01;
+    this.weightDecay = opt.weightDecay ?? STUDY_PROBE.weightDecay;
     for (const [k, v] of Object.entries({
       lr: this.lr,
       beta1: this.beta1,
@@ -322,7 +323,14 @@ export function linearProbe(
   nClasses: number,
   options: LinearProbeOptions = {},
 ): LinearProbeResult {
-  const { epochs = 100, batchSize = 512, patience = 20, seed = 0, absentClasses = 'skip', source } = options;
+  const {
+    epochs = STUDY_PROBE.epochs,
+    batchSize = STUDY_PROBE.batchSize,
+    patience = STUDY_PROBE.patience,
+    seed = STUDY_PROBE.seed,
+    absentClasses = 'skip',
+    source,
+  } = options;
   checkPositiveInt('dim', dim, source);
   checkPositiveInt('nClasses', nClasses, source);
   checkPositiveInt('epochs', epochs, source);

@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import type { ModelCard, Pooling, PreprocessSpec } from './types.js';
 
 const POOLINGS: readonly Pooling[] = ['cls-token', 'mean-patch-tokens', 'mean-spatial', 'logits', 'projected', 'none'];
@@ -384,7 +384,7 @@ export function loadCard(file: string): ModelCard {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new CbirError(`cannot read model card: ${(e as Error).message}`, {
+    throw new CbirError(`cannot read model card: ${errorMessage(e)}`, {
       file,
       hint: 'check the path; cards live in models/<id>.json',
       code: 'card/missing',
@@ -397,7 +397,7 @@ export function loadCard(file: string): ModelCard {
   } catch (e) {
     const at = jsonErrorOffset(text);
     const row = at !== undefined ? text.slice(0, at).split('\n').length : undefined;
-    throw new CbirError(`model card is not valid JSON: ${(e as Error).message}`, {
+    throw new CbirError(`model card is not valid JSON: ${errorMessage(e)}`, {
       file,
       row,
       hint: 'fix the JSON syntax (quotes, commas, brackets)',
@@ -418,7 +418,7 @@ export function loadCards(dir: string): ModelCard[] {
       .filter((f) => f.endsWith('.json'))
       .sort();
   } catch (e) {
-    throw new CbirError(`cannot read the model card folder: ${(e as Error).message}`, {
+    throw new CbirError(`cannot read the model card folder: ${errorMessage(e)}`, {
       file: dir,
       hint: 'cards live in <project>/models',
       code: 'card/missing',

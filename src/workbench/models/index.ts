@@ -3,7 +3,7 @@
  * of every model, and pull/verify of study weights. (Built-in descriptors: ./descriptors.)
  */
 export type { Extractor, ModelCard, Pooling, PreprocessSpec } from './types.js';
-export { GraphBuilder, type OnnxAttr, type OnnxElemType } from './onnx/builder.js';
+export { GraphBuilder, type OnnxAttr, type OnnxElemType } from '../onnx/builder.js';
 export { cardSource, jsonErrorOffset, loadCard, loadCards, validateCard } from './cards.js';
 export { preprocessedLength, preprocessImage, resizedSize } from './preprocess.js';
 export { resizePil, type ResampleFilter } from './resample.js';

@@ -1,15 +1,15 @@
 /** Where model cards, study weights and built-in graphs live. */
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-/** The project root (three levels above src/workbench/models). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+import { CACHE_DIR, PROJECT_ROOT, modelsEnvDir } from '../paths.js';
+
+export { PROJECT_ROOT };
 
 /** Folder of the study model cards: <project>/models. */
 export const CARDS_DIR = join(PROJECT_ROOT, 'models');
 
 /** Folder the project-built graphs are written to: <project>/.cache/models. */
-export const BUILTIN_CACHE_DIR = join(PROJECT_ROOT, '.cache', 'models');
+export const BUILTIN_CACHE_DIR = join(CACHE_DIR, 'models');
 
 /**
  * Folders searched for a study model's ONNX file, first match wins: $CBIR_MODELS (when set),
@@ -17,7 +17,8 @@ export const BUILTIN_CACHE_DIR = join(PROJECT_ROOT, '.cache', 'models');
  */
 export function weightsDirs(): string[] {
   const dirs: string[] = [];
-  if (process.env.CBIR_MODELS) dirs.push(resolve(process.env.CBIR_MODELS));
+  const env = modelsEnvDir();
+  if (env) dirs.push(env);
   dirs.push(join(PROJECT_ROOT, 'models', 'weights'));
   return dirs;
 }

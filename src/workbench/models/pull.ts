@@ -9,7 +9,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { sha256, sha256File } from '../util/fsx.js';
 import { builtinGraphBytes, builtinGraphOf } from './builtin/index.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
@@ -233,7 +233,7 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
 function networkError(e: unknown, card: ModelCard, url: string, dest: string, part: string, have: number): CbirError {
   if (e instanceof CbirError) return e;
   const code = (e as { code?: string }).code ?? '';
-  const msg = (e as Error).message;
+  const msg = errorMessage(e);
   if (OFFLINE_CODES.has(code)) {
     return new CbirError(
       `cannot reach ${new URL(url).host} to download model "${card.id}" (${code}): this machine looks offline or the host is unreachable`,
@@ -316,7 +316,7 @@ export async function verifyModel(card: ModelCard, opts: { modelPath?: string } 
       await ex.close();
     }
   } catch (e) {
-    r.problems.push((e as Error).message);
+    r.problems.push(errorMessage(e));
   }
   r.ok = r.problems.length === 0;
   return r;

@@ -3,14 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCsv } from '../util/csv.js';
+import { studyDir } from '../paths.js';
 import type { Table } from './write.js';
 
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-/** Folder with the study's reported tables as CSV: $CBIR_STUDY, default ../shared/study. */
-export function studyDir(): string {
-  return resolve(PROJECT_ROOT, process.env.CBIR_STUDY ?? '../shared/study');
-}
+export { studyDir };
 
 export const REPORTED_TABLES = {
   models: 'table2_models.csv',

@@ -3,7 +3,7 @@
  * GraphBuilder and draws its weights from a seeded Rng, so a graph is a pure function of its
  * configuration and seed (byte-identical every build).
  */
-import { GraphBuilder } from '../onnx/builder.js';
+import { GraphBuilder } from '../../onnx/builder.js';
 import { Rng } from '../../util/rng.js';
 
 /** A GraphBuilder plus the seeded weight source and a name prefix stack. */

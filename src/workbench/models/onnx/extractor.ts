@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CbirError } from '../../errors.js';
+import { CbirError, errorMessage } from '../../errors.js';
 import type { RgbImage } from '../../images/decode.js';
 import { sha256, sha256File } from '../../util/fsx.js';
 import { builtinGraphOf, ensureBuiltinGraph } from '../builtin/index.js';
@@ -300,20 +300,17 @@ export async function loadOnnxExtractor(card: ModelCard, opts: OnnxExtractorOpti
   try {
     session = await ort.InferenceSession.create(modelPath, options);
   } catch (e) {
-    throw new CbirError(
-      `onnxruntime cannot load the ONNX file for model "${card.id}" (${ep}): ${(e as Error).message}`,
-      {
-        file: modelPath,
-        hint:
-          ep === 'cuda'
-            ? 'the CUDA provider failed to start; check the CUDA 12 / cuDNN 9 libraries, or use the CPU'
-            : 'the file is damaged or not an ONNX model; run `cbir models verify ' +
-              card.id +
-              '` or pull/export it again',
-        code: 'model/load',
-        cause: e,
-      },
-    );
+    throw new CbirError(`onnxruntime cannot load the ONNX file for model "${card.id}" (${ep}): ${errorMessage(e)}`, {
+      file: modelPath,
+      hint:
+        ep === 'cuda'
+          ? 'the CUDA provider failed to start; check the CUDA 12 / cuDNN 9 libraries, or use the CPU'
+          : 'the file is damaged or not an ONNX model; run `cbir models verify ' +
+            card.id +
+            '` or pull/export it again',
+      code: 'model/load',
+      cause: e,
+    });
   }
   try {
     checkSessionAgainstCard(session, card, modelPath);

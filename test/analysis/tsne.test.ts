@@ -7,9 +7,9 @@ import {
   knnRecall,
   trustworthiness,
   tsne,
-} from '../../src/workbench/figures/tsne/index.js';
-import { BarnesHut } from '../../src/workbench/figures/tsne/barnesHut.js';
-import { conditionalRow } from '../../src/workbench/figures/tsne/affinities.js';
+} from '../../src/workbench/analysis/index.js';
+import { BarnesHut } from '../../src/workbench/analysis/barnesHut.js';
+import { conditionalRow } from '../../src/workbench/analysis/affinities.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { Rng } from '../../src/workbench/util/rng.js';
 import type { ProgressEvent } from '../../src/workbench/util/progress.js';

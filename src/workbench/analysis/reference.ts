@@ -10,11 +10,11 @@
  * start before running, so results repeat.
  */
 import { createRequire } from 'node:module';
-import { Rng } from '../../util/rng.js';
+import { Rng } from '../util/rng.js';
 import type { SparseP } from './affinities.js';
 import { denseToCsr } from './quality.js';
 import { checkMatrix } from './validate.js';
-import { CbirError } from '../../errors.js';
+import { CbirError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 

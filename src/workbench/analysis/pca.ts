@@ -12,8 +12,8 @@
  * Signs are fixed so that each axis's largest-|value| loading is positive; a seed fixes the
  * start block, so the result is deterministic.
  */
-import { CbirError } from '../../errors.js';
-import { Rng } from '../../util/rng.js';
+import { CbirError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 import { gemmNT, orthonormalizeRows, symmetricEigen } from './linalg.js';
 import { checkMatrix } from './validate.js';
 

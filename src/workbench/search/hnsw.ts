@@ -10,7 +10,7 @@
 import usearch, { type Index as UsearchIndex, type ScalarKind } from 'usearch';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 import { checkFinite, checkMatrix, checkPositiveInt, defaultThreads, resolveRows } from './common.js';
 import type { BuildOptions, HnswParams, SearchOptions, SearchResult, VectorIndex } from './types.js';
@@ -154,7 +154,7 @@ export class HnswIndex implements VectorIndex {
       if (opts.view) native.view(file);
       else native.load(file);
     } catch (e) {
-      throw new CbirError(`usearch could not ${opts.view ? 'view' : 'load'} the index (${(e as Error).message})`, {
+      throw new CbirError(`usearch could not ${opts.view ? 'view' : 'load'} the index (${errorMessage(e)})`, {
         file,
         hint: 'the file is damaged or from another usearch version; rebuild the index',
         code: 'index/bad-format',
@@ -211,7 +211,7 @@ export class HnswIndex implements VectorIndex {
       await rename(tmp, file);
     } catch (e) {
       await rm(tmp, { force: true });
-      throw new CbirError(`cannot write the index (${(e as Error).message})`, {
+      throw new CbirError(`cannot write the index (${errorMessage(e)})`, {
         file,
         hint: 'check that the folder exists and is writable',
         code: 'index/write',

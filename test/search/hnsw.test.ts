@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildIndex, loadIndex, exactSearchPlain, HnswIndex } from '../../src/workbench/index/index.js';
+import { buildIndex, loadIndex, exactSearchPlain, HnswIndex } from '../../src/workbench/search/index.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { tempDir } from '../helpers/datasets.js';
 import { clustered, orderViolation, randomUnit } from './vectors.js';

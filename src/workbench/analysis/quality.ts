@@ -3,7 +3,7 @@
  * (scikit-learn's definition) and k-NN recall of the map against the input space. For checks
  * and benchmarks on up to a few ten thousand points (the distance scans are O(n²)).
  */
-import { CbirError } from '../../errors.js';
+import { CbirError } from '../errors.js';
 import { denseAffinities, exactKnn, sparseAffinities, type SparseP } from './affinities.js';
 import { checkMatrix } from './validate.js';
 

@@ -1,6 +1,6 @@
 /** Class-stratified subsampling of rows, for maps of large sets. */
-import { CbirError } from '../../errors.js';
-import { Rng } from '../../util/rng.js';
+import { CbirError } from '../errors.js';
+import { Rng } from '../util/rng.js';
 
 /** How many rows to keep: at most `maxPerClass` of each class, or `total` in all (proportional). */
 export type SampleLimit = { maxPerClass: number } | { total: number };

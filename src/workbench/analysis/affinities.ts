@@ -9,7 +9,7 @@
  * and the threshold drops to the k-th distance. The kept neighbours' distances are then
  * recomputed directly in float64 and sorted (ties by lower index).
  */
-import { ProgressTracker, type ProgressListener } from '../../util/progress.js';
+import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { gemmNT } from './linalg.js';
 
 /** Sparse symmetric matrix in compressed rows (CSR); columns ascending within a row. */

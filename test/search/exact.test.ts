@@ -8,7 +8,7 @@ import {
   exactSearchPlain,
   ExactIndex,
   type SearchResult,
-} from '../../src/workbench/index/index.js';
+} from '../../src/workbench/search/index.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { Rng } from '../../src/workbench/util/rng.js';
 import { tempDir } from '../helpers/datasets.js';

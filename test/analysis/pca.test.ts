@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pca, pcaFit } from '../../src/workbench/figures/tsne/index.js';
+import { pca, pcaFit } from '../../src/workbench/analysis/index.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { Rng } from '../../src/workbench/util/rng.js';
 

@@ -18,9 +18,9 @@
  *
  * Everything runs sequentially in a fixed order on typed arrays, so a seed fixes the result.
  */
-import { CbirError } from '../../errors.js';
-import { Rng } from '../../util/rng.js';
-import { ProgressTracker, type ProgressListener } from '../../util/progress.js';
+import { CbirError } from '../errors.js';
+import { Rng } from '../util/rng.js';
+import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { denseAffinities, exactKnn, sparseAffinities, type SparseP } from './affinities.js';
 import { BarnesHut } from './barnesHut.js';
 import { pca } from './pca.js';

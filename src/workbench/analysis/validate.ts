@@ -1,5 +1,5 @@
 /** Input checks shared by pca and tsne: shape and finiteness, as CbirErrors that say what to do. */
-import { CbirError } from '../../errors.js';
+import { CbirError } from '../errors.js';
 
 /**
  * Check that x is a Float32Array of n × d finite values (n, d positive integers). The first

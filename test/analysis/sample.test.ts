@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stratifiedSample } from '../../src/workbench/figures/tsne/index.js';
+import { stratifiedSample } from '../../src/workbench/analysis/index.js';
 import { CbirError } from '../../src/workbench/errors.js';
 
 // class sizes 500, 100, 30, 3

@@ -18,8 +18,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import { open, type FileHandle } from 'node:fs/promises';
-import { CbirError } from '../errors.js';
-import { GraphBuilder } from '../models/onnx/builder.js';
+import { CbirError, errorMessage } from '../errors.js';
+import { GraphBuilder } from '../onnx/builder.js';
 import {
   bytesOf,
   checkFinite,
@@ -230,7 +230,7 @@ export class ExactIndex implements VectorIndex {
   /** Open an index file written by `save`; `view` keeps the vectors on disk. */
   static async load(file: string, opts: { view?: boolean } & Partial<ExactRuntime> = {}): Promise<ExactIndex> {
     const fh = await open(file, 'r').catch((e) => {
-      throw new CbirError(`cannot open index file (${(e as Error).message})`, {
+      throw new CbirError(`cannot open index file (${errorMessage(e)})`, {
         file,
         hint: 'check the path; build the index first',
         code: 'index/not-found',

@@ -7,7 +7,7 @@ import {
   trustworthiness,
   tsne,
   tsneReference,
-} from '../../src/workbench/figures/tsne/index.js';
+} from '../../src/workbench/analysis/index.js';
 import { Rng } from '../../src/workbench/util/rng.js';
 
 /**

@@ -7,7 +7,7 @@
  *   await index.save('train.index');  const again = await loadIndex('train.index', { view: true });
  */
 import { open } from 'node:fs/promises';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { ExactIndex, type ExactRuntime } from './exact.js';
 import { HnswIndex, isHnswFile } from './hnsw.js';
 import type { BuildOptions, IndexParams, VectorIndex } from './types.js';
@@ -69,7 +69,7 @@ export async function loadIndex(file: string, opts: LoadOptions = {}): Promise<V
       await fh.close();
     }
   } catch (e) {
-    throw new CbirError(`cannot open index file (${(e as Error).message})`, {
+    throw new CbirError(`cannot open index file (${errorMessage(e)})`, {
       file,
       hint: 'check the path; build and save the index first',
       code: 'index/not-found',
