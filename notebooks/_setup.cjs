@@ -4,13 +4,12 @@
 // `import()` has no loader ("A dynamic import callback was not specified"), and its type checker
 // only sees files under the notebook's folder. The core is ESM TypeScript run through tsx. So this
 // plain CommonJS file (loaded with an ordinary `require`, which can `import()`) registers tsx's
-// ESM loader once for the kernel and imports the core's entry points by absolute URL. All three
-// share one module graph (no namespaced loader), so classes such as Manifest are the same objects.
+// ESM loader once for the kernel and imports the core's public API by absolute URL (one module graph, no namespaced loader).
 //
 // Use in the first code cell of a notebook:
 //   const { W, nb, F, ROOT } = await require('./_setup.cjs').load();
-// W = the public API (src/workbench/index.ts), nb = notebook helpers (src/workbench/notebook.ts),
-// F = figures (src/workbench/figures/index.ts), ROOT = the project folder.
+// W = the public API (src/workbench/index.ts), the only module a notebook loads; nb = its notebook
+// helpers (W.notebook), F = its figures (W.figures), ROOT = the project folder.
 'use strict';
 const { join, resolve } = require('node:path');
 const { pathToFileURL } = require('node:url');
@@ -29,9 +28,7 @@ function load() {
       }
       const url = (p) => pathToFileURL(join(ROOT, p)).href;
       const W = await import(url('src/workbench/index.ts'));
-      const nb = await import(url('src/workbench/notebook.ts'));
-      const F = await import(url('src/workbench/figures/index.ts'));
-      return { W, nb, F, ROOT };
+      return { W, nb: W.notebook, F: W.figures, ROOT };
     })();
     loading.catch(() => {
       loading = null;

@@ -1,8 +1,7 @@
-import { errorMessage } from '../workbench/index.js';
+import { errorMessage, isCbirError } from '../workbench/index.js';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isCbirError } from '../workbench/errors.js';
 
 /**
  * `cbir <command> [subcommand] [options]`. Each command is one file in ./commands exporting

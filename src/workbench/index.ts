@@ -1,11 +1,15 @@
 /**
- * radcbir — the core library. One module per pipeline step:
- * data → images → models → embeddings → index → knn → metrics → tables / figures,
- * plus `benchmark`, which runs the study's experiments end to end.
+ * radcbir — the core library. One folder per pipeline step:
+ * data → images → models → embeddings → search → knn → metrics → tables / figures,
+ * with `analysis` (PCA, t-SNE), `benchmark` (the study's experiments: `runReport`) and `report`
+ * (the typed report every shell reads: `saveReport`, `openReport`).
  *
- * CLI (`cbir`), TUI and notebooks use only what is exported here.
+ * This file is the boundary: the CLI (`cbir`), the TUI and the notebooks import only from it.
  */
 export { CbirError, isCbirError, errorMessage, errorCode } from './errors.js';
+export { PROJECT_ROOT, CACHE_DIR, datasetsDir, studyDir } from './paths.js';
+export * as study from './study.js';
+export { STUDY_K, STUDY_NS, STUDY_REPLICATES, STUDY_PROBE, type IndexSizeOptions } from './study.js';
 
 // data: manifests (the study's CSV), sources → manifest, the embedded phantom dataset
 export {
@@ -21,10 +25,14 @@ export {
 } from './data/manifest.js';
 export {
   prepareDataset,
+  formatPrepareSummary,
   loadRecipe,
   parseSourceSpec,
+  checkRatios,
+  checkFraction,
   datasetStats,
   formatStats,
+  type SourceSpec,
   type PrepareOptions,
   type PrepareResult,
   type DatasetStats,
@@ -38,24 +46,28 @@ export { readNpz, npyImage, type NpyArray } from './images/npz.js';
 
 // models: cards, ONNX runtime, built-in extractors
 export type { ModelCard, PreprocessSpec, Pooling, Extractor } from './models/types.js';
-export { listModels, loadExtractor, type ModelInfo } from './models/registry.js';
+export { listModels, loadExtractor, findCard, type ModelInfo } from './models/registry.js';
 export { loadCard, loadCards } from './models/cards.js';
+export { CARDS_DIR, weightsDirs } from './models/paths.js';
 export { preprocessImage } from './models/preprocess.js';
 export { pullModel, verifyModel } from './models/pull.js';
 export { listDescriptors, createDescriptor } from './models/descriptors/index.js';
+export { GraphBuilder } from './onnx/builder.js';
 
 // embeddings: resumable, shardable store
 export {
   embedManifest,
+  parseShard,
   openEmbeddings,
   embeddingsInfo,
+  readMeta,
   mergeShards,
   exportH5,
   importH5,
   type EmbeddingStore,
 } from './embeddings/index.js';
 
-// index + knn: exact (the study's FAISS flat IP) and HNSW search, the cached k-NN table
+// search + knn: exact (the study's FAISS flat IP) and HNSW search, the cached k-NN table
 export { buildIndex, loadIndex, type VectorIndex, type IndexParams } from './search/index.js';
 export {
   computeKnnTable,
@@ -66,7 +78,7 @@ export {
   type KnnTable,
 } from './knn/index.js';
 
-// metrics: precision@N (micro/macro), k-NN classification, linear probe, bootstrap
+// metrics: precision@N (micro/macro), k-NN classification, linear probe, bootstrap, statistics
 export * as metrics from './metrics/index.js';
 export {
   precisionAtN,
@@ -76,24 +88,64 @@ export {
   bootstrapPrecision,
   pairedPrecisionTest,
 } from './metrics/index.js';
+export { holmAdjust, spearman } from './metrics/stats.js';
 
-// tables and the benchmark
-export { writeTable, tableToMarkdown, tableToCsv, toDataFrame, type Table } from './tables/write.js';
+// tables
+export { writeTable, tableToMarkdown, tableToCsv, toDataFrame, formatCell, type Table } from './tables/write.js';
+export { tableHtml, type TableHtmlOptions } from './tables/html.js';
 export { readReportedTable } from './tables/reported.js';
-export { evaluateModel, type ModelEvaluation } from './benchmark/evaluate.js';
+
+// the benchmark (compute) and the report (save, open)
+export { evaluateModel, manifestVectors, type ModelEvaluation } from './benchmark/evaluate.js';
 export {
   runReport,
   autoIndexSize,
+  resolveIndexSize,
   STUDY_INDEX_SIZE,
   type ReportOptions,
-  type ReportResult,
+  type ReportRun,
+  type IndexSizeSetting,
 } from './benchmark/report.js';
+export { precisionAtNTable, studyTables } from './benchmark/tables.js';
+export { pairwiseComparison } from './benchmark/compare.js';
+export {
+  saveReport,
+  openReport,
+  openReportManifest,
+  addFigures,
+  renderSummary,
+  REPORT_FILE,
+  REPORT_FORMAT,
+  REPORT_VERSION,
+  REPORT_TABLES,
+  type ReportData,
+  type ReportModel,
+  type ReportStore,
+  type ReportDataset,
+  type ReportProtocol,
+  type ReportTableName,
+  type FigureFile,
+  type SaveReportOptions,
+} from './report/index.js';
 
 // progress
-export { ProgressTracker, consoleProgress, type ProgressEvent, type ProgressListener } from './util/progress.js';
+export {
+  ProgressTracker,
+  consoleProgress,
+  formatDuration,
+  withContext,
+  type ProgressEvent,
+  type ProgressListener,
+  type ProgressStep,
+} from './util/progress.js';
 
-// figures (plotly specs, offline HTML, PNG via Chromium, query grids, t-SNE) and notebook helpers
+// small utilities the shells share
+export { parseCsv, readCsvRecords } from './util/csv.js';
+export { writeFileAtomic } from './util/fsx.js';
+
+// figures (plotly specs, offline HTML, PNG via Chromium, query grids), analysis (t-SNE, PCA), notebook helpers
 export * as figures from './figures/index.js';
-export { writeFigures, showFigure } from './figures/index.js';
+export { writeFigures, showFigure, type WriteFiguresOptions, type WriteFiguresResult } from './figures/index.js';
+export * as analysis from './analysis/index.js';
 export { tsne, pca, stratifiedSample } from './analysis/index.js';
 export * as notebook from './notebook.js';

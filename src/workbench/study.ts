@@ -19,6 +19,14 @@ export const BOOTSTRAP_SEED = 0;
 /** Permutations of the paired sign-flip test between two models. */
 export const STUDY_PERMUTATIONS = 10000;
 
+/** The index-size ablation's parameters (study: T = 3000, Q = 38, N = 5 … 3000, seeds 0 … 4). */
+export interface IndexSizeOptions {
+  minIndexPerClass: number;
+  queriesPerClass: number;
+  sizes: number[];
+  seeds: number[];
+}
+
 /** The study's index-size ablation (Fig. 2): T, Q, the N ladder and the seeds. */
 export const STUDY_INDEX_SIZE = {
   /** T: classes take part when they have at least this many index images. */

@@ -6,6 +6,8 @@ import sharp from 'sharp';
 import { generatePhantom } from '../../src/workbench/data/phantom.js';
 import { readManifest, type Manifest } from '../../src/workbench/data/manifest.js';
 import { runReport } from '../../src/workbench/benchmark/report.js';
+import { saveReport, openReport, addFigures } from '../../src/workbench/report/save.js';
+import type { ReportData } from '../../src/workbench/report/types.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { writeFigures, findChromium, type PlotlyFigure } from '../../src/workbench/figures/index.js';
 import { main } from '../../src/cli/main.js';
@@ -15,13 +17,22 @@ import { tempDir } from '../helpers/datasets.js';
 let tmp: { dir: string; cleanup: () => void };
 let out: string;
 let manifest: Manifest;
+let saved: ReportData;
 
 before(async () => {
   tmp = tempDir();
   const data = join(tmp.dir, 'data');
   await generatePhantom({ out: data, seed: 5, scale: 0.1, size: 32 });
   out = join(tmp.dir, 'report');
-  await runReport({ data, models: ['tiny16', 'hog4x4x9'], out, replicates: 50, probe: false, workers: 0 });
+  const run = await runReport({
+    data,
+    models: ['tiny16', 'hog4x4x9'],
+    workDir: join(out, 'work'),
+    replicates: 50,
+    probe: false,
+    workers: 0,
+  });
+  saved = await saveReport(run, out, { figures: false });
   manifest = await readManifest(data);
 });
 after(() => tmp?.cleanup());
@@ -36,11 +47,15 @@ function withoutChromium<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 test(
-  'writeFigures on a finished report: every figure as HTML + JSON, grids as PNG + HTML, a Figures section in summary.md (idempotent)',
+  'addFigures on a saved report: every figure as HTML + JSON, grids as PNG + HTML, recorded in report.json and summary.md (idempotent)',
   { timeout: 180_000 },
   async () => {
     const opts = { png: false as const, tsne: { maxPoints: 120, iterations: 250 }, grids: { perModality: 1 } };
-    const res = await writeFigures(out, manifest, opts);
+    const rep = await addFigures(out, opts);
+    const res = { figures: rep.figures!.files };
+    assert.deepEqual((await openReport(out)).figures, rep.figures, 'report.json records the figures');
+    for (const f of res.figures)
+      for (const p of [f.html, f.json, f.png]) if (p) assert.ok(rep.files.includes(p), `${p} in files`);
     const names = res.figures.map((f) => f.name);
     for (const n of [
       'precision_at_n',
@@ -96,14 +111,15 @@ test(
     assert.ok(summary1.includes('[HTML](figures/precision_at_n.html)'));
     assert.ok(summary1.includes('[PNG](figures/grid_tiny16.png)'));
     assert.ok(summary1.startsWith('# radcbir benchmark report'), 'the report part is kept');
-    await writeFigures(out, manifest, { ...opts, tsne: false, grids: false });
+    await addFigures(out, { ...opts, tsne: false, grids: false });
     const summary2 = readFileSync(join(out, 'summary.md'), 'utf8');
     assert.equal(summary2.split('### Figures').length, 2, 'rerun replaces the section');
     assert.ok(!summary2.includes('figures/grid_tiny16.png'), 'the section lists the latest run');
     assert.equal(
-      summary2.slice(0, summary2.indexOf('<!-- cbir figures')),
-      summary1.slice(0, summary1.indexOf('<!-- cbir figures')),
+      summary2.slice(0, summary2.indexOf('### Figures')),
+      summary1.slice(0, summary1.indexOf('### Figures')),
     );
+    assert.ok(!(await openReport(out)).files.includes('figures/grid_tiny16.png'), 'files follow the latest figures');
   },
 );
 
@@ -113,13 +129,13 @@ test(
   async () => {
     await withoutChromium(async () => {
       await assert.rejects(
-        writeFigures(out, manifest, { png: true, tsne: false, grids: false }),
+        writeFigures({ report: saved, manifest }, { png: true, tsne: false, grids: false }),
         (e: unknown) => e instanceof CbirError && /apt-get install chromium/.test(e.message),
       );
-      const res = await writeFigures(out, null, { tsne: false, grids: false });
+      const res = await writeFigures({ report: saved, manifest: null }, { tsne: false, grids: false });
       assert.ok(res.notes.some((n) => /Chromium not found.*apt-get install chromium/.test(n)));
       assert.ok(
-        res.notes.some((n) => /no manifest/.test(n)),
+        res.notes.some((n) => /manifest is not available/.test(n)),
         'without a manifest the data figures are skipped with a note',
       );
       assert.deepEqual(res.figures.map((f) => f.name).sort(), [
@@ -129,17 +145,19 @@ test(
         'precision_at_n',
       ]);
       assert.ok(res.figures.every((f) => f.png === undefined));
+      const viaDisk = await addFigures(out, { tsne: false, grids: false });
+      assert.ok(viaDisk.figures!.notes.some((n) => /apt-get install chromium/.test(n)));
       assert.match(readFileSync(join(out, 'summary.md'), 'utf8'), /apt-get install chromium/);
     });
     await assert.rejects(
-      writeFigures(out, manifest, { models: ['nope'], png: false }),
+      writeFigures({ report: saved, manifest }, { models: ['nope'], png: false }),
       (e: unknown) => e instanceof CbirError && /model "nope" is not in the report/.test(e.message),
     );
   },
 );
 
 test(
-  'cbir figures: HTML only, manifest found through summary.md; a missing report is a usage error',
+  'cbir figures: HTML only, manifest found through report.json; a missing report is a clear error',
   { timeout: 60_000 },
   async () => {
     const logs: string[] = [];
@@ -155,10 +173,7 @@ test(
       console.log = log;
       console.error = err;
     }
-    assert.ok(
-      logs.some((l) => /using the manifest named in summary\.md/.test(l)),
-      logs.join('\n'),
-    );
+    assert.ok(existsSync(join(out, 'figures/class_imbalance.html')), 'the manifest came from report.json');
     assert.ok(logs.some((l) => /report folder not found/.test(l)));
     assert.ok(existsSync(join(out, 'figures/plotly.min.js')), '--shared-plotly copies the bundle once');
     const html = readFileSync(join(out, 'figures/class_imbalance.html'), 'utf8');
@@ -174,7 +189,7 @@ test(
     timeout: 120_000,
   },
   async () => {
-    const res = await writeFigures(out, manifest, { png: 'auto', tsne: false, grids: false });
+    const res = await writeFigures({ report: saved, manifest }, { png: 'auto', tsne: false, grids: false });
     const pngs = res.figures.filter((f) => f.png);
     assert.equal(pngs.length, res.figures.length);
     for (const f of pngs) {

@@ -197,7 +197,8 @@ test("notebookReport: a model id, the same embeddings through the study's HDF5 l
       a.evaluations.map((e) => e.modelId),
       ['hog4x4x9', 'tiny16'],
     );
-    assert.equal(a.figures, null, 'notebooks draw figures inline, no figure files by default');
+    assert.equal(a.saved.figures, null, 'notebooks draw figures inline, no figure files by default');
+    assert.equal(a.saved.models[1].store.source, 'embedded');
     assert.ok(a.tables.table3_retrieval.rows.length === 2 && a.tables.comparison);
 
     // the hog store exported as the study's <model>/<dataset>.h5 files and evaluated from there

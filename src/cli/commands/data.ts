@@ -1,17 +1,19 @@
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
-import { CbirError } from '../../workbench/errors.js';
-import { consoleProgress } from '../../workbench/util/progress.js';
-import { readManifest } from '../../workbench/data/manifest.js';
 import {
+  CbirError,
+  consoleProgress,
+  readManifest,
   parseSourceSpec,
   loadRecipe,
   checkRatios,
   checkFraction,
   type SourceSpec,
-} from '../../workbench/data/sources.js';
-import { prepareDataset, formatPrepareSummary } from '../../workbench/data/prepare.js';
-import { datasetStats, formatStats } from '../../workbench/data/stats.js';
+  prepareDataset,
+  formatPrepareSummary,
+  datasetStats,
+  formatStats,
+} from '../../workbench/index.js';
 
 export const summary = 'datasets → manifest: `data prepare` builds one, `data stats` describes one';
 

@@ -1,10 +1,14 @@
 import { parseArgs } from 'node:util';
-import { CbirError } from '../../workbench/errors.js';
-import { readManifest } from '../../workbench/data/manifest.js';
-import { consoleProgress } from '../../workbench/util/progress.js';
-import { embedManifest, parseShard } from '../../workbench/embeddings/pipeline.js';
-import { mergeShards } from '../../workbench/embeddings/merge.js';
-import { loadExtractor } from '../../workbench/models/registry.js';
+import {
+  CbirError,
+  readManifest,
+  consoleProgress,
+  embedManifest,
+  parseShard,
+  mergeShards,
+  loadExtractor,
+} from '../../workbench/index.js';
+import { epOption, intOption } from '../options.js';
 
 export const summary = 'embed a manifest with a model (resumable, shardable): `embed`, `embed merge`';
 
@@ -30,18 +34,6 @@ new --out or --force. Keep --batch the same across a resume and across the shard
 Job arrays (SLURM, Kubernetes): run \`cbir embed ... --shard $TASK_ID/N --out shards/$TASK_ID\`
 for TASK_ID = 0..N-1, then \`cbir embed merge --out <dir> shards/*\`.`;
 
-function positiveInt(v: string | undefined, flag: string, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min)
-    throw new CbirError(`${flag} "${v}" must be an integer ≥ ${min}`, {
-      file: flag,
-      hint: `e.g. ${flag} ${min === 0 ? 0 : 4}`,
-      code: 'embed/bad-option',
-    });
-  return n;
-}
-
 async function merge(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -64,88 +56,87 @@ async function merge(args: string[]): Promise<number> {
   return 0;
 }
 
+const EMBED_OPTIONS = {
+  data: { type: 'string' },
+  model: { type: 'string' },
+  out: { type: 'string' },
+  batch: { type: 'string' },
+  shard: { type: 'string' },
+  workers: { type: 'string' },
+  threads: { type: 'string' },
+  ep: { type: 'string' },
+  force: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+/** The required options, each with a hint saying what to give. */
+function requireOptions(values: { data?: string; model?: string; out?: string }): {
+  data: string;
+  model: string;
+  out: string;
+} {
+  const missing = (what: string, flag: string, hint: string, code: string) =>
+    new CbirError(what, { file: flag, hint, code });
+  if (!values.data)
+    throw missing('no manifest given', '--data', 'pass --data <dir> made by `cbir data prepare`', 'embed/no-data');
+  if (!values.model) {
+    const hint = 'pass --model <id>; `cbir models list` shows them (e.g. --model classic needs no download)';
+    throw missing('no model given', '--model', hint, 'embed/no-model');
+  }
+  if (!values.out)
+    throw missing('no output folder given', '--out', 'pass --out <dir>, e.g. --out runs/emb/classic', 'embed/no-out');
+  return { data: values.data, model: values.model, out: values.out };
+}
+
+/** What `cbir embed` prints when done. */
+function printResult(out: string, r: Awaited<ReturnType<typeof embedManifest>>): void {
+  const m = r.meta;
+  const what = m.shard
+    ? `rows ${m.shard.start}–${m.shard.end} of ${m.shard.total} (shard ${m.shard.index}/${m.shard.count})`
+    : `${m.count} images`;
+  if (r.alreadyComplete) {
+    console.log(`already complete: ${out} holds ${what} × ${m.dim} (${m.modelId}), content hash ${m.contentHash}`);
+  } else {
+    const resumed = r.resumed > 0 ? `, ${r.resumed} resumed from an earlier run` : '';
+    console.log(`embedded ${what} with ${m.modelId} → ${out}: dim ${m.dim}${resumed}, content hash ${m.contentHash}`);
+  }
+  if (m.shard) {
+    console.log(
+      `when all ${m.shard.count} shards are done: cbir embed merge --out <dir> <the ${m.shard.count} shard folders>`,
+    );
+  }
+}
+
 export async function run(args: string[]): Promise<number> {
   if (args[0] === 'merge') return merge(args.slice(1));
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      data: { type: 'string' },
-      model: { type: 'string' },
-      out: { type: 'string' },
-      batch: { type: 'string' },
-      shard: { type: 'string' },
-      workers: { type: 'string' },
-      threads: { type: 'string' },
-      ep: { type: 'string' },
-      force: { type: 'boolean' },
-      quiet: { type: 'boolean', short: 'q' },
-    },
-    allowPositionals: true,
-  });
-  if (positionals.length > 0)
+  const { values, positionals } = parseArgs({ args, options: EMBED_OPTIONS, allowPositionals: true });
+  if (positionals.length > 0) {
     throw new CbirError(`unexpected argument "${positionals[0]}"`, {
       hint: 'see `cbir embed --help`',
       code: 'embed/bad-args',
     });
-  if (!values.data)
-    throw new CbirError('no manifest given', {
-      file: '--data',
-      hint: 'pass --data <dir> made by `cbir data prepare`',
-      code: 'embed/no-data',
-    });
-  if (!values.model)
-    throw new CbirError('no model given', {
-      file: '--model',
-      hint: 'pass --model <id>; `cbir models list` shows them (e.g. --model classic needs no download)',
-      code: 'embed/no-model',
-    });
-  if (!values.out)
-    throw new CbirError('no output folder given', {
-      file: '--out',
-      hint: 'pass --out <dir>, e.g. --out runs/emb/classic',
-      code: 'embed/no-out',
-    });
-  const batchSize = positiveInt(values.batch, '--batch') ?? 32;
-  const workers = positiveInt(values.workers, '--workers', 0);
-  const threads = positiveInt(values.threads, '--threads');
-  const ep = values.ep ?? 'cpu';
-  if (ep !== 'cpu' && ep !== 'cuda')
-    throw new CbirError(`--ep "${ep}" is neither cpu nor cuda`, {
-      file: '--ep',
-      hint: 'use --ep cpu or --ep cuda',
-      code: 'embed/bad-ep',
-    });
+  }
+  const { data, model, out } = requireOptions(values);
+  const batchSize = intOption(values.batch, 'batch', 1) ?? 32;
+  const workers = intOption(values.workers, 'workers', 0);
+  const threads = intOption(values.threads, 'threads', 1);
+  const ep = epOption(values.ep) ?? 'cpu';
   const shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
-
-  const manifest = await readManifest(values.data);
-  const extractor = await loadExtractor(values.model, { executionProvider: ep, intraOpThreads: threads, batchSize });
+  const manifest = await readManifest(data);
+  const extractor = await loadExtractor(model, { executionProvider: ep, intraOpThreads: threads, batchSize });
   try {
+    const onProgress = values.quiet ? undefined : consoleProgress();
     const r = await embedManifest({
       manifest,
       extractor,
-      out: values.out,
+      out,
       batchSize,
       shard,
       workers,
       force: values.force,
-      onProgress: values.quiet ? undefined : consoleProgress(),
+      onProgress,
     });
-    const m = r.meta;
-    const what = m.shard
-      ? `rows ${m.shard.start}–${m.shard.end} of ${m.shard.total} (shard ${m.shard.index}/${m.shard.count})`
-      : `${m.count} images`;
-    if (r.alreadyComplete)
-      console.log(
-        `already complete: ${values.out} holds ${what} × ${m.dim} (${m.modelId}), content hash ${m.contentHash}`,
-      );
-    else
-      console.log(
-        `embedded ${what} with ${m.modelId} → ${values.out}: dim ${m.dim}${r.resumed > 0 ? `, ${r.resumed} resumed from an earlier run` : ''}, content hash ${m.contentHash}`,
-      );
-    if (m.shard)
-      console.log(
-        `when all ${m.shard.count} shards are done: cbir embed merge --out <dir> <the ${m.shard.count} shard folders>`,
-      );
+    printResult(out, r);
     return 0;
   } finally {
     await extractor.close();

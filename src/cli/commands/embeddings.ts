@@ -1,9 +1,5 @@
 import { parseArgs } from 'node:util';
-import { CbirError } from '../../workbench/errors.js';
-import { readManifest } from '../../workbench/data/manifest.js';
-import { consoleProgress } from '../../workbench/util/progress.js';
-import { embeddingsInfo } from '../../workbench/embeddings/store.js';
-import { exportH5, importH5 } from '../../workbench/embeddings/hdf5.js';
+import { CbirError, readManifest, consoleProgress, embeddingsInfo, exportH5, importH5 } from '../../workbench/index.js';
 
 export const summary = "embedding stores: `info`, `import-h5` / `export-h5` (the study's HDF5 layout)";
 

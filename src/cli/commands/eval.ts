@@ -1,14 +1,7 @@
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
-import { readManifest } from '../../workbench/data/manifest.js';
-import { openEmbeddings } from '../../workbench/embeddings/index.js';
-import { evaluateModel, manifestVectors } from '../../workbench/benchmark/evaluate.js';
-import { autoIndexSize, STUDY_INDEX_SIZE, runReport } from '../../workbench/benchmark/report.js';
-import { tableToMarkdown } from '../../workbench/tables/write.js';
-import { precisionAtNTable } from '../../workbench/benchmark/tables.js';
-import { consoleProgress } from '../../workbench/util/progress.js';
-import { CbirError } from '../../workbench/errors.js';
-import { intOption } from './report.js';
+import { CbirError, runReport, saveReport, tableToMarkdown, consoleProgress } from '../../workbench/index.js';
+import { choiceOption, intOption, missingOption } from '../options.js';
 
 export const summary = 'evaluate one model (or an embedding store) on a dataset: retrieval, k-NN, probe, index size';
 
@@ -24,7 +17,9 @@ options:
   --textbook             textbook P@N (divide by N) instead of the study's definition
   --replicates <n>       bootstrap replicates (default 1000)
   --index-size auto|study   ablation setting (default auto)
-  --cache <dir>          k-NN table cache (default <out>/work/knn)`;
+  --work <dir>           embeddings + k-NN cache folder (default <out>/work)
+  --cache <dir>          k-NN table cache (default <work>/knn)
+  --threads <n>          onnxruntime / search threads`;
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -35,6 +30,7 @@ export async function run(args: string[]): Promise<number> {
       embeddings: { type: 'string' },
       model: { type: 'string' },
       out: { type: 'string' },
+      work: { type: 'string' },
       only: { type: 'string' },
       textbook: { type: 'boolean' },
       replicates: { type: 'string' },
@@ -44,74 +40,35 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   if (!values.data || !values.out || (!values.embeddings && !values.model)) {
-    throw new CbirError('cbir eval needs --data, --out and one of --embeddings or --model', {
-      hint: usage.split('\n')[0],
-      code: 'cli/missing-option',
-    });
+    throw missingOption('cbir eval needs --data, --out and one of --embeddings or --model', usage);
   }
-  const only = values.only;
-  if (only && !['retrieval', 'knn', 'probe', 'index-size'].includes(only))
-    throw new CbirError(`--only must be retrieval, knn, probe or index-size, got "${only}"`, {
+  if (values.embeddings && values.model) {
+    throw new CbirError('--embeddings and --model exclude each other', {
+      hint: '--model embeds with the model; --embeddings evaluates a finished store',
       code: 'cli/bad-option',
     });
-  const manifest = await readManifest(values.data);
-  const isz = values['index-size'] === 'study' ? STUDY_INDEX_SIZE : autoIndexSize(manifest);
-  const probe = !only || only === 'probe' ? undefined : false;
-  const indexSize = !only || only === 'index-size' ? isz : false;
-  const out = resolve(values.out);
-  if (values.model && !values.embeddings) {
-    const res = await runReport({
-      data: manifest,
-      models: [values.model],
-      out,
-      probe,
-      indexSize,
-      figures: false,
-      definition: values.textbook ? 'textbook' : 'study',
-      replicates: intOption(values.replicates, 'replicates'),
-      threads: intOption(values.threads, 'threads'),
-      onProgress: consoleProgress(),
-      log: (l) => console.error(l),
-    });
-    const e = res.evaluations[0];
-    console.log(
-      tableToMarkdown(precisionAtNTable(e.modelId, { ...e.precision }, e.intervals))
-        .split('\n')
-        .slice(0, 16)
-        .join('\n'),
-    );
-    console.log(`Results in ${join(out, e.modelId)}`);
-    return 0;
   }
-  const store = await openEmbeddings(values.embeddings!);
-  const vectors = await manifestVectors(
-    store,
-    manifest,
-    'import or embed with this manifest (`cbir embeddings import-h5 --data <dir>` reorders by the manifest)',
-  );
-  const modelId = store.meta.modelId;
-  const e = await evaluateModel({
-    manifest,
-    vectors,
-    dim: store.dim,
-    embeddingsHash: store.meta.contentHash,
-    modelId,
-    out: join(out, modelId),
-    cacheDir: values.cache ?? join(out, 'work', 'knn'),
+  const only = choiceOption(values.only, 'only', ['retrieval', 'knn', 'probe', 'index-size'] as const);
+  const isz = choiceOption(values['index-size'], 'index-size', ['auto', 'study'] as const) ?? 'auto';
+  const out = resolve(values.out);
+  const workDir = resolve(values.work ?? join(out, 'work'));
+  const run = await runReport({
+    data: values.data,
+    models: values.model ? [values.model] : [],
+    stores: values.embeddings ? [values.embeddings] : [],
+    workDir,
+    knnCacheDir: values.cache,
+    probe: !only || only === 'probe' ? undefined : false,
+    indexSize: !only || only === 'index-size' ? isz : false,
     definition: values.textbook ? 'textbook' : 'study',
     replicates: intOption(values.replicates, 'replicates'),
-    probe,
-    indexSize,
-    threads: intOption(values.threads, 'threads'),
+    threads: intOption(values.threads, 'threads', 1),
     onProgress: consoleProgress(),
     log: (l) => console.error(l),
   });
-  console.log(
-    tableToMarkdown(precisionAtNTable(modelId, e.precision, e.intervals))
-      .split('\n')
-      .slice(0, 16)
-      .join('\n'),
-  );
-  console.log(`Results in ${join(out, modelId)}`);
+  const saved = await saveReport(run, out, { figures: false });
+  const m = saved.models[0];
+  console.log(tableToMarkdown(m.precision).split('\n').slice(0, 16).join('\n'));
+  console.log(`Results in ${join(out, m.modelId)} (report: ${join(out, 'report.json')})`);
   return 0;
 }

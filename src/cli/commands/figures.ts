@@ -1,17 +1,14 @@
 import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
-import { relative } from 'node:path';
-import { CbirError } from '../../workbench/errors.js';
-import { readManifest } from '../../workbench/data/manifest.js';
-import { consoleProgress } from '../../workbench/util/progress.js';
-import { writeFigures, reportManifestDir } from '../../workbench/figures/index.js';
+import { join, relative } from 'node:path';
+import { addFigures, CbirError, consoleProgress } from '../../workbench/index.js';
+import { intOption, listOption, missingOption } from '../options.js';
 
 export const summary = "the study's figures of a finished report (HTML, PNG via headless Chromium, query grids)";
 
 export const usage = `usage: cbir figures --report <dir> [--data <manifest dir>] [--png | --html] [options]
 
-Writes every figure of a finished \`cbir report\` folder into <report>/figures/ and links them
-from <report>/summary.md (a "Figures" section, replaced on reruns):
+Writes every figure of a finished \`cbir report\` folder into <report>/figures/, records them in
+<report>/report.json and links them from <report>/summary.md (replaced on reruns):
   precision_at_n      P@N, N = 1…100, micro and macro, per model, with 95 % interval bands
   index_size          P@1 against index images per class, mean ± std (Fig. 2)
   per_class_p1_<m>    per-class P@1 against index images, anatomical vs pathological (Fig. 5)
@@ -22,8 +19,7 @@ HTML works offline (plotly inlined). PNGs are drawn by headless Chromium when it
 (\`apt-get install chromium\`); grid PNGs need no browser.
 
 options:
-  --data <dir>          manifest folder (default: the one named in summary.md, when it exists)
-  --work <dir>          embeddings folder of the report (default <report>/work)
+  --data <dir>          manifest folder (default: the report's, as report.json names it)
   --png                 PNGs required: fail when Chromium is missing
   --html                HTML only (no browser)
   --shared-plotly       one plotly.min.js next to the HTML files instead of inlining it in each
@@ -35,32 +31,12 @@ options:
   --grid-queries <n>    queries per modality in the grids (default 2)
   --seed <n>            seed of the samples and grid queries (default 0)`;
 
-const list = (s: string | undefined) =>
-  s
-    ? s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean)
-    : undefined;
-
-function int(v: string | undefined, name: string, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min)
-    throw new CbirError(`--${name} must be an integer ≥ ${min}, got "${v}"`, {
-      hint: usage.split('\n')[0],
-      code: 'cli/bad-option',
-    });
-  return n;
-}
-
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       report: { type: 'string' },
       data: { type: 'string' },
-      work: { type: 'string' },
       png: { type: 'boolean' },
       html: { type: 'boolean' },
       'shared-plotly': { type: 'boolean' },
@@ -76,52 +52,34 @@ export async function run(args: string[]): Promise<number> {
     allowPositionals: false,
     strict: true,
   });
-  if (!values.report)
-    throw new CbirError('cbir figures needs --report <dir>', {
-      hint: usage.split('\n')[0],
-      code: 'cli/missing-option',
-    });
-  if (values.png && values.html)
+  if (!values.report) throw missingOption('cbir figures needs --report <dir>', usage);
+  if (values.png && values.html) {
     throw new CbirError('--png and --html exclude each other', {
       hint: '--png requires PNGs, --html writes HTML only; without either, PNGs are drawn when Chromium is installed',
       code: 'cli/bad-option',
     });
-  if (!existsSync(values.report))
-    throw new CbirError('report folder not found', {
-      file: values.report,
-      hint: 'pass the --out folder of `cbir report`',
-      code: 'figures/no-report',
-    });
-  let data = values.data;
-  if (!data) {
-    const named = await reportManifestDir(values.report);
-    if (named && existsSync(named)) {
-      data = named;
-      console.error(`using the manifest named in summary.md: ${named}`);
-    }
   }
-  const manifest = data ? await readManifest(data) : null;
-  const seed = int(values.seed, 'seed', 0);
-  const res = await writeFigures(values.report, manifest, {
-    workDir: values.work,
+  const seed = intOption(values.seed, 'seed');
+  const report = await addFigures(values.report, {
+    manifest: values.data,
     png: values.png ? true : values.html ? false : 'auto',
     plotly: values['shared-plotly'] ? 'shared' : 'inline',
-    models: list(values.models),
+    models: listOption(values.models),
     tsne: values['no-tsne']
       ? false
       : {
-          models: list(values['tsne-models']),
-          maxPoints: int(values['tsne-points'], 'tsne-points', 3),
+          models: listOption(values['tsne-models']),
+          maxPoints: intOption(values['tsne-points'], 'tsne-points', 3),
           seed,
           subset: values.subset,
         },
-    grids: values['no-grids'] ? false : { perModality: int(values['grid-queries'], 'grid-queries'), seed },
+    grids: values['no-grids'] ? false : { perModality: intOption(values['grid-queries'], 'grid-queries', 1), seed },
     onProgress: consoleProgress(),
     log: (l) => console.error(l),
   });
-  for (const f of res.figures) console.log(`${f.name.padEnd(34)} ${[f.png, f.html].filter(Boolean).join('  ')}`);
-  console.log(
-    `${res.figures.length} figures in ${relative(process.cwd(), res.dir) || res.dir}; linked from summary.md`,
-  );
+  const figs = report.figures!;
+  for (const f of figs.files) console.log(`${f.name.padEnd(34)} ${[f.png, f.html].filter(Boolean).join('  ')}`);
+  const dir = join(report.dir!, 'figures');
+  console.log(`${figs.files.length} figures in ${relative(process.cwd(), dir) || dir}; linked from summary.md`);
   return 0;
 }

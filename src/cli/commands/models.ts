@@ -1,9 +1,15 @@
 import { parseArgs } from 'node:util';
-import { CbirError } from '../../workbench/errors.js';
-import { findCard, listModels } from '../../workbench/models/registry.js';
-import { pullModel, verifyModel } from '../../workbench/models/pull.js';
-import { CARDS_DIR, weightsDirs } from '../../workbench/models/paths.js';
-import { formatDuration, type ProgressListener } from '../../workbench/util/progress.js';
+import {
+  CbirError,
+  findCard,
+  listModels,
+  pullModel,
+  verifyModel,
+  CARDS_DIR,
+  weightsDirs,
+  formatDuration,
+  type ProgressListener,
+} from '../../workbench/index.js';
 
 export const summary = 'model cards and weights: `models list`, `models pull <id>`, `models verify <id>`';
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { runReport } from '../../workbench/benchmark/report.js';
-import { consoleProgress } from '../../workbench/util/progress.js';
-import { CbirError } from '../../workbench/errors.js';
+import { join, resolve } from 'node:path';
+import { consoleProgress, REPORT_FILE, runReport, saveReport, tableToMarkdown } from '../../workbench/index.js';
+import { choiceOption, epOption, intOption, listOption, missingOption } from '../options.js';
 
 export const summary = 'run every experiment of the study for several models into one report folder';
 
@@ -45,14 +45,6 @@ export const REPORT_OPTIONS = {
   'no-png': { type: 'boolean' },
 } as const;
 
-export function intOption(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0)
-    throw new CbirError(`--${name} must be a non-negative integer, got "${v}"`, { code: 'cli/bad-option' });
-  return n;
-}
-
 export type ReportValues = {
   [K in keyof typeof REPORT_OPTIONS]?: (typeof REPORT_OPTIONS)[K] extends { multiple: true }
     ? string[]
@@ -61,61 +53,47 @@ export type ReportValues = {
       : string;
 };
 
-/** Shared by `cbir report` and `cbir start`. */
+/** Shared by `cbir report` and `cbir start`: compute the report, save it, print Table 3. */
 export async function reportFromValues(
   v: ReportValues,
   defaults: { data: string; models: string[]; out: string },
 ): Promise<number> {
-  const models = [
-    ...(v.models
-      ? v.models
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : []),
-    ...(v.model ?? []),
-  ];
-  const ep = v.ep;
-  if (ep !== undefined && ep !== 'cpu' && ep !== 'cuda')
-    throw new CbirError(`--ep must be cpu or cuda, got "${ep}"`, { code: 'cli/bad-option' });
-  const index = v.index;
-  if (index !== undefined && index !== 'exact' && index !== 'hnsw')
-    throw new CbirError(`--index must be exact or hnsw, got "${index}"`, { code: 'cli/bad-option' });
-  const isz = v['index-size'];
-  if (isz !== undefined && !['auto', 'study', 'off'].includes(isz))
-    throw new CbirError(`--index-size must be auto, study or off, got "${isz}"`, { code: 'cli/bad-option' });
+  const models = listOption(v.models, v.model) ?? [];
+  const index = choiceOption(v.index, 'index', ['exact', 'hnsw'] as const);
+  const isz = choiceOption(v['index-size'], 'index-size', ['auto', 'study', 'off'] as const);
+  const out = resolve(v.out ?? defaults.out);
   const t0 = Date.now();
-  const res = await runReport({
+  const run = await runReport({
     data: v.data ?? defaults.data,
     models: models.length ? models : defaults.models,
-    out: v.out ?? defaults.out,
-    workDir: v.work,
-    batchSize: intOption(v.batch, 'batch'),
+    workDir: resolve(v.work ?? join(out, 'work')),
+    batchSize: intOption(v.batch, 'batch', 1),
     workers: intOption(v.workers, 'workers'),
-    threads: intOption(v.threads, 'threads'),
-    executionProvider: ep as 'cpu' | 'cuda' | undefined,
+    threads: intOption(v.threads, 'threads', 1),
+    executionProvider: epOption(v.ep),
     index: index === 'hnsw' ? { kind: 'hnsw' } : undefined,
     definition: v.textbook ? 'textbook' : 'study',
     replicates: intOption(v.replicates, 'replicates'),
     probe: v['no-probe'] ? false : undefined,
-    indexSize: isz === 'off' ? false : (isz as 'auto' | 'study' | undefined),
-    figures: v['no-figures'] ? false : { png: v['no-png'] ? false : 'auto' },
+    indexSize: isz === 'off' ? false : isz,
     onProgress: consoleProgress(),
     log: (l) => console.error(l),
   });
-  const t3 = res.tables.table3_retrieval;
-  console.log('\n' + (await import('../../workbench/tables/write.js')).tableToMarkdown(t3));
-  console.log(`Report written to ${res.out}/summary.md (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  const figures = v['no-figures']
+    ? false
+    : { png: v['no-png'] ? false : ('auto' as const), onProgress: consoleProgress() };
+  const saved = await saveReport(run, out, { figures, log: (l) => console.error(l) });
+  console.log('\n' + tableToMarkdown(saved.tables.table3_retrieval!));
+  console.log(
+    `Report written to ${join(out, 'summary.md')} and ${REPORT_FILE} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   return 0;
 }
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: REPORT_OPTIONS, strict: true, allowPositionals: false });
   if (!values.data || !(values.models || values.model) || !values.out) {
-    throw new CbirError('cbir report needs --data, --models and --out', {
-      hint: usage.split('\n')[0],
-      code: 'cli/missing-option',
-    });
+    throw missingOption('cbir report needs --data, --models and --out', usage);
   }
   return reportFromValues(values as ReportValues, { data: values.data, models: [], out: values.out });
 }

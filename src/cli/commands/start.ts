@@ -1,8 +1,14 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { ensurePhantom, PROJECT_ROOT } from '../../workbench/data/phantom.js';
-import { datasetStats, formatStats } from '../../workbench/data/stats.js';
-import { consoleProgress } from '../../workbench/util/progress.js';
+import {
+  CbirError,
+  consoleProgress,
+  datasetStats,
+  ensurePhantom,
+  formatStats,
+  PROJECT_ROOT,
+  withContext,
+} from '../../workbench/index.js';
 import { REPORT_OPTIONS, reportFromValues, type ReportValues } from './report.js';
 
 export const summary = 'the main job: the full benchmark on the embedded phantom dataset (or --data)';
@@ -21,9 +27,14 @@ export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...REPORT_OPTIONS, scale: { type: 'string' } }, strict: true });
   let data = values.data;
   if (!data) {
-    const scale = values.scale ? Number(values.scale) : 1;
+    const scale = values.scale !== undefined ? Number(values.scale) : 1;
+    if (!(scale > 0))
+      throw new CbirError(`--scale must be a positive number, got "${values.scale}"`, {
+        hint: 'e.g. --scale 0.3',
+        code: 'cli/bad-option',
+      });
     console.error('Embedded default: the synthetic phantom dataset (deterministic, seed 0).');
-    const m = await ensurePhantom({ scale, onProgress: consoleProgress() });
+    const m = await ensurePhantom({ scale, onProgress: withContext(consoleProgress(), { step: 'data' }) });
     console.log(formatStats(datasetStats(m)));
     data = m.dir;
   }

@@ -99,6 +99,7 @@ export class BarnesHut {
    * leaf's bounding box, i.e. for every point of the leaf, so each point gets at least the
    * accuracy of a per-point walk; leaf–leaf pairs that fail it are summed point by point.
    */
+  // why: the hot loop of t-SNE (once per iteration over every leaf and cell); splitting it costs calls per point per node
   repulsion(y: Float64Array, theta: number, rep: Float64Array): number {
     const n = this.n;
     this.build(y);
@@ -223,6 +224,15 @@ export class BarnesHut {
 
   /** Sort the points by Morton code and build the cell tree over the sorted ranges. */
   private build(y: Float64Array): void {
+    this.sortPoints(y);
+    this.buildTree();
+  }
+
+  /**
+   * Morton codes on the bounding square (cell widths per level into width2), the stable sort by
+   * code, the sorted coordinates (sx, sy) and their prefix sums (px, py).
+   */
+  private sortPoints(y: Float64Array): void {
     const n = this.n;
     let minX = Infinity,
       minY = Infinity,
@@ -263,6 +273,12 @@ export class BarnesHut {
       px[p + 1] = px[p] + sx[p];
       py[p + 1] = py[p] + sy[p];
     }
+  }
+
+  /** The cell tree over the sorted points: centres of mass, and quadrant splits down to leaves. */
+  private buildTree(): void {
+    const n = this.n;
+    const { px, py } = this;
     // nodes: root, then each split appends its non-empty children contiguously
     this.nodes = 0;
     this.maxLeaf = 0;

@@ -9,6 +9,7 @@
  * C[i·ldc + j] (+)= Σ_r A[aOff + i·lda + r] · B[bOff + j·ldb + r] for i < m, j < nn, r < kk
  * (C = A·Bᵀ). `accumulate` adds to C instead of overwriting it. 4×4 register blocks.
  */
+// why: an unrolled 4×4 register-blocked micro-kernel (PCA and exact k-NN); split, its 16 accumulators would not stay in registers
 export function gemmNT(
   A: Float64Array,
   aOff: number,

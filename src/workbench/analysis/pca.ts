@@ -69,12 +69,7 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
   const solver =
     opts.solver === undefined || opts.solver === 'auto' ? (d <= 2048 ? 'covariance' : 'randomized') : opts.solver;
   const m = Math.min(d, k + (opts.oversample ?? 10));
-  const mean = new Float64Array(d);
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    for (let c = 0; c < d; c++) mean[c] += x[o + c];
-  }
-  for (let c = 0; c < d; c++) mean[c] /= n;
+  const mean = columnMeans(x, n, d);
   const denom = Math.max(1, n - 1);
 
   // start block: m × d Gaussian rows, orthonormalised
@@ -123,8 +118,24 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
     values = r.values;
   }
   const components = Q.slice(0, k * d);
+  fixSigns(components, k, d);
+  return { components, explainedVariance: values.slice(0, k), totalVariance, mean, k, d, solver };
+}
+
+/** Mean of each column of x (n × d). */
+function columnMeans(x: Float32Array, n: number, d: number): Float64Array {
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let c = 0; c < d; c++) mean[c] += x[o + c];
+  }
+  for (let c = 0; c < d; c++) mean[c] /= n;
+  return mean;
+}
+
+/** Flip each of the k rows of components (k × d) so that its largest-|value| loading (first one on ties) is positive. */
+function fixSigns(components: Float64Array, k: number, d: number): void {
   for (let t = 0; t < k; t++) {
-    // sign: the largest-|value| loading (first one on ties) is positive
     let best = 0,
       bi = 0;
     for (let c = 0; c < d; c++) {
@@ -136,7 +147,6 @@ export function pcaFit(x: Float32Array, n: number, d: number, k = 50, opts: PcaO
     }
     if (components[t * d + bi] < 0) for (let c = 0; c < d; c++) components[t * d + c] = -components[t * d + c];
   }
-  return { components, explainedVariance: values.slice(0, k), totalVariance, mean, k, d, solver };
 }
 
 /** Project the rows of x (n × model.d) on the fitted axes: (x − mean)·componentsᵀ, n × k. */

@@ -69,9 +69,21 @@ export interface TsneResult {
 const EXACT_MAX_N = 5000;
 const FLOAT32_TINY = 1.1754943508222875e-38;
 
-/** Embed the rows of x (n × d) in 2-D with t-SNE; see the module comment for the steps. */
-export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = {}): TsneResult {
-  checkMatrix(x, n, d, opts.source, 't-SNE input');
+/** The options of `tsne` with their defaults, checked. */
+interface TsneParams {
+  perplexity: number;
+  iterations: number;
+  exaggeration: number;
+  exaggerationIters: number;
+  theta: number;
+  pcaDims: number;
+  seed: number;
+  method: 'barnes-hut' | 'exact';
+  learningRate: number;
+}
+
+/** Fill in the defaults of `opts` and check every parameter against n (CbirError 'tsne/bad-parameter'). */
+function tsneParams(n: number, opts: TsneOptions): TsneParams {
   const perplexity = opts.perplexity ?? 30;
   const iterations = opts.iterations ?? 1000;
   const exaggeration = opts.earlyExaggeration ?? 12;
@@ -103,17 +115,67 @@ export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = 
   const lr = opts.learningRate ?? 'auto';
   const learningRate = lr === 'auto' ? Math.max(n / exaggeration / 4, 50) : lr;
   if (!(learningRate > 0)) throw bad(`learningRate = ${String(lr)}`, "use 'auto' or a positive number");
+  return { perplexity, iterations, exaggeration, exaggerationIters, theta, pcaDims, seed, method, learningRate };
+}
+
+/** Embed the rows of x (n × d) in 2-D with t-SNE; see the module comment for the steps. */
+export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = {}): TsneResult {
+  checkMatrix(x, n, d, opts.source, 't-SNE input');
+  const p = tsneParams(n, opts);
   if (opts.init instanceof Float32Array) checkMatrix(opts.init, n, 2, opts.source, 't-SNE init');
 
   // 1. PCA
   let t0 = performance.now();
   let data = x,
     dim = d;
-  if (pcaDims > 0 && d > pcaDims && n > pcaDims) {
-    data = pca(x, n, d, pcaDims, { seed, source: opts.source });
-    dim = pcaDims;
+  if (p.pcaDims > 0 && d > p.pcaDims && n > p.pcaDims) {
+    data = pca(x, n, d, p.pcaDims, { seed: p.seed, source: opts.source });
+    dim = p.pcaDims;
   }
-  const init = opts.init ?? 'pca';
+  const y = initialEmbedding(opts.init ?? 'pca', data !== x, data, n, dim, p.seed, opts.source);
+  const tPca = (performance.now() - t0) / 1000;
+
+  // 2. affinities
+  t0 = performance.now();
+  let sparse: SparseP | undefined;
+  let dense: Float64Array | undefined;
+  if (p.method === 'barnes-hut') {
+    const k = Math.min(n - 1, Math.floor(3 * p.perplexity + 1));
+    const nb = exactKnn(data, n, dim, k, opts.onProgress);
+    sparse = sparseAffinities(nb, n, p.perplexity);
+  } else {
+    dense = denseAffinities(data, n, dim, p.perplexity);
+  }
+  const tAff = (performance.now() - t0) / 1000;
+
+  // 3. optimisation
+  t0 = performance.now();
+  const objective = sparse ? bhObjective(sparse, n, p.theta) : exactObjective(dense!, n);
+  const res = optimise(y, objective, p, opts.onProgress);
+  const tOpt = (performance.now() - t0) / 1000;
+  return {
+    embedding: Float32Array.from(y),
+    kl: res.error,
+    iterations: res.it + 1,
+    seconds: { pca: tPca, affinities: tAff, optimise: tOpt },
+  };
+}
+
+/**
+ * The start embedding (n × 2, interleaved): a given one, 'random' (normal, sd 1e-4), or 'pca':
+ * the first two principal components of `data` (n × dim; when `reduced`, data already holds
+ * the principal components, so its first two columns are used), scaled so that column 0 has
+ * standard deviation 1e-4.
+ */
+function initialEmbedding(
+  init: 'pca' | 'random' | Float32Array,
+  reduced: boolean,
+  data: Float32Array,
+  n: number,
+  dim: number,
+  seed: number,
+  source: string | undefined,
+): Float64Array {
   const y = new Float64Array(2 * n);
   if (init instanceof Float32Array) {
     y.set(init);
@@ -122,7 +184,7 @@ export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = 
     for (let i = 0; i < 2 * n; i++) y[i] = 1e-4 * rng.normal();
   } else {
     // first two principal components (of the reduced data: the same axes), sd of column 0 → 1e-4
-    const pc = data !== x ? null : pca(data, n, dim, Math.min(2, dim), { seed, source: opts.source });
+    const pc = reduced ? null : pca(data, n, dim, Math.min(2, dim), { seed, source });
     const cols = pc ? Math.min(2, dim) : dim;
     const src = pc ?? data;
     for (let i = 0; i < n; i++) {
@@ -138,40 +200,26 @@ export function tsne(x: Float32Array, n: number, d: number, opts: TsneOptions = 
     const s = sd > 0 ? 1e-4 / sd : 1;
     for (let i = 0; i < 2 * n; i++) y[i] *= s;
   }
-  const tPca = (performance.now() - t0) / 1000;
+  return y;
+}
 
-  // 2. affinities
-  t0 = performance.now();
-  let sparse: SparseP | undefined;
-  let dense: Float64Array | undefined;
-  if (method === 'barnes-hut') {
-    const k = Math.min(n - 1, Math.floor(3 * perplexity + 1));
-    const nb = exactKnn(data, n, dim, k, opts.onProgress);
-    sparse = sparseAffinities(nb, n, perplexity);
-  } else {
-    dense = denseAffinities(data, n, dim, perplexity);
-  }
-  const tAff = (performance.now() - t0) / 1000;
-
-  // 3. optimisation
-  t0 = performance.now();
-  const grad = new Float64Array(2 * n);
-  const objective = sparse ? bhObjective(sparse, n, theta) : exactObjective(dense!, n);
-  const progress = new ProgressTracker('t-SNE', iterations, opts.onProgress, 'iterations');
-  const phase1 = Math.min(exaggerationIters, iterations);
+/** Both phases of gradient descent on y (exaggerated, then plain); returns the last error and iteration. */
+function optimise(
+  y: Float64Array,
+  objective: Objective,
+  p: TsneParams,
+  onProgress: ProgressListener | undefined,
+): { error: number; it: number } {
+  const grad = new Float64Array(y.length);
+  const progress = new ProgressTracker('t-SNE', p.iterations, onProgress, 'iterations');
+  const phase1 = Math.min(p.exaggerationIters, p.iterations);
   let res = { error: NaN, it: -1 };
   if (phase1 > 0)
-    res = descend(y, grad, objective, 0, phase1, 0.5, learningRate, exaggeration, exaggerationIters, progress);
-  if (iterations > phase1)
-    res = descend(y, grad, objective, res.it + 1, iterations, 0.8, learningRate, 1, 300, progress);
+    res = descend(y, grad, objective, 0, phase1, 0.5, p.learningRate, p.exaggeration, p.exaggerationIters, progress);
+  if (p.iterations > phase1)
+    res = descend(y, grad, objective, res.it + 1, p.iterations, 0.8, p.learningRate, 1, 300, progress);
   progress.finish();
-  const tOpt = (performance.now() - t0) / 1000;
-  return {
-    embedding: Float32Array.from(y),
-    kl: res.error,
-    iterations: res.it + 1,
-    seconds: { pca: tPca, affinities: tAff, optimise: tOpt },
-  };
+  return res;
 }
 
 /** grad ← ∂KL/∂y at y with P scaled by `exaggeration`; returns KL when `withError`, else NaN. */

@@ -1,8 +1,6 @@
-import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import { CbirError } from '../errors.js';
 import type { Manifest } from '../data/manifest.js';
-import { knnTableCached, writeKnnCsv, indexSizeAblation, type KnnTable, type IndexSizeResult } from '../knn/index.js';
+import { knnTableCached, indexSizeAblation, type KnnTable, type IndexSizeResult } from '../knn/index.js';
 import type { IndexParams } from '../search/index.js';
 import {
   precisionAtN,
@@ -21,19 +19,11 @@ import {
   type PrecisionDefinition,
   type LinearProbeOptions,
 } from '../metrics/index.js';
-import type { ProgressListener } from '../util/progress.js';
-import { writeTable, type Table } from '../tables/write.js';
+import { withContext, type ProgressListener } from '../util/progress.js';
 import type { EmbeddingStore } from '../embeddings/index.js';
-import { precisionAtNTable, classificationRow, CLASSIFICATION_COLUMNS } from './tables.js';
-import { BOOTSTRAP_SEED, STUDY_K, STUDY_REPLICATES } from '../study.js';
+import { BOOTSTRAP_SEED, STUDY_K, STUDY_REPLICATES, type IndexSizeOptions } from '../study.js';
 
-/** The index-size ablation's parameters (study: T = 3000, Q = 38, N = 5 … 3000). */
-export interface IndexSizeOptions {
-  minIndexPerClass: number;
-  queriesPerClass: number;
-  sizes: number[];
-  seeds: number[];
-}
+export type { IndexSizeOptions };
 
 export interface EvaluateOptions {
   manifest: Manifest;
@@ -43,8 +33,6 @@ export interface EvaluateOptions {
   /** Content hash of the embedding store (cache key of the k-NN tables). */
   embeddingsHash: string;
   modelId: string;
-  /** Folder for this model's result files (knn.csv, precision_at_n.csv, …). */
-  out: string;
   /** Folder for cached k-NN tables. */
   cacheDir: string;
   /** Neighbours per query in the k-NN table; default 100. */
@@ -64,6 +52,7 @@ export interface EvaluateOptions {
   log?: (line: string) => void;
 }
 
+
 /** Everything measured for one model on one dataset. */
 export interface ModelEvaluation {
   modelId: string;
@@ -82,6 +71,10 @@ export interface ModelEvaluation {
   perClass: ClassPrecisionRow[];
   indexSize: IndexSizeResult | null;
   indexSizeSkipped?: string;
+  /** The cached k-NN table folders (test and val queries). */
+  knnDirs: { test: string; val: string };
+  /** Things the reader should know (queries skipped, …). */
+  notes: string[];
 }
 
 /**
@@ -120,180 +113,187 @@ function codesOf(src: Uint16Array, rows: Int32Array): Uint16Array {
   return out;
 }
 
-/**
- * Run every experiment of the study for one model on one dataset, reading one cached k-NN table
- * per query split: retrieval precision (P@1…100, micro and macro, with bootstrap intervals and
- * breakdowns by modality, dataset and anatomical vs pathological), k-NN classification (k chosen
- * on val), linear probing, per-class P@1 (Fig. 5) and the index-size ablation (Fig. 2). Writes
- * the per-model files into `out`.
- */
-export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation> {
+/** The splits' rows, after checking the embeddings cover the manifest and no split is empty. */
+function checkInputs(o: EvaluateOptions): { train: Int32Array; val: Int32Array; test: Int32Array } {
   const m = o.manifest;
-  const log = o.log ?? (() => {});
   if (o.vectors.length !== m.size * o.dim) {
     throw new CbirError(`embeddings have ${o.vectors.length / o.dim} rows, the manifest ${m.size}`, {
       file: m.dir,
-      hint: 'embed this exact manifest (`cbir embed --data <manifest dir>`) before evaluating',
+      hint: 'embed this exact manifest before evaluating it',
       code: 'benchmark/row-mismatch',
     });
   }
-  const train = m.indicesOf('train');
-  const val = m.indicesOf('val');
-  const test = m.indicesOf('test');
-  for (const [name, rows] of [
-    ['train', train],
-    ['val', val],
-    ['test', test],
-  ] as const) {
-    if (rows.length === 0) {
+  const rows = { train: m.indicesOf('train'), val: m.indicesOf('val'), test: m.indicesOf('test') };
+  for (const [name, r] of Object.entries(rows)) {
+    if (r.length === 0) {
       throw new CbirError(`the ${name} split is empty`, {
         file: m.dir,
-        hint: 'the study needs train (index), val (model selection) and test (queries) images; re-run `cbir data prepare` with non-zero ratios',
+        hint: 'the study needs train (index), val (model selection) and test (queries) images; prepare the dataset again with non-zero split ratios',
         code: 'benchmark/empty-split',
       });
     }
   }
-  const k = Math.min(o.k ?? STUDY_K, train.length);
-  const C = m.classes.length;
+  return rows;
+}
+
+interface Retrieval {
+  precision: PrecisionAtN;
+  intervals: PrecisionBootstrap | null;
+  queryLabels: Uint16Array;
+  byModality: GroupPrecision[];
+  byDataset: GroupPrecision[];
+  byModalityKind: GroupPrecision[];
+  perClass: ClassPrecisionRow[];
+  skipped: number;
+}
+
+/**
+ * Retrieval precision of the test queries: P@1…k micro and macro with bootstrap intervals, by
+ * modality, dataset and modality × anatomical/pathological, and per-class P@1 (Fig. 5). Queries
+ * of classes with no index image cannot be scored by the study's P@N (0/0): they are dropped.
+ */
+function retrieval(o: EvaluateOptions, test: Int32Array, table: KnnTable, source: string): Retrieval {
+  const m = o.manifest;
+  const k = table.k;
   const indexClassCounts = m.classCounts('train');
+  const scored = test.filter((r) => indexClassCounts[m.classIndex[r]] > 0);
+  const pos = new Map<number, number>();
+  table.queryRows.forEach((r, i) => pos.set(r, i));
+  const neighbors = new Int32Array(scored.length * k);
+  scored.forEach((r, i) => {
+    const p = pos.get(r)!;
+    neighbors.set(table.ids.subarray(p * k, p * k + k), i * k);
+  });
+  const queryLabels = codesOf(m.classIndex, scored);
+  const definition = o.definition ?? 'study';
+  const precision = precisionAtN(neighbors, queryLabels, m.classIndex, indexClassCounts, { definition, source });
+  const replicates = o.replicates ?? STUDY_REPLICATES;
+  const intervals =
+    replicates > 0 ? bootstrapPrecision(precision.perQuery, queryLabels, { replicates, seed: BOOTSTRAP_SEED }) : null;
+  const C = m.classes.length;
+  const groups = (codes: Uint16Array, n: number) =>
+    groupedPrecision(precision.perQuery, codes, queryLabels, { nGroups: n, nClasses: C });
+  const mk = new Uint16Array(scored.length);
+  scored.forEach((r, i) => {
+    mk[i] = m.modalityIndex[r] * 2 + (m.classes[m.classIndex[r]].kind === 'anatomical' ? 0 : 1);
+  });
+  const p1 = column(precision.perQuery, precision.ns.length, 0);
+  return {
+    precision,
+    intervals,
+    queryLabels,
+    byModality: groups(codesOf(m.modalityIndex, scored), m.modalities.length),
+    byDataset: groups(codesOf(m.datasetIndex, scored), m.datasets.length),
+    byModalityKind: groups(mk, m.modalities.length * 2),
+    perClass: perClassPrecision(p1, queryLabels, indexClassCounts, m.classes.map((c) => c.kind)),
+    skipped: test.length - scored.length,
+  };
+}
+
+/** Linear probing on train, early stopping on val, scored on test. */
+function probeStep(o: EvaluateOptions, rows: { train: Int32Array; val: Int32Array; test: Int32Array }): LinearProbeResult {
+  const m = o.manifest;
+  const split = (r: Int32Array) => ({ x: gather(o.vectors, o.dim, r), labels: codesOf(m.classIndex, r) });
+  return linearProbe(split(rows.train), split(rows.val), split(rows.test), o.dim, m.classes.length, {
+    ...(o.probe || {}),
+    progress: withContext(o.onProgress, { step: 'probe', model: o.modelId }),
+    source: o.modelId,
+  });
+}
+
+/** The index-size ablation, or why it was skipped (no class has T index images and Q test queries). */
+async function indexSizeStep(
+  o: EvaluateOptions,
+  isz: IndexSizeOptions,
+  rows: { train: Int32Array; test: Int32Array },
+): Promise<{ result: IndexSizeResult | null; skipped?: string }> {
+  const m = o.manifest;
+  const indexCounts = m.classCounts('train');
+  const testCounts = m.classCounts('test');
+  const eligible = Array.from(indexCounts).filter(
+    (n, c) => n >= isz.minIndexPerClass && testCounts[c] >= isz.queriesPerClass,
+  ).length;
+  if (eligible === 0) {
+    return {
+      result: null,
+      skipped: `no class has ≥ ${isz.minIndexPerClass} index images and ≥ ${isz.queriesPerClass} test queries`,
+    };
+  }
+  const result = await indexSizeAblation({
+    embeddings: o.vectors,
+    dim: o.dim,
+    labels: m.classIndex,
+    indexRows: rows.train,
+    queryRows: rows.test,
+    ...isz,
+    threads: o.threads,
+    onProgress: withContext(o.onProgress, { step: 'index-size', model: o.modelId }),
+  });
+  return { result };
+}
+
+/**
+ * Run every experiment of the study for one model on one dataset, reading one cached k-NN table
+ * per query split: retrieval precision (P@1…100, micro and macro, with bootstrap intervals and
+ * breakdowns by modality, dataset and anatomical vs pathological), k-NN classification (k chosen
+ * on val), linear probing, per-class P@1 (Fig. 5) and the index-size ablation (Fig. 2). Returns
+ * the results; nothing is written but the k-NN table cache (`saveReport` writes the files).
+ */
+export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation> {
+  const m = o.manifest;
+  const log = o.log ?? (() => {});
+  const rows = checkInputs(o);
+  const k = Math.min(o.k ?? STUDY_K, rows.train.length);
   const common = {
     embeddings: o.vectors,
     dim: o.dim,
-    indexRows: train,
+    indexRows: rows.train,
     k,
     index: o.index,
     cacheDir: o.cacheDir,
     embeddingsHash: o.embeddingsHash,
     manifestHash: m.hash,
     indexSplit: 'train',
-    onProgress: o.onProgress,
+    onProgress: withContext(o.onProgress, { step: 'knn', model: o.modelId }),
   };
-  const testKnn = await knnTableCached({ ...common, queryRows: test, split: 'test' });
-  const valKnn = await knnTableCached({ ...common, queryRows: val, split: 'val' });
+  const testKnn = await knnTableCached({ ...common, queryRows: rows.test, split: 'test' });
+  const valKnn = await knnTableCached({ ...common, queryRows: rows.val, split: 'val' });
   log(
-    `${o.modelId}: k-NN tables ${testKnn.cached ? 'from cache' : 'computed'} (${test.length} test, ${val.length} val queries, k = ${k})`,
+    `${o.modelId}: k-NN tables ${testKnn.cached ? 'from cache' : 'computed'} (${rows.test.length} test, ${rows.val.length} val queries, k = ${k})`,
   );
-
-  // Queries of classes with no index image cannot be scored by the study's P@N (0/0): drop them, say so.
-  const keep = (rows: Int32Array) => rows.filter((r) => indexClassCounts[m.classIndex[r]] > 0);
-  const scoredTest = keep(test);
-  if (scoredTest.length < test.length)
-    log(`${o.modelId}: ${test.length - scoredTest.length} test queries skipped: their class has no train image`);
-  const pos = new Map<number, number>();
-  testKnn.table.queryRows.forEach((r, i) => pos.set(r, i));
-  const neighbors = new Int32Array(scoredTest.length * k);
-  scoredTest.forEach((r, i) => {
-    const p = pos.get(r)!;
-    neighbors.set(testKnn.table.ids.subarray(p * k, p * k + k), i * k);
-  });
-  const queryLabels = codesOf(m.classIndex, scoredTest);
-  const precision = precisionAtN(neighbors, queryLabels, m.classIndex, indexClassCounts, {
-    definition: o.definition ?? 'study',
-    source: testKnn.dir,
-  });
-  const replicates = o.replicates ?? STUDY_REPLICATES;
-  const intervals =
-    replicates > 0 ? bootstrapPrecision(precision.perQuery, queryLabels, { replicates, seed: BOOTSTRAP_SEED }) : null;
-  const W = precision.ns.length;
-  const groups = (codes: Uint16Array, n: number) =>
-    groupedPrecision(precision.perQuery, codes, queryLabels, { nGroups: n, nClasses: C });
-  const byModality = groups(codesOf(m.modalityIndex, scoredTest), m.modalities.length);
-  const byDataset = groups(codesOf(m.datasetIndex, scoredTest), m.datasets.length);
-  const mk = new Uint16Array(scoredTest.length);
-  scoredTest.forEach((r, i) => {
-    mk[i] = m.modalityIndex[r] * 2 + (m.classes[m.classIndex[r]].kind === 'anatomical' ? 0 : 1);
-  });
-  const byModalityKind = groups(mk, m.modalities.length * 2);
-  const p1 = column(precision.perQuery, W, 0);
-  const perClass = perClassPrecision(
-    p1,
-    queryLabels,
-    indexClassCounts,
-    m.classes.map((c) => c.kind),
-  );
-
+  const notes: string[] = [];
+  const r = retrieval(o, rows.test, testKnn.table, testKnn.dir);
+  if (r.skipped > 0) {
+    notes.push(`${r.skipped} test queries skipped: their class has no train image`);
+    log(`${o.modelId}: ${notes[notes.length - 1]}`);
+  }
   // k-NN classification: k chosen on val by micro F1, reported on test.
-  const valNeighbors = valKnn.table.ids;
   const knn = knnClassification(
-    { neighbors: valNeighbors, labels: codesOf(m.classIndex, valKnn.table.queryRows) },
+    { neighbors: valKnn.table.ids, labels: codesOf(m.classIndex, valKnn.table.queryRows) },
     { neighbors: testKnn.table.ids, labels: codesOf(m.classIndex, testKnn.table.queryRows) },
     m.classIndex,
-    indexClassCounts,
+    m.classCounts('train'),
     { source: testKnn.dir },
   );
   log(`${o.modelId}: k-NN classification k = ${knn.k}, accuracy ${knn.accuracy.toFixed(3)}`);
-
-  let probe: LinearProbeResult | null = null;
-  if (o.probe !== false) {
-    probe = linearProbe(
-      { x: gather(o.vectors, o.dim, train), labels: codesOf(m.classIndex, train) },
-      { x: gather(o.vectors, o.dim, val), labels: codesOf(m.classIndex, val) },
-      { x: gather(o.vectors, o.dim, test), labels: codesOf(m.classIndex, test) },
-      o.dim,
-      C,
-      { ...(o.probe ?? {}), progress: o.onProgress, source: o.modelId },
-    );
+  const probe = o.probe === false ? null : probeStep(o, rows);
+  if (probe) {
     log(
       `${o.modelId}: linear probe best epoch ${probe.bestEpoch + 1}/${probe.epochsRun}, accuracy ${probe.metrics.accuracy.toFixed(3)}`,
     );
   }
-
-  let indexSize: IndexSizeResult | null = null;
-  let indexSizeSkipped: string | undefined;
-  const isz = o.indexSize;
-  if (isz) {
-    const testCounts = m.classCounts('test');
-    const eligible = Array.from(indexClassCounts).filter(
-      (n, c) => n >= isz.minIndexPerClass && testCounts[c] >= isz.queriesPerClass,
-    ).length;
-    if (eligible === 0) {
-      indexSizeSkipped = `no class has ≥ ${isz.minIndexPerClass} index images and ≥ ${isz.queriesPerClass} test queries`;
-      log(`${o.modelId}: index-size ablation skipped: ${indexSizeSkipped}`);
-    } else {
-      indexSize = await indexSizeAblation({
-        embeddings: o.vectors,
-        dim: o.dim,
-        labels: m.classIndex,
-        indexRows: train,
-        queryRows: test,
-        ...isz,
-        threads: o.threads,
-      });
-    }
-  }
-
-  await mkdir(o.out, { recursive: true });
-  await writeKnnCsv(testKnn.table, m.filepaths, join(o.out, 'knn.csv'));
-  await writeTable(precisionAtNTable(o.modelId, precision, intervals), join(o.out, 'precision_at_n'));
-  const knnTable: Table = {
-    title: `k-NN classification (${o.modelId})`,
-    columns: ['model', 'k', ...CLASSIFICATION_COLUMNS],
-    rows: [[o.modelId, knn.k, ...classificationRow(knn)]],
-  };
-  await writeTable(knnTable, join(o.out, 'knn_classification'));
-  if (probe) {
-    const t: Table = {
-      title: `Linear probing (${o.modelId})`,
-      columns: ['model', 'best_epoch', 'epochs_run', 'best_val_accuracy', ...CLASSIFICATION_COLUMNS],
-      rows: [
-        [o.modelId, probe.bestEpoch + 1, probe.epochsRun, probe.bestValAccuracy, ...classificationRow(probe.metrics)],
-      ],
-    };
-    await writeTable(t, join(o.out, 'linear_probing'));
-  }
+  const isz = o.indexSize ? await indexSizeStep(o, o.indexSize, rows) : { result: null };
+  if (isz.skipped) log(`${o.modelId}: index-size ablation skipped: ${isz.skipped}`);
+  const { skipped: _s, ...ret } = r;
   return {
     modelId: o.modelId,
     table: testKnn.table,
-    precision,
-    intervals,
-    queryLabels,
-    byModality,
-    byDataset,
-    byModalityKind,
+    ...ret,
     knn,
     probe,
-    perClass,
-    indexSize,
-    indexSizeSkipped,
+    indexSize: isz.result,
+    ...(isz.skipped ? { indexSizeSkipped: isz.skipped } : {}),
+    knnDirs: { test: testKnn.dir, val: valKnn.dir },
+    notes,
   };
 }

@@ -1,19 +1,24 @@
-import { join, relative, resolve } from 'node:path';
-import { mkdir, readFile } from 'node:fs/promises';
+/**
+ * `runReport`: the one evaluation entry point. It embeds the dataset with each model (resumable,
+ * cached in the work folder) or opens the embedding stores given (including the study's HDF5
+ * files, imported once), builds the k-NN tables (cached), runs every experiment and returns the
+ * report, in memory. `saveReport` (report/save.ts) writes it.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
 import { CbirError } from '../errors.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadExtractor } from '../models/registry.js';
-import { embedManifest, openEmbeddings } from '../embeddings/index.js';
-import type { ProgressListener } from '../util/progress.js';
-import { writeFileAtomic } from '../util/fsx.js';
-import { writeTable, tableToMarkdown, type Table } from '../tables/write.js';
-import { readReportedTable } from '../tables/reported.js';
-import { evaluateModel, manifestVectors, type ModelEvaluation, type IndexSizeOptions } from './evaluate.js';
+import { embedManifest, importH5, openEmbeddings, type EmbeddingStore } from '../embeddings/index.js';
+import { withContext, type ProgressListener } from '../util/progress.js';
+import { evaluateModel, manifestVectors, type ModelEvaluation } from './evaluate.js';
 import type { LinearProbeOptions, PrecisionDefinition } from '../metrics/index.js';
 import type { IndexParams } from '../search/index.js';
-import { writeFigures, type WriteFiguresOptions, type WriteFiguresResult } from '../figures/index.js';
 import { studyTables } from './tables.js';
 import * as STUDY from '../study.js';
+import type { IndexSizeOptions } from '../study.js';
+import { buildReport } from '../report/build.js';
+import type { ReportData, ReportProtocol, ReportStore } from '../report/types.js';
 
 /** The study's index-size ablation: classes with ≥ 3000 index images, 38 queries each, N = 5 … 3000. */
 export const STUDY_INDEX_SIZE: IndexSizeOptions = {
@@ -43,15 +48,36 @@ export function autoIndexSize(m: Manifest): IndexSizeOptions {
   return { minIndexPerClass: T, queriesPerClass: Q, sizes, seeds: [0, 1, 2] };
 }
 
+
+/** The index-size setting as a report option: the rule, or explicit options. */
+export type IndexSizeSetting = IndexSizeOptions | 'auto' | 'study' | false;
+
+/** The one rule that turns the index-size setting into options (false = skip the ablation). */
+export function resolveIndexSize(
+  setting: IndexSizeSetting | undefined,
+  m: Manifest,
+): { rule: ReportProtocol['indexSizeRule']; options: IndexSizeOptions | false } {
+  if (setting === undefined || setting === 'auto') return { rule: 'auto', options: autoIndexSize(m) };
+  if (setting === 'study') return { rule: 'study', options: STUDY_INDEX_SIZE };
+  if (setting === false) return { rule: 'off', options: false };
+  return { rule: 'custom', options: setting };
+}
+
 export interface ReportOptions {
   /** Manifest folder (or CSV), or a Manifest already read. */
   data: string | Manifest;
-  /** Model ids (`cbir models list`). */
-  models: string[];
-  /** Report folder. */
-  out: string;
-  /** Folder for embeddings and k-NN tables, reused across runs; default `<out>/work`. */
-  workDir?: string;
+  /** Model ids to embed with (`listModels()`); embeddings are cached in `<work>/embeddings/<id>`. */
+  models?: string[];
+  /**
+   * Finished embeddings, evaluated without re-embedding: store folders (`embedManifest`,
+   * `importH5`), or the study's HDF5 layout (a `<model>.h5` file or a `<model>/` folder of
+   * `<dataset>.h5` files), imported once into `<work>/embeddings-h5/<model>`.
+   */
+  stores?: string[];
+  /** Folder for embeddings and k-NN tables, reused across runs. */
+  workDir: string;
+  /** Folder of the cached k-NN tables; default `<work>/knn`. */
+  knnCacheDir?: string;
   batchSize?: number;
   workers?: number;
   threads?: number;
@@ -61,165 +87,156 @@ export interface ReportOptions {
   definition?: PrecisionDefinition;
   replicates?: number;
   probe?: LinearProbeOptions | false;
-  /** 'auto' (default) scales the study's setting to the dataset; false skips it. */
-  indexSize?: IndexSizeOptions | 'auto' | 'study' | false;
-  /** Figures (P@N curves, Figs. 2–6, query grids) into `<out>/figures`; default on, false = none. */
-  figures?: WriteFiguresOptions | false;
+  /** 'auto' (default) scales the study's setting to the dataset; 'study' is the paper's; false skips it. */
+  indexSize?: IndexSizeSetting;
   onProgress?: ProgressListener;
   log?: (line: string) => void;
 }
 
-export interface ReportResult {
-  out: string;
-  summary: string;
+/** A computed report: the typed report, and what only memory holds (k-NN tables, per-query values). */
+export interface ReportRun {
+  report: ReportData;
   evaluations: ModelEvaluation[];
-  tables: Record<string, Table>;
-  figures: WriteFiguresResult | null;
+  manifest: Manifest;
+}
+
+function isStore(dir: string): boolean {
+  return existsSync(join(dir, 'meta.json'));
+}
+
+function isH5(p: string): boolean {
+  if (!existsSync(p)) return false;
+  if (statSync(p).isDirectory()) return readdirSync(p).some((f) => /\.(h5|hdf5)$/i.test(f));
+  return /\.(h5|hdf5)$/i.test(p);
+}
+
+/** Embed the manifest with one model (resumable; reused when complete). */
+async function embedModel(o: ReportOptions, manifest: Manifest, modelId: string): Promise<ReportStore> {
+  const log = o.log ?? (() => {});
+  const extractor = await loadExtractor(modelId, { executionProvider: o.executionProvider, intraOpThreads: o.threads });
+  const dir = join(resolve(o.workDir), 'embeddings', modelId);
+  let res;
+  try {
+    res = await embedManifest({
+      manifest,
+      extractor,
+      out: dir,
+      batchSize: o.batchSize,
+      workers: o.workers,
+      onProgress: withContext(o.onProgress, { step: 'embed', model: modelId }),
+    });
+  } finally {
+    await extractor.close();
+  }
+  const what = res.alreadyComplete ? 'reused' : `computed (${res.embedded} new, ${res.resumed} resumed)`;
+  log(`${modelId}: embeddings ${what} in ${relative(process.cwd(), dir) || '.'}`);
+  return { dir, source: 'embedded', contentHash: '', dim: 0, count: 0 };
+}
+
+/** A given store folder, or the study's HDF5 files imported once into the work folder. */
+async function givenStore(o: ReportOptions, manifest: Manifest, given: string): Promise<ReportStore> {
+  const p = resolve(given);
+  if (isStore(p)) return { dir: p, source: 'store', contentHash: '', dim: 0, count: 0 };
+  if (!isH5(p)) {
+    throw new CbirError('not an embedding store (no meta.json) nor HDF5 files', {
+      file: given,
+      hint: "give the folder of an embedding store, or a folder of the study's `<dataset>.h5` files",
+      code: 'report/bad-store',
+    });
+  }
+  const modelId = basename(p).replace(/\.(h5|hdf5)$/i, '');
+  const dir = join(resolve(o.workDir), 'embeddings-h5', modelId);
+  if (!isStore(dir)) {
+    const r = await importH5({ manifest, from: p, out: dir, onProgress: withContext(o.onProgress, { step: 'embed', model: modelId }) });
+    (o.log ?? (() => {}))(
+      `${r.meta.modelId}: imported ${r.found} vectors from ${r.files.length} HDF5 file(s)${r.renormalized ? ` (${r.renormalized} re-normalised)` : ''}`,
+    );
+  }
+  return { dir, source: 'hdf5', from: p, contentHash: '', dim: 0, count: 0 };
+}
+
+/** Evaluate one store (its rows must be the manifest's, in order). */
+async function evaluateStore(
+  o: ReportOptions,
+  manifest: Manifest,
+  store: EmbeddingStore,
+  indexSize: IndexSizeOptions | false,
+): Promise<ModelEvaluation> {
+  const vectors = await manifestVectors(
+    store,
+    manifest,
+    'embed (or import) the embeddings with this manifest: the dataset and the embeddings must belong together',
+  );
+  return evaluateModel({
+    manifest,
+    vectors,
+    dim: store.dim,
+    embeddingsHash: store.meta.contentHash,
+    modelId: store.meta.modelId,
+    cacheDir: o.knnCacheDir ?? join(resolve(o.workDir), 'knn'),
+    k: o.k,
+    index: o.index,
+    definition: o.definition,
+    replicates: o.replicates,
+    probe: o.probe,
+    indexSize,
+    threads: o.threads,
+    onProgress: o.onProgress,
+    log: o.log,
+  });
 }
 
 /**
- * The whole benchmark for several models on one dataset: embed (resumable, cached in the work
- * folder), build the k-NN tables (cached), run every experiment, and write per-model files plus
- * the study's tables (3, 4, 5, 9, 10), the Fig. 2 and Fig. 5 data, paired comparisons and a
- * Markdown summary (`summary.md`) into `out`.
+ * The whole benchmark for several models on one dataset, computed: every experiment of the study
+ * for each model id (embedded, cached) and each given store, then the study's tables over all of
+ * them. Returns the report; nothing is written but the caches in the work folder.
  */
-export async function runReport(o: ReportOptions): Promise<ReportResult> {
-  const log = o.log ?? (() => {});
-  if (o.models.length === 0)
-    throw new CbirError('no models given', {
-      hint: 'pass one or more model ids (see `cbir models list`)',
+export async function runReport(o: ReportOptions): Promise<ReportRun> {
+  const models = o.models ?? [];
+  const given = o.stores ?? [];
+  if (models.length === 0 && given.length === 0) {
+    throw new CbirError('no models and no embeddings given', {
+      hint: 'name one or more model ids (see the model list), or embedding stores to evaluate',
       code: 'report/no-models',
     });
+  }
   const manifest = typeof o.data === 'string' ? await readManifest(o.data) : o.data;
-  const out = resolve(o.out);
-  const work = resolve(o.workDir ?? join(out, 'work'));
-  await mkdir(out, { recursive: true });
-  const indexSize =
-    o.indexSize === undefined || o.indexSize === 'auto'
-      ? autoIndexSize(manifest)
-      : o.indexSize === 'study'
-        ? STUDY_INDEX_SIZE
-        : o.indexSize;
+  const indexSize = resolveIndexSize(o.indexSize, manifest);
   const evaluations: ModelEvaluation[] = [];
-  for (const modelId of o.models) {
-    const extractor = await loadExtractor(modelId, {
-      executionProvider: o.executionProvider,
-      intraOpThreads: o.threads,
-    });
-    const storeDir = join(work, 'embeddings', modelId);
-    let res;
-    try {
-      res = await embedManifest({
-        manifest,
-        extractor,
-        out: storeDir,
-        batchSize: o.batchSize,
-        workers: o.workers,
-        onProgress: o.onProgress,
+  const stores: ReportStore[] = [];
+  const sources = [...models.map((id) => ({ id })), ...given.map((path) => ({ path }))];
+  for (const src of sources) {
+    const ref = 'id' in src ? await embedModel(o, manifest, src.id) : await givenStore(o, manifest, src.path);
+    const store = await openEmbeddings(ref.dir);
+    const modelId = store.meta.modelId;
+    if (evaluations.some((e) => e.modelId === modelId)) {
+      throw new CbirError(`model "${modelId}" is given twice`, {
+        file: ref.dir,
+        hint: 'each model may appear once among the models and the embedding stores',
+        code: 'report/duplicate-model',
       });
-    } finally {
-      await extractor.close();
     }
-    log(
-      `${modelId}: embeddings ${res.alreadyComplete ? 'reused' : `computed (${res.embedded} new, ${res.resumed} resumed)`} in ${relative(process.cwd(), storeDir) || '.'}`,
-    );
-    const store = await openEmbeddings(storeDir);
-    const vectors = await manifestVectors(
-      store,
-      manifest,
-      'the store was made for another manifest: delete it or pass another --work folder',
-    );
-    evaluations.push(
-      await evaluateModel({
-        manifest,
-        vectors,
-        dim: store.dim,
-        embeddingsHash: store.meta.contentHash,
-        modelId,
-        out: join(out, modelId),
-        cacheDir: join(work, 'knn'),
-        k: o.k,
-        index: o.index,
-        definition: o.definition,
-        replicates: o.replicates,
-        probe: o.probe,
-        indexSize,
-        threads: o.threads,
-        onProgress: o.onProgress,
-        log,
-      }),
-    );
+    evaluations.push(await evaluateStore(o, manifest, store, indexSize.options));
+    stores.push({ ...ref, contentHash: store.meta.contentHash, dim: store.dim, count: store.count });
   }
-
+  const protocol: ReportProtocol = {
+    k: evaluations[0].table.k,
+    definition: o.definition ?? 'study',
+    replicates: o.replicates ?? STUDY.STUDY_REPLICATES,
+    bootstrapSeed: STUDY.BOOTSTRAP_SEED,
+    index: { ...(o.index ?? { kind: 'exact' }) } as ReportProtocol['index'],
+    probe: o.probe === false ? false : { ...STUDY.STUDY_PROBE, ...jsonSafe(o.probe ?? {}) },
+    indexSizeRule: indexSize.rule,
+    indexSize: indexSize.options,
+  };
   const tables = studyTables(evaluations, manifest);
-  for (const [name, t] of Object.entries(tables)) await writeTable(t, join(out, name));
-
-  let summary = await renderSummary(manifest, evaluations, tables, out, indexSize);
-  await writeFileAtomic(join(out, 'summary.md'), summary);
-  let figures: WriteFiguresResult | null = null;
-  if (o.figures !== false) {
-    figures = await writeFigures(out, manifest, { workDir: work, onProgress: o.onProgress, log, ...(o.figures ?? {}) });
-    for (const n of figures.notes) log(`figures: ${n}`);
-    summary = await readFile(join(out, 'summary.md'), 'utf8');
-  }
-  return { out, summary, evaluations, tables, figures };
+  const report = buildReport({ manifest, evaluations, stores, protocol, tables, work: resolve(o.workDir) });
+  return { report, evaluations, manifest };
 }
 
-async function renderSummary(
-  m: Manifest,
-  evals: ModelEvaluation[],
-  tables: Record<string, Table>,
-  out: string,
-  indexSize: IndexSizeOptions | false,
-): Promise<string> {
-  const split = (s: 'train' | 'val' | 'test') => m.indicesOf(s).length;
-  const lines: string[] = [
-    '# radcbir benchmark report',
-    '',
-    `Dataset: \`${m.dir}\` — ${m.size} images, ${m.classes.length} classes (${m.classes.filter((c) => c.kind === 'anatomical').length} anatomical, ${m.classes.filter((c) => c.kind === 'pathological').length} pathological), modalities ${m.modalities.join(', ')}; index (train) ${split('train')}, val ${split('val')}, queries (test) ${split('test')}. Manifest hash \`${m.hash.slice(0, 12)}\`.`,
-    '',
-    `Models: ${evals.map((e) => `\`${e.modelId}\``).join(', ')}. Retrieval by exact cosine similarity (inner product of L2-normalised embeddings); P@N by the study's definition (n = min(N, index images of the query's class)).`,
-    '',
-  ];
-  for (const key of [
-    'table3_retrieval',
-    'comparison',
-    'table4_modality',
-    'table9_anatomy_pathology',
-    'table10_dataset',
-    'table5_embedding_quality',
-    'index_size',
-  ] as const) {
-    const t = tables[key];
-    if (!t) continue;
-    if (key === 'index_size' && t.rows.length === 0) {
-      lines.push(
-        `### ${t.title}`,
-        '',
-        indexSize
-          ? `Skipped: ${evals.find((e) => e.indexSizeSkipped)?.indexSizeSkipped ?? 'no eligible class'}.`
-          : 'Skipped (disabled).',
-        '',
-      );
-      continue;
-    }
-    lines.push(tableToMarkdown(t), `Files: [${key}.csv](${key}.csv), [${key}.json](${key}.json)`, '');
-  }
-  const reported = await readReportedTable('retrieval');
-  if (reported) {
-    lines.push(
-      '### For reference: Table 3 as reported by the study (1.3 M index images, 171,753 queries)',
-      '',
-      tableToMarkdown({ ...reported, title: '' }, { heading: false }),
-      "These numbers are on the study's combined dataset; they are comparable with the ones above only when the same data and model weights are used.",
-      '',
-    );
-  }
-  lines.push('### Per-model files', '');
-  for (const e of evals)
-    lines.push(
-      `- \`${e.modelId}\`: [knn.csv](${e.modelId}/knn.csv) (the study's layout, top ${e.table.k}), [precision_at_n.csv](${e.modelId}/precision_at_n.csv), [knn_classification.csv](${e.modelId}/knn_classification.csv)${e.probe ? `, [linear_probing.csv](${e.modelId}/linear_probing.csv)` : ''}`,
-    );
-  lines.push('', `Per-class P@1 (Fig. 5 data): [per_class_p1.csv](per_class_p1.csv).`, '');
-  return lines.join('\n');
+/** The number and string options of an options object (callbacks and arrays dropped), for the report's protocol. */
+function jsonSafe(o: object): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'number' || typeof v === 'string') out[k] = v;
+  return out;
 }

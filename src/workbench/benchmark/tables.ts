@@ -9,7 +9,8 @@ import {
 } from '../metrics/index.js';
 import type { Table } from '../tables/write.js';
 import type { ModelEvaluation } from './evaluate.js';
-import { STUDY_NS } from '../study.js';
+import { BOOTSTRAP_SEED, STUDY_NS } from '../study.js';
+import { holmAdjust } from '../metrics/stats.js';
 
 /** The study's P@N columns (Tables 3, 4, 9, 10 report N = 1, 3, 5, 10). */
 export { STUDY_NS };
@@ -213,10 +214,16 @@ export function embeddingQualityTable(evals: ModelEvaluation[]): Table {
   };
 }
 
-/** Paired comparison of every model against the best one by micro P@1. */
+/**
+ * Paired comparison of every model against the best one by micro P@1, at P@1 micro and macro.
+ * "significant" uses Holm's correction over all the rows, so it stays honest with many models
+ * (the notebooks' `pairwiseComparison` applies the same correction).
+ */
 export function comparisonTable(
   rows: { a: string; b: string; average: 'micro' | 'macro'; N: number; r: PairedTestResult }[],
+  alpha = 0.05,
 ): Table {
+  const holm = holmAdjust(rows.map((x) => x.r.pValue));
   return {
     title: 'Paired comparison (same queries): is the difference real?',
     columns: [
@@ -228,10 +235,11 @@ export function comparisonTable(
       'diff_lo',
       'diff_hi',
       'p_value',
+      'p_holm',
       'differing_queries',
       'significant',
     ],
-    rows: rows.map(({ a, b, average, N, r }) => [
+    rows: rows.map(({ a, b, average, N, r }, i) => [
       a,
       b,
       average,
@@ -240,11 +248,12 @@ export function comparisonTable(
       r.lo,
       r.hi,
       r.pValue,
+      holm[i],
       r.nonZero,
-      r.pValue < 0.05 ? 'yes' : 'no',
+      holm[i] < alpha ? 'yes' : 'no',
     ]),
     notes: [
-      'difference = A − B; interval = paired bootstrap over queries (95 %); p = two-sided sign-flip permutation test.',
+      `difference = A − B; interval = paired bootstrap over queries (95 %); p = two-sided sign-flip permutation test; p_holm = Holm-adjusted over the ${rows.length} comparisons; significant: p_holm < ${alpha}.`,
     ],
   };
 }
@@ -330,7 +339,7 @@ export function studyTables(evaluations: ModelEvaluation[], manifest: Manifest):
           r: pairedPrecisionTest(best.precision.perQuery, e.precision.perQuery, best.queryLabels, {
             column: 0,
             average,
-            seed: 0,
+            seed: BOOTSTRAP_SEED,
           }),
         });
       }

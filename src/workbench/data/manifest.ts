@@ -292,6 +292,46 @@ export interface ReadManifestOptions {
   maxErrors?: number;
 }
 
+/** Where a manifest's files are. */
+interface ManifestLocation {
+  /** The manifest CSV. */
+  csvPath: string;
+  /** Folder of the manifest (classes.csv and dataset.json live here). */
+  dir: string;
+}
+
+/** The parsed header row of a manifest CSV. */
+interface ManifestHeader {
+  header: string[];
+  /** Column index by (trimmed) column name. */
+  col: Record<string, number>;
+  /** Indices of the class columns (names holding a '/'). */
+  classCols: number[];
+  /** One class per class column, in column order. */
+  classes: ClassInfo[];
+}
+
+/** What one data row of a manifest gives: an image, an excluded (multi-label) row, a problem, or nothing (blank line). */
+type ManifestRow =
+  | { kind: 'entry'; entry: ManifestEntry }
+  | { kind: 'excluded'; excluded: ExcludedRow }
+  | { kind: 'error'; error: CbirError }
+  | { kind: 'blank' };
+
+/** Collects row problems; throws them together once `maxErrors` are reached. */
+class ManifestErrors {
+  readonly errors: CbirError[] = [];
+  constructor(
+    private readonly maxErrors: number,
+    private readonly file: string,
+  ) {}
+
+  add(e: CbirError): void {
+    this.errors.push(e);
+    if (this.errors.length >= this.maxErrors) throw combine(this.errors, this.file);
+  }
+}
+
 /**
  * Read and validate a manifest: a folder holding manifest.csv (plus optional classes.csv and
  * dataset.json), or a CSV file in the study's layout. Every problem names the file, the row
@@ -299,6 +339,54 @@ export interface ReadManifestOptions {
  * excluded and listed in `manifest.excluded`, never silently kept.
  */
 export async function readManifest(path: string, options: ReadManifestOptions = {}): Promise<Manifest> {
+  const { csvPath, dir } = locateManifest(path);
+  const meta: DatasetMeta = existsSync(join(dir, 'dataset.json'))
+    ? JSON.parse(await readFile(join(dir, 'dataset.json'), 'utf8'))
+    : {};
+  const classKinds = await readClassKinds(dir, csvPath);
+  const imagesRoot = resolve(dir, options.imagesRoot ?? meta.imagesRoot ?? '.');
+  const errors = new ManifestErrors(options.maxErrors ?? 20, csvPath);
+
+  let head: ManifestHeader | null = null;
+  let builder: ManifestBuilder | null = null;
+  const excluded: ExcludedRow[] = [];
+  for await (const { cells, line } of readCsvRecords(csvPath)) {
+    if (head === null) {
+      head = parseManifestHeader(cells, line, csvPath, classKinds);
+      builder = new ManifestBuilder(head.classes);
+      continue;
+    }
+    const r = parseManifestRow(cells, line, head, csvPath);
+    if (r.kind === 'error') errors.add(r.error);
+    else if (r.kind === 'excluded') excluded.push(r.excluded);
+    else if (r.kind === 'entry') {
+      try {
+        builder!.add(r.entry, line, csvPath);
+      } catch (e) {
+        errors.add(e as CbirError);
+      }
+    }
+  }
+  if (head === null || builder === null) {
+    throw new CbirError('the manifest is empty', {
+      file: csvPath,
+      hint: 'it needs a header row and one row per image',
+      code: 'manifest/empty',
+    });
+  }
+  if (errors.errors.length > 0) throw combine(errors.errors, csvPath);
+  if (builder.filepaths.length === 0) {
+    throw new CbirError('the manifest has a header but no images', {
+      file: csvPath,
+      hint: 'add one row per image',
+      code: 'manifest/empty',
+    });
+  }
+  return builder.build(dir, imagesRoot, excluded, meta);
+}
+
+/** The manifest CSV and its folder, for a folder (its manifest.csv) or a CSV path. */
+function locateManifest(path: string): ManifestLocation {
   let csvPath = path;
   let dir = dirname(resolve(path));
   if (existsSync(path) && statSync(path).isDirectory()) {
@@ -318,166 +406,134 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
       code: 'manifest/not-found',
     });
   }
-  const meta: DatasetMeta = existsSync(join(dir, 'dataset.json'))
-    ? JSON.parse(await readFile(join(dir, 'dataset.json'), 'utf8'))
-    : {};
+  return { csvPath, dir };
+}
+
+/** The class kinds of the class table next to the manifest (classes.csv, or `<name>.classes.csv`), if there is one. */
+async function readClassKinds(dir: string, csvPath: string): Promise<Map<string, ClassKind>> {
   const classTablePath = join(
     dir,
     basename(csvPath) === 'manifest.csv' ? 'classes.csv' : basename(csvPath).replace(/\.csv$/i, '') + '.classes.csv',
   );
-  const classKinds = existsSync(classTablePath) ? await readClassTable(classTablePath) : new Map<string, ClassKind>();
-  const imagesRoot = resolve(dir, options.imagesRoot ?? meta.imagesRoot ?? '.');
-  const maxErrors = options.maxErrors ?? 20;
-  const errors: CbirError[] = [];
-  const fail = (e: CbirError) => {
-    errors.push(e);
-    if (errors.length >= maxErrors) throw combine(errors, csvPath);
-  };
+  return existsSync(classTablePath) ? await readClassTable(classTablePath) : new Map<string, ClassKind>();
+}
 
-  let header: string[] | null = null;
-  let col: Record<string, number> = {};
-  let classCols: number[] = [];
-  let builder: ManifestBuilder | null = null;
-  let classes: ClassInfo[] = [];
-  const excluded: ExcludedRow[] = [];
-
-  for await (const { cells, line } of readCsvRecords(csvPath)) {
-    if (header === null) {
-      header = cells.map((c) => c.trim());
-      col = {};
-      header.forEach((h, i) => {
-        col[h] = i;
-      });
-      const missing = FIXED_COLUMNS.filter((c) => col[c] === undefined);
-      if (missing.length > 0) {
-        throw new CbirError(
-          `missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} in the header`,
-          {
-            file: csvPath,
-            row: line,
-            hint: `the header must start with ${FIXED_COLUMNS.join(',')} followed by one 0/1 column per class (MODALITY/region/label); found: ${header.join(',')}`,
-            code: 'manifest/missing-column',
-          },
-        );
-      }
-      classCols = header.map((h, i) => (h.includes('/') ? i : -1)).filter((i) => i >= 0);
-      if (classCols.length === 0) {
-        throw new CbirError('no class columns in the header', {
-          file: csvPath,
-          row: line,
-          hint: 'add one 0/1 column per class, named MODALITY/region/label',
-          code: 'manifest/no-classes',
-        });
-      }
-      classes = classCols.map((i) => {
-        const c = parseClassName(header![i], { file: csvPath, row: line });
-        return { ...c, kind: classKinds.get(c.name) ?? (NORMAL_LABEL.test(c.label) ? 'anatomical' : 'pathological') };
-      });
-      builder = new ManifestBuilder(classes);
-      continue;
-    }
-    if (cells.length === 1 && cells[0].trim() === '') continue;
-    if (cells.length !== header.length) {
-      fail(
-        new CbirError(`row has ${cells.length} cells, the header has ${header.length}`, {
-          file: csvPath,
-          row: line,
-          hint: 'check for a missing or extra comma, or an unquoted comma inside a path',
-          code: 'manifest/ragged-row',
-        }),
-      );
-      continue;
-    }
-    const filepath = cells[col.filepath].trim();
-    if (filepath === '') {
-      fail(
-        new CbirError('empty filepath', {
-          file: csvPath,
-          row: line,
-          hint: 'every row needs the path of its image',
-          code: 'manifest/empty-path',
-        }),
-      );
-      continue;
-    }
-    let split: Split;
-    try {
-      split = parseSplit(cells[col.split], { file: csvPath, row: line });
-    } catch (e) {
-      fail(e as CbirError);
-      continue;
-    }
-    const ones: number[] = [];
-    let bad = false;
-    for (let k = 0; k < classCols.length; k++) {
-      const v = cells[classCols[k]].trim();
-      if (v === '1' || v === '1.0' || v === 'True' || v === 'true') ones.push(k);
-      else if (!(v === '0' || v === '0.0' || v === 'False' || v === 'false' || v === '')) {
-        fail(
-          new CbirError(`class column "${header[classCols[k]]}" holds "${v}", expected 0 or 1`, {
-            file: csvPath,
-            row: line,
-            hint: "class columns are one-hot: 1 for the image's class, 0 elsewhere",
-            code: 'manifest/bad-label-cell',
-          }),
-        );
-        bad = true;
-        break;
-      }
-    }
-    if (bad) continue;
-    if (ones.length === 0) {
-      fail(
-        new CbirError(`no class marked for "${filepath}"`, {
-          file: csvPath,
-          row: line,
-          hint: 'set exactly one class column to 1, or remove the row',
-          code: 'manifest/no-label',
-        }),
-      );
-      continue;
-    }
-    if (ones.length > 1) {
-      excluded.push({
+/** Check the header row: the fixed columns, then at least one class column named MODALITY/region/label. */
+function parseManifestHeader(
+  cells: string[],
+  line: number,
+  csvPath: string,
+  classKinds: Map<string, ClassKind>,
+): ManifestHeader {
+  const header = cells.map((c) => c.trim());
+  const col: Record<string, number> = {};
+  header.forEach((h, i) => {
+    col[h] = i;
+  });
+  const missing = FIXED_COLUMNS.filter((c) => col[c] === undefined);
+  if (missing.length > 0) {
+    throw new CbirError(
+      `missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} in the header`,
+      {
+        file: csvPath,
         row: line,
-        filepath,
-        reason: `multi-label (${ones.map((k) => classes[k].name).join(' + ')}); the study is single-label`,
+        hint: `the header must start with ${FIXED_COLUMNS.join(',')} followed by one 0/1 column per class (MODALITY/region/label); found: ${header.join(',')}`,
+        code: 'manifest/missing-column',
+      },
+    );
+  }
+  const classCols = header.map((h, i) => (h.includes('/') ? i : -1)).filter((i) => i >= 0);
+  if (classCols.length === 0) {
+    throw new CbirError('no class columns in the header', {
+      file: csvPath,
+      row: line,
+      hint: 'add one 0/1 column per class, named MODALITY/region/label',
+      code: 'manifest/no-classes',
+    });
+  }
+  const classes = classCols.map((i): ClassInfo => {
+    const c = parseClassName(header[i], { file: csvPath, row: line });
+    return { ...c, kind: classKinds.get(c.name) ?? (NORMAL_LABEL.test(c.label) ? 'anatomical' : 'pathological') };
+  });
+  return { header, col, classCols, classes };
+}
+
+/** Validate one data row: its cell count, path, split and exactly one class marked. */
+function parseManifestRow(cells: string[], line: number, head: ManifestHeader, csvPath: string): ManifestRow {
+  const { header, col, classes } = head;
+  const where = { file: csvPath, row: line };
+  if (cells.length === 1 && cells[0].trim() === '') return { kind: 'blank' };
+  if (cells.length !== header.length) {
+    return rowError(`row has ${cells.length} cells, the header has ${header.length}`, where, {
+      hint: 'check for a missing or extra comma, or an unquoted comma inside a path',
+      code: 'manifest/ragged-row',
+    });
+  }
+  const filepath = cells[col.filepath].trim();
+  if (filepath === '') {
+    return rowError('empty filepath', where, {
+      hint: 'every row needs the path of its image',
+      code: 'manifest/empty-path',
+    });
+  }
+  let split: Split;
+  try {
+    split = parseSplit(cells[col.split], where);
+  } catch (e) {
+    return { kind: 'error', error: e as CbirError };
+  }
+  const ones = markedClasses(cells, head, where);
+  if (ones instanceof CbirError) return { kind: 'error', error: ones };
+  if (ones.length === 0) {
+    return rowError(`no class marked for "${filepath}"`, where, {
+      hint: 'set exactly one class column to 1, or remove the row',
+      code: 'manifest/no-label',
+    });
+  }
+  if (ones.length > 1) {
+    const reason = `multi-label (${ones.map((k) => classes[k].name).join(' + ')}); the study is single-label`;
+    return { kind: 'excluded', excluded: { row: line, filepath, reason } };
+  }
+  const entry: ManifestEntry = {
+    filepath,
+    dataset: cells[col.dataset].trim(),
+    split,
+    modality: cells[col.modality].trim(),
+    anatomicRegion: cells[col.anatomic_region].trim(),
+    className: classes[ones[0]].name,
+  };
+  return { kind: 'entry', entry };
+}
+
+/** A row problem as a ManifestRow. */
+function rowError(
+  msg: string,
+  where: { file: string; row: number },
+  details: { hint: string; code: string },
+): ManifestRow {
+  return { kind: 'error', error: new CbirError(msg, { ...where, ...details }) };
+}
+
+/** Indices (into `classes`) of the class columns set to 1, or the error of the first cell that is not 0/1. */
+function markedClasses(
+  cells: string[],
+  head: ManifestHeader,
+  where: { file: string; row: number },
+): number[] | CbirError {
+  const ones: number[] = [];
+  const { classCols, header } = head;
+  for (let k = 0; k < classCols.length; k++) {
+    const v = cells[classCols[k]].trim();
+    if (v === '1' || v === '1.0' || v === 'True' || v === 'true') ones.push(k);
+    else if (!(v === '0' || v === '0.0' || v === 'False' || v === 'false' || v === '')) {
+      return new CbirError(`class column "${header[classCols[k]]}" holds "${v}", expected 0 or 1`, {
+        ...where,
+        hint: "class columns are one-hot: 1 for the image's class, 0 elsewhere",
+        code: 'manifest/bad-label-cell',
       });
-      continue;
-    }
-    try {
-      builder!.add(
-        {
-          filepath,
-          dataset: cells[col.dataset].trim(),
-          split,
-          modality: cells[col.modality].trim(),
-          anatomicRegion: cells[col.anatomic_region].trim(),
-          className: classes[ones[0]].name,
-        },
-        line,
-        csvPath,
-      );
-    } catch (e) {
-      fail(e as CbirError);
     }
   }
-  if (header === null || builder === null) {
-    throw new CbirError('the manifest is empty', {
-      file: csvPath,
-      hint: 'it needs a header row and one row per image',
-      code: 'manifest/empty',
-    });
-  }
-  if (errors.length > 0) throw combine(errors, csvPath);
-  if (builder.filepaths.length === 0) {
-    throw new CbirError('the manifest has a header but no images', {
-      file: csvPath,
-      hint: 'add one row per image',
-      code: 'manifest/empty',
-    });
-  }
-  return builder.build(dir, imagesRoot, excluded, meta);
+  return ones;
 }
 
 function combine(errors: CbirError[], file: string): CbirError {

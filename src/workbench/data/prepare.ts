@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
-import { CbirError, isCbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { decodeImage, encodePng, type RgbImage } from '../images/decode.js';
 import { readNpz, npyImage, type NpyArray } from '../images/npz.js';
 import { decodeDicom } from '../images/dicom.js';
@@ -17,9 +17,10 @@ import {
   writeManifest,
   type ClassInfo,
   type ClassKind,
+  type DatasetMeta,
   type ManifestEntry,
 } from './manifest.js';
-import { findDuplicates, type DuplicateItem } from './duplicates.js';
+import { findDuplicates, type DuplicateGroup, type DuplicateItem } from './duplicates.js';
 import { assignSplits, type SplitItem } from './splits.js';
 import {
   scanSource,
@@ -175,8 +176,9 @@ async function pool(n: number, limit: number, fn: (i: number) => Promise<void>):
 }
 
 function firstLine(e: unknown): string {
-  const msg = isCbirError(e) ? e.message : ((e as Error)?.message ?? String(e));
-  return msg.split('\n')[0].replace(/^<buffer>: /, '');
+  return errorMessage(e)
+    .split('\n')[0]
+    .replace(/^<buffer>: /, '');
 }
 
 function classKind(spec: SourceSpec, label: string): ClassKind {
@@ -193,6 +195,14 @@ function npzLabelCodes(arr: NpyArray, i: number): number[] {
   return out;
 }
 
+/** The arrays of an npz source, kept from scan to decode, with the file's size and mtime (the hash-cache key). */
+interface NpzSource {
+  arrays: Record<string, NpyArray>;
+  file: string;
+  size: number;
+  mtimeMs: number;
+}
+
 /** List the images of an npz source (labels from its arrays); the arrays are kept for decoding. */
 async function scanNpz(
   spec: SourceSpec,
@@ -206,34 +216,13 @@ async function scanNpz(
   const candidates: Candidate[] = [];
   const name = basename(file);
   for (const part of layout.parts) {
-    const img = arrays[part.images];
-    const chans = img.shape.length === 3 ? 1 : img.shape.length === 4 ? img.shape[3] : 0;
-    if (img.dtype !== 'u1' || (chans !== 1 && chans !== 3)) {
-      throw new CbirError(
-        `${part.images} has dtype ${img.dtype} and shape (${img.shape.join(', ')}); expected uint8 (n, H, W) or (n, H, W, 3)`,
-        { file, hint: 'save the images as uint8, as MedMNIST does', code: 'npz/not-images' },
-      );
-    }
+    checkNpzImages(arrays[part.images], part.images, file);
     const lab = arrays[part.labels];
-    const oneHot = lab.shape.length > 1 && lab.shape.slice(1).reduce((a, b) => a * b, 1) > 1;
     const width = Math.max(5, String(part.n - 1).length);
     for (let i = 0; i < part.n; i++) {
       const rel = `${part.split ?? 'all'}/${String(i).padStart(width, '0')}.png`;
       const where = `${name}:${part.labels}[${i}]`;
-      const codes = npzLabelCodes(lab, i);
-      const names = codes.map((c) => {
-        const key = oneHot ? String(c) : String(c);
-        const mapped = spec.labels?.[key];
-        if (mapped === undefined) {
-          throw new CbirError(`label code ${key} of ${where} has no name in the source's labels map`, {
-            file,
-            row: i + 1,
-            hint: `name the label codes, e.g. "labels": {"0": "normal", "1": "pneumonia"} (CLI: labels=0:normal;1:pneumonia)`,
-            code: 'npz/needs-labels',
-          });
-        }
-        return mapped;
-      });
+      const names = npzLabelNames(spec, lab, i, where, file);
       if (names.length !== 1) {
         rows.push({
           kind: names.length === 0 ? 'unlabeled' : 'multi-label',
@@ -261,6 +250,34 @@ async function scanNpz(
   return { candidates, arrays, file };
 }
 
+/** An npz images member must be a uint8 stack (n, H, W) or (n, H, W, 3). */
+function checkNpzImages(img: NpyArray, member: string, file: string): void {
+  const chans = img.shape.length === 3 ? 1 : img.shape.length === 4 ? img.shape[3] : 0;
+  if (img.dtype !== 'u1' || (chans !== 1 && chans !== 3)) {
+    throw new CbirError(
+      `${member} has dtype ${img.dtype} and shape (${img.shape.join(', ')}); expected uint8 (n, H, W) or (n, H, W, 3)`,
+      { file, hint: 'save the images as uint8, as MedMNIST does', code: 'npz/not-images' },
+    );
+  }
+}
+
+/** The class labels of row i of an npz label array, named through the source's labels map. */
+function npzLabelNames(spec: SourceSpec, lab: NpyArray, i: number, where: string, file: string): string[] {
+  return npzLabelCodes(lab, i).map((c) => {
+    const key = String(c);
+    const mapped = spec.labels?.[key];
+    if (mapped === undefined) {
+      throw new CbirError(`label code ${key} of ${where} has no name in the source's labels map`, {
+        file,
+        row: i + 1,
+        hint: `name the label codes, e.g. "labels": {"0": "normal", "1": "pneumonia"} (CLI: labels=0:normal;1:pneumonia)`,
+        code: 'npz/needs-labels',
+      });
+    }
+    return mapped;
+  });
+}
+
 /** Hash-cache key of one npz image. */
 function npzCacheKey(file: string, c: Candidate): string {
   return `${file}#${c.npz!.images}[${c.npz!.index}]`;
@@ -270,6 +287,77 @@ function npzCacheKey(file: string, c: Candidate): string {
 function writtenPath(c: Candidate, dataset: string): string {
   const rel = c.kind === 'dicom' ? c.rel.slice(0, c.rel.length - extname(c.rel).length) + '.png' : c.rel;
   return `images/${dataset}/${rel}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stages. One ImageRecord per candidate image flows through
+//   scan → decode (+ hash) → label → classes → checks (duplicates) → split → write;
+// a stage that excludes an image reports why in the report rows.
+
+/** The checked options of a prepare run, shared by its stages. */
+interface PrepareRun {
+  out: string;
+  seed: number;
+  ratios: [number, number, number];
+  valFraction: number;
+  concurrency: number;
+  sources: SourceSpec[];
+  name?: string;
+  recipe?: string;
+  onProgress?: ProgressListener;
+  /** Report rows, appended to by every stage (sorted by kind, dataset, file before writing). */
+  rows: ReportRow[];
+}
+
+/** One candidate image on its way through the stages. */
+interface ImageRecord {
+  /** What the scan found; the label stage fills in label, given split and group of DICOM images. */
+  candidate: Candidate;
+  spec: SourceSpec;
+  /** Set by the decode stage; undefined when decoding failed or the label stage excluded the image. */
+  decoded?: Decoded;
+}
+
+/** A decoded image with a label: what the checks between hashing and splitting see. */
+interface LabelledRecord extends ImageRecord {
+  decoded: Decoded;
+  label: string;
+  /** `MODALITY/region/label`. */
+  className: string;
+}
+
+/** A kept image with its split. */
+interface PlacedRecord extends LabelledRecord {
+  /** Split code (0 train, 1 val, 2 test). */
+  split: number;
+  /** SPLIT_METHOD code: how the image got its split. */
+  method: number;
+}
+
+/** What the scan stage found. */
+interface ScanOutcome {
+  records: ImageRecord[];
+  npz: Map<number, NpzSource>;
+  /** Per DICOM source with a label CSV: the table to apply after decoding. */
+  labelTables: Map<number, LabelTable>;
+}
+
+/** The classes of the run, in source then label order. */
+interface ClassTable {
+  byName: Map<string, ClassInfo>;
+  order: ClassInfo[];
+}
+
+/**
+ * What a check between hashing and splitting gives back: the records it keeps, and its
+ * report.md lines. Duplicates are the first such check; later ones (near-duplicates,
+ * patient leaks) take `kept` and return their own outcome.
+ */
+interface DuplicateOutcome {
+  kept: LabelledRecord[];
+  duplicateLines: string[];
+  conflictLines: string[];
+  stats: PrepareResult['duplicates'];
 }
 
 /**
@@ -283,6 +371,20 @@ function writtenPath(c: Candidate, dataset: string): string {
  * report.csv into `out`. Same sources and seed → same manifest.
  */
 export async function prepareDataset(options: PrepareOptions): Promise<PrepareResult> {
+  const run = checkOptions(options);
+  const scan = await scanStage(run);
+  await decodeStage(run, scan);
+  labelStage(run, scan);
+  const classes = classStage(run, scan.records);
+  const labelled = labelledRecords(scan.records);
+  // Checks between hashing and splitting plug in here, each taking the records the previous one kept.
+  const dup = await duplicateStage(run, labelled);
+  const placed = splitStage(run, dup.kept);
+  return writeStage(run, scan.records, classes, placed, dup);
+}
+
+/** Check the options and resolve their defaults. */
+function checkOptions(options: PrepareOptions): PrepareRun {
   if (!options.sources || options.sources.length === 0)
     throw new CbirError('no sources given', {
       hint: 'pass --source <spec> (one or more) or --recipe <file.json>',
@@ -299,22 +401,32 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
   const ratios = checkRatios(options.ratios ?? [0.7, 0.1, 0.2]);
   const valFraction = checkFraction(options.valFraction ?? 0.1);
   const concurrency = Math.max(1, options.concurrency ?? Math.min(4, availableParallelism() + 1));
-  const sources = options.sources;
+  return {
+    out,
+    seed,
+    ratios,
+    valFraction,
+    concurrency,
+    sources: options.sources,
+    name: options.name,
+    recipe: options.recipe,
+    onProgress: options.onProgress,
+    rows: [],
+  };
+}
 
-  // 1. Scan.
-  const rows: ReportRow[] = [];
+/** Scan stage: list the candidate images of every source (npz sources from their arrays). */
+async function scanStage(run: PrepareRun): Promise<ScanOutcome> {
+  const { sources, rows } = run;
   const candidates: Candidate[] = [];
-  const npzArrays = new Map<
-    number,
-    { arrays: Record<string, NpyArray>; file: string; size: number; mtimeMs: number }
-  >();
+  const npz = new Map<number, NpzSource>();
   const labelTables = new Map<number, LabelTable>();
   for (let s = 0; s < sources.length; s++) {
     const spec = sources[s];
     if (spec.type === 'npz') {
       const r = await scanNpz(spec, s, rows);
       const st = await stat(r.file);
-      npzArrays.set(s, { arrays: r.arrays, file: r.file, size: st.size, mtimeMs: st.mtimeMs });
+      npz.set(s, { arrays: r.arrays, file: r.file, size: st.size, mtimeMs: st.mtimeMs });
       candidates.push(...r.candidates);
     } else {
       const r = await scanSource(spec, s);
@@ -323,6 +435,12 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
       if (r.labelTable) labelTables.set(s, r.labelTable);
     }
   }
+  checkRefClashes(sources, candidates);
+  return { records: candidates.map((c) => ({ candidate: c, spec: sources[c.source] })), npz, labelTables };
+}
+
+/** Two sources must not name the same image (same dataset and relative path). */
+function checkRefClashes(sources: SourceSpec[], candidates: Candidate[]): void {
   const refs = new Map<string, number>();
   for (const c of candidates) {
     const prev = refs.get(c.ref);
@@ -337,123 +455,175 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
     }
     refs.set(c.ref, c.source);
   }
+}
 
-  // 2. Decode and hash every image.
-  await mkdir(out, { recursive: true });
-  const decoded: (Decoded | undefined)[] = new Array(candidates.length);
-  const progress = new ProgressTracker('decode', candidates.length, options.onProgress, 'images');
-  const madeDirs = new Set<string>();
-  const writeOut = async (c: Candidate, img: RgbImage): Promise<{ written: string; bytes: Buffer }> => {
-    const written = writtenPath(c, sources[c.source].dataset);
-    const abs = join(out, written);
-    const d = dirname(abs);
-    if (!madeDirs.has(d)) {
-      await mkdir(d, { recursive: true });
-      madeDirs.add(d);
-    }
-    const bytes = await encodePng(img);
-    await writeFile(abs, bytes);
-    return { written, bytes };
-  };
-  const cache = await openHashCache(join(out, HASH_CACHE));
+/**
+ * Decode stage: decode and hash every image in a small pool (corrupt files become report rows),
+ * with progress; the hash cache is rewritten with the current files even when a decode throws.
+ */
+async function decodeStage(run: PrepareRun, scan: ScanOutcome): Promise<void> {
+  await mkdir(run.out, { recursive: true });
+  const { records } = scan;
+  const progress = new ProgressTracker('decode', records.length, run.onProgress, 'images');
+  const cache = await openHashCache(join(run.out, HASH_CACHE));
+  const decoder = new Decoder(run.out, scan.npz, cache);
   try {
-    await pool(candidates.length, concurrency, async (i) => {
-      const c = candidates[i];
-      const spec = sources[c.source];
+    await pool(records.length, run.concurrency, async (i) => {
+      const r = records[i];
       try {
-        if (c.kind === 'image') {
-          const st = await stat(c.file!);
-          const hit = cache.get(c.file!, st.size, st.mtimeMs);
-          if (hit) {
-            decoded[i] = hit;
-          } else {
-            const bytes = await readFile(c.file!);
-            const img = await decodeImage(bytes, {}, c.file!);
-            decoded[i] = { byteHash: sha256(bytes), pixelHash: pixelHash(img) };
-            await cache.put(c.file!, st.size, st.mtimeMs, decoded[i]!);
-          }
-        } else if (c.kind === 'npz') {
-          const { arrays, file, size, mtimeMs } = npzArrays.get(c.source)!;
-          const key = npzCacheKey(file, c);
-          const hit = cache.get(key, size, mtimeMs);
-          const written = writtenPath(c, spec.dataset);
-          if (hit && existsSync(join(out, written))) {
-            decoded[i] = { ...hit, written };
-          } else {
-            const img = npyImage(arrays[c.npz!.images], c.npz!.index, `${file}:${c.npz!.images}`);
-            const { bytes } = await writeOut(c, img);
-            decoded[i] = { byteHash: sha256(bytes), pixelHash: pixelHash(img), written };
-            await cache.put(key, size, mtimeMs, decoded[i]!);
-          }
-        } else {
-          const bytes = await readFile(c.file!);
-          const { image, meta } = await decodeDicom(bytes, spec.window ? { window: spec.window } : {});
-          const { written } = await writeOut(c, image);
-          decoded[i] = {
-            byteHash: sha256(bytes),
-            pixelHash: pixelHash(image),
-            written,
-            patientId: meta.patientId,
-            sopInstanceUid: meta.sopInstanceUid,
-          };
-        }
+        await decoder.decode(r);
       } catch (e) {
-        rows.push({
+        run.rows.push({
           kind: 'corrupt',
-          dataset: spec.dataset,
-          file: c.rel,
-          class: c.label ?? '',
+          dataset: r.spec.dataset,
+          file: r.candidate.rel,
+          class: r.candidate.label ?? '',
           action: 'skipped',
           detail: firstLine(e),
         });
       }
       progress.add();
     });
-    if (candidates.length === 0) progress.finish();
+    if (records.length === 0) progress.finish();
   } finally {
     await cache.close(
-      candidates
+      records
+        .map((r) => r.candidate)
         .filter((c) => c.kind !== 'dicom')
-        .map((c) => (c.kind === 'image' ? c.file! : npzCacheKey(npzArrays.get(c.source)!.file, c))),
+        .map((c) => (c.kind === 'image' ? c.file! : npzCacheKey(scan.npz.get(c.source)!.file, c))),
     );
   }
+}
 
-  // 3. DICOM: labels from a label CSV (by file name and/or SOPInstanceUID), groups by PatientID.
-  for (const [s, table] of labelTables) {
-    const spec = sources[s];
-    const idx = candidates.map((c, i) => (c.source === s && decoded[i] ? i : -1)).filter((i) => i >= 0);
-    const mode = spec.key ?? 'auto';
-    const { byFile, unmatched } = matchLabels(
-      table,
-      idx.map((i) => candidates[i].file!),
-      (k) => (mode !== 'file' && decoded[idx[k]]!.sopInstanceUid ? [decoded[idx[k]]!.sopInstanceUid!] : []),
-      mode !== 'sop',
-    );
-    idx.forEach((i, k) => {
-      const label = labelFromRow(byFile[k], { dataset: spec.dataset, rel: candidates[i].rel, csv: table.file }, rows);
-      if (label === undefined) {
-        decoded[i] = undefined;
-        return;
-      }
-      candidates[i].label = label;
-      if (byFile[k]!.split) candidates[i].given = byFile[k]!.split;
-    });
-    reportUnmatched(unmatched, spec, table.file, rows);
-  }
-  for (let i = 0; i < candidates.length; i++) {
-    const c = candidates[i];
-    if (c.kind === 'dicom' && decoded[i] && !sources[c.source].group && decoded[i]!.patientId)
-      c.group = `${sources[c.source].dataset}:patient:${decoded[i]!.patientId}`;
+/** Hash stage of one image: sha256 of its bytes and of its decoded pixels (the exact-duplicate keys). */
+function hashImage(bytes: Uint8Array, img: RgbImage): Pick<Decoded, 'byteHash' | 'pixelHash'> {
+  return { byteHash: sha256(bytes), pixelHash: pixelHash(img) };
+}
+
+/**
+ * Decodes one record (setting `record.decoded`): image files are read through the hash cache;
+ * npz and DICOM images are written out as PNGs under `<out>/images/<dataset>/`.
+ */
+class Decoder {
+  private readonly madeDirs = new Set<string>();
+
+  constructor(
+    private readonly out: string,
+    private readonly npz: Map<number, NpzSource>,
+    private readonly cache: HashCache,
+  ) {}
+
+  /** Decode and hash one record by its kind. */
+  async decode(r: ImageRecord): Promise<void> {
+    if (r.candidate.kind === 'image') await this.decodeFile(r);
+    else if (r.candidate.kind === 'npz') await this.decodeNpz(r);
+    else await this.decodeDicomFile(r);
   }
 
-  // 4. Classes.
-  const classByName = new Map<string, ClassInfo>();
-  const classOrder: ClassInfo[] = [];
-  for (let s = 0; s < sources.length; s++) {
-    const spec = sources[s];
+  /** An image file (png, jpeg, …), skipped when the cache has its size and mtime. */
+  private async decodeFile(r: ImageRecord): Promise<void> {
+    const file = r.candidate.file!;
+    const st = await stat(file);
+    const hit = this.cache.get(file, st.size, st.mtimeMs);
+    if (hit) {
+      r.decoded = hit;
+    } else {
+      const bytes = await readFile(file);
+      const img = await decodeImage(bytes, {}, file);
+      r.decoded = hashImage(bytes, img);
+      await this.cache.put(file, st.size, st.mtimeMs, r.decoded);
+    }
+  }
+
+  /** One image of an npz stack, written out unless the cache has it and its PNG still exists. */
+  private async decodeNpz(r: ImageRecord): Promise<void> {
+    const c = r.candidate;
+    const { arrays, file, size, mtimeMs } = this.npz.get(c.source)!;
+    const key = npzCacheKey(file, c);
+    const hit = this.cache.get(key, size, mtimeMs);
+    const written = writtenPath(c, r.spec.dataset);
+    if (hit && existsSync(join(this.out, written))) {
+      r.decoded = { ...hit, written };
+    } else {
+      const img = npyImage(arrays[c.npz!.images], c.npz!.index, `${file}:${c.npz!.images}`);
+      const { bytes } = await this.writeOut(r, img);
+      r.decoded = { ...hashImage(bytes, img), written };
+      await this.cache.put(key, size, mtimeMs, r.decoded);
+    }
+  }
+
+  /** A DICOM file (never cached: its PatientID and SOPInstanceUID are needed too). */
+  private async decodeDicomFile(r: ImageRecord): Promise<void> {
+    const bytes = await readFile(r.candidate.file!);
+    const { image, meta } = await decodeDicom(bytes, r.spec.window ? { window: r.spec.window } : {});
+    const { written } = await this.writeOut(r, image);
+    r.decoded = {
+      ...hashImage(bytes, image),
+      written,
+      patientId: meta.patientId,
+      sopInstanceUid: meta.sopInstanceUid,
+    };
+  }
+
+  /** Write an image out as PNG at its manifest path. */
+  private async writeOut(r: ImageRecord, img: RgbImage): Promise<{ written: string; bytes: Buffer }> {
+    const written = writtenPath(r.candidate, r.spec.dataset);
+    const abs = join(this.out, written);
+    const d = dirname(abs);
+    if (!this.madeDirs.has(d)) {
+      await mkdir(d, { recursive: true });
+      this.madeDirs.add(d);
+    }
+    const bytes = await encodePng(img);
+    await writeFile(abs, bytes);
+    return { written, bytes };
+  }
+}
+
+/** Label stage: DICOM labels from a label CSV (by file name and/or SOPInstanceUID), groups by PatientID. */
+function labelStage(run: PrepareRun, scan: ScanOutcome): void {
+  for (const [s, table] of scan.labelTables) applyLabelTable(run, scan.records, s, table);
+  for (const r of scan.records) {
+    const c = r.candidate;
+    if (c.kind === 'dicom' && r.decoded && !r.spec.group && r.decoded.patientId)
+      c.group = `${r.spec.dataset}:patient:${r.decoded.patientId}`;
+  }
+}
+
+/** Label the decoded images of DICOM source `s` from its label table; unlabelled ones are excluded. */
+function applyLabelTable(run: PrepareRun, records: ImageRecord[], s: number, table: LabelTable): void {
+  const spec = run.sources[s];
+  const mine = records.filter((r) => r.candidate.source === s && r.decoded);
+  const mode = spec.key ?? 'auto';
+  const { byFile, unmatched } = matchLabels(
+    table,
+    mine.map((r) => r.candidate.file!),
+    (k) => (mode !== 'file' && mine[k].decoded!.sopInstanceUid ? [mine[k].decoded!.sopInstanceUid!] : []),
+    mode !== 'sop',
+  );
+  mine.forEach((r, k) => {
+    const label = labelFromRow(byFile[k], { dataset: spec.dataset, rel: r.candidate.rel, csv: table.file }, run.rows);
+    if (label === undefined) {
+      r.decoded = undefined;
+      return;
+    }
+    r.candidate.label = label;
+    if (byFile[k]!.split) r.candidate.given = byFile[k]!.split;
+  });
+  reportUnmatched(unmatched, spec, table.file, run.rows);
+}
+
+/** Classes stage: one class per modality/region/label found, anatomical or pathological by the source's normal label. */
+function classStage(run: PrepareRun, records: ImageRecord[]): ClassTable {
+  const byName = new Map<string, ClassInfo>();
+  const order: ClassInfo[] = [];
+  for (let s = 0; s < run.sources.length; s++) {
+    const spec = run.sources[s];
     const labels = [
       ...new Set(
-        candidates.filter((c, i) => c.source === s && decoded[i] && c.label !== undefined).map((c) => c.label!),
+        records
+          .filter((r) => r.candidate.source === s && r.decoded && r.candidate.label !== undefined)
+          .map((r) => r.candidate.label!),
       ),
     ].sort();
     if (spec.normal !== undefined && !labels.includes(spec.normal)) {
@@ -470,7 +640,7 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
     for (const label of labels) {
       const name = `${spec.modality}/${spec.region}/${label}`;
       const kind = classKind(spec, label);
-      const prev = classByName.get(name);
+      const prev = byName.get(name);
       if (prev) {
         if (prev.kind !== kind)
           throw new CbirError(`class ${name} is ${prev.kind} in one source and ${kind} in ${spec.dataset}`, {
@@ -482,124 +652,216 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
         continue;
       }
       const info: ClassInfo = { name, modality: spec.modality, region: spec.region, label, kind };
-      classByName.set(name, info);
-      classOrder.push(info);
+      byName.set(name, info);
+      order.push(info);
     }
   }
+  return { byName, order };
+}
 
-  // 5. Duplicates.
-  const valid = candidates.map((c, i) => (decoded[i] && c.label !== undefined ? i : -1)).filter((i) => i >= 0);
-  const className = (i: number) =>
-    `${sources[candidates[i].source].modality}/${sources[candidates[i].source].region}/${candidates[i].label}`;
-  const dupItems: DuplicateItem[] = valid.map((i) => ({
-    ref: candidates[i].ref,
-    byteHash: decoded[i]!.byteHash,
-    pixelHash: decoded[i]!.pixelHash,
-    className: className(i),
-    split: candidates[i].given,
+/** The records that decoded and have a label, in scan order, with their class names. */
+function labelledRecords(records: ImageRecord[]): LabelledRecord[] {
+  return records
+    .filter((r) => r.decoded && r.candidate.label !== undefined)
+    .map((r) => ({
+      ...r,
+      decoded: r.decoded!,
+      label: r.candidate.label!,
+      className: `${r.spec.modality}/${r.spec.region}/${r.candidate.label}`,
+    }));
+}
+
+/** `ref` of a duplicate copy, with its given split, as report.md shows it. */
+function dupWhere(d: DuplicateItem): string {
+  return `\`${d.ref}\`${d.split ? ` (${d.split})` : ''}`;
+}
+
+/**
+ * Duplicates stage: exact duplicates by byte or pixel hash (`findDuplicates`); label conflicts
+ * are dropped entirely, otherwise one copy is kept. Written-out images of dropped copies are removed.
+ */
+async function duplicateStage(run: PrepareRun, records: LabelledRecord[]): Promise<DuplicateOutcome> {
+  const items: DuplicateItem[] = records.map((r) => ({
+    ref: r.candidate.ref,
+    byteHash: r.decoded.byteHash,
+    pixelHash: r.decoded.pixelHash,
+    className: r.className,
+    split: r.candidate.given,
   }));
-  const dup = findDuplicates(dupItems);
+  const dup = findDuplicates(items);
   const duplicateLines: string[] = [];
   const conflictLines: string[] = [];
-  const where = (k: number) => `\`${dupItems[k].ref}\`${dupItems[k].split ? ` (${dupItems[k].split})` : ''}`;
   let dropped = 0;
   let conflictDropped = 0;
   for (const g of dup.groups) {
-    const how = g.identical === 'bytes' ? 'identical bytes' : 'identical decoded pixels';
     if (g.conflict) {
-      conflictLines.push(
-        `- ${g.members.map((k) => `${where(k)} as ${dupItems[k].className}`).join('; ')} — ${how}; all ${g.members.length} copies dropped`,
-      );
-      for (const k of g.members) {
-        const c = candidates[valid[k]];
-        const others = g.members.filter((o) => o !== k).map((o) => `${dupItems[o].ref} (${dupItems[o].className})`);
-        rows.push({
-          kind: 'label-conflict',
-          dataset: sources[c.source].dataset,
-          file: c.rel,
-          class: c.label!,
-          action: 'dropped',
-          detail: `${how} to ${others.join(', ')}; classes differ (${g.classes.join(' vs ')}), all copies dropped`,
-        });
-        conflictDropped++;
-      }
+      conflictLines.push(reportConflict(run, records, items, g));
+      conflictDropped += g.members.length;
     } else {
-      const kept = g.members[0];
-      const rest = g.members.slice(1);
-      duplicateLines.push(
-        `- kept ${where(kept)}; dropped ${rest.map(where).join(', ')} — ${how}, class ${g.classes[0]}`,
-      );
-      const kc = candidates[valid[kept]];
-      rows.push({
-        kind: 'duplicate-kept',
-        dataset: sources[kc.source].dataset,
-        file: kc.rel,
-        class: kc.label!,
-        action: 'kept',
-        detail: `${how} to ${rest.map((o) => dupItems[o].ref + (dupItems[o].split ? ` (${dupItems[o].split})` : '')).join(', ')}; this copy kept${dupItems[kept].split ? ` (split ${dupItems[kept].split})` : ''}`,
-      });
-      for (const k of rest) {
-        const c = candidates[valid[k]];
-        rows.push({
-          kind: 'duplicate-dropped',
-          dataset: sources[c.source].dataset,
-          file: c.rel,
-          class: c.label!,
-          action: 'dropped',
-          detail: `${how} to ${dupItems[kept].ref}${dupItems[kept].split ? ` (kept, in ${dupItems[kept].split})` : ' (kept)'}${dupItems[k].split && dupItems[kept].split && dupItems[k].split !== dupItems[kept].split ? `; this copy was in ${dupItems[k].split}` : ''}`,
-        });
-        dropped++;
-      }
+      duplicateLines.push(reportDuplicate(run, records, items, g));
+      dropped += g.members.length - 1;
     }
   }
-  const keptIdx = valid.filter((_, k) => dup.drop[k] === 0);
+  const kept = records.filter((_, k) => dup.drop[k] === 0);
   // Written-out images of dropped copies are removed.
-  for (let k = 0; k < valid.length; k++) {
-    const w = decoded[valid[k]]!.written;
-    if (dup.drop[k] !== 0 && w) await rm(join(out, w), { force: true });
+  for (let k = 0; k < records.length; k++) {
+    const w = records[k].decoded.written;
+    if (dup.drop[k] !== 0 && w) await rm(join(run.out, w), { force: true });
   }
+  const groups = dup.groups.filter((g) => !g.conflict).length;
+  return {
+    kept,
+    duplicateLines,
+    conflictLines,
+    stats: { groups, dropped, conflictGroups: conflictLines.length, conflictDropped },
+  };
+}
 
-  // 6. Splits.
-  const splitItems: SplitItem[] = keptIdx.map((i) => ({
-    stratum: `${sources[candidates[i].source].dataset}\u0000${className(i)}`,
-    group: candidates[i].group,
-    given: candidates[i].given,
-    carve: candidates[i].carve,
-  }));
-  const assigned = assignSplits(splitItems, { ratios, valFraction, seed });
+/** How the copies of a group are identical, in words. */
+function howIdentical(g: DuplicateGroup): string {
+  return g.identical === 'bytes' ? 'identical bytes' : 'identical decoded pixels';
+}
 
-  // 7. Manifest, ordered by source then ref.
-  const order = keptIdx
-    .map((_, k) => k)
-    .sort((a, b) => {
-      const ca = candidates[keptIdx[a]];
-      const cb = candidates[keptIdx[b]];
-      return ca.source - cb.source || (ca.ref < cb.ref ? -1 : ca.ref > cb.ref ? 1 : 0);
+/** Report rows for a label-conflict group (every copy dropped); returns its report.md line. */
+function reportConflict(run: PrepareRun, records: LabelledRecord[], items: DuplicateItem[], g: DuplicateGroup): string {
+  const how = howIdentical(g);
+  const line = `- ${g.members.map((k) => `${dupWhere(items[k])} as ${items[k].className}`).join('; ')} — ${how}; all ${g.members.length} copies dropped`;
+  for (const k of g.members) {
+    const r = records[k];
+    const others = g.members.filter((o) => o !== k).map((o) => `${items[o].ref} (${items[o].className})`);
+    run.rows.push({
+      kind: 'label-conflict',
+      dataset: r.spec.dataset,
+      file: r.candidate.rel,
+      class: r.label,
+      action: 'dropped',
+      detail: `${how} to ${others.join(', ')}; classes differ (${g.classes.join(' vs ')}), all copies dropped`,
     });
-  const entries: ManifestEntry[] = order.map((k) => {
-    const i = keptIdx[k];
-    const c = candidates[i];
-    const spec = sources[c.source];
-    const filepath = decoded[i]!.written ?? slash(relative(out, c.file!));
-    return {
-      filepath,
-      dataset: spec.dataset,
-      split: SPLITS[assigned.split[k]],
-      modality: spec.modality,
-      anatomicRegion: spec.region,
-      className: className(i),
-    };
+  }
+  return line;
+}
+
+/** Report rows for a duplicate group (first member kept, the rest dropped); returns its report.md line. */
+function reportDuplicate(
+  run: PrepareRun,
+  records: LabelledRecord[],
+  items: DuplicateItem[],
+  g: DuplicateGroup,
+): string {
+  const how = howIdentical(g);
+  const kept = g.members[0];
+  const rest = g.members.slice(1);
+  const ki = items[kept];
+  const line = `- kept ${dupWhere(ki)}; dropped ${rest.map((o) => dupWhere(items[o])).join(', ')} — ${how}, class ${g.classes[0]}`;
+  const kr = records[kept];
+  run.rows.push({
+    kind: 'duplicate-kept',
+    dataset: kr.spec.dataset,
+    file: kr.candidate.rel,
+    class: kr.label,
+    action: 'kept',
+    detail: `${how} to ${rest.map((o) => items[o].ref + (items[o].split ? ` (${items[o].split})` : '')).join(', ')}; this copy kept${ki.split ? ` (split ${ki.split})` : ''}`,
   });
+  for (const k of rest) {
+    const r = records[k];
+    const ik = items[k];
+    run.rows.push({
+      kind: 'duplicate-dropped',
+      dataset: r.spec.dataset,
+      file: r.candidate.rel,
+      class: r.label,
+      action: 'dropped',
+      detail: `${how} to ${ki.ref}${ki.split ? ` (kept, in ${ki.split})` : ' (kept)'}${ik.split && ki.split && ik.split !== ki.split ? `; this copy was in ${ik.split}` : ''}`,
+    });
+  }
+  return line;
+}
+
+/** Split stage: seeded stratified (dataset + class) grouped splits, keeping given splits. */
+function splitStage(run: PrepareRun, records: LabelledRecord[]): PlacedRecord[] {
+  const items: SplitItem[] = records.map((r) => ({
+    stratum: `${r.spec.dataset}\u0000${r.className}`,
+    group: r.candidate.group,
+    given: r.candidate.given,
+    carve: r.candidate.carve,
+  }));
+  const assigned = assignSplits(items, { ratios: run.ratios, valFraction: run.valFraction, seed: run.seed });
+  return records.map((r, k) => ({ ...r, split: assigned.split[k], method: assigned.method[k] }));
+}
+
+/** Write stage: manifest (ordered by source then ref), split table, summary, then the files. */
+async function writeStage(
+  run: PrepareRun,
+  records: ImageRecord[],
+  classes: ClassTable,
+  placed: PlacedRecord[],
+  dup: DuplicateOutcome,
+): Promise<PrepareResult> {
+  const ordered = placed
+    .slice()
+    .sort(
+      (a, b) =>
+        a.candidate.source - b.candidate.source ||
+        (a.candidate.ref < b.candidate.ref ? -1 : a.candidate.ref > b.candidate.ref ? 1 : 0),
+    );
+  const { manifest, meta } = buildManifest(run, ordered, classes);
+  const splits = splitTable(run, ordered, classes);
+  const summary = summarize(run, records, ordered);
+  if (manifest.size === 0)
+    throw new CbirError('no images left to write a manifest', {
+      file: join(run.out, 'report.csv'),
+      hint: 'see the report: every image was corrupt, unlabeled or a duplicate',
+      code: 'prepare/empty',
+    });
+  sortRows(run);
+  await writeManifest(run.out, manifest, meta);
+  await writeReport(run.out, {
+    title: run.name ? `Data preparation report: ${run.name}` : undefined,
+    seed: run.seed,
+    ratios: run.ratios,
+    valFraction: run.valFraction,
+    sources: run.sources.map((s) => ({ dataset: s.dataset, type: s.type, path: s.path })),
+    summary,
+    splits,
+    rows: run.rows,
+    duplicateLines: dup.duplicateLines,
+    conflictLines: dup.conflictLines,
+  });
+  return {
+    manifest,
+    out: run.out,
+    rows: run.rows,
+    counts: countKinds(run.rows),
+    summary,
+    found: records.length,
+    duplicates: dup.stats,
+  };
+}
+
+/** The manifest of the placed images (paths relative to `out`) and the dataset.json metadata. */
+function buildManifest(
+  run: PrepareRun,
+  ordered: PlacedRecord[],
+  classes: ClassTable,
+): { manifest: Manifest; meta: DatasetMeta } {
+  const entries: ManifestEntry[] = ordered.map((r) => ({
+    filepath: r.decoded.written ?? slash(relative(run.out, r.candidate.file!)),
+    dataset: r.spec.dataset,
+    split: SPLITS[r.split],
+    modality: r.spec.modality,
+    anatomicRegion: r.spec.region,
+    className: r.className,
+  }));
   const usedClasses = new Set(entries.map((e) => e.className));
-  const classes = classOrder.filter((c) => usedClasses.has(c.name));
+  const used = classes.order.filter((c) => usedClasses.has(c.name));
   const meta = {
-    name: options.name,
+    name: run.name,
     createdAt: new Date().toISOString(),
-    seed,
-    ratios,
-    valFraction,
-    recipe: options.recipe,
-    sources: sources.map((s) => ({
+    seed: run.seed,
+    ratios: run.ratios,
+    valFraction: run.valFraction,
+    recipe: run.recipe,
+    sources: run.sources.map((s) => ({
       type: s.type,
       dataset: s.dataset,
       modality: s.modality,
@@ -607,49 +869,56 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
       path: s.path,
     })),
   };
-  const manifest = Manifest.fromEntries(entries, classes, { dir: out, imagesRoot: '.', meta });
+  const manifest = Manifest.fromEntries(entries, used, { dir: run.out, imagesRoot: '.', meta });
+  return { manifest, meta };
+}
 
-  // 8. Split rows and summary.
-  const splitTable: ReportContext['splits'] = [];
-  const dsRank0 = new Map<string, number>();
+/** Rank of each dataset: the index of its first source. */
+function datasetRanks(sources: SourceSpec[]): Map<string, number> {
+  const rank = new Map<string, number>();
   sources.forEach((s, i) => {
-    if (!dsRank0.has(s.dataset)) dsRank0.set(s.dataset, i);
+    if (!rank.has(s.dataset)) rank.set(s.dataset, i);
   });
+  return rank;
+}
+
+/** Split counts per dataset and class, with how the splits came about; adds a split-assigned row for each. */
+function splitTable(run: PrepareRun, ordered: PlacedRecord[], classes: ClassTable): ReportContext['splits'] {
+  const table: ReportContext['splits'] = [];
+  const dsRank = datasetRanks(run.sources);
   const perClass = new Map<string, { dataset: string; cls: string; n: number[]; how: Map<string, number> }>();
   const methodName = [
     'split given by the source',
     'seeded stratified split',
-    `given train, ${Math.round(valFraction * 1000) / 10} % carved out as val`,
+    `given train, ${Math.round(run.valFraction * 1000) / 10} % carved out as val`,
     'split inherited from its group',
   ];
-  order.forEach((k) => {
-    const i = keptIdx[k];
-    const c = candidates[i];
-    const key = `${sources[c.source].dataset}\u0000${className(i)}`;
+  for (const r of ordered) {
+    const key = `${r.spec.dataset}\u0000${r.className}`;
     let p = perClass.get(key);
     if (!p) {
-      p = { dataset: sources[c.source].dataset, cls: className(i), n: [0, 0, 0], how: new Map() };
+      p = { dataset: r.spec.dataset, cls: r.className, n: [0, 0, 0], how: new Map() };
       perClass.set(key, p);
     }
-    p.n[assigned.split[k]]++;
-    const m = methodName[assigned.method[k]];
+    p.n[r.split]++;
+    const m = methodName[r.method];
     p.how.set(m, (p.how.get(m) ?? 0) + 1);
-  });
-  const classRank = new Map(classOrder.map((c, k) => [c.name, k]));
+  }
+  const classRank = new Map(classes.order.map((c, k) => [c.name, k]));
   for (const p of [...perClass.values()].sort(
-    (a, b) => dsRank0.get(a.dataset)! - dsRank0.get(b.dataset)! || classRank.get(a.cls)! - classRank.get(b.cls)!,
+    (a, b) => dsRank.get(a.dataset)! - dsRank.get(b.dataset)! || classRank.get(a.cls)! - classRank.get(b.cls)!,
   )) {
     const how = [...p.how.entries()].map(([m, n]) => `${m} (${n})`).join('; ');
-    splitTable.push({
+    table.push({
       dataset: p.dataset,
       className: p.cls,
-      kind: classByName.get(p.cls)!.kind,
+      kind: classes.byName.get(p.cls)!.kind,
       train: p.n[0],
       val: p.n[1],
       test: p.n[2],
       how,
     });
-    rows.push({
+    run.rows.push({
       kind: 'split-assigned',
       dataset: p.dataset,
       file: '',
@@ -658,65 +927,35 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
       detail: `train ${p.n[0]} / val ${p.n[1]} / test ${p.n[2]}; ${how}`,
     });
   }
+  return table;
+}
+
+/** Per dataset: images found, kept and per split. */
+function summarize(run: PrepareRun, records: ImageRecord[], ordered: PlacedRecord[]): ReportSummaryRow[] {
   const summary: ReportSummaryRow[] = [];
-  for (const ds of [...new Set(sources.map((s) => s.dataset))]) {
-    const found = candidates.filter((c) => sources[c.source].dataset === ds).length;
+  for (const ds of [...new Set(run.sources.map((s) => s.dataset))]) {
+    const found = records.filter((r) => r.spec.dataset === ds).length;
     const n = [0, 0, 0];
-    order.forEach((k) => {
-      if (sources[candidates[keptIdx[k]].source].dataset === ds) n[assigned.split[k]]++;
-    });
+    for (const r of ordered) if (r.spec.dataset === ds) n[r.split]++;
     summary.push({ dataset: ds, found, kept: n[0] + n[1] + n[2], train: n[0], val: n[1], test: n[2] });
   }
-  if (entries.length === 0)
-    throw new CbirError('no images left to write a manifest', {
-      file: join(out, 'report.csv'),
-      hint: 'see the report: every image was corrupt, unlabeled or a duplicate',
-      code: 'prepare/empty',
-    });
+  return summary;
+}
 
-  // 9. Write (rows in a fixed order: by kind, dataset, file).
+/** Put the report rows in a fixed order: by kind, dataset, file, class. */
+function sortRows(run: PrepareRun): void {
   const kindRank = (k: string) => {
     const r = (REPORT_KINDS as readonly string[]).indexOf(k);
     return r < 0 ? REPORT_KINDS.length : r;
   };
-  const dsRank = new Map<string, number>();
-  sources.forEach((s, i) => {
-    if (!dsRank.has(s.dataset)) dsRank.set(s.dataset, i);
-  });
-  rows.sort(
+  const dsRank = datasetRanks(run.sources);
+  run.rows.sort(
     (a, b) =>
       kindRank(a.kind) - kindRank(b.kind) ||
       (dsRank.get(a.dataset) ?? 0) - (dsRank.get(b.dataset) ?? 0) ||
       (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) ||
       (a.class < b.class ? -1 : a.class > b.class ? 1 : 0),
   );
-  await writeManifest(out, manifest, meta);
-  await writeReport(out, {
-    title: options.name ? `Data preparation report: ${options.name}` : undefined,
-    seed,
-    ratios,
-    valFraction,
-    sources: sources.map((s) => ({ dataset: s.dataset, type: s.type, path: s.path })),
-    summary,
-    splits: splitTable,
-    rows,
-    duplicateLines,
-    conflictLines,
-  });
-  return {
-    manifest,
-    out,
-    rows,
-    counts: countKinds(rows),
-    summary,
-    found: candidates.length,
-    duplicates: {
-      groups: dup.groups.filter((g) => !g.conflict).length,
-      dropped,
-      conflictGroups: conflictLines.length,
-      conflictDropped,
-    },
-  };
 }
 
 /** A short text summary of a prepare run (printed by the CLI). */

@@ -175,6 +175,23 @@ function requireDir(spec: SourceSpec, dir: string, what: string): void {
     );
 }
 
+/** The shared state of one class-folder scan: where it is and what it has found so far. */
+interface FolderScan {
+  spec: SourceSpec;
+  sourceIndex: number;
+  kind: FileKind;
+  root: string;
+  rows: ReportRow[];
+  candidates: Candidate[];
+  /** Carve val out of the given train split (train + test folders only). */
+  carve: boolean;
+}
+
+/** Entries of `dir`, sorted by name. */
+async function sortedEntries(dir: string) {
+  return (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
 /**
  * Scan a class-folder layout: `root/<class>/...` or `root/<split>/<class>/...` (split folders
  * Training/Testing/train/val/test, case-insensitive). The given split is kept when there is a test
@@ -185,9 +202,7 @@ function requireDir(spec: SourceSpec, dir: string, what: string): void {
 async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: FileKind): Promise<ScanResult> {
   const root = spec.path;
   requireDir(spec, root, 'source folder');
-  const rows: ReportRow[] = [];
-  const candidates: Candidate[] = [];
-  const top = (await readdir(root, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const top = await sortedEntries(root);
   const dirs = top.filter((e) => e.isDirectory() && !hidden(e.name));
   const splitDirs = dirs.filter((e) => SPLIT_DIRS[e.name.toLowerCase()] !== undefined);
   if (splitDirs.length > 0 && splitDirs.length < dirs.length) {
@@ -204,89 +219,23 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
   // Split folders are used only when they hold a test split (the queries); train + test only → val carved from train.
   const useSplits = splitLayout && givenSplits.has('test');
   const carve = useSplits && givenSplits.has('train') && !givenSplits.has('val');
-  const addClassDir = async (classDir: string, label: string, given?: Split) => {
-    const mapped = spec.labels?.[label] ?? label;
-    for (const f of await walkImages(classDir, root, kind, spec.dataset, rows)) {
-      const rel = relPath(root, f);
-      const ref = `${spec.dataset}/${rel}`;
-      candidates.push({
-        source: sourceIndex,
-        kind,
-        rel,
-        ref,
-        file: f,
-        label: mapped,
-        given,
-        carve: given === 'train' ? carve : undefined,
-        group: groupOf(spec, f) ?? ref,
-      });
-    }
-  };
-  const looseFiles = async (dir: string) => {
-    for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) continue;
-      if (hidden(e.name))
-        rows.push({
-          kind: 'ignored-hidden',
-          dataset: spec.dataset,
-          file: relPath(root, p),
-          class: '',
-          action: 'skipped',
-          detail: 'hidden file',
-        });
-      else if (kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(p))
-        rows.push({
-          kind: 'missing-label',
-          dataset: spec.dataset,
-          file: relPath(root, p),
-          class: '',
-          action: 'skipped',
-          detail: 'image is not inside a class folder',
-        });
-      else
-        rows.push({
-          kind: 'ignored-non-image',
-          dataset: spec.dataset,
-          file: relPath(root, p),
-          class: '',
-          action: 'skipped',
-          detail: `not an image file (${extname(e.name) || 'no extension'})`,
-        });
-    }
-  };
-  const hiddenDirs = async (dir: string) => {
-    for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (!e.isDirectory() || !hidden(e.name)) continue;
-      const n = await countFiles(join(dir, e.name));
-      rows.push({
-        kind: 'ignored-hidden',
-        dataset: spec.dataset,
-        file: relPath(root, join(dir, e.name)) + '/',
-        class: '',
-        action: 'skipped',
-        detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}`,
-      });
-    }
-  };
-  await looseFiles(root);
-  await hiddenDirs(root);
+  const scan: FolderScan = { spec, sourceIndex, kind, root, rows: [], candidates: [], carve };
+  await looseFiles(scan, root);
+  await hiddenDirs(scan, root);
   if (splitLayout) {
     for (const sd of splitDirs) {
       const split = SPLIT_DIRS[sd.name.toLowerCase()];
       const sdir = join(root, sd.name);
-      await looseFiles(sdir);
-      await hiddenDirs(sdir);
-      for (const cd of (await readdir(sdir, { withFileTypes: true }))
-        .filter((e) => e.isDirectory() && !hidden(e.name))
-        .sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        await addClassDir(join(sdir, cd.name), cd.name, useSplits ? split : undefined);
+      await looseFiles(scan, sdir);
+      await hiddenDirs(scan, sdir);
+      for (const cd of (await sortedEntries(sdir)).filter((e) => e.isDirectory() && !hidden(e.name))) {
+        await addClassDir(scan, join(sdir, cd.name), cd.name, useSplits ? split : undefined);
       }
     }
   } else {
-    for (const cd of dirs) await addClassDir(join(root, cd.name), cd.name);
+    for (const cd of dirs) await addClassDir(scan, join(root, cd.name), cd.name);
   }
-  if (candidates.length === 0) {
+  if (scan.candidates.length === 0) {
     throw sourceError(
       spec,
       `no ${kind === 'image' ? 'image' : 'DICOM'} files in class folders under ${root}`,
@@ -294,7 +243,80 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
       'source/empty',
     );
   }
-  return { candidates, rows };
+  return { candidates: scan.candidates, rows: scan.rows };
+}
+
+/** Add every image under one class folder as a candidate of that class. */
+async function addClassDir(scan: FolderScan, classDir: string, label: string, given?: Split): Promise<void> {
+  const { spec, root } = scan;
+  const mapped = spec.labels?.[label] ?? label;
+  for (const f of await walkImages(classDir, root, scan.kind, spec.dataset, scan.rows)) {
+    const rel = relPath(root, f);
+    const ref = `${spec.dataset}/${rel}`;
+    scan.candidates.push({
+      source: scan.sourceIndex,
+      kind: scan.kind,
+      rel,
+      ref,
+      file: f,
+      label: mapped,
+      given,
+      carve: given === 'train' ? scan.carve : undefined,
+      group: groupOf(spec, f) ?? ref,
+    });
+  }
+}
+
+/** Report the files directly in `dir` (outside any class folder): hidden, unlabelled images, non-images. */
+async function looseFiles(scan: FolderScan, dir: string): Promise<void> {
+  const { spec, root, kind } = scan;
+  for (const e of await sortedEntries(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) continue;
+    if (hidden(e.name))
+      scan.rows.push({
+        kind: 'ignored-hidden',
+        dataset: spec.dataset,
+        file: relPath(root, p),
+        class: '',
+        action: 'skipped',
+        detail: 'hidden file',
+      });
+    else if (kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(p))
+      scan.rows.push({
+        kind: 'missing-label',
+        dataset: spec.dataset,
+        file: relPath(root, p),
+        class: '',
+        action: 'skipped',
+        detail: 'image is not inside a class folder',
+      });
+    else
+      scan.rows.push({
+        kind: 'ignored-non-image',
+        dataset: spec.dataset,
+        file: relPath(root, p),
+        class: '',
+        action: 'skipped',
+        detail: `not an image file (${extname(e.name) || 'no extension'})`,
+      });
+  }
+}
+
+/** Report the hidden folders directly in `dir` with their file counts. */
+async function hiddenDirs(scan: FolderScan, dir: string): Promise<void> {
+  for (const e of await sortedEntries(dir)) {
+    if (!e.isDirectory() || !hidden(e.name)) continue;
+    const n = await countFiles(join(dir, e.name));
+    scan.rows.push({
+      kind: 'ignored-hidden',
+      dataset: scan.spec.dataset,
+      file: relPath(scan.root, join(dir, e.name)) + '/',
+      class: '',
+      action: 'skipped',
+      detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}`,
+    });
+  }
 }
 
 /** A parsed label CSV: id → labels (0, 1 or several), with the CSV row. */
@@ -306,6 +328,17 @@ export interface LabelTable {
 
 const TRUE_CELL = /^(1|1\.0|true|yes)$/i;
 const FALSE_CELL = /^(0|0\.0|false|no|)$/i;
+
+/** Where the columns of a label CSV are, from its header. */
+interface LabelColumns {
+  header: string[];
+  idCol: number;
+  /** The `split` column, or -1. */
+  splitCol: number;
+  labelCols: number[];
+  /** One label column (cells are labels) rather than several one-hot columns. */
+  single: boolean;
+}
 
 /**
  * Read a label CSV. Header cells are trimmed (`id, hemorrhage` works) and matched
@@ -323,42 +356,15 @@ export async function readLabelTable(file: string, spec: SourceSpec): Promise<La
       'source/not-found',
     );
   const rows = new Map<string, { row: number; labels: string[]; split?: Split }>();
-  let header: string[] | null = null;
-  let idCol = 0;
-  let splitCol = -1;
-  let labelCols: number[] = [];
-  let single = true;
+  let cols: LabelColumns | null = null;
   const binary: number[] = [];
   for await (const { cells, line } of readCsvRecords(file)) {
-    if (header === null) {
-      header = cells.map((c) => c.trim());
-      const find = (name: string, what: string) => {
-        const i = header!.findIndex((h) => h.toLowerCase() === name.trim().toLowerCase());
-        if (i < 0)
-          throw new CbirError(`no ${what} column "${name}" in the header (columns: ${header!.join(', ')})`, {
-            file,
-            row: line,
-            hint: `set ${what === 'id' ? 'id' : 'label'}= to one of the columns`,
-            code: 'labels/missing-column',
-          });
-        return i;
-      };
-      idCol = spec.id ? find(spec.id, 'id') : 0;
-      splitCol = header.findIndex((h, i) => i !== idCol && h.toLowerCase() === 'split');
-      if (spec.label) labelCols = [find(spec.label, 'label')];
-      else labelCols = header.map((_, i) => i).filter((i) => i !== idCol && i !== splitCol);
-      if (labelCols.length === 0)
-        throw new CbirError('the label CSV has no label column', {
-          file,
-          row: line,
-          hint: 'it needs an id column and a label column (or one 0/1 column per label)',
-          code: 'labels/no-label-column',
-        });
-      single = labelCols.length === 1;
+    if (cols === null) {
+      cols = labelColumns(cells, line, file, spec);
       continue;
     }
     if (cells.length === 1 && cells[0].trim() === '') continue;
-    const id = (cells[idCol] ?? '').trim();
+    const id = (cells[cols.idCol] ?? '').trim();
     if (id === '')
       throw new CbirError('empty id', {
         file,
@@ -366,74 +372,121 @@ export async function readLabelTable(file: string, spec: SourceSpec): Promise<La
         hint: 'every row needs the id (file name or stem) of its image',
         code: 'labels/empty-id',
       });
-    let labels: string[] = [];
-    if (single) {
-      const v = (cells[labelCols[0]] ?? '').trim();
-      const parts =
-        v === ''
-          ? []
-          : v
-              .split(/[|;]/)
-              .map((x) => x.trim())
-              .filter((x) => x !== '');
-      for (const p of parts) {
-        if (spec.labels) {
-          const mapped = spec.labels[p];
-          if (mapped === undefined)
-            throw new CbirError(
-              `label value "${p}" is not in the labels map (${Object.keys(spec.labels).join(', ')})`,
-              {
-                file,
-                row: line,
-                hint: "add it to the source's labels map, e.g. labels=0:normal;1:hemorrhage",
-                code: 'labels/unknown-value',
-              },
-            );
-          labels.push(mapped);
-        } else {
-          if (/^[01]$/.test(p)) binary.push(line);
-          labels.push(p);
-        }
-      }
-    } else {
-      for (const c of labelCols) {
-        const v = (cells[c] ?? '').trim();
-        if (TRUE_CELL.test(v)) labels.push(spec.labels?.[header[c]] ?? header[c]);
-        else if (!FALSE_CELL.test(v))
-          throw new CbirError(`column "${header[c]}" holds "${v}", expected 0 or 1`, {
-            file,
-            row: line,
-            hint: "with several label columns each is one-hot: 1 for the image's label, 0 elsewhere",
-            code: 'labels/bad-cell',
-          });
-      }
-    }
+    const labels = cols.single
+      ? cellLabels(cells[cols.labelCols[0]], line, file, spec, binary)
+      : oneHotLabels(cells, line, file, spec, cols);
     let split: Split | undefined;
-    if (splitCol >= 0 && (cells[splitCol] ?? '').trim() !== '')
-      split = parseSplit(cells[splitCol], { file, row: line });
+    if (cols.splitCol >= 0 && (cells[cols.splitCol] ?? '').trim() !== '')
+      split = parseSplit(cells[cols.splitCol], { file, row: line });
     const prev = rows.get(id);
     if (prev) {
       prev.labels = [...new Set([...prev.labels, ...labels])];
     } else {
       rows.set(id, { row: line, labels: [...new Set(labels)], split });
     }
-    labels = [];
   }
-  if (header === null)
+  if (cols === null)
     throw new CbirError('the label CSV is empty', {
       file,
       hint: 'it needs a header row (id,label) and one row per image',
       code: 'labels/empty',
     });
-  if (single && binary.length > 0 && !spec.labels) {
-    throw new CbirError(`label column "${header[labelCols[0]]}" holds 0/1 values but the source has no labels map`, {
-      file,
-      row: binary[0],
-      hint: `name the classes, e.g. labels=0:normal;1:${header[labelCols[0]]} (JSON: "labels": {"0": "normal", "1": "${header[labelCols[0]]}"})`,
-      code: 'labels/needs-map',
-    });
-  }
+  if (cols.single && binary.length > 0 && !spec.labels)
+    throw needsLabelMap(file, cols.header[cols.labelCols[0]], binary[0]);
   return { file, rows };
+}
+
+/** Find the id, split and label columns in the header row of a label CSV. */
+function labelColumns(cells: string[], line: number, file: string, spec: SourceSpec): LabelColumns {
+  const header = cells.map((c) => c.trim());
+  const find = (name: string, what: string) => {
+    const i = header.findIndex((h) => h.toLowerCase() === name.trim().toLowerCase());
+    if (i < 0)
+      throw new CbirError(`no ${what} column "${name}" in the header (columns: ${header.join(', ')})`, {
+        file,
+        row: line,
+        hint: `set ${what === 'id' ? 'id' : 'label'}= to one of the columns`,
+        code: 'labels/missing-column',
+      });
+    return i;
+  };
+  const idCol = spec.id ? find(spec.id, 'id') : 0;
+  const splitCol = header.findIndex((h, i) => i !== idCol && h.toLowerCase() === 'split');
+  let labelCols: number[];
+  if (spec.label) labelCols = [find(spec.label, 'label')];
+  else labelCols = header.map((_, i) => i).filter((i) => i !== idCol && i !== splitCol);
+  if (labelCols.length === 0)
+    throw new CbirError('the label CSV has no label column', {
+      file,
+      row: line,
+      hint: 'it needs an id column and a label column (or one 0/1 column per label)',
+      code: 'labels/no-label-column',
+    });
+  return { header, idCol, splitCol, labelCols, single: labelCols.length === 1 };
+}
+
+/** The labels of a single label cell (`a`, `a|b`, `a;b`), mapped through `spec.labels`; 0/1 rows are noted in `binary`. */
+function cellLabels(
+  cell: string | undefined,
+  line: number,
+  file: string,
+  spec: SourceSpec,
+  binary: number[],
+): string[] {
+  const labels: string[] = [];
+  const v = (cell ?? '').trim();
+  const parts =
+    v === ''
+      ? []
+      : v
+          .split(/[|;]/)
+          .map((x) => x.trim())
+          .filter((x) => x !== '');
+  for (const p of parts) {
+    if (spec.labels) {
+      const mapped = spec.labels[p];
+      if (mapped === undefined)
+        throw new CbirError(`label value "${p}" is not in the labels map (${Object.keys(spec.labels).join(', ')})`, {
+          file,
+          row: line,
+          hint: "add it to the source's labels map, e.g. labels=0:normal;1:hemorrhage",
+          code: 'labels/unknown-value',
+        });
+      labels.push(mapped);
+    } else {
+      if (/^[01]$/.test(p)) binary.push(line);
+      labels.push(p);
+    }
+  }
+  return labels;
+}
+
+/** The labels of a row with one-hot label columns (column name = label). */
+function oneHotLabels(cells: string[], line: number, file: string, spec: SourceSpec, cols: LabelColumns): string[] {
+  const labels: string[] = [];
+  const { header } = cols;
+  for (const c of cols.labelCols) {
+    const v = (cells[c] ?? '').trim();
+    if (TRUE_CELL.test(v)) labels.push(spec.labels?.[header[c]] ?? header[c]);
+    else if (!FALSE_CELL.test(v))
+      throw new CbirError(`column "${header[c]}" holds "${v}", expected 0 or 1`, {
+        file,
+        row: line,
+        hint: "with several label columns each is one-hot: 1 for the image's label, 0 elsewhere",
+        code: 'labels/bad-cell',
+      });
+  }
+  return labels;
+}
+
+/** The error for a 0/1 label column without a labels map to name its classes. */
+function needsLabelMap(file: string, column: string, row: number): CbirError {
+  return new CbirError(`label column "${column}" holds 0/1 values but the source has no labels map`, {
+    file,
+    row,
+    hint: `name the classes, e.g. labels=0:normal;1:${column} (JSON: "labels": {"0": "normal", "1": "${column}"})`,
+    code: 'labels/needs-map',
+  });
 }
 
 /** Normalised numeric id (leading zeros stripped) of an all-digit id, else undefined. */

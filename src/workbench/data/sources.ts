@@ -170,6 +170,9 @@ function parseWindow(value: string, origin: string): { center: number; width: nu
   return { center: c, width: w };
 }
 
+/** Builds the CbirError of a bad source spec (prefixed with the source's label, naming its origin). */
+type SpecFail = (msg: string, hint: string, code: string) => CbirError;
+
 /**
  * Check a raw spec object and return a SourceSpec with an absolute `path`. Keys starting with `_`
  * are comments and ignored; any other unknown key is an error (it is usually a typo).
@@ -180,8 +183,55 @@ export function validateSource(
 ): SourceSpec {
   const origin = where.origin ?? '--source';
   const label = where.label ? `${where.label}: ` : '';
-  const fail = (msg: string, hint: string, code: string) =>
-    new CbirError(label + msg, { file: origin, row: where.row, hint, code });
+  const fail: SpecFail = (msg, hint, code) => new CbirError(label + msg, { file: origin, row: where.row, hint, code });
+  checkSpecKeys(raw, fail);
+  const type = checkSpecType(raw.type, fail);
+  const path = specString(raw, 'path', true, fail)!;
+  const dataset = specString(raw, 'dataset', true, fail)!;
+  const modality = specString(raw, 'modality', true, fail)!;
+  const region = specString(raw, 'region', true, fail)!;
+  checkSpecNames(dataset, modality, region, fail);
+  const group = checkGroupRegex(specString(raw, 'group', false, fail), fail);
+  const labels = specLabels(raw.labels, fail);
+  const window = specWindow(raw.window, fail);
+  const key = specString(raw, 'key', false, fail);
+  if (key !== undefined && !['file', 'sop', 'auto'].includes(key))
+    throw fail(
+      `key "${key}" must be file, sop or auto`,
+      'file: ids are file names; sop: ids are SOPInstanceUIDs',
+      'source/bad-value',
+    );
+  if (type === 'csv' && raw.csv === undefined)
+    throw fail(
+      'a csv source needs "csv" (the label CSV)',
+      'add csv=labels.csv (relative to path)',
+      'source/missing-key',
+    );
+  const baseDir = where.baseDir ?? process.cwd();
+  const spec: SourceSpec = {
+    type,
+    path: isAbsolute(path) ? path : resolve(baseDir, path),
+    dataset,
+    modality,
+    region,
+    normal: specString(raw, 'normal', false, fail),
+    group,
+    labels,
+    csv: specString(raw, 'csv', false, fail),
+    images: specString(raw, 'images', false, fail),
+    id: specString(raw, 'id', false, fail),
+    label: specString(raw, 'label', false, fail),
+    key: key as SourceSpec['key'],
+    window,
+    origin,
+    originRow: where.row,
+  };
+  for (const k of Object.keys(spec) as (keyof SourceSpec)[]) if (spec[k] === undefined) delete spec[k];
+  return spec;
+}
+
+/** The spec must be a plain object whose keys are all known (or `_` comments). */
+function checkSpecKeys(raw: Record<string, unknown>, fail: SpecFail): void {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     throw fail(
       'a source must be an object',
@@ -196,7 +246,10 @@ export function validateSource(
         'source/unknown-key',
       );
   }
-  const type = raw.type;
+}
+
+/** The source type, one of SOURCE_TYPES. */
+function checkSpecType(type: unknown, fail: SpecFail): SourceType {
   if (typeof type !== 'string' || !SOURCE_TYPES.includes(type as SourceType)) {
     throw fail(
       `source type ${type === undefined ? 'is missing' : `"${String(type)}" is unknown`}`,
@@ -204,24 +257,27 @@ export function validateSource(
       'source/bad-type',
     );
   }
-  const str = (k: string, required: boolean): string | undefined => {
-    const v = raw[k];
-    if (v === undefined || v === '') {
-      if (required)
-        throw fail(
-          `the source has no "${k}"`,
-          `add ${k}=... (required: path, dataset, modality, region)`,
-          'source/missing-key',
-        );
-      return undefined;
-    }
-    if (typeof v !== 'string') throw fail(`"${k}" must be a string`, `write "${k}": "..."`, 'source/bad-value');
-    return v;
-  };
-  const path = str('path', true)!;
-  const dataset = str('dataset', true)!;
-  const modality = str('modality', true)!;
-  const region = str('region', true)!;
+  return type as SourceType;
+}
+
+/** A string field of the spec; empty counts as absent (an error when `required`). */
+function specString(raw: Record<string, unknown>, k: string, required: boolean, fail: SpecFail): string | undefined {
+  const v = raw[k];
+  if (v === undefined || v === '') {
+    if (required)
+      throw fail(
+        `the source has no "${k}"`,
+        `add ${k}=... (required: path, dataset, modality, region)`,
+        'source/missing-key',
+      );
+    return undefined;
+  }
+  if (typeof v !== 'string') throw fail(`"${k}" must be a string`, `write "${k}": "..."`, 'source/bad-value');
+  return v;
+}
+
+/** The dataset name is also a folder name; modality and region are parts of class names. */
+function checkSpecNames(dataset: string, modality: string, region: string, fail: SpecFail): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(dataset))
     throw fail(
       `dataset name "${dataset}" may only hold letters, digits, '.', '_' and '-'`,
@@ -239,7 +295,10 @@ export function validateSource(
         'source/bad-value',
       );
   }
-  const group = str('group', false);
+}
+
+/** The group regex, checked to compile. */
+function checkGroupRegex(group: string | undefined, fail: SpecFail): string | undefined {
   if (group !== undefined) {
     try {
       new RegExp(group);
@@ -251,74 +310,45 @@ export function validateSource(
       );
     }
   }
-  let labels: Record<string, string> | undefined;
-  if (raw.labels !== undefined) {
-    if (
-      typeof raw.labels !== 'object' ||
-      raw.labels === null ||
-      Array.isArray(raw.labels) ||
-      Object.values(raw.labels).some((v) => typeof v !== 'string' || v === '')
-    ) {
-      throw fail(
-        '"labels" must map values to label names',
-        'e.g. "labels": {"0": "normal", "1": "hemorrhage"}',
-        'source/bad-labels',
-      );
-    }
-    labels = raw.labels as Record<string, string>;
-  }
-  let window: SourceSpec['window'];
-  if (raw.window !== undefined) {
-    const w = raw.window as { center?: unknown; width?: unknown };
-    if (
-      typeof w !== 'object' ||
-      w === null ||
-      typeof w.center !== 'number' ||
-      typeof w.width !== 'number' ||
-      !(w.width > 0)
-    ) {
-      throw fail(
-        '"window" must be {"center": number, "width": number > 0}',
-        'e.g. "window": {"center": 40, "width": 400}',
-        'source/bad-window',
-      );
-    }
-    window = { center: w.center, width: w.width };
-  }
-  const key = str('key', false);
-  if (key !== undefined && !['file', 'sop', 'auto'].includes(key))
+  return group;
+}
+
+/** The labels map: an object of non-empty label names. */
+function specLabels(labels: unknown, fail: SpecFail): Record<string, string> | undefined {
+  if (labels === undefined) return undefined;
+  if (
+    typeof labels !== 'object' ||
+    labels === null ||
+    Array.isArray(labels) ||
+    Object.values(labels).some((v) => typeof v !== 'string' || v === '')
+  ) {
     throw fail(
-      `key "${key}" must be file, sop or auto`,
-      'file: ids are file names; sop: ids are SOPInstanceUIDs',
-      'source/bad-value',
+      '"labels" must map values to label names',
+      'e.g. "labels": {"0": "normal", "1": "hemorrhage"}',
+      'source/bad-labels',
     );
-  if (type === 'csv' && raw.csv === undefined)
+  }
+  return labels as Record<string, string>;
+}
+
+/** The display window: {center, width > 0}. */
+function specWindow(window: unknown, fail: SpecFail): SourceSpec['window'] {
+  if (window === undefined) return undefined;
+  const w = window as { center?: unknown; width?: unknown };
+  if (
+    typeof w !== 'object' ||
+    w === null ||
+    typeof w.center !== 'number' ||
+    typeof w.width !== 'number' ||
+    !(w.width > 0)
+  ) {
     throw fail(
-      'a csv source needs "csv" (the label CSV)',
-      'add csv=labels.csv (relative to path)',
-      'source/missing-key',
+      '"window" must be {"center": number, "width": number > 0}',
+      'e.g. "window": {"center": 40, "width": 400}',
+      'source/bad-window',
     );
-  const baseDir = where.baseDir ?? process.cwd();
-  const spec: SourceSpec = {
-    type: type as SourceType,
-    path: isAbsolute(path) ? path : resolve(baseDir, path),
-    dataset,
-    modality,
-    region,
-    normal: str('normal', false),
-    group,
-    labels,
-    csv: str('csv', false),
-    images: str('images', false),
-    id: str('id', false),
-    label: str('label', false),
-    key: key as SourceSpec['key'],
-    window,
-    origin,
-    originRow: where.row,
-  };
-  for (const k of Object.keys(spec) as (keyof SourceSpec)[]) if (spec[k] === undefined) delete spec[k];
-  return spec;
+  }
+  return { center: w.center, width: w.width };
 }
 
 /**

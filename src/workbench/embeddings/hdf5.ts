@@ -71,9 +71,57 @@ export async function exportH5(opts: ExportH5Options): Promise<ExportH5Result> {
   const lib = await loadH5wasm();
   const store = typeof opts.store === 'string' ? await openEmbeddings(opts.store) : opts.store;
   const { manifest } = opts;
+  const dsOfRow = datasetOfRows(store, manifest);
+  checkDatasetNames(manifest);
+  await mkdir(opts.out, { recursive: true });
+  const files = new Map<number, H5Output>();
+  const tracker = new ProgressTracker('export-h5', store.count, opts.onProgress, 'vectors');
+  try {
+    for (const d of [...new Set<number>(dsOfRow)].sort((a, b) => a - b))
+      files.set(d, createOutput(lib, store, opts.out, manifest.datasets[d]));
+    const dim = store.dim;
+    for await (const { start, data } of store.rows(4096)) {
+      const n = data.length / dim;
+      for (let k = 0; k < n; k++) {
+        const r = start + k;
+        writeVector(files.get(dsOfRow[r])!, store.ids[r], data.subarray(k * dim, (k + 1) * dim), dim);
+        tracker.add(1);
+      }
+    }
+    tracker.finish();
+    const out: ExportH5Result['files'] = [];
+    for (const [d, f] of files) {
+      f.file.close();
+      await rename(f.tmp, f.final);
+      out.push({ dataset: manifest.datasets[d], file: f.final, count: f.count });
+    }
+    files.clear();
+    return { files: out };
+  } finally {
+    for (const f of files.values()) {
+      try {
+        f.file.close();
+      } catch {
+        // already closed
+      }
+      await rm(f.tmp, { force: true });
+    }
+  }
+}
+
+/** One `<dataset>.h5` being written: the open file, its temporary and final names, the groups made. */
+interface H5Output {
+  file: H5File;
+  tmp: string;
+  final: string;
+  groups: Set<string>;
+  count: number;
+}
+
+/** Which manifest dataset each store row goes to; every id must be in the manifest and a valid HDF5 name. */
+function datasetOfRows(store: EmbeddingStore, manifest: Manifest): Uint16Array {
   const rowOf = new Map<string, number>();
   manifest.filepaths.forEach((p, i) => rowOf.set(p, i));
-  // which dataset each store row goes to
   const dsOfRow = new Uint16Array(store.count);
   const unknown: string[] = [];
   store.ids.forEach((id, r) => {
@@ -100,6 +148,11 @@ export async function exportH5(opts: ExportH5Options): Promise<ExportH5Result> {
       },
     );
   }
+  return dsOfRow;
+}
+
+/** Every dataset name of the manifest must be usable as a file name. */
+function checkDatasetNames(manifest: Manifest): void {
   for (const ds of manifest.datasets) {
     if (ds === '' || ds.includes('/') || ds.startsWith('.')) {
       throw new CbirError(`dataset name "${ds}" cannot be a file name`, {
@@ -109,74 +162,41 @@ export async function exportH5(opts: ExportH5Options): Promise<ExportH5Result> {
       });
     }
   }
-  await mkdir(opts.out, { recursive: true });
-  const used = new Set<number>(dsOfRow);
-  const files = new Map<number, { file: H5File; tmp: string; final: string; groups: Set<string>; count: number }>();
-  const tracker = new ProgressTracker('export-h5', store.count, opts.onProgress, 'vectors');
-  try {
-    for (const d of [...used].sort((a, b) => a - b)) {
-      const final = join(opts.out, `${manifest.datasets[d]}.h5`);
-      const tmp = join(opts.out, `.${manifest.datasets[d]}.h5.${process.pid}.tmp`);
-      const file = new lib.File(tmp, 'w');
-      file.create_attribute('radcbir_model', store.meta.modelId);
-      file.create_attribute('radcbir_fingerprint', store.meta.fingerprint);
-      file.create_attribute('radcbir_manifest_hash', store.meta.manifestHash);
-      files.set(d, { file, tmp, final, groups: new Set(['']), count: 0 });
-    }
-    const dim = store.dim;
-    for await (const { start, data } of store.rows(4096)) {
-      const n = data.length / dim;
-      for (let k = 0; k < n; k++) {
-        const r = start + k;
-        const id = store.ids[r];
-        const f = files.get(dsOfRow[r])!;
-        const parent = id.includes('/') ? id.slice(0, id.lastIndexOf('/')) : '';
-        if (!f.groups.has(parent)) {
-          // create missing intermediate groups (h5wasm does not)
-          const parts = parent.split('/');
-          for (let p = 1; p <= parts.length; p++) {
-            const g = parts.slice(0, p).join('/');
-            if (f.groups.has(g)) continue;
-            if (f.file.get(g) === null) f.file.create_group(g);
-            f.groups.add(g);
-          }
-        }
-        const made = f.file.create_dataset({
-          name: id,
-          data: data.subarray(k * dim, (k + 1) * dim),
-          shape: [dim],
-          dtype: '<f',
-        });
-        if (!made) {
-          throw new CbirError(`HDF5 could not create dataset "${id}"`, {
-            file: f.final,
-            hint: 'a group and an image share this name, or the path is invalid for HDF5',
-            code: 'h5/write',
-          });
-        }
-        f.count++;
-        tracker.add(1);
-      }
-    }
-    tracker.finish();
-    const out: ExportH5Result['files'] = [];
-    for (const [d, f] of files) {
-      f.file.close();
-      await rename(f.tmp, f.final);
-      out.push({ dataset: manifest.datasets[d], file: f.final, count: f.count });
-    }
-    files.clear();
-    return { files: out };
-  } finally {
-    for (const f of files.values()) {
-      try {
-        f.file.close();
-      } catch {
-        // already closed
-      }
-      await rm(f.tmp, { force: true });
+}
+
+/** Create `<dataset>.h5` under a temporary name, with the store's identity as attributes. */
+function createOutput(lib: H5Lib, store: EmbeddingStore, outDir: string, dataset: string): H5Output {
+  const final = join(outDir, `${dataset}.h5`);
+  const tmp = join(outDir, `.${dataset}.h5.${process.pid}.tmp`);
+  const file = new lib.File(tmp, 'w');
+  file.create_attribute('radcbir_model', store.meta.modelId);
+  file.create_attribute('radcbir_fingerprint', store.meta.fingerprint);
+  file.create_attribute('radcbir_manifest_hash', store.meta.manifestHash);
+  return { file, tmp, final, groups: new Set(['']), count: 0 };
+}
+
+/** Write one vector as dataset `id`, creating its parent groups first. */
+function writeVector(f: H5Output, id: string, vector: Float32Array, dim: number): void {
+  const parent = id.includes('/') ? id.slice(0, id.lastIndexOf('/')) : '';
+  if (!f.groups.has(parent)) {
+    // create missing intermediate groups (h5wasm does not)
+    const parts = parent.split('/');
+    for (let p = 1; p <= parts.length; p++) {
+      const g = parts.slice(0, p).join('/');
+      if (f.groups.has(g)) continue;
+      if (f.file.get(g) === null) f.file.create_group(g);
+      f.groups.add(g);
     }
   }
+  const made = f.file.create_dataset({ name: id, data: vector, shape: [dim], dtype: '<f' });
+  if (!made) {
+    throw new CbirError(`HDF5 could not create dataset "${id}"`, {
+      file: f.final,
+      hint: 'a group and an image share this name, or the path is invalid for HDF5',
+      code: 'h5/write',
+    });
+  }
+  f.count++;
 }
 
 export interface ImportH5Options {
@@ -261,141 +281,20 @@ export async function importH5(opts: ImportH5Options): Promise<ImportH5Report> {
   const lib = await loadH5wasm();
   const { manifest } = opts;
   const paths = listH5(opts.from);
-  const files: { path: string; file: H5File; name: string }[] = [];
+  const files: H5Input[] = [];
   try {
     for (const p of paths)
       files.push({ path: p, file: new lib.File(p, 'r'), name: basename(p).replace(/\.(h5|hdf5)$/i, '') });
-    const byName = new Map(files.map((f) => [f.name, f]));
-    // 1. locate every manifest path (its dataset's file first, then the others)
-    const where = new Int32Array(manifest.size).fill(-1);
-    const missingExamples: string[] = [];
-    let missing = 0;
-    for (let i = 0; i < manifest.size; i++) {
-      const fp = manifest.filepaths[i];
-      const own = byName.get(manifest.datasets[manifest.datasetIndex[i]]);
-      const order = own ? [own, ...files.filter((f) => f !== own)] : files;
-      for (const f of order) {
-        if (h5NameProblem(fp) === null && f.file.get(fp) instanceof lib.Dataset) {
-          where[i] = files.indexOf(f);
-          break;
-        }
-      }
-      if (where[i] < 0) {
-        missing++;
-        if (missingExamples.length < 10) missingExamples.push(fp);
-      }
-    }
-    // 2. datasets in the files that the manifest does not list
-    const inManifest = new Set(manifest.filepaths);
-    let extra = 0;
-    const extraExamples: string[] = [];
-    for (const f of files) {
-      for (const p of f.file.paths()) {
-        const name = p.replace(/^\//, '');
-        if (inManifest.has(name) || !(f.file.get(name) instanceof lib.Dataset)) continue;
-        extra++;
-        if (extraExamples.length < 10) extraExamples.push(`${basename(f.path)}:${name}`);
-      }
-    }
+    const { where, missing, missingExamples } = locateRows(lib, manifest, files);
+    const { extra, extraExamples } = extraDatasets(lib, manifest, files);
     const found = manifest.size - missing;
-    if (found === 0) {
-      throw new CbirError(
-        `none of the ${manifest.size} manifest paths is in the HDF5 files (e.g. "${manifest.filepaths[0]}")`,
-        {
-          file: paths[0],
-          hint: `the files hold ${extra} other datasets (e.g. "${extraExamples.slice(0, 3).join('", "')}"); check that the manifest's filepaths are the paths the embeddings were made with`,
-          code: 'h5/no-match',
-        },
-      );
-    }
-    if (missing > 0 && !opts.allowMissing) {
-      throw new CbirError(
-        `${missing} of ${manifest.size} manifest paths are not in the HDF5 files, e.g.:\n    ${missingExamples.join('\n    ')}`,
-        {
-          file: typeof opts.from === 'string' ? opts.from : paths[0],
-          hint: 'embed the missing images with `cbir embed`, fix the manifest paths, or pass --allow-missing to import the found rows only',
-          code: 'h5/missing',
-        },
-      );
-    }
-    // 3. read the vectors in manifest order
-    let dim = 0;
-    let writer: StoreWriter | null = null;
-    const ids: string[] = [];
-    let renormalized = 0;
-    const tracker = new ProgressTracker('import-h5', found, opts.onProgress, 'vectors');
-    const block: Float32Array[] = [];
-    const flush = async () => {
-      if (block.length === 0) return;
-      const buf = new Float32Array(block.length * dim);
-      block.forEach((v, k) => buf.set(v, k * dim));
-      block.length = 0;
-      await writer!.append(buf);
-    };
+    checkCoverage(opts, paths, { found, missing, missingExamples, extra, extraExamples });
+    const { writer, ids, renormalized } = await readRows(manifest, files, where, found, opts);
     try {
-      for (let i = 0; i < manifest.size; i++) {
-        if (where[i] < 0) continue;
-        const f = files[where[i]];
-        const fp = manifest.filepaths[i];
-        const ds = f.file.get(fp) as H5Dataset;
-        const shape = ds.shape ?? [];
-        const v = toFloat32(ds.value, f.path, fp);
-        if (shape.filter((s) => s !== 1).length > 1) {
-          throw new CbirError(`dataset "${fp}" has shape [${shape.join(', ')}], expected one vector`, {
-            file: f.path,
-            hint: 'each image must be a 1-D vector (or 1 × dim)',
-            code: 'h5/shape',
-          });
-        }
-        if (dim === 0) {
-          dim = v.length;
-          writer = await StoreWriter.create(opts.out, dim);
-        } else if (v.length !== dim) {
-          throw new CbirError(`dataset "${fp}" has ${v.length} values, the first vector had ${dim}`, {
-            file: f.path,
-            hint: 'all vectors must come from one model',
-            code: 'h5/dim',
-          });
-        }
-        let s = 0;
-        for (let k = 0; k < dim; k++) {
-          if (!Number.isFinite(v[k]))
-            throw new CbirError(`dataset "${fp}" holds NaN or Inf`, {
-              file: f.path,
-              hint: 're-embed this image (`cbir embed`) or remove it from the manifest',
-              code: 'h5/non-finite',
-            });
-          s += v[k] * v[k];
-        }
-        let row = v;
-        if (Math.abs(Math.sqrt(s) - 1) > 1e-4 && s > 0) {
-          row = new Float32Array(dim);
-          const inv = 1 / Math.sqrt(s);
-          for (let k = 0; k < dim; k++) row[k] = v[k] * inv;
-          renormalized++;
-        }
-        block.push(row);
-        ids.push(fp);
-        if (block.length >= 4096) await flush();
-        tracker.add(1);
-      }
-      await flush();
-      tracker.finish();
-      let modelId = opts.modelId;
-      if (!modelId) {
-        try {
-          const a = files[0].file.get_attribute('radcbir_model', true);
-          if (typeof a === 'string' && a) modelId = a;
-        } catch {
-          // no attribute: the study's own files
-        }
-      }
-      modelId ??= basename(dirname(resolve(paths[0])));
-      const fileHashes: string[] = [];
-      for (const p of paths) fileHashes.push(`${basename(p)}:${await sha256File(p)}`);
-      const meta = await writer!.finish(ids, {
+      const modelId = importedModelId(opts.modelId, files[0].file, paths[0]);
+      const meta = await writer.finish(ids, {
         modelId,
-        fingerprint: 'h5:' + sha256(fileHashes.join('\n')),
+        fingerprint: await sourceFingerprint(paths),
         manifestHash: manifest.hash,
         source: {
           kind: 'hdf5',
@@ -406,10 +305,10 @@ export async function importH5(opts: ImportH5Options): Promise<ImportH5Report> {
           ...(missing > 0 ? { subset: true } : {}),
         },
       });
-      writer = null;
       return { meta, files: paths, found, missing, missingExamples, extra, extraExamples, renormalized };
-    } finally {
-      if (writer) await writer.abort();
+    } catch (e) {
+      await writer.abort();
+      throw e;
     }
   } finally {
     for (const f of files) {
@@ -420,4 +319,198 @@ export async function importH5(opts: ImportH5Options): Promise<ImportH5Report> {
       }
     }
   }
+}
+
+/** One opened input file; `name` is its file name without .h5 (the study's dataset name). */
+interface H5Input {
+  path: string;
+  file: H5File;
+  name: string;
+}
+
+/** Which file holds each manifest path (its dataset's file first, then the others); -1 when none. */
+function locateRows(
+  lib: H5Lib,
+  manifest: Manifest,
+  files: H5Input[],
+): { where: Int32Array; missing: number; missingExamples: string[] } {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const where = new Int32Array(manifest.size).fill(-1);
+  const missingExamples: string[] = [];
+  let missing = 0;
+  for (let i = 0; i < manifest.size; i++) {
+    const fp = manifest.filepaths[i];
+    const own = byName.get(manifest.datasets[manifest.datasetIndex[i]]);
+    const order = own ? [own, ...files.filter((f) => f !== own)] : files;
+    for (const f of order) {
+      if (h5NameProblem(fp) === null && f.file.get(fp) instanceof lib.Dataset) {
+        where[i] = files.indexOf(f);
+        break;
+      }
+    }
+    if (where[i] < 0) {
+      missing++;
+      if (missingExamples.length < 10) missingExamples.push(fp);
+    }
+  }
+  return { where, missing, missingExamples };
+}
+
+/** Datasets in the files that the manifest does not list. */
+function extraDatasets(lib: H5Lib, manifest: Manifest, files: H5Input[]): { extra: number; extraExamples: string[] } {
+  const inManifest = new Set(manifest.filepaths);
+  let extra = 0;
+  const extraExamples: string[] = [];
+  for (const f of files) {
+    for (const p of f.file.paths()) {
+      const name = p.replace(/^\//, '');
+      if (inManifest.has(name) || !(f.file.get(name) instanceof lib.Dataset)) continue;
+      extra++;
+      if (extraExamples.length < 10) extraExamples.push(`${basename(f.path)}:${name}`);
+    }
+  }
+  return { extra, extraExamples };
+}
+
+/** Refuse an import that matches no manifest path, or misses some without `allowMissing`. */
+function checkCoverage(
+  opts: ImportH5Options,
+  paths: string[],
+  c: { found: number; missing: number; missingExamples: string[]; extra: number; extraExamples: string[] },
+): void {
+  const { manifest } = opts;
+  if (c.found === 0) {
+    throw new CbirError(
+      `none of the ${manifest.size} manifest paths is in the HDF5 files (e.g. "${manifest.filepaths[0]}")`,
+      {
+        file: paths[0],
+        hint: `the files hold ${c.extra} other datasets (e.g. "${c.extraExamples.slice(0, 3).join('", "')}"); check that the manifest's filepaths are the paths the embeddings were made with`,
+        code: 'h5/no-match',
+      },
+    );
+  }
+  if (c.missing > 0 && !opts.allowMissing) {
+    throw new CbirError(
+      `${c.missing} of ${manifest.size} manifest paths are not in the HDF5 files, e.g.:\n    ${c.missingExamples.join('\n    ')}`,
+      {
+        file: typeof opts.from === 'string' ? opts.from : paths[0],
+        hint: 'embed the missing images with `cbir embed`, fix the manifest paths, or pass --allow-missing to import the found rows only',
+        code: 'h5/missing',
+      },
+    );
+  }
+}
+
+/**
+ * Read the found vectors in manifest order into a new store (dim from the first vector),
+ * normalising those whose norm is not 1. The writer is returned unfinished; on error it is aborted.
+ */
+async function readRows(
+  manifest: Manifest,
+  files: H5Input[],
+  where: Int32Array,
+  found: number,
+  opts: ImportH5Options,
+): Promise<{ writer: StoreWriter; ids: string[]; renormalized: number }> {
+  let dim = 0;
+  let writer: StoreWriter | null = null;
+  const ids: string[] = [];
+  let renormalized = 0;
+  const tracker = new ProgressTracker('import-h5', found, opts.onProgress, 'vectors');
+  const block: Float32Array[] = [];
+  try {
+    for (let i = 0; i < manifest.size; i++) {
+      if (where[i] < 0) continue;
+      const f = files[where[i]];
+      const fp = manifest.filepaths[i];
+      const v = readVector(f, fp);
+      if (dim === 0) {
+        dim = v.length;
+        writer = await StoreWriter.create(opts.out, dim);
+      } else if (v.length !== dim) {
+        throw new CbirError(`dataset "${fp}" has ${v.length} values, the first vector had ${dim}`, {
+          file: f.path,
+          hint: 'all vectors must come from one model',
+          code: 'h5/dim',
+        });
+      }
+      const row = unitRow(v, fp, f.path);
+      if (row !== v) renormalized++;
+      block.push(row);
+      ids.push(fp);
+      if (block.length >= 4096) await flushBlock(writer!, block, dim);
+      tracker.add(1);
+    }
+    await flushBlock(writer!, block, dim);
+    tracker.finish();
+    return { writer: writer!, ids, renormalized };
+  } catch (e) {
+    if (writer) await writer.abort();
+    throw e;
+  }
+}
+
+/** The vector stored as dataset `fp` of `f`, as float32; it must be one vector (1-D or 1 × dim). */
+function readVector(f: H5Input, fp: string): Float32Array {
+  const ds = f.file.get(fp) as H5Dataset;
+  const shape = ds.shape ?? [];
+  const v = toFloat32(ds.value, f.path, fp);
+  if (shape.filter((s) => s !== 1).length > 1) {
+    throw new CbirError(`dataset "${fp}" has shape [${shape.join(', ')}], expected one vector`, {
+      file: f.path,
+      hint: 'each image must be a 1-D vector (or 1 × dim)',
+      code: 'h5/shape',
+    });
+  }
+  return v;
+}
+
+/** `v` itself when its norm is 1 (± 1e-4) or 0, else a normalised copy; NaN or Inf is refused. */
+function unitRow(v: Float32Array, fp: string, file: string): Float32Array {
+  const dim = v.length;
+  let s = 0;
+  for (let k = 0; k < dim; k++) {
+    if (!Number.isFinite(v[k]))
+      throw new CbirError(`dataset "${fp}" holds NaN or Inf`, {
+        file,
+        hint: 're-embed this image (`cbir embed`) or remove it from the manifest',
+        code: 'h5/non-finite',
+      });
+    s += v[k] * v[k];
+  }
+  if (!(Math.abs(Math.sqrt(s) - 1) > 1e-4 && s > 0)) return v;
+  const row = new Float32Array(dim);
+  const inv = 1 / Math.sqrt(s);
+  for (let k = 0; k < dim; k++) row[k] = v[k] * inv;
+  return row;
+}
+
+/** Append the buffered vectors to the store as one block and empty the buffer. */
+async function flushBlock(writer: StoreWriter, block: Float32Array[], dim: number): Promise<void> {
+  if (block.length === 0) return;
+  const buf = new Float32Array(block.length * dim);
+  block.forEach((v, k) => buf.set(v, k * dim));
+  block.length = 0;
+  await writer.append(buf);
+}
+
+/** The given model id, else the first file's radcbir_model attribute, else the folder name (the study stores `<model>/<dataset>.h5`). */
+function importedModelId(given: string | undefined, first: H5File, firstPath: string): string {
+  let modelId = given;
+  if (!modelId) {
+    try {
+      const a = first.get_attribute('radcbir_model', true);
+      if (typeof a === 'string' && a) modelId = a;
+    } catch {
+      // no attribute: the study's own files
+    }
+  }
+  return modelId ?? basename(dirname(resolve(firstPath)));
+}
+
+/** Fingerprint of an import: the hash of the files' names and sha256s. */
+async function sourceFingerprint(paths: string[]): Promise<string> {
+  const fileHashes: string[] = [];
+  for (const p of paths) fileHashes.push(`${basename(p)}:${await sha256File(p)}`);
+  return 'h5:' + sha256(fileHashes.join('\n'));
 }

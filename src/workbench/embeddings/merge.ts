@@ -29,6 +29,15 @@ export async function mergeShards(
       code: 'merge/exists',
     });
   }
+  const stores = await openShards(dirs);
+  checkSameRun(stores);
+  const ordered = orderShards(stores);
+  checkTiling(ordered);
+  return writeMerged(ordered, out, opts.onProgress);
+}
+
+/** Open every shard store; each must have been embedded with --shard. */
+async function openShards(dirs: readonly string[]): Promise<EmbeddingStore[]> {
   const stores: EmbeddingStore[] = [];
   for (const d of dirs) {
     const s = await openEmbeddings(d);
@@ -40,6 +49,11 @@ export async function mergeShards(
       });
     stores.push(s);
   }
+  return stores;
+}
+
+/** All shards come from the first one's model, manifest, dim, batch size and shard count. */
+function checkSameRun(stores: EmbeddingStore[]): void {
   const first = stores[0].meta;
   const n = first.shard!.count;
   for (const s of stores) {
@@ -63,6 +77,11 @@ export async function mergeShards(
         code: 'merge/mismatch',
       });
   }
+}
+
+/** The shards in index order 0..n-1; each index must be given exactly once. */
+function orderShards(stores: EmbeddingStore[]): EmbeddingStore[] {
+  const n = stores[0].meta.shard!.count;
   const byIndex = new Map<number, EmbeddingStore>();
   for (const s of stores) {
     const i = s.meta.shard!.index;
@@ -89,8 +108,14 @@ export async function mergeShards(
       },
     );
   }
+  return [...byIndex.keys()].sort((a, b) => a - b).map((i) => byIndex.get(i)!);
+}
+
+/** The ordered shards' slices tile rows 0..total without gaps or overlaps, on the batch-aligned boundaries. */
+function checkTiling(ordered: EmbeddingStore[]): void {
+  const first = ordered[0].meta;
+  const n = first.shard!.count;
   const total = first.shard!.total;
-  const ordered = [...byIndex.keys()].sort((a, b) => a - b).map((i) => byIndex.get(i)!);
   let expectStart = 0;
   for (const s of ordered) {
     const sh = s.meta.shard!;
@@ -113,10 +138,18 @@ export async function mergeShards(
       hint: 'some shards are missing rows; re-embed them',
       code: 'merge/gap',
     });
+}
 
+/** Concatenate the shards into the store at `out`, checking each shard's content hash on the way. */
+async function writeMerged(
+  ordered: EmbeddingStore[],
+  out: string,
+  onProgress: ProgressListener | undefined,
+): Promise<EmbeddingsMeta> {
+  const first = ordered[0].meta;
   const writer = await StoreWriter.create(out, first.dim);
   try {
-    const tracker = new ProgressTracker('merge', total, opts.onProgress, 'vectors');
+    const tracker = new ProgressTracker('merge', first.shard!.total, onProgress, 'vectors');
     const ids: string[] = [];
     for (const s of ordered) {
       const h = createHash('sha256');

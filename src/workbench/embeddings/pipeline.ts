@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, truncate, utimes, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorCode } from '../errors.js';
 import type { Manifest } from '../data/manifest.js';
 import type { Extractor } from '../models/types.js';
 import { isBuiltinDescriptor } from '../models/descriptors/index.js';
@@ -18,7 +18,7 @@ import {
   readFully,
   readMeta,
   type EmbeddingsMeta,
-  type ShardInfo,
+  type MetaFields,
 } from './store.js';
 
 /**
@@ -206,7 +206,7 @@ async function acquireLock(partial: string): Promise<() => Promise<void>> {
         await rm(file, { force: true });
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (errorCode(e) !== 'EEXIST') throw e;
       let other: { pid?: number; host?: string } = {};
       let age = Infinity;
       try {
@@ -222,7 +222,7 @@ async function acquireLock(partial: string): Promise<() => Promise<void>> {
           try {
             process.kill(other.pid, 0);
           } catch (err) {
-            alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+            alive = errorCode(err) === 'EPERM';
           }
         }
       }
@@ -274,6 +274,228 @@ function journalLine(e: JournalEntry): string {
   return JSON.stringify(e) + '\n';
 }
 
+/** Name of the chunk file whose first row is `row`. */
+function chunkFileName(row: number): string {
+  return `chunk-${String(row).padStart(10, '0')}.f32`;
+}
+
+/** Refuse to continue a store or partial run that is not this run. */
+function refuse(what: string, file: string): never {
+  throw new CbirError(`this folder holds ${what}`, {
+    file,
+    hint: 'choose a new --out folder, or pass --force to delete them and start again',
+    code: 'embed/mismatch',
+  });
+}
+
+/**
+ * The resumable partial run in `<out>/partial/`: it holds the lock, run.json, the journal and
+ * the chunk files. `open` takes the lock and recovers what an earlier run recorded; `append`
+ * writes one batch to the current chunk (fsync) and only then records it in the journal
+ * (fsync), so a kill -9 at any point loses at most the batch in flight; `finalize` turns the
+ * recorded batches into the store and deletes the partial run; `release` drops the lock.
+ */
+class PartialRun {
+  /** Recorded batches of the journal's consistent prefix, in row order (appended to by `append`). */
+  private entries: JournalEntry[] = [];
+  /** End offset of the recorded bytes of each chunk file. */
+  private chunkEnd = new Map<string, number>();
+  /** First row not recorded yet. */
+  private nextRow: number;
+  private chunkName = '';
+  private chunkOffset = 0;
+  private chunkRows = 0;
+  private chunkFh: FileHandle | null = null;
+  private journalFh: FileHandle | null = null;
+
+  private constructor(
+    readonly dir: string,
+    private readonly spec: RunSpec,
+    /** Idempotent. */
+    readonly release: () => Promise<void>,
+  ) {
+    this.nextRow = spec.start;
+  }
+
+  /** Create `<out>/partial` (emptied first with `force`), take its lock and recover the recorded batches. */
+  static async open(out: string, spec: RunSpec, force: boolean): Promise<PartialRun> {
+    const dir = join(out, PARTIAL_DIR);
+    if (force) await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const run = new PartialRun(dir, spec, await acquireLock(dir));
+    try {
+      await run.recover();
+    } catch (e) {
+      await run.release().catch(() => {});
+      throw e;
+    }
+    return run;
+  }
+
+  /** First row not recorded yet (the run is done when it reaches the slice's end). */
+  get next(): number {
+    return this.nextRow;
+  }
+
+  /** Refuse another run's partial, read the journal, keep its consistent prefix and drop unrecorded bytes. */
+  private async recover(): Promise<void> {
+    const runPath = join(this.dir, RUN);
+    await this.checkRunSpec(runPath);
+    const journalPath = join(this.dir, JOURNAL);
+    const { entries: raw, clean } = await readJournal(journalPath);
+    if (!existsSync(runPath) || raw.length === 0) await writeJsonAtomic(runPath, this.spec);
+    await this.keepConsistentPrefix(raw);
+    if (!clean || this.entries.length !== raw.length)
+      await writeFileAtomic(journalPath, this.entries.map(journalLine).join(''));
+    await this.dropUnrecorded();
+  }
+
+  /** A run.json of another run is refused; a torn one is ignored. */
+  private async checkRunSpec(runPath: string): Promise<void> {
+    if (!existsSync(runPath)) return;
+    let prev: RunSpec | null = null;
+    try {
+      prev = JSON.parse(await readFile(runPath, 'utf8')) as RunSpec;
+    } catch {
+      prev = null; // torn run.json: nothing can have been recorded yet
+    }
+    if (prev) {
+      const diff = sameSpec(prev, this.spec);
+      if (diff) refuse(diff, runPath);
+    }
+  }
+
+  /** Check the recorded batches against the chunk files; keep the longest consistent prefix. */
+  private async keepConsistentPrefix(raw: JournalEntry[]): Promise<void> {
+    const { end, dim } = this.spec;
+    for (const e of raw) {
+      const okShape =
+        e.start === this.nextRow &&
+        e.end > e.start &&
+        e.end <= end &&
+        e.bytes === (e.end - e.start) * dim * 4 &&
+        e.offset === (this.chunkEnd.get(e.chunk) ?? 0) &&
+        /^chunk-\d+\.f32$/.test(e.chunk);
+      if (!okShape) break;
+      const p = join(this.dir, e.chunk);
+      const size = existsSync(p) ? (await stat(p)).size : -1;
+      if (size < e.offset + e.bytes) break;
+      this.entries.push(e);
+      this.chunkEnd.set(e.chunk, e.offset + e.bytes);
+      this.nextRow = e.end;
+    }
+  }
+
+  /** Drop bytes and chunk files that no recorded batch owns. */
+  private async dropUnrecorded(): Promise<void> {
+    for (const f of await readdir(this.dir)) {
+      if (!/^chunk-\d+\.f32$/.test(f)) continue;
+      const keep = this.chunkEnd.get(f);
+      if (keep === undefined) await rm(join(this.dir, f), { force: true });
+      else if ((await stat(join(this.dir, f))).size !== keep) await truncate(join(this.dir, f), keep);
+    }
+  }
+
+  /** Open the current chunk (the last recorded one, or a new one) and the journal for appending. */
+  async openAppend(chunkRows: number): Promise<void> {
+    this.chunkRows = chunkRows;
+    const last = this.entries[this.entries.length - 1];
+    this.chunkName = last ? last.chunk : chunkFileName(this.nextRow);
+    this.chunkOffset = this.chunkEnd.get(this.chunkName) ?? 0;
+    this.chunkFh = await open(join(this.dir, this.chunkName), 'a');
+    this.journalFh = await open(join(this.dir, JOURNAL), 'a');
+  }
+
+  /**
+   * Append the rows s..e (`bytes`) to the current chunk (starting a new chunk when it is full)
+   * and fsync, call `afterWrite`, then record the batch in the journal and fsync.
+   */
+  async append(s: number, e: number, bytes: Uint8Array, afterWrite: () => void | Promise<void>): Promise<void> {
+    const n = e - s;
+    if (this.chunkOffset > 0 && this.chunkOffset / (4 * this.spec.dim) + n > this.chunkRows) {
+      await this.chunkFh!.close();
+      this.chunkName = chunkFileName(s);
+      this.chunkOffset = 0;
+      this.chunkFh = await open(join(this.dir, this.chunkName), 'a');
+    }
+    const fh = this.chunkFh!;
+    let w = 0;
+    while (w < bytes.byteLength) w += (await fh.write(bytes, w, bytes.byteLength - w)).bytesWritten;
+    await fh.sync();
+    await afterWrite();
+    const entry: JournalEntry = {
+      start: s,
+      end: e,
+      chunk: this.chunkName,
+      offset: this.chunkOffset,
+      bytes: bytes.byteLength,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    };
+    await this.journalFh!.write(journalLine(entry));
+    await this.journalFh!.sync();
+    this.entries.push(entry);
+    this.chunkOffset += bytes.byteLength;
+    this.nextRow = e;
+  }
+
+  /** Close the chunk and journal handles (errors ignored). */
+  async closeAppend(): Promise<void> {
+    await this.chunkFh?.close().catch(() => {});
+    await this.journalFh?.close().catch(() => {});
+    this.chunkFh = null;
+    this.journalFh = null;
+  }
+
+  /**
+   * Concatenate the recorded batches (checking their hashes) into the store at `out`, write ids,
+   * then meta.json; then release the lock and delete the partial run.
+   */
+  async finalize(out: string, ids: readonly string[], fields: MetaFields, onStage: StageHook): Promise<EmbeddingsMeta> {
+    const writer = await StoreWriter.create(out, this.spec.dim);
+    try {
+      await this.copyInto(writer);
+      const meta = await writer.finish(ids, fields, () => onStage('before-meta'));
+      await onStage('after-meta');
+      await this.release();
+      await rm(this.dir, { recursive: true, force: true });
+      await onStage('complete');
+      return meta;
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  }
+
+  /** Append every recorded batch to `writer`, refusing one whose bytes no longer match its sha256. */
+  private async copyInto(writer: StoreWriter): Promise<void> {
+    const handles = new Map<string, FileHandle>();
+    try {
+      for (const e of this.entries) {
+        let fh = handles.get(e.chunk);
+        if (!fh) {
+          fh = await open(join(this.dir, e.chunk), 'r');
+          handles.set(e.chunk, fh);
+        }
+        const buf = new Uint8Array(e.bytes);
+        await readFully(fh, buf, e.offset);
+        if (createHash('sha256').update(buf).digest('hex') !== e.sha256) {
+          throw new CbirError(`rows ${e.start}–${e.end} changed on disk after they were written (checksum mismatch)`, {
+            file: join(this.dir, e.chunk),
+            hint: 'the disk or file system damaged the partial run; rerun with --force to embed again',
+            code: 'embed/corrupt-chunk',
+          });
+        }
+        await writer.appendBytes(buf);
+      }
+    } finally {
+      for (const fh of handles.values()) await fh.close().catch(() => {});
+    }
+  }
+}
+
+/** A pipeline stage hook bound to one row range. */
+type StageHook = (stage: EmbedStage) => void | Promise<void>;
+
 /**
  * Embed the rows of a manifest (or one shard of it) into a store at `out`. Reruns of the same
  * call continue an interrupted run; a store or partial run for another manifest, model, batch
@@ -282,6 +504,44 @@ function journalLine(e: JournalEntry): string {
  */
 export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
   const { manifest, extractor, out } = opts;
+  const spec = runSpec(opts);
+  const { batchSize, start, end } = spec;
+
+  // 1. A complete store already there?
+  const complete = await completeStore(out, spec, opts.force);
+  if (complete) return complete;
+
+  // 2. Partial run: continue it if it is this run (it keeps the longest consistent prefix).
+  const run = await PartialRun.open(out, spec, !!opts.force);
+  try {
+    const resumed = run.next - start;
+    // 3. Embed the remaining batches.
+    const embedded = run.next < end ? await embedRemaining(opts, spec, run) : 0;
+    // 4. Finalise into the store.
+    await opts.onStage?.('before-finalize', { start, end });
+    const meta = await run.finalize(
+      out,
+      manifest.filepaths.slice(start, end),
+      {
+        modelId: extractor.id,
+        fingerprint: extractor.fingerprint,
+        manifestHash: manifest.hash,
+        batchSize,
+        ...(spec.shard
+          ? { shard: { index: spec.shard.index, count: spec.shard.count, start, end, total: spec.total } }
+          : {}),
+      },
+      (stage) => opts.onStage?.(stage, { start, end }),
+    );
+    return { dir: out, meta, embedded, resumed, alreadyComplete: false };
+  } finally {
+    await run.release().catch(() => {});
+  }
+}
+
+/** Check the options and describe this run: model, manifest, batch size and the slice of rows. */
+function runSpec(opts: EmbedOptions): RunSpec {
+  const { manifest, extractor } = opts;
   const batchSize = opts.batchSize ?? 32;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new CbirError(`batch size must be a positive integer, got ${batchSize}`, {
@@ -294,7 +554,7 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
     throw new CbirError(`extractor ${extractor.id} reports dimension ${dim}`, { code: 'embed/bad-dim' });
   const total = manifest.size;
   const { start, end } = shardRange(total, batchSize, opts.shard);
-  const spec: RunSpec = {
+  return {
     format: 'radcbir-embeddings-partial',
     version: 1,
     modelId: extractor.id,
@@ -307,244 +567,154 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
     total,
     shard: opts.shard ? { index: opts.shard.index, count: opts.shard.count } : null,
   };
-  const shardInfo: ShardInfo | undefined = opts.shard
-    ? { index: opts.shard.index, count: opts.shard.count, start, end, total }
-    : undefined;
-  const partial = join(out, PARTIAL_DIR);
-  const refuse = (what: string, file: string): never => {
-    throw new CbirError(`this folder holds ${what}`, {
-      file,
-      hint: 'choose a new --out folder, or pass --force to delete them and start again',
-      code: 'embed/mismatch',
-    });
-  };
+}
 
-  // 1. A complete store already there?
+/**
+ * The result for a complete store of this run already in `out` (leftovers of a partial run are
+ * deleted), or null when there is none; one of another run is refused. `force` deletes its meta.json.
+ */
+async function completeStore(out: string, spec: RunSpec, force: boolean | undefined): Promise<EmbedResult | null> {
   const metaPath = join(out, META_FILE);
-  if (existsSync(metaPath)) {
-    if (opts.force) {
-      await rm(metaPath, { force: true });
-    } else {
-      const meta = await readMeta(out);
-      const have = specOfMeta(meta);
-      const diff = sameSpec({ ...spec, ...have, batchSize: meta.batchSize ?? batchSize }, spec);
-      if (diff) refuse(diff, metaPath);
-      await rm(partial, { recursive: true, force: true }); // leftovers of a run killed after meta.json
-      return { dir: out, meta, embedded: 0, resumed: meta.count, alreadyComplete: true };
-    }
+  if (!existsSync(metaPath)) return null;
+  if (force) {
+    await rm(metaPath, { force: true });
+    return null;
   }
+  const meta = await readMeta(out);
+  const have = specOfMeta(meta);
+  const diff = sameSpec({ ...spec, ...have, batchSize: meta.batchSize ?? spec.batchSize }, spec);
+  if (diff) refuse(diff, metaPath);
+  await rm(join(out, PARTIAL_DIR), { recursive: true, force: true }); // leftovers of a run killed after meta.json
+  return { dir: out, meta, embedded: 0, resumed: meta.count, alreadyComplete: true };
+}
 
-  // 2. Partial run: continue it if it is this run.
-  if (opts.force) await rm(partial, { recursive: true, force: true });
-  await mkdir(partial, { recursive: true });
-  const release = await acquireLock(partial);
-  let runner: BatchRunner | null = null;
+/** Start the decode/preprocess runner for this extractor: worker threads, or inline for 0 workers. */
+function startRunner(extractor: Extractor, workers: number): BatchRunner {
+  const setup: TaskSetup = isBuiltinDescriptor(extractor)
+    ? { mode: 'descriptor', descriptorId: extractor.id, fingerprint: extractor.fingerprint }
+    : extractor.preprocess && extractor.embedTensor
+      ? { mode: 'tensor', spec: extractor.preprocess }
+      : { mode: 'decode' };
+  if (!Number.isInteger(workers) || workers < 0)
+    throw new CbirError(`--workers must be an integer ≥ 0, got ${workers}`, { code: 'embed/bad-workers' });
+  return workers === 0 ? new InlineRunner(setup) : new WorkerPool(workers, setup);
+}
+
+/**
+ * Embed rows run.next..end batch by batch and record each in the partial run; returns the rows
+ * embedded. Decoding (in the runner) runs ahead of the extractor by at most `prefetch` batches.
+ */
+async function embedRemaining(opts: EmbedOptions, spec: RunSpec, run: PartialRun): Promise<number> {
+  const { manifest, extractor } = opts;
+  const { start, end, batchSize } = spec;
+  const tracker = new ProgressTracker(
+    `embed ${extractor.id}`,
+    end - start,
+    opts.onProgress,
+    'images',
+    run.next - start,
+  );
+  const workers = opts.workers ?? defaultWorkers();
+  const runner = startRunner(extractor, workers);
   try {
-    const runPath = join(partial, RUN);
-    if (existsSync(runPath)) {
-      let prev: RunSpec | null = null;
-      try {
-        prev = JSON.parse(await readFile(runPath, 'utf8')) as RunSpec;
-      } catch {
-        prev = null; // torn run.json: nothing can have been recorded yet
-      }
-      if (prev) {
-        const diff = sameSpec(prev, spec);
-        if (diff) refuse(diff, runPath);
-      }
-    }
-    const journalPath = join(partial, JOURNAL);
-    const { entries: raw, clean } = await readJournal(journalPath);
-    if (!existsSync(runPath) || raw.length === 0) await writeJsonAtomic(runPath, spec);
-
-    // 3. Check the recorded batches against the chunk files; keep the longest consistent prefix.
-    const entries: JournalEntry[] = [];
-    const chunkEnd = new Map<string, number>();
-    let next = start;
-    for (const e of raw) {
-      const okShape =
-        e.start === next &&
-        e.end > e.start &&
-        e.end <= end &&
-        e.bytes === (e.end - e.start) * dim * 4 &&
-        e.offset === (chunkEnd.get(e.chunk) ?? 0) &&
-        /^chunk-\d+\.f32$/.test(e.chunk);
-      if (!okShape) break;
-      const p = join(partial, e.chunk);
-      const size = existsSync(p) ? (await stat(p)).size : -1;
-      if (size < e.offset + e.bytes) break;
-      entries.push(e);
-      chunkEnd.set(e.chunk, e.offset + e.bytes);
-      next = e.end;
-    }
-    if (!clean || entries.length !== raw.length) await writeFileAtomic(journalPath, entries.map(journalLine).join(''));
-    // drop bytes and chunk files that no recorded batch owns
-    for (const f of await readdir(partial)) {
-      if (!/^chunk-\d+\.f32$/.test(f)) continue;
-      const keep = chunkEnd.get(f);
-      if (keep === undefined) await rm(join(partial, f), { force: true });
-      else if ((await stat(join(partial, f))).size !== keep) await truncate(join(partial, f), keep);
-    }
-    const resumed = next - start;
-
-    // 4. Embed the remaining batches.
-    let embedded = 0;
-    if (next < end) {
-      const tracker = new ProgressTracker(`embed ${extractor.id}`, end - start, opts.onProgress, 'images', resumed);
-      const setup: TaskSetup = isBuiltinDescriptor(extractor)
-        ? { mode: 'descriptor', descriptorId: extractor.id, fingerprint: extractor.fingerprint }
-        : extractor.preprocess && extractor.embedTensor
-          ? { mode: 'tensor', spec: extractor.preprocess }
-          : { mode: 'decode' };
-      const workers = opts.workers ?? defaultWorkers();
-      if (!Number.isInteger(workers) || workers < 0)
-        throw new CbirError(`--workers must be an integer ≥ 0, got ${workers}`, { code: 'embed/bad-workers' });
-      runner = workers === 0 ? new InlineRunner(setup) : new WorkerPool(workers, setup);
-      const prefetch = Math.max(2, opts.prefetch ?? 2 * Math.max(1, workers));
-      const chunkRows = opts.chunkRows ?? 65536;
-
-      const last = entries[entries.length - 1];
-      let chunkName = last ? last.chunk : `chunk-${String(next).padStart(10, '0')}.f32`;
-      let chunkOffset = chunkEnd.get(chunkName) ?? 0;
-      let chunkFh: FileHandle = await open(join(partial, chunkName), 'a');
-      const journalFh = await open(journalPath, 'a');
-      try {
-        // bounded queue of batches in flight: decoding runs ahead of the extractor by at most `prefetch` batches
-        const queue: { s: number; e: number; work: Promise<TaskResult> }[] = [];
-        let submit = next;
-        const fill = () => {
-          while (queue.length < prefetch && submit < end) {
-            const s = submit;
-            const e = Math.min(end, s + batchSize);
-            const paths: string[] = [];
-            for (let i = s; i < e; i++) paths.push(manifest.resolvePath(i));
-            const work = runner!.run(paths);
-            work.catch(() => {}); // handled when its turn comes; completed batches before it are kept
-            queue.push({ s, e, work });
-            submit = e;
-          }
-        };
-        fill();
-        while (queue.length > 0) {
-          const { s, e, work } = queue.shift()!;
-          const result = await work;
-          fill();
-          const n = e - s;
-          let rows: Float32Array;
-          if (result.kind === 'vectors') rows = result.data;
-          else if (result.kind === 'tensor') rows = await extractor.embedTensor!(result.data, n);
-          else rows = await extractor.embed(result.images);
-          if (rows.length !== n * dim) {
-            throw new CbirError(
-              `extractor ${extractor.id} returned ${rows.length} values for ${n} images of dim ${dim}`,
-              {
-                file: manifest.resolvePath(s),
-                hint: "the model card's dim or pooling does not match the model output; fix the card",
-                code: 'embed/bad-output',
-              },
-            );
-          }
-          const bad = firstNonFiniteRow(rows, dim);
-          if (bad >= 0) {
-            const i = s + bad;
-            throw new CbirError(
-              `the embedding of this image contains NaN or Inf (manifest row ${i + 1} of ${total}, model ${extractor.id}); ${s - start} images before its batch are saved`,
-              {
-                file: manifest.resolvePath(i),
-                hint: 'check the image (blank, corrupt or extreme values?) and the model; fix or remove it (then `cbir data prepare` again), or rerun the same command after fixing the model to resume',
-                code: 'embed/non-finite',
-              },
-            );
-          }
-          rows = rows.slice(); // own copy: normalised in place, then written
-          l2NormalizeRows(rows, dim);
-          const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
-          if (chunkOffset > 0 && chunkOffset / (4 * dim) + n > chunkRows) {
-            await chunkFh.close();
-            chunkName = `chunk-${String(s).padStart(10, '0')}.f32`;
-            chunkOffset = 0;
-            chunkFh = await open(join(partial, chunkName), 'a');
-          }
-          let w = 0;
-          while (w < bytes.byteLength) w += (await chunkFh.write(bytes, w, bytes.byteLength - w)).bytesWritten;
-          await chunkFh.sync();
-          await opts.onStage?.('batch-written', { start: s, end: e });
-          const entry: JournalEntry = {
-            start: s,
-            end: e,
-            chunk: chunkName,
-            offset: chunkOffset,
-            bytes: bytes.byteLength,
-            sha256: createHash('sha256').update(bytes).digest('hex'),
-          };
-          await journalFh.write(journalLine(entry));
-          await journalFh.sync();
-          entries.push(entry);
-          chunkOffset += bytes.byteLength;
-          embedded += n;
-          tracker.add(n);
-          await opts.onStage?.('batch-recorded', { start: s, end: e });
-        }
-        tracker.finish();
-      } finally {
-        await chunkFh.close().catch(() => {});
-        await journalFh.close().catch(() => {});
-      }
-      await runner.close();
-      runner = null;
-    }
-
-    // 5. Finalise: concatenate the recorded batches (checking their hashes), write ids, then meta.json.
-    await opts.onStage?.('before-finalize', { start, end });
-    const writer = await StoreWriter.create(out, dim);
+    const prefetch = Math.max(2, opts.prefetch ?? 2 * Math.max(1, workers));
     try {
-      const handles = new Map<string, FileHandle>();
-      try {
-        for (const e of entries) {
-          let fh = handles.get(e.chunk);
-          if (!fh) {
-            fh = await open(join(partial, e.chunk), 'r');
-            handles.set(e.chunk, fh);
-          }
-          const buf = new Uint8Array(e.bytes);
-          await readFully(fh, buf, e.offset);
-          if (createHash('sha256').update(buf).digest('hex') !== e.sha256) {
-            throw new CbirError(
-              `rows ${e.start}–${e.end} changed on disk after they were written (checksum mismatch)`,
-              {
-                file: join(partial, e.chunk),
-                hint: 'the disk or file system damaged the partial run; rerun with --force to embed again',
-                code: 'embed/corrupt-chunk',
-              },
-            );
-          }
-          await writer.appendBytes(buf);
-        }
-      } finally {
-        for (const fh of handles.values()) await fh.close().catch(() => {});
+      await run.openAppend(opts.chunkRows ?? 65536);
+      const queue = new BatchQueue(runner, manifest, run.next, end, batchSize, prefetch);
+      let embedded = 0;
+      queue.fill();
+      for (let batch = queue.take(); batch; batch = queue.take()) {
+        const { s, e, work } = batch;
+        const result = await work;
+        queue.fill();
+        const rows = await embedBatch(opts, spec, result, s, e);
+        const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
+        await run.append(s, e, bytes, () => opts.onStage?.('batch-written', { start: s, end: e }));
+        embedded += e - s;
+        tracker.add(e - s);
+        await opts.onStage?.('batch-recorded', { start: s, end: e });
       }
-      const meta = await writer.finish(
-        manifest.filepaths.slice(start, end),
-        {
-          modelId: extractor.id,
-          fingerprint: extractor.fingerprint,
-          manifestHash: manifest.hash,
-          batchSize,
-          ...(shardInfo ? { shard: shardInfo } : {}),
-        },
-        () => opts.onStage?.('before-meta', { start, end }),
-      );
-      await opts.onStage?.('after-meta', { start, end });
-      await release();
-      await rm(partial, { recursive: true, force: true });
-      await opts.onStage?.('complete', { start, end });
-      return { dir: out, meta, embedded, resumed, alreadyComplete: false };
-    } catch (e) {
-      await writer.abort();
-      throw e;
+      tracker.finish();
+      return embedded;
+    } finally {
+      await run.closeAppend();
     }
   } finally {
-    if (runner) await runner.close();
-    await release().catch(() => {});
+    await runner.close();
   }
+}
+
+/** Batches of the manifest submitted to the runner, in order, at most `prefetch` in flight. */
+class BatchQueue {
+  private readonly queue: { s: number; e: number; work: Promise<TaskResult> }[] = [];
+
+  constructor(
+    private readonly runner: BatchRunner,
+    private readonly manifest: Manifest,
+    private submit: number,
+    private readonly end: number,
+    private readonly batchSize: number,
+    private readonly prefetch: number,
+  ) {}
+
+  /** Submit batches until `prefetch` are in flight or all are submitted. */
+  fill(): void {
+    while (this.queue.length < this.prefetch && this.submit < this.end) {
+      const s = this.submit;
+      const e = Math.min(this.end, s + this.batchSize);
+      const paths: string[] = [];
+      for (let i = s; i < e; i++) paths.push(this.manifest.resolvePath(i));
+      const work = this.runner.run(paths);
+      work.catch(() => {}); // handled when its turn comes; completed batches before it are kept
+      this.queue.push({ s, e, work });
+      this.submit = e;
+    }
+  }
+
+  /** The oldest batch in flight, or undefined when none is left. */
+  take(): { s: number; e: number; work: Promise<TaskResult> } | undefined {
+    return this.queue.shift();
+  }
+}
+
+/**
+ * Run the extractor on one decoded batch (rows s..e) and return its rows L2-normalised (a
+ * copy); a wrong number of values or a NaN/Inf is refused, naming the image.
+ */
+async function embedBatch(
+  opts: EmbedOptions,
+  spec: RunSpec,
+  result: TaskResult,
+  s: number,
+  e: number,
+): Promise<Float32Array> {
+  const { manifest, extractor } = opts;
+  const { dim, start, total } = spec;
+  const n = e - s;
+  let rows: Float32Array;
+  if (result.kind === 'vectors') rows = result.data;
+  else if (result.kind === 'tensor') rows = await extractor.embedTensor!(result.data, n);
+  else rows = await extractor.embed(result.images);
+  if (rows.length !== n * dim) {
+    throw new CbirError(`extractor ${extractor.id} returned ${rows.length} values for ${n} images of dim ${dim}`, {
+      file: manifest.resolvePath(s),
+      hint: "the model card's dim or pooling does not match the model output; fix the card",
+      code: 'embed/bad-output',
+    });
+  }
+  const bad = firstNonFiniteRow(rows, dim);
+  if (bad >= 0) {
+    const i = s + bad;
+    throw new CbirError(
+      `the embedding of this image contains NaN or Inf (manifest row ${i + 1} of ${total}, model ${extractor.id}); ${s - start} images before its batch are saved`,
+      {
+        file: manifest.resolvePath(i),
+        hint: 'check the image (blank, corrupt or extreme values?) and the model; fix or remove it (then `cbir data prepare` again), or rerun the same command after fixing the model to resume',
+        code: 'embed/non-finite',
+      },
+    );
+  }
+  rows = rows.slice(); // own copy: normalised in place, then written
+  l2NormalizeRows(rows, dim);
+  return rows;
 }

@@ -95,55 +95,8 @@ export function gridLayout(manifest: Manifest, queries: readonly GridQuery[], op
   const height = 2 * margin + titleH + headerH + queries.length * (outer + captionH) + (queries.length - 1) * gap;
   const cells: GridCell[] = [];
   queries.forEach((q, line) => {
-    if (!(q.query >= 0 && q.query < manifest.size))
-      throw new CbirError(`query row ${q.query} is not in the manifest (${manifest.size} rows)`, {
-        file: join(manifest.dir, 'manifest.csv'),
-        hint: 'pick query rows of this manifest',
-        code: 'figures/bad-row',
-      });
     const y = margin + titleH + headerH + line * (outer + captionH + gap);
-    const qc = manifest.classIndex[q.query];
-    cells.push({
-      line,
-      column: 0,
-      x: margin,
-      y,
-      size: outer,
-      frame: 'query',
-      row: q.query,
-      className: manifest.classes[qc].name,
-      sim: NaN,
-    });
-    for (let j = 0; j < matches; j++) {
-      const r = j < q.neighbours.length ? q.neighbours[j] : -1;
-      const x = margin + (j + 1) * (outer + gap);
-      if (r === undefined || r < 0) {
-        cells.push({ line, column: j + 1, x, y, size: outer, frame: 'empty', row: -1, className: '', sim: NaN });
-        continue;
-      }
-      if (r >= manifest.size)
-        throw new CbirError(
-          `neighbour row ${r} of query row ${q.query} is not in the manifest (${manifest.size} rows)`,
-          {
-            file: join(manifest.dir, 'manifest.csv'),
-            hint: "the k-NN table was made for another manifest; pass the report's own --data",
-            code: 'figures/bad-row',
-          },
-        );
-      const c = manifest.classIndex[r];
-      const sim = q.sims && j < q.sims.length ? q.sims[j] : NaN;
-      cells.push({
-        line,
-        column: j + 1,
-        x,
-        y,
-        size: outer,
-        frame: c === qc ? 'match' : 'mismatch',
-        row: r,
-        className: manifest.classes[c].name,
-        sim,
-      });
-    }
+    cells.push(...gridRowCells(manifest, q, line, y, { matches, margin, outer, gap }));
   });
   return {
     width,
@@ -155,6 +108,65 @@ export function gridLayout(manifest: Manifest, queries: readonly GridQuery[], op
     headerY: margin + titleH + Math.round(fontSize * 1.2),
     cells,
   };
+}
+
+/** The cells of grid row `line` (top edge y): the query, then one per match (checked against the manifest). */
+function gridRowCells(
+  manifest: Manifest,
+  q: GridQuery,
+  line: number,
+  y: number,
+  geometry: { matches: number; margin: number; outer: number; gap: number },
+): GridCell[] {
+  const { matches, margin, outer, gap } = geometry;
+  if (!(q.query >= 0 && q.query < manifest.size))
+    throw new CbirError(`query row ${q.query} is not in the manifest (${manifest.size} rows)`, {
+      file: join(manifest.dir, 'manifest.csv'),
+      hint: 'pick query rows of this manifest',
+      code: 'figures/bad-row',
+    });
+  const qc = manifest.classIndex[q.query];
+  const cells: GridCell[] = [
+    {
+      line,
+      column: 0,
+      x: margin,
+      y,
+      size: outer,
+      frame: 'query',
+      row: q.query,
+      className: manifest.classes[qc].name,
+      sim: NaN,
+    },
+  ];
+  for (let j = 0; j < matches; j++) {
+    const r = j < q.neighbours.length ? q.neighbours[j] : -1;
+    const x = margin + (j + 1) * (outer + gap);
+    if (r === undefined || r < 0) {
+      cells.push({ line, column: j + 1, x, y, size: outer, frame: 'empty', row: -1, className: '', sim: NaN });
+      continue;
+    }
+    if (r >= manifest.size)
+      throw new CbirError(`neighbour row ${r} of query row ${q.query} is not in the manifest (${manifest.size} rows)`, {
+        file: join(manifest.dir, 'manifest.csv'),
+        hint: "the k-NN table was made for another manifest; pass the report's own --data",
+        code: 'figures/bad-row',
+      });
+    const c = manifest.classIndex[r];
+    const sim = q.sims && j < q.sims.length ? q.sims[j] : NaN;
+    cells.push({
+      line,
+      column: j + 1,
+      x,
+      y,
+      size: outer,
+      frame: c === qc ? 'match' : 'mismatch',
+      row: r,
+      className: manifest.classes[c].name,
+      sim,
+    });
+  }
+  return cells;
 }
 
 const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

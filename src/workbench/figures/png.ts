@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { chromiumEnv } from '../paths.js';
 import { writeFileAtomic } from '../util/fsx.js';
 import { plotlyBundle, plotlyConfig, scriptJson } from './html.js';
@@ -212,17 +212,7 @@ window.__ready = true;
  */
 export async function renderPngs(jobs: readonly PngJob[], opts: PngOptions = {}): Promise<string[]> {
   if (jobs.length === 0) return [];
-  const sizes = jobs.map((job) => {
-    const width = Math.round(job.width ?? job.figure.layout?.width);
-    const height = Math.round(job.height ?? job.figure.layout?.height);
-    if (!(width > 0 && height > 0 && width <= 10000 && height <= 10000))
-      throw new CbirError(`figure size ${width} × ${height} is not drawable`, {
-        file: job.file,
-        hint: 'use a width and height between 1 and 10000 pixels',
-        code: 'figures/bad-size',
-      });
-    return { width, height };
-  });
+  const sizes = jobs.map(jobSize);
   const chromium = opts.chromium ?? requireChromium();
   if (!existsSync(chromium))
     throw new CbirError('Chromium binary not found', {
@@ -235,119 +225,159 @@ export async function renderPngs(jobs: readonly PngJob[], opts: PngOptions = {})
   const page = join(tmp, 'render.html');
   await writeFile(page, RENDER_PAGE());
   let proc: ChildProcess | undefined;
-  let stderr = '';
   const written: string[] = [];
   try {
     proc = spawn(chromium, chromiumArgs(join(tmp, 'profile')), {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: 'disabled:' },
     });
-    proc.stderr!.setEncoding('utf8');
-    proc.stderr!.on('data', (d: string) => {
-      stderr = (stderr + d).slice(-4000);
-    });
-    const cdp = new CdpPipe(proc.stdio[3] as Writable, proc.stdio[4] as Readable);
-    const exited = new Promise<never>((_, reject) => {
-      proc!.on('error', (e) => {
-        const err = new CbirError(`Chromium could not be started: ${e.message}`, {
-          file: chromium,
-          hint: INSTALL_HINT,
-          code: 'figures/chromium-failed',
-          cause: e,
-        });
-        cdp.fail(err);
-        reject(err);
-      });
-      proc!.on('exit', (code, signal) => {
-        const err = new CbirError(
-          `Chromium exited (${signal ?? `code ${code}`}) before the figures were rendered${stderr ? `; its last output: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
-          {
-            file: chromium,
-            hint: 'check that `chromium --headless --no-sandbox about:blank` runs on this machine',
-            code: 'figures/chromium-failed',
-          },
-        );
-        cdp.fail(err);
-        reject(err);
-      });
-    });
-    exited.catch(() => undefined);
-    const step = <T>(p: Promise<T>, what: string) => Promise.race([withTimeout(p, timeout, what), exited]);
-
-    const { targetId } = (await step(cdp.send('Target.createTarget', { url: 'about:blank' }), 'starting')) as {
-      targetId: string;
-    };
-    const { sessionId } = (await step(cdp.send('Target.attachToTarget', { targetId, flatten: true }), 'starting')) as {
-      sessionId: string;
-    };
-    await step(cdp.send('Page.enable', {}, sessionId), 'starting');
-    const loaded = cdp.event('Page.loadEventFired', sessionId);
-    await step(cdp.send('Page.navigate', { url: pathToFileURL(page).href }, sessionId), 'loading plotly');
-    await step(loaded, 'loading plotly');
-
+    const { cdp, exited } = connectChromium(proc, chromium);
+    const step: Step = (p, what) => Promise.race([withTimeout(p, timeout, what), exited]);
+    const sessionId = await openRenderPage(cdp, step, page);
     for (let j = 0; j < jobs.length; j++) {
-      const job = jobs[j];
-      const { width, height } = sizes[j];
-      await step(
-        cdp.send(
-          'Emulation.setDeviceMetricsOverride',
-          { width, height, deviceScaleFactor: 1, mobile: false },
-          sessionId,
-        ),
-        `sizing ${job.file}`,
-      );
-      const spec = { data: job.figure.data, layout: job.figure.layout, config: plotlyConfig(true), width, height };
-      const r = (await step(
-        cdp.send(
-          'Runtime.evaluate',
-          { expression: `window.__render(${scriptJson(spec)})`, awaitPromise: true, returnByValue: true },
-          sessionId,
-        ),
-        `drawing ${job.file}`,
-      )) as {
-        result?: { value?: unknown };
-        exceptionDetails?: { text?: string; exception?: { description?: string } };
-      };
-      if (r.exceptionDetails) {
-        throw new CbirError(
-          `plotly could not draw the figure: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text ?? 'unknown error'}`,
-          {
-            file: job.file,
-            hint: 'check the figure spec (data/layout) for invalid values',
-            code: 'figures/render-failed',
-          },
-        );
-      }
-      const shot = (await step(
-        cdp.send(
-          'Page.captureScreenshot',
-          { format: 'png', clip: { x: 0, y: 0, width, height, scale: 1 }, captureBeyondViewport: false },
-          sessionId,
-        ),
-        `capturing ${job.file}`,
-      )) as { data: string };
-      await writeFileAtomic(job.file, Buffer.from(shot.data, 'base64'));
-      written.push(job.file);
-      opts.onFile?.(job.file, j);
+      await renderJob(cdp, step, sessionId, jobs[j], sizes[j]);
+      written.push(jobs[j].file);
+      opts.onFile?.(jobs[j].file, j);
     }
     const gone = new Promise((r) => proc!.once('exit', r));
     void cdp.send('Browser.close').catch(() => undefined);
     await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
   } finally {
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      const gone = new Promise((r) => proc!.once('exit', r));
-      proc.kill('SIGTERM');
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    }
-    // Helper processes may still be closing files in the profile: retry, and never fail over a temp folder.
-    try {
-      rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
-    } catch {
-      /* left in the OS temp folder */
-    }
+    await stopChromium(proc, tmp);
   }
   return written;
+}
+
+/** A browser step: the promise, failing on the per-step timeout (`what` names it) or when Chromium exits. */
+type Step = <T>(p: Promise<T>, what: string) => Promise<T>;
+
+/** The pixel size of a job (its own, else the figure's layout size), checked. */
+function jobSize(job: PngJob): { width: number; height: number } {
+  const width = Math.round(job.width ?? job.figure.layout?.width);
+  const height = Math.round(job.height ?? job.figure.layout?.height);
+  if (!(width > 0 && height > 0 && width <= 10000 && height <= 10000))
+    throw new CbirError(`figure size ${width} × ${height} is not drawable`, {
+      file: job.file,
+      hint: 'use a width and height between 1 and 10000 pixels',
+      code: 'figures/bad-size',
+    });
+  return { width, height };
+}
+
+/**
+ * The DevTools connection to a started Chromium, and a promise that rejects (with a CbirError
+ * quoting the end of its stderr) when the browser fails to start or exits; pending calls fail with it.
+ */
+function connectChromium(proc: ChildProcess, chromium: string): { cdp: CdpPipe; exited: Promise<never> } {
+  let stderr = '';
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (d: string) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  const cdp = new CdpPipe(proc.stdio[3] as Writable, proc.stdio[4] as Readable);
+  const exited = new Promise<never>((_, reject) => {
+    proc.on('error', (e) => {
+      const err = new CbirError(`Chromium could not be started: ${errorMessage(e)}`, {
+        file: chromium,
+        hint: INSTALL_HINT,
+        code: 'figures/chromium-failed',
+        cause: e,
+      });
+      cdp.fail(err);
+      reject(err);
+    });
+    proc.on('exit', (code, signal) => {
+      const err = new CbirError(
+        `Chromium exited (${signal ?? `code ${code}`}) before the figures were rendered${stderr ? `; its last output: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
+        {
+          file: chromium,
+          hint: 'check that `chromium --headless --no-sandbox about:blank` runs on this machine',
+          code: 'figures/chromium-failed',
+        },
+      );
+      cdp.fail(err);
+      reject(err);
+    });
+  });
+  exited.catch(() => undefined);
+  return { cdp, exited };
+}
+
+/** Open a tab, load the render page (plotly inlined) in it, and return its session id. */
+async function openRenderPage(cdp: CdpPipe, step: Step, page: string): Promise<string> {
+  const { targetId } = (await step(cdp.send('Target.createTarget', { url: 'about:blank' }), 'starting')) as {
+    targetId: string;
+  };
+  const { sessionId } = (await step(cdp.send('Target.attachToTarget', { targetId, flatten: true }), 'starting')) as {
+    sessionId: string;
+  };
+  await step(cdp.send('Page.enable', {}, sessionId), 'starting');
+  const loaded = cdp.event('Page.loadEventFired', sessionId);
+  await step(cdp.send('Page.navigate', { url: pathToFileURL(page).href }, sessionId), 'loading plotly');
+  await step(loaded, 'loading plotly');
+  return sessionId;
+}
+
+/** Draw one figure at its size on the render page and write the screenshot to job.file. */
+async function renderJob(
+  cdp: CdpPipe,
+  step: Step,
+  sessionId: string,
+  job: PngJob,
+  size: { width: number; height: number },
+): Promise<void> {
+  const { width, height } = size;
+  await step(
+    cdp.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false }, sessionId),
+    `sizing ${job.file}`,
+  );
+  const spec = { data: job.figure.data, layout: job.figure.layout, config: plotlyConfig(true), width, height };
+  const r = (await step(
+    cdp.send(
+      'Runtime.evaluate',
+      { expression: `window.__render(${scriptJson(spec)})`, awaitPromise: true, returnByValue: true },
+      sessionId,
+    ),
+    `drawing ${job.file}`,
+  )) as {
+    result?: { value?: unknown };
+    exceptionDetails?: { text?: string; exception?: { description?: string } };
+  };
+  if (r.exceptionDetails) {
+    throw new CbirError(
+      `plotly could not draw the figure: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text ?? 'unknown error'}`,
+      {
+        file: job.file,
+        hint: 'check the figure spec (data/layout) for invalid values',
+        code: 'figures/render-failed',
+      },
+    );
+  }
+  const shot = (await step(
+    cdp.send(
+      'Page.captureScreenshot',
+      { format: 'png', clip: { x: 0, y: 0, width, height, scale: 1 }, captureBeyondViewport: false },
+      sessionId,
+    ),
+    `capturing ${job.file}`,
+  )) as { data: string };
+  await writeFileAtomic(job.file, Buffer.from(shot.data, 'base64'));
+}
+
+/** End Chromium if it still runs (SIGTERM, then SIGKILL after 3 s) and remove the temp folder, never failing over it. */
+async function stopChromium(proc: ChildProcess | undefined, tmp: string): Promise<void> {
+  if (proc && proc.exitCode === null && proc.signalCode === null) {
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
+  // Helper processes may still be closing files in the profile: retry, and never fail over a temp folder.
+  try {
+    rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  } catch {
+    /* left in the OS temp folder */
+  }
 }
 
 /** Render one figure to a PNG file (see renderPngs). */

@@ -125,92 +125,90 @@ export function precisionCurvesFigure(
       code: 'figures/no-data',
     });
   const data: PlotlyTrace[] = [];
-  curves.forEach((c, i) => {
-    const where = c.source ?? `${c.model}/precision_at_n.csv`;
-    const n = c.n.length;
-    for (const [k, a] of [
-      ['micro', c.micro],
-      ['micro_lo', c.microLo],
-      ['micro_hi', c.microHi],
-      ['macro', c.macro],
-      ['macro_lo', c.macroLo],
-      ['macro_hi', c.macroHi],
-    ] as const)
-      checkLength(k, a, n, where);
-    const color = PALETTE[i % PALETTE.length];
-    const x = arr(c.n);
-    for (const [average, xaxis, yaxis, y, lo, hi] of [
-      ['micro', 'x', 'y', c.micro, c.microLo, c.microHi],
-      ['macro', 'x2', 'y2', c.macro, c.macroLo, c.macroHi],
-    ] as const) {
-      if (finite(lo) && finite(hi)) {
-        data.push({
-          type: 'scatter',
-          mode: 'lines',
-          x: [...x, ...[...x].reverse()],
-          y: [...arr(hi), ...arr(lo).reverse()],
-          fill: 'toself',
-          fillcolor: withAlpha(color, 0.18),
-          line: { width: 0, color },
-          hoverinfo: 'skip',
-          showlegend: false,
-          legendgroup: c.model,
-          name: `${c.model} ${average} 95 % interval`,
-          xaxis,
-          yaxis,
-        });
-      }
-      data.push({
-        type: 'scatter',
-        mode: 'lines',
-        x,
-        y: arr(y),
-        name: c.model,
-        legendgroup: c.model,
-        showlegend: average === 'micro',
-        line: { color, width: 2 },
-        xaxis,
-        yaxis,
-        hovertemplate: `${c.model}<br>N = %{x}<br>${average} P@N = %{y:.3f}<extra></extra>`,
-      });
-    }
-  });
+  curves.forEach((c, i) => data.push(...precisionCurveTraces(c, PALETTE[i % PALETTE.length])));
   const layout = baseLayout(
     opts.title ?? 'Retrieval precision P@N (shaded: 95 % bootstrap interval)',
     opts.width ?? 1100,
     opts.height ?? 520,
   );
-  Object.assign(layout, {
+  Object.assign(layout, precisionCurvesAxes(layout));
+  return { data, layout };
+}
+
+/** The traces of one model's curve (checked): per average, its interval band (when present) and its line. */
+function precisionCurveTraces(c: PrecisionCurve, color: string): PlotlyTrace[] {
+  const where = c.source ?? `${c.model}/precision_at_n.csv`;
+  const n = c.n.length;
+  for (const [k, a] of [
+    ['micro', c.micro],
+    ['micro_lo', c.microLo],
+    ['micro_hi', c.microHi],
+    ['macro', c.macro],
+    ['macro_lo', c.macroLo],
+    ['macro_hi', c.macroHi],
+  ] as const)
+    checkLength(k, a, n, where);
+  const data: PlotlyTrace[] = [];
+  const x = arr(c.n);
+  for (const [average, xaxis, yaxis, y, lo, hi] of [
+    ['micro', 'x', 'y', c.micro, c.microLo, c.microHi],
+    ['macro', 'x2', 'y2', c.macro, c.macroLo, c.macroHi],
+  ] as const) {
+    if (finite(lo) && finite(hi)) {
+      data.push({
+        type: 'scatter',
+        mode: 'lines',
+        x: [...x, ...[...x].reverse()],
+        y: [...arr(hi), ...arr(lo).reverse()],
+        fill: 'toself',
+        fillcolor: withAlpha(color, 0.18),
+        line: { width: 0, color },
+        hoverinfo: 'skip',
+        showlegend: false,
+        legendgroup: c.model,
+        name: `${c.model} ${average} 95 % interval`,
+        xaxis,
+        yaxis,
+      });
+    }
+    data.push({
+      type: 'scatter',
+      mode: 'lines',
+      x,
+      y: arr(y),
+      name: c.model,
+      legendgroup: c.model,
+      showlegend: average === 'micro',
+      line: { color, width: 2 },
+      xaxis,
+      yaxis,
+      hovertemplate: `${c.model}<br>N = %{x}<br>${average} P@N = %{y:.3f}<extra></extra>`,
+    });
+  }
+  return data;
+}
+
+/** Side-by-side micro / macro axes with their headings, the legend below them, and the margins for it. */
+function precisionCurvesAxes(layout: PlotlyFigure['layout']): Record<string, unknown> {
+  const heading = (text: string, x: number) => ({
+    text,
+    x,
+    y: 1.0,
+    xref: 'paper',
+    yref: 'paper',
+    xanchor: 'center',
+    yanchor: 'bottom',
+    showarrow: false,
+  });
+  return {
     xaxis: axis('N (retrieved images)', { domain: [0, 0.46], anchor: 'y' }),
     yaxis: axis('micro P@N (mean over queries)', { anchor: 'x' }),
     xaxis2: axis('N (retrieved images)', { domain: [0.54, 1], anchor: 'y2' }),
     yaxis2: axis('macro P@N (mean over classes)', { anchor: 'x2' }),
-    annotations: [
-      {
-        text: '<b>micro</b>',
-        x: 0.23,
-        y: 1.0,
-        xref: 'paper',
-        yref: 'paper',
-        xanchor: 'center',
-        yanchor: 'bottom',
-        showarrow: false,
-      },
-      {
-        text: '<b>macro</b>',
-        x: 0.77,
-        y: 1.0,
-        xref: 'paper',
-        yref: 'paper',
-        xanchor: 'center',
-        yanchor: 'bottom',
-        showarrow: false,
-      },
-    ],
+    annotations: [heading('<b>micro</b>', 0.23), heading('<b>macro</b>', 0.77)],
     legend: { ...(layout.legend as object), orientation: 'h', x: 0.5, xanchor: 'center', y: -0.3, yanchor: 'top' },
     margin: { l: 70, r: 30, t: 80, b: 130 },
-  });
-  return { data, layout };
+  };
 }
 
 /** One point of the index-size ablation (`index_size.csv`): P@1 with N index images per class, over seeds. */

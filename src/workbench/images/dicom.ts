@@ -84,36 +84,98 @@ export async function decodeDicom(
   opts: { window?: { center: number; width: number } } = {},
 ): Promise<{ image: RgbImage; meta: DicomMeta }> {
   const file = typeof input === 'string' ? input : '<buffer>';
-  const fail = (msg: string, hint: string, code: string, cause?: unknown) =>
-    new CbirError(msg, { file, hint, code, cause });
-  if (opts.window) {
-    const { center, width } = opts.window;
-    if (!Number.isFinite(center) || !Number.isFinite(width) || width < 1) {
-      throw fail(
-        `invalid window centre ${center} / width ${width}`,
-        'give a finite centre and a width ≥ 1 (e.g. 40/400 for CT soft tissue)',
-        'dicom/bad-window',
-      );
-    }
-  }
-
-  let bytes: Uint8Array;
-  if (typeof input === 'string') {
-    try {
-      bytes = await readFile(input);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException)?.code === 'ENOENT')
-        throw fail('DICOM file not found', 'check the path in the manifest and the images root', 'dicom/not-found', e);
-      throw fail(
-        `cannot read DICOM file (${errorMessage(e)})`,
-        'check that the path is a readable file',
-        'dicom/read',
-        e,
-      );
-    }
+  const fail: DicomFail = (msg, hint, code, cause) => new CbirError(msg, { file, hint, code, cause });
+  if (opts.window) checkWindowOption(opts.window, fail);
+  const bytes = await readDicomBytes(input, fail);
+  checkPart10(bytes, fail);
+  const ds = parseDataSet(bytes, fail);
+  const ts = checkTransferSyntax(ds, fail);
+  const meta = readMeta(ds);
+  const notes: string[] = [];
+  const pixelEl = pixelDataElement(ds, ts, fail);
+  const px = readPixelFormat(ds, meta, notes, fail);
+  const raw = readFirstFrame(ds, pixelEl, px, fail);
+  let image: RgbImage;
+  if (!px.isMono) {
+    meta.window = undefined;
+    image = colourImage(ds, raw, px);
   } else {
-    bytes = input;
+    const lut = modalityLut(ds, px);
+    const { window, fn } = opts.window
+      ? { window: { center: opts.window.center, width: opts.window.width }, fn: 'LINEAR' }
+      : chooseWindow(ds, raw, px, lut, notes);
+    meta.window = window;
+    image = windowedGray(raw, px, lut, window, fn);
   }
+  if (notes.length) meta.note = notes.join('; ');
+  for (const k of Object.keys(meta) as (keyof DicomMeta)[]) if (meta[k] === undefined) delete meta[k];
+  return { image, meta };
+}
+
+/** Builds the CbirError of a DICOM problem, naming the file. */
+type DicomFail = (msg: string, hint: string, code: string, cause?: unknown) => CbirError;
+
+/** The pixel layout of the image, from the image pixel module tags. */
+interface PixelFormat {
+  rows: number;
+  cols: number;
+  spp: number;
+  photometric: string;
+  bitsAllocated: number;
+  bitsStored: number;
+  highBit: number;
+  signed: boolean;
+  isMono: boolean;
+  /** Samples in one frame (rows × cols × spp). */
+  samples: number;
+  /** Right shift and mask that take a stored sample to its BitsStored value. */
+  shift: number;
+  mask: number;
+}
+
+/** Stored value → modality value mapping (PixelRepresentation, RescaleSlope/Intercept). */
+interface ModalityLut {
+  slope: number;
+  intercept: number;
+  /** Number of distinct masked stored values (2^BitsStored). */
+  full: number;
+  /** Masked stored value → signed stored value. */
+  storedValue: (i: number) => number;
+  /** Masked stored value → modality value. */
+  modality: (i: number) => number;
+}
+
+/** Reject a caller-given window that is not finite or narrower than 1. */
+function checkWindowOption(w: DicomWindow, fail: DicomFail): void {
+  const { center, width } = w;
+  if (!Number.isFinite(center) || !Number.isFinite(width) || width < 1) {
+    throw fail(
+      `invalid window centre ${center} / width ${width}`,
+      'give a finite centre and a width ≥ 1 (e.g. 40/400 for CT soft tissue)',
+      'dicom/bad-window',
+    );
+  }
+}
+
+/** The file's bytes (read from disk when given a path). */
+async function readDicomBytes(input: string | Uint8Array, fail: DicomFail): Promise<Uint8Array> {
+  if (typeof input !== 'string') return input;
+  try {
+    return await readFile(input);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === 'ENOENT')
+      throw fail('DICOM file not found', 'check the path in the manifest and the images root', 'dicom/not-found', e);
+    throw fail(
+      `cannot read DICOM file (${errorMessage(e)})`,
+      'check that the path is a readable file',
+      'dicom/read',
+      e,
+    );
+  }
+}
+
+/** Require the Part-10 preamble: "DICM" at byte 128. */
+function checkPart10(bytes: Uint8Array, fail: DicomFail): void {
   if (bytes.length < 132 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) {
     throw fail(
       bytes.length < 132
@@ -123,12 +185,14 @@ export async function decodeDicom(
       'dicom/not-dicom',
     );
   }
+}
+
+/** Parse the data set with dicom-parser. */
+function parseDataSet(bytes: Uint8Array, fail: DicomFail): DataSet {
   // dicom-parser's deflate path needs a Buffer; this is a view, not a copy.
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-
-  let ds: DataSet;
   try {
-    ds = dicomParser.parseDicom(buf);
+    return dicomParser.parseDicom(buf);
   } catch (e) {
     const inner = (e as { exception?: unknown })?.exception ?? e;
     const msg = inner instanceof Error ? inner.message : String(inner);
@@ -139,7 +203,10 @@ export async function decodeDicom(
       e,
     );
   }
+}
 
+/** The transfer syntax UID; only the uncompressed little-endian ones pass. */
+function checkTransferSyntax(ds: DataSet, fail: DicomFail): string {
   const ts = (ds.string('x00020010') ?? '').replace(/\0/g, '').trim();
   if (!(ts in NATIVE_SYNTAXES)) {
     const what = KNOWN_SYNTAXES[ts] ?? 'an unsupported (compressed) transfer syntax';
@@ -149,8 +216,12 @@ export async function decodeDicom(
       'dicom/compressed',
     );
   }
+  return ts;
+}
 
-  const meta: DicomMeta = {
+/** The identifying tags reported in `meta`. */
+function readMeta(ds: DataSet): DicomMeta {
+  return {
     patientId: str(ds, 'x00100020'),
     studyInstanceUid: str(ds, 'x0020000d'),
     seriesInstanceUid: str(ds, 'x0020000e'),
@@ -158,8 +229,10 @@ export async function decodeDicom(
     modality: str(ds, 'x00080060'),
     photometric: str(ds, 'x00280004'),
   };
-  const notes: string[] = [];
+}
 
+/** The native (not encapsulated) PixelData element. */
+function pixelDataElement(ds: DataSet, ts: string, fail: DicomFail): DataSet['elements'][string] {
   const pixelEl = ds.elements.x7fe00010;
   if (!pixelEl) {
     const other = ds.elements.x7fe00008
@@ -180,7 +253,11 @@ export async function decodeDicom(
       'dicom/compressed',
     );
   }
+  return pixelEl;
+}
 
+/** Read and check the pixel layout tags; notes multi-frame files in `meta` and `notes`. */
+function readPixelFormat(ds: DataSet, meta: DicomMeta, notes: string[], fail: DicomFail): PixelFormat {
   const rows = ds.uint16('x00280010') ?? 0;
   const cols = ds.uint16('x00280011') ?? 0;
   if (!rows || !cols)
@@ -214,7 +291,6 @@ export async function decodeDicom(
     meta.frames = frames;
     notes.push(`multi-frame: decoded frame 1 of ${frames}`);
   }
-
   const isMono = photometric === 'MONOCHROME1' || photometric === 'MONOCHROME2';
   if (!(isMono && spp === 1) && !(photometric === 'RGB' && spp === 3)) {
     throw fail(
@@ -223,9 +299,21 @@ export async function decodeDicom(
       'dicom/unsupported',
     );
   }
-
-  const bytesPer = bitsAllocated / 8;
+  const shift = highBit + 1 - bitsStored;
+  const mask = bitsStored >= 32 ? 0xffffffff : (1 << bitsStored) - 1;
   const samples = rows * cols * spp;
+  return { rows, cols, spp, photometric, bitsAllocated, bitsStored, highBit, signed, isMono, samples, shift, mask };
+}
+
+/** The stored samples of the first frame (a view when aligned, else a copy). */
+function readFirstFrame(
+  ds: DataSet,
+  pixelEl: DataSet['elements'][string],
+  px: PixelFormat,
+  fail: DicomFail,
+): Uint8Array | Uint16Array {
+  const { rows, cols, spp, bitsAllocated, samples } = px;
+  const bytesPer = bitsAllocated / 8;
   const frameBytes = samples * bytesPer;
   const available = Math.min(pixelEl.length, ds.byteArray.length - pixelEl.dataOffset);
   if (available < frameBytes) {
@@ -236,99 +324,118 @@ export async function decodeDicom(
     );
   }
   const abs = ds.byteArray.byteOffset + pixelEl.dataOffset;
-  let raw: Uint8Array | Uint16Array;
-  if (bitsAllocated === 8) {
-    raw = new Uint8Array(ds.byteArray.buffer, abs, samples);
-  } else if (abs % 2 === 0) {
-    raw = new Uint16Array(ds.byteArray.buffer, abs, samples);
-  } else {
-    const copy = new Uint8Array(frameBytes);
-    copy.set(ds.byteArray.subarray(pixelEl.dataOffset, pixelEl.dataOffset + frameBytes));
-    raw = new Uint16Array(copy.buffer);
+  if (bitsAllocated === 8) return new Uint8Array(ds.byteArray.buffer, abs, samples);
+  if (abs % 2 === 0) return new Uint16Array(ds.byteArray.buffer, abs, samples);
+  const copy = new Uint8Array(frameBytes);
+  copy.set(ds.byteArray.subarray(pixelEl.dataOffset, pixelEl.dataOffset + frameBytes));
+  return new Uint16Array(copy.buffer);
+}
+
+/** RGB samples (PlanarConfiguration 0 or 1) scaled from BitsStored to 8 bits. */
+function colourImage(ds: DataSet, raw: Uint8Array | Uint16Array, px: PixelFormat): RgbImage {
+  const { rows, cols, bitsStored, shift, mask } = px;
+  const planar = (ds.uint16('x00280006') ?? 0) === 1;
+  const n = rows * cols;
+  const out = new Uint8Array(n * 3);
+  const scale = 255 / mask;
+  for (let p = 0; p < n; p++) {
+    for (let c = 0; c < 3; c++) {
+      const v = (raw[planar ? c * n + p : 3 * p + c] >> shift) & mask;
+      out[3 * p + c] = bitsStored === 8 ? v : Math.round(v * scale);
+    }
   }
+  return toRgb(out, cols, rows, 3);
+}
 
-  const shift = highBit + 1 - bitsStored;
-  const mask = bitsStored >= 32 ? 0xffffffff : (1 << bitsStored) - 1;
+/** The modality LUT: sign extension of the stored value, then RescaleSlope × v + RescaleIntercept. */
+function modalityLut(ds: DataSet, px: PixelFormat): ModalityLut {
+  const { signed, bitsStored, mask } = px;
+  const slope = num(ds, 'x00281053') ?? 1;
+  const intercept = num(ds, 'x00281052') ?? 0;
+  const half = 1 << (bitsStored - 1);
+  const full = mask + 1;
+  const storedValue = (i: number) => (signed && i >= half ? i - full : i);
+  const modality = (i: number) => storedValue(i) * slope + intercept;
+  return { slope, intercept, full, storedValue, modality };
+}
 
-  let image: RgbImage;
-  if (!isMono) {
-    meta.window = undefined;
-    const planar = (ds.uint16('x00280006') ?? 0) === 1;
-    const n = rows * cols;
-    const out = new Uint8Array(n * 3);
-    const scale = 255 / mask;
-    for (let p = 0; p < n; p++) {
-      for (let c = 0; c < 3; c++) {
-        const v = (raw[planar ? c * n + p : 3 * p + c] >> shift) & mask;
-        out[3 * p + c] = bitsStored === 8 ? v : Math.round(v * scale);
-      }
+/**
+ * The VOI window and function from the tags (first WindowCenter/WindowWidth value), else the
+ * identity for plain 8-bit data, else the min..max of the modality values.
+ */
+function chooseWindow(
+  ds: DataSet,
+  raw: Uint8Array | Uint16Array,
+  px: PixelFormat,
+  lut: ModalityLut,
+  notes: string[],
+): { window: DicomWindow; fn: string } {
+  let window: DicomWindow | undefined;
+  let fn = 'LINEAR';
+  const c = num(ds, 'x00281050');
+  const w = num(ds, 'x00281051');
+  if (c !== undefined && w !== undefined) {
+    fn = (str(ds, 'x00281056') ?? 'LINEAR').toUpperCase();
+    if (fn !== 'LINEAR' && fn !== 'LINEAR_EXACT' && fn !== 'SIGMOID') {
+      notes.push(`VOILUTFunction ${fn} not supported, LINEAR used`);
+      fn = 'LINEAR';
     }
-    image = toRgb(out, cols, rows, 3);
-  } else {
-    const slope = num(ds, 'x00281053') ?? 1;
-    const intercept = num(ds, 'x00281052') ?? 0;
-    const half = 1 << (bitsStored - 1);
-    const full = mask + 1;
-    const storedValue = (i: number) => (signed && i >= half ? i - full : i);
-    const modality = (i: number) => storedValue(i) * slope + intercept;
-
-    let window: DicomWindow | undefined;
-    let fn = 'LINEAR';
-    if (opts.window) {
-      window = { center: opts.window.center, width: opts.window.width };
-    } else {
-      const c = num(ds, 'x00281050');
-      const w = num(ds, 'x00281051');
-      if (c !== undefined && w !== undefined) {
-        fn = (str(ds, 'x00281056') ?? 'LINEAR').toUpperCase();
-        if (fn !== 'LINEAR' && fn !== 'LINEAR_EXACT' && fn !== 'SIGMOID') {
-          notes.push(`VOILUTFunction ${fn} not supported, LINEAR used`);
-          fn = 'LINEAR';
-        }
-        if (w >= 1 || (fn !== 'LINEAR' && w > 0)) window = { center: c, width: w };
-        else notes.push(`window width ${w} in the tags is invalid, min..max used`);
-      }
-      if (!window && bitsAllocated === 8 && bitsStored === 8 && !signed && slope === 1 && intercept === 0) {
-        window = { center: 128, width: 256 }; // identity for plain 8-bit data
-      }
-      if (!window) {
-        // min..max of the modality values, skipping the padding value outside the scanned area
-        const padRaw = ds.elements.x00280120 ? ds.uint16('x00280120') : undefined;
-        const pad = padRaw === undefined ? undefined : signed ? storedValue(padRaw & mask) : padRaw & mask;
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (let p = 0; p < samples; p++) {
-          const s = storedValue((raw[p] >> shift) & mask);
-          if (s === pad) continue;
-          if (s < lo) lo = s;
-          if (s > hi) hi = s;
-        }
-        if (lo === Infinity) {
-          lo = 0;
-          hi = 0;
-        }
-        let mlo = lo * slope + intercept;
-        let mhi = hi * slope + intercept;
-        if (mlo > mhi) [mlo, mhi] = [mhi, mlo];
-        // the linear window that maps mlo to 0 and mhi to 255
-        window = { center: (mlo + mhi) / 2 + 0.5, width: Math.max(1, mhi - mlo + 1) };
-      }
-    }
-    meta.window = window;
-    const invert = photometric === 'MONOCHROME1';
-    const lut = new Uint8Array(full);
-    for (let i = 0; i < full; i++) {
-      const y = Math.round(voi(modality(i), window.center, window.width, fn));
-      lut[i] = invert ? 255 - y : y;
-    }
-    const n = rows * cols;
-    const gray = new Uint8Array(n);
-    for (let p = 0; p < n; p++) gray[p] = lut[(raw[p] >> shift) & mask];
-    image = toRgb(gray, cols, rows, 1);
+    if (w >= 1 || (fn !== 'LINEAR' && w > 0)) window = { center: c, width: w };
+    else notes.push(`window width ${w} in the tags is invalid, min..max used`);
   }
-  if (notes.length) meta.note = notes.join('; ');
-  for (const k of Object.keys(meta) as (keyof DicomMeta)[]) if (meta[k] === undefined) delete meta[k];
-  return { image, meta };
+  const { bitsAllocated, bitsStored, signed } = px;
+  if (!window && bitsAllocated === 8 && bitsStored === 8 && !signed && lut.slope === 1 && lut.intercept === 0) {
+    window = { center: 128, width: 256 }; // identity for plain 8-bit data
+  }
+  if (!window) window = minMaxWindow(ds, raw, px, lut);
+  return { window, fn };
+}
+
+/** The linear window spanning the modality values of the frame, PixelPaddingValue excluded. */
+function minMaxWindow(ds: DataSet, raw: Uint8Array | Uint16Array, px: PixelFormat, lut: ModalityLut): DicomWindow {
+  const { signed, samples, shift, mask } = px;
+  const { storedValue, slope, intercept } = lut;
+  // min..max of the modality values, skipping the padding value outside the scanned area
+  const padRaw = ds.elements.x00280120 ? ds.uint16('x00280120') : undefined;
+  const pad = padRaw === undefined ? undefined : signed ? storedValue(padRaw & mask) : padRaw & mask;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let p = 0; p < samples; p++) {
+    const s = storedValue((raw[p] >> shift) & mask);
+    if (s === pad) continue;
+    if (s < lo) lo = s;
+    if (s > hi) hi = s;
+  }
+  if (lo === Infinity) {
+    lo = 0;
+    hi = 0;
+  }
+  let mlo = lo * slope + intercept;
+  let mhi = hi * slope + intercept;
+  if (mlo > mhi) [mlo, mhi] = [mhi, mlo];
+  // the linear window that maps mlo to 0 and mhi to 255
+  return { center: (mlo + mhi) / 2 + 0.5, width: Math.max(1, mhi - mlo + 1) };
+}
+
+/** Grayscale to 8 bits through a LUT over every stored value (modality LUT, VOI window, MONOCHROME1 inverted). */
+function windowedGray(
+  raw: Uint8Array | Uint16Array,
+  px: PixelFormat,
+  lut: ModalityLut,
+  window: DicomWindow,
+  fn: string,
+): RgbImage {
+  const { rows, cols, shift, mask } = px;
+  const invert = px.photometric === 'MONOCHROME1';
+  const table = new Uint8Array(lut.full);
+  for (let i = 0; i < lut.full; i++) {
+    const y = Math.round(voi(lut.modality(i), window.center, window.width, fn));
+    table[i] = invert ? 255 - y : y;
+  }
+  const n = rows * cols;
+  const gray = new Uint8Array(n);
+  for (let p = 0; p < n; p++) gray[p] = table[(raw[p] >> shift) & mask];
+  return toRgb(gray, cols, rows, 1);
 }
 
 /**

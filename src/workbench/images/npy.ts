@@ -60,14 +60,38 @@ export function parseNpy(bytes: Uint8Array, name = '<buffer>'): NpyArray {
   return parseNpyInto(bytes, name, false);
 }
 
+/** Builds the CbirError of a malformed .npy (its default hint says to re-create the file). */
+type NpyFail = (msg: string, hint?: string) => CbirError;
+
+/** The parsed preamble of a .npy file: where the data starts and the header dictionary text. */
+interface NpyPreamble {
+  dataStart: number;
+  header: string;
+}
+
+/** The dtype and shape a .npy header declares, with the byte order resolved. */
+interface NpyLayout {
+  code: string;
+  dt: { size: number; ctor: TypedCtor };
+  bigEndian: boolean;
+  shape: number[];
+}
+
 /**
  * Internal form of parseNpy. With `owned` the caller hands over `bytes` (nobody else sees it),
  * so big-endian data may be swapped in place instead of copied.
  * @internal
  */
 export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): NpyArray {
-  const bad = (msg: string, hint = 'the file is not a valid .npy array; re-create it with numpy.save / numpy.savez') =>
+  const bad: NpyFail = (msg, hint = 'the file is not a valid .npy array; re-create it with numpy.save / numpy.savez') =>
     new CbirError(msg, { file: name, hint, code: 'npy/invalid' });
+  const { dataStart, header } = readNpyPreamble(bytes, bad);
+  const layout = parseNpyHeader(header, bad);
+  return { dtype: layout.code, shape: layout.shape, data: npyData(bytes, dataStart, layout, owned, bad) };
+}
+
+/** Check the magic and format version and decode the header dictionary text. */
+function readNpyPreamble(bytes: Uint8Array, bad: NpyFail): NpyPreamble {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b))
     throw bad('not a .npy array (missing \\x93NUMPY magic)');
   const major = bytes[6];
@@ -97,7 +121,11 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
     major === 3
       ? new TextDecoder('utf-8').decode(bytes.subarray(headerStart, dataStart))
       : latin1(bytes.subarray(headerStart, dataStart));
+  return { dataStart, header };
+}
 
+/** Read descr, fortran_order and shape from the header dictionary and resolve the dtype. */
+function parseNpyHeader(header: string, bad: NpyFail): NpyLayout {
   const descrM = /['"]descr['"]\s*:\s*(['"])([^'"]*)\1/.exec(header);
   if (!descrM) {
     if (/['"]descr['"]\s*:\s*\[/.test(header))
@@ -113,6 +141,12 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
       'save it in C order, e.g. numpy.save(path, numpy.ascontiguousarray(a))',
     );
   }
+  const shape = parseNpyShape(header, bad);
+  return { ...resolveDtype(descr, bad), shape };
+}
+
+/** The `shape` tuple of the header dictionary. */
+function parseNpyShape(header: string, bad: NpyFail): number[] {
   const shapeM = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header);
   if (!shapeM) throw bad(`.npy header has no 'shape': ${header.trim()}`);
   const shape: number[] = [];
@@ -122,7 +156,11 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
     if (!/^\d+$/.test(t)) throw bad(`bad dimension '${t}' in .npy shape (${shapeM[1]})`);
     shape.push(Number(t));
   }
+  return shape;
+}
 
+/** The dtype code (byte-order mark stripped), its typed-array constructor and whether the data is big-endian. */
+function resolveDtype(descr: string, bad: NpyFail): Omit<NpyLayout, 'shape'> {
   const order = descr[0];
   const code = order === '<' || order === '>' || order === '|' || order === '=' ? descr.slice(1) : descr;
   const dt = DTYPES[code];
@@ -133,7 +171,18 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
     );
   }
   const bigEndian = dt.size > 1 && (order === '>' || (order === '=' && !NATIVE_LITTLE));
+  return { code, dt, bigEndian };
+}
 
+/** The array data: a view on `bytes` when native-order and aligned, else a (byte-swapped) copy. */
+function npyData(
+  bytes: Uint8Array,
+  dataStart: number,
+  layout: NpyLayout,
+  owned: boolean,
+  bad: NpyFail,
+): NpyArray['data'] {
+  const { code, dt, bigEndian, shape } = layout;
   let count = 1;
   for (const d of shape) count *= d;
   const nbytes = count * dt.size;
@@ -147,21 +196,16 @@ export function parseNpyInto(bytes: Uint8Array, name: string, owned: boolean): N
 
   const swap = bigEndian === NATIVE_LITTLE && dt.size > 1;
   const absOffset = bytes.byteOffset + dataStart;
-  let data: NpyArray['data'];
-  if (!swap && absOffset % dt.size === 0) {
-    data = new dt.ctor(bytes.buffer as ArrayBuffer, absOffset, count);
+  if (!swap && absOffset % dt.size === 0) return new dt.ctor(bytes.buffer as ArrayBuffer, absOffset, count);
+  let raw: Uint8Array;
+  if (owned && absOffset % dt.size === 0) {
+    raw = bytes.subarray(dataStart, dataStart + nbytes);
   } else {
-    let raw: Uint8Array;
-    if (owned && absOffset % dt.size === 0) {
-      raw = bytes.subarray(dataStart, dataStart + nbytes);
-    } else {
-      raw = new Uint8Array(nbytes);
-      raw.set(bytes.subarray(dataStart, dataStart + nbytes));
-    }
-    if (swap) swapBytes(raw, dt.size);
-    data = new dt.ctor(raw.buffer as ArrayBuffer, raw.byteOffset, count);
+    raw = new Uint8Array(nbytes);
+    raw.set(bytes.subarray(dataStart, dataStart + nbytes));
   }
-  return { dtype: code, shape, data };
+  if (swap) swapBytes(raw, dt.size);
+  return new dt.ctor(raw.buffer as ArrayBuffer, raw.byteOffset, count);
 }
 
 /** Reverse the byte order of every `size`-byte element of `buf`, in place. */

@@ -84,6 +84,44 @@ export const DEFAULT_INDEX_SIZES: readonly number[] = STUDY_INDEX_SIZE.sizes;
 export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSizeResult> {
   const { embeddings, dim, labels } = input;
   const n = checkMatrix('embeddings', embeddings, dim);
+  const { T, Q, sizes, seeds } = ablationParameters(input);
+  const idxBy = rowsByClass(input.indexRows, labels, 'index');
+  const qBy = rowsByClass(input.queryRows, labels, 'query');
+  const classes = eligibleClasses(idxBy, qBy, T, Q);
+  const { queryRows, queryLabels } = drawQueries(classes, qBy, Q, input.querySeed ?? 0);
+  const qEmb = embeddingRows(queryRows, n, input.rowIds, 'query');
+  const queries = new Float32Array(qEmb.length * dim);
+  for (let i = 0; i < qEmb.length; i++) queries.set(embeddings.subarray(qEmb[i] * dim, (qEmb[i] + 1) * dim), i * dim);
+
+  const order = sizes.map((_, i) => i).sort((a, b) => sizes[a] - sizes[b]);
+  const p1 = new Float64Array(sizes.length * seeds.length);
+  const points: IndexSizePoint[] = [];
+  const tracker = new ProgressTracker('index size ablation', sizes.length * seeds.length, input.onProgress, 'indices');
+  const maxN = Math.max(...sizes);
+  const search: SearchContext = { input, n, queries, queryRows, queryLabels };
+  for (let si = 0; si < seeds.length; si++) {
+    const rng = new Rng(seeds[si]);
+    const shuffled = classes.map((c) => {
+      const cand = Int32Array.from(idxBy.get(c)!).sort();
+      rng.shuffle(cand);
+      return cand.subarray(0, maxN);
+    });
+    for (const i of order) {
+      const N = sizes[i];
+      const { v, indexImages } = await precisionAt1(search, shuffled, N);
+      p1[i * seeds.length + si] = v;
+      points.push({ indexSize: N, seed: seeds[si], p1: v, indexImages });
+      tracker.add(1);
+    }
+  }
+  tracker.finish();
+  const { mean, std } = meanStdOverSeeds(p1, sizes.length, seeds.length);
+  points.sort((a, b) => a.indexSize - b.indexSize || a.seed - b.seed);
+  return { classes, queryRows, sizes, seeds, p1, mean, std, points };
+}
+
+/** T, Q, sizes and seeds with their defaults, checked. */
+function ablationParameters(input: IndexSizeInput): { T: number; Q: number; sizes: number[]; seeds: number[] } {
   const T = input.minIndexPerClass ?? STUDY_INDEX_SIZE.minIndexPerClass;
   const Q = input.queriesPerClass ?? STUDY_INDEX_SIZE.queriesPerClass;
   const sizes = input.sizes ?? DEFAULT_INDEX_SIZES.filter((s) => s <= T);
@@ -102,29 +140,35 @@ export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSiz
       );
   }
   if (seeds.length === 0) throw bad('no seeds given', 'pass e.g. seeds: [0, 1, 2]');
+  return { T, Q, sizes, seeds };
+}
 
-  const rowLabel = (r: number, what: string) => {
-    const c = labels[r];
-    if (c === undefined || !Number.isInteger(c) || c < 0)
-      throw new CbirError(`${what} row ${r} has no class label`, {
-        row: r + 2,
-        hint: 'pass labels for every manifest row (manifest.classIndex)',
-        code: 'knn/bad-input',
-      });
-    return c;
-  };
-  const byClass = (rows: Int32Array, what: string) => {
-    const m = new Map<number, number[]>();
-    for (let i = 0; i < rows.length; i++) {
-      const c = rowLabel(rows[i], what);
-      let a = m.get(c);
-      if (!a) m.set(c, (a = []));
-      a.push(rows[i]);
-    }
-    return m;
-  };
-  const idxBy = byClass(input.indexRows, 'index');
-  const qBy = byClass(input.queryRows, 'query');
+/** The class label of manifest row `r`; throws when it has none. */
+function rowLabel(labels: ArrayLike<number>, r: number, what: string): number {
+  const c = labels[r];
+  if (c === undefined || !Number.isInteger(c) || c < 0)
+    throw new CbirError(`${what} row ${r} has no class label`, {
+      row: r + 2,
+      hint: 'pass labels for every manifest row (manifest.classIndex)',
+      code: 'knn/bad-input',
+    });
+  return c;
+}
+
+/** Rows grouped by class, in their given order. */
+function rowsByClass(rows: Int32Array, labels: ArrayLike<number>, what: string): Map<number, number[]> {
+  const m = new Map<number, number[]>();
+  for (let i = 0; i < rows.length; i++) {
+    const c = rowLabel(labels, rows[i], what);
+    let a = m.get(c);
+    if (!a) m.set(c, (a = []));
+    a.push(rows[i]);
+  }
+  return m;
+}
+
+/** Classes (ascending) with at least T index and Q query candidates; throws when there are none. */
+function eligibleClasses(idxBy: Map<number, number[]>, qBy: Map<number, number[]>, T: number, Q: number): number[] {
   const classes = [...idxBy.keys()]
     .filter((c) => idxBy.get(c)!.length >= T && (qBy.get(c)?.length ?? 0) >= Q)
     .sort((a, b) => a - b);
@@ -134,9 +178,17 @@ export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSiz
       code: 'knn/too-few-classes',
     });
   }
+  return classes;
+}
 
-  // Fixed query set.
-  const qrng = new Rng(input.querySeed ?? 0);
+/** The fixed query set: Q rows per class, drawn once with `querySeed`, grouped by class. */
+function drawQueries(
+  classes: number[],
+  qBy: Map<number, number[]>,
+  Q: number,
+  querySeed: number,
+): { queryRows: Int32Array; queryLabels: Int32Array } {
+  const qrng = new Rng(querySeed);
   const queryRows = new Int32Array(classes.length * Q);
   const queryLabels = new Int32Array(classes.length * Q);
   classes.forEach((c, ci) => {
@@ -147,44 +199,43 @@ export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSiz
       queryLabels[ci * Q + j] = c;
     }
   });
-  const qEmb = embeddingRows(queryRows, n, input.rowIds, 'query');
-  const queries = new Float32Array(qEmb.length * dim);
-  for (let i = 0; i < qEmb.length; i++) queries.set(embeddings.subarray(qEmb[i] * dim, (qEmb[i] + 1) * dim), i * dim);
+  return { queryRows, queryLabels };
+}
 
-  const order = sizes.map((_, i) => i).sort((a, b) => sizes[a] - sizes[b]);
-  const p1 = new Float64Array(sizes.length * seeds.length);
-  const points: IndexSizePoint[] = [];
-  const tracker = new ProgressTracker('index size ablation', sizes.length * seeds.length, input.onProgress, 'indices');
-  const maxN = Math.max(...sizes);
-  for (let si = 0; si < seeds.length; si++) {
-    const rng = new Rng(seeds[si]);
-    const shuffled = classes.map((c) => {
-      const cand = Int32Array.from(idxBy.get(c)!).sort();
-      rng.shuffle(cand);
-      return cand.subarray(0, maxN);
-    });
-    for (const i of order) {
-      const N = sizes[i];
-      const rows = new Int32Array(N * classes.length);
-      shuffled.forEach((cand, ci) => rows.set(cand.subarray(0, N), ci * N));
-      const emb = embeddingRows(rows, n, input.rowIds, 'index');
-      const index = ExactIndex.build(embeddings, dim, { threads: input.threads }, { rows: emb, ids: rows });
-      const r = await index.search(queries, 1);
-      await index.close();
-      let hits = 0;
-      for (let q = 0; q < queryRows.length; q++) if (labels[r.ids[q]] === queryLabels[q]) hits++;
-      // P@1 micro = (1/|Q|) Σ_q [label(nn_1(q)) = label(q)]
-      const v = hits / queryRows.length;
-      p1[i * seeds.length + si] = v;
-      points.push({ indexSize: N, seed: seeds[si], p1: v, indexImages: rows.length });
-      tracker.add(1);
-    }
-  }
-  tracker.finish();
-  const mean = new Float64Array(sizes.length);
-  const std = new Float64Array(sizes.length);
-  const S = seeds.length;
-  for (let i = 0; i < sizes.length; i++) {
+/** What every index of the ablation is searched with. */
+interface SearchContext {
+  input: IndexSizeInput;
+  /** Rows of the embeddings matrix. */
+  n: number;
+  queries: Float32Array;
+  queryRows: Int32Array;
+  queryLabels: Int32Array;
+}
+
+/** Build the index of the first N shuffled candidates of every class, search it exactly and score P@1 micro. */
+async function precisionAt1(
+  ctx: SearchContext,
+  shuffled: Int32Array[],
+  N: number,
+): Promise<{ v: number; indexImages: number }> {
+  const { input, queryRows, queryLabels } = ctx;
+  const rows = new Int32Array(N * shuffled.length);
+  shuffled.forEach((cand, ci) => rows.set(cand.subarray(0, N), ci * N));
+  const emb = embeddingRows(rows, ctx.n, input.rowIds, 'index');
+  const index = ExactIndex.build(input.embeddings, input.dim, { threads: input.threads }, { rows: emb, ids: rows });
+  const r = await index.search(ctx.queries, 1);
+  await index.close();
+  let hits = 0;
+  for (let q = 0; q < queryRows.length; q++) if (input.labels[r.ids[q]] === queryLabels[q]) hits++;
+  // P@1 micro = (1/|Q|) Σ_q [label(nn_1(q)) = label(q)]
+  return { v: hits / queryRows.length, indexImages: rows.length };
+}
+
+/** Mean and sample standard deviation (0 for one seed) over the S seeds of each size (p1 is sizes × S). */
+function meanStdOverSeeds(p1: Float64Array, nSizes: number, S: number): { mean: Float64Array; std: Float64Array } {
+  const mean = new Float64Array(nSizes);
+  const std = new Float64Array(nSizes);
+  for (let i = 0; i < nSizes; i++) {
     let m = 0;
     for (let s = 0; s < S; s++) m += p1[i * S + s];
     m /= S;
@@ -193,6 +244,5 @@ export async function indexSizeAblation(input: IndexSizeInput): Promise<IndexSiz
     mean[i] = m;
     std[i] = S > 1 ? Math.sqrt(v / (S - 1)) : 0;
   }
-  points.sort((a, b) => a.indexSize - b.indexSize || a.seed - b.seed);
-  return { classes, queryRows, sizes, seeds, p1, mean, std, points };
+  return { mean, std };
 }

@@ -283,6 +283,23 @@ export function pairedPrecisionTest(
   const W = widthOf(perQueryA, Q);
   checkLength('perQueryB', perQueryB, perQueryA.length, 'the same queries and N values as perQueryA');
   const col = resolveColumns([options.column ?? 0], W)[0];
+  const { M, exactLimit } = checkFlipOptions(options);
+  const d = new Float64Array(Q);
+  for (let q = 0; q < Q; q++) d[q] = perQueryA[q * W + col] - perQueryB[q * W + col];
+  const L = layout(d, 1, Int32Array.of(0), queryLabels);
+  const est = new Float64Array(1);
+  (average === 'micro' ? microOf : macroOf)(L, null, est, 0);
+  const rng = new Rng(options.seed ?? 0);
+  const reps = replicate(L, average, B, rng);
+  const iv = intervalOf(reps, 1, 0, est[0], alpha);
+  const { wd, T } = weightedDifferences(L, average);
+  // the same rng continues from the bootstrap draws into the Monte Carlo sign flips
+  const { pValue, exact } = signFlipPValue(wd, T, exactLimit, M, rng);
+  return { difference: est[0], lo: iv.lo, hi: iv.hi, se: iv.se, pValue, exact, nonZero: wd.length };
+}
+
+/** The sign-flip options of the paired test: Monte Carlo permutations M and the exact-enumeration limit. */
+function checkFlipOptions(options: PairedTestOptions): { M: number; exactLimit: number } {
   const M = options.permutations ?? STUDY_PERMUTATIONS;
   checkPositiveInt('permutations', M);
   const exactLimit = options.exactLimit ?? 20;
@@ -293,16 +310,12 @@ export function pairedPrecisionTest(
       'exact enumeration costs 2^n; keep it ≤ 30',
     );
   }
-  const d = new Float64Array(Q);
-  for (let q = 0; q < Q; q++) d[q] = perQueryA[q * W + col] - perQueryB[q * W + col];
-  const L = layout(d, 1, Int32Array.of(0), queryLabels);
-  const est = new Float64Array(1);
-  (average === 'micro' ? microOf : macroOf)(L, null, est, 0);
-  const rng = new Rng(options.seed ?? 0);
-  const reps = replicate(L, average, B, rng);
-  const iv = intervalOf(reps, 1, 0, est[0], alpha);
+  return { M, exactLimit };
+}
 
-  // weighted non-zero differences in class order
+/** Weighted non-zero differences w_q·d_q in class order, and their sum T. */
+function weightedDifferences(L: Layout, average: 'micro' | 'macro'): { wd: Float64Array; T: number } {
+  const Q = L.Q;
   const nC = L.start.length - 1;
   let nz = 0;
   for (let r = 0; r < Q; r++) if (L.vals[r] !== 0) nz++;
@@ -319,16 +332,24 @@ export function pairedPrecisionTest(
       }
     }
   }
+  return { wd, T };
+}
+
+/** Two-sided sign-flip p-value of |T|: exact enumeration up to `exactLimit` terms, else M random flips. */
+function signFlipPValue(
+  wd: Float64Array,
+  T: number,
+  exactLimit: number,
+  M: number,
+  rng: Rng,
+): { pValue: number; exact: boolean } {
+  const nz = wd.length;
   const absT = Math.abs(T);
   let scale = 0;
   for (let i = 0; i < nz; i++) scale += Math.abs(wd[i]);
   const tol = 1e-12 * scale; // flips that reproduce |T| up to rounding count as "as extreme"
-  let pValue: number, exact: boolean;
-  if (nz === 0) {
-    pValue = 1;
-    exact = true;
-  } else if (nz <= exactLimit) {
-    exact = true;
+  if (nz === 0) return { pValue: 1, exact: true };
+  if (nz <= exactLimit) {
     let hits = 0;
     const total = 2 ** nz;
     for (let s = 0; s < total; s++) {
@@ -336,20 +357,17 @@ export function pairedPrecisionTest(
       for (let i = 0; i < nz; i++) t += (s >>> i) & 1 ? -wd[i] : wd[i];
       if (Math.abs(t) >= absT - tol) hits++;
     }
-    pValue = hits / total;
-  } else {
-    exact = false;
-    let hits = 0;
-    for (let p = 0; p < M; p++) {
-      let t = 0;
-      for (let i = 0; i < nz; i += 32) {
-        const bits = rng.nextUint32();
-        const end = Math.min(nz, i + 32);
-        for (let k = i; k < end; k++) t += (bits >>> (k - i)) & 1 ? -wd[k] : wd[k];
-      }
-      if (Math.abs(t) >= absT - tol) hits++;
-    }
-    pValue = (1 + hits) / (1 + M);
+    return { pValue: hits / total, exact: true };
   }
-  return { difference: est[0], lo: iv.lo, hi: iv.hi, se: iv.se, pValue, exact, nonZero: nz };
+  let hits = 0;
+  for (let p = 0; p < M; p++) {
+    let t = 0;
+    for (let i = 0; i < nz; i += 32) {
+      const bits = rng.nextUint32();
+      const end = Math.min(nz, i + 32);
+      for (let k = i; k < end; k++) t += (bits >>> (k - i)) & 1 ? -wd[k] : wd[k];
+    }
+    if (Math.abs(t) >= absT - tol) hits++;
+  }
+  return { pValue: (1 + hits) / (1 + M), exact: false };
 }

@@ -60,3 +60,9 @@ export {
   bootstrapPrecision,
   pairedPrecisionTest,
 } from './bootstrap.js';
+export {
+  type ExactKnnTable,
+  type ApproxKnnTable,
+  type KnnIntersectionOptions,
+  knnIntersection,
+} from './knnIntersection.js';

@@ -148,6 +148,17 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
     'notes',
     'builtin',
   ]);
+  checkIdentity(c, top, file);
+  checkSource(c, top.source);
+  const pooling = c.oneOf(top.pooling, 'pooling', POOLINGS)!;
+  checkOnnx(c, top.onnx, pooling);
+  checkPreprocess(c, top.preprocess);
+  checkRest(c, top);
+  return value as ModelCard;
+}
+
+/** id (which must match the file name), name, studyName and architecture. */
+function checkIdentity(c: Checker, top: Record<string, unknown>, file: string): void {
   const id = c.str(top.id, 'id', {
     pattern: /^[a-z0-9][a-z0-9-]*$/,
     what: 'lower-case letters, digits and dashes (e.g. "vit-b16")',
@@ -162,14 +173,20 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
   c.str(top.name, 'name');
   c.str(top.studyName, 'studyName', { optional: true });
   c.str(top.architecture, 'architecture');
-  const src = c.obj(top.source, 'source', ['checkpoint', 'url', 'licence', 'reference']);
+}
+
+/** The `source` object: checkpoint, url, licence, reference. */
+function checkSource(c: Checker, value: unknown): void {
+  const src = c.obj(value, 'source', ['checkpoint', 'url', 'licence', 'reference']);
   c.str(src.checkpoint, 'source.checkpoint', { what: 'e.g. a Hugging Face hub id' });
   c.str(src.url, 'source.url', { optional: true, pattern: /^https?:\/\//, what: 'an http(s) URL' });
   c.str(src.licence, 'source.licence', { what: 'e.g. "Apache-2.0"' });
   c.str(src.reference, 'source.reference', { optional: true });
+}
 
-  const pooling = c.oneOf(top.pooling, 'pooling', POOLINGS)!;
-  const onnx = c.obj(top.onnx, 'onnx', ['file', 'url', 'sha256', 'input', 'output', 'prefixTokens']);
+/** The `onnx` object; `prefixTokens` only goes with mean-patch-tokens pooling. */
+function checkOnnx(c: Checker, value: unknown, pooling: Pooling): void {
+  const onnx = c.obj(value, 'onnx', ['file', 'url', 'sha256', 'input', 'output', 'prefixTokens']);
   c.str(onnx.file, 'onnx.file', {
     pattern: /^[A-Za-z0-9._-]+\.onnx$/,
     what: 'a file name ending in .onnx (no folders)',
@@ -189,8 +206,11 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
       `only applies to "mean-patch-tokens" pooling, not "${pooling}"`,
       'remove it or change "pooling"',
     );
+}
 
-  const pre = c.obj(top.preprocess, 'preprocess', [
+/** The `preprocess` object: each field, then the rules between resize, resizeTo and crop. */
+function checkPreprocess(c: Checker, value: unknown): void {
+  const pre = c.obj(value, 'preprocess', [
     'size',
     'resize',
     'resizeTo',
@@ -232,7 +252,17 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
   c.oneOf(pre.resampler, 'preprocess.resampler', ['pil', 'sharp'] as const, true);
   c.oneOf(pre.cropRounding, 'preprocess.cropRounding', ['floor', 'half-even'] as const, true);
   c.oneOf(pre.padAlign, 'preprocess.padAlign', ['top-left', 'center'] as const, true);
-  const [H, W] = size as [number, number];
+  checkResizeRules(c, size as [number, number], resize, resizeTo, crop);
+}
+
+/** How resize, resizeTo and crop must go together for an input of size H × W. */
+function checkResizeRules(
+  c: Checker,
+  [H, W]: [number, number],
+  resize: PreprocessSpec['resize'],
+  resizeTo: number | undefined,
+  crop: 'center' | 'none',
+): void {
   if (resize === 'shortest-edge' && crop !== 'center')
     c.fail(
       'preprocess.crop',
@@ -265,7 +295,10 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
       'does not apply to "resize": "exact"',
       'remove it, or use "shortest-edge" with a centre crop',
     );
+}
 
+/** dim, notes and builtin. */
+function checkRest(c: Checker, top: Record<string, unknown>): void {
   c.num(top.dim, 'dim', { int: true, min: 1 });
   if (top.notes !== undefined) {
     if (!Array.isArray(top.notes)) c.fail('notes', 'must be a list of strings', 'write "notes": ["..."]');
@@ -273,7 +306,6 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
   }
   if (top.builtin !== undefined && typeof top.builtin !== 'boolean')
     c.fail('builtin', 'must be true or false', 'write "builtin": false or remove it');
-  return value as ModelCard;
 }
 
 /**
@@ -281,100 +313,129 @@ export function validateCard(value: unknown, file: string, text = ''): ModelCard
  * does not always say where), or undefined when the text is valid JSON.
  */
 export function jsonErrorOffset(text: string): number | undefined {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
-  };
-  const fail = (): never => {
-    throw i;
-  };
-  const lit = (w: string) => {
-    if (text.startsWith(w, i)) i += w.length;
-    else fail();
-  };
-  const str = () => {
-    if (text[i] !== '"') fail();
-    i++;
-    while (i < text.length && text[i] !== '"') {
-      if (text[i] === '\\') {
-        i++;
-        if (!'"\\/bfnrtu'.includes(text[i] ?? '')) fail();
-        if (text[i] === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
-          i += 4;
-        }
-      } else if (text.charCodeAt(i) < 0x20) fail();
-      i++;
-    }
-    if (text[i] !== '"') fail();
-    i++;
-  };
-  const num = () => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
-    if (!m || m[0] === '' || m[0] === '-') fail();
-    i += m![0].length;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        str();
-        ws();
-        if (text[i] !== ':') fail();
-        i++;
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return;
-        }
-        fail();
-      }
-    } else if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return;
-        }
-        fail();
-      }
-    } else if (c === '"') str();
-    else if (c === 't') lit('true');
-    else if (c === 'f') lit('false');
-    else if (c === 'n') lit('null');
-    else num();
-  };
+  const scan = new JsonScanner(text);
   try {
-    if (text.charCodeAt(0) === 0xfeff) i = 1;
-    value();
-    ws();
-    return i < text.length ? i : undefined;
+    if (text.charCodeAt(0) === 0xfeff) scan.i = 1;
+    scan.value();
+    scan.ws();
+    return scan.i < text.length ? scan.i : undefined;
   } catch (at) {
     return typeof at === 'number' ? at : undefined;
+  }
+}
+
+/** The recursive-descent scanner of jsonErrorOffset: `fail` throws the current offset. */
+class JsonScanner {
+  i = 0;
+  constructor(private readonly text: string) {}
+
+  /** Skip JSON whitespace. */
+  ws(): void {
+    while (this.i < this.text.length && ' \t\n\r'.includes(this.text[this.i])) this.i++;
+  }
+
+  /** Stop the scan at the current offset. */
+  fail(): never {
+    throw this.i;
+  }
+
+  /** The literal `w` (true, false, null). */
+  lit(w: string): void {
+    if (this.text.startsWith(w, this.i)) this.i += w.length;
+    else this.fail();
+  }
+
+  /** A string with its escapes; raw control characters are errors. */
+  str(): void {
+    const text = this.text;
+    if (text[this.i] !== '"') this.fail();
+    this.i++;
+    while (this.i < text.length && text[this.i] !== '"') {
+      if (text[this.i] === '\\') {
+        this.i++;
+        if (!'"\\/bfnrtu'.includes(text[this.i] ?? '')) this.fail();
+        if (text[this.i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(this.i + 1, this.i + 5))) this.fail();
+          this.i += 4;
+        }
+      } else if (text.charCodeAt(this.i) < 0x20) this.fail();
+      this.i++;
+    }
+    if (text[this.i] !== '"') this.fail();
+    this.i++;
+  }
+
+  /** A number. */
+  num(): void {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(this.text.slice(this.i, this.i + 400));
+    if (!m || m[0] === '' || m[0] === '-') this.fail();
+    this.i += m![0].length;
+  }
+
+  /** Any value, after leading whitespace. */
+  value(): void {
+    this.ws();
+    const c = this.text[this.i];
+    if (c === '{') this.object();
+    else if (c === '[') this.array();
+    else if (c === '"') this.str();
+    else if (c === 't') this.lit('true');
+    else if (c === 'f') this.lit('false');
+    else if (c === 'n') this.lit('null');
+    else this.num();
+  }
+
+  /** An object, from its `{`. */
+  object(): void {
+    const text = this.text;
+    this.i++;
+    this.ws();
+    if (text[this.i] === '}') {
+      this.i++;
+      return;
+    }
+    for (;;) {
+      this.ws();
+      this.str();
+      this.ws();
+      if (text[this.i] !== ':') this.fail();
+      this.i++;
+      this.value();
+      this.ws();
+      if (text[this.i] === ',') {
+        this.i++;
+        continue;
+      }
+      if (text[this.i] === '}') {
+        this.i++;
+        return;
+      }
+      this.fail();
+    }
+  }
+
+  /** An array, from its `[`. */
+  array(): void {
+    const text = this.text;
+    this.i++;
+    this.ws();
+    if (text[this.i] === ']') {
+      this.i++;
+      return;
+    }
+    for (;;) {
+      this.value();
+      this.ws();
+      if (text[this.i] === ',') {
+        this.i++;
+        continue;
+      }
+      if (text[this.i] === ']') {
+        this.i++;
+        return;
+      }
+      this.fail();
+    }
   }
 }
 

@@ -9,7 +9,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
-import { CbirError, errorMessage } from '../errors.js';
+import { CbirError, errorCode, errorMessage } from '../errors.js';
 import { sha256, sha256File } from '../util/fsx.js';
 import { builtinGraphBytes, builtinGraphOf } from './builtin/index.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
@@ -107,21 +107,51 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
       code: 'pull/no-url',
     });
   }
-  const part = `${dest}.part`;
-  const timeoutMs = opts.timeoutMs ?? 60_000;
-  let resumedFrom = existsSync(part) ? statSync(part).size : 0;
-  let downloaded = 0;
+  const download = new Download(card, url, dest, opts);
+  await download.fetchOnce();
+  const got = await checkDownload(card, url, download.part);
+  await placeDownload(download.part, dest);
+  return {
+    path: dest,
+    sha256: got,
+    downloaded: download.downloaded,
+    resumedFrom: download.resumedFrom,
+    verified: (card.onnx.sha256 ?? null) !== null,
+  };
+}
 
-  const fetchOnce = async (): Promise<void> => {
+/** One download into `<dest>.part`, resuming from the bytes already there. */
+class Download {
+  readonly part: string;
+  /** Bytes of the .part file this download continues (0 when the server ignored Range). */
+  resumedFrom: number;
+  /** Bytes received by this call. */
+  downloaded = 0;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly card: ModelCard,
+    private readonly url: string,
+    private readonly dest: string,
+    private readonly opts: PullOptions,
+  ) {
+    this.part = `${dest}.part`;
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.resumedFrom = existsSync(this.part) ? statSync(this.part).size : 0;
+  }
+
+  /** Request the file (with Range when resuming) and stream the response into the .part file. */
+  async fetchOnce(): Promise<void> {
+    const { card, url, dest, part } = this;
     // No await may come between the response and attaching its listeners (events would be lost).
     await mkdir(dirname(dest), { recursive: true });
     let res: Response;
     try {
-      res = await request(url, resumedFrom > 0 ? { range: `bytes=${resumedFrom}-` } : {}, timeoutMs);
+      res = await request(url, this.resumedFrom > 0 ? { range: `bytes=${this.resumedFrom}-` } : {}, this.timeoutMs);
     } catch (e) {
-      throw networkError(e, card, url, dest, part, resumedFrom);
+      throw networkError(e, card, url, dest, part, this.resumedFrom);
     }
-    if (res.status === 416 && resumedFrom > 0) {
+    if (res.status === 416 && this.resumedFrom > 0) {
       // The .part already holds everything the server has: check it below.
       res.stream.resume();
       return;
@@ -137,34 +167,60 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
         code: 'pull/http',
       });
     }
-    let start = 0;
-    if (res.status === 206) {
-      const m = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
-      start = m ? Number(m[1]) : resumedFrom;
-      if (start !== resumedFrom) {
-        res.stream.resume();
-        throw new CbirError(`server resumed model "${card.id}" at byte ${start}, not ${resumedFrom}`, {
-          file: part,
-          hint: `delete ${part} and pull again`,
-          code: 'pull/range',
-        });
-      }
-    } else {
-      resumedFrom = 0; // the server ignored Range: start over
+    const start = this.startOf(res);
+    await this.receive(res, start);
+  }
+
+  /** The byte the response starts at: the resume offset for 206 (checked), else 0 (start over). */
+  private startOf(res: Response): number {
+    if (res.status !== 206) {
+      this.resumedFrom = 0; // the server ignored Range: start over
+      return 0;
     }
+    const m = /bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+    const start = m ? Number(m[1]) : this.resumedFrom;
+    if (start !== this.resumedFrom) {
+      res.stream.resume();
+      throw new CbirError(`server resumed model "${this.card.id}" at byte ${start}, not ${this.resumedFrom}`, {
+        file: this.part,
+        hint: `delete ${this.part} and pull again`,
+        code: 'pull/range',
+      });
+    }
+    return start;
+  }
+
+  /**
+   * Stream the body into the .part file (appending from `start`), with progress. Synchronous up
+   * to attaching the listeners, so no event of the response is lost.
+   */
+  private async receive(res: Response, start: number): Promise<void> {
     const length = Number(res.headers['content-length'] ?? NaN);
     const total = Number.isFinite(length) ? start + length : NaN;
     const tracker = new ProgressTracker(
-      `pull ${card.id}`,
+      `pull ${this.card.id}`,
       Number.isFinite(total) ? total : 0,
-      opts.onProgress,
+      this.opts.onProgress,
       'bytes',
       start,
     );
-    const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
-    let got = 0;
-    await new Promise<void>((resolveP, rejectP) => {
-      const src = res.stream;
+    const out = createWriteStream(this.part, { flags: start > 0 ? 'a' : 'w' });
+    const counter = { got: 0 };
+    await this.pipe(res.stream, out, length, tracker, counter).catch((e) => {
+      throw networkError(e, this.card, this.url, this.dest, this.part, start + counter.got);
+    });
+    tracker.finish();
+  }
+
+  /** Copy `src` into `out` with back-pressure; settles once what arrived is flushed to disk. */
+  private pipe(
+    src: http.IncomingMessage,
+    out: ReturnType<typeof createWriteStream>,
+    length: number,
+    tracker: ProgressTracker,
+    counter: { got: number },
+  ): Promise<void> {
+    return new Promise<void>((resolveP, rejectP) => {
       let settled = false;
       // On any end, flush what arrived into the .part file before settling, so a resume starts
       // exactly after the last byte received.
@@ -177,12 +233,12 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
       };
       const cut = () =>
         Object.assign(
-          new Error(`connection closed after ${got}${Number.isFinite(length) ? ` of ${length}` : ''} bytes`),
+          new Error(`connection closed after ${counter.got}${Number.isFinite(length) ? ` of ${length}` : ''} bytes`),
           { code: 'ECONNRESET' },
         );
       src.on('data', (chunk: Buffer) => {
-        got += chunk.length;
-        downloaded += chunk.length;
+        counter.got += chunk.length;
+        this.downloaded += chunk.length;
         tracker.add(chunk.length);
         if (!out.write(chunk)) src.pause();
       });
@@ -194,19 +250,18 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
         src.destroy();
         rejectP(e);
       });
-      src.on('end', () => settle(Number.isFinite(length) && got < length ? cut() : undefined));
+      src.on('end', () => settle(Number.isFinite(length) && counter.got < length ? cut() : undefined));
       src.on('aborted', () => settle(cut()));
       src.on('error', (e) => settle(e));
       src.on('close', () => {
         if (!src.complete) settle(cut());
       });
-    }).catch((e) => {
-      throw networkError(e, card, url, dest, part, start + got);
     });
-    tracker.finish();
-  };
+  }
+}
 
-  await fetchOnce();
+/** The sha256 of the download; a mismatch with the card deletes the download and throws. */
+async function checkDownload(card: ModelCard, url: string, part: string): Promise<string> {
   const got = await sha256File(part);
   const expected = card.onnx.sha256 ?? null;
   if (expected && got !== expected) {
@@ -220,6 +275,11 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
       },
     );
   }
+  return got;
+}
+
+/** fsync the verified .part file, then rename it into place. */
+async function placeDownload(part: string, dest: string): Promise<void> {
   const fh = await open(part, 'r+');
   try {
     await fh.sync();
@@ -227,12 +287,11 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
     await fh.close();
   }
   await rename(part, dest);
-  return { path: dest, sha256: got, downloaded, resumedFrom, verified: expected !== null };
 }
 
 function networkError(e: unknown, card: ModelCard, url: string, dest: string, part: string, have: number): CbirError {
   if (e instanceof CbirError) return e;
-  const code = (e as { code?: string }).code ?? '';
+  const code = errorCode(e) ?? '';
   const msg = errorMessage(e);
   if (OFFLINE_CODES.has(code)) {
     return new CbirError(

@@ -4,7 +4,15 @@
  * occasional lines otherwise (CI logs).
  */
 export interface ProgressEvent {
-  /** What is running, e.g. 'embed resnet50'. */
+  /**
+   * The pipeline step this work belongs to, set by whoever runs the step: 'data' (phantom,
+   * prepare), 'embed', 'knn' (index + search), 'probe', 'index-size', 'figures' (t-SNE maps).
+   * Absent when a step is called on its own.
+   */
+  step?: ProgressStep;
+  /** The model the work is for, when it is for one. */
+  model?: string;
+  /** What is running, in words, e.g. 'embed resnet50' or 'knn search (exact)'. */
   phase: string;
   done: number;
   total: number;
@@ -16,7 +24,18 @@ export interface ProgressEvent {
   unit: string;
 }
 
+export type ProgressStep = 'data' | 'embed' | 'knn' | 'probe' | 'index-size' | 'figures';
+
 export type ProgressListener = (e: ProgressEvent) => void;
+
+/** A listener that stamps each event with the step and model it belongs to (undefined in, undefined out). */
+export function withContext(
+  listener: ProgressListener | undefined,
+  ctx: { step: ProgressStep; model?: string },
+): ProgressListener | undefined {
+  if (!listener) return undefined;
+  return (e) => listener({ ...e, step: ctx.step, ...(ctx.model !== undefined ? { model: ctx.model } : {}) });
+}
 
 /** Tracks rate and ETA for one phase and calls the listener at most every `intervalMs`. */
 export class ProgressTracker {
@@ -98,7 +117,7 @@ export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): Pr
   let lastPhase = '';
   return (e) => {
     const pct = e.total > 0 ? e.done / e.total : 1;
-    const text = `${e.phase} ${e.done}/${e.total} ${e.unit} ${e.rate.toFixed(1)} ${e.unit}/s ETA ${formatDuration(e.etaSeconds)}`;
+    const text = `${e.model && !e.phase.includes(e.model) ? `${e.model}: ` : ''}${e.phase} ${e.done}/${e.total} ${e.unit} ${e.rate.toFixed(1)} ${e.unit}/s ETA ${formatDuration(e.etaSeconds)}`;
     if (stream.isTTY) {
       const width = 24;
       const filled = Math.round(pct * width);

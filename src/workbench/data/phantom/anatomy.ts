@@ -130,6 +130,112 @@ const ctHead: RegionDrawer = {
   },
 };
 
+/** A lung of the chest drawers: its ellipse and its shape. */
+interface Lung {
+  cx: number;
+  cy: number;
+  rx: number;
+  ry: number;
+  s: Sdf;
+}
+
+/** CT chest: both lungs with their texture and vessels. */
+function ctChestLungs(cv: Canvas, rng: Rng, cy: number, ry: number, k: number): Lung[] {
+  const lungs: Lung[] = [];
+  for (const side of [-1, 1]) {
+    const l = {
+      cx: side * 0.4 * k,
+      cy: cy - 0.02,
+      rx: U(rng, 0.26, 0.31) * k,
+      ry: (ry - 0.15) * U(rng, 0.92, 1),
+      s: null as unknown as Sdf,
+    };
+    l.s = ellipse(l.cx, l.cy, l.rx, l.ry, side * 0.15);
+    lungs.push(l);
+    const tex = valueNoise(rng, 12);
+    cv.paint(l.s, (x, y) => 0.05 + 0.025 * Math.max(0, tex(x, y)));
+    for (let v = 0; v < 7; v++) {
+      const [vx, vy] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.85);
+      cv.paint(circle(vx, vy, U(rng, 0.01, 0.022)), 0.32, { bound: [vx, vy, 0.05] });
+    }
+  }
+  return lungs;
+}
+
+/** CT chest: heart, aorta, sternum, spine and the rib cross-sections. */
+function ctChestMediastinum(cv: Canvas, rng: Rng, rx: number, ry: number, cy: number): void {
+  cv.paint(ellipse(0.08, cy - 0.06, U(rng, 0.18, 0.23), U(rng, 0.2, 0.25), 0.5), 0.52);
+  cv.paint(circle(0.1, cy + 0.3, 0.055), 0.54);
+  cv.paint(ellipse(0, cy - ry + 0.06, 0.07, 0.03), 0.85);
+  cv.paint(circle(0, cy + ry - 0.2, 0.1), 0.9);
+  cv.paint(capsule(0, cy + ry - 0.12, 0, cy + ry - 0.03, 0.03), 0.85);
+  for (let r = 0; r < 6; r++) {
+    for (const side of [-1, 1]) {
+      const a = -Math.PI / 2 + side * (0.45 + r * 0.42);
+      const x = Math.cos(a) * (rx - 0.1);
+      const y = cy + Math.sin(a) * (ry - 0.1);
+      cv.paint(circle(x, y, 0.025), 0.85, { bound: [x, y, 0.05] });
+    }
+  }
+}
+
+/** CT chest lesions: nodule, effusion or consolidation. */
+function ctChestLesion(cv: Canvas, rng: Rng, label: string, lungs: Lung[]): void {
+  if (label === 'nodule') {
+    const l = pick(rng, lungs);
+    const [nx, ny] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.7);
+    const r = U(rng, 0.035, 0.09);
+    const shape = rng.next() < 0.35 ? wobbly(nx, ny, r, r, 0, randomHarmonics(rng, 5, 9, 0.3)) : circle(nx, ny, r);
+    cv.paint(shape, U(rng, 0.42, 0.6), { soft: U(rng, 0.003, 0.02), clip: l.s, bound: [nx, ny, r * 1.6] });
+  } else if (label === 'effusion') {
+    const which = rng.next() < 0.25 ? lungs : [pick(rng, lungs)];
+    for (const l of which) {
+      const h = U(rng, 0.22, 0.5);
+      cv.paint(intersect(l.s, ellipse(l.cx, l.cy + l.ry, l.rx * 1.2, 2 * h * l.ry)), U(rng, 0.34, 0.42), {
+        soft: 0.01,
+      });
+    }
+  } else if (label === 'consolidation') {
+    ctChestConsolidation(cv, rng, lungs);
+  }
+}
+
+/** CT chest consolidation: a patch of merged blobs with air bronchograms. */
+function ctChestConsolidation(cv: Canvas, rng: Rng, lungs: Lung[]): void {
+  const l = pick(rng, lungs);
+  const [ccx, ccy] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.55);
+  const blobs: Sdf[] = [];
+  const n = 3 + rng.int(3);
+  for (let b = 0; b < n; b++)
+    blobs.push(
+      ellipse(
+        ccx + U(rng, -0.08, 0.08),
+        ccy + U(rng, -0.1, 0.1),
+        U(rng, 0.06, 0.13),
+        U(rng, 0.06, 0.13),
+        Math.PI * rng.next(),
+      ),
+    );
+  const patch = union(...blobs);
+  const tex = valueNoise(rng, 14);
+  cv.paint(patch, (x, y) => 0.4 + 0.07 * tex(x, y), { soft: 0.035, clip: l.s });
+  for (let b = 0; b < 2; b++) {
+    const a = Math.PI * rng.next();
+    const len = U(rng, 0.06, 0.12);
+    cv.paint(
+      capsule(
+        ccx - Math.cos(a) * len,
+        ccy - Math.sin(a) * len,
+        ccx + Math.cos(a) * len,
+        ccy + Math.sin(a) * len,
+        0.011,
+      ),
+      0.08,
+      { clip: intersect(patch, l.s) },
+    );
+  }
+}
+
 const ctChest: RegionDrawer = {
   pose: { angle: 0.1, zoom: [0.92, 1.06], shift: 0.06 },
   background: 0.02,
@@ -142,85 +248,9 @@ const ctChest: RegionDrawer = {
     cv.paint(box(0, cy + ry + 0.12, 0.95, 0.025), 0.3);
     cv.paint(ellipse(0, cy, rx, ry), 0.32);
     cv.paint(ellipse(0, cy, rx - 0.06, ry - 0.06), 0.46);
-    const lungs: { cx: number; cy: number; rx: number; ry: number; s: Sdf }[] = [];
-    for (const side of [-1, 1]) {
-      const l = {
-        cx: side * 0.4 * k,
-        cy: cy - 0.02,
-        rx: U(rng, 0.26, 0.31) * k,
-        ry: (ry - 0.15) * U(rng, 0.92, 1),
-        s: null as unknown as Sdf,
-      };
-      l.s = ellipse(l.cx, l.cy, l.rx, l.ry, side * 0.15);
-      lungs.push(l);
-      const tex = valueNoise(rng, 12);
-      cv.paint(l.s, (x, y) => 0.05 + 0.025 * Math.max(0, tex(x, y)));
-      for (let v = 0; v < 7; v++) {
-        const [vx, vy] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.85);
-        cv.paint(circle(vx, vy, U(rng, 0.01, 0.022)), 0.32, { bound: [vx, vy, 0.05] });
-      }
-    }
-    cv.paint(ellipse(0.08, cy - 0.06, U(rng, 0.18, 0.23), U(rng, 0.2, 0.25), 0.5), 0.52);
-    cv.paint(circle(0.1, cy + 0.3, 0.055), 0.54);
-    cv.paint(ellipse(0, cy - ry + 0.06, 0.07, 0.03), 0.85);
-    cv.paint(circle(0, cy + ry - 0.2, 0.1), 0.9);
-    cv.paint(capsule(0, cy + ry - 0.12, 0, cy + ry - 0.03, 0.03), 0.85);
-    for (let r = 0; r < 6; r++) {
-      for (const side of [-1, 1]) {
-        const a = -Math.PI / 2 + side * (0.45 + r * 0.42);
-        const x = Math.cos(a) * (rx - 0.1);
-        const y = cy + Math.sin(a) * (ry - 0.1);
-        cv.paint(circle(x, y, 0.025), 0.85, { bound: [x, y, 0.05] });
-      }
-    }
-    if (label === 'nodule') {
-      const l = pick(rng, lungs);
-      const [nx, ny] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.7);
-      const r = U(rng, 0.035, 0.09);
-      const shape = rng.next() < 0.35 ? wobbly(nx, ny, r, r, 0, randomHarmonics(rng, 5, 9, 0.3)) : circle(nx, ny, r);
-      cv.paint(shape, U(rng, 0.42, 0.6), { soft: U(rng, 0.003, 0.02), clip: l.s, bound: [nx, ny, r * 1.6] });
-    } else if (label === 'effusion') {
-      const which = rng.next() < 0.25 ? lungs : [pick(rng, lungs)];
-      for (const l of which) {
-        const h = U(rng, 0.22, 0.5);
-        cv.paint(intersect(l.s, ellipse(l.cx, l.cy + l.ry, l.rx * 1.2, 2 * h * l.ry)), U(rng, 0.34, 0.42), {
-          soft: 0.01,
-        });
-      }
-    } else if (label === 'consolidation') {
-      const l = pick(rng, lungs);
-      const [ccx, ccy] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.55);
-      const blobs: Sdf[] = [];
-      const n = 3 + rng.int(3);
-      for (let b = 0; b < n; b++)
-        blobs.push(
-          ellipse(
-            ccx + U(rng, -0.08, 0.08),
-            ccy + U(rng, -0.1, 0.1),
-            U(rng, 0.06, 0.13),
-            U(rng, 0.06, 0.13),
-            Math.PI * rng.next(),
-          ),
-        );
-      const patch = union(...blobs);
-      const tex = valueNoise(rng, 14);
-      cv.paint(patch, (x, y) => 0.4 + 0.07 * tex(x, y), { soft: 0.035, clip: l.s });
-      for (let b = 0; b < 2; b++) {
-        const a = Math.PI * rng.next();
-        const len = U(rng, 0.06, 0.12);
-        cv.paint(
-          capsule(
-            ccx - Math.cos(a) * len,
-            ccy - Math.sin(a) * len,
-            ccx + Math.cos(a) * len,
-            ccy + Math.sin(a) * len,
-            0.011,
-          ),
-          0.08,
-          { clip: intersect(patch, l.s) },
-        );
-      }
-    }
+    const lungs = ctChestLungs(cv, rng, cy, ry, k);
+    ctChestMediastinum(cv, rng, rx, ry, cy);
+    ctChestLesion(cv, rng, label, lungs);
   },
 };
 
@@ -361,100 +391,136 @@ function xrAcquire(cv: Canvas, rng: Rng): void {
   cv.gaussianNoise(rng, U(rng, 0.006, 0.02));
 }
 
+/** A lung of the chest radiograph: which side it is on as well. */
+interface XrLung extends Lung {
+  side: number;
+}
+
+/** XR chest: arms, soft tissue, neck and shoulders. */
+function xrChestWall(cv: Canvas, w: number): void {
+  for (const side of [-1, 1]) cv.paint(capsule(side * (w + 0.08), -0.7, side * (w + 0.14), 1.5, 0.15), 0.42);
+  cv.paint(box(0, 0.5, w, 1.32, 0, 0.42), 0.45);
+  cv.paint(capsule(0, -1.3, 0, -0.7, 0.2), 0.45);
+  for (const side of [-1, 1]) cv.paint(circle(side * (w + 0.03), -0.66, 0.13), 0.66, { soft: 0.02 });
+}
+
+/** XR chest: both lung fields with texture and hilar vessels. */
+function xrChestLungs(cv: Canvas, rng: Rng, w: number): XrLung[] {
+  const lungs: XrLung[] = [];
+  for (const side of [-1, 1]) {
+    const l = {
+      cx: side * U(rng, 0.36, 0.42) * w,
+      cy: -0.06,
+      rx: U(rng, 0.25, 0.3) * w,
+      ry: U(rng, 0.54, 0.62),
+      side,
+      s: null as unknown as Sdf,
+    };
+    l.s = union(
+      ellipse(l.cx, l.cy, l.rx, l.ry, -side * 0.08),
+      ellipse(l.cx + side * 0.06, l.cy + 0.25, l.rx * 0.85, l.ry * 0.62),
+    );
+    lungs.push(l);
+    const tex = valueNoise(rng, 12);
+    const hx = side * 0.16;
+    cv.paint(l.s, (x, y) => 0.13 + 0.035 * tex(x, y) + 0.1 * Math.exp(-((x - hx) ** 2 + (y + 0.02) ** 2) / 0.02), {
+      soft: 0.02,
+    });
+  }
+  return lungs;
+}
+
+/** XR chest: spine, trachea, heart, aortic knob and the spine's midline band. */
+function xrChestMediastinum(cv: Canvas, rng: Rng): void {
+  cv.paint(capsule(0, -0.78, 0, 0.35, 0.12), 0.6);
+  cv.paint(capsule(0, -1.0, 0, -0.38, 0.03), 0.32);
+  const hr = U(rng, 0.26, 0.33);
+  cv.paint(ellipse(0.1, 0.32, hr, hr * 0.82, -0.2), 0.62, { soft: 0.02 });
+  cv.paint(circle(0.12, -0.36, 0.07), 0.6);
+  cv.paint(box(0, 0.1, 0.05, 1.3), 0.07, { mode: 'add' });
+}
+
+/** XR chest: ribs and clavicles, added over the thorax. */
+function xrChestRibs(cv: Canvas, w: number): void {
+  const thorax = box(0, -0.02, w - 0.03, 0.78, 0, 0.3);
+  for (const side of [-1, 1]) {
+    for (let r = 0; r < 8; r++) {
+      const yk = -0.78 + r * 0.17;
+      cv.paint(
+        intersect(
+          shell(ellipse(side * 0.05, yk + 0.45, 0.72, 0.45), 0.035),
+          halfPlane(side * 0.07, 0, -side, 0),
+          halfPlane(0, yk + 0.38, 0, 1),
+        ),
+        0.1,
+        { mode: 'add', clip: thorax, bound: [side * 0.4, yk + 0.2, 0.65] },
+      );
+    }
+    cv.paint(capsule(side * 0.08, -0.66, side * 0.6, -0.79, 0.03), 0.2, { mode: 'add' });
+  }
+}
+
+/** XR chest lesions: pneumonia, effusion or nodule. */
+function xrChestLesion(cv: Canvas, rng: Rng, label: string, lungs: XrLung[]): void {
+  if (label === 'pneumonia') {
+    xrChestPneumonia(cv, rng, lungs);
+  } else if (label === 'effusion') {
+    const l = pick(rng, lungs);
+    const bottom = l.cy + 0.25 + l.ry * 0.62;
+    const top = bottom - U(rng, 0.2, 0.45) * 2 * l.ry;
+    const m = U(rng, 0.05, 0.16);
+    const level: Sdf = (x, y) => {
+      let t = ((x - l.cx) * l.side + l.rx) / (2 * l.rx);
+      t = t < 0 ? 0 : t > 1 ? 1 : t;
+      return top - m * t * t - y;
+    };
+    cv.paint(intersect(l.s, level), U(rng, 0.42, 0.5), { soft: 0.02 });
+  } else if (label === 'nodule') {
+    const l = pick(rng, lungs);
+    const [nx, ny] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.75);
+    const r = U(rng, 0.035, 0.08);
+    cv.paint(circle(nx, ny, r), U(rng, 0.18, 0.3), {
+      mode: 'add',
+      soft: 0.015,
+      clip: l.s,
+      bound: [nx, ny, r + 0.04],
+    });
+  }
+}
+
+/** XR chest pneumonia: a soft patchy opacity added inside one lung. */
+function xrChestPneumonia(cv: Canvas, rng: Rng, lungs: XrLung[]): void {
+  const l = pick(rng, lungs);
+  const cx = l.cx + U(rng, -0.4, 0.4) * l.rx;
+  const cy = l.cy + U(rng, -0.1, 0.6) * l.ry;
+  const blobs: Sdf[] = [];
+  const n = 2 + rng.int(3);
+  for (let b = 0; b < n; b++)
+    blobs.push(
+      ellipse(
+        cx + U(rng, -0.1, 0.1),
+        cy + U(rng, -0.12, 0.12),
+        U(rng, 0.1, 0.2),
+        U(rng, 0.08, 0.18),
+        Math.PI * rng.next(),
+      ),
+    );
+  const tex = valueNoise(rng, 16);
+  const dens = U(rng, 0.16, 0.3);
+  cv.paint(union(...blobs), (x, y) => dens * (0.65 + 0.35 * tex(x, y)), { mode: 'add', soft: 0.08, clip: l.s });
+}
+
 const xrChest: RegionDrawer = {
   pose: { angle: 0.06, zoom: [0.9, 1.04], shift: 0.05 },
   background: 0.03,
   acquire: xrAcquire,
   draw(cv, rng, label) {
     const w = U(rng, 0.86, 0.96);
-    for (const side of [-1, 1]) cv.paint(capsule(side * (w + 0.08), -0.7, side * (w + 0.14), 1.5, 0.15), 0.42);
-    cv.paint(box(0, 0.5, w, 1.32, 0, 0.42), 0.45);
-    cv.paint(capsule(0, -1.3, 0, -0.7, 0.2), 0.45);
-    for (const side of [-1, 1]) cv.paint(circle(side * (w + 0.03), -0.66, 0.13), 0.66, { soft: 0.02 });
-    const lungs: { cx: number; cy: number; rx: number; ry: number; side: number; s: Sdf }[] = [];
-    for (const side of [-1, 1]) {
-      const l = {
-        cx: side * U(rng, 0.36, 0.42) * w,
-        cy: -0.06,
-        rx: U(rng, 0.25, 0.3) * w,
-        ry: U(rng, 0.54, 0.62),
-        side,
-        s: null as unknown as Sdf,
-      };
-      l.s = union(
-        ellipse(l.cx, l.cy, l.rx, l.ry, -side * 0.08),
-        ellipse(l.cx + side * 0.06, l.cy + 0.25, l.rx * 0.85, l.ry * 0.62),
-      );
-      lungs.push(l);
-      const tex = valueNoise(rng, 12);
-      const hx = side * 0.16;
-      cv.paint(l.s, (x, y) => 0.13 + 0.035 * tex(x, y) + 0.1 * Math.exp(-((x - hx) ** 2 + (y + 0.02) ** 2) / 0.02), {
-        soft: 0.02,
-      });
-    }
-    cv.paint(capsule(0, -0.78, 0, 0.35, 0.12), 0.6);
-    cv.paint(capsule(0, -1.0, 0, -0.38, 0.03), 0.32);
-    const hr = U(rng, 0.26, 0.33);
-    cv.paint(ellipse(0.1, 0.32, hr, hr * 0.82, -0.2), 0.62, { soft: 0.02 });
-    cv.paint(circle(0.12, -0.36, 0.07), 0.6);
-    cv.paint(box(0, 0.1, 0.05, 1.3), 0.07, { mode: 'add' });
-    const thorax = box(0, -0.02, w - 0.03, 0.78, 0, 0.3);
-    for (const side of [-1, 1]) {
-      for (let r = 0; r < 8; r++) {
-        const yk = -0.78 + r * 0.17;
-        cv.paint(
-          intersect(
-            shell(ellipse(side * 0.05, yk + 0.45, 0.72, 0.45), 0.035),
-            halfPlane(side * 0.07, 0, -side, 0),
-            halfPlane(0, yk + 0.38, 0, 1),
-          ),
-          0.1,
-          { mode: 'add', clip: thorax, bound: [side * 0.4, yk + 0.2, 0.65] },
-        );
-      }
-      cv.paint(capsule(side * 0.08, -0.66, side * 0.6, -0.79, 0.03), 0.2, { mode: 'add' });
-    }
-    if (label === 'pneumonia') {
-      const l = pick(rng, lungs);
-      const cx = l.cx + U(rng, -0.4, 0.4) * l.rx;
-      const cy = l.cy + U(rng, -0.1, 0.6) * l.ry;
-      const blobs: Sdf[] = [];
-      const n = 2 + rng.int(3);
-      for (let b = 0; b < n; b++)
-        blobs.push(
-          ellipse(
-            cx + U(rng, -0.1, 0.1),
-            cy + U(rng, -0.12, 0.12),
-            U(rng, 0.1, 0.2),
-            U(rng, 0.08, 0.18),
-            Math.PI * rng.next(),
-          ),
-        );
-      const tex = valueNoise(rng, 16);
-      const dens = U(rng, 0.16, 0.3);
-      cv.paint(union(...blobs), (x, y) => dens * (0.65 + 0.35 * tex(x, y)), { mode: 'add', soft: 0.08, clip: l.s });
-    } else if (label === 'effusion') {
-      const l = pick(rng, lungs);
-      const bottom = l.cy + 0.25 + l.ry * 0.62;
-      const top = bottom - U(rng, 0.2, 0.45) * 2 * l.ry;
-      const m = U(rng, 0.05, 0.16);
-      const level: Sdf = (x, y) => {
-        let t = ((x - l.cx) * l.side + l.rx) / (2 * l.rx);
-        t = t < 0 ? 0 : t > 1 ? 1 : t;
-        return top - m * t * t - y;
-      };
-      cv.paint(intersect(l.s, level), U(rng, 0.42, 0.5), { soft: 0.02 });
-    } else if (label === 'nodule') {
-      const l = pick(rng, lungs);
-      const [nx, ny] = pointIn(rng, l.cx, l.cy, l.rx, l.ry, 0.75);
-      const r = U(rng, 0.035, 0.08);
-      cv.paint(circle(nx, ny, r), U(rng, 0.18, 0.3), {
-        mode: 'add',
-        soft: 0.015,
-        clip: l.s,
-        bound: [nx, ny, r + 0.04],
-      });
-    }
+    xrChestWall(cv, w);
+    const lungs = xrChestLungs(cv, rng, w);
+    xrChestMediastinum(cv, rng);
+    xrChestRibs(cv, w);
+    xrChestLesion(cv, rng, label, lungs);
   },
 };
 
@@ -467,6 +533,150 @@ interface Bone {
   rb: number;
 }
 
+/** A finger (or the thumb) ray: base point, angle from vertical and length. */
+interface Ray {
+  bx: number;
+  by: number;
+  a: number;
+  L: number;
+}
+
+/** XR hand: forearm, palm, fingers and thumb soft tissue; returns the finger and thumb rays. */
+function handSoftTissue(cv: Canvas, rng: Rng, X: (x: number) => number, dy: number): { fingers: Ray[]; thumb: Ray } {
+  const soft = 0.3;
+  cv.paint(capsule(0, 1.4, 0, 0.68 + dy, 0.3, 0.28), soft);
+  cv.paint(box(0, 0.22 + dy, 0.3, 0.3, 0, 0.12), soft);
+  const spread = U(rng, 0.6, 1.4);
+  const fingers: Ray[] = [];
+  const lens = [0.62, 0.68, 0.62, 0.5];
+  for (let i = 0; i < 4; i++) {
+    const f = {
+      bx: -0.21 + 0.14 * i,
+      by: -0.05 + dy,
+      a: (-0.12 + 0.08 * i) * spread,
+      L: lens[i] * U(rng, 0.94, 1.06),
+    };
+    fingers.push(f);
+    cv.paint(capsule(X(f.bx), f.by, X(f.bx + f.L * Math.sin(f.a)), f.by - f.L * Math.cos(f.a), 0.065, 0.055), soft);
+  }
+  const ta = -0.75 * U(rng, 0.8, 1.2);
+  const thumb = { bx: -0.3, by: 0.33 + dy, a: ta, L: 0.48 };
+  cv.paint(
+    capsule(
+      X(thumb.bx),
+      thumb.by,
+      X(thumb.bx + thumb.L * Math.sin(ta)),
+      thumb.by - thumb.L * Math.cos(ta),
+      0.075,
+      0.06,
+    ),
+    soft,
+  );
+  return { fingers, thumb };
+}
+
+/** XR hand: the bones as capsules (radius, ulna, then per finger metacarpal and 3 phalanges, then the thumb). */
+function handSkeleton(X: (x: number) => number, dy: number, fingers: Ray[], thumb: Ray): Bone[] {
+  const bones: Bone[] = [];
+  const ta = thumb.a;
+  bones.push({ ax: X(-0.12), ay: 1.4, bx: X(-0.12), by: 0.66 + dy, ra: 0.085, rb: 0.1 });
+  bones.push({ ax: X(0.13), ay: 1.4, bx: X(0.12), by: 0.68 + dy, ra: 0.055, rb: 0.055 });
+  for (const f of fingers) {
+    bones.push({ ax: X(f.bx * 0.75), ay: 0.36 + dy, bx: X(f.bx), by: f.by + 0.02, ra: 0.037, rb: 0.035 });
+    const parts = [0.45, 0.3, 0.25];
+    const radii = [0.033, 0.028, 0.024];
+    let s = 0.02;
+    for (let p = 0; p < 3; p++) {
+      const e = s + parts[p] * f.L * 0.9;
+      bones.push({
+        ax: X(f.bx + s * Math.sin(f.a)),
+        ay: f.by - s * Math.cos(f.a),
+        bx: X(f.bx + (e - 0.03) * Math.sin(f.a)),
+        by: f.by - (e - 0.03) * Math.cos(f.a),
+        ra: radii[p],
+        rb: radii[p] * 0.9,
+      });
+      s = e + 0.02;
+    }
+  }
+  bones.push({
+    ax: X(-0.17),
+    ay: 0.42 + dy,
+    bx: X(thumb.bx + 0.12 * Math.sin(ta)),
+    by: thumb.by - 0.12 * Math.cos(ta),
+    ra: 0.04,
+    rb: 0.037,
+  });
+  for (let p = 0; p < 2; p++) {
+    const s = 0.16 + p * 0.17;
+    bones.push({
+      ax: X(thumb.bx + s * Math.sin(ta)),
+      ay: thumb.by - s * Math.cos(ta),
+      bx: X(thumb.bx + (s + 0.13) * Math.sin(ta)),
+      by: thumb.by - (s + 0.13) * Math.cos(ta),
+      ra: 0.034,
+      rb: 0.03,
+    });
+  }
+  return bones;
+}
+
+/** XR hand fracture: paint the swelling and split one bone into two displaced fragments (in `bones`). */
+function handFracture(cv: Canvas, rng: Rng, bones: Bone[]): void {
+  const u = rng.next();
+  // radius (distal, Colles-like) / a metacarpal / a proximal phalanx
+  const idx = u < 0.5 ? 0 : u < 0.8 ? 2 + 4 * rng.int(4) : 3 + 4 * rng.int(4);
+  const b = bones[idx];
+  const t = idx === 0 ? U(rng, 0.75, 0.9) : U(rng, 0.35, 0.65);
+  const len = Math.hypot(b.bx - b.ax, b.by - b.ay);
+  const ux = (b.bx - b.ax) / len;
+  const uy = (b.by - b.ay) / len;
+  const gap = U(rng, 0.018, 0.035);
+  const off = U(rng, 0.012, 0.04) * sign(rng);
+  const ang = U(rng, -0.25, 0.25);
+  const px = b.ax + ux * len * t;
+  const py = b.ay + uy * len * t;
+  const rm = b.ra + (b.rb - b.ra) * t;
+  cv.paint(circle(px, py, rm * 3.2), 0.35, { soft: 0.06, bound: [px, py, rm * 4] });
+  const c = Math.cos(ang);
+  const s = Math.sin(ang);
+  const rest = len * (1 - t) - gap / 2;
+  const dux = c * ux - s * uy;
+  const duy = s * ux + c * uy;
+  const sx = px + (ux * gap) / 2 - uy * off;
+  const sy = py + (uy * gap) / 2 + ux * off;
+  bones.splice(
+    idx,
+    1,
+    { ax: b.ax, ay: b.ay, bx: px - (ux * gap) / 2, by: py - (uy * gap) / 2, ra: b.ra, rb: rm },
+    { ax: sx, ay: sy, bx: sx + dux * rest, by: sy + duy * rest, ra: rm, rb: b.rb },
+  );
+}
+
+/** XR hand: paint the bones, then the carpal bones. */
+function handBones(cv: Canvas, rng: Rng, X: (x: number) => number, dy: number, bones: Bone[]): void {
+  for (const b of bones)
+    cv.paint(capsule(b.ax, b.ay, b.bx, b.by, b.ra, b.rb), 0.74, {
+      bound: [
+        (b.ax + b.bx) / 2,
+        (b.ay + b.by) / 2,
+        Math.hypot(b.bx - b.ax, b.by - b.ay) / 2 + Math.max(b.ra, b.rb) + 0.02,
+      ],
+    });
+  for (const [x, y] of [
+    [-0.15, 0.52],
+    [-0.05, 0.53],
+    [0.05, 0.53],
+    [0.15, 0.51],
+    [-0.16, 0.41],
+    [-0.06, 0.42],
+    [0.05, 0.42],
+    [0.15, 0.41],
+  ]) {
+    cv.paint(circle(X(x), y + dy, U(rng, 0.048, 0.058)), 0.7, { bound: [X(x), y + dy, 0.08] });
+  }
+}
+
 const xrHand: RegionDrawer = {
   pose: { angle: 0.22, zoom: [0.95, 1.08], shift: 0.05 },
   background: 0.04,
@@ -475,127 +685,10 @@ const xrHand: RegionDrawer = {
     const m = sign(rng); // left or right hand
     const X = (x: number) => m * x;
     const dy = -0.12;
-    // soft tissue
-    const soft = 0.3;
-    cv.paint(capsule(0, 1.4, 0, 0.68 + dy, 0.3, 0.28), soft);
-    cv.paint(box(0, 0.22 + dy, 0.3, 0.3, 0, 0.12), soft);
-    const bones: Bone[] = [];
-    const spread = U(rng, 0.6, 1.4);
-    const fingers: { bx: number; by: number; a: number; L: number }[] = [];
-    const lens = [0.62, 0.68, 0.62, 0.5];
-    for (let i = 0; i < 4; i++) {
-      const f = {
-        bx: -0.21 + 0.14 * i,
-        by: -0.05 + dy,
-        a: (-0.12 + 0.08 * i) * spread,
-        L: lens[i] * U(rng, 0.94, 1.06),
-      };
-      fingers.push(f);
-      cv.paint(capsule(X(f.bx), f.by, X(f.bx + f.L * Math.sin(f.a)), f.by - f.L * Math.cos(f.a), 0.065, 0.055), soft);
-    }
-    const ta = -0.75 * U(rng, 0.8, 1.2);
-    const thumb = { bx: -0.3, by: 0.33 + dy, a: ta, L: 0.48 };
-    cv.paint(
-      capsule(
-        X(thumb.bx),
-        thumb.by,
-        X(thumb.bx + thumb.L * Math.sin(ta)),
-        thumb.by - thumb.L * Math.cos(ta),
-        0.075,
-        0.06,
-      ),
-      soft,
-    );
-    // skeleton
-    bones.push({ ax: X(-0.12), ay: 1.4, bx: X(-0.12), by: 0.66 + dy, ra: 0.085, rb: 0.1 });
-    bones.push({ ax: X(0.13), ay: 1.4, bx: X(0.12), by: 0.68 + dy, ra: 0.055, rb: 0.055 });
-    for (const f of fingers) {
-      bones.push({ ax: X(f.bx * 0.75), ay: 0.36 + dy, bx: X(f.bx), by: f.by + 0.02, ra: 0.037, rb: 0.035 });
-      const parts = [0.45, 0.3, 0.25];
-      const radii = [0.033, 0.028, 0.024];
-      let s = 0.02;
-      for (let p = 0; p < 3; p++) {
-        const e = s + parts[p] * f.L * 0.9;
-        bones.push({
-          ax: X(f.bx + s * Math.sin(f.a)),
-          ay: f.by - s * Math.cos(f.a),
-          bx: X(f.bx + (e - 0.03) * Math.sin(f.a)),
-          by: f.by - (e - 0.03) * Math.cos(f.a),
-          ra: radii[p],
-          rb: radii[p] * 0.9,
-        });
-        s = e + 0.02;
-      }
-    }
-    bones.push({
-      ax: X(-0.17),
-      ay: 0.42 + dy,
-      bx: X(thumb.bx + 0.12 * Math.sin(ta)),
-      by: thumb.by - 0.12 * Math.cos(ta),
-      ra: 0.04,
-      rb: 0.037,
-    });
-    for (let p = 0; p < 2; p++) {
-      const s = 0.16 + p * 0.17;
-      bones.push({
-        ax: X(thumb.bx + s * Math.sin(ta)),
-        ay: thumb.by - s * Math.cos(ta),
-        bx: X(thumb.bx + (s + 0.13) * Math.sin(ta)),
-        by: thumb.by - (s + 0.13) * Math.cos(ta),
-        ra: 0.034,
-        rb: 0.03,
-      });
-    }
-    if (label === 'fracture') {
-      const u = rng.next();
-      // radius (distal, Colles-like) / a metacarpal / a proximal phalanx
-      const idx = u < 0.5 ? 0 : u < 0.8 ? 2 + 4 * rng.int(4) : 3 + 4 * rng.int(4);
-      const b = bones[idx];
-      const t = idx === 0 ? U(rng, 0.75, 0.9) : U(rng, 0.35, 0.65);
-      const len = Math.hypot(b.bx - b.ax, b.by - b.ay);
-      const ux = (b.bx - b.ax) / len;
-      const uy = (b.by - b.ay) / len;
-      const gap = U(rng, 0.018, 0.035);
-      const off = U(rng, 0.012, 0.04) * sign(rng);
-      const ang = U(rng, -0.25, 0.25);
-      const px = b.ax + ux * len * t;
-      const py = b.ay + uy * len * t;
-      const rm = b.ra + (b.rb - b.ra) * t;
-      cv.paint(circle(px, py, rm * 3.2), 0.35, { soft: 0.06, bound: [px, py, rm * 4] });
-      const c = Math.cos(ang);
-      const s = Math.sin(ang);
-      const rest = len * (1 - t) - gap / 2;
-      const dux = c * ux - s * uy;
-      const duy = s * ux + c * uy;
-      const sx = px + (ux * gap) / 2 - uy * off;
-      const sy = py + (uy * gap) / 2 + ux * off;
-      bones.splice(
-        idx,
-        1,
-        { ax: b.ax, ay: b.ay, bx: px - (ux * gap) / 2, by: py - (uy * gap) / 2, ra: b.ra, rb: rm },
-        { ax: sx, ay: sy, bx: sx + dux * rest, by: sy + duy * rest, ra: rm, rb: b.rb },
-      );
-    }
-    for (const b of bones)
-      cv.paint(capsule(b.ax, b.ay, b.bx, b.by, b.ra, b.rb), 0.74, {
-        bound: [
-          (b.ax + b.bx) / 2,
-          (b.ay + b.by) / 2,
-          Math.hypot(b.bx - b.ax, b.by - b.ay) / 2 + Math.max(b.ra, b.rb) + 0.02,
-        ],
-      });
-    for (const [x, y] of [
-      [-0.15, 0.52],
-      [-0.05, 0.53],
-      [0.05, 0.53],
-      [0.15, 0.51],
-      [-0.16, 0.41],
-      [-0.06, 0.42],
-      [0.05, 0.42],
-      [0.15, 0.41],
-    ]) {
-      cv.paint(circle(X(x), y + dy, U(rng, 0.048, 0.058)), 0.7, { bound: [X(x), y + dy, 0.08] });
-    }
+    const { fingers, thumb } = handSoftTissue(cv, rng, X, dy);
+    const bones = handSkeleton(X, dy, fingers, thumb);
+    if (label === 'fracture') handFracture(cv, rng, bones);
+    handBones(cv, rng, X, dy, bones);
   },
 };
 

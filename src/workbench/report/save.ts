@@ -1,0 +1,176 @@
+/**
+ * Saving and opening reports. `saveReport` writes a computed report into a folder: per model
+ * `knn.csv` (the study's layout), `precision_at_n`, `knn_classification`, `linear_probing`; the
+ * study's tables as CSV/Markdown/JSON; the figures; `summary.md` (once); and `report.json` last,
+ * so a folder with a report.json is a finished report. `openReport` loads and checks it.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { CbirError } from '../errors.js';
+import { readManifest, type Manifest } from '../data/manifest.js';
+import { writeKnnCsv } from '../knn/index.js';
+import { writeTable, type Table } from '../tables/write.js';
+import { readReportedTable } from '../tables/reported.js';
+import { writeFileAtomic } from '../util/fsx.js';
+import type { ModelEvaluation } from '../benchmark/evaluate.js';
+import { writeFigures, type WriteFiguresOptions } from '../figures/index.js';
+import { decodeReport, encodeReport } from './json.js';
+import { renderSummary } from './summary.js';
+import type { ReportData } from './types.js';
+
+export const REPORT_FILE = 'report.json';
+
+/** What `saveReport` needs: the report and, for knn.csv, the run's in-memory evaluations and manifest. */
+export interface SaveSource {
+  report: ReportData;
+  evaluations: readonly ModelEvaluation[];
+  manifest: Manifest;
+}
+
+export interface SaveReportOptions {
+  /** Figures into `<out>/figures` (default on); false = none (make them later with `addFigures`). */
+  figures?: WriteFiguresOptions | false;
+  log?: (line: string) => void;
+}
+
+const posix = (p: string) => p.split('\\').join('/');
+
+/** Per-model files: knn.csv and the model's tables. Returns their paths relative to `out`. */
+async function writeModelFiles(out: string, e: ModelEvaluation, m: Manifest, r: ReportData): Promise<string[]> {
+  const model = r.models.find((x) => x.modelId === e.modelId)!;
+  const dir = join(out, e.modelId);
+  await mkdir(dir, { recursive: true });
+  await writeKnnCsv(e.table, m.filepaths, join(dir, 'knn.csv'));
+  const files = [join(dir, 'knn.csv')];
+  const tables: [string, Table | null][] = [
+    ['precision_at_n', model.precision],
+    ['knn_classification', model.knnClassification],
+    ['linear_probing', model.probe],
+  ];
+  for (const [name, t] of tables) {
+    if (!t) continue;
+    await writeTable(t, join(dir, name));
+    files.push(...['csv', 'md', 'json'].map((x) => join(dir, `${name}.${x}`)));
+  }
+  return files.map((f) => posix(relative(out, f)));
+}
+
+/** Write summary.md and report.json (last) for `r`, whose `dir` is set. */
+async function writeIndex(r: ReportData): Promise<void> {
+  const dir = r.dir!;
+  const reported = await readReportedTable('retrieval');
+  await writeFileAtomic(join(dir, 'summary.md'), renderSummary(r, reported));
+  await writeFileAtomic(join(dir, REPORT_FILE), encodeReport(r, dir));
+}
+
+/** Every file of a report (tables, per model, figures, summary, report.json). */
+function allFiles(r: ReportData, tableFiles: string[]): string[] {
+  const figs = (r.figures?.files ?? []).flatMap((f) => [f.html, f.png, f.json].filter((x): x is string => !!x));
+  return [...new Set([...tableFiles, ...r.models.flatMap((m) => m.files), ...figs, 'summary.md', REPORT_FILE])];
+}
+
+/** Save a computed report into `out`; returns the report as saved (dir, files and figures set). */
+export async function saveReport(src: SaveSource, out: string, opts: SaveReportOptions = {}): Promise<ReportData> {
+  const dir = resolve(out);
+  await mkdir(dir, { recursive: true });
+  const models = [];
+  for (const m of src.report.models) {
+    const e = src.evaluations.find((x) => x.modelId === m.modelId);
+    if (!e) throw new Error(`internal: no evaluation of ${m.modelId}`);
+    models.push({ ...m, files: await writeModelFiles(dir, e, src.manifest, src.report) });
+  }
+  const tableFiles: string[] = [];
+  for (const [name, t] of Object.entries(src.report.tables)) {
+    await writeTable(t!, join(dir, name));
+    tableFiles.push(`${name}.csv`, `${name}.md`, `${name}.json`);
+  }
+  let report: ReportData = { ...src.report, dir, models };
+  if (opts.figures !== false) {
+    const f = await writeFigures({ report, manifest: src.manifest, evaluations: src.evaluations }, opts.figures ?? {});
+    for (const n of f.notes) opts.log?.(`figures: ${n}`);
+    report = { ...report, figures: { files: f.figures, notes: f.notes } };
+  }
+  report = { ...report, files: allFiles(report, tableFiles) };
+  await writeIndex(report);
+  return report;
+}
+
+/** The clear refusal for a folder without report.json. */
+function noReportError(dir: string, given: string): CbirError {
+  const old = existsSync(join(dir, 'table3_retrieval.csv')) || existsSync(join(dir, 'summary.md'));
+  if (old) {
+    return new CbirError('this report was written by an older radcbir, before report.json: it cannot be opened', {
+      file: given,
+      hint: 're-run the same report into this folder; the embeddings and k-NN tables in its work folder are reused, so only the tables are recomputed',
+      code: 'report/old-format',
+    });
+  }
+  return new CbirError('not a report folder: report.json is missing', {
+    file: given,
+    hint: 'give a folder a finished report was saved into (an unfinished run writes report.json when it ends; it resumes)',
+    code: 'report/no-report',
+  });
+}
+
+/** Load and check `<dir>/report.json`. */
+export async function openReport(dir: string): Promise<ReportData> {
+  const abs = resolve(dir);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+    throw new CbirError('report folder not found', {
+      file: dir,
+      hint: 'give the folder a report was saved into',
+      code: 'report/not-found',
+    });
+  }
+  const file = join(abs, REPORT_FILE);
+  if (!existsSync(file)) throw noReportError(abs, dir);
+  return decodeReport(await readFile(file, 'utf8'), file, abs);
+}
+
+/**
+ * The manifest a report was made on (`override`: another copy of it). Refused when its hash
+ * differs from the report's: images and labels would not match the numbers.
+ */
+export async function openReportManifest(r: ReportData, override?: string): Promise<Manifest> {
+  const dir = override ?? r.dataset.dir;
+  if (!existsSync(dir)) {
+    throw new CbirError("the report's dataset folder is gone", {
+      file: dir,
+      hint: 'give the folder of the same manifest (it may have moved)',
+      code: 'report/no-dataset',
+    });
+  }
+  const m = await readManifest(dir);
+  if (m.hash !== r.dataset.hash) {
+    throw new CbirError(
+      `the manifest changed since the report was made (hash ${m.hash.slice(0, 12)}, the report's ${r.dataset.hash.slice(0, 12)})`,
+      { file: dir, hint: 're-run the report on this manifest, or give the manifest it was made on', code: 'report/manifest-changed' },
+    );
+  }
+  return m;
+}
+
+/**
+ * (Re)make the figures of a saved report, from report.json and the caches it names, and record
+ * them in report.json and summary.md. `manifest`: another copy of the report's manifest folder.
+ */
+export async function addFigures(
+  dir: string,
+  opts: WriteFiguresOptions & { manifest?: string; log?: (line: string) => void } = {},
+): Promise<ReportData> {
+  const r = await openReport(dir);
+  let manifest: Manifest | null = null;
+  try {
+    manifest = await openReportManifest(r, opts.manifest);
+  } catch (e) {
+    if (opts.manifest || !(e instanceof CbirError) || e.code !== 'report/no-dataset') throw e;
+  }
+  const f = await writeFigures({ report: r, manifest }, opts);
+  const prev = new Set(r.figures?.files.flatMap((x) => [x.html, x.png, x.json]) ?? []);
+  const figFiles = f.figures.flatMap((x) => [x.html, x.png, x.json].filter((p): p is string => !!p));
+  const files = [...new Set([...r.files.filter((x) => !prev.has(x)), ...figFiles])];
+  const report: ReportData = { ...r, figures: { files: f.figures, notes: f.notes }, files };
+  await writeIndex(report);
+  return report;
+}
