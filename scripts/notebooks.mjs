@@ -36,13 +36,29 @@ for c in nb.cells:
     if c.cell_type == 'code':
         c.outputs = []
         c.execution_count = None
-state = {'cell': None}
+import time
+state = {'cell': None, 'kernel_seconds': None}
+t0 = time.monotonic()
 def on_start(cell, cell_index):
+    if state['kernel_seconds'] is None:
+        state['kernel_seconds'] = round(time.monotonic() - t0, 1)
     state['cell'] = cell_index
-client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources={'metadata': {'path': cwd}}, on_cell_start=on_start)
+def client_for(nb):
+    # startup_timeout: a kernel start must not depend on how busy the machine is (nbclient's default is 60 s)
+    return NotebookClient(nb, timeout=timeout, startup_timeout=300, kernel_name=kernel, resources={'metadata': {'path': cwd}}, on_cell_start=on_start)
 result = {'ok': True, 'cells': len(nb.cells)}
 try:
-    client.execute()
+    try:
+        client_for(nb).execute()
+    except BaseException as first:
+        if state['cell'] is not None:
+            raise
+        # the kernel did not start: retry once with a fresh kernel, and say so
+        sys.stderr.write('kernel start failed (%s: %s); retrying once\n' % (type(first).__name__, str(first)[:200]))
+        t0 = time.monotonic()
+        result['kernelRetried'] = True
+        client_for(nb).execute()
+    result['kernelSeconds'] = state['kernel_seconds']
 except BaseException as e:
     i = state['cell']
     cell = nb.cells[i] if i is not None else None
@@ -248,10 +264,19 @@ async function main() {
     process.stderr.write(`${name} … `);
     const r = await runDriver(t, src, dst, timeout, out);
     const seconds = Math.round((Date.now() - start) / 100) / 10;
-    results.push({ notebook: name, executed: dst, ok: r.ok, seconds, cell: r.ok ? undefined : r.cell });
+    results.push({
+      notebook: name,
+      executed: dst,
+      ok: r.ok,
+      seconds,
+      kernelSeconds: r.kernelSeconds ?? null,
+      kernelRetried: !!r.kernelRetried,
+      cell: r.ok ? undefined : r.cell,
+    });
     writeFileSync(join(out, 'executed.json'), JSON.stringify({ notebooks: results }, null, 1) + '\n');
     if (r.ok) {
-      process.stderr.write(`ok (${seconds} s)\n`);
+      const kernel = `kernel started in ${r.kernelSeconds ?? '?'} s${r.kernelRetried ? ', after one retry' : ''}`;
+      process.stderr.write(`ok (${seconds} s; ${kernel})\n`);
       continue;
     }
     process.stderr.write('FAILED\n');
