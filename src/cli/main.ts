@@ -2,6 +2,7 @@ import { errorMessage, isCbirError } from '../workbench/index.js';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cliHintFor } from './hints.js';
 
 /**
  * `cbir <command> [subcommand] [options]`. Each command is one file in ./commands exporting
@@ -65,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof code === 'number' ? code : 0;
   } catch (e) {
     if (isCbirError(e)) {
-      console.error(`cbir ${name}: ${e.message}`);
+      const cli = cliHintFor(name, e);
+      console.error(`cbir ${name}: ${e.message}${cli ? `\n  → in the CLI: ${cli}` : ''}`);
       return 1;
     }
     if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

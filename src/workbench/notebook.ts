@@ -184,7 +184,14 @@ export function showPng(png: Uint8Array, label = 'image'): void {
 /** Show a table (as HTML) or an HTML string in the notebook cell; prints text outside a notebook. Returns nothing, so it is safe as a cell's last expression. */
 export function show(x: Table | string, opts: TableHtmlOptions = {}): void {
   if (typeof x === 'string') {
-    emit('html', x, x.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim());
+    emit(
+      'html',
+      x,
+      x
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    );
     return;
   }
   const text = `${x.title}\n${x.columns.join('\t')}\n${x.rows.map((r) => r.map((v) => formatCell(v, opts.digits)).join('\t')).join('\n')}`;

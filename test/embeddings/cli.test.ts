@@ -132,7 +132,8 @@ test('user errors: exit code 1 and a message that names the file and what to do'
   );
   assert.equal(r.code, 1);
   assert.match(r.err, /store[/\\]meta\.json: this folder holds embeddings of another model/);
-  assert.match(r.err, /new --out folder, or pass --force/);
+  assert.match(r.err, /→ write to a new output folder, or start again from scratch/);
+  assert.match(r.err, /\n {2}→ in the CLI: pass another --out, or --force to delete them and start again/);
   const s = await cbir('embed', '--data', dataDir, '--model', 'tiny16', '--out', join(tmp.dir, 'x'), '--shard', '3/3');
   assert.equal(s.code, 1);
   assert.match(s.err, /i\/n with 0 ≤ i < n/);

@@ -75,7 +75,8 @@ test('import reports missing and extra paths clearly', async () => {
     assert.ok(e instanceof CbirError);
     assert.match(e.message, /2 of 17 manifest paths are not in the HDF5 files/);
     assert.match(e.message, /brainset\/c0\/new-1\.png/);
-    assert.match(e.message, /--allow-missing/);
+    assert.match(e.message, /allow missing images to import the found rows only/);
+    assert.equal(e.code, 'h5/missing');
     return true;
   });
   const rep = await importH5({

@@ -71,7 +71,8 @@ test('rerunning a complete store does nothing; another manifest or model is refu
     (e: CbirError) => {
       assert.ok(e instanceof CbirError);
       assert.match(e.message, /different manifest/);
-      assert.match(e.message, /new --out folder, or pass --force/);
+      assert.match(e.message, /write to a new output folder, or start again from scratch/);
+      assert.doesNotMatch(e.hint ?? '', /--[a-z]/);
       assert.match(e.message, /meta\.json/);
       return true;
     },

@@ -78,7 +78,7 @@ test('a damaged or incomplete store is reported with what to do', async () => {
     rmSync(join(t.dir, 'meta.json'));
     await assert.rejects(openEmbeddings(t.dir), /not an embedding store/);
     mkdirSync(join(t.dir, 'partial'));
-    await assert.rejects(openEmbeddings(t.dir), /rerun the same `cbir embed` command/);
+    await assert.rejects(openEmbeddings(t.dir), /run the same embedding again: it resumes/);
     await assert.rejects(openEmbeddings(join(t.dir, 'nope')), /not found/);
   } finally {
     t.cleanup();

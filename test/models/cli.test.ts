@@ -68,7 +68,8 @@ test('cbir models verify / pull: built-in OK, missing URL explained, mismatching
     assert.match(ok.stdout, /tiny-cnn: OK/);
     const noUrl = await cbir(['models', 'pull', 'resnet50'], { CBIR_MODELS: dir });
     assert.equal(noUrl.code, 1);
-    assert.match(noUrl.stderr, /no download URL.*\n.*--url/);
+    assert.match(noUrl.stderr, /no download URL.*\n.*give a download URL/);
+    assert.match(noUrl.stderr, /\n {2}→ in the CLI: pass --url <url> to `cbir models pull resnet50`/);
     const missing = await cbir(['models', 'verify', 'vit-b16'], { CBIR_MODELS: dir });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /not found/);

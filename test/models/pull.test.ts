@@ -199,7 +199,11 @@ test('offline, HTTP errors and a missing URL give clear errors', async () => {
     await assert.rejects(pullModel(card(), { url: `${s.url}/model.onnx`, dest }), /HTTP 503/);
     await assert.rejects(
       pullModel(card(), { dest }),
-      (e: unknown) => e instanceof CbirError && e.code === 'pull/no-url' && /--url/.test(e.hint ?? ''),
+      (e: unknown) =>
+        e instanceof CbirError &&
+        e.code === 'pull/no-url' &&
+        /give a download URL/.test(e.hint ?? '') &&
+        !/--url/.test(e.hint ?? ''),
     );
   } finally {
     await s.close();

@@ -52,7 +52,6 @@ export interface EvaluateOptions {
   log?: (line: string) => void;
 }
 
-
 /** Everything measured for one model on one dataset. */
 export interface ModelEvaluation {
   modelId: string;
@@ -185,13 +184,21 @@ function retrieval(o: EvaluateOptions, test: Int32Array, table: KnnTable, source
     byModality: groups(codesOf(m.modalityIndex, scored), m.modalities.length),
     byDataset: groups(codesOf(m.datasetIndex, scored), m.datasets.length),
     byModalityKind: groups(mk, m.modalities.length * 2),
-    perClass: perClassPrecision(p1, queryLabels, indexClassCounts, m.classes.map((c) => c.kind)),
+    perClass: perClassPrecision(
+      p1,
+      queryLabels,
+      indexClassCounts,
+      m.classes.map((c) => c.kind),
+    ),
     skipped: test.length - scored.length,
   };
 }
 
 /** Linear probing on train, early stopping on val, scored on test. */
-function probeStep(o: EvaluateOptions, rows: { train: Int32Array; val: Int32Array; test: Int32Array }): LinearProbeResult {
+function probeStep(
+  o: EvaluateOptions,
+  rows: { train: Int32Array; val: Int32Array; test: Int32Array },
+): LinearProbeResult {
   const m = o.manifest;
   const split = (r: Int32Array) => ({ x: gather(o.vectors, o.dim, r), labels: codesOf(m.classIndex, r) });
   return linearProbe(split(rows.train), split(rows.val), split(rows.test), o.dim, m.classes.length, {

@@ -48,7 +48,6 @@ export function autoIndexSize(m: Manifest): IndexSizeOptions {
   return { minIndexPerClass: T, queriesPerClass: Q, sizes, seeds: [0, 1, 2] };
 }
 
-
 /** The index-size setting as a report option: the rule, or explicit options. */
 export type IndexSizeSetting = IndexSizeOptions | 'auto' | 'study' | false;
 
@@ -147,7 +146,12 @@ async function givenStore(o: ReportOptions, manifest: Manifest, given: string): 
   const modelId = basename(p).replace(/\.(h5|hdf5)$/i, '');
   const dir = join(resolve(o.workDir), 'embeddings-h5', modelId);
   if (!isStore(dir)) {
-    const r = await importH5({ manifest, from: p, out: dir, onProgress: withContext(o.onProgress, { step: 'embed', model: modelId }) });
+    const r = await importH5({
+      manifest,
+      from: p,
+      out: dir,
+      onProgress: withContext(o.onProgress, { step: 'embed', model: modelId }),
+    });
     (o.log ?? (() => {}))(
       `${r.meta.modelId}: imported ${r.found} vectors from ${r.files.length} HDF5 file(s)${r.renormalized ? ` (${r.renormalized} re-normalised)` : ''}`,
     );

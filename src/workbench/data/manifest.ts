@@ -395,14 +395,14 @@ function locateManifest(path: string): ManifestLocation {
     if (!existsSync(csvPath)) {
       throw new CbirError('no manifest.csv in this folder', {
         file: path,
-        hint: 'run `cbir data prepare --out <dir>` first, or pass the CSV file itself',
+        hint: 'prepare the dataset into this folder first, or give the CSV file itself',
         code: 'manifest/not-found',
       });
     }
   } else if (!existsSync(path)) {
     throw new CbirError('manifest not found', {
       file: path,
-      hint: "pass a folder made by `cbir data prepare` or a CSV in the study's layout",
+      hint: "give a folder made by data preparation (holding manifest.csv) or a CSV in the study's layout",
       code: 'manifest/not-found',
     });
   }

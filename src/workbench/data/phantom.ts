@@ -2,7 +2,7 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CbirError, errorMessage } from '../errors.js';
+import { CbirError, errorMessage, errorCode } from '../errors.js';
 import { CACHE_DIR, PROJECT_ROOT } from '../paths.js';
 import { Rng } from '../util/rng.js';
 import { sha256 } from '../util/fsx.js';
@@ -316,7 +316,7 @@ function assertReplaceable(dir: string): void {
   if (!statSync(dir).isDirectory()) {
     throw new CbirError('exists and is not a folder', {
       file: dir,
-      hint: 'pass another --dir for the phantom dataset, or remove this file',
+      hint: 'choose another folder for the phantom dataset, or remove this file',
       code: 'phantom/not-a-folder',
     });
   }
@@ -334,7 +334,7 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCode(e) === 'EPERM';
   }
 }
 

@@ -387,15 +387,16 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
 function checkOptions(options: PrepareOptions): PrepareRun {
   if (!options.sources || options.sources.length === 0)
     throw new CbirError('no sources given', {
-      hint: 'pass --source <spec> (one or more) or --recipe <file.json>',
+      hint: 'give one or more source specs, or a recipe JSON file',
       code: 'prepare/no-sources',
     });
-  if (!options.out) throw new CbirError('no output folder given', { hint: 'pass --out <dir>', code: 'prepare/no-out' });
+  if (!options.out)
+    throw new CbirError('no output folder given', { hint: 'give an output folder', code: 'prepare/no-out' });
   const out = resolve(options.out);
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed))
     throw new CbirError(`seed ${seed} is not an integer`, {
-      hint: 'pass --seed 0 (any integer)',
+      hint: 'use an integer seed, e.g. 0',
       code: 'prepare/bad-seed',
     });
   const ratios = checkRatios(options.ratios ?? [0.7, 0.1, 0.2]);

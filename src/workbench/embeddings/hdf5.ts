@@ -133,7 +133,7 @@ function datasetOfRows(store: EmbeddingStore, manifest: Manifest): Uint16Array {
       throw new CbirError(`image path "${id}" cannot be an HDF5 dataset name: ${problem}`, {
         file: join(store.dir, 'ids.txt'),
         row: r + 1,
-        hint: 'use paths relative to the images root without "." or ".." parts (rebuild the manifest with `cbir data prepare`)',
+        hint: 'use paths relative to the images root without "." or ".." parts (prepare the manifest again)',
         code: 'h5/bad-name',
       });
     }
@@ -143,7 +143,7 @@ function datasetOfRows(store: EmbeddingStore, manifest: Manifest): Uint16Array {
       `${unknown.length} ids of the store are not in the manifest (e.g. "${unknown.slice(0, 3).join('", "')}")`,
       {
         file: join(store.dir, 'ids.txt'),
-        hint: 'pass the manifest the store was embedded from (--data)',
+        hint: 'use the manifest the store was embedded from',
         code: 'h5/unknown-ids',
       },
     );
@@ -394,7 +394,7 @@ function checkCoverage(
       `${c.missing} of ${manifest.size} manifest paths are not in the HDF5 files, e.g.:\n    ${c.missingExamples.join('\n    ')}`,
       {
         file: typeof opts.from === 'string' ? opts.from : paths[0],
-        hint: 'embed the missing images with `cbir embed`, fix the manifest paths, or pass --allow-missing to import the found rows only',
+        hint: 'embed the missing images, fix the manifest paths, or allow missing images to import the found rows only',
         code: 'h5/missing',
       },
     );
@@ -473,7 +473,7 @@ function unitRow(v: Float32Array, fp: string, file: string): Float32Array {
     if (!Number.isFinite(v[k]))
       throw new CbirError(`dataset "${fp}" holds NaN or Inf`, {
         file,
-        hint: 're-embed this image (`cbir embed`) or remove it from the manifest',
+        hint: 're-embed this image or remove it from the manifest',
         code: 'h5/non-finite',
       });
     s += v[k] * v[k];

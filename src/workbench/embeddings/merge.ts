@@ -19,13 +19,13 @@ export async function mergeShards(
 ): Promise<EmbeddingsMeta> {
   if (dirs.length === 0)
     throw new CbirError('no shard folders given', {
-      hint: 'pass the --out folders of all `cbir embed --shard i/n` runs',
+      hint: 'give the output folders of all shards of the run',
       code: 'merge/none',
     });
   if (existsSync(join(out, META_FILE)) && !opts.force) {
     throw new CbirError('a complete store already exists here', {
       file: out,
-      hint: 'choose a new --out folder, or pass --force to replace it',
+      hint: 'write to a new output folder, or replace it (force)',
       code: 'merge/exists',
     });
   }
@@ -44,7 +44,7 @@ async function openShards(dirs: readonly string[]): Promise<EmbeddingStore[]> {
     if (!s.meta.shard)
       throw new CbirError('this store is not a shard (it was embedded without --shard)', {
         file: d,
-        hint: 'merge only the outputs of `cbir embed --shard i/n`',
+        hint: 'merge only the outputs of sharded embedding runs',
         code: 'merge/not-a-shard',
       });
     stores.push(s);
@@ -73,7 +73,7 @@ function checkSameRun(stores: EmbeddingStore[]): void {
     if (diff)
       throw new CbirError(`shards do not belong together: ${diff}`, {
         file: s.dir,
-        hint: 'merge shards of one job array: same --model, --data, --batch and n in --shard i/n',
+        hint: 'merge shards of one job array: same model, manifest, batch size and shard count',
         code: 'merge/mismatch',
       });
   }
@@ -103,7 +103,7 @@ function orderShards(stores: EmbeddingStore[]): EmbeddingStore[] {
         .map((i) => `${i}/${n}`)
         .join(', ')}${absent.length > 20 ? ', …' : ''}`,
       {
-        hint: `run \`cbir embed --shard i/${n}\` for them (same --data, --model, --batch), then merge all ${n}`,
+        hint: `embed those shards of ${n} (same manifest, model and batch size), then merge all ${n}`,
         code: 'merge/missing',
       },
     );
@@ -128,7 +128,7 @@ function checkTiling(ordered: EmbeddingStore[]): void {
     ) {
       throw new CbirError(
         `shard ${sh.index}/${n} holds rows ${sh.start}–${sh.end}, expected ${expectStart}–${want.end} (gap or overlap)`,
-        { file: s.dir, hint: 're-embed this shard with the same --batch as the others', code: 'merge/gap' },
+        { file: s.dir, hint: 're-embed this shard with the same batch size as the others', code: 'merge/gap' },
       );
     }
     expectStart = sh.end;
@@ -163,7 +163,7 @@ async function writeMerged(
       if (h.digest('hex') !== s.meta.contentHash) {
         throw new CbirError("this shard's files do not match its content hash", {
           file: s.dir,
-          hint: 'the shard was modified or damaged; re-embed it with --force',
+          hint: 'the shard was modified or damaged; re-embed it from scratch',
           code: 'merge/hash-mismatch',
         });
       }

@@ -122,7 +122,7 @@ export function parseShard(text: string): { index: number; count: number } {
   const count = m ? Number(m[2]) : NaN;
   if (!m || !(count >= 1) || !(index >= 0 && index < count)) {
     throw new CbirError(`--shard "${text}" is not of the form i/n with 0 ≤ i < n`, {
-      hint: 'shards count from 0: --shard 0/4, 1/4, 2/4, 3/4 embed the four quarters; a job array passes its task id as i',
+      hint: 'shards count from 0: shards 0/4, 1/4, 2/4, 3/4 embed the four quarters; a job array passes its task id as i',
       code: 'embed/bad-shard',
     });
   }
@@ -229,7 +229,7 @@ async function acquireLock(partial: string): Promise<() => Promise<void>> {
       if (alive) {
         throw new CbirError(`another embedding run (pid ${other.pid} on ${other.host}) is writing this store`, {
           file,
-          hint: `wait for it to finish, or give this run another --out; a lock not refreshed for ${LOCK_STALE_MS / 1000} s is taken over automatically`,
+          hint: `wait for it to finish, or write this run to another output folder; a lock not refreshed for ${LOCK_STALE_MS / 1000} s is taken over automatically`,
           code: 'embed/locked',
         });
       }
@@ -283,7 +283,7 @@ function chunkFileName(row: number): string {
 function refuse(what: string, file: string): never {
   throw new CbirError(`this folder holds ${what}`, {
     file,
-    hint: 'choose a new --out folder, or pass --force to delete them and start again',
+    hint: 'write to a new output folder, or start again from scratch (force), which deletes them',
     code: 'embed/mismatch',
   });
 }
@@ -481,7 +481,7 @@ class PartialRun {
         if (createHash('sha256').update(buf).digest('hex') !== e.sha256) {
           throw new CbirError(`rows ${e.start}–${e.end} changed on disk after they were written (checksum mismatch)`, {
             file: join(this.dir, e.chunk),
-            hint: 'the disk or file system damaged the partial run; rerun with --force to embed again',
+            hint: 'the disk or file system damaged the partial run; embed again from scratch (force)',
             code: 'embed/corrupt-chunk',
           });
         }
@@ -545,7 +545,7 @@ function runSpec(opts: EmbedOptions): RunSpec {
   const batchSize = opts.batchSize ?? 32;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new CbirError(`batch size must be a positive integer, got ${batchSize}`, {
-      hint: 'use e.g. --batch 32',
+      hint: 'use a positive batch size, e.g. 32',
       code: 'embed/bad-batch',
     });
   if (opts.shard) parseShard(`${opts.shard.index}/${opts.shard.count}`);
@@ -709,7 +709,7 @@ async function embedBatch(
       `the embedding of this image contains NaN or Inf (manifest row ${i + 1} of ${total}, model ${extractor.id}); ${s - start} images before its batch are saved`,
       {
         file: manifest.resolvePath(i),
-        hint: 'check the image (blank, corrupt or extreme values?) and the model; fix or remove it (then `cbir data prepare` again), or rerun the same command after fixing the model to resume',
+        hint: 'check the image (blank, corrupt or extreme values?) and the model; fix or remove it (then prepare the manifest again), or run the same embedding again after fixing the model to resume',
         code: 'embed/non-finite',
       },
     );

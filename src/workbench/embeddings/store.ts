@@ -258,7 +258,7 @@ export async function readMeta(dir: string): Promise<EmbeddingsMeta> {
   if (!existsSync(dir)) {
     throw new CbirError('embedding store folder not found', {
       file: dir,
-      hint: 'pass the --out folder of `cbir embed` (or of `cbir embeddings import-h5`)',
+      hint: 'give the output folder of an embedding run (or of an HDF5 import)',
       code: 'embeddings/not-found',
     });
   }
@@ -266,13 +266,13 @@ export async function readMeta(dir: string): Promise<EmbeddingsMeta> {
     if (existsSync(join(dir, PARTIAL_DIR))) {
       throw new CbirError('this embedding run has not finished (no meta.json yet)', {
         file: dir,
-        hint: 'rerun the same `cbir embed` command: it resumes where it stopped',
+        hint: 'run the same embedding again: it resumes where it stopped',
         code: 'embeddings/incomplete',
       });
     }
     throw new CbirError('not an embedding store (no meta.json)', {
       file: dir,
-      hint: 'pass the --out folder of `cbir embed`; a store is complete only when meta.json exists',
+      hint: 'give the output folder of an embedding run; a store is complete only when meta.json exists',
       code: 'embeddings/not-a-store',
     });
   }
@@ -282,7 +282,7 @@ export async function readMeta(dir: string): Promise<EmbeddingsMeta> {
   } catch (e) {
     throw new CbirError(`meta.json is not valid JSON (${errorMessage(e)})`, {
       file: metaPath,
-      hint: 'the store is damaged; embed again with --force',
+      hint: 'the store is damaged; embed it again from scratch',
       code: 'embeddings/bad-meta',
       cause: e,
     });
@@ -296,7 +296,7 @@ export async function readMeta(dir: string): Promise<EmbeddingsMeta> {
   ) {
     throw new CbirError('meta.json does not describe a radcbir embedding store (format, dim or count missing)', {
       file: metaPath,
-      hint: 'embed again with --force, or import published vectors with `cbir embeddings import-h5`',
+      hint: "embed it again from scratch, or import published vectors from the study's HDF5 files",
       code: 'embeddings/bad-meta',
     });
   }
@@ -309,7 +309,7 @@ async function readIds(dir: string, expected: number): Promise<string[]> {
   if (!existsSync(file))
     throw new CbirError('ids.txt is missing', {
       file: dir,
-      hint: 'the store is damaged; embed again with --force',
+      hint: 'the store is damaged; embed it again from scratch',
       code: 'embeddings/missing-ids',
     });
   const text = await readFile(file, 'utf8');
@@ -318,7 +318,7 @@ async function readIds(dir: string, expected: number): Promise<string[]> {
     throw new CbirError(`ids.txt has ${ids.length} lines but meta.json says count ${expected}`, {
       file,
       row: Math.min(ids.length, expected) + 1,
-      hint: 'the store is damaged; embed again with --force',
+      hint: 'the store is damaged; embed it again from scratch',
       code: 'embeddings/ids-count',
     });
   }
@@ -338,7 +338,7 @@ export async function openEmbeddings(dir: string): Promise<EmbeddingStore> {
       size < 0
         ? 'vectors.f32 is missing'
         : `vectors.f32 has ${size} bytes, expected ${expected} (count ${meta.count} × dim ${meta.dim} × 4)`,
-      { file: vpath, hint: 'the store is damaged; embed again with --force', code: 'embeddings/size' },
+      { file: vpath, hint: 'the store is damaged; embed it again from scratch', code: 'embeddings/size' },
     );
   }
   const { count, dim } = meta;
@@ -395,7 +395,7 @@ export async function readFully(fh: FileHandle, buf: Uint8Array, position: numbe
     const { bytesRead } = await fh.read(buf, off, len, position + off);
     if (bytesRead === 0)
       throw new CbirError(`file ended after ${position + off} bytes`, {
-        hint: 'the file is truncated; embed again with --force',
+        hint: 'the file is truncated; embed it again from scratch',
         code: 'embeddings/truncated',
       });
     off += bytesRead;
@@ -461,7 +461,7 @@ export async function embeddingsInfo(dir: string, opts: { verify?: boolean } = {
     if (actual !== m.contentHash) {
       throw new CbirError(`content hash mismatch: files hash to ${actual}, meta.json says ${m.contentHash}`, {
         file: join(dir, basename(VECTORS_FILE)),
-        hint: 'the store was modified or damaged after it was written; embed again with --force',
+        hint: 'the store was modified or damaged after it was written; embed it again from scratch',
         code: 'embeddings/hash-mismatch',
       });
     }

@@ -1,5 +1,5 @@
 import { decodeImage, type RgbImage } from '../images/decode.js';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import type { PreprocessSpec } from '../models/types.js';
 import { createDescriptor } from '../models/descriptors/index.js';
 import type { DescriptorExtractor } from '../models/descriptors/descriptor.js';
@@ -80,7 +80,7 @@ async function namingFile<T>(file: string, what: string, fn: () => Promise<T>): 
     return await fn();
   } catch (e) {
     if (e instanceof CbirError) throw e;
-    throw new CbirError(`cannot ${what} this image (${(e as Error)?.message ?? e})`, {
+    throw new CbirError(`cannot ${what} this image (${errorMessage(e)})`, {
       file,
       hint: 'check the image (it decodes but may be empty or degenerate); fix or remove it, then rerun the same command to resume',
       code: 'embed/preprocess',

@@ -149,7 +149,7 @@ function gridRowCells(
     if (r >= manifest.size)
       throw new CbirError(`neighbour row ${r} of query row ${q.query} is not in the manifest (${manifest.size} rows)`, {
         file: join(manifest.dir, 'manifest.csv'),
-        hint: "the k-NN table was made for another manifest; pass the report's own --data",
+        hint: "the k-NN table was made for another manifest; use the report's own manifest",
         code: 'figures/bad-row',
       });
     const c = manifest.classIndex[r];
@@ -419,7 +419,7 @@ export async function gridQueriesFromKnnCsv(
         throw new CbirError(`first column is "${rec.cells[0]}", expected "query"`, {
           file,
           row: rec.line,
-          hint: 'pass a knn.csv written by `cbir report` (header query,1,2,…)',
+          hint: 'use a knn.csv written by the benchmark report (header query,1,2,…)',
           code: 'figures/bad-knn-csv',
         });
       continue;
@@ -436,7 +436,7 @@ export async function gridQueriesFromKnnCsv(
         throw new CbirError(`neighbour "${p}" (column ${j + 1}) is not in the manifest`, {
           file,
           row: rec.line,
-          hint: 'pass the manifest the report was made with (--data)',
+          hint: 'use the manifest the report was made with',
           code: 'figures/unknown-path',
         });
       neighbours[j] = r;
@@ -474,7 +474,7 @@ export async function addSimilarities(
     if (i < 0)
       throw new CbirError(`"${manifest.filepaths[r]}" has no embedding in the store`, {
         file: store.dir,
-        hint: "the store was made for another manifest; pass the report's own --data and --work",
+        hint: "the store was made for another manifest; use the report's own manifest and work folder",
         code: 'figures/store-mismatch',
       });
     return i;

@@ -85,7 +85,14 @@ export interface WriteFiguresOptions {
   /** t-SNE maps (read the models' embedding stores); default: the best model by micro P@1; false = none. */
   tsne?:
     | false
-    | { models?: string[]; maxPoints?: number; seed?: number; perplexity?: number; iterations?: number; subset?: string | false };
+    | {
+        models?: string[];
+        maxPoints?: number;
+        seed?: number;
+        perplexity?: number;
+        iterations?: number;
+        subset?: string | false;
+      };
   /** Query grids (read the k-NN tables and the images); default: every model, 2 queries per modality, seed 0; false = none. */
   grids?: false | { models?: string[]; perModality?: number; seed?: number; matches?: number; tile?: number };
   onProgress?: ProgressListener;
@@ -138,13 +145,20 @@ class FigureWriter {
   /** One HTML page holding `figs`; each figure also gets its JSON spec and (later) a PNG. */
   async page(pageName: string, figs: NamedFigure[], title: string): Promise<void> {
     const html = join(this.dir, `${pageName}.html`);
-    await writeFileAtomic(html, figuresHtml(figs.map((f) => f.figure), { title, plotly: this.plotlyRef }));
+    await writeFileAtomic(
+      html,
+      figuresHtml(
+        figs.map((f) => f.figure),
+        { title, plotly: this.plotlyRef },
+      ),
+    );
     for (const f of figs) {
       const json = join(this.dir, `${f.name}.json`);
       await writeFileAtomic(json, JSON.stringify(f.figure));
       const entry: FigureFile = { name: f.name, title: f.title, html: this.rel(html), json: this.rel(json) };
       this.files.push(entry);
-      if (this.chromium) this.pngJobs.push({ job: { figure: f.figure, file: join(this.dir, `${f.name}.png`) }, file: entry });
+      if (this.chromium)
+        this.pngJobs.push({ job: { figure: f.figure, file: join(this.dir, `${f.name}.png`) }, file: entry });
     }
   }
 }
@@ -159,7 +173,12 @@ async function tableFigures(w: FigureWriter, r: ReportData, models: string[]): P
 
   const isz = indexSizePoints(r).filter((p) => models.includes(p.model));
   const iTitle = 'P@1 against index images per class (Fig. 2)';
-  if (isz.length) await w.page('index_size', [{ name: 'index_size', title: iTitle, figure: indexSizeFigure(isz) }], 'P@1 against index size');
+  if (isz.length)
+    await w.page(
+      'index_size',
+      [{ name: 'index_size', title: iTitle, figure: indexSizeFigure(isz) }],
+      'P@1 against index size',
+    );
   else w.note('index-size figure skipped: the ablation has no rows (it was skipped).');
 
   const perClass = perClassPoints(r);
@@ -181,11 +200,20 @@ async function imbalancePage(w: FigureWriter, manifest: Manifest): Promise<void>
   const st = datasetStats(manifest);
   const kinds = new Map<string, ClassKind>(manifest.classes.map((c) => [c.name, c.kind]));
   const figure = imbalanceFigure(st.imbalance.bins, { kinds, over: st.imbalance.over });
-  await w.page('class_imbalance', [{ name: 'class_imbalance', title: 'Class imbalance (Fig. 6)', figure }], 'Class imbalance');
+  await w.page(
+    'class_imbalance',
+    [{ name: 'class_imbalance', title: 'Class imbalance (Fig. 6)', figure }],
+    'Class imbalance',
+  );
 }
 
 /** Fig. 4: t-SNE maps of the chosen models' embedding stores (as the report names them). */
-async function tsnePages(w: FigureWriter, src: FigureSource, models: string[], opts: WriteFiguresOptions): Promise<void> {
+async function tsnePages(
+  w: FigureWriter,
+  src: FigureSource,
+  models: string[],
+  opts: WriteFiguresOptions,
+): Promise<void> {
   const t = opts.tsne || {};
   for (const m of t.models ?? [bestModel(src.report, models)]) {
     const entry = src.report.models.find((x) => x.modelId === m);
@@ -219,11 +247,19 @@ async function knnTableOf(src: FigureSource, model: string): Promise<KnnTable | 
 }
 
 /** Fig. 3: query grids (2 queries per modality by default), one per model. */
-async function gridPages(w: FigureWriter, src: FigureSource, models: string[], opts: WriteFiguresOptions): Promise<void> {
+async function gridPages(
+  w: FigureWriter,
+  src: FigureSource,
+  models: string[],
+  opts: WriteFiguresOptions,
+): Promise<void> {
   const manifest = src.manifest!;
   const g = opts.grids || {};
   const matches = g.matches ?? 6;
-  const queries = chooseGridQueries(manifest, manifest.indicesOf('test'), { perModality: g.perModality ?? 2, seed: g.seed ?? 0 });
+  const queries = chooseGridQueries(manifest, manifest.indicesOf('test'), {
+    perModality: g.perModality ?? 2,
+    seed: g.seed ?? 0,
+  });
   if (queries.length === 0) w.note('query grids skipped: the manifest has no test split.');
   const cache: TileCache = new Map();
   for (const m of queries.length ? (g.models ?? models) : []) {
@@ -274,7 +310,9 @@ export async function writeFigures(src: FigureSource, opts: WriteFiguresOptions 
   const chromium = pngMode === false ? null : findChromium();
   const w = new FigureWriter(r.dir, join(r.dir, 'figures'), chromium, opts.log ?? (() => {}));
   if (pngMode === 'auto' && !chromium) {
-    w.note('PNG figures not rendered: Chromium not found (install it with `apt-get install chromium`); the HTML figures have the same content.');
+    w.note(
+      'PNG figures not rendered: Chromium not found (install it with `apt-get install chromium`); the HTML figures have the same content.',
+    );
   }
   const all = r.models.map((m) => m.modelId);
   const models = opts.models ?? all;
@@ -286,7 +324,9 @@ export async function writeFigures(src: FigureSource, opts: WriteFiguresOptions 
   }
   await tableFigures(w, r, models);
   if (!src.manifest) {
-    w.note('class-imbalance histogram, t-SNE maps and query grids skipped: the report\'s manifest is not available (give its folder).');
+    w.note(
+      "class-imbalance histogram, t-SNE maps and query grids skipped: the report's manifest is not available (give its folder).",
+    );
   } else {
     await imbalancePage(w, src.manifest);
     if (opts.tsne !== false) await tsnePages(w, src, models, opts);

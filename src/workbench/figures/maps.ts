@@ -81,7 +81,7 @@ export async function readStoreRows(
         throw new CbirError(`"${manifest.filepaths[r]}" (manifest.csv line ${r + 2}) has no embedding in the store`, {
           file: store.dir,
           row: r + 2,
-          hint: "the store was made for another manifest; pass the report's own --data and --work",
+          hint: "the store was made for another manifest; use the report's own manifest and work folder",
           code: 'figures/store-mismatch',
         });
       const view = new Uint8Array(out.buffer, i * dim * 4, dim * 4);
@@ -199,7 +199,7 @@ export async function embeddingMapFigures(
       `the embedding store was made for manifest ${store.meta.manifestHash.slice(0, 12)}, not this one (${manifest.hash.slice(0, 12)})`,
       {
         file: store.dir,
-        hint: 'pass the manifest the report was made with (--data), or the matching --work folder',
+        hint: 'use the manifest the report was made with, or the matching work folder',
         code: 'figures/store-mismatch',
       },
     );

@@ -29,9 +29,21 @@ export function precisionCurve(r: ReportData, model: string): PrecisionCurve {
   if (!m) throw unknownModel(r, model);
   const t = m.precision;
   const where = `the precision table of ${model}`;
-  const cols = ['N', 'micro', 'micro_lo', 'micro_hi', 'macro', 'macro_lo', 'macro_hi'].map((c) => tableColumn(t, c, where));
+  const cols = ['N', 'micro', 'micro_lo', 'micro_hi', 'macro', 'macro_lo', 'macro_hi'].map((c) =>
+    tableColumn(t, c, where),
+  );
   const out = cols.map((c) => Float64Array.from(t.rows, (row) => numeric(row[c])));
-  return { model, n: out[0], micro: out[1], microLo: out[2], microHi: out[3], macro: out[4], macroLo: out[5], macroHi: out[6], source: where };
+  return {
+    model,
+    n: out[0],
+    micro: out[1],
+    microLo: out[2],
+    microHi: out[3],
+    macro: out[4],
+    macroLo: out[5],
+    macroHi: out[6],
+    source: where,
+  };
 }
 
 /** Fig. 2 points ([] when the ablation was skipped). */
@@ -63,7 +75,13 @@ export function perClassPoints(r: ReportData): Map<string, PerClassPoint[]> {
     const kind = row[ck] as ClassKind;
     let rows = out.get(String(row[cm]));
     if (!rows) out.set(String(row[cm]), (rows = []));
-    rows.push({ className: String(row[cc]), kind, indexImages: numeric(row[ci]), queries: numeric(row[cq]), p1: numeric(row[cp]) });
+    rows.push({
+      className: String(row[cc]),
+      kind,
+      indexImages: numeric(row[ci]),
+      queries: numeric(row[cq]),
+      p1: numeric(row[cp]),
+    });
   }
   return out;
 }

@@ -121,7 +121,7 @@ export function precisionCurvesFigure(
 ): PlotlyFigure {
   if (curves.length === 0)
     throw new CbirError('no precision curves to plot', {
-      hint: 'run `cbir report` first: it writes <model>/precision_at_n.csv',
+      hint: 'make the benchmark report first: it writes <model>/precision_at_n.csv',
       code: 'figures/no-data',
     });
   const data: PlotlyTrace[] = [];
@@ -231,7 +231,7 @@ export function indexSizeFigure(
 ): PlotlyFigure {
   if (points.length === 0)
     throw new CbirError('no index-size results to plot', {
-      hint: 'the ablation was skipped (no class with enough index images, or --index-size off)',
+      hint: 'the ablation was skipped (no class with enough index images, or the index-size ablation was switched off)',
       code: 'figures/no-data',
     });
   const models = [...new Set(points.map((p) => p.model))];
@@ -290,7 +290,7 @@ export function perClassFigure(
   if (rows.length === 0)
     throw new CbirError(`no per-class rows for model "${opts.model}"`, {
       file: 'per_class_p1.csv',
-      hint: 'run `cbir report` with this model first',
+      hint: 'make the benchmark report with this model first',
       code: 'figures/no-data',
     });
   const kept = rows.filter((r) => r.indexImages > 0 && Number.isFinite(r.p1));

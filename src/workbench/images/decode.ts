@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { CbirError } from '../errors.js';
+import { CbirError, errorCode, errorMessage } from '../errors.js';
 
 sharp.cache(false);
 sharp.concurrency(1);
@@ -161,8 +161,8 @@ export async function encodePng(img: RgbImage): Promise<Buffer> {
 }
 
 function decodeError(e: unknown, label: string): CbirError {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT' || /Input file is missing/.test(String((e as Error)?.message))) {
+  const code = errorCode(e);
+  if (code === 'ENOENT' || /Input file is missing/.test(errorMessage(e))) {
     return new CbirError('image file not found', {
       file: label,
       hint: 'check the path in the manifest and the images root',
@@ -170,7 +170,7 @@ function decodeError(e: unknown, label: string): CbirError {
       cause: e,
     });
   }
-  const msg = (e as Error)?.message ?? String(e);
+  const msg = errorMessage(e);
   return new CbirError(`cannot decode image (${msg.split('\n')[0]})`, {
     file: label,
     hint: 'the file is corrupt, truncated or not an image; remove it or replace it with a valid copy',

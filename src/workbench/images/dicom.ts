@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as dicomParserNs from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
-import { CbirError, errorMessage } from '../errors.js';
+import { CbirError, errorMessage, errorCode } from '../errors.js';
 import { toRgb, type RgbImage } from './decode.js';
 
 // dicom-parser is a UMD bundle: under Node ESM its API is on the default export.
@@ -163,7 +163,7 @@ async function readDicomBytes(input: string | Uint8Array, fail: DicomFail): Prom
   try {
     return await readFile(input);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException)?.code === 'ENOENT')
+    if (errorCode(e) === 'ENOENT')
       throw fail('DICOM file not found', 'check the path in the manifest and the images root', 'dicom/not-found', e);
     throw fail(
       `cannot read DICOM file (${errorMessage(e)})`,

@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { inflateSync } from 'fflate';
-import { CbirError, errorMessage } from '../errors.js';
+import { CbirError, errorMessage, errorCode } from '../errors.js';
 import { parseNpyInto, type NpyArray } from './npy.js';
 
 export type { NpyArray } from './npy.js';
@@ -43,7 +43,7 @@ export async function readNpz(file: string, opts: ReadNpzOptions = {}): Promise<
   try {
     fh = await open(file, 'r');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException)?.code;
+    const code = errorCode(e);
     if (code === 'ENOENT')
       throw new CbirError('.npz file not found', {
         file,

@@ -12,7 +12,7 @@
  */
 import { readFile, rename, rm, stat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorCode } from '../errors.js';
 import { sha256, writeFileAtomic } from '../util/fsx.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { buildIndex, resolveHnswConfig, type IndexParams } from '../search/index.js';
@@ -104,7 +104,7 @@ export function embeddingRows(rows: Int32Array, n: number, rowIds: Int32Array | 
     if (e < 0)
       throw new CbirError(`${what} row ${r} (manifest.csv line ${r + 2}) has no embedding`, {
         row: r + 2,
-        hint: 'embed every image of the split first (cbir embed), or drop that row from the manifest',
+        hint: 'embed every image of the split first, or drop that row from the manifest',
         code: 'knn/missing-embedding',
       });
     out[i] = e;
@@ -312,11 +312,7 @@ export async function writeKnnTable(dir: string, table: KnnTable): Promise<void>
       await rename(tmp, dir);
     } catch (e) {
       // Another process finished the same table first: keep theirs when it is whole.
-      if (
-        !['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '') ||
-        !(await tryReadTable(dir, table.meta.key))
-      )
-        throw e;
+      if (!['ENOTEMPTY', 'EEXIST'].includes(errorCode(e) ?? '') || !(await tryReadTable(dir, table.meta.key))) throw e;
       await rm(tmp, { recursive: true, force: true });
     }
   } catch (e) {
@@ -332,7 +328,7 @@ export async function readKnnTable(dir: string): Promise<KnnTable> {
   try {
     raw = JSON.parse(await readFile(metaFile, 'utf8'));
   } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    const missing = errorCode(e) === 'ENOENT';
     throw new CbirError(missing ? 'k-NN table not found' : 'meta.json is not valid JSON', {
       file: metaFile,
       hint: missing ? 'compute the table first (knnTableCached)' : 'delete the folder; it will be recomputed',

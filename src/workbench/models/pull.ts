@@ -42,7 +42,7 @@ export interface PullResult {
 const OFFLINE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN']);
 
 function handPlaceHint(card: ModelCard, url: string, dest: string): string {
-  return `on a machine with internet access download ${url}${card.onnx.sha256 ? ` (sha256 ${card.onnx.sha256})` : ''}, copy it to ${dest} (or into $CBIR_MODELS), then run \`cbir models verify ${card.id}\``;
+  return `on a machine with internet access download ${url}${card.onnx.sha256 ? ` (sha256 ${card.onnx.sha256})` : ''}, copy it to ${dest} (or into $CBIR_MODELS), then verify it`;
 }
 
 interface Response {
@@ -103,7 +103,7 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
   if (!url) {
     throw new CbirError(`model "${card.id}" has no download URL (onnx.url)`, {
       file: cardSource(card),
-      hint: `pass --url <url> to \`cbir models pull ${card.id}\`, or export it with models/export/export_onnx.py --model ${card.id} and place ${card.onnx.file} at ${dest}`,
+      hint: `give a download URL (or set onnx.url in the model card), or export it with \`models/export/export_onnx.py --model ${card.id}\` and place ${card.onnx.file} at ${dest}`,
       code: 'pull/no-url',
     });
   }
@@ -162,7 +162,7 @@ class Download {
         file: dest,
         hint:
           res.status === 404
-            ? `the URL is wrong or the file was moved; pass --url, or ${handPlaceHint(card, url, dest)}`
+            ? `the URL is wrong or the file was moved; give the right URL, or ${handPlaceHint(card, url, dest)}`
             : `try again later, or ${handPlaceHint(card, url, dest)}`,
         code: 'pull/http',
       });
@@ -307,7 +307,7 @@ function networkError(e: unknown, card: ModelCard, url: string, dest: string, pa
   if (code === 'EINVALIDURL')
     return new CbirError(`${msg} for model "${card.id}"`, {
       file: cardSource(card),
-      hint: 'give an http(s) URL with --url or in onnx.url',
+      hint: 'give an http(s) URL, or fix onnx.url in the model card',
       code: 'pull/url',
       cause: e,
     });
@@ -315,7 +315,7 @@ function networkError(e: unknown, card: ModelCard, url: string, dest: string, pa
     `download of model "${card.id}" was interrupted (${code || msg}) after ${have} bytes; the partial file is kept at ${part}`,
     {
       file: part,
-      hint: `run the same \`cbir models pull ${card.id}\` again to resume, or ${handPlaceHint(card, url, dest)}`,
+      hint: `pull the same model again to resume, or ${handPlaceHint(card, url, dest)}`,
       code: 'pull/interrupted',
       cause: e,
     },

@@ -118,7 +118,7 @@ export async function loadExtractor(
   const known = (await listModels({ cardsDir: opts.cardsDir })).map((m) => m.id);
   throw new CbirError(`unknown model "${id}"`, {
     file: opts.cardsDir ?? CARDS_DIR,
-    hint: `known models: ${known.join(', ')} (see \`cbir models list\`); study weights are looked for in ${weightsDirs().join(', ')}`,
+    hint: `known models: ${known.join(', ')}; study weights are looked for in ${weightsDirs().join(', ')}`,
     code: 'model/unknown',
   });
 }

@@ -22,7 +22,9 @@ let version: string | null = null;
 export function toolVersion(): string {
   if (version === null) {
     try {
-      version = String((JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string }).version);
+      version = String(
+        (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string }).version,
+      );
     } catch {
       version = 'unknown';
     }

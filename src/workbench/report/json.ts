@@ -44,7 +44,11 @@ function mapPaths(r: ReportData, f: (p: string) => string): ReportData {
     ...r,
     work: f(r.work),
     dataset: { ...r.dataset, dir: f(r.dataset.dir) },
-    models: r.models.map((m) => ({ ...m, store: store(m.store), knn: { ...m.knn, test: f(m.knn.test), val: f(m.knn.val) } })),
+    models: r.models.map((m) => ({
+      ...m,
+      store: store(m.store),
+      knn: { ...m.knn, test: f(m.knn.test), val: f(m.knn.val) },
+    })),
   };
 }
 
@@ -137,7 +141,11 @@ function decodeModel(v: Json, path: string): ReportModel {
   return {
     modelId: str(o.modelId, `${path}.modelId`),
     store: decodeStore(o.store, `${path}.store`),
-    knn: { test: str(knn.test, `${path}.knn.test`), val: str(knn.val, `${path}.knn.val`), k: num(knn.k, `${path}.knn.k`) },
+    knn: {
+      test: str(knn.test, `${path}.knn.test`),
+      val: str(knn.val, `${path}.knn.val`),
+      k: num(knn.k, `${path}.knn.k`),
+    },
     precision: decodeTable(o.precision, `${path}.precision`),
     knnClassification: decodeTable(o.knnClassification, `${path}.knnClassification`),
     probe: o.probe === null ? null : decodeTable(o.probe, `${path}.probe`),
@@ -160,20 +168,27 @@ function decodeDataset(v: Json, path: string): ReportData['dataset'] {
     pathological: n('pathological'),
     modalities: strings(o.modalities, `${path}.modalities`),
     datasets: strings(o.datasets, `${path}.datasets`),
-    splits: { train: num(s.train, `${path}.splits.train`), val: num(s.val, `${path}.splits.val`), test: num(s.test, `${path}.splits.test`) },
+    splits: {
+      train: num(s.train, `${path}.splits.train`),
+      val: num(s.val, `${path}.splits.val`),
+      test: num(s.test, `${path}.splits.test`),
+    },
   };
 }
 
 function decodeProtocol(v: Json, path: string): ReportData['protocol'] {
   const o = obj(v, path);
   const definition = str(o.definition, `${path}.definition`);
-  if (definition !== 'study' && definition !== 'textbook') throw new SchemaError(`${path}.definition`, 'expected study or textbook');
+  if (definition !== 'study' && definition !== 'textbook')
+    throw new SchemaError(`${path}.definition`, 'expected study or textbook');
   const rule = str(o.indexSizeRule, `${path}.indexSizeRule`);
-  if (!['auto', 'study', 'custom', 'off'].includes(rule)) throw new SchemaError(`${path}.indexSizeRule`, 'expected auto, study, custom or off');
+  if (!['auto', 'study', 'custom', 'off'].includes(rule))
+    throw new SchemaError(`${path}.indexSizeRule`, 'expected auto, study, custom or off');
   let indexSize: ReportData['protocol']['indexSize'] = false;
   if (o.indexSize !== false) {
     const i = obj(o.indexSize, `${path}.indexSize`);
-    const nums = (k: string) => arr(i[k], `${path}.indexSize.${k}`).map((x, j) => num(x, `${path}.indexSize.${k}[${j}]`));
+    const nums = (k: string) =>
+      arr(i[k], `${path}.indexSize.${k}`).map((x, j) => num(x, `${path}.indexSize.${k}[${j}]`));
     indexSize = {
       minIndexPerClass: num(i.minIndexPerClass, `${path}.indexSize.minIndexPerClass`),
       queriesPerClass: num(i.queriesPerClass, `${path}.indexSize.queriesPerClass`),
@@ -200,7 +215,13 @@ function decodeFigures(v: Json, path: string): ReportData['figures'] {
     const p = `${path}.files[${i}]`;
     const x = obj(f, p);
     const opt = (k: string) => (x[k] === undefined ? {} : { [k]: str(x[k], `${p}.${k}`) });
-    return { name: str(x.name, `${p}.name`), title: str(x.title, `${p}.title`), ...opt('html'), ...opt('png'), ...opt('json') };
+    return {
+      name: str(x.name, `${p}.name`),
+      title: str(x.title, `${p}.title`),
+      ...opt('html'),
+      ...opt('png'),
+      ...opt('json'),
+    };
   });
   return { files, notes: strings(o.notes, `${path}.notes`) };
 }
@@ -210,19 +231,22 @@ function checkHeader(o: Record<string, Json>, file: string): void {
   if (o.format !== REPORT_FORMAT) {
     throw new CbirError(`not a radcbir report (format is ${JSON.stringify(o.format)}, expected "${REPORT_FORMAT}")`, {
       file,
-      hint: 'open the report.json written by `cbir report`',
+      hint: 'open the report.json that a benchmark report wrote into its output folder',
       code: 'report/bad-format',
     });
   }
   if (o.version !== REPORT_VERSION) {
     const newer = typeof o.version === 'number' && o.version > REPORT_VERSION;
-    throw new CbirError(`report format version ${JSON.stringify(o.version)}; this radcbir reads version ${REPORT_VERSION}`, {
-      file,
-      hint: newer
-        ? 'the report was written by a newer radcbir: update radcbir to open it'
-        : 're-run the report with this radcbir (its embeddings and k-NN tables in the work folder are reused)',
-      code: 'report/version',
-    });
+    throw new CbirError(
+      `report format version ${JSON.stringify(o.version)}; this radcbir reads version ${REPORT_VERSION}`,
+      {
+        file,
+        hint: newer
+          ? 'the report was written by a newer radcbir: update radcbir to open it'
+          : 're-run the report with this radcbir (its embeddings and k-NN tables in the work folder are reused)',
+        code: 'report/version',
+      },
+    );
   }
 }
 
@@ -238,13 +262,19 @@ export function decodeReport(text: string, file: string, dir: string): ReportDat
       code: 'report/bad-json',
     });
   }
-  if (!isObj(raw)) throw new CbirError('report.json does not hold an object', { file, hint: 're-run the report', code: 'report/bad-json' });
+  if (!isObj(raw))
+    throw new CbirError('report.json does not hold an object', {
+      file,
+      hint: 're-run the report',
+      code: 'report/bad-json',
+    });
   checkHeader(raw, file);
   try {
     const tool = obj(raw.tool, 'tool');
     const tablesIn = obj(raw.tables, 'tables');
     const tables: ReportData['tables'] = {};
-    for (const name of REPORT_TABLES) if (tablesIn[name] !== undefined) tables[name] = decodeTable(tablesIn[name], `tables.${name}`);
+    for (const name of REPORT_TABLES)
+      if (tablesIn[name] !== undefined) tables[name] = decodeTable(tablesIn[name], `tables.${name}`);
     const r: ReportData = {
       format: REPORT_FORMAT,
       version: REPORT_VERSION,

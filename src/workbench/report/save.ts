@@ -145,7 +145,11 @@ export async function openReportManifest(r: ReportData, override?: string): Prom
   if (m.hash !== r.dataset.hash) {
     throw new CbirError(
       `the manifest changed since the report was made (hash ${m.hash.slice(0, 12)}, the report's ${r.dataset.hash.slice(0, 12)})`,
-      { file: dir, hint: 're-run the report on this manifest, or give the manifest it was made on', code: 'report/manifest-changed' },
+      {
+        file: dir,
+        hint: 're-run the report on this manifest, or give the manifest it was made on',
+        code: 'report/manifest-changed',
+      },
     );
   }
   return m;

@@ -59,7 +59,11 @@ function modelFilesSection(r: ReportData): string[] {
     lines.push(`- \`${m.modelId}\` (top ${m.knn.k} neighbours; embeddings: ${m.store.source}): ${links.join(', ')}`);
     for (const n of m.notes) lines.push(`  - _${n}_`);
   }
-  lines.push('', 'Per-class P@1 (Fig. 5 data): [per_class_p1.csv](per_class_p1.csv). Everything above, typed: [report.json](report.json).', '');
+  lines.push(
+    '',
+    'Per-class P@1 (Fig. 5 data): [per_class_p1.csv](per_class_p1.csv). Everything above, typed: [report.json](report.json).',
+    '',
+  );
   return lines;
 }
 

@@ -82,4 +82,3 @@ export function sideBySide(...blocks: string[]): string {
 export function noteHtml(text: string): string {
   return `<p style="font-family:DejaVu Sans,Arial,sans-serif;font-size:13px;color:#333;max-width:60em">${escapeHtml(text)}</p>`;
 }
-

@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { CbirError } from '../errors.js';
+import { CbirError, errorCode } from '../errors.js';
 
 /** Quote a CSV cell when it holds a comma, quote or newline (RFC 4180). */
 export function csvCell(value: string | number | boolean | null | undefined): string {
@@ -129,7 +129,7 @@ export async function* readCsvRecords(file: string): AsyncGenerator<{ cells: str
       for (const rec of parseCsv(carry, file)) yield { cells: rec.cells, line: rec.line + lineOffset };
     }
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (errorCode(e) === 'ENOENT') {
       throw new CbirError('file not found', { file, hint: 'check the path', code: 'io/not-found' });
     }
     throw e;

@@ -46,7 +46,7 @@ export async function resolveModelPath(card: ModelCard): Promise<string> {
     `weights for model "${card.id}" are not on this machine; looked for ${weightsCandidates(card).join(' and ')}`,
     {
       file: cardSource(card),
-      hint: `run \`cbir models pull ${card.id}\`${card.onnx.url ? '' : ' --url <url>'}, or export it with models/export/export_onnx.py and place ${card.onnx.file} in models/weights/ (or $CBIR_MODELS)`,
+      hint: `download it (pull the model${card.onnx.url ? '' : ' from a URL you give'}), or export it with models/export/export_onnx.py and place ${card.onnx.file} in models/weights/ (or $CBIR_MODELS)`,
       code: 'model/weights-missing',
     },
   );
@@ -274,7 +274,7 @@ export async function loadOnnxExtractor(card: ModelCard, opts: OnnxExtractorOpti
   if (!existsSync(modelPath)) {
     throw new CbirError(`ONNX file for model "${card.id}" not found: ${modelPath}`, {
       file: modelPath,
-      hint: `check --model path, or run \`cbir models pull ${card.id}\``,
+      hint: 'check the path of the model file, or pull the model again',
       code: 'model/weights-missing',
     });
   }
@@ -284,7 +284,7 @@ export async function loadOnnxExtractor(card: ModelCard, opts: OnnxExtractorOpti
       'CUDA is not available in this onnxruntime-node install (its CUDA provider binaries were not installed here); run on the CPU instead',
       {
         file: modelPath,
-        hint: 'drop --device cuda / executionProvider "cuda", or reinstall onnxruntime-node with its CUDA binaries (ONNXRUNTIME_NODE_INSTALL_CUDA=v12) on a machine with CUDA 12',
+        hint: 'use the CPU (executionProvider: "cpu"), or reinstall onnxruntime-node with its CUDA binaries (ONNXRUNTIME_NODE_INSTALL_CUDA=v12) on a machine with CUDA 12',
         code: 'model/no-cuda',
       },
     );
@@ -305,9 +305,7 @@ export async function loadOnnxExtractor(card: ModelCard, opts: OnnxExtractorOpti
       hint:
         ep === 'cuda'
           ? 'the CUDA provider failed to start; check the CUDA 12 / cuDNN 9 libraries, or use the CPU'
-          : 'the file is damaged or not an ONNX model; run `cbir models verify ' +
-            card.id +
-            '` or pull/export it again',
+          : 'the file is damaged or not an ONNX model; verify it, or pull or export it again',
       code: 'model/load',
       cause: e,
     });

@@ -1,0 +1,109 @@
+/**
+ * The CLI's wording of the core library's hints. A `CbirError` from src/workbench says what to do
+ * in plain terms ("write to a new output folder, or start again from scratch"), since notebooks,
+ * the TUI and the web page have no flags; here each error code gets the line a CLI user needs
+ * ("pass another --out, or --force …"). main.ts prints it under the error as
+ * `  → in the CLI: <line>`.
+ */
+import type { CbirError } from '../workbench/index.js';
+
+/**
+ * A CLI line for an error code: one line for every command, or one per command (`'*'` for the
+ * others; a command absent without `'*'` gets no line). `<id>` is replaced by the model id the
+ * error message names (`model "resnet50"`), when it names one.
+ */
+export type CliHint = string | { readonly [command: string]: string };
+
+const REEMBED = 'rerun `cbir embed` with --force';
+
+export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
+  // embedding runs (`cbir embed`; `cbir report` / `eval` embed into their --work folder)
+  'embed/mismatch': {
+    embed: 'pass another --out, or --force to delete them and start again',
+    '*': 'pass another --work folder, or delete the folder named above to start again',
+  },
+  'embed/locked': {
+    embed: 'wait, or give this run another --out',
+    '*': 'wait, or give this run another --work folder',
+  },
+  'embed/corrupt-chunk': {
+    embed: 'rerun with --force to embed again',
+    '*': 'delete the folder named above (under --work) and run again',
+  },
+  'embed/bad-shard': 'e.g. --shard 0/4, --shard 1/4, --shard 2/4, --shard 3/4',
+  'embed/bad-batch': 'e.g. --batch 32',
+  'embed/non-finite':
+    'after fixing the image run `cbir data prepare` again; after fixing the model rerun the same command: it resumes',
+  // embedding stores
+  'embeddings/not-found': 'pass the --out folder of `cbir embed` (or of `cbir embeddings import-h5`)',
+  'embeddings/incomplete': 'rerun the same `cbir embed` command: it resumes where it stopped',
+  'embeddings/not-a-store': 'pass the --out folder of `cbir embed`',
+  'embeddings/bad-meta': `${REEMBED}, or import published vectors with \`cbir embeddings import-h5\``,
+  'embeddings/missing-ids': REEMBED,
+  'embeddings/ids-count': REEMBED,
+  'embeddings/size': REEMBED,
+  'embeddings/truncated': REEMBED,
+  'embeddings/hash-mismatch': REEMBED,
+  // `cbir embed merge`
+  'merge/none':
+    'pass the --out folders of all `cbir embed --shard i/n` runs: `cbir embed merge --out <dir> <shard dirs...>`',
+  'merge/exists': 'pass another --out, or --force to replace it',
+  'merge/not-a-shard': 'merge only the --out folders of `cbir embed --shard i/n` runs',
+  'merge/mismatch': 'merge shards run with the same --model, --data, --batch and n in --shard i/n',
+  'merge/missing': 'run `cbir embed --shard i/n` for them (same --data, --model, --batch), then merge all n',
+  'merge/gap': 're-embed with `cbir embed --shard i/n` and the same --batch as the other shards',
+  'merge/hash-mismatch': "rerun that shard's `cbir embed --shard i/n` with --force",
+  // HDF5 import / export
+  'h5/bad-name': 'rebuild the manifest with `cbir data prepare`',
+  'h5/unknown-ids': 'pass the --data the store was embedded from',
+  'h5/missing': 'embed them with `cbir embed`, or pass --allow-missing to import the found rows only',
+  'h5/non-finite': 're-embed it with `cbir embed`',
+  // datasets
+  'manifest/not-found': 'pass --data a folder made by `cbir data prepare --out <dir>`, or the CSV itself',
+  'prepare/no-sources': 'pass --source <spec> (one or more) or --recipe <file.json>',
+  'prepare/no-out': 'pass --out <dir>',
+  'prepare/bad-seed': 'pass --seed 0 (any integer), or fix "seed" in the recipe',
+  'knn/missing-embedding': 'embed every image of the split with `cbir embed`',
+  // reports and figures
+  'report/bad-format': 'pass `cbir figures --report` a folder written by `cbir report`',
+  'figures/store-mismatch':
+    "pass the report's own --data to `cbir figures` (or leave --data out: it is read from report.json); for `cbir report`, the matching --work",
+  'figures/bad-row': "pass the report's own --data (or leave --data out: `cbir figures` reads it from report.json)",
+  'figures/unknown-path':
+    "pass the report's own --data (or leave --data out: `cbir figures` reads it from report.json)",
+  'figures/bad-knn-csv': 'use the <model>/knn.csv written by `cbir report`',
+  'figures/no-data':
+    'run `cbir report` with this model first (the index-size figure also needs --index-size auto or study)',
+  // models
+  'model/unknown': '`cbir models list` shows them',
+  'model/weights-missing':
+    'run `cbir models pull <id>` (with --url <url> when its card has no onnx.url), or check the --model path',
+  'model/no-cuda': 'pass --ep cpu (or leave --ep out)',
+  'model/load': 'check the file with `cbir models verify <id>`; for CUDA problems try --ep cpu',
+  'pull/no-url': 'pass --url <url> to `cbir models pull <id>`',
+  'pull/url': 'pass an http(s) URL with --url',
+  'pull/http':
+    'pass the right URL with `cbir models pull <id> --url <url>`; after placing the file by hand, check it with `cbir models verify <id>`',
+  'pull/offline': 'after copying the file, check it with `cbir models verify <id>`',
+  'pull/interrupted': 'run the same `cbir models pull <id>` again to resume',
+};
+
+/**
+ * Whether a hint already speaks CLI: names a `--flag` or a `cbir` command outside inline code of
+ * other tools (`` `chromium --headless …` ``). Errors raised by src/cli itself do; they get no second line.
+ */
+export function speaksCli(hint: string): boolean {
+  const prose = hint.replace(/`(?!cbir )[^`]*`/g, '');
+  return /(^|[\s(/])--[a-z]/.test(prose) || /(^|[^a-z])cbir [a-z]/.test(prose);
+}
+
+/** The CLI line for an error raised while running `cbir <command>`, or undefined when there is none. */
+export function cliHintFor(command: string, e: Pick<CbirError, 'code' | 'hint' | 'message'>): string | undefined {
+  if (!e.code || !Object.hasOwn(CLI_HINTS, e.code)) return undefined;
+  if (e.hint && speaksCli(e.hint)) return undefined;
+  const h = CLI_HINTS[e.code];
+  const line = typeof h === 'string' ? h : (h[command] ?? h['*']);
+  if (!line) return undefined;
+  const id = /\bmodel "([^"]+)"/.exec(e.message)?.[1];
+  return id ? line.replaceAll('<id>', id) : line;
+}
