@@ -44,7 +44,12 @@ function functionName(node: ts.Node): string {
 /** The `why:` text of the comment just above a function (or its variable statement). */
 function whyComment(src: ts.SourceFile, node: ts.Node): string | null {
   let anchor: ts.Node = node;
-  while (anchor.parent && !ts.isSourceFile(anchor.parent) && !ts.isBlock(anchor.parent) && !ts.isClassDeclaration(anchor.parent)) {
+  while (
+    anchor.parent &&
+    !ts.isSourceFile(anchor.parent) &&
+    !ts.isBlock(anchor.parent) &&
+    !ts.isClassDeclaration(anchor.parent)
+  ) {
     if (ts.isCallExpression(anchor.parent) || ts.isArrowFunction(anchor.parent)) break;
     anchor = anchor.parent;
   }
@@ -61,13 +66,26 @@ export function longFunctions(files = sourceFiles(join(ROOT, 'src')), max = MAX_
   const out: LongFunction[] = [];
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
-    const src = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, file.endsWith('x') ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
+    const src = ts.createSourceFile(
+      file,
+      text,
+      ts.ScriptTarget.ES2022,
+      true,
+      file.endsWith('x') ? ts.ScriptKind.TSX : ts.ScriptKind.TS,
+    );
     const visit = (node: ts.Node) => {
       if (ts.isFunctionLike(node) && (node as ts.FunctionLikeDeclaration).body) {
         const start = src.getLineAndCharacterOfPosition(node.getStart(src)).line;
         const end = src.getLineAndCharacterOfPosition(node.getEnd()).line;
         const lines = end - start + 1;
-        if (lines > max) out.push({ file: relative(ROOT, file), line: start + 1, name: functionName(node), lines, why: whyComment(src, node) });
+        if (lines > max)
+          out.push({
+            file: relative(ROOT, file),
+            line: start + 1,
+            name: functionName(node),
+            lines,
+            why: whyComment(src, node),
+          });
       }
       ts.forEachChild(node, visit);
     };
@@ -104,7 +122,8 @@ export function deepImports(): DeepImport[] {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const long = longFunctions();
   console.log(`functions over ${MAX_FUNCTION_LINES} lines: ${long.length}`);
-  for (const f of long) console.log(`  ${String(f.lines).padStart(4)}  ${f.file}:${f.line}  ${f.name}${f.why ? `  (why: ${f.why})` : ''}`);
+  for (const f of long)
+    console.log(`  ${String(f.lines).padStart(4)}  ${f.file}:${f.line}  ${f.name}${f.why ? `  (why: ${f.why})` : ''}`);
   const deep = deepImports();
   console.log(`imports past src/workbench/index.ts from src/cli and src/tui: ${deep.length}`);
   for (const d of deep) console.log(`  ${d.file}:${d.line}  ${d.specifier}`);

@@ -1,4 +1,4 @@
-import { errorMessage, isCbirError } from '../workbench/index.js';
+import { errorMessage, isCbirError, toolVersion } from '../workbench/index.js';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,19 +46,55 @@ async function printHelp(): Promise<void> {
   console.log(lines.join('\n'));
 }
 
+/** Levenshtein distance (for "did you mean"). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** The closest of `names` to `given` when it is near enough to be a typo, else null. */
+export function didYouMean(given: string, names: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const n of names) {
+    const d = distance(given, n);
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  return best !== null && bestD <= Math.max(1, Math.floor(given.length / 3)) ? best : null;
+}
+
+/** `--help` / `-h` anywhere before `--`: the user asks for the usage, whatever the subcommand. */
+function asksHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     await printHelp();
     return name ? 0 : 1;
   }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(`radcbir ${toolVersion()}`);
+    return 0;
+  }
   const cmd = await loadCommand(name);
   if (!cmd) {
-    console.error(`cbir: unknown command "${name}". Run \`cbir help\` for the list.`);
+    const near = didYouMean(name, commandNames());
+    console.error(
+      `cbir: unknown command "${name}".${near ? ` Did you mean \`cbir ${near}\`?` : ''} Run \`cbir help\` for the list.`,
+    );
     return 2;
   }
-  if ((rest[0] === '--help' || rest[0] === '-h') && cmd.usage) {
-    console.log(cmd.usage);
+  if (asksHelp(rest)) {
+    console.log(cmd.usage ?? cmd.summary);
     return 0;
   }
   try {

@@ -1,40 +1,41 @@
-import { errorMessage } from '../workbench/index.js';
-import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { Box, Text, useApp, useInput, useStdout } from 'ink';
-import { join } from 'node:path';
-import type { Manifest } from '../workbench/data/manifest.js';
-import type { ModelInfo } from '../workbench/models/registry.js';
-import { loadReport as defaultLoadReport, type ReportData } from './report.js';
-import { buildView, OVERALL_MODES, VIEWS, type OverallMode, type TableViewKey, type ViewKey } from './views.js';
-import { TableView, START_CURSOR, type TableCursor } from './TableView.js';
-import { QueryView, START_QUERY, type QueryCursor } from './QueryView.js';
-import { SetupView, setupRequest, type SetupState } from './SetupView.js';
-import { useSyncState } from './hooks.js';
-import { RunView } from './RunView.js';
-import { Help } from './Help.js';
-import { displayPath, truncate, truncateLeft } from './layout.js';
-import { exportTable, queryTable, type ExportFormat } from './export.js';
-import { loadQuerySet, openReportManifest, type QuerySet } from './queries.js';
+import { useEffect, useRef, useState, type MutableRefObject } from 'react';
+import { useApp, useInput, useStdout } from 'ink';
+import { errorMessage, listModels, type ModelInfo, type ReportData } from '../workbench/index.js';
+import { loadReport as defaultLoadReport, modelIds } from './report.js';
+import type { SetupState } from './SetupView.js';
+import { setupRequest } from './SetupView.js';
+import { useSyncReducer } from './hooks.js';
+import { exportTable } from './export.js';
+import { loadQuerySet, openQueryManifest } from './queries.js';
 import {
   defaultRunOut,
   initialRunState,
-  reduceRun,
   startRun as defaultStartRun,
   type RunHandle,
   type RunMessage,
   type RunRequest,
-  type RunState,
 } from './runner.js';
 import { imageMode as detectImageMode, type ImageMode } from './image.js';
+import {
+  appKeys,
+  exportJob,
+  initialAppState,
+  reduceApp,
+  type AppAction,
+  type AppCommand,
+  type AppState,
+} from './app-state.js';
+import type { Screen } from './app-state.js';
+import { Frame, screenContent, statusLines } from './AppScreens.js';
 
-export type Screen = 'run' | ViewKey;
+export type { Screen } from './app-state.js';
 
 export interface AppProps {
   /** An opened report (`cbir tui --report`); without one the app opens on the run screen. */
   report?: ReportData | null;
-  /** Manifest folder for the query browser, instead of the one named in the report's summary.md. */
+  /** Manifest folder for the query browser, instead of the one the report names (`report.dataset.dir`). */
   dataDir?: string;
-  /** Work folder (embeddings, k-NN cache) of the report, default `<report>/work`. */
+  /** Work folder (embeddings, k-NN cache) of the report, when it moved (default: the one the report names). */
   workDir?: string;
   /** Where exports go, default `<report>/exports`. */
   exportDir?: string;
@@ -46,8 +47,9 @@ export interface AppProps {
   setup?: Partial<SetupState>;
   /** Report folder for a run on dataset `data` ('' = phantom). */
   defaultOut?: (data: string) => string;
-  /** Starts a run (default: a worker thread running runReport). */
+  /** Starts a run (default: a worker thread running runReport and saveReport). */
   startRun?: (req: RunRequest, onMessage: (m: RunMessage) => void) => RunHandle;
+  /** Opens a report folder (default: the core's `openReport`). */
   loadReport?: (dir: string) => Promise<ReportData>;
   imageMode?: ImageMode;
   initialScreen?: Screen;
@@ -55,10 +57,7 @@ export interface AppProps {
   onQuit?: () => void;
 }
 
-const TABS: { screen: Screen; key: string; label: string }[] = [
-  { screen: 'run', key: '0', label: 'Run' },
-  ...VIEWS.map((v, i) => ({ screen: v.key as Screen, key: String(i + 1), label: v.label })),
-];
+type Dispatch = (a: AppAction) => void;
 
 function useTerminalSize(fixed?: { columns: number; rows: number }): { columns: number; rows: number } {
   const { stdout } = useStdout();
@@ -75,409 +74,146 @@ function useTerminalSize(fixed?: { columns: number; rows: number }): { columns: 
   return fixed ?? size;
 }
 
-const DEFAULT_SETUP: SetupState = {
-  data: '',
-  out: '',
-  replicates: '1000',
-  probe: true,
-  indexSize: true,
-  figures: true,
-  models: [],
-  open: '',
-};
+/** The run screen's model list (listed once), and its clock while a run goes. */
+function useModelsAndClock(props: AppProps, s: AppState, dispatch: Dispatch): void {
+  useEffect(() => {
+    if (s.models) return;
+    const list = typeof props.models === 'function' ? props.models : () => listModels();
+    list().then(
+      (models) => dispatch({ type: 'models', models }),
+      (e) => {
+        dispatch({ type: 'models', models: [] });
+        dispatch({ type: 'status', status: { text: `cannot list models: ${errorMessage(e)}`, color: 'red' } });
+      },
+    );
+  }, []);
+  const running = s.run?.status === 'running';
+  useEffect(() => {
+    if (!running) return;
+    const t = setInterval(() => dispatch({ type: 'tick', now: Date.now() }), 1000);
+    return () => clearInterval(t);
+  }, [running]);
+}
+
+/** Query browser data: the manifest once, then each model's neighbours on first view. */
+function useQueryData(props: AppProps, s: AppState, dispatch: Dispatch, ref: MutableRefObject<AppState>): void {
+  const loadingKey = useRef<string | null>(null);
+  const { report, screen } = s;
+  const { sets, error, manifest } = s.query;
+  const model = report ? (modelIds(report)[s.query.cursor.model] ?? null) : null;
+  useEffect(() => {
+    if (screen !== 'queries' || !report || !model || error || sets[model]) return;
+    const key = `${report.dir}|${model}`;
+    if (loadingKey.current === key) return;
+    loadingKey.current = key;
+    (async () => {
+      let man = ref.current.query.manifest;
+      if (!man) {
+        dispatch({ type: 'query-loading', text: `reading the manifest ${props.dataDir ?? report.dataset.dir}…` });
+        const o = await openQueryManifest(report, props.dataDir);
+        man = { m: o.manifest, warning: o.warning };
+        dispatch({ type: 'query-manifest', dir: report.dir, manifest: man });
+      }
+      dispatch({ type: 'query-loading', text: `reading the neighbours of ${model}…` });
+      const set = await loadQuerySet(report, man.m, model, { workDir: props.workDir });
+      dispatch({ type: 'query-set', dir: report.dir, set });
+    })()
+      .catch((e) => dispatch({ type: 'query-error', error: errorMessage(e) }))
+      .finally(() => {
+        loadingKey.current = null;
+      });
+  }, [screen, report, model, sets, manifest, error]);
+}
+
+/** The effects of the App: open a report, start and stop a run, export, quit. */
+function useAppEffects(props: AppProps, dispatch: Dispatch, ref: MutableRefObject<AppState>) {
+  const { exit } = useApp();
+  const handle = useRef<RunHandle | null>(null);
+  const defaultOut = props.defaultOut ?? ((d: string) => defaultRunOut(d || null));
+  // Ctrl-C (Ink exits and unmounts) must stop a run too, or its worker keeps the process alive.
+  useEffect(
+    () => () => {
+      void handle.current?.stop();
+    },
+    [],
+  );
+  const status = (text: string, color?: string) => dispatch({ type: 'status', status: { text, color } });
+  const openReport = (dir: string, note?: string) => {
+    (props.loadReport ?? defaultLoadReport)(dir).then(
+      (report) => dispatch({ type: 'opened', report, note }),
+      (e) => status(errorMessage(e), 'red'), // with its hint, on the next line
+    );
+  };
+  const onMessage = (m: RunMessage) => {
+    dispatch({ type: 'run-message', message: m });
+    if (m.type === 'done' || m.type === 'error') handle.current = null;
+    if (m.type === 'done') openReport(m.out, `run finished: report in ${m.out}`);
+  };
+  const start = () => {
+    const req = setupRequest(ref.current.setup, defaultOut);
+    if (req.models.length === 0) return status('tick at least one model (Space) before starting', 'yellow');
+    if (handle.current) return status('a run is going already', 'yellow');
+    dispatch({ type: 'run-started', run: initialRunState(req) });
+    status(`run started: ${req.models.join(', ')} (keep browsing: 1…7; progress: 0)`, 'cyan');
+    handle.current = (props.startRun ?? defaultStartRun)(req, onMessage);
+  };
+  const run = (c: AppCommand) => {
+    if (c.type === 'quit') {
+      void handle.current?.stop();
+      handle.current = null;
+      props.onQuit?.();
+      exit();
+    } else if (c.type === 'stop-run') {
+      if (!handle.current) return;
+      void handle.current.stop();
+      handle.current = null;
+      dispatch({ type: 'run-stopped', now: Date.now() });
+    } else if (c.type === 'export') {
+      const job = exportJob(ref.current, props.exportDir);
+      if (!job) return status('nothing to export on this screen', 'yellow');
+      exportTable(job.table, c.format, job.dir, job.name).then(
+        (file) => status(`exported to ${file}`, 'green'),
+        (e) => status(`export failed: ${errorMessage(e)}`, 'red'),
+      );
+    } else dispatch(c);
+  };
+  return { defaultOut, openReport, start, run };
+}
 
 /**
  * The TUI: a run screen (new run with live per-model progress) and views of a report (tables
  * with best values and intervals, the query browser), export, help. See `HELP` for the keys.
+ * The state is one `AppState` (app-state.ts) changed by the pure `reduceApp`.
  */
 export function App(props: AppProps) {
-  const { exit } = useApp();
   const { columns: width, rows } = useTerminalSize(props.size);
   const height = Math.max(8, rows - 1); // one spare line: Ink redraws in place only below the terminal height
-  const [report, setReport, reportRef] = useSyncState<ReportData | null>(props.report ?? null);
-  const [screen, setScreen, screenRef] = useSyncState<Screen>(
-    props.initialScreen ?? (props.report ? 'overall' : 'run'),
+  const [s, dispatch, ref] = useSyncReducer(reduceApp, () =>
+    initialAppState({
+      report: props.report,
+      screen: props.initialScreen,
+      setup: props.setup,
+      models: Array.isArray(props.models) ? props.models : null,
+    }),
   );
-  const [help, setHelp, helpRef] = useSyncState(false);
-  const [exporting, setExporting, exportingRef] = useSyncState(false);
-  const [, setCaptured, capturedRef] = useSyncState(false);
-  const [status, setStatus] = useState<{ text: string; color?: string } | null>(null);
-  const [, setConfirmQuit, confirmQuitRef] = useSyncState(false);
-  const [overallMode, setOverallMode, overallModeRef] = useSyncState<OverallMode>('values');
-  const [cursors, setCursors] = useState<Partial<Record<TableViewKey, TableCursor>>>({});
-  const [setup, setSetup, setupRef] = useSyncState<SetupState>({ ...DEFAULT_SETUP, ...props.setup });
-  const [models, setModels] = useState<ModelInfo[] | null>(Array.isArray(props.models) ? props.models : null);
-  const [run, setRun, runRef] = useSyncState<RunState | null>(null);
-  const [runScreen, setRunScreen, runScreenRef] = useSyncState<'setup' | 'progress'>('setup');
-  const runHandle = useRef<RunHandle | null>(null);
-  const [now, setNow] = useState(Date.now());
-  // query browser
-  const [qCursor, setQCursor, qCursorRef] = useSyncState<QueryCursor>(START_QUERY);
-  const [manifest, setManifest, manifestRef] = useSyncState<{ m: Manifest; warning: string | null } | null>(null);
-  const [sets, setSets, setsRef] = useSyncState<Record<string, QuerySet>>({});
-  const [qLoading, setQLoading] = useState<string | null>(null);
-  const [qError, setQError] = useState<string | null>(null);
-  const loadingKey = useRef<string | null>(null);
-  const imgMode = props.imageMode ?? detectImageMode();
-  const load = props.loadReport ?? defaultLoadReport;
-  const defaultOut = props.defaultOut ?? ((d: string) => defaultRunOut(d || null));
-
-  useEffect(() => {
-    if (models) return;
-    const list =
-      typeof props.models === 'function'
-        ? props.models
-        : () => import('../workbench/models/registry.js').then((r) => r.listModels());
-    list().then(setModels, (e) => {
-      setModels([]);
-      setStatus({ text: `cannot list models: ${errorMessage(e)}`, color: 'red' });
-    });
-  }, []);
-
-  useEffect(() => {
-    if (run?.status !== 'running') return;
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
-  }, [run?.status]);
-
-  // Ctrl-C (Ink exits and unmounts) must stop a run too, or its worker keeps the process alive.
-  useEffect(
-    () => () => {
-      void runHandle.current?.stop();
-    },
-    [],
-  );
-
-  const quit = () => {
-    void runHandle.current?.stop();
-    runHandle.current = null;
-    props.onQuit?.();
-    exit();
-  };
-
-  const openReport = (dir: string, note?: string) => {
-    load(dir).then(
-      (r) => {
-        setReport(r);
-        setSets({});
-        setManifest(null);
-        setQError(null);
-        setQCursor(START_QUERY);
-        setCursors({});
-        setScreen('overall');
-        setStatus({ text: note ?? `opened ${r.dir}`, color: 'green' });
-      },
-      (e) => setStatus({ text: errorMessage(e).replace(/\n\s*/g, ' '), color: 'red' }),
-    );
-  };
-
-  const onMessage = (m: RunMessage) => {
-    setRun((s) => (s ? reduceRun(s, m) : s));
-    if (m.type === 'done') {
-      runHandle.current = null;
-      openReport(m.out, `run finished: report in ${m.out}`);
-    } else if (m.type === 'error') {
-      runHandle.current = null;
-      setStatus({
-        text: 'run failed (see the run screen, 0); n: change the setup and run again (finished steps are reused)',
-        color: 'red',
-      });
-    }
-  };
-
-  const start = () => {
-    const req = setupRequest(setupRef.current, defaultOut);
-    if (req.models.length === 0) {
-      setStatus({ text: 'tick at least one model (Space) before starting', color: 'yellow' });
-      return;
-    }
-    if (runHandle.current) {
-      setStatus({ text: 'a run is going already', color: 'yellow' });
-      return;
-    }
-    setRun(initialRunState(req));
-    setRunScreen('progress');
-    setStatus({ text: `run started: ${req.models.join(', ')} (keep browsing: 1…7; progress: 0)`, color: 'cyan' });
-    runHandle.current = (props.startRun ?? defaultStartRun)(req, onMessage);
-  };
-
-  // Query browser data: the manifest once, then each model's neighbours on first view.
-  const qModel = report?.models[qCursor.model] ?? null;
-  useEffect(() => {
-    if (screen !== 'queries' || !report || !qModel || qError) return;
-    if (sets[qModel]) return;
-    const key = `${report.dir}|${qModel}`;
-    if (loadingKey.current === key) return;
-    loadingKey.current = key;
-    (async () => {
-      let man = manifest;
-      if (!man) {
-        setQLoading(`reading the manifest ${props.dataDir ?? report.datasetDir ?? ''}…`);
-        const o = await openReportManifest(report, props.dataDir);
-        man = { m: o.manifest, warning: o.warning };
-        setManifest(man);
-      }
-      setQLoading(`reading the neighbours of ${qModel}…`);
-      const qs = await loadQuerySet(report, man.m, qModel, { workDir: props.workDir });
-      setSets((s) => ({ ...s, [qModel]: qs }));
-      setQLoading(null);
-    })()
-      .catch((e) => {
-        setQError(errorMessage(e));
-        setQLoading(null);
-      })
-      .finally(() => {
-        loadingKey.current = null;
-      });
-  }, [screen, report, qModel, sets, manifest, qError]);
-
-  const tableKey = screen !== 'run' && screen !== 'queries' ? screen : null;
-  const view = useMemo(
-    () => (report && tableKey ? buildView(report, tableKey, { overallMode }) : null),
-    [report, tableKey, overallMode],
-  );
-
-  const doExport = (format: ExportFormat) => {
-    const r = reportRef.current;
-    const sc = screenRef.current;
-    const dir = props.exportDir ?? (r ? join(r.dir, 'exports') : join(process.cwd(), 'exports'));
-    let job: Promise<string> | null = null;
-    const v = r && sc !== 'run' && sc !== 'queries' ? buildView(r, sc, { overallMode: overallModeRef.current }) : null;
-    const qc = qCursorRef.current;
-    const qm = r?.models[qc.model];
-    const qs = qm ? setsRef.current[qm] : undefined;
-    if (v && !v.empty)
-      job = exportTable(
-        v.table,
-        format,
-        dir,
-        v.key === 'overall' && overallModeRef.current !== 'values' ? `overall_${overallModeRef.current}_ci` : v.key,
-      );
-    else if (sc === 'queries' && qs && manifestRef.current) {
-      const q = Math.min(qc.query, qs.queryRows.length - 1);
-      job = exportTable(queryTable(qs, manifestRef.current.m, q, qc.n), format, dir, `query_${qm}_${q + 1}`);
-    }
-    if (!job) {
-      setStatus({ text: 'nothing to export on this screen', color: 'yellow' });
-      return;
-    }
-    job.then(
-      (file) => setStatus({ text: `exported to ${file}`, color: 'green' }),
-      (e) => setStatus({ text: `export failed: ${errorMessage(e)}`, color: 'red' }),
-    );
-  };
-
+  const fx = useAppEffects(props, dispatch, ref);
+  useModelsAndClock(props, s, dispatch);
+  useQueryData(props, s, dispatch, ref);
   useInput((input, key) => {
-    if (exportingRef.current) {
-      setExporting(false);
-      if (input === 'c') doExport('csv');
-      else if (input === 'm') doExport('md');
-      else setStatus({ text: 'export cancelled' });
-      return;
-    }
-    if (capturedRef.current) return;
-    const running = runRef.current?.status === 'running';
-    if (input === 'q') {
-      if (running && !confirmQuitRef.current) {
-        setConfirmQuit(true);
-        setStatus({
-          text: 'a run is going: press q again to stop it and quit (a rerun resumes), any other key to stay',
-          color: 'yellow',
-        });
-        return;
-      }
-      quit();
-      return;
-    }
-    if (confirmQuitRef.current) {
-      setConfirmQuit(false);
-      setStatus(null);
-    }
-    if (helpRef.current) {
-      if (key.escape || input === '?') setHelp(false);
-      return;
-    }
-    if (input === '?') {
-      setHelp(true);
-      return;
-    }
-    const sc = screenRef.current;
-    if (input === 'e') {
-      if (!reportRef.current) {
-        setStatus({ text: 'no report open: nothing to export', color: 'yellow' });
-        return;
-      }
-      setExporting(true);
-      setStatus({ text: 'export as: c = CSV, m = Markdown (any other key cancels)', color: 'cyan' });
-      return;
-    }
-    const tab = TABS.findIndex((t) => t.key === input);
-    if (tab >= 0) {
-      setScreen(TABS[tab].screen);
-      setStatus(null);
-      return;
-    }
-    if (key.tab) {
-      const i = TABS.findIndex((t) => t.screen === sc);
-      setScreen(TABS[(i + (key.shift ? TABS.length - 1 : 1)) % TABS.length].screen);
-      setStatus(null);
-      return;
-    }
-    if (input === 'i' && sc === 'overall') {
-      setOverallMode((m) => OVERALL_MODES[(OVERALL_MODES.indexOf(m) + 1) % OVERALL_MODES.length]);
-      return;
-    }
-    if (sc === 'run' && runScreenRef.current === 'progress') {
-      if (input === 's' && running && runHandle.current) {
-        const h = runHandle.current;
-        runHandle.current = null;
-        void h.stop();
-        setRun((r) =>
-          r
-            ? {
-                ...r,
-                status: 'stopped',
-                finishedAt: Date.now(),
-                models: r.models.map((m) => (m.status === 'running' ? { ...m, status: 'waiting' } : m)),
-              }
-            : r,
-        );
-        setStatus({ text: 'run stopped: finished steps are kept; n then Start resumes it', color: 'yellow' });
-      } else if (input === 'n' && !running) {
-        setRunScreen('setup');
-        setStatus(null);
-      } else if (key.escape && reportRef.current) setScreen('overall');
-    }
+    for (const c of appKeys(ref.current, input, key)) fx.run(c);
   });
-
-  // ---- layout: tabs, title, legend, content, status ----
-  const contentHeight = height - 4;
-  let title = '',
-    legend = '';
-  let content: ReactNode;
-  const active = !help && !exporting;
-  if (help) {
-    title = 'Keys';
-    legend = 'Esc or ? closes';
-    content = <Help width={width} height={contentHeight} />;
-  } else if (screen === 'run') {
-    if (runScreen === 'progress' && run) {
-      title =
-        run.status === 'running'
-          ? 'Run in progress'
-          : run.status === 'done'
-            ? 'Run finished'
-            : run.status === 'stopped'
-              ? 'Run stopped'
-              : 'Run failed';
-      legend =
-        run.status === 'running'
-          ? 'goes on while you browse (1…7) · s stop · q stop and quit · a rerun resumes'
-          : 'n: new run (a rerun resumes) · 1…7: views';
-      content = <RunView run={run} width={width} height={contentHeight} now={now} />;
-    } else {
-      title = 'New run';
-      legend = 'embed, index and evaluate: pick a dataset and models, then Start';
-      content = (
-        <SetupView
-          state={setup}
-          update={setSetup}
-          models={models}
-          defaultOut={defaultOut}
-          onStart={start}
-          onOpen={(d) => openReport(d)}
-          onCapture={setCaptured}
-          width={width}
-          height={contentHeight}
-          active={active}
-        />
-      );
-    }
-  } else if (!report) {
-    title = VIEWS.find((v) => v.key === screen)!.label;
-    content = (
-      <Text color="yellow">
-        {truncate(
-          'No report open. Press 0 to run one or to open a report folder, or start with `cbir tui --report <dir>`.',
-          width,
-        )}
-      </Text>
-    );
-  } else if (screen === 'queries') {
-    title = 'Query browser: top matches of each test query';
-    legend = '←→ query · ↑↓ match · w next miss · / find · m model · +/- matches · v images';
-    content = (
-      <QueryView
-        models={report.models}
-        manifest={manifest?.m ?? null}
-        set={qModel ? (sets[qModel] ?? null) : null}
-        loading={qLoading}
-        error={qError}
-        warning={manifest?.warning ?? null}
-        cursor={qCursor}
-        update={setQCursor}
-        width={width}
-        height={contentHeight}
-        active={active}
-        imageMode={imgMode}
-        onCapture={setCaptured}
-      />
-    );
-  } else if (view) {
-    title = view.title;
-    legend = view.legend;
-    content = (
-      <TableView
-        key={`${view.key}-${overallMode}`}
-        view={view}
-        width={width}
-        height={contentHeight}
-        active={active}
-        cursor={cursors[view.key] ?? START_CURSOR}
-        onCursor={(c) => setCursors((s) => ({ ...s, [view.key]: c }))}
-      />
-    );
-  }
-
-  const runNote =
-    run?.status === 'running' && run.current >= 0 && screen !== 'run'
-      ? (() => {
-          const p = run.models[run.current];
-          return `▶ ${p.model} ${p.phase} ${p.total ? Math.floor((p.done / p.total) * 100) : 0}%`;
-        })()
-      : '';
-  const statusText = status?.text ?? (runNote || '? help · e export · q quit');
-  const where = report ? truncateLeft(displayPath(report.dir), Math.max(10, width - title.length - 3)) : '';
-
-  return (
-    <Box flexDirection="column" width={width} height={height}>
-      <Text wrap="truncate">
-        {TABS.map((t, i) => (
-          <Text
-            key={t.key}
-            inverse={t.screen === screen}
-            bold={t.screen === screen}
-            dimColor={t.screen !== 'run' && !report}
-          >{`${i ? ' ' : ''}${t.key} ${t.label}`}</Text>
-        ))}
-      </Text>
-      <Box>
-        <Box flexGrow={1}>
-          <Text bold wrap="truncate">
-            {truncate(title, Math.max(10, width - where.length - 1))}
-          </Text>
-        </Box>
-        <Text dimColor>{where}</Text>
-      </Box>
-      <Text dimColor wrap="truncate">
-        {truncate(legend, width)}
-      </Text>
-      <Box height={contentHeight} flexDirection="column">
-        {content}
-      </Box>
-      <Text color={status?.color ?? (runNote ? 'cyan' : 'gray')} wrap="truncate">
-        {truncate(statusText, width)}
-      </Text>
-    </Box>
-  );
+  const status = statusLines(s, width);
+  const contentHeight = height - 3 - status.lines.length;
+  const shown = screenContent(s, {
+    width,
+    height: contentHeight,
+    active: !s.help && !s.exporting,
+    dispatch,
+    read: () => ref.current,
+    defaultOut: fx.defaultOut,
+    onStart: fx.start,
+    onOpen: (d) => fx.openReport(d),
+    imageMode: props.imageMode ?? detectImageMode(),
+  });
+  return <Frame state={s} shown={shown} status={status} width={width} height={height} contentHeight={contentHeight} />;
 }

@@ -1,10 +1,11 @@
 import { useEffect, useRef, useState } from 'react';
 import { Box, Text, useInput } from 'ink';
-import type { Manifest } from '../workbench/data/manifest.js';
+import type { Manifest } from '../workbench/index.js';
 import { clamp, fit, scrollOffset, truncate, truncateLeft } from './layout.js';
-import { findQuery, nextMiss, queryMatches, type QuerySet } from './queries.js';
+import { findQuery, nextMiss, queryMatches, type QueryMatch, type QuerySet } from './queries.js';
 import { terminalImage, type ImageMode } from './image.js';
 import { useSyncState } from './hooks.js';
+import { editText, type KeyLike } from './keys.js';
 
 /** Where the query browser is (kept by the App so that export and model switching see it). */
 export interface QueryCursor {
@@ -46,14 +47,61 @@ function useImage(path: string | null, mode: ImageMode, enabled: boolean): strin
   return path ? (cache.current.get(path) ?? null) : null;
 }
 
+/** What a navigation key does: the new cursor, and a note to show ('' clears it). */
+export interface QueryMove {
+  cursor: QueryCursor;
+  note?: string;
+}
+
 /**
- * The query browser: one test query at a time with its top-n matches (rank, ✓/✗ for the same
- * class, cosine similarity, class, file), and the query and the selected match as terminal
- * images on the right when there is room.
- * Keys: ←/→ query, PgUp/PgDn ±10 queries, ↑/↓ match, w/W next/previous query whose top-1 is
- * wrong, / find (number or text), +/- matches shown, m/M model, v images on/off.
+ * A navigation key of the query browser (not the find field): ←/→ hjkl PgUp/PgDn Home/End
+ * query, ↑/↓ jk match, +/- matches shown, w/W next/previous miss, m/M model, v images.
+ * null when the key does nothing here.
  */
-export function QueryView(props: {
+export function queryKey(
+  c: QueryCursor,
+  input: string,
+  key: KeyLike,
+  d: { qs: QuerySet | null; m: Manifest | null; models: number },
+): QueryMove | null {
+  if (input === 'm' || input === 'M')
+    return { cursor: { ...c, model: (c.model + (input === 'm' ? 1 : d.models - 1)) % d.models, match: 0 } };
+  if (input === 'v') return { cursor: { ...c, images: !c.images } };
+  const { qs, m } = d;
+  if (!qs || !m || qs.queryRows.length === 0) return null;
+  const n = qs.queryRows.length;
+  const to = (i: number): QueryMove => ({ cursor: { ...c, query: clamp(i, n), match: 0 } });
+  const matchTo = (i: number): QueryMove => ({
+    cursor: { ...c, match: clamp(i, queryMatches(qs, m, clamp(c.query, n), c.n).matches.length) },
+  });
+  if (key.rightArrow || input === 'l') return to(c.query + 1);
+  if (key.leftArrow || input === 'h') return to(c.query - 1);
+  if (key.pageDown) return to(c.query + 10);
+  if (key.pageUp) return to(c.query - 10);
+  if (key.home) return to(0);
+  if (key.end) return to(n - 1);
+  if (key.downArrow || input === 'j') return matchTo(c.match + 1);
+  if (key.upArrow || input === 'k') return matchTo(c.match - 1);
+  if (input === '+' || input === '=') return { cursor: { ...c, n: Math.min(qs.k, c.n + 1) } };
+  if (input === '-')
+    return { cursor: { ...c, n: Math.max(1, c.n - 1), match: Math.min(c.match, Math.max(0, c.n - 2)) } };
+  if (input === 'w' || input === 'W') {
+    const hit = nextMiss(qs, m, clamp(c.query, n), input === 'w' ? 1 : -1);
+    return hit >= 0 ? { ...to(hit), note: '' } : { cursor: c, note: "every query's top-1 match has the right class" };
+  }
+  return null;
+}
+
+/** The cursor after a find for `text` (a query number, or text in the path or class). */
+export function findMove(c: QueryCursor, text: string, qs: QuerySet | null, m: Manifest | null): QueryMove | null {
+  if (!qs || !m || !text.trim()) return null;
+  const hit = findQuery(qs, m, clamp(c.query, qs.queryRows.length), text);
+  return hit >= 0
+    ? { cursor: { ...c, query: hit, match: 0 }, note: '' }
+    : { cursor: c, note: `no query matches "${text}"` };
+}
+
+interface QueryViewProps {
   models: string[];
   manifest: Manifest | null;
   set: QuerySet | null;
@@ -61,201 +109,168 @@ export function QueryView(props: {
   error: string | null;
   warning: string | null;
   cursor: QueryCursor;
-  update: (f: (c: QueryCursor) => QueryCursor) => void;
+  /** The latest cursor (key handlers may run before a re-render). */
+  read: () => QueryCursor;
+  update: (c: QueryCursor) => void;
   width: number;
   height: number;
   active: boolean;
   imageMode: ImageMode;
   onCapture?: (captured: boolean) => void;
-}) {
-  const { manifest: m, set: qs, cursor, width, height, active, update } = props;
+}
+
+/** The find field and the browser's keys; returns the find text (null when not finding) and the note. */
+function useQueryKeys(props: QueryViewProps): { find: string | null; note: string } {
   const [find, setFind, findRef] = useSyncState<string | null>(null);
   const [note, setNote] = useState<string>('');
-  const nq = qs?.queryRows.length ?? 0;
-  const q = clamp(cursor.query, nq);
-  const info = qs && m && nq > 0 ? queryMatches(qs, m, q, cursor.n) : null;
-  const match = clamp(cursor.match, info?.matches.length ?? 0);
-  const showImages = cursor.images && width >= 64 && height >= 2 * IMG_ROWS + 4;
-  const queryImg = useImage(info && m ? m.resolvePath(info.row) : null, props.imageMode, showImages && active);
-  const sel = info?.matches[match];
-  const matchImg = useImage(sel && m ? m.resolvePath(sel.row) : null, props.imageMode, showImages && active);
-
   // the latest data for key handlers (a handler may be from the render before the data arrived)
-  const live = useRef({ qs, m });
-  live.current = { qs, m };
+  const live = useRef({ qs: props.set, m: props.manifest });
+  live.current = { qs: props.set, m: props.manifest };
+  const apply = (mv: QueryMove | null) => {
+    if (!mv) return;
+    props.update(mv.cursor);
+    if (mv.note !== undefined) setNote(mv.note);
+  };
+  const finding = (text: string | null) => {
+    setFind(text);
+    props.onCapture?.(text !== null);
+  };
   const runFind = (text: string) => {
-    const { qs, m } = live.current;
-    setFind(null);
-    props.onCapture?.(false);
-    if (!qs || !m || !text.trim()) return;
-    update((c) => {
-      const hit = findQuery(qs, m, clamp(c.query, qs.queryRows.length), text);
-      setNote(hit >= 0 ? '' : `no query matches "${text}"`);
-      return hit >= 0 ? { ...c, query: hit, match: 0 } : c;
-    });
+    finding(null);
+    apply(findMove(props.read(), text, live.current.qs, live.current.m));
   };
   useInput(
     (input, key) => {
       const f = findRef.current;
       if (f !== null) {
-        if (key.escape) {
-          setFind(null);
-          props.onCapture?.(false);
-          return;
-        }
-        if (key.return) {
-          runFind(f);
-          return;
-        }
-        if (key.backspace || key.delete) {
-          setFind(f.slice(0, -1));
-          return;
-        }
-        if (input && !key.ctrl && !key.meta) {
-          // typed or pasted text; a pasted chunk may end with Enter
-          const text = f + input.replace(/[\r\n]/g, '');
-          if (/[\r\n]/.test(input)) runFind(text);
-          else setFind(text);
-        }
-        return;
-      }
-      if (input.length > 1 && input.startsWith('/')) {
-        // '/' and a search typed in one burst
-        const text = input.slice(1).replace(/[\r\n]/g, '');
-        if (/[\r\n]/.test(input)) runFind(text);
-        else {
-          setFind(text);
-          props.onCapture?.(true);
-        }
-        return;
-      }
-      const { qs, m } = live.current;
-      if (input === 'm' || input === 'M') {
-        update((c) => ({
-          ...c,
-          model: (c.model + (input === 'm' ? 1 : props.models.length - 1)) % props.models.length,
-          match: 0,
-        }));
-        return;
-      }
-      if (input === 'v') {
-        update((c) => ({ ...c, images: !c.images }));
-        return;
-      }
-      if (input === '/') {
-        setFind('');
-        props.onCapture?.(true);
-        return;
-      }
-      if (!qs || !m || qs.queryRows.length === 0) return;
-      const n = qs.queryRows.length;
-      const toQuery = (c: QueryCursor, i: number) => ({ ...c, query: clamp(i, n), match: 0 });
-      const matchCount = (c: QueryCursor) => queryMatches(qs, m, clamp(c.query, n), c.n).matches.length;
-      if (key.rightArrow || input === 'l') update((c) => toQuery(c, c.query + 1));
-      else if (key.leftArrow || input === 'h') update((c) => toQuery(c, c.query - 1));
-      else if (key.pageDown) update((c) => toQuery(c, c.query + 10));
-      else if (key.pageUp) update((c) => toQuery(c, c.query - 10));
-      else if (key.home) update((c) => toQuery(c, 0));
-      else if (key.end) update((c) => toQuery(c, n - 1));
-      else if (key.downArrow || input === 'j') update((c) => ({ ...c, match: clamp(c.match + 1, matchCount(c)) }));
-      else if (key.upArrow || input === 'k') update((c) => ({ ...c, match: clamp(c.match - 1, matchCount(c)) }));
-      else if (input === '+' || input === '=') update((c) => ({ ...c, n: Math.min(qs.k, c.n + 1) }));
-      else if (input === '-')
-        update((c) => ({ ...c, n: Math.max(1, c.n - 1), match: Math.min(c.match, Math.max(0, c.n - 2)) }));
-      else if (input === 'w' || input === 'W') {
-        update((c) => {
-          const hit = nextMiss(qs, m, clamp(c.query, n), input === 'w' ? 1 : -1);
-          setNote(hit >= 0 ? '' : "every query's top-1 match has the right class");
-          return hit >= 0 ? toQuery(c, hit) : c;
-        });
-      }
+        const e = editText(f, input, key);
+        if (e.kind === 'cancel') finding(null);
+        else if (e.kind === 'commit') runFind(e.text);
+        else if (e.kind === 'edit') setFind(e.text);
+      } else if (input.startsWith('/')) {
+        // '/' alone, or '/' and a search typed in one burst (a paste)
+        const e = editText('', input.slice(1), {});
+        if (e.kind === 'commit') runFind(e.text);
+        else finding(e.kind === 'edit' ? e.text : '');
+      } else apply(queryKey(props.read(), input, key, { ...live.current, models: props.models.length }));
     },
-    { isActive: active },
+    { isActive: props.active },
   );
+  return { find, note };
+}
 
-  const model = props.models[cursor.model] ?? '';
-  if (props.error)
-    return (
-      <Box height={height} flexDirection="column">
-        <Text color="red" wrap="wrap">
-          {props.error}
-        </Text>
-      </Box>
-    );
-  if (props.loading || !qs || !m)
-    return (
-      <Box height={height}>
-        <Text color="yellow">{truncate(props.loading ?? 'loading…', width)}</Text>
-      </Box>
-    );
-  if (!info)
-    return (
-      <Box height={height}>
-        <Text color="yellow">{`${model}: no test queries`}</Text>
-      </Box>
-    );
+/** A one-line message in the browser's box (loading, an error, no queries). */
+function Message(props: { text: string; color: string; height: number; width: number; wrap?: boolean }) {
+  return (
+    <Box height={props.height} flexDirection="column">
+      <Text color={props.color} wrap={props.wrap ? 'wrap' : 'truncate'}>
+        {props.wrap ? props.text : truncate(props.text, props.width)}
+      </Text>
+    </Box>
+  );
+}
 
-  const panel = showImages ? IMG_COLS + 2 : 0;
-  const lw = width - panel;
-  const listHeight = Math.max(1, height - 4);
-  const off = scrollOffset(info.matches.length, listHeight, match, 0);
-  const top1 = info.matches[0];
-  const head1 = `Query ${q + 1}/${nq} · ${model} (${cursor.model + 1}/${props.models.length}) · top-1 ${top1?.correct ? '✓' : '✗'} · ${info.hits}/${info.matches.length} correct`;
-  const simW = qs.sims ? 7 : 0;
+/** The query's matches: rank, ✓/✗, similarity, class, file; the selected one inverse. */
+function MatchList(props: {
+  matches: QueryMatch[];
+  match: number;
+  height: number;
+  width: number;
+  sims: boolean;
+  active: boolean;
+}) {
+  const { matches, match, width: lw } = props;
+  const simW = props.sims ? 7 : 0;
   const classW = Math.min(24, Math.max(10, Math.floor((lw - 10 - simW) / 2)));
   const fileW = Math.max(4, lw - 3 - 1 - 2 - simW - 1 - classW - 1 - 1);
+  const off = scrollOffset(matches.length, props.height, match, 0);
+  const head =
+    ' ' + fit('#', 3, 'right') + '   ' + (simW ? fit('sim', simW - 1, 'right') + ' ' : '') + fit('class', classW);
+  return (
+    <>
+      <Text dimColor>{head + ' file'}</Text>
+      {matches.slice(off, off + props.height).map((x, i) => (
+        <Text key={off + i} wrap="truncate" inverse={off + i === match && props.active}>
+          {' '}
+          {String(x.rank).padStart(3)} <Text color={x.correct ? 'green' : 'red'}>{x.correct ? '✓' : '✗'}</Text>{' '}
+          {simW ? (x.sim === null ? '' : x.sim.toFixed(4)).padStart(simW - 1) + ' ' : ''}
+          {fit(x.className, classW)} {truncateLeft(x.path, fileW)}
+        </Text>
+      ))}
+    </>
+  );
+}
+
+/** The query and the selected match as terminal images. */
+function ImagePanel(props: { width: number; query: string[] | null; match: string[] | null; rank: number | null }) {
+  return (
+    <Box flexDirection="column" width={props.width} paddingLeft={2}>
+      <Text dimColor>query</Text>
+      {(props.query ?? ['…']).map((l, i) => (
+        <Text key={i}>{l}</Text>
+      ))}
+      <Text dimColor>{props.rank !== null ? `match #${props.rank}` : ''}</Text>
+      {(props.match ?? ['…']).map((l, i) => (
+        <Text key={i}>{l}</Text>
+      ))}
+    </Box>
+  );
+}
+
+/**
+ * The query browser: one test query at a time with its top-n matches (rank, ✓/✗ for the same
+ * class, cosine similarity, class, file), and the query and the selected match as terminal
+ * images on the right when there is room.
+ * Keys: ←/→ query, PgUp/PgDn ±10 queries, ↑/↓ match, w/W next/previous query whose top-1 is
+ * wrong, / find (number or text), +/- matches shown, m/M model, v images on/off.
+ */
+export function QueryView(props: QueryViewProps) {
+  const { manifest: m, set: qs, cursor, width, height, active } = props;
+  const { find, note } = useQueryKeys(props);
+  const nq = qs?.queryRows.length ?? 0;
+  const q = clamp(cursor.query, nq);
+  const info = qs && m && nq > 0 ? queryMatches(qs, m, q, cursor.n) : null;
+  const match = clamp(cursor.match, info?.matches.length ?? 0);
+  const showImages = cursor.images && width >= 64 && height >= 2 * IMG_ROWS + 4;
+  const sel = info?.matches[match];
+  const queryImg = useImage(info && m ? m.resolvePath(info.row) : null, props.imageMode, showImages && active);
+  const matchImg = useImage(sel && m ? m.resolvePath(sel.row) : null, props.imageMode, showImages && active);
+  const model = props.models[cursor.model] ?? '';
+  if (props.error) return <Message text={props.error} color="red" height={height} width={width} wrap />;
+  if (props.loading || !qs || !m)
+    return <Message text={props.loading ?? 'loading…'} color="yellow" height={height} width={width} />;
+  if (!info) return <Message text={`${model}: no test queries`} color="yellow" height={height} width={width} />;
+  const panel = showImages ? IMG_COLS + 2 : 0;
+  const lw = width - panel;
+  const head = `Query ${q + 1}/${nq} · ${model} (${cursor.model + 1}/${props.models.length}) · top-1 ${info.matches[0]?.correct ? '✓' : '✗'} · ${info.hits}/${info.matches.length} correct`;
+  const classW = Math.min(24, Math.max(10, Math.floor((lw - 10 - (qs.sims ? 7 : 0)) / 2)));
   const bottom =
     find !== null
       ? `find query (number, path or class): ${find}▌  Enter go · Esc cancel`
       : note ||
         props.warning ||
         (qs.sims ? '' : 'similarities: not in knn.csv (the work folder with the k-NN cache is gone)');
-
   return (
     <Box flexDirection="column" height={height}>
       <Box>
         <Box flexDirection="column" width={lw}>
           <Text bold wrap="truncate">
-            {truncate(head1, lw)}
+            {truncate(head, lw)}
           </Text>
           <Text wrap="truncate">
             <Text color="cyan">{truncate(info.className, classW + 2)}</Text>
             {'  ' + truncateLeft(info.path, Math.max(4, lw - Math.min(info.className.length, classW + 2) - 2))}
           </Text>
-          <Text dimColor>
-            {' ' +
-              fit('#', 3, 'right') +
-              '   ' +
-              (simW ? fit('sim', simW - 1, 'right') + ' ' : '') +
-              fit('class', classW) +
-              ' ' +
-              'file'}
-          </Text>
-          {info.matches.slice(off, off + listHeight).map((x, i) => {
-            const j = off + i;
-            const isSel = j === match;
-            return (
-              <Text key={j} wrap="truncate" inverse={isSel && active}>
-                {' '}
-                {String(x.rank).padStart(3)} <Text color={x.correct ? 'green' : 'red'}>{x.correct ? '✓' : '✗'}</Text>{' '}
-                {simW ? (x.sim === null ? '' : x.sim.toFixed(4)).padStart(simW - 1) + ' ' : ''}
-                {fit(x.className, classW)} {truncateLeft(x.path, fileW)}
-              </Text>
-            );
-          })}
+          <MatchList
+            matches={info.matches}
+            match={match}
+            height={Math.max(1, height - 4)}
+            width={lw}
+            sims={!!qs.sims}
+            active={active}
+          />
         </Box>
-        {showImages ? (
-          <Box flexDirection="column" width={panel} paddingLeft={2}>
-            <Text dimColor>query</Text>
-            {(queryImg ?? ['…']).map((l, i) => (
-              <Text key={i}>{l}</Text>
-            ))}
-            <Text dimColor>{sel ? `match #${sel.rank}` : ''}</Text>
-            {(matchImg ?? ['…']).map((l, i) => (
-              <Text key={i}>{l}</Text>
-            ))}
-          </Box>
-        ) : null}
+        {showImages ? <ImagePanel width={panel} query={queryImg} match={matchImg} rank={sel?.rank ?? null} /> : null}
       </Box>
       <Box flexGrow={1} />
       <Text color={find !== null ? 'cyan' : 'yellow'} wrap="truncate">

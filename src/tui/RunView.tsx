@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink';
-import { formatDuration } from '../workbench/util/progress.js';
+import { formatDuration } from '../workbench/index.js';
 import { displayPath, fit, truncate, truncateLeft } from './layout.js';
 import { reportCommand, type ModelProgress, type RunState } from './runner.js';
 
@@ -29,7 +29,7 @@ export function progressLine(p: ModelProgress, width: number): string {
   const count = `${p.done}/${p.total} ${u}`;
   const barW = Math.max(4, Math.min(20, width - 38 - count.length - rate.length - 12));
   return truncate(
-    `${mark} ${name} ${fit(p.phase.replace(/^embed .*/, 'embed'), 18)} ${bar(p.done, p.total, barW)} ${count} ${rate} ETA ${formatDuration(p.etaSeconds)}`,
+    `${mark} ${name} ${fit(p.step === 'embed' ? 'embed' : p.phase, 18)} ${bar(p.done, p.total, barW)} ${count} ${rate} ETA ${formatDuration(p.etaSeconds)}`,
     width,
   );
 }

@@ -1,9 +1,10 @@
 import { useRef } from 'react';
 import { Box, Text, useInput } from 'ink';
-import type { ModelInfo } from '../workbench/models/registry.js';
+import type { ModelInfo } from '../workbench/index.js';
 import { clamp, displayPath, scrollOffset, truncate } from './layout.js';
 import { reportCommand, type RunRequest } from './runner.js';
 import { useSyncState } from './hooks.js';
+import { editText, type KeyLike } from './keys.js';
 
 /** The setup screen's choices. */
 export interface SetupState {
@@ -40,29 +41,11 @@ type Item =
   | { kind: 'start' }
   | { kind: 'heading'; label: string };
 
-/**
- * The new-run screen: dataset (a manifest folder; empty = the phantom), report folder, options,
- * the models (those whose weights are present can be ticked), Start, and a report folder to open
- * instead. ↑/↓ move, Enter edits a field / toggles / starts, Space toggles; while editing, every
- * key goes to the field (Enter keeps, Esc cancels).
- */
-export function SetupView(props: {
-  state: SetupState;
-  update: (f: (s: SetupState) => SetupState) => void;
-  models: ModelInfo[] | null;
-  defaultOut: (data: string) => string;
-  onStart: () => void;
-  onOpen: (dir: string) => void;
-  onCapture: (captured: boolean) => void;
-  width: number;
-  height: number;
-  active: boolean;
-  message?: string;
-}) {
-  const { state: s, width, height, active, update } = props;
-  const ready = (props.models ?? []).filter((x) => x.weightsPresent);
-  const missing = (props.models ?? []).filter((x) => !x.weightsPresent);
-  const items: Item[] = [
+/** The setup screen's lines: fields, toggles, Start, Or open, then the models (runnable first). */
+function setupItems(models: ModelInfo[] | null): Item[] {
+  const ready = (models ?? []).filter((x) => x.weightsPresent);
+  const missing = (models ?? []).filter((x) => !x.weightsPresent);
+  return [
     { kind: 'text', field: 'data', label: 'Dataset' },
     { kind: 'text', field: 'out', label: 'Report to' },
     { kind: 'text', field: 'replicates', label: 'Bootstrap' },
@@ -74,160 +57,211 @@ export function SetupView(props: {
     { kind: 'heading', label: 'Models' },
     ...[...ready, ...missing].map((info) => ({ kind: 'model' as const, info })),
   ];
+}
+
+/** What a key does on the setup screen when no field is being edited. */
+export type SetupKey =
+  | { kind: 'focus'; to: number }
+  | { kind: 'edit'; text: string }
+  | { kind: 'state'; state: SetupState }
+  | { kind: 'start' }
+  | null;
+
+/** Pure: a key on item `focus` of `items` (↑↓ jk PgUp PgDn move; Enter edits / starts; Space or Enter toggles). */
+function setupKey(
+  s: SetupState,
+  items: Item[],
+  focus: number,
+  input: string,
+  key: KeyLike,
+  defaultOut: (data: string) => string,
+): SetupKey {
   const focusable = items.map((it, i) => (it.kind === 'heading' ? -1 : i)).filter((i) => i >= 0);
+  const move = (d: number): SetupKey => ({
+    kind: 'focus',
+    to: focusable[Math.min(focusable.length - 1, Math.max(0, focusable.indexOf(focus) + d))],
+  });
+  if (key.upArrow || input === 'k') return move(-1);
+  if (key.downArrow || input === 'j') return move(1);
+  if (key.pageUp) return move(-8);
+  if (key.pageDown) return move(8);
+  if (!key.return && input !== ' ') return null;
+  const it = items[clamp(focus, items.length)];
+  if (it.kind === 'text' && key.return)
+    return { kind: 'edit', text: it.field === 'out' ? setupRequest(s, defaultOut).out : s[it.field] };
+  if (it.kind === 'toggle') return { kind: 'state', state: { ...s, [it.field]: !s[it.field] } };
+  if (it.kind === 'model' && it.info.weightsPresent) {
+    const id = it.info.id;
+    return {
+      kind: 'state',
+      state: { ...s, models: s.models.includes(id) ? s.models.filter((y) => y !== id) : [...s.models, id] },
+    };
+  }
+  return it.kind === 'start' && key.return ? { kind: 'start' } : null;
+}
+
+interface SetupProps {
+  state: SetupState;
+  /** The latest state (key handlers may run before a re-render). */
+  read: () => SetupState;
+  update: (s: SetupState) => void;
+  models: ModelInfo[] | null;
+  defaultOut: (data: string) => string;
+  onStart: () => void;
+  onOpen: (dir: string) => void;
+  onCapture: (captured: boolean) => void;
+  width: number;
+  height: number;
+  active: boolean;
+  message?: string;
+}
+
+/** Focus and the field being edited, moved and changed by keys. */
+function useSetupKeys(props: SetupProps, items: Item[]): { focus: number; editing: string | null } {
   const [focus, setFocus, focusRef] = useSyncState(items.findIndex((it) => it.kind === 'start'));
   const [editing, setEditing, editingRef] = useSyncState<string | null>(null);
-  const f = clamp(focus, items.length);
-  const item = items[f];
-  const req = setupRequest(s, props.defaultOut);
-  const out = req.out;
-
-  const live = useRef({ items, focusable });
-  live.current = { items, focusable };
+  const live = useRef(items);
+  live.current = items;
   const edit = (v: string | null) => {
     setEditing(v);
     props.onCapture(v !== null);
   };
-  const commit = (it: Item, text: string) => {
-    edit(null);
-    if (it.kind !== 'text') return;
-    const v = text.trim();
-    if (it.field === 'replicates' && !/^\d+$/.test(v)) return;
-    update((x) => ({ ...x, [it.field]: v }));
-    if (it.field === 'open' && v) props.onOpen(v);
-  };
   useInput(
     (input, key) => {
-      const { items, focusable } = live.current;
-      const it = items[clamp(focusRef.current, items.length)];
+      const it = live.current[clamp(focusRef.current, live.current.length)];
       const ed = editingRef.current;
-      if (ed !== null) {
-        if (key.escape) {
-          edit(null);
-          return;
-        }
-        if (key.return) {
-          commit(it, ed);
-          return;
-        }
-        if (key.backspace || key.delete) {
-          setEditing(ed.slice(0, -1));
-          return;
-        }
-        if (key.ctrl && input === 'u') {
-          setEditing('');
-          return;
-        }
-        if (input && !key.ctrl && !key.meta && !key.tab) {
-          // typed or pasted text; a pasted chunk may end with Enter
-          const text = ed + input.replace(/[\r\n]/g, '');
-          if (/[\r\n]/.test(input)) commit(it, text);
-          else setEditing(text);
-        }
+      if (ed === null) {
+        const k = setupKey(props.read(), live.current, focusRef.current, input, key, props.defaultOut);
+        if (k?.kind === 'focus') setFocus(k.to);
+        else if (k?.kind === 'edit') edit(k.text);
+        else if (k?.kind === 'state') props.update(k.state);
+        else if (k?.kind === 'start') props.onStart();
         return;
       }
-      const move = (d: number) =>
-        setFocus((cur) => focusable[Math.min(focusable.length - 1, Math.max(0, focusable.indexOf(cur) + d))]);
-      if (key.upArrow || input === 'k') move(-1);
-      else if (key.downArrow || input === 'j') move(1);
-      else if (key.pageUp) move(-8);
-      else if (key.pageDown) move(8);
-      else if (key.return || input === ' ') {
-        if (it.kind === 'text' && key.return) {
-          update((x) => {
-            edit(it.field === 'out' ? setupRequest(x, props.defaultOut).out : x[it.field]);
-            return x;
-          }); // reads the latest state
-        } else if (it.kind === 'toggle') update((x) => ({ ...x, [it.field]: !x[it.field] }));
-        else if (it.kind === 'model' && it.info.weightsPresent) {
-          const id = it.info.id;
-          update((x) => ({
-            ...x,
-            models: x.models.includes(id) ? x.models.filter((y) => y !== id) : [...x.models, id],
-          }));
-        } else if (it.kind === 'start' && key.return) props.onStart();
-      }
+      const e = editText(ed, input, key, { clear: true });
+      if (e.kind === 'cancel') edit(null);
+      else if (e.kind === 'edit') setEditing(e.text);
+      else if (e.kind === 'commit' && it.kind === 'text') {
+        edit(null);
+        const v = e.text.trim();
+        if (it.field === 'replicates' && !/^\d+$/.test(v)) return;
+        props.update({ ...props.read(), [it.field]: v });
+        if (it.field === 'open' && v) props.onOpen(v);
+      } else if (e.kind === 'commit') edit(null);
     },
-    { isActive: active },
+    { isActive: props.active },
   );
+  return { focus: clamp(focus, items.length), editing };
+}
 
-  const line = (it: Item, i: number) => {
-    const isF = i === f;
-    const lab = (t: string) => t.padEnd(13);
-    switch (it.kind) {
-      case 'heading': {
-        return (
-          <Text bold>
-            {truncate(
-              `${it.label} (Space ticks; ${s.models.length} ticked; ${ready.length} of ${props.models?.length ?? 0} can run here)`,
-              width,
-            )}
-          </Text>
-        );
-      }
-      case 'text': {
-        const v =
-          it.field === 'data'
-            ? s.data || 'phantom (synthetic, made once in .cache/)'
-            : it.field === 'out'
-              ? displayPath(out)
-              : it.field === 'open'
-                ? s.open || '(a report folder, e.g. runs/start)'
-                : s.replicates + ' replicates';
-        const shown = isF && editing !== null ? `${editing}▌` : v;
-        return (
-          <Text wrap="truncate" inverse={isF && active && editing === null}>
-            {truncate(`${isF ? '›' : ' '} ${lab(it.label)}${shown}`, width)}
-          </Text>
-        );
-      }
-      case 'toggle':
-        return (
-          <Text
-            wrap="truncate"
-            inverse={isF && active}
-          >{`${isF ? '›' : ' '} ${lab(it.label)}${s[it.field] ? 'on' : 'off'}`}</Text>
-        );
-      case 'model': {
-        const on = s.models.includes(it.info.id);
-        const tail = it.info.weightsPresent
-          ? `${it.info.kind}, ${it.info.dim}-d`
-          : `weights missing: cbir models pull ${it.info.id}`;
-        return (
-          <Text wrap="truncate" dimColor={!it.info.weightsPresent} inverse={isF && active}>
-            {truncate(`${isF ? '›' : ' '}   [${on ? 'x' : ' '}] ${it.info.id.padEnd(18)} ${tail}`, width)}
-          </Text>
-        );
-      }
-      case 'start':
-        return (
-          <Text wrap="truncate" bold color="green" inverse={isF && active}>
-            {truncate(`${isF ? '›' : ' '} ▶ Start: ${reportCommand(req)}`, width)}
-          </Text>
-        );
+/** The text of a field's value on screen. */
+function fieldText(s: SetupState, field: 'data' | 'out' | 'replicates' | 'open', out: string): string {
+  if (field === 'data') return s.data || 'phantom (synthetic, made once in .cache/)';
+  if (field === 'out') return displayPath(out);
+  if (field === 'open') return s.open || '(a report folder, e.g. runs/start)';
+  return s.replicates + ' replicates';
+}
+
+/** One line of the setup screen. */
+function SetupLine(props: {
+  item: Item;
+  focused: boolean;
+  editing: string | null;
+  active: boolean;
+  state: SetupState;
+  models: ModelInfo[] | null;
+  req: RunRequest;
+  width: number;
+}) {
+  const { item: it, focused: isF, state: s, width } = props;
+  const mark = isF ? '›' : ' ';
+  const lab = (t: string) => t.padEnd(13);
+  switch (it.kind) {
+    case 'heading': {
+      const ready = (props.models ?? []).filter((x) => x.weightsPresent).length;
+      const text = `${it.label} (Space ticks; ${s.models.length} ticked; ${ready} of ${props.models?.length ?? 0} can run here)`;
+      return <Text bold>{truncate(text, width)}</Text>;
     }
-  };
+    case 'text': {
+      const shown = isF && props.editing !== null ? `${props.editing}▌` : fieldText(s, it.field, props.req.out);
+      return (
+        <Text wrap="truncate" inverse={isF && props.active && props.editing === null}>
+          {truncate(`${mark} ${lab(it.label)}${shown}`, width)}
+        </Text>
+      );
+    }
+    case 'toggle':
+      return (
+        <Text
+          wrap="truncate"
+          inverse={isF && props.active}
+        >{`${mark} ${lab(it.label)}${s[it.field] ? 'on' : 'off'}`}</Text>
+      );
+    case 'model': {
+      const on = s.models.includes(it.info.id);
+      const tail = it.info.weightsPresent
+        ? `${it.info.kind}, ${it.info.dim}-d`
+        : `weights missing: cbir models pull ${it.info.id}`;
+      return (
+        <Text wrap="truncate" dimColor={!it.info.weightsPresent} inverse={isF && props.active}>
+          {truncate(`${mark}   [${on ? 'x' : ' '}] ${it.info.id.padEnd(18)} ${tail}`, width)}
+        </Text>
+      );
+    }
+    case 'start':
+      return (
+        <Text wrap="truncate" bold color="green" inverse={isF && props.active}>
+          {truncate(`${mark} ▶ Start: ${reportCommand(props.req)}`, width)}
+        </Text>
+      );
+  }
+}
+
+/** The hint line under the setup screen. */
+function setupHint(item: Item, editing: string | null, message?: string): string {
+  if (editing !== null) return 'editing: type · Enter keep · Esc cancel · Ctrl-U clear';
+  if (message) return message;
+  if (item.kind === 'text') return 'Enter: edit this field';
+  if (item.kind === 'start') return 'Enter: start (finished steps are reused: a run resumes)';
+  return 'Space/Enter: toggle';
+}
+
+/**
+ * The new-run screen: dataset (a manifest folder; empty = the phantom), report folder, options,
+ * the models (those whose weights are present can be ticked), Start, and a report folder to open
+ * instead. ↑/↓ move, Enter edits a field / toggles / starts, Space toggles; while editing, every
+ * key goes to the field (Enter keeps, Esc cancels).
+ */
+export function SetupView(props: SetupProps) {
+  const { state: s, width, height } = props;
+  const items = setupItems(props.models);
+  const { focus, editing } = useSetupKeys(props, items);
+  const req = setupRequest(s, props.defaultOut);
   const bodyHeight = Math.max(1, height - 1);
-  const off = scrollOffset(items.length, bodyHeight, f, 0);
-  const hint =
-    editing !== null
-      ? 'editing: type · Enter keep · Esc cancel · Ctrl-U clear'
-      : (props.message ??
-        (item.kind === 'text'
-          ? 'Enter: edit this field'
-          : item.kind === 'start'
-            ? 'Enter: start (finished steps are reused: a run resumes)'
-            : 'Space/Enter: toggle'));
+  const off = scrollOffset(items.length, bodyHeight, focus, 0);
   return (
     <Box flexDirection="column" height={height}>
       {props.models === null ? (
         <Text color="yellow">listing models…</Text>
       ) : (
-        items.slice(off, off + bodyHeight).map((it, k) => <Box key={off + k}>{line(it, off + k)}</Box>)
+        items.slice(off, off + bodyHeight).map((it, k) => (
+          <Box key={off + k}>
+            <SetupLine
+              item={it}
+              focused={off + k === focus}
+              editing={editing}
+              active={props.active}
+              state={s}
+              models={props.models}
+              req={req}
+              width={width}
+            />
+          </Box>
+        ))
       )}
       <Box flexGrow={1} />
       <Text color={props.message ? 'yellow' : 'gray'} wrap="truncate">
-        {truncate(hint, width)}
+        {truncate(setupHint(items[focus], editing, props.message), width)}
       </Text>
     </Box>
   );

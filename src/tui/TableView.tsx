@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { Box, Text, useInput } from 'ink';
-import type { ViewModel } from './views.js';
+import type { DisplayRow, ViewModel } from './views.js';
+import type { KeyLike } from './keys.js';
 import { clamp, fit, tableWidths, scrollOffset, truncate, visibleColumns } from './layout.js';
 import { useSyncState } from './hooks.js';
 
@@ -29,6 +30,102 @@ export function placeCursor(
   };
 }
 
+/** Table geometry for one render. */
+interface TableDims {
+  nRows: number;
+  nCols: number;
+  bodyHeight: number;
+  widths: number[];
+  width: number;
+}
+
+/** The cursor after a key (arrows / hjkl, PgUp/PgDn, Home/End), or null when the key is not a move. */
+export function tableKey(c: TableCursor, input: string, key: KeyLike, d: TableDims): TableCursor | null {
+  let r = c.row,
+    k = c.col;
+  if (key.upArrow || input === 'k') r--;
+  else if (key.downArrow || input === 'j') r++;
+  else if (key.leftArrow || input === 'h') k--;
+  else if (key.rightArrow || input === 'l') k++;
+  else if (key.pageUp) r -= d.bodyHeight;
+  else if (key.pageDown) r += d.bodyHeight;
+  else if (key.home) [r, k] = [0, 1];
+  else if (key.end) [r, k] = [d.nRows - 1, d.nCols - 1];
+  else return null;
+  return placeCursor({ ...c, row: r, col: k }, d);
+}
+
+/** The group line: one label per run of visible columns sharing a group. */
+function groupLine(view: ViewModel, visible: number[], widths: number[]): string {
+  let line = ' ' + ' '.repeat(widths[0]) + ' ';
+  let i = 0;
+  while (i < visible.length) {
+    const g = view.groups[visible[i]];
+    let j = i,
+      w = 0;
+    while (j < visible.length && view.groups[visible[j]] === g) w += widths[visible[j++]];
+    line += g ? (' ' + truncate(g, w - 2) + ' ').padEnd(w, '─').slice(0, w) : ' '.repeat(w);
+    i = j;
+  }
+  return line;
+}
+
+/** One body row: cursor mark, the row label, the visible cells (best bold green, flagged yellow). */
+function TableRow(props: {
+  row: DisplayRow;
+  isCur: boolean;
+  col: number;
+  active: boolean;
+  visible: number[];
+  widths: number[];
+  marks: [string, string];
+}) {
+  const { row: r, isCur, widths } = props;
+  return (
+    <Text dimColor={r.meta} wrap="truncate">
+      <Text color={isCur ? 'cyan' : undefined}>{isCur ? '›' : ' '}</Text>
+      <Text bold={isCur}>{fit(r.cells[0]?.text ?? '', widths[0])}</Text>
+      <Text>{props.marks[0]}</Text>
+      {props.visible.map((c) => {
+        const cell = r.cells[c] ?? { text: '' };
+        const text = ((cell.best ? '*' : '') + cell.text).padStart(widths[c]).slice(-widths[c]);
+        return (
+          <Text
+            key={c}
+            inverse={isCur && c === props.col && props.active}
+            bold={cell.best || cell.flag}
+            color={cell.best ? 'green' : cell.flag ? 'yellow' : undefined}
+          >
+            {text}
+          </Text>
+        );
+      })}
+      <Text>{props.marks[1]}</Text>
+    </Text>
+  );
+}
+
+/** The cursor of a table view, kept by the component (and reported to the App) and moved by keys. */
+function useTableCursor(
+  dims: TableDims,
+  active: boolean,
+  initial: TableCursor | undefined,
+  onCursor?: (c: TableCursor) => void,
+): TableCursor {
+  const [cur, setCur, curRef] = useSyncState<TableCursor>(placeCursor(initial ?? START_CURSOR, dims));
+  useEffect(() => {
+    onCursor?.(cur);
+  }, [cur]);
+  useInput(
+    (input, key) => {
+      const next = tableKey(curRef.current, input, key, dims);
+      if (next) setCur(next);
+    },
+    { isActive: active },
+  );
+  return placeCursor(cur, dims);
+}
+
 /**
  * A table of a view in a fixed box: column 0 stays, other columns scroll sideways (◂ ▸ show
  * hidden ones), rows scroll; the best value of a column is marked `*` (bold green); the line
@@ -49,37 +146,7 @@ export function TableView(props: {
   const bodyHeight = Math.max(1, height - (hasGroups ? 3 : 2));
   const widths = tableWidths(view, width, Math.max(8, Math.floor(width / 4)));
   const dims = { nRows, nCols, bodyHeight, widths, width: width - 1 };
-  const [cur, setCur, curRef] = useSyncState<TableCursor>(placeCursor(props.cursor ?? START_CURSOR, dims));
-  const { row, col, rowOffset, colStart: start } = placeCursor(cur, dims);
-  const { end } = visibleColumns(widths, width - 1, col, start);
-  const onCursor = props.onCursor;
-  useEffect(() => {
-    onCursor?.(cur);
-  }, [cur]);
-
-  useInput(
-    (input, key) => {
-      const c = curRef.current;
-      let r = c.row,
-        k = c.col;
-      if (key.upArrow || input === 'k') r--;
-      else if (key.downArrow || input === 'j') r++;
-      else if (key.leftArrow || input === 'h') k--;
-      else if (key.rightArrow || input === 'l') k++;
-      else if (key.pageUp) r -= dims.bodyHeight;
-      else if (key.pageDown) r += dims.bodyHeight;
-      else if (key.home) {
-        r = 0;
-        k = 1;
-      } else if (key.end) {
-        r = dims.nRows - 1;
-        k = dims.nCols - 1;
-      } else return;
-      setCur(placeCursor({ ...c, row: r, col: k }, dims));
-    },
-    { isActive: active },
-  );
-
+  const { row, col, rowOffset, colStart: start } = useTableCursor(dims, active, props.cursor, props.onCursor);
   if (view.empty) {
     return (
       <Box height={height} flexDirection="column">
@@ -87,69 +154,35 @@ export function TableView(props: {
       </Box>
     );
   }
-
-  const visible: number[] = [];
-  for (let c = start; c < end; c++) visible.push(c);
-  const w0 = widths[0];
-  const leftMark = start > 1 ? '◂' : ' ';
-  const rightMark = end < nCols ? '▸' : ' ';
-
-  // Group line: one label per run of visible columns sharing a group.
-  let groupLine = ' ' + ' '.repeat(w0) + ' ';
-  if (hasGroups) {
-    let i = 0;
-    while (i < visible.length) {
-      const g = view.groups[visible[i]];
-      let j = i,
-        w = 0;
-      while (j < visible.length && view.groups[visible[j]] === g) w += widths[visible[j++]];
-      groupLine += g ? (' ' + truncate(g, w - 2) + ' ').padEnd(w, '─').slice(0, w) : ' '.repeat(w);
-      i = j;
-    }
-  }
+  const { end } = visibleColumns(widths, width - 1, col, start);
+  const visible = Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
+  const marks: [string, string] = [start > 1 ? '◂' : ' ', end < nCols ? '▸' : ' '];
   const labelLine =
     ' ' +
-    fit(view.labels[0], w0) +
-    leftMark +
+    fit(view.labels[0], widths[0]) +
+    marks[0] +
     visible.map((c) => fit(view.labels[c], widths[c], 'right')).join('') +
-    rightMark;
-  const shown = view.rows.slice(rowOffset, rowOffset + bodyHeight);
-  const detail = view.detail(row, col);
+    marks[1];
   const pos = nRows > bodyHeight ? `  [${row + 1}/${nRows}]` : '';
-
   return (
     <Box flexDirection="column" height={height}>
-      {hasGroups ? <Text dimColor>{truncate(groupLine, width)}</Text> : null}
+      {hasGroups ? <Text dimColor>{truncate(groupLine(view, visible, widths), width)}</Text> : null}
       <Text bold>{truncate(labelLine, width)}</Text>
-      {shown.map((r, k) => {
-        const ri = rowOffset + k;
-        const isCur = ri === row;
-        return (
-          <Text key={ri} dimColor={r.meta} wrap="truncate">
-            <Text color={isCur ? 'cyan' : undefined}>{isCur ? '›' : ' '}</Text>
-            <Text bold={isCur}>{fit(r.cells[0]?.text ?? '', w0)}</Text>
-            <Text>{ri === rowOffset ? leftMark : ' '}</Text>
-            {visible.map((c) => {
-              const cell = r.cells[c] ?? { text: '' };
-              const text = ((cell.best ? '*' : '') + cell.text).padStart(widths[c]).slice(-widths[c]);
-              return (
-                <Text
-                  key={c}
-                  inverse={isCur && c === col && active}
-                  bold={cell.best || cell.flag}
-                  color={cell.best ? 'green' : cell.flag ? 'yellow' : undefined}
-                >
-                  {text}
-                </Text>
-              );
-            })}
-            <Text>{ri === rowOffset ? rightMark : ' '}</Text>
-          </Text>
-        );
-      })}
+      {view.rows.slice(rowOffset, rowOffset + bodyHeight).map((r, k) => (
+        <TableRow
+          key={rowOffset + k}
+          row={r}
+          isCur={rowOffset + k === row}
+          col={col}
+          active={active}
+          visible={visible}
+          widths={widths}
+          marks={k === 0 ? marks : [' ', ' ']}
+        />
+      ))}
       <Box flexGrow={1} />
       <Text color="cyan" wrap="truncate">
-        {truncate(detail, Math.max(0, width - pos.length)) + pos}
+        {truncate(view.detail(row, col), Math.max(0, width - pos.length)) + pos}
       </Text>
     </Box>
   );

@@ -4,9 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../workbench/util/fsx.js';
-import { tableToCsv, tableToMarkdown, type Table } from '../workbench/tables/write.js';
-import type { Manifest } from '../workbench/data/manifest.js';
+import { tableToCsv, tableToMarkdown, writeFileAtomic, type Manifest, type Table } from '../workbench/index.js';
 import { queryMatches, type QuerySet } from './queries.js';
 
 export type ExportFormat = 'csv' | 'md';

@@ -15,3 +15,21 @@ export function useSyncState<T>(initial: T): [T, (v: T | ((prev: T) => T)) => vo
   }, []);
   return [value, set, ref];
 }
+
+/**
+ * `useReducer` whose latest state is also in a ref: `dispatch` applies the (pure) reducer at
+ * once, so a key handler that dispatches and then reads the ref sees the result, even before
+ * React re-renders (see `useSyncState`).
+ */
+export function useSyncReducer<S, A>(
+  reducer: (s: S, a: A) => S,
+  init: () => S,
+): [S, (a: A) => void, MutableRefObject<S>] {
+  const [state, setState] = useState(init);
+  const ref = useRef(state);
+  const dispatch = useCallback((a: A) => {
+    ref.current = reducer(ref.current, a);
+    setState(ref.current);
+  }, []);
+  return [state, dispatch, ref];
+}

@@ -6,7 +6,7 @@
  * iTerm2 inline-image protocols cannot be drawn inside its layout; half blocks work everywhere.
  */
 import sharp from 'sharp';
-import { decodeImage, toGray } from '../workbench/images/decode.js';
+import { decodeImage, toGray } from '../workbench/index.js';
 
 /** How images are drawn: 256-colour half blocks, or ASCII characters. */
 export type ImageMode = 'blocks' | 'ascii';

@@ -97,3 +97,27 @@ export function displayPath(p: string, cwd = process.cwd()): string {
   const r = relative(cwd, resolve(cwd, p));
   return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? resolve(cwd, p) : r;
 }
+
+/**
+ * `text` in lines of at most `width` characters: its own lines (leading spaces dropped), each
+ * wrapped at spaces (a word longer than the line is cut), at most `max` lines (the last one
+ * ending with '…' when text is left over).
+ */
+export function wrapLines(text: string, width: number, max = Infinity): string[] {
+  const out: string[] = [];
+  for (const para of text.split('\n')) {
+    let line = '';
+    for (const word of para.trim().split(/ +/)) {
+      let w = word;
+      if (line && line.length + 1 + w.length > width) {
+        out.push(line);
+        line = '';
+      }
+      for (; w.length > width; w = w.slice(width)) out.push(w.slice(0, width));
+      line = line ? `${line} ${w}` : w;
+    }
+    out.push(line);
+  }
+  if (out.length <= max) return out;
+  return [...out.slice(0, max - 1), truncate(`${out[max - 1]} …`, width)];
+}

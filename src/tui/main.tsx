@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { displayPath } from './layout.js';
 import { render } from 'ink';
-import { PROJECT_ROOT } from '../workbench/data/phantom.js';
+import { PROJECT_ROOT, REPORT_FILE } from '../workbench/index.js';
 import { App } from './App.js';
-import { loadReport, type ReportData } from './report.js';
+import { loadReport, modelIds, type ReportData } from './report.js';
 import { defaultRunOut } from './runner.js';
 
 export interface TuiOptions {
@@ -44,14 +44,14 @@ export function refusal(o: TuiOptions, report?: ReportData | null): string {
   ];
   if (o.report) {
     const dir = displayPath(report?.dir ?? o.report);
-    const data = o.data ?? report?.datasetDir ?? '<manifest dir>';
-    const models = report?.models.join(',') || '<model ids>';
+    const data = o.data ?? report?.dataset.dir ?? '<manifest dir>';
+    const models = (report ? modelIds(report) : []).join(',') || '<model ids>';
     lines.push(
-      `The report's tables are files already: ${join(dir, 'summary.md')} (all tables, Markdown),`,
+      `The report's tables are files already: ${join(dir, 'summary.md')} (all tables, Markdown), ${join(dir, REPORT_FILE)} (everything, typed),`,
       `${join(dir, 'table3_retrieval.csv')} (P@N, micro and macro) and the other table*.csv / comparison.csv next to it.`,
       'The same numbers without the UI:',
-      `  cbir report --data ${displayPath(data)} --models ${models} --out ${dir}      (reuses ${join(dir, 'work')}: nothing is recomputed that is there)`,
-      `  cbir eval --data ${displayPath(data)} --model ${report?.models[0] ?? '<model id>'} --out ${dir}      (one model)`,
+      `  cbir report --data ${displayPath(data)} --models ${models} --out ${dir}      (reuses ${report ? displayPath(report.work) : join(dir, 'work')}: nothing is recomputed that is there)`,
+      `  cbir eval --data ${displayPath(data)} --model ${report?.models[0]?.modelId ?? '<model id>'} --out ${dir}      (one model)`,
     );
   } else {
     const models = (o.models?.length ? o.models : TUI_DEFAULT_MODELS).join(',');
@@ -70,7 +70,8 @@ export function refusal(o: TuiOptions, report?: ReportData | null): string {
 
 /**
  * Run the TUI until the user quits. Returns the exit code: 2 (after printing `refusal`) when
- * stdin or stdout is not a TTY. Throws a CbirError when --report is not a report folder.
+ * stdin or stdout is not a TTY. Throws a CbirError when --report is not a report folder (an
+ * old one without report.json: its message says to re-run the report).
  */
 export async function runTui(
   o: TuiOptions,
@@ -86,7 +87,7 @@ export async function runTui(
     data: o.data && !o.report ? o.data : '',
     out: o.out ?? '',
     models: o.models?.length ? o.models : TUI_DEFAULT_MODELS,
-    open: existsSync(join(start, 'table3_retrieval.csv')) ? displayPath(start) : '',
+    open: existsSync(join(start, REPORT_FILE)) ? displayPath(start) : '',
   };
   io.stdout.write('\x1b[?1049h\x1b[H'); // alternate screen: the shell's screen comes back on exit
   const restore = () => io.stdout.write('\x1b[?1049l');

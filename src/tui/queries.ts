@@ -1,18 +1,21 @@
 /**
  * The query browser's data: for one model of a report, each test query's top neighbours as
- * manifest rows, with cosine similarities when the report's work folder still holds the cached
- * k-NN table (else from `<model>/knn.csv`, which has no similarities).
+ * manifest rows, with cosine similarities from the cached k-NN table the report names
+ * (`report.models[i].knn.test`) while its work folder still holds it, else from
+ * `<report>/<model>/knn.csv` (no similarities).
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { CbirError } from '../workbench/errors.js';
-import { readManifest, type Manifest } from '../workbench/data/manifest.js';
-import { readMeta } from '../workbench/embeddings/store.js';
-import { readKnnTable, type KnnTable } from '../workbench/knn/table.js';
-import { readCsvRecords } from '../workbench/util/csv.js';
-import type { ReportData } from './report.js';
-
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import {
+  CbirError,
+  readCsvRecords,
+  readKnnTable,
+  readManifest,
+  type KnnTable,
+  type Manifest,
+  type ReportData,
+} from '../workbench/index.js';
+import { reportModel } from './report.js';
 /** Top neighbours of every test query of one model. Row q of ids/sims belongs to queryRows[q]. */
 export interface QuerySet {
   model: string;
@@ -42,96 +45,73 @@ export interface QueryMatch {
 export const DEFAULT_KEEP = 20;
 
 /**
- * The report's manifest: `override`, or the folder named in summary.md. `warning` is set when
- * the manifest's hash differs from the one the report was made with.
+ * The report's manifest: `override` (`--data`), or the folder the report names. Unlike the
+ * core's `openReportManifest` this does not refuse a changed manifest: `warning` says so (the
+ * browser maps knn.csv by path, and uses the cached table only when its manifest hash matches).
  */
-export async function openReportManifest(
+export async function openQueryManifest(
   r: ReportData,
   override?: string,
 ): Promise<{ manifest: Manifest; warning: string | null }> {
-  const dir = override ?? r.datasetDir;
-  if (!dir) {
-    throw new CbirError('the report does not say which dataset it was made on (no "Dataset:" line)', {
-      file: join(r.dir, 'summary.md'),
-      hint: 'pass the manifest folder: `cbir tui --report <dir> --data <manifest dir>`',
-      code: 'tui/no-dataset',
-    });
-  }
+  const dir = override ?? r.dataset.dir;
   if (!existsSync(dir)) {
     throw new CbirError("the report's dataset folder is gone", {
       file: dir,
-      hint: `named in ${join(r.dir, 'summary.md')}; pass the manifest folder with \`cbir tui --report ${r.dir} --data <manifest dir>\``,
-      code: 'tui/no-dataset',
+      hint: `pass the manifest folder with \`cbir tui --report ${r.dir ?? '<dir>'} --data <manifest dir>\``,
+      code: 'report/no-dataset',
     });
   }
   const manifest = await readManifest(dir);
   const warning =
-    r.manifestHash && !manifest.hash.startsWith(r.manifestHash)
-      ? `manifest ${dir} changed since the report was made (hash ${manifest.hash.slice(0, 12)}, report ${r.manifestHash})`
+    manifest.hash !== r.dataset.hash
+      ? `manifest ${dir} changed since the report was made (hash ${manifest.hash.slice(0, 12)}, report ${r.dataset.hash.slice(0, 12)})`
       : null;
   return { manifest, warning };
 }
 
-/** First data row of a knn.csv (query path and its neighbour paths), or null. */
-async function firstKnnCsvRow(file: string): Promise<string[] | null> {
-  for await (const rec of readCsvRecords(file)) if (rec.line > 1) return rec.cells;
-  return null;
+/**
+ * The folder of `model`'s cached test k-NN table: the one the report names, or, with `workDir`
+ * (the report's work folder moved), the same folder under `workDir`.
+ */
+export function knnTestDir(r: ReportData, model: string, workDir?: string): string | null {
+  const dir = reportModel(r, model)?.knn.test;
+  if (!dir) return null;
+  if (!workDir) return dir;
+  const rel = relative(r.work, dir);
+  return rel.startsWith('..') || isAbsolute(rel) ? dir : join(workDir, rel);
 }
 
-/**
- * The cached test k-NN table of `model` in the report's work folder whose embeddings and
- * manifest match, and whose first row agrees with knn.csv; null when there is none.
- */
-async function findCachedTable(
-  r: ReportData,
-  m: Manifest,
-  model: string,
-  workDir: string,
-): Promise<{ dir: string; table: KnnTable } | null> {
-  const storeDir = join(workDir, 'embeddings', model);
-  const knnDir = join(workDir, 'knn');
-  if (!existsSync(join(storeDir, 'meta.json')) || !existsSync(knnDir)) return null;
-  let contentHash: string;
+/** The cached test table of `model` when its folder is still there and it was made on manifest `m`. */
+async function cachedTable(r: ReportData, m: Manifest, model: string, workDir?: string) {
+  const dir = knnTestDir(r, model, workDir);
+  if (!dir || !existsSync(join(dir, 'meta.json'))) return null;
+  let table: KnnTable;
   try {
-    contentHash = (await readMeta(storeDir)).contentHash;
+    table = await readKnnTable(dir);
   } catch {
     return null;
   }
-  const csvFirst = existsSync(join(r.dir, model, 'knn.csv'))
-    ? await firstKnnCsvRow(join(r.dir, model, 'knn.csv'))
-    : null;
-  for (const d of readdirSync(knnDir)
-    .filter((n) => n.startsWith('knn-test-'))
-    .sort()) {
-    const dir = join(knnDir, d);
-    let meta: { embeddingsHash?: string; manifestHash?: string; queryRows?: number[] };
-    try {
-      meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8'));
-    } catch {
-      continue;
-    }
-    if (meta.embeddingsHash !== contentHash || meta.manifestHash !== m.hash) continue;
-    if (csvFirst && meta.queryRows && m.filepaths[meta.queryRows[0]] !== csvFirst[0]) continue;
-    let table: KnnTable;
-    try {
-      table = await readKnnTable(dir);
-    } catch {
-      continue;
-    }
-    const agree =
-      !csvFirst ||
-      csvFirst
-        .slice(1)
-        .every((p, j) => j >= table.k || (p === '' ? table.ids[j] < 0 : m.filepaths[table.ids[j]] === p));
-    if (agree) return { dir, table };
+  if (table.meta.manifestHash !== null && table.meta.manifestHash !== m.hash) return null;
+  return { dir, table };
+}
+
+/** The first `keep` neighbours per query of a cached table. */
+function fromTable(model: string, t: KnnTable, keep: number, source: string): QuerySet {
+  const k = Math.min(keep, t.k);
+  const nq = t.queryRows.length;
+  const ids = new Int32Array(nq * k),
+    sims = new Float32Array(nq * k);
+  for (let q = 0; q < nq; q++) {
+    ids.set(t.ids.subarray(q * t.k, q * t.k + k), q * k);
+    sims.set(t.sims.subarray(q * t.k, q * t.k + k), q * k);
   }
-  return null;
+  return { model, k, queryRows: t.queryRows, ids, sims, source };
 }
 
 /**
- * Load the neighbours of `model`'s test queries: the cached k-NN table (with similarities) when
- * the work folder (`workDir`, default `<report>/work`) has it, else `<report>/<model>/knn.csv`.
- * Keeps the first `keep` neighbours per query.
+ * Load the neighbours of `model`'s test queries: the cached k-NN table the report names (with
+ * similarities) while it is there (`workDir`: the report's work folder, when it moved), else
+ * `<report>/<model>/knn.csv`. Keeps the first `keep` neighbours per query.
  */
 export async function loadQuerySet(
   r: ReportData,
@@ -140,20 +120,9 @@ export async function loadQuerySet(
   opts: { workDir?: string; keep?: number } = {},
 ): Promise<QuerySet> {
   const keep = opts.keep ?? DEFAULT_KEEP;
-  const cached = await findCachedTable(r, m, model, opts.workDir ?? join(r.dir, 'work'));
-  if (cached) {
-    const t = cached.table;
-    const k = Math.min(keep, t.k);
-    const nq = t.queryRows.length;
-    const ids = new Int32Array(nq * k),
-      sims = new Float32Array(nq * k);
-    for (let q = 0; q < nq; q++) {
-      ids.set(t.ids.subarray(q * t.k, q * t.k + k), q * k);
-      sims.set(t.sims.subarray(q * t.k, q * t.k + k), q * k);
-    }
-    return { model, k, queryRows: t.queryRows, ids, sims, source: cached.dir };
-  }
-  const file = join(r.dir, model, 'knn.csv');
+  const cached = await cachedTable(r, m, model, opts.workDir);
+  if (cached) return fromTable(model, cached.table, keep, cached.dir);
+  const file = join(r.dir ?? '.', model, 'knn.csv');
   if (!existsSync(file)) {
     throw new CbirError(`no neighbours for ${model}: knn.csv is missing`, {
       file,
@@ -161,6 +130,11 @@ export async function loadQuerySet(
       code: 'tui/no-knn',
     });
   }
+  return readKnnCsv(file, m, model, keep);
+}
+
+/** `<report>/<model>/knn.csv` (query path, then neighbour paths) as a QuerySet without similarities. */
+async function readKnnCsv(file: string, m: Manifest, model: string, keep: number): Promise<QuerySet> {
   const rowOf = new Map<string, number>();
   m.filepaths.forEach((p, i) => rowOf.set(p, i));
   let k = 0;

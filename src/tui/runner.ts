@@ -1,14 +1,12 @@
 /**
  * Starting a benchmark run from the TUI and following it: the run (phantom if needed, then
- * `runReport`) goes to a worker thread; its messages update a `RunState` through the pure
- * `reduceRun`, which attributes each progress event to the model being worked on.
+ * `runReport`, `saveReport`) goes to a worker thread; its messages update a `RunState` through
+ * the pure `reduceRun`, which attributes each progress event by its `step` and `model`.
  */
-import { errorMessage } from '../workbench/index.js';
 import { Worker } from 'node:worker_threads';
 import { basename, join } from 'node:path';
+import { errorMessage, PROJECT_ROOT, type ProgressEvent, type ProgressStep } from '../workbench/index.js';
 import { displayPath } from './layout.js';
-import { PROJECT_ROOT } from '../workbench/data/phantom.js';
-import type { ProgressEvent } from '../workbench/util/progress.js';
 
 /** What to run (the setup screen's choices). */
 export interface RunRequest {
@@ -41,7 +39,9 @@ export type RunMessage =
 export interface ModelProgress {
   model: string;
   status: 'waiting' | 'running' | 'done' | 'failed';
-  /** Current step, e.g. 'embed tiny16', 'knn search (exact)', 'linear probe'. */
+  /** The pipeline step of the last event ('embed', 'knn', 'probe', 'index-size'), or null. */
+  step: ProgressStep | null;
+  /** What runs, in words, e.g. 'embed tiny16', 'knn search (exact)', 'linear probe'. */
   phase: string;
   done: number;
   total: number;
@@ -84,6 +84,7 @@ export function initialRunState(request: RunRequest, now = Date.now()): RunState
     models: request.models.map((model) => ({
       model,
       status: 'waiting',
+      step: null,
       phase: '',
       done: 0,
       total: 0,
@@ -102,9 +103,6 @@ export function initialRunState(request: RunRequest, now = Date.now()): RunState
   };
 }
 
-/** Progress phases of the figures step (after the models). */
-const FIGURE_PHASE = /^t-SNE/;
-
 /** Make model i the current one (the previous one is done); i = -1: no model (the figures step). */
 function setCurrent(s: RunState, i: number): RunState {
   if (i === s.current || (i < 0 && s.current < 0)) return s;
@@ -118,47 +116,49 @@ function setCurrent(s: RunState, i: number): RunState {
   return { ...s, models, current: i };
 }
 
+/** Model `s.current` takes event `e` as its progress. */
+function applyToCurrent(s: RunState, e: ProgressEvent): RunState {
+  if (s.current < 0) return s;
+  const models = s.models.map((m, j) =>
+    j !== s.current
+      ? m
+      : {
+          ...m,
+          status: 'running' as const,
+          step: e.step ?? m.step,
+          phase: e.phase,
+          done: e.done,
+          total: e.total,
+          unit: e.unit,
+          rate: e.rate,
+          etaSeconds: e.etaSeconds,
+          embedRate: e.step === 'embed' ? e.rate : m.embedRate,
+        },
+  );
+  return { ...s, models };
+}
+
 /**
- * Apply one worker message. runReport works model by model: 'embed <id>' events and
- * '<id>: …' log lines say which model is current; other steps (k-NN, probe, index size) belong
- * to the current one.
+ * A progress event, by its step and model only: 'data' is the dataset's progress, 'figures'
+ * the figures' (after every model: no model is current then); any other step of a model makes
+ * that model the current one. An event without a model belongs to the current model.
  */
+function reduceProgress(s: RunState, e: ProgressEvent): RunState {
+  if (e.step === 'data') return { ...s, dataProgress: e };
+  if (e.step === 'figures') return { ...setCurrent(s, -1), figures: e };
+  const i = e.model === undefined ? -1 : s.models.findIndex((m) => m.model === e.model);
+  return applyToCurrent(i >= 0 ? setCurrent(s, i) : s, e);
+}
+
+/** Apply one worker message. Log lines are only kept for the log; they never change the state of a model. */
 export function reduceRun(s: RunState, msg: RunMessage, now = Date.now()): RunState {
   switch (msg.type) {
     case 'data':
       return { ...s, dataDir: msg.dir, dataProgress: null };
-    case 'log': {
-      if (msg.line.startsWith('figures: '))
-        return { ...setCurrent(s, -1), log: [...s.log, msg.line].slice(-LOG_LINES) };
-      const i = s.models.findIndex((m) => msg.line.startsWith(`${m.model}: `));
-      const next = i >= 0 ? setCurrent(s, i) : s;
-      return { ...next, log: [...next.log, msg.line].slice(-LOG_LINES) };
-    }
-    case 'progress': {
-      const e = msg.event;
-      if (e.phase === 'phantom') return { ...s, dataProgress: e };
-      if (FIGURE_PHASE.test(e.phase)) return { ...setCurrent(s, -1), figures: e };
-      let next = s;
-      const embedding = e.phase.startsWith('embed ') ? s.models.findIndex((m) => m.model === e.phase.slice(6)) : -1;
-      if (embedding >= 0) next = setCurrent(s, embedding);
-      if (next.current < 0) return next;
-      const models = next.models.map((m, j) =>
-        j !== next.current
-          ? m
-          : {
-              ...m,
-              status: 'running' as const,
-              phase: e.phase,
-              done: e.done,
-              total: e.total,
-              unit: e.unit,
-              rate: e.rate,
-              etaSeconds: e.etaSeconds,
-              embedRate: e.phase.startsWith('embed ') ? e.rate : m.embedRate,
-            },
-      );
-      return { ...next, models };
-    }
+    case 'log':
+      return { ...s, log: [...s.log, msg.line].slice(-LOG_LINES) };
+    case 'progress':
+      return reduceProgress(s, msg.event);
     case 'done':
       return {
         ...s,
@@ -178,6 +178,16 @@ export function reduceRun(s: RunState, msg: RunMessage, now = Date.now()): RunSt
         models: s.models.map((m, j) => (j === s.current ? { ...m, status: 'failed' } : m)),
       };
   }
+}
+
+/** The run stopped by the user: running models go back to waiting (a rerun resumes them). */
+export function stopRunState(s: RunState, now = Date.now()): RunState {
+  return {
+    ...s,
+    status: 'stopped',
+    finishedAt: now,
+    models: s.models.map((m) => (m.status === 'running' ? { ...m, status: 'waiting' } : m)),
+  };
 }
 
 /** A run in progress. */

@@ -1,10 +1,11 @@
 /**
  * The table views of the TUI as pure functions of a report: what the screen shows (labels,
  * formatted cells, best-value marks, a detail line per cell) and what an export writes (a Table
- * with the full numbers). No metric is computed here: every number comes from the report's files.
+ * with the full numbers). No metric is computed here: every number comes from the report
+ * (report.json, opened with the core's `openReport`).
  */
-import type { Table } from '../workbench/tables/write.js';
-import { precisionInterval, type ReportData, type ReportTableKey } from './report.js';
+import type { Table } from '../workbench/index.js';
+import { modelIds, precisionInterval, type ReportData, type ReportTableName } from './report.js';
 
 /** The views, in tab order (key 1…7); `queries` is the query browser (its own component). */
 export const VIEWS = [
@@ -15,7 +16,7 @@ export const VIEWS = [
   { key: 'quality', label: 'kNN/Probe', table: 'table5_embedding_quality' },
   { key: 'paired', label: 'Paired', table: 'comparison' },
   { key: 'queries', label: 'Queries', table: null },
-] as const satisfies readonly { key: string; label: string; table: ReportTableKey | null }[];
+] as const satisfies readonly { key: string; label: string; table: ReportTableName | null }[];
 export type ViewKey = (typeof VIEWS)[number]['key'];
 export type TableViewKey = Exclude<ViewKey, 'queries'>;
 
@@ -144,107 +145,111 @@ const NS = [1, 3, 5, 10];
 
 function overallView(r: ReportData, mode: OverallMode): ViewModel {
   const t = r.tables.table3_retrieval;
-  if (!t) return missing('overall', 'Overall retrieval', 'table3_retrieval.csv is missing');
+  if (!t) return missing('overall', 'Overall retrieval', 'the report has no table3_retrieval table');
+  return mode === 'values' ? overallValues(r, t) : overallIntervals(r, t, mode);
+}
+
+/** Overall, values mode: micro and macro P@1/3/5/10 from Table 3. */
+function overallValues(r: ReportData, t: Table): ViewModel {
   const c = (name: string) => t.columns.indexOf(name);
   const queries = t.rows[0]?.[c('queries')];
-  if (mode === 'values') {
-    const cols = [...NS.map((n) => `micro_p${n}`), ...NS.map((n) => `macro_p${n}`)].map(c);
-    const best = bestCells(t.rows, cols, () => true);
-    const fmt = cols.map((ci) => fractionFormatter(t.rows, ci));
-    const table: Table = {
+  const cols = [...NS.map((n) => `micro_p${n}`), ...NS.map((n) => `macro_p${n}`)].map(c);
+  const best = bestCells(t.rows, cols, () => true);
+  const fmt = cols.map((ci) => fractionFormatter(t.rows, ci));
+  return {
+    key: 'overall',
+    title: t.title,
+    legend: `${queries ?? '?'} queries · * best per column · i: 95 % intervals`,
+    labels: ['model', ...NS.map((n) => `P@${n}`), ...NS.map((n) => `P@${n}`)],
+    groups: ['', ...NS.map(() => 'micro'), ...NS.map(() => 'macro')],
+    rows: t.rows.map((row, ri) => ({
+      cells: [
+        { text: String(row[0]) },
+        ...cols.map((ci, j) => ({ text: fmt[j](row[ci]), best: best.has(`${ri},${ci}`) })),
+      ],
+    })),
+    table: {
       title: t.title,
       columns: ['model', ...cols.map((i) => t.columns[i])],
       rows: t.rows.map((row) => [row[0], ...cols.map((i) => row[i])]),
-    };
-    return {
-      key: 'overall',
-      title: t.title,
-      legend: `${queries ?? '?'} queries · * best per column · i: 95 % intervals`,
-      labels: ['model', ...NS.map((n) => `P@${n}`), ...NS.map((n) => `P@${n}`)],
-      groups: ['', ...NS.map(() => 'micro'), ...NS.map(() => 'macro')],
-      rows: t.rows.map((row, ri) => ({
-        cells: [
-          { text: String(row[0]) },
-          ...cols.map((ci, j) => ({ text: fmt[j](row[ci]), best: best.has(`${ri},${ci}`) })),
-        ],
-      })),
-      table,
-      detail: (ri, col) => {
-        const row = t.rows[ri];
-        if (!row) return '';
-        if (col === 0)
-          return `${row[0]}: micro P@1 ${formatValue(row[c('micro_p1')])}, macro P@1 ${formatValue(row[c('macro_p1')])} over ${queries} queries`;
-        const average = col <= 4 ? 'micro' : 'macro';
-        const N = NS[(col - 1) % 4];
-        const iv = precisionInterval(r, String(row[0]), average, N);
-        const v = row[c(`${average}_p${N}`)];
-        const fromTable3 = N === 1 ? { lo: row[c(`${average}_p1_lo`)], hi: row[c(`${average}_p1_hi`)] } : null;
-        const interval =
-          iv ??
-          (fromTable3 && typeof fromTable3.lo === 'number' && typeof fromTable3.hi === 'number'
-            ? { lo: fromTable3.lo, hi: fromTable3.hi }
-            : null);
-        return `${row[0]} · ${average} P@${N} = ${formatValue(v)} · 95 % CI ${ci(interval)}`;
-      },
-    };
-  }
-  // Intervals mode: P@N with its bootstrap interval from <model>/precision_at_n.csv.
-  const average = mode;
+    },
+    detail: (ri, col) => overallDetail(r, t, ri, col),
+  };
+}
+
+/** The detail line of a cell of the values mode: the value with its 95 % interval. */
+function overallDetail(r: ReportData, t: Table, ri: number, col: number): string {
+  const c = (name: string) => t.columns.indexOf(name);
+  const row = t.rows[ri];
+  if (!row) return '';
+  if (col === 0)
+    return `${row[0]}: micro P@1 ${formatValue(row[c('micro_p1')])}, macro P@1 ${formatValue(row[c('macro_p1')])} over ${row[c('queries')]} queries`;
+  const average = col <= 4 ? 'micro' : 'macro';
+  const N = NS[(col - 1) % 4];
+  const iv = precisionInterval(r, String(row[0]), average, N);
+  const lo = N === 1 ? row[c(`${average}_p1_lo`)] : null;
+  const hi = N === 1 ? row[c(`${average}_p1_hi`)] : null;
+  const interval = iv ?? (typeof lo === 'number' && typeof hi === 'number' ? { lo, hi } : null);
+  return `${row[0]} · ${average} P@${N} = ${formatValue(row[c(`${average}_p${N}`)])} · 95 % CI ${ci(interval)}`;
+}
+
+/** Overall, intervals mode: P@N with its bootstrap interval from each model's precision table. */
+function overallIntervals(r: ReportData, t: Table, average: 'micro' | 'macro'): ViewModel {
+  const c = (name: string) => t.columns.indexOf(name);
+  const queries = t.rows[0]?.[c('queries')];
   const columns = ['model'];
   for (const n of NS) columns.push(`${average}_p${n}`, `${average}_p${n}_lo`, `${average}_p${n}_hi`);
-  const rows = r.models.map((m) => {
+  const rows = modelIds(r).map((m) => {
     const row: (string | number | null)[] = [m];
     for (const n of NS) {
       const iv = precisionInterval(r, m, average, n);
-      const v = t.rows.find((x) => x[0] === m)?.[c(`${average}_p${n}`)] ?? null;
-      row.push(v, iv?.lo ?? null, iv?.hi ?? null);
+      row.push(t.rows.find((x) => x[0] === m)?.[c(`${average}_p${n}`)] ?? null, iv?.lo ?? null, iv?.hi ?? null);
     }
     return row;
   });
-  const valueCols = NS.map((_, i) => 1 + i * 3);
-  const best = bestCells(rows, valueCols, () => true);
-  const labels = ['model'];
-  const groups = [''];
-  for (const n of NS) {
-    labels.push(`P@${n}`, '95 % CI');
-    groups.push(`${average} P@${n}`, `${average} P@${n}`);
-  }
-  const anyMissing = r.models.some((m) => !r.precision[m]);
+  const best = bestCells(
+    rows,
+    NS.map((_, i) => 1 + i * 3),
+    () => true,
+  );
+  const labels = ['model', ...NS.flatMap((n) => [`P@${n}`, '95 % CI'])];
+  const groups = ['', ...NS.flatMap((n) => [`${average} P@${n}`, `${average} P@${n}`])];
+  const anyMissing = r.models.some((m) => m.precision.rows.length === 0);
+  const range = (lo: unknown, hi: unknown) => (typeof lo === 'number' && typeof hi === 'number' ? { lo, hi } : null);
   return {
     key: 'overall',
     title: `${t.title.split(':')[0]}: ${average} P@N with 95 % intervals`,
-    legend: `bootstrap percentile intervals over ${queries ?? '?'} queries${anyMissing ? ' (n/a: <model>/precision_at_n.csv missing)' : ''} · * best · i: next`,
+    legend: `bootstrap percentile intervals over ${queries ?? '?'} queries${anyMissing ? ' (n/a: no precision table)' : ''} · * best · i: next`,
     labels,
     groups,
-    rows: rows.map((row, ri) => {
-      const cells: Cell[] = [{ text: String(row[0]) }];
-      NS.forEach((_, i) => {
-        const vc = 1 + i * 3;
-        const v = row[vc];
-        cells.push({ text: formatValue(typeof v === 'number' ? Number(v) : v), best: best.has(`${ri},${vc}`) });
-        const lo = row[vc + 1],
-          hi = row[vc + 2];
-        cells.push({
-          text: typeof lo === 'number' && typeof hi === 'number' ? `${lo.toFixed(2)}–${hi.toFixed(2)}` : 'n/a',
-        });
-      });
-      return { cells };
-    }),
+    rows: rows.map((row, ri) => ({
+      cells: [
+        { text: String(row[0]) },
+        ...NS.flatMap((_, i) => {
+          const vc = 1 + i * 3;
+          const iv = range(row[vc + 1], row[vc + 2]);
+          return [
+            { text: formatValue(row[vc]), best: best.has(`${ri},${vc}`) },
+            { text: iv ? `${iv.lo.toFixed(2)}–${iv.hi.toFixed(2)}` : 'n/a' },
+          ];
+        }),
+      ],
+    })),
     table: { title: `${t.title} (${average}, 95 % intervals)`, columns, rows },
     detail: (ri, col) => {
       const row = rows[ri];
       if (!row) return '';
       const i = Math.max(0, Math.floor((col - 1) / 2));
       const vc = 1 + i * 3;
-      return `${row[0]} · ${average} P@${NS[i]} = ${formatValue(row[vc])} · 95 % CI ${ci(typeof row[vc + 1] === 'number' ? { lo: row[vc + 1] as number, hi: row[vc + 2] as number } : null)}`;
+      return `${row[0]} · ${average} P@${NS[i]} = ${formatValue(row[vc])} · 95 % CI ${ci(range(row[vc + 1], row[vc + 2]))}`;
     },
   };
 }
 
 /** Tables 4 and 10: micro_p1_<group>…, micro_p1_avg, macro_p1_<group>…, macro_p1_avg, plus a 'queries' row. */
-function groupView(r: ReportData, key: 'modality' | 'dataset', tk: ReportTableKey, what: string): ViewModel {
+function groupView(r: ReportData, key: 'modality' | 'dataset', tk: ReportTableName, what: string): ViewModel {
   const t = r.tables[tk];
-  if (!t) return missing(key, `P@1 per ${what}`, `${tk}.csv is missing`);
+  if (!t) return missing(key, `P@1 per ${what}`, `the report has no ${tk} table`);
   const cols = t.columns.map((_, i) => i).slice(1);
   const meta = (ri: number) => META_ROWS.has(String(t.rows[ri][0]));
   const best = bestCells(t.rows, cols, (ri) => !meta(ri));
@@ -284,7 +289,7 @@ function groupView(r: ReportData, key: 'modality' | 'dataset', tk: ReportTableKe
 
 function anatomyView(r: ReportData): ViewModel {
   const t = r.tables.table9_anatomy_pathology;
-  if (!t) return missing('anatomy', 'Anatomical vs pathological', 'table9_anatomy_pathology.csv is missing');
+  if (!t) return missing('anatomy', 'Anatomical vs pathological', 'the report has no table9_anatomy_pathology table');
   const cols = t.columns.map((_, i) => i).slice(1);
   const meta = (ri: number) => META_ROWS.has(String(t.rows[ri][0]));
   const best = bestCells(t.rows, cols, (ri) => !meta(ri));
@@ -339,7 +344,11 @@ const QUALITY_LABELS: Record<string, string> = {
 function qualityView(r: ReportData): ViewModel {
   const t = r.tables.table5_embedding_quality;
   if (!t)
-    return missing('quality', 'k-NN classification and linear probing', 'table5_embedding_quality.csv is missing');
+    return missing(
+      'quality',
+      'k-NN classification and linear probing',
+      'the report has no table5_embedding_quality table',
+    );
   const method = t.columns.indexOf('method');
   const kcol = t.columns.indexOf('k_or_epoch');
   const cols = t.columns.map((_, i) => i).filter((i) => i > 0 && i !== method && i !== kcol);
@@ -380,13 +389,16 @@ function pairedView(r: ReportData): ViewModel {
     return missing(
       'paired',
       'Paired comparison',
-      r.models.length < 2 ? 'a paired comparison needs a report with two or more models' : 'comparison.csv is missing',
+      r.models.length < 2
+        ? 'a paired comparison needs a report with two or more models'
+        : 'the report has no comparison table',
     );
   const c = (n: string) => t.columns.indexOf(n);
-  const labels = ['model A', 'model B', 'avg', 'N', 'A − B', '95 % CI', 'p', 'n≠', 'sig'];
+  const labels = ['model A', 'model B', 'avg', 'N', 'A − B', '95 % CI', 'p', 'p Holm', 'n≠', 'sig'];
+  const pText = (p: string | number | null) =>
+    typeof p === 'number' ? (p < 0.001 ? '<0.001' : p.toFixed(3)) : formatValue(p);
   const rows: DisplayRow[] = t.rows.map((row) => {
     const sig = row[c('significant')] === 'yes';
-    const p = row[c('p_value')];
     const d = row[c('difference')];
     const lo = row[c('diff_lo')],
       hi = row[c('diff_hi')];
@@ -398,7 +410,8 @@ function pairedView(r: ReportData): ViewModel {
         { text: formatValue(row[c('N')]) },
         { text: typeof d === 'number' ? (d >= 0 ? '+' : '') + d.toFixed(3) : formatValue(d), flag: sig },
         { text: typeof lo === 'number' && typeof hi === 'number' ? `[${lo.toFixed(3)}, ${hi.toFixed(3)}]` : 'n/a' },
-        { text: typeof p === 'number' ? (p < 0.001 ? '<0.001' : p.toFixed(3)) : formatValue(p), flag: sig },
+        { text: pText(row[c('p_value')]) },
+        { text: c('p_holm') >= 0 ? pText(row[c('p_holm')]) : 'n/a', flag: sig },
         { text: formatValue(row[c('differing_queries')]) },
         { text: String(row[c('significant')]), flag: sig },
       ],
@@ -407,7 +420,7 @@ function pairedView(r: ReportData): ViewModel {
   return {
     key: 'paired',
     title: t.title,
-    legend: 'best model (A, by micro P@1) against each other, same queries · sig: p < 0.05',
+    legend: 'best model (A, by micro P@1) against each other, same queries · sig: Holm-adjusted p < 0.05',
     labels,
     groups: labels.map(() => ''),
     rows,
@@ -415,8 +428,8 @@ function pairedView(r: ReportData): ViewModel {
     detail: (ri) => {
       const row = t.rows[ri];
       if (!row) return '';
-      const p = row[c('p_value')];
-      return `${row[c('model_a')]} − ${row[c('model_b')]}, ${row[c('average')]} P@${row[c('N')]}: ${formatValue(row[c('difference')])} [${formatValue(row[c('diff_lo')])}, ${formatValue(row[c('diff_hi')])}], p = ${formatValue(p)}: ${row[c('significant')] === 'yes' ? 'significant' : 'not significant'}`;
+      const holm = c('p_holm') >= 0 ? `, Holm ${formatValue(row[c('p_holm')])}` : '';
+      return `${row[c('model_a')]} − ${row[c('model_b')]}, ${row[c('average')]} P@${row[c('N')]}: ${formatValue(row[c('difference')])} [${formatValue(row[c('diff_lo')])}, ${formatValue(row[c('diff_hi')])}], p = ${formatValue(row[c('p_value')])}${holm}: ${row[c('significant')] === 'yes' ? 'significant' : 'not significant'}`;
     },
   };
 }

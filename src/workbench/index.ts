@@ -114,6 +114,7 @@ export {
   openReportManifest,
   addFigures,
   renderSummary,
+  toolVersion,
   REPORT_FILE,
   REPORT_FORMAT,
   REPORT_VERSION,

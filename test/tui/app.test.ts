@@ -6,11 +6,10 @@ import { join } from 'node:path';
 import { render } from 'ink-testing-library';
 import { App, type AppProps } from '../../src/tui/App.js';
 import { buildView } from '../../src/tui/views.js';
-import { tableToCsv, tableToMarkdown } from '../../src/workbench/tables/write.js';
-import type { ModelInfo } from '../../src/workbench/models/registry.js';
+import { tableToCsv, tableToMarkdown, type ModelInfo } from '../../src/workbench/index.js';
 import type { RunMessage, RunRequest } from '../../src/tui/runner.js';
 import { tempDir } from '../helpers/datasets.js';
-import { fixtureReport, KEYS } from './fixtures.js';
+import { fixtureReport, KEYS, oldReportFolder } from './fixtures.js';
 
 const SIZE = { columns: 80, rows: 24 };
 const MODELS: ModelInfo[] = [
@@ -191,7 +190,16 @@ test('run screen: tick models, start, per-model progress with rate and ETA, then
   send({ type: 'data', dir: '/data/set' });
   send({
     type: 'progress',
-    event: { phase: 'embed tiny16', done: 40, total: 160, rate: 81.5, etaSeconds: 75, unit: 'images' },
+    event: {
+      step: 'embed',
+      model: 'tiny16',
+      phase: 'embed tiny16',
+      done: 40,
+      total: 160,
+      rate: 81.5,
+      etaSeconds: 75,
+      unit: 'images',
+    },
   });
   await app.see(/▶ tiny16 +embed +█+░+ 40\/160 img 81\.5 img\/s ETA 1:15/);
   f = app.frame();
@@ -205,7 +213,16 @@ test('run screen: tick models, start, per-model progress with rate and ETA, then
   send({ type: 'log', line: 'tiny16: embeddings computed (160 new, 0 resumed) in w' });
   send({
     type: 'progress',
-    event: { phase: 'embed hist64', done: 160, total: 160, rate: 300, etaSeconds: 0, unit: 'images' },
+    event: {
+      step: 'embed',
+      model: 'hist64',
+      phase: 'embed hist64',
+      done: 160,
+      total: 160,
+      rate: 300,
+      etaSeconds: 0,
+      unit: 'images',
+    },
   });
   await tick();
   await app.see(/✓ tiny16 +done · embedded at 81\.5 images\/s/);
@@ -262,4 +279,24 @@ test('editing a field takes every key (q does not quit); Esc cancels, Enter keep
   await app.see(/Dataset +\/d\n/);
   await app.see(/Start: cbir report --data \/d --models tiny16 --out .*tui-d/);
   app.unmount();
+});
+
+test('opening an old report folder (no report.json) shows the message and the re-run hint, and keeps going', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const old = oldReportFolder(join(dir, 'old'));
+    const app = mount({ setup: { models: ['tiny16'] } });
+    await app.see(/New run/);
+    await app.press(KEYS.down, KEYS.enter); // Or open
+    await app.press(old, KEYS.enter);
+    await app.until((f) => /older radcbir, before report\.json/.test(f.replace(/\n/g, ' ')), 'the refusal');
+    const f = app.frame();
+    assertFits(f);
+    assert.match(f.replace(/\n/g, ' '), /→ re-run the same report into this folder/);
+    await app.press('1');
+    await app.see(/No report open/);
+    app.unmount();
+  } finally {
+    cleanup();
+  }
 });

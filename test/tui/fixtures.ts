@@ -1,10 +1,24 @@
 /**
- * A small report built in memory (the shape `loadReport` returns), with values chosen so that
- * the best value of each column is known: beta wins micro P@1 (0.72), alpha and beta tie on
- * micro P@5 (0.52), the 'queries' count row holds the largest numbers but is not a model.
+ * Reports for the TUI's tests. `fixtureReport`: a small report built in memory (the core's
+ * `ReportData`, as `openReport` returns it), with values chosen so that the best value of each
+ * column is known: beta wins micro P@1 (0.72), alpha and beta tie on micro P@5 (0.52), the
+ * 'queries' count row holds the largest numbers but is not a model. `realReport`: a real one,
+ * computed and saved by the core (`runReport` + `saveReport`) on a tiny phantom, so its folder
+ * has report.json. `oldReportFolder`: a folder as radcbir wrote it before report.json.
  */
-import type { ReportData } from '../../src/tui/report.js';
-import type { Table } from '../../src/workbench/tables/write.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  generatePhantom,
+  REPORT_FORMAT,
+  REPORT_VERSION,
+  runReport,
+  saveReport,
+  type Manifest,
+  type ReportData,
+  type ReportModel,
+  type Table,
+} from '../../src/workbench/index.js';
 
 const CLS = [
   'micro_auroc',
@@ -120,35 +134,114 @@ export function fixtureReport(dir = '/nonexistent/fixture-report'): ReportData {
       'diff_lo',
       'diff_hi',
       'p_value',
+      'p_holm',
       'differing_queries',
       'significant',
     ],
     rows: [
-      ['beta', 'alpha', 'micro', 1, 0.11, 0.04, 0.18, 0.002, 60, 'yes'],
-      ['beta', 'alpha', 'macro', 1, -0.01, -0.07, 0.05, 0.71, 60, 'no'],
-      ['beta', 'gamma', 'micro', 1, 0.22, 0.15, 0.29, 0.0001, 80, 'yes'],
-      ['beta', 'gamma', 'macro', 1, 0.14, 0.07, 0.21, 0.0004, 80, 'yes'],
+      ['beta', 'alpha', 'micro', 1, 0.11, 0.04, 0.18, 0.002, 0.006, 60, 'yes'],
+      ['beta', 'alpha', 'macro', 1, -0.01, -0.07, 0.05, 0.71, 0.71, 60, 'no'],
+      ['beta', 'gamma', 'micro', 1, 0.22, 0.15, 0.29, 0.0001, 0.0004, 80, 'yes'],
+      ['beta', 'gamma', 'macro', 1, 0.14, 0.07, 0.21, 0.0004, 0.0012, 80, 'yes'],
     ],
   };
-  return {
-    dir,
-    models: ['alpha', 'beta', 'gamma'],
-    datasetDir: null,
-    manifestHash: null,
-    tables: {
-      table3_retrieval: t3,
-      table4_modality: t4,
-      table9_anatomy_pathology: t9,
-      table10_dataset: t10,
-      table5_embedding_quality: t5,
-      comparison: cmp,
-    },
-    precision: {
-      alpha: precision('alpha', [0.61, 0.55, 0.52, 0.5], [0.45, 0.4, 0.38, 0.35]),
-      beta: precision('beta', [0.72, 0.6, 0.52, 0.49], [0.44, 0.41, 0.37, 0.36]),
-      gamma: precision('gamma', [0.5, 0.45, 0.41, 0.4], [0.3, 0.29, 0.28, 0.27]),
-    },
+  const tables = {
+    table3_retrieval: t3,
+    table4_modality: t4,
+    table9_anatomy_pathology: t9,
+    table10_dataset: t10,
+    table5_embedding_quality: t5,
+    comparison: cmp,
   };
+  const models = [
+    fixtureModel(dir, 'alpha', precision('alpha', [0.61, 0.55, 0.52, 0.5], [0.45, 0.4, 0.38, 0.35])),
+    fixtureModel(dir, 'beta', precision('beta', [0.72, 0.6, 0.52, 0.49], [0.44, 0.41, 0.37, 0.36])),
+    fixtureModel(dir, 'gamma', precision('gamma', [0.5, 0.45, 0.41, 0.4], [0.3, 0.29, 0.28, 0.27])),
+  ];
+  return {
+    format: REPORT_FORMAT,
+    version: REPORT_VERSION,
+    createdAt: '2024-01-01T00:00:00.000Z',
+    tool: { name: 'radcbir', version: '0.0.0' },
+    dir,
+    work: join(dir, 'work'),
+    dataset: {
+      dir: '/nonexistent/fixture-data',
+      hash: '0'.repeat(64),
+      images: 1000,
+      classes: 8,
+      anatomical: 3,
+      pathological: 5,
+      modalities: ['CT', 'MR'],
+      datasets: ['ds-a', 'ds-b'],
+      splits: { train: 600, val: 200, test: 200 },
+    },
+    protocol: {
+      k: 10,
+      definition: 'study',
+      replicates: 1000,
+      bootstrapSeed: 0,
+      index: { kind: 'exact' },
+      probe: false,
+      indexSizeRule: 'off',
+      indexSize: false,
+    },
+    models,
+    tables,
+    figures: null,
+    files: [],
+  };
+}
+
+function fixtureModel(dir: string, modelId: string, p: Table): ReportModel {
+  const empty: Table = { title: 'k-NN classification', columns: ['k'], rows: [] };
+  return {
+    modelId,
+    store: { dir: join(dir, 'work', 'embeddings', modelId), source: 'embedded', contentHash: '', dim: 8, count: 1000 },
+    knn: {
+      test: join(dir, 'work', 'knn', `knn-test-${modelId}`),
+      val: join(dir, 'work', 'knn', `knn-val-${modelId}`),
+      k: 10,
+    },
+    precision: p,
+    knnClassification: empty,
+    probe: null,
+    indexSizeSkipped: null,
+    notes: [],
+    files: [],
+  };
+}
+
+/**
+ * A real report on a tiny phantom, computed and saved by the core as `cbir report` does
+ * (`runReport`, then `saveReport` without figures): `<dir>/data` (the manifest) and
+ * `<dir>/report` (with report.json, and its work folder inside).
+ */
+export async function realReport(
+  dir: string,
+  models = ['tiny16', 'hist64'],
+): Promise<{ manifest: Manifest; out: string; report: ReportData }> {
+  const manifest = await generatePhantom({ out: join(dir, 'data'), scale: 0.1, size: 48 });
+  const out = join(dir, 'report');
+  const run = await runReport({
+    data: manifest,
+    models,
+    workDir: join(out, 'work'),
+    replicates: 50,
+    probe: false,
+    indexSize: false,
+    workers: 1,
+  });
+  const report = await saveReport(run, out, { figures: false });
+  return { manifest, out, report };
+}
+
+/** A report folder as radcbir wrote it before report.json: only table3_retrieval.csv and summary.md. */
+export function oldReportFolder(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'table3_retrieval.csv'), 'model,micro_p1,macro_p1,queries\ntiny16,0.5,0.4,20\n');
+  writeFileSync(join(dir, 'summary.md'), '# Report\n\nDataset: `/data/x` · Manifest hash `0123456789ab`\n');
+  return dir;
 }
 
 /** Keys as a terminal sends them. */

@@ -1,7 +1,8 @@
 /**
  * The TUI on a real (tiny) report: made by the TUI's own background run (a worker thread running
- * runReport on a small phantom), then read back, browsed, refused without a TTY, and driven in
- * tmux by smoke.sh when tmux is installed.
+ * runReport and saveReport on a small phantom), then opened (report.json, through the core's
+ * openReport), browsed, refused without a TTY, and driven in tmux by smoke.sh when tmux is
+ * installed. An old report folder (before report.json) is refused with the re-run hint.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,9 +11,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createElement } from 'react';
 import { render } from 'ink-testing-library';
-import { generatePhantom } from '../../src/workbench/data/phantom.js';
-import { readManifest, type Manifest } from '../../src/workbench/data/manifest.js';
-import { parseCsv } from '../../src/workbench/util/csv.js';
+import { generatePhantom, parseCsv, readManifest, type Manifest } from '../../src/workbench/index.js';
 import {
   startRun,
   initialRunState,
@@ -21,12 +20,13 @@ import {
   type RunRequest,
   type RunState,
 } from '../../src/tui/runner.js';
-import { loadReport, csvValue, type ReportData } from '../../src/tui/report.js';
-import { loadQuerySet, queryMatches } from '../../src/tui/queries.js';
+import { loadReport, modelIds, type ReportData } from '../../src/tui/report.js';
+import { loadQuerySet, openQueryManifest, queryMatches } from '../../src/tui/queries.js';
 import { App } from '../../src/tui/App.js';
 import { runTui } from '../../src/tui/main.js';
+import { isCbirError } from '../../src/workbench/index.js';
 import { PROJECT_ROOT, tempDir } from '../helpers/datasets.js';
-import { KEYS } from './fixtures.js';
+import { KEYS, oldReportFolder } from './fixtures.js';
 
 const MODELS = ['tiny16', 'hist64'];
 let tmp: { dir: string; cleanup: () => void };
@@ -68,11 +68,14 @@ before(
 after(() => tmp?.cleanup());
 
 test('the background run (worker thread) reports per-model embedding progress and writes the report', () => {
-  const embeds = messages.filter(
-    (m): m is Extract<RunMessage, { type: 'progress' }> => m.type === 'progress' && m.event.phase.startsWith('embed '),
+  const progress = messages.filter((m): m is Extract<RunMessage, { type: 'progress' }> => m.type === 'progress');
+  assert.ok(
+    progress.every((m) => m.event.step !== undefined),
+    'every event of a run says its step',
   );
+  const embeds = progress.filter((m) => m.event.step === 'embed');
   for (const model of MODELS) {
-    const last = embeds.filter((m) => m.event.phase === `embed ${model}`).at(-1);
+    const last = embeds.filter((m) => m.event.model === model).at(-1);
     assert.ok(last, `no embed progress for ${model}`);
     assert.equal(last.event.total, manifest.size);
     assert.equal(last.event.done, manifest.size);
@@ -86,32 +89,75 @@ test('the background run (worker thread) reports per-model embedding progress an
     ['done', 'done'],
   );
   assert.ok(runState.models.every((m) => m.embedRate !== null && m.embedRate > 0));
+  assert.ok(existsSync(join(out, 'report.json')), 'saveReport wrote report.json');
   assert.ok(existsSync(join(out, 'table3_retrieval.csv')));
 });
 
-test('loadReport reads back exactly the numbers of the CSV tables, the dataset and the intervals', async () => {
+/** A CSV cell as a table value ('' → null, numbers → number). */
+function csvValue(s: string): string | number | null {
+  if (s === '') return null;
+  if (s === 'NaN' || s === 'Infinity' || s === '-Infinity') return Number(s);
+  return /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s) ? Number(s) : s;
+}
+
+test('loadReport opens report.json: the numbers of the CSV tables, the dataset and its hash, the intervals', async () => {
   const r = await loadReport(out);
-  assert.deepEqual(r.models, MODELS);
+  assert.deepEqual(modelIds(r), MODELS);
   const recs = [...parseCsv(readFileSync(join(out, 'table3_retrieval.csv'), 'utf8'))].map((x) => x.cells);
   assert.deepEqual(r.tables.table3_retrieval!.columns, recs[0]);
-  assert.deepEqual(
-    r.tables.table3_retrieval!.rows,
-    recs.slice(1).map((row) => row.map((c, i) => (i === 0 ? c : csvValue(c)))),
+  // the CSV rounds to 8 significant digits; report.json keeps every digit
+  const csvRows = recs.slice(1).map((row) => row.map((c, i) => (i === 0 ? c : csvValue(c))));
+  const rows = r.tables.table3_retrieval!.rows;
+  assert.equal(rows.length, csvRows.length);
+  rows.forEach((row, i) =>
+    row.forEach((v, j) => {
+      const c = csvRows[i][j];
+      if (typeof v === 'number' && typeof c === 'number')
+        assert.ok(Math.abs(v - c) <= 1e-8 * Math.max(1, Math.abs(v)), `${v} vs ${c}`);
+      else assert.equal(v, c);
+    }),
   );
-  assert.equal(r.datasetDir, manifest.dir);
-  assert.ok(manifest.hash.startsWith(r.manifestHash!));
-  for (const m of MODELS) assert.equal(r.precision[m].rows.length, 100);
+  assert.equal(r.dataset.dir, manifest.dir);
+  assert.equal(r.dataset.hash, manifest.hash);
+  for (const m of r.models) {
+    assert.ok(m.precision.rows.length >= 10, `${m.modelId}: P@N rows`);
+    assert.ok(existsSync(join(m.knn.test, 'meta.json')), `${m.modelId}: the k-NN table the report names`);
+  }
   assert.ok(r.tables.comparison, 'two models: a paired comparison');
-  await assert.rejects(loadReport(join(tmp.dir, 'data')), /not a report folder: table3_retrieval\.csv is missing/);
+  assert.ok(r.tables.comparison.columns.includes('p_holm'));
+  await assert.rejects(loadReport(join(tmp.dir, 'data')), /not a report folder: report\.json is missing/);
+});
+
+test('an old report folder (before report.json) is refused with the message and the re-run hint', async () => {
+  const old = oldReportFolder(join(tmp.dir, 'old-report'));
+  await assert.rejects(loadReport(old), (e: unknown) => {
+    assert.ok(isCbirError(e));
+    assert.equal(e.code, 'report/old-format');
+    assert.match(e.message, /older radcbir, before report\.json/);
+    assert.match(e.message, /→ re-run the same report into this folder/);
+    return true;
+  });
+});
+
+test('a changed manifest is a warning in the query browser, not a refusal', async () => {
+  const r = await loadReport(out);
+  const changed: ReportData = { ...r, dataset: { ...r.dataset, hash: 'f'.repeat(64) } };
+  const o = await openQueryManifest(changed);
+  assert.equal(o.manifest.hash, manifest.hash);
+  assert.match(o.warning ?? '', /changed since the report was made \(hash [0-9a-f]{12}, report ffffffffffff\)/);
+  assert.equal((await openQueryManifest(r)).warning, null);
+  // the k-NN cache was made on this manifest: still used (with similarities)
+  const qs = await loadQuerySet(changed, o.manifest, MODELS[0]);
+  assert.ok(qs.sims);
 });
 
 test("query browser data: the k-NN cache and knn.csv agree, and the top-1 ✓ marks give Table 3's micro P@1", async () => {
   const r = await loadReport(out);
-  const m = await readManifest(r.datasetDir!);
-  for (const model of MODELS) {
+  const m = await readManifest(r.dataset.dir);
+  for (const [i, model] of MODELS.entries()) {
     const fromCache = await loadQuerySet(r, m, model);
     const fromCsv = await loadQuerySet(r, m, model, { workDir: join(tmp.dir, 'no-work') });
-    assert.match(fromCache.source, /work[\\/]knn[\\/]knn-test-/);
+    assert.equal(fromCache.source, r.models[i].knn.test, 'the k-NN table the report names');
     assert.ok(fromCache.sims);
     assert.equal(fromCsv.sims, null);
     assert.equal(fromCsv.source, join(out, model, 'knn.csv'));
@@ -165,7 +211,8 @@ test('the App on the real report: overall P@1 from the CSV on screen, the query 
 });
 
 test('the query browser says how to fix a report whose dataset folder is gone', async () => {
-  const report = { ...(await loadReport(out)), datasetDir: join(tmp.dir, 'moved-away') };
+  const r = await loadReport(out);
+  const report: ReportData = { ...r, dataset: { ...r.dataset, dir: join(tmp.dir, 'moved-away') } };
   const app = render(
     createElement(App, {
       report,
@@ -200,6 +247,10 @@ test('runTui without a terminal refuses (exit code 2) and prints the equivalent 
   await assert.rejects(
     runTui({ report: join(tmp.dir, 'nowhere') }, { stdin: notTty, stdout: notTty, stderr }),
     /report folder not found/,
+  );
+  await assert.rejects(
+    runTui({ report: oldReportFolder(join(tmp.dir, 'old-2')) }, { stdin: notTty, stdout: notTty, stderr }),
+    /older radcbir[\s\S]*re-run the same report/,
   );
 });
 

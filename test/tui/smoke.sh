@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of `cbir tui` in a real 80×24 terminal (tmux), as a new user would use it:
-# open a report, check that the overall table shows Table 3's P@1 values (from
-# table3_retrieval.csv) with the best one marked, visit every view, the query browser and the
-# help, export a view, quit.
+# open a report (its report.json), check that the overall table shows Table 3's P@1 values
+# (as table3_retrieval.csv, written next to it, has them) with the best one marked, visit
+# every view, the query browser and the help, export a view, quit.
 #
 #   test/tui/smoke.sh [report dir]      (default runs/start; run from the project root)
 #
@@ -13,7 +13,7 @@ REPORT="${1:-runs/start}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 command -v tmux >/dev/null || { echo "smoke.sh: tmux is not installed (apt-get install -y tmux)" >&2; exit 2; }
-[ -f "$REPORT/table3_retrieval.csv" ] || { echo "smoke.sh: $REPORT/table3_retrieval.csv not found: pass a report folder (cbir report --out <dir>, or cbir start)" >&2; exit 2; }
+[ -f "$REPORT/report.json" ] || { echo "smoke.sh: $REPORT/report.json not found: pass a report folder (cbir report --out <dir>, or cbir start; re-run an older one)" >&2; exit 2; }
 
 S="cbir-tui-smoke-$$"
 EXPORTS="$(mktemp -d)"

@@ -2,10 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bestCells, buildView, formatValue } from '../../src/tui/views.js';
 import { columnWidths, scrollOffset, truncate, truncateLeft, visibleColumns } from '../../src/tui/layout.js';
-import { initialRunState, reduceRun, reportCommand } from '../../src/tui/runner.js';
+import { initialRunState, reduceRun, reportCommand, type RunMessage } from '../../src/tui/runner.js';
+import type { ProgressEvent } from '../../src/workbench/index.js';
 import { refusal, TUI_DEFAULT_MODELS } from '../../src/tui/main.js';
 import { grayColor, imageMode, renderGray } from '../../src/tui/image.js';
 import { DEFAULT_MODELS } from '../../src/cli/commands/start.js';
+import { modelIds } from '../../src/tui/report.js';
 import { fixtureReport } from './fixtures.js';
 
 test('bestCells marks the largest value per column, all ties, per group, skipping ineligible rows and NaN', () => {
@@ -35,7 +37,7 @@ test('overall view: P@1/3/5/10 micro and macro from Table 3, best marked, interv
   const v = buildView(r, 'overall');
   assert.deepEqual(v.labels, ['model', 'P@1', 'P@3', 'P@5', 'P@10', 'P@1', 'P@3', 'P@5', 'P@10']);
   assert.deepEqual(v.groups.slice(1), ['micro', 'micro', 'micro', 'micro', 'macro', 'macro', 'macro', 'macro']);
-  const cell = (model: string, c: number) => v.rows[r.models.indexOf(model)].cells[c];
+  const cell = (model: string, c: number) => v.rows[modelIds(r).indexOf(model)].cells[c];
   assert.equal(cell('beta', 1).text, '0.720');
   assert.equal(cell('beta', 1).best, true);
   assert.equal(cell('alpha', 1).best, false);
@@ -95,17 +97,21 @@ test('group views: count rows are never best and show as integers; labels drop t
   assert.equal(k.rows[2].cells[2].best, false, 'k is not a score');
 
   const p = buildView(r, 'paired');
-  assert.equal(p.rows[0].cells[8].text, 'yes');
+  assert.deepEqual(p.labels.slice(6), ['p', 'p Holm', 'n≠', 'sig']);
+  assert.equal(p.rows[0].cells[9].text, 'yes');
   assert.equal(p.rows[0].cells[4].flag, true);
   assert.equal(p.rows[1].cells[4].flag, false);
   assert.equal(p.rows[2].cells[6].text, '<0.001');
+  assert.equal(p.rows[0].cells[7].text, '0.006', 'the Holm-adjusted p, which decides "significant"');
+  assert.equal(p.rows[0].cells[7].flag, true);
+  assert.match(p.detail(0, 0), /p = 0\.002, Holm 0\.006: significant/);
   assert.equal(p.rows[1].cells[5].text, '[-0.070, 0.050]');
 });
 
 test('views of a report without a table say why instead of showing an empty table', () => {
   const r = fixtureReport();
   delete r.tables.comparison;
-  r.models = ['alpha'];
+  r.models = r.models.slice(0, 1);
   assert.match(buildView(r, 'paired').empty ?? '', /two or more models/);
 });
 
@@ -131,44 +137,44 @@ test('layout: columns that fit keep the cursor visible, rows scroll, text is cut
   assert.equal(formatValue(0.12345), '0.123');
 });
 
-test('reduceRun attributes progress to the model being worked on, keeps the embedding rate, finishes', () => {
-  let s = initialRunState({ data: '/d', models: ['m1', 'm2'], out: '/o' }, 0);
+test('reduceRun attributes progress by step and model, keeps the embedding rate, finishes', () => {
+  const ev = (e: Partial<ProgressEvent> & { phase: string }): RunMessage => ({
+    type: 'progress',
+    event: { done: 1, total: 10, rate: 1, etaSeconds: 9, unit: 'items', ...e },
+  });
+  let s = initialRunState({ data: null, models: ['m1', 'm2'], out: '/o' }, 0);
   assert.deepEqual(
     s.models.map((m) => m.status),
     ['waiting', 'waiting'],
   );
-  s = reduceRun(s, {
-    type: 'progress',
-    event: { phase: 'embed m1', done: 10, total: 100, rate: 50, etaSeconds: 1.8, unit: 'images' },
-  });
+  s = reduceRun(s, ev({ step: 'data', phase: 'phantom', done: 5, total: 50, unit: 'images' }));
+  assert.equal(s.dataProgress?.done, 5);
+  assert.equal(s.current, -1, 'making the dataset is no model');
+  s = reduceRun(
+    s,
+    ev({ step: 'embed', model: 'm1', phase: 'embed m1', done: 10, total: 100, rate: 50, unit: 'images' }),
+  );
   assert.equal(s.current, 0);
   assert.equal(s.models[0].status, 'running');
-  s = reduceRun(s, { type: 'log', line: 'm1: embeddings computed (100 new, 0 resumed) in x' });
-  s = reduceRun(s, {
-    type: 'progress',
-    event: { phase: 'knn search (exact)', done: 5, total: 20, rate: 100, etaSeconds: 0.15, unit: 'queries' },
-  });
+  assert.equal(s.models[0].step, 'embed');
+  s = reduceRun(s, ev({ step: 'knn', model: 'm1', phase: 'knn search (exact)', done: 5, total: 20, rate: 100 }));
   assert.equal(s.models[0].phase, 'knn search (exact)');
   assert.equal(s.models[0].embedRate, 50);
-  // embeddings reused: no embed event, the log line switches to m2
-  s = reduceRun(s, { type: 'log', line: 'm2: embeddings reused in y' });
+  // embeddings reused: no embed event; m2's first event (k-NN) makes it current
+  s = reduceRun(s, ev({ step: 'knn', model: 'm2', phase: 'knn search (exact)', done: 1, total: 20 }));
   assert.deepEqual(
     s.models.map((m) => m.status),
     ['done', 'running'],
   );
-  s = reduceRun(s, {
-    type: 'progress',
-    event: { phase: 'linear probe', done: 3, total: 10, rate: 2, etaSeconds: 3.5, unit: 'epochs' },
-  });
+  s = reduceRun(s, ev({ step: 'probe', model: 'm2', phase: 'linear probe', done: 3, total: 10, unit: 'epochs' }));
   assert.equal(s.models[1].phase, 'linear probe');
   assert.equal(s.models[0].phase, 'knn search (exact)');
-  s = reduceRun(s, { type: 'log', line: 'unrelated line' });
-  assert.equal(s.current, 1, 'a line of no model changes nothing');
-  // the figures step comes after every model
-  s = reduceRun(s, {
-    type: 'progress',
-    event: { phase: 't-SNE', done: 10, total: 500, rate: 100, etaSeconds: 4.9, unit: 'iterations' },
-  });
+  assert.equal(s.models[1].embedRate, null, 'no embed step for m2');
+  // an event of no model belongs to the current one
+  s = reduceRun(s, ev({ phase: 'something', done: 4, total: 10 }));
+  assert.equal(s.models[1].phase, 'something');
+  // the figures step comes after every model (its events name models too: still the figures)
+  s = reduceRun(s, ev({ step: 'figures', model: 'm1', phase: 't-SNE', done: 10, total: 500, unit: 'iterations' }));
   assert.equal(s.current, -1);
   assert.deepEqual(
     s.models.map((m) => m.status),
@@ -182,6 +188,38 @@ test('reduceRun attributes progress to the model being worked on, keeps the embe
   const f = reduceRun(initialRunState({ data: null, models: ['m1'], out: '/o' }), { type: 'error', message: 'boom' });
   assert.equal(f.status, 'failed');
   assert.equal(f.error, 'boom');
+});
+
+test('reduceRun does not parse log lines: a line starting with a model id only goes to the log', () => {
+  let s = initialRunState({ data: '/d', models: ['m1', 'm2'], out: '/o' }, 0);
+  s = reduceRun(s, {
+    type: 'progress',
+    event: {
+      step: 'embed',
+      model: 'm1',
+      phase: 'embed m1',
+      done: 1,
+      total: 10,
+      rate: 5,
+      etaSeconds: 2,
+      unit: 'images',
+    },
+  });
+  const before = s;
+  for (const line of ['m2: embeddings reused in y', 'embed m2', 't-SNE of m1', 'figures: no Chromium'])
+    s = reduceRun(s, { type: 'log', line });
+  assert.equal(s.current, 0, 'm1 is still the current model');
+  assert.deepEqual(s.models, before.models);
+  assert.equal(s.figures, null);
+  assert.deepEqual(s.log, ['m2: embeddings reused in y', 'embed m2', 't-SNE of m1', 'figures: no Chromium']);
+  // an event without step and model (say, a phase named like a model) does not switch models either
+  s = reduceRun(s, {
+    type: 'progress',
+    event: { phase: 'embed m2', done: 2, total: 10, rate: 5, etaSeconds: 2, unit: 'images' },
+  });
+  assert.equal(s.current, 0);
+  assert.equal(s.models[0].phase, 'embed m2');
+  assert.equal(s.models[1].status, 'waiting');
 });
 
 test('reportCommand and the non-TTY refusal name the equivalent cbir commands', () => {
@@ -205,7 +243,7 @@ test('reportCommand and the non-TTY refusal name the equivalent cbir commands', 
     'cbir start --models a --out runs/t',
   );
   const r = fixtureReport('/tmp/some-report');
-  r.datasetDir = '/data/phantom';
+  r.dataset = { ...r.dataset, dir: '/data/phantom' };
   const text = refusal({ report: '/tmp/some-report' }, r);
   assert.match(text, /needs an interactive terminal/);
   assert.match(text, /cbir report --data \/data\/phantom --models alpha,beta,gamma --out \/tmp\/some-report/);

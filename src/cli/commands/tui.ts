@@ -20,8 +20,8 @@ equivalent \`cbir report\` / \`cbir eval\` commands and exits with code 2.
 options:
   --report <dir>        report folder to open
   --data <dir>          manifest folder: the run screen's dataset; with --report, the manifest
-                        for the query browser (default: the one named in summary.md)
-  --work <dir>          the report's work folder (embeddings, k-NN cache; default <report>/work)
+                        for the query browser (default: the report's, as report.json names it)
+  --work <dir>          the report's work folder (embeddings, k-NN cache; default: the one report.json names)
   --models <ids>        models ticked on the run screen (default: the ones \`cbir start\` runs)
   --out <dir>           report folder of a new run (default runs/tui-<dataset>)
   --export-dir <dir>    where exports go (default <report>/exports)`;

@@ -1,0 +1,313 @@
+/**
+ * The App's state as data: one `AppState`, changed only by the pure `reduceApp`, and the keys
+ * that work on every screen mapped by the pure `appKeys` to actions (state changes) and effects
+ * (quit, export, start or stop a run), which the App carries out. The screens' own keys (table
+ * cursor, query browser, setup fields) live in their components.
+ */
+import { join } from 'node:path';
+import type { Manifest, ModelInfo, ReportData, Table } from '../workbench/index.js';
+import { buildView, OVERALL_MODES, VIEWS, type OverallMode, type TableViewKey, type ViewKey } from './views.js';
+import type { TableCursor } from './TableView.js';
+import { START_QUERY, type QueryCursor } from './QueryView.js';
+import type { SetupState } from './SetupView.js';
+import { queryTable, type ExportFormat } from './export.js';
+import type { QuerySet } from './queries.js';
+import { modelIds } from './report.js';
+import { reduceRun, stopRunState, type RunMessage, type RunState } from './runner.js';
+import type { KeyLike } from './keys.js';
+
+export type Screen = 'run' | ViewKey;
+
+/** The status line's message. */
+export interface Status {
+  text: string;
+  color?: string;
+}
+
+/** The query browser's data and where it is. */
+export interface QueryState {
+  cursor: QueryCursor;
+  manifest: { m: Manifest; warning: string | null } | null;
+  /** Neighbours per model, loaded on first view. */
+  sets: Record<string, QuerySet>;
+  loading: string | null;
+  error: string | null;
+}
+
+export interface AppState {
+  report: ReportData | null;
+  screen: Screen;
+  help: boolean;
+  /** Waiting for the export format key. */
+  exporting: boolean;
+  /** A screen's text field takes every key. */
+  captured: boolean;
+  /** q was pressed once during a run. */
+  confirmQuit: boolean;
+  status: Status | null;
+  overallMode: OverallMode;
+  cursors: Partial<Record<TableViewKey, TableCursor>>;
+  setup: SetupState;
+  /** Models offered on the run screen; null while they are listed. */
+  models: ModelInfo[] | null;
+  run: RunState | null;
+  runScreen: 'setup' | 'progress';
+  /** The clock of the run screen (elapsed time). */
+  now: number;
+  query: QueryState;
+}
+
+export const TABS: { screen: Screen; key: string; label: string }[] = [
+  { screen: 'run', key: '0', label: 'Run' },
+  ...VIEWS.map((v, i) => ({ screen: v.key as Screen, key: String(i + 1), label: v.label })),
+];
+
+export const DEFAULT_SETUP: SetupState = {
+  data: '',
+  out: '',
+  replicates: '1000',
+  probe: true,
+  indexSize: true,
+  figures: true,
+  models: [],
+  open: '',
+};
+
+const START_QUERY_STATE: QueryState = { cursor: START_QUERY, manifest: null, sets: {}, loading: null, error: null };
+
+/** The state on start: a report's overall table, or the run screen without one. */
+export function initialAppState(o: {
+  report?: ReportData | null;
+  screen?: Screen;
+  setup?: Partial<SetupState>;
+  models?: ModelInfo[] | null;
+  now?: number;
+}): AppState {
+  return {
+    report: o.report ?? null,
+    screen: o.screen ?? (o.report ? 'overall' : 'run'),
+    help: false,
+    exporting: false,
+    captured: false,
+    confirmQuit: false,
+    status: null,
+    overallMode: 'values',
+    cursors: {},
+    setup: { ...DEFAULT_SETUP, ...o.setup },
+    models: o.models ?? null,
+    run: null,
+    runScreen: 'setup',
+    now: o.now ?? Date.now(),
+    query: START_QUERY_STATE,
+  };
+}
+
+export type AppAction =
+  | { type: 'opened'; report: ReportData; note?: string }
+  | { type: 'status'; status: Status | null }
+  | { type: 'screen'; screen: Screen }
+  | { type: 'help'; open: boolean }
+  | { type: 'exporting'; on: boolean }
+  | { type: 'captured'; captured: boolean }
+  | { type: 'confirm-quit'; on: boolean }
+  | { type: 'overall-mode' }
+  | { type: 'cursor'; view: TableViewKey; cursor: TableCursor }
+  | { type: 'setup'; setup: SetupState }
+  | { type: 'models'; models: ModelInfo[] }
+  | { type: 'run-started'; run: RunState }
+  | { type: 'run-message'; message: RunMessage }
+  | { type: 'run-stopped'; now: number }
+  | { type: 'run-screen'; screen: 'setup' | 'progress' }
+  | { type: 'tick'; now: number }
+  | { type: 'query-cursor'; cursor: QueryCursor }
+  | { type: 'query-loading'; text: string | null }
+  | { type: 'query-manifest'; dir: string | null; manifest: { m: Manifest; warning: string | null } }
+  | { type: 'query-set'; dir: string | null; set: QuerySet }
+  | { type: 'query-error'; error: string };
+
+/** What the App does beside changing state. */
+export type AppEffect = { type: 'quit' } | { type: 'export'; format: ExportFormat } | { type: 'stop-run' };
+export type AppCommand = AppAction | AppEffect;
+
+const RUN_FAILED = 'run failed (see the run screen, 0); n: change the setup and run again (finished steps are reused)';
+
+/** The query browser's part of the state. */
+function reduceQuery(s: AppState, a: AppAction): AppState {
+  const q = s.query;
+  const same = (dir: string | null) => s.report !== null && s.report.dir === dir;
+  switch (a.type) {
+    case 'query-cursor':
+      return { ...s, query: { ...q, cursor: a.cursor } };
+    case 'query-loading':
+      return { ...s, query: { ...q, loading: a.text } };
+    case 'query-manifest':
+      return same(a.dir) ? { ...s, query: { ...q, manifest: a.manifest } } : s;
+    case 'query-set':
+      return same(a.dir) ? { ...s, query: { ...q, sets: { ...q.sets, [a.set.model]: a.set }, loading: null } } : s;
+    case 'query-error':
+      return { ...s, query: { ...q, error: a.error, loading: null } };
+    default:
+      return s;
+  }
+}
+
+/** The run's part of the state. */
+function reduceRunActions(s: AppState, a: AppAction): AppState {
+  switch (a.type) {
+    case 'run-started':
+      return { ...s, run: a.run, runScreen: 'progress', now: a.run.startedAt };
+    case 'run-message': {
+      const run = s.run ? reduceRun(s.run, a.message) : s.run;
+      return a.message.type === 'error' ? { ...s, run, status: { text: RUN_FAILED, color: 'red' } } : { ...s, run };
+    }
+    case 'run-stopped':
+      return {
+        ...s,
+        run: s.run ? stopRunState(s.run, a.now) : s.run,
+        status: { text: 'run stopped: finished steps are kept; n then Start resumes it', color: 'yellow' },
+      };
+    case 'run-screen':
+      return { ...s, runScreen: a.screen };
+    case 'tick':
+      return { ...s, now: a.now };
+    default:
+      return reduceQuery(s, a);
+  }
+}
+
+/** The App's reducer (pure). */
+export function reduceApp(s: AppState, a: AppAction): AppState {
+  switch (a.type) {
+    case 'opened':
+      return {
+        ...s,
+        report: a.report,
+        query: START_QUERY_STATE,
+        cursors: {},
+        screen: 'overall',
+        status: { text: a.note ?? `opened ${a.report.dir}`, color: 'green' },
+      };
+    case 'status':
+      return { ...s, status: a.status };
+    case 'screen':
+      return { ...s, screen: a.screen };
+    case 'help':
+      return { ...s, help: a.open };
+    case 'exporting':
+      return { ...s, exporting: a.on };
+    case 'captured':
+      return { ...s, captured: a.captured };
+    case 'confirm-quit':
+      return { ...s, confirmQuit: a.on };
+    case 'overall-mode':
+      return { ...s, overallMode: OVERALL_MODES[(OVERALL_MODES.indexOf(s.overallMode) + 1) % OVERALL_MODES.length] };
+    case 'cursor':
+      return { ...s, cursors: { ...s.cursors, [a.view]: a.cursor } };
+    case 'setup':
+      return { ...s, setup: a.setup };
+    case 'models':
+      return { ...s, models: a.models };
+    default:
+      return reduceRunActions(s, a);
+  }
+}
+
+/** Keys of the run screen's progress view: s stops, n goes back to the setup, Esc to the report. */
+function runScreenKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
+  const running = s.run?.status === 'running';
+  if (input === 's' && running) return [{ type: 'stop-run' }];
+  if (input === 'n' && !running)
+    return [
+      { type: 'run-screen', screen: 'setup' },
+      { type: 'status', status: null },
+    ];
+  if (key.escape && s.report) return [{ type: 'screen', screen: 'overall' }];
+  return [];
+}
+
+/** Keys after the quit confirmation: help, export, tabs, the overall mode, the run screen. */
+function screenKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
+  if (s.help) return key.escape || input === '?' ? [{ type: 'help', open: false }] : [];
+  if (input === '?') return [{ type: 'help', open: true }];
+  if (input === 'e') {
+    if (!s.report) return [{ type: 'status', status: { text: 'no report open: nothing to export', color: 'yellow' } }];
+    const ask = { text: 'export as: c = CSV, m = Markdown (any other key cancels)', color: 'cyan' };
+    return [
+      { type: 'exporting', on: true },
+      { type: 'status', status: ask },
+    ];
+  }
+  const tab = TABS.findIndex((t) => t.key === input);
+  if (tab >= 0)
+    return [
+      { type: 'screen', screen: TABS[tab].screen },
+      { type: 'status', status: null },
+    ];
+  if (key.tab) {
+    const i = TABS.findIndex((t) => t.screen === s.screen);
+    const next = TABS[(i + (key.shift ? TABS.length - 1 : 1)) % TABS.length].screen;
+    return [
+      { type: 'screen', screen: next },
+      { type: 'status', status: null },
+    ];
+  }
+  if (input === 'i' && s.screen === 'overall') return [{ type: 'overall-mode' }];
+  if (s.screen === 'run' && s.runScreen === 'progress') return runScreenKeys(s, input, key);
+  return [];
+}
+
+/**
+ * What a key does on every screen (pure): the export format while exporting; nothing while a
+ * text field has the keys; q quits (asking again while a run is going); then `screenKeys`.
+ */
+export function appKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
+  if (s.exporting) {
+    const off: AppAction = { type: 'exporting', on: false };
+    if (input === 'c') return [off, { type: 'export', format: 'csv' }];
+    if (input === 'm') return [off, { type: 'export', format: 'md' }];
+    return [off, { type: 'status', status: { text: 'export cancelled' } }];
+  }
+  if (s.captured) return [];
+  if (input === 'q') {
+    if (s.run?.status !== 'running' || s.confirmQuit) return [{ type: 'quit' }];
+    const ask = 'a run is going: press q again to stop it and quit (a rerun resumes), any other key to stay';
+    return [
+      { type: 'confirm-quit', on: true },
+      { type: 'status', status: { text: ask, color: 'yellow' } },
+    ];
+  }
+  const reset: AppCommand[] = s.confirmQuit
+    ? [
+        { type: 'confirm-quit', on: false },
+        { type: 'status', status: null },
+      ]
+    : [];
+  return [...reset, ...screenKeys(s, input, key)];
+}
+
+/** What `e` exports on the current screen (a table and its file name), or null when nothing. */
+export function exportJob(s: AppState, exportDir?: string): { table: Table; dir: string; name: string } | null {
+  const r = s.report;
+  const dir = exportDir ?? (r?.dir ? join(r.dir, 'exports') : join(process.cwd(), 'exports'));
+  if (!r || s.screen === 'run') return null;
+  if (s.screen !== 'queries') {
+    const v = buildView(r, s.screen, { overallMode: s.overallMode });
+    if (v.empty) return null;
+    const name = v.key === 'overall' && s.overallMode !== 'values' ? `overall_${s.overallMode}_ci` : v.key;
+    return { table: v.table, dir, name };
+  }
+  const qc = s.query.cursor;
+  const model = modelIds(r)[qc.model];
+  const qs = model ? s.query.sets[model] : undefined;
+  if (!qs || !s.query.manifest) return null;
+  const q = Math.min(qc.query, qs.queryRows.length - 1);
+  return { table: queryTable(qs, s.query.manifest.m, q, qc.n), dir, name: `query_${model}_${q + 1}` };
+}
+
+/** The status line's note about a run going on while another screen shows. */
+export function runNote(s: AppState): string {
+  const r = s.run;
+  if (r?.status !== 'running' || r.current < 0 || s.screen === 'run') return '';
+  const p = r.models[r.current];
+  return `▶ ${p.model} ${p.phase} ${p.total ? Math.floor((p.done / p.total) * 100) : 0}%`;
+}
