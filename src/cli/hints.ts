@@ -65,6 +65,9 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   'prepare/bad-seed': 'pass --seed 0 (any integer), or fix "seed" in the recipe',
   'knn/missing-embedding': 'embed every image of the split with `cbir embed`',
   // reports and figures
+  'report/bad-store':
+    'pass --embeddings the --out folder of `cbir embed` or `cbir embeddings import-h5`, or a folder of <dataset>.h5 files',
+  'report/old-format': 're-run the same `cbir report` (or `cbir start`) command with this --out',
   'report/bad-format': 'pass `cbir figures --report` a folder written by `cbir report`',
   'figures/store-mismatch':
     "pass the report's own --data to `cbir figures` (or leave --data out: it is read from report.json); for `cbir report`, the matching --work",
@@ -88,19 +91,9 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   'pull/interrupted': 'run the same `cbir models pull <id>` again to resume',
 };
 
-/**
- * Whether a hint already speaks CLI: names a `--flag` or a `cbir` command outside inline code of
- * other tools (`` `chromium --headless …` ``). Errors raised by src/cli itself do; they get no second line.
- */
-export function speaksCli(hint: string): boolean {
-  const prose = hint.replace(/`(?!cbir )[^`]*`/g, '');
-  return /(^|[\s(/])--[a-z]/.test(prose) || /(^|[^a-z])cbir [a-z]/.test(prose);
-}
-
 /** The CLI line for an error raised while running `cbir <command>`, or undefined when there is none. */
 export function cliHintFor(command: string, e: Pick<CbirError, 'code' | 'hint' | 'message'>): string | undefined {
   if (!e.code || !Object.hasOwn(CLI_HINTS, e.code)) return undefined;
-  if (e.hint && speaksCli(e.hint)) return undefined;
   const h = CLI_HINTS[e.code];
   const line = typeof h === 'string' ? h : (h[command] ?? h['*']);
   if (!line) return undefined;

@@ -1,7 +1,13 @@
 import { useEffect, useRef, useState, type MutableRefObject } from 'react';
 import { useApp, useInput, useStdout } from 'ink';
-import { errorMessage, listModels, type ModelInfo, type ReportData } from '../workbench/index.js';
-import { loadReport as defaultLoadReport, modelIds } from './report.js';
+import {
+  errorMessage,
+  listModels,
+  openReport as openReportFile,
+  type ModelInfo,
+  type ReportData,
+} from '../workbench/index.js';
+import { modelIds } from './report.js';
 import type { SetupState } from './SetupView.js';
 import { setupRequest } from './SetupView.js';
 import { useSyncReducer } from './hooks.js';
@@ -139,7 +145,7 @@ function useAppEffects(props: AppProps, dispatch: Dispatch, ref: MutableRefObjec
   );
   const status = (text: string, color?: string) => dispatch({ type: 'status', status: { text, color } });
   const openReport = (dir: string, note?: string) => {
-    (props.loadReport ?? defaultLoadReport)(dir).then(
+    (props.loadReport ?? openReportFile)(dir).then(
       (report) => dispatch({ type: 'opened', report, note }),
       (e) => status(errorMessage(e), 'red'), // with its hint, on the next line
     );

@@ -5,8 +5,8 @@ import { useCallback, useRef, useState, type MutableRefObject } from 'react';
  * the ref: Ink re-registers a handler only after React's effects run, so a key that arrives
  * quickly after another may reach a handler from the previous render, whose closure is stale.
  */
-export function useSyncState<T>(initial: T): [T, (v: T | ((prev: T) => T)) => void, MutableRefObject<T>] {
-  const [value, setValue] = useState(initial);
+export function useSyncState<T>(initial: T | (() => T)): [T, (v: T | ((prev: T) => T)) => void, MutableRefObject<T>] {
+  const [value, setValue] = useState<T>(initial);
   const ref = useRef(value);
   const set = useCallback((v: T | ((prev: T) => T)) => {
     const next = typeof v === 'function' ? (v as (prev: T) => T)(ref.current) : v;
@@ -25,11 +25,7 @@ export function useSyncReducer<S, A>(
   reducer: (s: S, a: A) => S,
   init: () => S,
 ): [S, (a: A) => void, MutableRefObject<S>] {
-  const [state, setState] = useState(init);
-  const ref = useRef(state);
-  const dispatch = useCallback((a: A) => {
-    ref.current = reducer(ref.current, a);
-    setState(ref.current);
-  }, []);
+  const [state, set, ref] = useSyncState<S>(init);
+  const dispatch = useCallback((a: A) => set((prev) => reducer(prev, a)), []);
   return [state, dispatch, ref];
 }

@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { displayPath } from './layout.js';
 import { render } from 'ink';
-import { PROJECT_ROOT, REPORT_FILE } from '../workbench/index.js';
+import { openReport, PROJECT_ROOT, REPORT_FILE } from '../workbench/index.js';
 import { App } from './App.js';
-import { loadReport, modelIds, type ReportData } from './report.js';
+import { modelIds, type ReportData } from './report.js';
 import { defaultRunOut } from './runner.js';
 
 export interface TuiOptions {
@@ -77,7 +77,7 @@ export async function runTui(
   o: TuiOptions,
   io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream } = process,
 ): Promise<number> {
-  const report = o.report ? await loadReport(o.report) : null;
+  const report = o.report ? await openReport(o.report) : null;
   if (!io.stdin.isTTY || !io.stdout.isTTY) {
     io.stderr.write(refusal(o, report) + '\n');
     return 2;

@@ -10,7 +10,8 @@ import {
   CbirError,
   readCsvRecords,
   readKnnTable,
-  readManifest,
+  isCbirError,
+  openReportManifest,
   type KnnTable,
   type Manifest,
   type ReportData,
@@ -45,28 +46,24 @@ export interface QueryMatch {
 export const DEFAULT_KEEP = 20;
 
 /**
- * The report's manifest: `override` (`--data`), or the folder the report names. Unlike the
- * core's `openReportManifest` this does not refuse a changed manifest: `warning` says so (the
- * browser maps knn.csv by path, and uses the cached table only when its manifest hash matches).
+ * The report's manifest: `override` (`--data`), or the folder the report names. A changed
+ * manifest is not refused: `warning` says so (the browser maps knn.csv by path, and uses the
+ * cached table only when its manifest hash matches).
  */
 export async function openQueryManifest(
   r: ReportData,
   override?: string,
 ): Promise<{ manifest: Manifest; warning: string | null }> {
-  const dir = override ?? r.dataset.dir;
-  if (!existsSync(dir)) {
+  try {
+    return await openReportManifest(r, { override, changed: 'warn' });
+  } catch (e) {
+    if (!isCbirError(e) || e.code !== 'report/no-dataset') throw e;
     throw new CbirError("the report's dataset folder is gone", {
-      file: dir,
+      file: e.file,
       hint: `pass the manifest folder with \`cbir tui --report ${r.dir ?? '<dir>'} --data <manifest dir>\``,
       code: 'report/no-dataset',
     });
   }
-  const manifest = await readManifest(dir);
-  const warning =
-    manifest.hash !== r.dataset.hash
-      ? `manifest ${dir} changed since the report was made (hash ${manifest.hash.slice(0, 12)}, report ${r.dataset.hash.slice(0, 12)})`
-      : null;
-  return { manifest, warning };
 }
 
 /**

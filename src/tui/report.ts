@@ -1,16 +1,11 @@
 /**
- * The TUI's view of a report: the typed report of the core (`openReport`, report.json), and the
+ * The TUI's view of a report: the typed report of the core (opened with `openReport`), and the
  * few look-ups the screens make in it. Nothing is read back from CSV or Markdown files and
  * nothing is recomputed.
  */
-import { openReport, type ReportData, type ReportModel, type ReportTableName } from '../workbench/index.js';
+import { type ReportData, type ReportModel, type ReportTableName } from '../workbench/index.js';
 
 export type { ReportData, ReportTableName };
-
-/** Open a report folder (its report.json). An old folder without one is refused with a CbirError saying to re-run. */
-export async function loadReport(dir: string): Promise<ReportData> {
-  return openReport(dir);
-}
 
 /** Model ids in report order. */
 export function modelIds(r: ReportData): string[] {

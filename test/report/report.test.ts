@@ -175,3 +175,13 @@ test('runReport evaluates a given store like a model id: same numbers, source re
     /not an embedding store/,
   );
 });
+
+test('every model is checked before any work: a bad last model fails the run before the first is embedded', async () => {
+  const work = join(tmp.dir, 'work-check');
+  await rejectsCode(
+    runReport({ data: run.manifest, models: ['tiny16', 'no-such-model'], workDir: work }),
+    'model/unknown',
+    /unknown model "no-such-model"/,
+  );
+  assert.ok(!existsSync(join(work, 'embeddings')), 'nothing was embedded');
+});

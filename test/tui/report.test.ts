@@ -20,11 +20,11 @@ import {
   type RunRequest,
   type RunState,
 } from '../../src/tui/runner.js';
-import { loadReport, modelIds, type ReportData } from '../../src/tui/report.js';
+import { modelIds, type ReportData } from '../../src/tui/report.js';
 import { loadQuerySet, openQueryManifest, queryMatches } from '../../src/tui/queries.js';
 import { App } from '../../src/tui/App.js';
 import { runTui } from '../../src/tui/main.js';
-import { isCbirError } from '../../src/workbench/index.js';
+import { isCbirError, openReport } from '../../src/workbench/index.js';
 import { PROJECT_ROOT, tempDir } from '../helpers/datasets.js';
 import { KEYS, oldReportFolder } from './fixtures.js';
 
@@ -100,8 +100,8 @@ function csvValue(s: string): string | number | null {
   return /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s) ? Number(s) : s;
 }
 
-test('loadReport opens report.json: the numbers of the CSV tables, the dataset and its hash, the intervals', async () => {
-  const r = await loadReport(out);
+test('openReport gives the TUI report.json: the numbers of the CSV tables, the dataset and its hash, the intervals', async () => {
+  const r = await openReport(out);
   assert.deepEqual(modelIds(r), MODELS);
   const recs = [...parseCsv(readFileSync(join(out, 'table3_retrieval.csv'), 'utf8'))].map((x) => x.cells);
   assert.deepEqual(r.tables.table3_retrieval!.columns, recs[0]);
@@ -125,12 +125,12 @@ test('loadReport opens report.json: the numbers of the CSV tables, the dataset a
   }
   assert.ok(r.tables.comparison, 'two models: a paired comparison');
   assert.ok(r.tables.comparison.columns.includes('p_holm'));
-  await assert.rejects(loadReport(join(tmp.dir, 'data')), /not a report folder: report\.json is missing/);
+  await assert.rejects(openReport(join(tmp.dir, 'data')), /not a report folder: report\.json is missing/);
 });
 
 test('an old report folder (before report.json) is refused with the message and the re-run hint', async () => {
   const old = oldReportFolder(join(tmp.dir, 'old-report'));
-  await assert.rejects(loadReport(old), (e: unknown) => {
+  await assert.rejects(openReport(old), (e: unknown) => {
     assert.ok(isCbirError(e));
     assert.equal(e.code, 'report/old-format');
     assert.match(e.message, /older radcbir, before report\.json/);
@@ -140,11 +140,11 @@ test('an old report folder (before report.json) is refused with the message and 
 });
 
 test('a changed manifest is a warning in the query browser, not a refusal', async () => {
-  const r = await loadReport(out);
+  const r = await openReport(out);
   const changed: ReportData = { ...r, dataset: { ...r.dataset, hash: 'f'.repeat(64) } };
   const o = await openQueryManifest(changed);
   assert.equal(o.manifest.hash, manifest.hash);
-  assert.match(o.warning ?? '', /changed since the report was made \(hash [0-9a-f]{12}, report ffffffffffff\)/);
+  assert.match(o.warning ?? '', /changed since the report was made \(hash [0-9a-f]{12}, the report's ffffffffffff\)/);
   assert.equal((await openQueryManifest(r)).warning, null);
   // the k-NN cache was made on this manifest: still used (with similarities)
   const qs = await loadQuerySet(changed, o.manifest, MODELS[0]);
@@ -152,7 +152,7 @@ test('a changed manifest is a warning in the query browser, not a refusal', asyn
 });
 
 test("query browser data: the k-NN cache and knn.csv agree, and the top-1 ✓ marks give Table 3's micro P@1", async () => {
-  const r = await loadReport(out);
+  const r = await openReport(out);
   const m = await readManifest(r.dataset.dir);
   for (const [i, model] of MODELS.entries()) {
     const fromCache = await loadQuerySet(r, m, model);
@@ -178,7 +178,7 @@ test("query browser data: the k-NN cache and knn.csv agree, and the top-1 ✓ ma
 });
 
 test('the App on the real report: overall P@1 from the CSV on screen, the query browser with marks and images', async () => {
-  const report: ReportData = await loadReport(out);
+  const report: ReportData = await openReport(out);
   const app = render(createElement(App, { report, size: { columns: 80, rows: 24 }, models: [], imageMode: 'ascii' }));
   const see = async (re: RegExp) => {
     for (let i = 0; i < 250 && !re.test(app.lastFrame() ?? ''); i++) await new Promise((s) => setTimeout(s, 20));
@@ -211,7 +211,7 @@ test('the App on the real report: overall P@1 from the CSV on screen, the query 
 });
 
 test('the query browser says how to fix a report whose dataset folder is gone', async () => {
-  const r = await loadReport(out);
+  const r = await openReport(out);
   const report: ReportData = { ...r, dataset: { ...r.dataset, dir: join(tmp.dir, 'moved-away') } };
   const app = render(
     createElement(App, {

@@ -68,25 +68,14 @@ async function prepare(args: string[]): Promise<number> {
     name ??= recipe.name ?? basename(values.recipe).replace(/\.json$/i, '');
   }
   for (const s of values.source ?? []) sources.push(parseSourceSpec(s));
-  if (sources.length === 0)
-    throw new CbirError('no sources given', {
-      file: '--source',
-      hint: 'pass --source <spec> (one or more) or --recipe <file.json>; see `cbir data --help`',
-      code: 'prepare/no-sources',
-    });
-  if (!values.out)
-    throw new CbirError('no output folder given', {
-      file: '--out',
-      hint: 'pass --out <dir>, e.g. --out runs/radiology5',
-      code: 'prepare/no-out',
-    });
+  // no sources / no --out: prepareDataset refuses them, and the CLI adds the flags (hints.ts)
   if (values.seed !== undefined) {
     seed = Number(values.seed);
     if (!Number.isInteger(seed))
       throw new CbirError(`seed "${values.seed}" is not an integer`, {
         file: '--seed',
         hint: 'e.g. --seed 0',
-        code: 'prepare/bad-seed',
+        code: 'cli/bad-option',
       });
   }
   if (values.ratios !== undefined) ratios = checkRatios(values.ratios, { file: '--ratios' });
@@ -96,11 +85,11 @@ async function prepare(args: string[]): Promise<number> {
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1))
     throw new CbirError(`concurrency "${values.concurrency}" must be a positive integer`, {
       file: '--concurrency',
-      code: 'prepare/bad-concurrency',
+      code: 'cli/bad-option',
     });
   const result = await prepareDataset({
     sources,
-    out: values.out,
+    out: values.out ?? '', // empty: prepareDataset refuses it
     seed,
     ratios,
     valFraction,

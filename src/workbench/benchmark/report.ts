@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { CbirError } from '../errors.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
-import { loadExtractor } from '../models/registry.js';
+import { listModels, loadExtractor } from '../models/registry.js';
 import { embedManifest, importH5, openEmbeddings, type EmbeddingStore } from '../embeddings/index.js';
 import { withContext, type ProgressListener } from '../util/progress.js';
 import { evaluateModel, manifestVectors, type ModelEvaluation } from './evaluate.js';
@@ -109,8 +109,11 @@ function isH5(p: string): boolean {
   return /\.(h5|hdf5)$/i.test(p);
 }
 
+/** Where a model's embeddings come from; the rest of its ReportStore is read from the store. */
+type StoreRef = Pick<ReportStore, 'dir' | 'source' | 'from'>;
+
 /** Embed the manifest with one model (resumable; reused when complete). */
-async function embedModel(o: ReportOptions, manifest: Manifest, modelId: string): Promise<ReportStore> {
+async function embedModel(o: ReportOptions, manifest: Manifest, modelId: string): Promise<StoreRef> {
   const log = o.log ?? (() => {});
   const extractor = await loadExtractor(modelId, { executionProvider: o.executionProvider, intraOpThreads: o.threads });
   const dir = join(resolve(o.workDir), 'embeddings', modelId);
@@ -129,13 +132,13 @@ async function embedModel(o: ReportOptions, manifest: Manifest, modelId: string)
   }
   const what = res.alreadyComplete ? 'reused' : `computed (${res.embedded} new, ${res.resumed} resumed)`;
   log(`${modelId}: embeddings ${what} in ${relative(process.cwd(), dir) || '.'}`);
-  return { dir, source: 'embedded', contentHash: '', dim: 0, count: 0 };
+  return { dir, source: 'embedded' };
 }
 
 /** A given store folder, or the study's HDF5 files imported once into the work folder. */
-async function givenStore(o: ReportOptions, manifest: Manifest, given: string): Promise<ReportStore> {
+async function givenStore(o: ReportOptions, manifest: Manifest, given: string): Promise<StoreRef> {
   const p = resolve(given);
-  if (isStore(p)) return { dir: p, source: 'store', contentHash: '', dim: 0, count: 0 };
+  if (isStore(p)) return { dir: p, source: 'store' };
   if (!isH5(p)) {
     throw new CbirError('not an embedding store (no meta.json) nor HDF5 files', {
       file: given,
@@ -156,7 +159,21 @@ async function givenStore(o: ReportOptions, manifest: Manifest, given: string): 
       `${r.meta.modelId}: imported ${r.found} vectors from ${r.files.length} HDF5 file(s)${r.renormalized ? ` (${r.renormalized} re-normalised)` : ''}`,
     );
   }
-  return { dir, source: 'hdf5', from: p, contentHash: '', dim: 0, count: 0 };
+  return { dir, source: 'hdf5', from: p };
+}
+
+/**
+ * Before any work: every model id must be known and able to run (weights present), so a typo or
+ * a missing download in the last model does not fail the run after the first ones were embedded.
+ * The failing ones are loaded, which throws the registry's own error (unknown id, missing weights).
+ */
+async function checkModels(ids: readonly string[]): Promise<void> {
+  const ready = new Set((await listModels()).filter((m) => m.weightsPresent).map((m) => m.id));
+  for (const id of ids) {
+    if (ready.has(id)) continue;
+    const extractor = await loadExtractor(id);
+    await extractor.close();
+  }
 }
 
 /** Evaluate one store (its rows must be the manifest's, in order). */
@@ -204,6 +221,7 @@ export async function runReport(o: ReportOptions): Promise<ReportRun> {
       code: 'report/no-models',
     });
   }
+  await checkModels(models);
   const manifest = typeof o.data === 'string' ? await readManifest(o.data) : o.data;
   const indexSize = resolveIndexSize(o.indexSize, manifest);
   const evaluations: ModelEvaluation[] = [];

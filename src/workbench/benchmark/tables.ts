@@ -63,6 +63,26 @@ export function precisionAtNTable(modelId: string, p: PrecisionAtN, ci: Precisio
   };
 }
 
+/** k-NN classification of one model as a one-row table (knn_classification.csv). */
+export function knnClassificationTable(e: ModelEvaluation): Table {
+  return {
+    title: `k-NN classification (${e.modelId})`,
+    columns: ['model', 'k', ...CLASSIFICATION_COLUMNS],
+    rows: [[e.modelId, e.knn.k, ...classificationRow(e.knn)]],
+  };
+}
+
+/** Linear probing of one model as a one-row table (linear_probing.csv), or null when skipped. */
+export function probeTable(e: ModelEvaluation): Table | null {
+  if (!e.probe) return null;
+  const p = e.probe;
+  return {
+    title: `Linear probing (${e.modelId})`,
+    columns: ['model', 'best_epoch', 'epochs_run', 'best_val_accuracy', ...CLASSIFICATION_COLUMNS],
+    rows: [[e.modelId, p.bestEpoch + 1, p.epochsRun, p.bestValAccuracy, ...classificationRow(p.metrics)]],
+  };
+}
+
 /** Table 3: overall P@1/3/5/10, micro and macro, with 95 % intervals. */
 export function retrievalTable(evals: ModelEvaluation[]): Table {
   const columns = [

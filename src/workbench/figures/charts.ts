@@ -1,5 +1,6 @@
 /** General plotly charts for notebooks: dot-and-whisker intervals and line plots. */
 import type { PlotlyFigure } from './specs.js';
+import { PALETTE } from './colors.js';
 
 /** A dot-and-whisker plot (estimate with interval per row), e.g. P@1 of each model with its 95 % bootstrap interval. */
 export function intervalFigure(
@@ -57,18 +58,7 @@ export function lineFigure(
     marker?: { x: number; y: number; text: string }[];
   },
 ): PlotlyFigure {
-  const palette = [
-    '#1f77b4',
-    '#ff7f0e',
-    '#2ca02c',
-    '#d62728',
-    '#9467bd',
-    '#8c564b',
-    '#e377c2',
-    '#7f7f7f',
-    '#bcbd22',
-    '#17becf',
-  ];
+  const palette = PALETTE.slice(0, 10);
   const data: PlotlyFigure['data'] = series.map((s, i) => ({
     type: 'scatter',
     mode: 'lines',

@@ -48,7 +48,6 @@ export {
   type PngOptions,
 } from './png.js';
 export { precisionCurve, indexSizePoints, perClassPoints, bestModel } from './read.js';
-export { tableHtml, type TableHtmlOptions } from '../tables/html.js';
 export {
   renderQueryGrid,
   gridLayout,

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Manifest } from '../data/manifest.js';
 import type { ModelEvaluation } from '../benchmark/evaluate.js';
-import { precisionAtNTable, classificationRow, CLASSIFICATION_COLUMNS } from '../benchmark/tables.js';
+import { precisionAtNTable, knnClassificationTable, probeTable } from '../benchmark/tables.js';
 import type { Table } from '../tables/write.js';
 import { PROJECT_ROOT } from '../paths.js';
 import {
@@ -44,26 +44,6 @@ export function datasetOf(m: Manifest): ReportDataset {
     modalities: [...m.modalities],
     datasets: [...m.datasets],
     splits: { train: m.indicesOf('train').length, val: m.indicesOf('val').length, test: m.indicesOf('test').length },
-  };
-}
-
-/** k-NN classification of one model as a one-row table (knn_classification.csv). */
-export function knnClassificationTable(e: ModelEvaluation): Table {
-  return {
-    title: `k-NN classification (${e.modelId})`,
-    columns: ['model', 'k', ...CLASSIFICATION_COLUMNS],
-    rows: [[e.modelId, e.knn.k, ...classificationRow(e.knn)]],
-  };
-}
-
-/** Linear probing of one model as a one-row table (linear_probing.csv), or null when skipped. */
-export function probeTable(e: ModelEvaluation): Table | null {
-  if (!e.probe) return null;
-  const p = e.probe;
-  return {
-    title: `Linear probing (${e.modelId})`,
-    columns: ['model', 'best_epoch', 'epochs_run', 'best_val_accuracy', ...CLASSIFICATION_COLUMNS],
-    rows: [[e.modelId, p.bestEpoch + 1, p.epochsRun, p.bestValAccuracy, ...classificationRow(p.metrics)]],
   };
 }
 

@@ -17,7 +17,7 @@ import type { ModelEvaluation } from '../benchmark/evaluate.js';
 import { writeFigures, type WriteFiguresOptions } from '../figures/index.js';
 import { decodeReport, encodeReport } from './json.js';
 import { renderSummary } from './summary.js';
-import type { ReportData } from './types.js';
+import type { ReportData, ReportModel } from './types.js';
 
 export const REPORT_FILE = 'report.json';
 
@@ -36,10 +36,9 @@ export interface SaveReportOptions {
 
 const posix = (p: string) => p.split('\\').join('/');
 
-/** Per-model files: knn.csv and the model's tables. Returns their paths relative to `out`. */
-async function writeModelFiles(out: string, e: ModelEvaluation, m: Manifest, r: ReportData): Promise<string[]> {
-  const model = r.models.find((x) => x.modelId === e.modelId)!;
-  const dir = join(out, e.modelId);
+/** Per-model files: knn.csv (from the run's k-NN table) and the model's tables. Returns their paths relative to `out`. */
+async function writeModelFiles(out: string, model: ReportModel, e: ModelEvaluation, m: Manifest): Promise<string[]> {
+  const dir = join(out, model.modelId);
   await mkdir(dir, { recursive: true });
   await writeKnnCsv(e.table, m.filepaths, join(dir, 'knn.csv'));
   const files = [join(dir, 'knn.csv')];
@@ -74,11 +73,11 @@ function allFiles(r: ReportData, tableFiles: string[]): string[] {
 export async function saveReport(src: SaveSource, out: string, opts: SaveReportOptions = {}): Promise<ReportData> {
   const dir = resolve(out);
   await mkdir(dir, { recursive: true });
-  const models = [];
+  const models: ReportModel[] = [];
   for (const m of src.report.models) {
     const e = src.evaluations.find((x) => x.modelId === m.modelId);
     if (!e) throw new Error(`internal: no evaluation of ${m.modelId}`);
-    models.push({ ...m, files: await writeModelFiles(dir, e, src.manifest, src.report) });
+    models.push({ ...m, files: await writeModelFiles(dir, m, e, src.manifest) });
   }
   const tableFiles: string[] = [];
   for (const [name, t] of Object.entries(src.report.tables)) {
@@ -129,11 +128,15 @@ export async function openReport(dir: string): Promise<ReportData> {
 }
 
 /**
- * The manifest a report was made on (`override`: another copy of it). Refused when its hash
- * differs from the report's: images and labels would not match the numbers.
+ * The manifest a report was made on (`override`: another copy of it). When its hash differs from
+ * the report's, images and labels may not match the numbers: `changed: 'refuse'` (default) throws,
+ * `'warn'` returns it with a warning (for browsing, which maps rows by path).
  */
-export async function openReportManifest(r: ReportData, override?: string): Promise<Manifest> {
-  const dir = override ?? r.dataset.dir;
+export async function openReportManifest(
+  r: ReportData,
+  opts: { override?: string; changed?: 'refuse' | 'warn' } = {},
+): Promise<{ manifest: Manifest; warning: string | null }> {
+  const dir = opts.override ?? r.dataset.dir;
   if (!existsSync(dir)) {
     throw new CbirError("the report's dataset folder is gone", {
       file: dir,
@@ -141,18 +144,15 @@ export async function openReportManifest(r: ReportData, override?: string): Prom
       code: 'report/no-dataset',
     });
   }
-  const m = await readManifest(dir);
-  if (m.hash !== r.dataset.hash) {
-    throw new CbirError(
-      `the manifest changed since the report was made (hash ${m.hash.slice(0, 12)}, the report's ${r.dataset.hash.slice(0, 12)})`,
-      {
-        file: dir,
-        hint: 're-run the report on this manifest, or give the manifest it was made on',
-        code: 'report/manifest-changed',
-      },
-    );
-  }
-  return m;
+  const manifest = await readManifest(dir);
+  if (manifest.hash === r.dataset.hash) return { manifest, warning: null };
+  const what = `the manifest changed since the report was made (hash ${manifest.hash.slice(0, 12)}, the report's ${r.dataset.hash.slice(0, 12)})`;
+  if (opts.changed === 'warn') return { manifest, warning: `${dir}: ${what}` };
+  throw new CbirError(what, {
+    file: dir,
+    hint: 're-run the report on this manifest, or give the manifest it was made on',
+    code: 'report/manifest-changed',
+  });
 }
 
 /**
@@ -166,7 +166,7 @@ export async function addFigures(
   const r = await openReport(dir);
   let manifest: Manifest | null = null;
   try {
-    manifest = await openReportManifest(r, opts.manifest);
+    manifest = (await openReportManifest(r, { override: opts.manifest })).manifest;
   } catch (e) {
     if (opts.manifest || !(e instanceof CbirError) || e.code !== 'report/no-dataset') throw e;
   }
