@@ -23,3 +23,10 @@ export {
   type IndexSizeResult,
   type IndexSizePoint,
 } from './indexSize.js';
+export {
+  queryExpansion,
+  databaseAugmentation,
+  kReciprocalRerank,
+  type ExpansionOptions,
+  type KReciprocalOptions,
+} from './rerank.js';

@@ -66,3 +66,22 @@ export {
   type KnnIntersectionOptions,
   knnIntersection,
 } from './knnIntersection.js';
+export {
+  type Relevance,
+  classRelevance,
+  hierarchicalGains,
+  ordinalGains,
+  ordinalGrade,
+  labelSetRelevance,
+  labelMasks,
+} from './relevance.js';
+export {
+  type RankingScore,
+  averagePrecisionAtK,
+  recallAtK,
+  rPrecision,
+  ndcgAtK,
+  majorityVoteAccuracy,
+  topOneGradeError,
+  rankingMeans,
+} from './ranking.js';
