@@ -30,3 +30,4 @@ export {
   type ExpansionOptions,
   type KReciprocalOptions,
 } from './rerank.js';
+export { readStudyKnnCsv, type StudyKnnCsvOptions } from './studyCsv.js';
