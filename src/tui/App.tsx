@@ -26,11 +26,14 @@ import {
   appKeys,
   exportJob,
   initialAppState,
+  keyTarget,
   reduceApp,
   type AppAction,
   type AppCommand,
   type AppState,
 } from './app-state.js';
+import { KeyBusContext, KeyQueue, type KeyBus } from './input.js';
+import { splitKeys, type Keypress } from './keys.js';
 import type { Screen } from './app-state.js';
 import { Frame, screenContent, statusLines } from './AppScreens.js';
 
@@ -187,6 +190,33 @@ function useAppEffects(props: AppProps, dispatch: Dispatch, ref: MutableRefObjec
 }
 
 /**
+ * Every key, one at a time: the screen's handler (registered with `useKeys`) first, then the
+ * global keys (`appKeys`). Ink's chunks of several keys are split; the rest of a chunk after a
+ * key that changes what has the keys waits for the next render (see input.ts).
+ */
+function useAppInput(
+  s: AppState,
+  ref: MutableRefObject<AppState>,
+  run: (c: AppCommand) => void,
+): { bus: KeyBus; queue: KeyQueue } {
+  const bus = useRef<KeyBus>(new Set()).current;
+  const latestRun = useRef(run);
+  latestRun.current = run;
+  const queue = useRef<KeyQueue | null>(null);
+  queue.current ??= new KeyQueue(
+    (k: Keypress) => {
+      for (const slot of [...bus]) if (slot.current.active) slot.current.handler(k.input, k.key);
+      for (const c of appKeys(ref.current, k.input, k.key)) latestRun.current(c);
+    },
+    () => keyTarget(ref.current),
+  );
+  useInput((input, key) => queue.current!.push(splitKeys(input, key)));
+  useEffect(() => queue.current!.rendered(keyTarget(s)));
+  useEffect(() => () => queue.current!.clear(), []);
+  return { bus, queue: queue.current };
+}
+
+/**
  * The TUI: a run screen (new run with live per-model progress) and views of a report (tables
  * with best values and intervals, the query browser), export, help. See `HELP` for the keys.
  * The state is one `AppState` (app-state.ts) changed by the pure `reduceApp`.
@@ -205,9 +235,7 @@ export function App(props: AppProps) {
   const fx = useAppEffects(props, dispatch, ref);
   useModelsAndClock(props, s, dispatch);
   useQueryData(props, s, dispatch, ref);
-  useInput((input, key) => {
-    for (const c of appKeys(ref.current, input, key)) fx.run(c);
-  });
+  const { bus } = useAppInput(s, ref, fx.run);
   const status = statusLines(s, width);
   const contentHeight = height - 3 - status.lines.length;
   const shown = screenContent(s, {
@@ -221,5 +249,9 @@ export function App(props: AppProps) {
     onOpen: (d) => fx.openReport(d),
     imageMode: props.imageMode ?? detectImageMode(),
   });
-  return <Frame state={s} shown={shown} status={status} width={width} height={height} contentHeight={contentHeight} />;
+  return (
+    <KeyBusContext.Provider value={bus}>
+      <Frame state={s} shown={shown} status={status} width={width} height={height} contentHeight={contentHeight} />
+    </KeyBusContext.Provider>
+  );
 }

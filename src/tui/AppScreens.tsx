@@ -4,15 +4,15 @@
  */
 import type { ReactNode } from 'react';
 import { Box, Text } from 'ink';
-import { buildView, VIEWS } from './views.js';
-import { TableView, START_CURSOR } from './TableView.js';
+import { buildView, compareView, VIEWS, type ViewModel } from './views.js';
+import { TableView, startCursor } from './TableView.js';
 import { QueryView, type QueryCursor } from './QueryView.js';
 import { SetupView, type SetupState } from './SetupView.js';
 import { RunView } from './RunView.js';
 import { Help } from './Help.js';
-import { displayPath, truncate, truncateLeft, wrapLines } from './layout.js';
+import { truncate, truncateLeft, wrapLines } from './layout.js';
 import { modelIds } from './report.js';
-import { runNote, TABS, type AppAction, type AppState } from './app-state.js';
+import { headerWhere, runNote, TABS, type AppAction, type AppState } from './app-state.js';
 import type { ImageMode } from './image.js';
 
 /** A screen's title, legend line and content. */
@@ -59,6 +59,8 @@ function runScreen(s: AppState, c: ScreenContext): Shown {
       onStart={c.onStart}
       onOpen={c.onOpen}
       onCapture={(captured) => c.dispatch({ type: 'captured', captured })}
+      onNote={(text) => c.dispatch({ type: 'status', status: { text, color: 'yellow' } })}
+      openDir={s.report?.dir ?? null}
       width={c.width}
       height={c.height}
       active={c.active}
@@ -104,11 +106,14 @@ export function screenContent(s: AppState, c: ScreenContext): Shown {
   if (!s.report) {
     const text =
       'No report open. Press 0 to run one or to open a report folder, or start with `cbir tui --report <dir>`.';
-    const title = VIEWS.find((v) => v.key === s.screen)!.label;
+    const title = VIEWS.find((v) => v.key === s.screen)?.label ?? 'Open reports compared';
     return { title, legend: '', content: <Text color="yellow">{truncate(text, c.width)}</Text> };
   }
   if (s.screen === 'queries') return queryScreen(s, c);
-  const view = buildView(s.report, s.screen, { overallMode: s.overallMode });
+  const view: ViewModel =
+    s.screen === 'compare'
+      ? compareView(s.reports, s.reports.indexOf(s.report))
+      : buildView(s.report, s.screen, { overallMode: s.overallMode });
   const content = (
     <TableView
       key={`${view.key}-${s.overallMode}`}
@@ -116,7 +121,7 @@ export function screenContent(s: AppState, c: ScreenContext): Shown {
       width={c.width}
       height={c.height}
       active={c.active}
-      cursor={s.cursors[view.key] ?? START_CURSOR}
+      cursor={s.cursors[view.key] ?? startCursor(view)}
       onCursor={(cursor) => c.dispatch({ type: 'cursor', view: view.key, cursor })}
     />
   );
@@ -143,9 +148,8 @@ export function Frame(props: {
   contentHeight: number;
 }) {
   const { state: s, shown, width } = props;
-  const where = s.report?.dir
-    ? truncateLeft(displayPath(s.report.dir), Math.max(10, width - shown.title.length - 3))
-    : '';
+  const head = headerWhere(s);
+  const where = head ? truncateLeft(head, Math.max(10, width - shown.title.length - 3)) : '';
   return (
     <Box flexDirection="column" width={width} height={props.height}>
       <Text wrap="truncate">

@@ -1,13 +1,17 @@
 import { Box, Text } from 'ink';
 import { truncate } from './layout.js';
 
-/** Every key of the TUI, by screen (shown by `?`). */
+/**
+ * Every key of the TUI, by screen (shown by `?`); 19 lines, so that it fits an 80 × 24 terminal.
+ * Keys read together (a paste, tmux send-keys) act one by one, as if typed.
+ */
 export const HELP: [string, [string, string][]][] = [
   [
     'everywhere',
     [
       ['0', 'run screen: new run, or its progress (s stop, n new run)'],
       ['1…7, Tab', 'views (overall … queries), as on the top line'],
+      ['r / R, c', 'next / previous open report; c: compare them (Table 3 of each)'],
       ['e', 'export the current view (then c = CSV, m = Markdown)'],
       ['?', 'this help (Esc closes)'],
       ['q', 'quit (asks again while a run is going; a rerun resumes)'],
@@ -27,12 +31,11 @@ export const HELP: [string, [string, string][]][] = [
       ['↑ ↓', 'select a match (its image shows on the right)'],
       ['w / W', 'next / previous query whose top-1 match is wrong'],
       ['/', 'find a query by number, path or class'],
-      ['m / M', 'next / previous model'],
-      ['+ / -', 'more / fewer matches'],
+      ['m / M, + / -', 'next / previous model; more / fewer matches'],
       ['v', 'images on / off'],
     ],
   ],
-  ['run screen', [['↑↓ Enter Space', 'move; edit a field or start; tick a model']]],
+  ['run screen', [['↑↓ Enter Space', 'move · edit / start · tick (no weights: how to get them)']]],
 ];
 
 /** The help overlay, cut to the box. */

@@ -1,11 +1,12 @@
 import { useEffect, useRef, useState } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
 import type { Manifest } from '../workbench/index.js';
-import { clamp, fit, scrollOffset, truncate, truncateLeft } from './layout.js';
+import { clamp, fit, queryImageSize, scrollOffset, truncate, truncateLeft } from './layout.js';
 import { findQuery, nextMiss, queryMatches, type QueryMatch, type QuerySet } from './queries.js';
 import { terminalImage, type ImageMode } from './image.js';
 import { useSyncState } from './hooks.js';
 import { editText, type KeyLike } from './keys.js';
+import { useKeys } from './input.js';
 
 /** Where the query browser is (kept by the App so that export and model switching see it). */
 export interface QueryCursor {
@@ -20,22 +21,25 @@ export interface QueryCursor {
 
 export const START_QUERY: QueryCursor = { model: 0, query: 0, match: 0, n: 10, images: true };
 
-const IMG_COLS = 16;
-const IMG_ROWS = 7;
-
-/** Loads and caches image renderings (path → lines or an error line). */
-function useImage(path: string | null, mode: ImageMode, enabled: boolean): string[] | null {
+/** Loads and caches image renderings (path and size → lines or an error line). */
+function useImage(
+  path: string | null,
+  mode: ImageMode,
+  size: { cols: number; rows: number } | null,
+  enabled: boolean,
+): string[] | null {
   const cache = useRef(new Map<string, string[]>());
   const [, bump] = useState(0);
+  const id = path && size ? `${size.cols}x${size.rows}:${path}` : null;
   useEffect(() => {
-    if (!path || !enabled || cache.current.has(path)) return;
+    if (!id || !path || !size || !enabled || cache.current.has(id)) return;
     let live = true;
-    terminalImage(path, IMG_COLS, IMG_ROWS, mode)
+    terminalImage(path, size.cols, size.rows, mode)
       .then((lines) => {
-        cache.current.set(path, lines);
+        cache.current.set(id, lines);
       })
       .catch(() => {
-        cache.current.set(path, ['(unreadable)']);
+        cache.current.set(id, ['(unreadable)']);
       })
       .finally(() => {
         if (live) bump((x) => x + 1);
@@ -43,8 +47,8 @@ function useImage(path: string | null, mode: ImageMode, enabled: boolean): strin
     return () => {
       live = false;
     };
-  }, [path, mode, enabled]);
-  return path ? (cache.current.get(path) ?? null) : null;
+  }, [id, mode, enabled]);
+  return id ? (cache.current.get(id) ?? null) : null;
 }
 
 /** What a navigation key does: the new cursor, and a note to show ('' clears it). */
@@ -139,7 +143,7 @@ function useQueryKeys(props: QueryViewProps): { find: string | null; note: strin
     finding(null);
     apply(findMove(props.read(), text, live.current.qs, live.current.m));
   };
-  useInput(
+  useKeys(
     (input, key) => {
       const f = findRef.current;
       if (f !== null) {
@@ -231,16 +235,17 @@ export function QueryView(props: QueryViewProps) {
   const q = clamp(cursor.query, nq);
   const info = qs && m && nq > 0 ? queryMatches(qs, m, q, cursor.n) : null;
   const match = clamp(cursor.match, info?.matches.length ?? 0);
-  const showImages = cursor.images && width >= 64 && height >= 2 * IMG_ROWS + 4;
+  const size = cursor.images ? queryImageSize(width, height) : null;
+  const showImages = size !== null;
   const sel = info?.matches[match];
-  const queryImg = useImage(info && m ? m.resolvePath(info.row) : null, props.imageMode, showImages && active);
-  const matchImg = useImage(sel && m ? m.resolvePath(sel.row) : null, props.imageMode, showImages && active);
+  const queryImg = useImage(info && m ? m.resolvePath(info.row) : null, props.imageMode, size, showImages && active);
+  const matchImg = useImage(sel && m ? m.resolvePath(sel.row) : null, props.imageMode, size, showImages && active);
   const model = props.models[cursor.model] ?? '';
   if (props.error) return <Message text={props.error} color="red" height={height} width={width} wrap />;
   if (props.loading || !qs || !m)
     return <Message text={props.loading ?? 'loading…'} color="yellow" height={height} width={width} />;
   if (!info) return <Message text={`${model}: no test queries`} color="yellow" height={height} width={width} />;
-  const panel = showImages ? IMG_COLS + 2 : 0;
+  const panel = size ? size.cols + 2 : 0;
   const lw = width - panel;
   const head = `Query ${q + 1}/${nq} · ${model} (${cursor.model + 1}/${props.models.length}) · top-1 ${info.matches[0]?.correct ? '✓' : '✗'} · ${info.hits}/${info.matches.length} correct`;
   const classW = Math.min(24, Math.max(10, Math.floor((lw - 10 - (qs.sims ? 7 : 0)) / 2)));

@@ -1,10 +1,12 @@
 import { useRef } from 'react';
-import { Box, Text, useInput } from 'ink';
-import type { ModelInfo } from '../workbench/index.js';
+import { resolve } from 'node:path';
+import { Box, Text } from 'ink';
+import { findCard, weightsDirs, type ModelInfo } from '../workbench/index.js';
 import { clamp, displayPath, scrollOffset, truncate } from './layout.js';
 import { reportCommand, type RunRequest } from './runner.js';
 import { useSyncState } from './hooks.js';
 import { editText, type KeyLike } from './keys.js';
+import { useKeys } from './input.js';
 
 /** The setup screen's choices. */
 export interface SetupState {
@@ -65,7 +67,40 @@ export type SetupKey =
   | { kind: 'edit'; text: string }
   | { kind: 'state'; state: SetupState }
   | { kind: 'start' }
+  | { kind: 'note'; text: string }
   | null;
+
+/**
+ * What to do about a model whose weights are not here: where they were looked for, and the two
+ * ways to get them (pull, or export and place the ONNX file). `card` is the model's card (its
+ * ONNX file name and download URL), when known.
+ */
+export function missingWeightsNote(
+  info: ModelInfo,
+  card: { file: string; url?: string | null } | null,
+  dirs: string[],
+): string {
+  const file = card?.file ?? `${info.id}.onnx`;
+  const noUrl = card !== null && !card.url;
+  const pull = `\`cbir models pull ${info.id}${noUrl ? ' --url <url>' : ''}\`${noUrl ? ' (its card has no download URL)' : ''}`;
+  return (
+    `${info.id} cannot run here: its weights (${file}) are not in ${dirs.map((d) => displayPath(d)).join(' or ')}. ` +
+    `Pull them with ${pull}, or export them with models/export/export_onnx.py ` +
+    `and place ${file} in models/weights/ (or $CBIR_MODELS); then restart the UI to tick it.`
+  );
+}
+
+/** The note for a model without weights, from its card on disk. */
+function weightsNote(info: ModelInfo): string {
+  let card: { file: string; url?: string | null } | null = null;
+  try {
+    const c = findCard(info.id);
+    if (c) card = { file: c.onnx.file, url: c.onnx.url ?? null };
+  } catch {
+    card = null; // an unreadable card: the note names the usual file name
+  }
+  return missingWeightsNote(info, card, weightsDirs());
+}
 
 /** Pure: a key on item `focus` of `items` (↑↓ jk PgUp PgDn move; Enter edits / starts; Space or Enter toggles). */
 function setupKey(
@@ -90,7 +125,8 @@ function setupKey(
   if (it.kind === 'text' && key.return)
     return { kind: 'edit', text: it.field === 'out' ? setupRequest(s, defaultOut).out : s[it.field] };
   if (it.kind === 'toggle') return { kind: 'state', state: { ...s, [it.field]: !s[it.field] } };
-  if (it.kind === 'model' && it.info.weightsPresent) {
+  if (it.kind === 'model' && !it.info.weightsPresent) return { kind: 'note', text: weightsNote(it.info) };
+  if (it.kind === 'model') {
     const id = it.info.id;
     return {
       kind: 'state',
@@ -110,6 +146,10 @@ interface SetupProps {
   onStart: () => void;
   onOpen: (dir: string) => void;
   onCapture: (captured: boolean) => void;
+  /** Shows a message on the status line (a model that cannot run: what to do). */
+  onNote: (text: string) => void;
+  /** The report open now (the views show it), if any. */
+  openDir: string | null;
   width: number;
   height: number;
   active: boolean;
@@ -126,7 +166,7 @@ function useSetupKeys(props: SetupProps, items: Item[]): { focus: number; editin
     setEditing(v);
     props.onCapture(v !== null);
   };
-  useInput(
+  useKeys(
     (input, key) => {
       const it = live.current[clamp(focusRef.current, live.current.length)];
       const ed = editingRef.current;
@@ -136,6 +176,7 @@ function useSetupKeys(props: SetupProps, items: Item[]): { focus: number; editin
         else if (k?.kind === 'edit') edit(k.text);
         else if (k?.kind === 'state') props.update(k.state);
         else if (k?.kind === 'start') props.onStart();
+        else if (k?.kind === 'note') props.onNote(k.text);
         return;
       }
       const e = editText(ed, input, key, { clear: true });
@@ -154,11 +195,19 @@ function useSetupKeys(props: SetupProps, items: Item[]): { focus: number; editin
   return { focus: clamp(focus, items.length), editing };
 }
 
-/** The text of a field's value on screen. */
-function fieldText(s: SetupState, field: 'data' | 'out' | 'replicates' | 'open', out: string): string {
+/** The text of a field's value on screen; the report folder to open says when it is the one open now. */
+function fieldText(
+  s: SetupState,
+  field: 'data' | 'out' | 'replicates' | 'open',
+  out: string,
+  openDir: string | null,
+): string {
   if (field === 'data') return s.data || 'phantom (synthetic, made once in .cache/)';
   if (field === 'out') return displayPath(out);
-  if (field === 'open') return s.open || '(a report folder, e.g. runs/start)';
+  if (field === 'open') {
+    if (!s.open) return openDir ? '(a report folder: Enter, type it)' : '(a report folder, e.g. runs/start)';
+    return openDir && resolve(s.open) === resolve(openDir) ? `${s.open}  (open now · Enter: another folder)` : s.open;
+  }
   return s.replicates + ' replicates';
 }
 
@@ -171,6 +220,7 @@ function SetupLine(props: {
   state: SetupState;
   models: ModelInfo[] | null;
   req: RunRequest;
+  openDir: string | null;
   width: number;
 }) {
   const { item: it, focused: isF, state: s, width } = props;
@@ -183,7 +233,8 @@ function SetupLine(props: {
       return <Text bold>{truncate(text, width)}</Text>;
     }
     case 'text': {
-      const shown = isF && props.editing !== null ? `${props.editing}▌` : fieldText(s, it.field, props.req.out);
+      const shown =
+        isF && props.editing !== null ? `${props.editing}▌` : fieldText(s, it.field, props.req.out, props.openDir);
       return (
         <Text wrap="truncate" inverse={isF && props.active && props.editing === null}>
           {truncate(`${mark} ${lab(it.label)}${shown}`, width)}
@@ -223,6 +274,8 @@ function setupHint(item: Item, editing: string | null, message?: string): string
   if (message) return message;
   if (item.kind === 'text') return 'Enter: edit this field';
   if (item.kind === 'start') return 'Enter: start (finished steps are reused: a run resumes)';
+  if (item.kind === 'model' && !item.info.weightsPresent)
+    return `${item.info.id}: weights missing, cannot be ticked · Space: how to get them`;
   return 'Space/Enter: toggle';
 }
 
@@ -254,6 +307,7 @@ export function SetupView(props: SetupProps) {
               state={s}
               models={props.models}
               req={req}
+              openDir={props.openDir}
               width={width}
             />
           </Box>

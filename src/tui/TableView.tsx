@@ -1,9 +1,10 @@
 import { useEffect } from 'react';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
 import type { DisplayRow, ViewModel } from './views.js';
 import type { KeyLike } from './keys.js';
 import { clamp, fit, tableWidths, scrollOffset, truncate, visibleColumns } from './layout.js';
 import { useSyncState } from './hooks.js';
+import { useKeys } from './input.js';
 
 /** Cursor and scroll position of a table view. */
 export interface TableCursor {
@@ -14,6 +15,12 @@ export interface TableCursor {
 }
 
 export const START_CURSOR: TableCursor = { row: 0, col: 1, rowOffset: 0, colStart: 1 };
+
+/** Where the cursor starts in a view: its first data row (count rows such as 'classes' are skipped). */
+export function startCursor(view: Pick<ViewModel, 'rows'>): TableCursor {
+  const first = view.rows.findIndex((r) => !r.meta);
+  return { ...START_CURSOR, row: Math.max(0, first) };
+}
 
 /** The cursor clamped to the table, with the row and column scroll that keeps it in view. */
 export function placeCursor(
@@ -109,14 +116,14 @@ function TableRow(props: {
 function useTableCursor(
   dims: TableDims,
   active: boolean,
-  initial: TableCursor | undefined,
+  initial: TableCursor,
   onCursor?: (c: TableCursor) => void,
 ): TableCursor {
-  const [cur, setCur, curRef] = useSyncState<TableCursor>(placeCursor(initial ?? START_CURSOR, dims));
+  const [cur, setCur, curRef] = useSyncState<TableCursor>(placeCursor(initial, dims));
   useEffect(() => {
     onCursor?.(cur);
   }, [cur]);
-  useInput(
+  useKeys(
     (input, key) => {
       const next = tableKey(curRef.current, input, key, dims);
       if (next) setCur(next);
@@ -128,8 +135,9 @@ function useTableCursor(
 
 /**
  * A table of a view in a fixed box: column 0 stays, other columns scroll sideways (◂ ▸ show
- * hidden ones), rows scroll; the best value of a column is marked `*` (bold green); the line
- * under the table describes the selected cell. Keys: arrows / hjkl, PgUp/PgDn, Home/End.
+ * hidden ones), rows scroll; the best value of a column is marked `*` (bold green, in a cell of
+ * its own: a gap always separates it from the value before); the line under the table describes
+ * the selected cell; the cursor starts on the first data row. Keys: arrows / hjkl, PgUp/PgDn, Home/End.
  */
 export function TableView(props: {
   view: ViewModel;
@@ -146,7 +154,8 @@ export function TableView(props: {
   const bodyHeight = Math.max(1, height - (hasGroups ? 3 : 2));
   const widths = tableWidths(view, width, Math.max(8, Math.floor(width / 4)));
   const dims = { nRows, nCols, bodyHeight, widths, width: width - 1 };
-  const { row, col, rowOffset, colStart: start } = useTableCursor(dims, active, props.cursor, props.onCursor);
+  const initial = props.cursor ?? startCursor(view);
+  const { row, col, rowOffset, colStart: start } = useTableCursor(dims, active, initial, props.onCursor);
   if (view.empty) {
     return (
       <Box height={height} flexDirection="column">

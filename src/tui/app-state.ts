@@ -6,7 +6,15 @@
  */
 import { join } from 'node:path';
 import type { Manifest, ModelInfo, ReportData, Table } from '../workbench/index.js';
-import { buildView, OVERALL_MODES, VIEWS, type OverallMode, type TableViewKey, type ViewKey } from './views.js';
+import {
+  buildView,
+  compareView,
+  OVERALL_MODES,
+  VIEWS,
+  type OverallMode,
+  type TableKey,
+  type ViewKey,
+} from './views.js';
 import type { TableCursor } from './TableView.js';
 import { START_QUERY, type QueryCursor } from './QueryView.js';
 import type { SetupState } from './SetupView.js';
@@ -15,8 +23,10 @@ import type { QuerySet } from './queries.js';
 import { modelIds } from './report.js';
 import { reduceRun, stopRunState, type RunMessage, type RunState } from './runner.js';
 import type { KeyLike } from './keys.js';
+import { displayPath } from './layout.js';
 
-export type Screen = 'run' | ViewKey;
+/** The screens: the run screen, the views of the current report (1…7), and the open reports side by side. */
+export type Screen = 'run' | ViewKey | 'compare';
 
 /** The status line's message. */
 export interface Status {
@@ -35,7 +45,10 @@ export interface QueryState {
 }
 
 export interface AppState {
+  /** The current report: the one the views show. */
   report: ReportData | null;
+  /** Every report opened in this session, in the order opened (one per folder); `report` is one of them. */
+  reports: ReportData[];
   screen: Screen;
   help: boolean;
   /** Waiting for the export format key. */
@@ -46,7 +59,7 @@ export interface AppState {
   confirmQuit: boolean;
   status: Status | null;
   overallMode: OverallMode;
-  cursors: Partial<Record<TableViewKey, TableCursor>>;
+  cursors: Partial<Record<TableKey, TableCursor>>;
   setup: SetupState;
   /** Models offered on the run screen; null while they are listed. */
   models: ModelInfo[] | null;
@@ -83,8 +96,10 @@ export function initialAppState(o: {
   models?: ModelInfo[] | null;
   now?: number;
 }): AppState {
+  const open = o.report?.dir ? { open: displayPath(o.report.dir) } : {};
   return {
     report: o.report ?? null,
+    reports: o.report ? [o.report] : [],
     screen: o.screen ?? (o.report ? 'overall' : 'run'),
     help: false,
     exporting: false,
@@ -93,7 +108,7 @@ export function initialAppState(o: {
     status: null,
     overallMode: 'values',
     cursors: {},
-    setup: { ...DEFAULT_SETUP, ...o.setup },
+    setup: { ...DEFAULT_SETUP, ...o.setup, ...open },
     models: o.models ?? null,
     run: null,
     runScreen: 'setup',
@@ -104,6 +119,7 @@ export function initialAppState(o: {
 
 export type AppAction =
   | { type: 'opened'; report: ReportData; note?: string }
+  | { type: 'switch-report'; index: number }
   | { type: 'status'; status: Status | null }
   | { type: 'screen'; screen: Screen }
   | { type: 'help'; open: boolean }
@@ -111,7 +127,7 @@ export type AppAction =
   | { type: 'captured'; captured: boolean }
   | { type: 'confirm-quit'; on: boolean }
   | { type: 'overall-mode' }
-  | { type: 'cursor'; view: TableViewKey; cursor: TableCursor }
+  | { type: 'cursor'; view: TableKey; cursor: TableCursor }
   | { type: 'setup'; setup: SetupState }
   | { type: 'models'; models: ModelInfo[] }
   | { type: 'run-started'; run: RunState }
@@ -175,18 +191,51 @@ function reduceRunActions(s: AppState, a: AppAction): AppState {
   }
 }
 
+/** A report's folder as shown. */
+export function reportPlace(r: ReportData): string {
+  return r.dir ? displayPath(r.dir) : '(a report not saved)';
+}
+
+/** An open report as shown: `#1 runs/start`. */
+export function reportLabel(s: AppState, r: ReportData): string {
+  return `#${s.reports.indexOf(r) + 1} ${reportPlace(r)}`;
+}
+
+/** A report opened: it becomes the current one, added to the open reports (or replacing the one of its folder). */
+function openedReport(s: AppState, report: ReportData, note?: string): AppState {
+  const at = s.reports.findIndex((r) => r === report || (r.dir !== null && r.dir === report.dir));
+  const reports = at >= 0 ? s.reports.map((r, i) => (i === at ? report : r)) : [...s.reports, report];
+  const others =
+    reports.length > 1 ? ` · ${reports.length} reports open: r / R switch between them, c compares them` : '';
+  return {
+    ...s,
+    report,
+    reports,
+    query: START_QUERY_STATE,
+    cursors: {},
+    screen: 'overall',
+    setup: report.dir ? { ...s.setup, open: displayPath(report.dir) } : s.setup,
+    status: { text: (note ?? `opened ${report.dir}`) + others, color: 'green' },
+  };
+}
+
+/** Switch the views to open report `index` (the screen and the table cursors stay, the query browser restarts). */
+function switchReport(s: AppState, index: number): AppState {
+  const report = s.reports[index];
+  if (!report || report === s.report) return s;
+  const setup = report.dir ? { ...s.setup, open: displayPath(report.dir) } : s.setup;
+  const next = { ...s, report, query: START_QUERY_STATE, setup };
+  const text = `report ${reportLabel(next, report)} (${index + 1} of ${s.reports.length}) · r / R: next / previous · c: compare`;
+  return { ...next, status: { text, color: 'green' } };
+}
+
 /** The App's reducer (pure). */
 export function reduceApp(s: AppState, a: AppAction): AppState {
   switch (a.type) {
     case 'opened':
-      return {
-        ...s,
-        report: a.report,
-        query: START_QUERY_STATE,
-        cursors: {},
-        screen: 'overall',
-        status: { text: a.note ?? `opened ${a.report.dir}`, color: 'green' },
-      };
+      return openedReport(s, a.report, a.note);
+    case 'switch-report':
+      return switchReport(s, a.index);
     case 'status':
       return { ...s, status: a.status };
     case 'screen':
@@ -244,7 +293,10 @@ function screenKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
       { type: 'status', status: null },
     ];
   if (key.tab) {
-    const i = TABS.findIndex((t) => t.screen === s.screen);
+    const i = Math.max(
+      0,
+      TABS.findIndex((t) => t.screen === (s.screen === 'compare' ? 'overall' : s.screen)),
+    );
     const next = TABS[(i + (key.shift ? TABS.length - 1 : 1)) % TABS.length].screen;
     return [
       { type: 'screen', screen: next },
@@ -252,8 +304,36 @@ function screenKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
     ];
   }
   if (input === 'i' && s.screen === 'overall') return [{ type: 'overall-mode' }];
+  if (input === 'r' || input === 'R' || input === 'c') return reportKeys(s, input);
+  if (s.screen === 'compare' && key.escape) return [{ type: 'screen', screen: 'overall' }];
   if (s.screen === 'run' && s.runScreen === 'progress') return runScreenKeys(s, input, key);
   return [];
+}
+
+/** r / R: the next / previous open report; c: the open reports compared (c again: back to the overall table). */
+function reportKeys(s: AppState, input: string): AppCommand[] {
+  const say = (text: string): AppCommand[] => [{ type: 'status', status: { text, color: 'yellow' } }];
+  if (!s.report) return say('no report open: run one or open a report folder on the run screen (0)');
+  if (input === 'c')
+    return [
+      { type: 'screen', screen: s.screen === 'compare' ? 'overall' : 'compare' },
+      { type: 'status', status: null },
+    ];
+  const n = s.reports.length;
+  if (n < 2)
+    return say(
+      `only ${reportLabel(s, s.report)} is open: a finished run, or a folder opened on the run screen (0), adds another`,
+    );
+  const i = s.reports.indexOf(s.report);
+  return [{ type: 'switch-report', index: (i + (input === 'r' ? 1 : n - 1)) % n }];
+}
+
+/**
+ * What has the keys now: while this stays the same, the keys of one chunk go on to the same
+ * screen handler; when it changes, the rest waits for the new screen (see input.ts).
+ */
+export function keyTarget(s: AppState): readonly unknown[] {
+  return [s.screen, s.runScreen, s.help, s.exporting, s.overallMode, s.report];
 }
 
 /**
@@ -290,6 +370,8 @@ export function exportJob(s: AppState, exportDir?: string): { table: Table; dir:
   const r = s.report;
   const dir = exportDir ?? (r?.dir ? join(r.dir, 'exports') : join(process.cwd(), 'exports'));
   if (!r || s.screen === 'run') return null;
+  if (s.screen === 'compare')
+    return { table: compareView(s.reports, s.reports.indexOf(r)).table, dir, name: 'compare' };
   if (s.screen !== 'queries') {
     const v = buildView(r, s.screen, { overallMode: s.overallMode });
     if (v.empty) return null;
@@ -304,10 +386,26 @@ export function exportJob(s: AppState, exportDir?: string): { table: Table; dir:
   return { table: queryTable(qs, s.query.manifest.m, q, qc.n), dir, name: `query_${model}_${q + 1}` };
 }
 
-/** The status line's note about a run going on while another screen shows. */
+/** The status line's note about a run going on while another screen shows (and where it writes). */
 export function runNote(s: AppState): string {
   const r = s.run;
-  if (r?.status !== 'running' || r.current < 0 || s.screen === 'run') return '';
+  if (r?.status !== 'running' || s.screen === 'run') return '';
+  const to = `(run → ${displayPath(r.request.out)}; 0: progress)`;
+  if (r.current < 0) return `▶ ${r.figures ? 'figures' : r.dataProgress ? 'phantom dataset' : 'run starting'} ${to}`;
   const p = r.models[r.current];
-  return `▶ ${p.model} ${p.phase} ${p.total ? Math.floor((p.done / p.total) * 100) : 0}%`;
+  return `▶ ${p.model} ${p.phase} ${p.total ? Math.floor((p.done / p.total) * 100) : 0}% ${to}`;
+}
+
+/**
+ * The header's right side: on the run screen, the folder a run writes into (never the open
+ * report, which is not what runs); on a view, the report it shows (`#2 runs/x` when several are open).
+ */
+export function headerWhere(s: AppState): string {
+  if (s.screen === 'run') {
+    const r = s.run;
+    if (!r || s.runScreen !== 'progress') return '';
+    return r.status === 'running' ? `run in progress → ${displayPath(r.request.out)}` : displayPath(r.request.out);
+  }
+  if (!s.report) return '';
+  return s.reports.length > 1 ? reportLabel(s, s.report) : s.report.dir ? displayPath(s.report.dir) : '';
 }

@@ -26,18 +26,43 @@ export function fit(s: string, width: number, align: 'left' | 'right' = 'left'):
 }
 
 /**
- * Column widths of a view: the longest label or cell, plus `pad` leading characters (spaces, the
- * last one the `*` best mark). Column 0 (the row label) is capped at `maxLabel`.
+ * Column widths of a view: the longest label or cell, plus `pad` leading spaces (the gap to the
+ * column on the left), plus one cell for the `*` best mark in a column that has one, so that a
+ * star never touches the value before it. Column 0 (the row label) is capped at `maxLabel`.
  */
 export function columnWidths(v: Pick<ViewModel, 'labels' | 'rows'>, maxLabel = 16, pad = 1): number[] {
   return v.labels.map((l, c) => {
     let w = l.length;
-    for (const r of v.rows) w = Math.max(w, r.cells[c]?.text.length ?? 0);
-    return c === 0 ? Math.min(w, maxLabel) : w + pad;
+    let star = 0;
+    for (const r of v.rows) {
+      const cell = r.cells[c];
+      w = Math.max(w, cell?.text.length ?? 0);
+      if (cell?.best) star = 1;
+    }
+    return c === 0 ? Math.min(w, maxLabel) : w + pad + star;
   });
 }
 
-/** Column widths with two characters before each value when the whole table then fits in `width`, else one. */
+/** A count with its noun: `1 class`, `3 classes`, `? queries` when unknown. */
+export function plural(n: unknown, one: string, many = `${one}s`): string {
+  const shown = typeof n === 'number' ? (Number.isInteger(n) ? String(n) : n.toFixed(3)) : n ? String(n) : '?';
+  return `${shown} ${n === 1 ? one : many}`;
+}
+
+/**
+ * The size (columns × text rows) of each of the query browser's two images (query above, match
+ * below, a caption line each) in a content box of `width` × `height`, or null when there is no
+ * room: about square (a text row holds two pixel rows), at least 16 × 7 (the size at 80 × 24),
+ * at most 62 × 30, and at most a third of the width, so the match list keeps 48 columns or more.
+ */
+export function queryImageSize(width: number, height: number): { cols: number; rows: number } | null {
+  const rows = Math.min(30, Math.floor((height - 4) / 2));
+  const cols = Math.min(2 * rows + 2, Math.floor(width / 3), width - 48);
+  if (rows < 7 || cols < 16) return null;
+  return { cols, rows: Math.min(rows, Math.ceil(cols / 2)) };
+}
+
+/** Column widths with two spaces before each value when the whole table then fits in `width`, else one. */
 export function tableWidths(v: Pick<ViewModel, 'labels' | 'rows'>, width: number, maxLabel = 16): number[] {
   const wide = columnWidths(v, maxLabel, 2);
   return wide.reduce((a, b) => a + b, 0) + 3 <= width ? wide : columnWidths(v, maxLabel, 1);

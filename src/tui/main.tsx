@@ -4,7 +4,7 @@
  * terminal's alternate screen.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { displayPath } from './layout.js';
 import { render } from 'ink';
 import { openReport, PROJECT_ROOT, REPORT_FILE } from '../workbench/index.js';
@@ -33,35 +33,65 @@ export interface TuiOptions {
  */
 export const TUI_DEFAULT_MODELS = ['classic', 'hog4x4x9', 'tiny16', 'tiny-vit', 'tiny-cnn', 'tiny-sam'];
 
+/** Whether `dir` holds a finished report (its report.json). */
+function isReportFolder(dir: string): boolean {
+  return existsSync(join(dir, REPORT_FILE));
+}
+
+/**
+ * A folder for new results next to `dir` that is not a finished report (no report.json), so a
+ * suggested command never writes over one: `dir` itself when it is free, else `dir-2`, `dir-3`…
+ * (folders that exist but hold no report, e.g. an interrupted run, are reused: it resumes).
+ */
+export function freshOut(dir: string, finished: (d: string) => boolean = isReportFolder): string {
+  if (!finished(dir)) return dir;
+  const base = dir.replace(/[\\/]+$/, '');
+  for (let i = 2; ; i++) if (!finished(`${base}-${i}`)) return `${base}-${i}`;
+}
+
 /**
  * What `cbir tui` prints when stdin or stdout is not a terminal: the `cbir` commands that do
  * the same work, and for --report where its tables are. `report` is the opened report, if any.
+ * The commands write into fresh folders (`freshOut`), never into a finished report; with
+ * --report they reuse its work folder, so nothing that is there is recomputed.
  */
-export function refusal(o: TuiOptions, report?: ReportData | null): string {
+export function refusal(
+  o: TuiOptions,
+  report?: ReportData | null,
+  finished: (dir: string) => boolean = isReportFolder,
+): string {
   const lines = [
     'cbir tui: the terminal UI needs an interactive terminal (stdin and stdout must be a TTY); not starting.',
     '',
   ];
   if (o.report) {
-    const dir = displayPath(report?.dir ?? o.report);
+    const full = report?.dir ?? o.report;
+    const dir = displayPath(full);
     const data = o.data ?? report?.dataset.dir ?? '<manifest dir>';
     const models = (report ? modelIds(report) : []).join(',') || '<model ids>';
+    const model = report?.models[0]?.modelId ?? '<model id>';
+    const work = displayPath(report?.work ?? join(full, 'work'));
+    const taken = (d: string) => resolve(d) === resolve(full) || finished(d); // the open report is finished
+    const again = displayPath(freshOut(full, taken));
+    const one = displayPath(freshOut(`${full}-${model.replace(/[^A-Za-z0-9._-]/g, '')}`, taken));
     lines.push(
       `The report's tables are files already: ${join(dir, 'summary.md')} (all tables, Markdown), ${join(dir, REPORT_FILE)} (everything, typed),`,
       `${join(dir, 'table3_retrieval.csv')} (P@N, micro and macro) and the other table*.csv / comparison.csv next to it.`,
-      'The same numbers without the UI:',
-      `  cbir report --data ${displayPath(data)} --models ${models} --out ${dir}      (reuses ${report ? displayPath(report.work) : join(dir, 'work')}: nothing is recomputed that is there)`,
-      `  cbir eval --data ${displayPath(data)} --model ${report?.models[0]?.modelId ?? '<model id>'} --out ${dir}      (one model)`,
+      `The same numbers without the UI, into new folders (${dir} stays as it is):`,
+      `  cbir report --data ${displayPath(data)} --models ${models} --work ${work} --out ${again}      (reuses ${work}: nothing is recomputed that is there)`,
+      `  cbir eval --data ${displayPath(data)} --model ${model} --work ${work} --out ${one}      (one model)`,
     );
   } else {
     const models = (o.models?.length ? o.models : TUI_DEFAULT_MODELS).join(',');
-    const out = displayPath(o.out ?? defaultRunOut(o.data ?? null));
+    const full = freshOut(o.out ?? defaultRunOut(o.data ?? null), finished);
+    const out = displayPath(full);
+    const one = displayPath(freshOut(`${full}-${models.split(',')[0]}`, finished));
     lines.push(
       'The same work without the UI:',
       o.data
         ? `  cbir report --data ${o.data} --models ${models} --out ${out}`
         : `  cbir start --models ${models} --out ${out}      (the phantom dataset; or cbir report --data <manifest dir> ...)`,
-      `  cbir eval --data ${o.data ?? '<manifest dir>'} --model ${models.split(',')[0]} --out ${out}      (one model)`,
+      `  cbir eval --data ${o.data ?? '<manifest dir>'} --model ${models.split(',')[0]} --out ${one}      (one model)`,
       'and `cbir models list` for the model ids.',
     );
   }
@@ -87,7 +117,8 @@ export async function runTui(
     data: o.data && !o.report ? o.data : '',
     out: o.out ?? '',
     models: o.models?.length ? o.models : TUI_DEFAULT_MODELS,
-    open: existsSync(join(start, REPORT_FILE)) ? displayPath(start) : '',
+    // the report open now (set by the App), else the `cbir start` report when there is one
+    open: !report && existsSync(join(start, REPORT_FILE)) ? displayPath(start) : '',
   };
   io.stdout.write('\x1b[?1049h\x1b[H'); // alternate screen: the shell's screen comes back on exit
   const restore = () => io.stdout.write('\x1b[?1049l');

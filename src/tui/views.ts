@@ -6,6 +6,7 @@
  */
 import type { Table } from '../workbench/index.js';
 import { modelIds, precisionInterval, type ReportData, type ReportTableName } from './report.js';
+import { displayPath, plural } from './layout.js';
 
 /** The views, in tab order (key 1…7); `queries` is the query browser (its own component). */
 export const VIEWS = [
@@ -19,6 +20,8 @@ export const VIEWS = [
 ] as const satisfies readonly { key: string; label: string; table: ReportTableName | null }[];
 export type ViewKey = (typeof VIEWS)[number]['key'];
 export type TableViewKey = Exclude<ViewKey, 'queries'>;
+/** Every table the TUI shows: the report's views and the open reports compared. */
+export type TableKey = TableViewKey | 'compare';
 
 /** Overall view modes: all P@N values, or micro / macro with their 95 % intervals. */
 export const OVERALL_MODES = ['values', 'micro', 'macro'] as const;
@@ -41,7 +44,7 @@ export interface DisplayRow {
 
 /** What a table view shows and exports. */
 export interface ViewModel {
-  key: TableViewKey;
+  key: TableKey;
   title: string;
   /** One line under the title (legend, counts). */
   legend: string;
@@ -105,7 +108,7 @@ export function bestCells(
 
 const META_ROWS = new Set(['queries', 'classes', 'samples']);
 
-function missing(key: TableViewKey, title: string, why: string): ViewModel {
+function missing(key: TableKey, title: string, why: string): ViewModel {
   return {
     key,
     title,
@@ -159,7 +162,7 @@ function overallValues(r: ReportData, t: Table): ViewModel {
   return {
     key: 'overall',
     title: t.title,
-    legend: `${queries ?? '?'} queries · * best per column · i: 95 % intervals`,
+    legend: `${plural(queries, 'query', 'queries')} · * best per column · i: 95 % intervals`,
     labels: ['model', ...NS.map((n) => `P@${n}`), ...NS.map((n) => `P@${n}`)],
     groups: ['', ...NS.map(() => 'micro'), ...NS.map(() => 'macro')],
     rows: t.rows.map((row, ri) => ({
@@ -219,7 +222,7 @@ function overallIntervals(r: ReportData, t: Table, average: 'micro' | 'macro'): 
   return {
     key: 'overall',
     title: `${t.title.split(':')[0]}: ${average} P@N with 95 % intervals`,
-    legend: `bootstrap percentile intervals over ${queries ?? '?'} queries${anyMissing ? ' (n/a: no precision table)' : ''} · * best · i: next`,
+    legend: `bootstrap percentile intervals over ${plural(queries, 'query', 'queries')}${anyMissing ? ' (n/a: no precision table)' : ''} · * best · i: next`,
     labels,
     groups,
     rows: rows.map((row, ri) => ({
@@ -282,7 +285,7 @@ function groupView(r: ReportData, key: 'modality' | 'dataset', tk: ReportTableNa
       const name = t.columns[col];
       const g = label(name);
       const n = countRow?.[t.columns.indexOf(`micro_p1_${g}`)];
-      return `${row[0]} · ${name.startsWith('micro') ? 'micro' : 'macro'} P@1 ${g === 'avg' ? 'over all' : `on ${g}`} = ${formatValue(row[col])}${typeof n === 'number' ? ` · ${n} queries` : ''}`;
+      return `${row[0]} · ${name.startsWith('micro') ? 'micro' : 'macro'} P@1 ${g === 'avg' ? 'over all' : `on ${g}`} = ${formatValue(row[col])}${typeof n === 'number' ? ` · ${plural(n, 'query', 'queries')}` : ''}`;
     },
   };
 }
@@ -322,7 +325,7 @@ function anatomyView(r: ReportData): ViewModel {
       const row = t.rows[ri];
       if (!row || col === 0) return row ? String(row[0]) : '';
       const name = t.columns[col];
-      return `${row[0]} · ${name} = ${formatValue(row[col])} · ${formatValue(classes?.[col])} classes, ${formatValue(samples?.[col])} queries`;
+      return `${row[0]} · ${name} = ${formatValue(row[col])} · ${plural(classes?.[col], 'class', 'classes')}, ${plural(samples?.[col], 'query', 'queries')}`;
     },
   };
 }
@@ -430,6 +433,57 @@ function pairedView(r: ReportData): ViewModel {
       if (!row) return '';
       const holm = c('p_holm') >= 0 ? `, Holm ${formatValue(row[c('p_holm')])}` : '';
       return `${row[c('model_a')]} − ${row[c('model_b')]}, ${row[c('average')]} P@${row[c('N')]}: ${formatValue(row[c('difference')])} [${formatValue(row[c('diff_lo')])}, ${formatValue(row[c('diff_hi')])}], p = ${formatValue(row[c('p_value')])}${holm}: ${row[c('significant')] === 'yes' ? 'significant' : 'not significant'}`;
+    },
+  };
+}
+
+/**
+ * The open reports side by side: each report's Table 3 (micro and macro P@1/3/5/10), one row per
+ * (report, model), labelled `#<report> <model>`. Best values are marked over all rows when every
+ * report has the same dataset (same manifest hash), else within each report (and the legend says so).
+ */
+export function compareView(reports: ReportData[], current: number): ViewModel {
+  const title = 'Open reports compared: P@N (Table 3 of each)';
+  const cols = [...NS.map((n) => `micro_p${n}`), ...NS.map((n) => `macro_p${n}`)];
+  const rows: (string | number | null)[][] = [];
+  const from: number[] = [];
+  reports.forEach((r, i) => {
+    const t = r.tables.table3_retrieval;
+    for (const row of t?.rows ?? []) {
+      rows.push([
+        r.dir ? displayPath(r.dir) : '',
+        String(row[0]),
+        ...cols.map((c) => row[t!.columns.indexOf(c)] ?? null),
+      ]);
+      from.push(i);
+    }
+  });
+  if (rows.length === 0) return missing('compare', title, 'no open report has a table3_retrieval table');
+  const sameData = new Set(reports.map((r) => r.dataset.hash)).size === 1;
+  const valueCols = cols.map((_, j) => 2 + j);
+  const best = bestCells(rows, valueCols, () => true, sameData ? undefined : (ri) => String(from[ri]));
+  const fmt = valueCols.map((c) => fractionFormatter(rows, c));
+  const cur = reports[current] ? `#${current + 1} is current (r / R switch)` : '';
+  return {
+    key: 'compare',
+    title,
+    legend: `${reports.length} open · ${cur} · ${sameData ? 'same dataset · * best per column' : 'different datasets: * best within each report'}`,
+    labels: ['report model', ...NS.map((n) => `P@${n}`), ...NS.map((n) => `P@${n}`)],
+    groups: ['', ...NS.map(() => 'micro'), ...NS.map(() => 'macro')],
+    rows: rows.map((row, ri) => ({
+      cells: [
+        { text: `#${from[ri] + 1} ${row[1]}` },
+        ...valueCols.map((c, j) => ({ text: fmt[j](row[c]), best: best.has(`${ri},${c}`) })),
+      ],
+    })),
+    table: { title, columns: ['report', 'model', ...cols], rows },
+    detail: (ri, col) => {
+      const row = rows[ri];
+      if (!row) return '';
+      const r = reports[from[ri]];
+      const where = `#${from[ri] + 1} ${row[0]} (${r.createdAt.slice(0, 10)}, dataset ${r.dataset.hash.slice(0, 8)})`;
+      if (col <= 0) return `${where} · ${row[1]}`;
+      return `${where} · ${row[1]} · ${cols[col - 1].replace('_p', ' P@')} = ${formatValue(row[col + 1])}`;
     },
   };
 }

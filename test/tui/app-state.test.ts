@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   appKeys,
   exportJob,
+  headerWhere,
   initialAppState,
   reduceApp,
   runNote,
@@ -12,12 +13,15 @@ import {
   type AppState,
 } from '../../src/tui/app-state.js';
 import { initialRunState } from '../../src/tui/runner.js';
-import { START_CURSOR, tableKey } from '../../src/tui/TableView.js';
+import { START_CURSOR, startCursor, tableKey } from '../../src/tui/TableView.js';
+import { buildView, compareView } from '../../src/tui/views.js';
+import { missingWeightsNote } from '../../src/tui/SetupView.js';
+import { KeyQueue } from '../../src/tui/input.js';
 import { findMove, queryKey, START_QUERY, type QueryCursor } from '../../src/tui/QueryView.js';
 import type { QuerySet } from '../../src/tui/queries.js';
-import { editText } from '../../src/tui/keys.js';
-import { wrapLines } from '../../src/tui/layout.js';
-import type { Manifest } from '../../src/workbench/index.js';
+import { editText, parseKeys, splitKeys } from '../../src/tui/keys.js';
+import { columnWidths, plural, queryImageSize, wrapLines } from '../../src/tui/layout.js';
+import type { Manifest, ModelInfo } from '../../src/workbench/index.js';
 import { fixtureReport } from './fixtures.js';
 
 /** Apply the state actions of `cmds` (effects are returned apart). */
@@ -82,7 +86,7 @@ test('reduceApp: a run starts on the progress screen, its messages go through re
   });
   assert.equal(s.run?.current, 0);
   assert.equal(runNote(s), '', 'no note on the run screen itself');
-  assert.equal(runNote({ ...s, screen: 'overall' }), '▶ m1 knn 25%');
+  assert.equal(runNote({ ...s, screen: 'overall' }), '▶ m1 knn 25% (run → /o; 0: progress)');
   const stopped = reduceApp(s, { type: 'run-stopped', now: 9 });
   assert.equal(stopped.run?.status, 'stopped');
   assert.equal(stopped.run?.models[0].status, 'waiting');
@@ -195,4 +199,186 @@ test('screen keys as pure functions: table cursor, query browser, text fields, s
 
   assert.deepEqual(wrapLines('one two three\n  → four', 9), ['one two', 'three', '→ four']);
   assert.deepEqual(wrapLines('a b c d', 1, 2), ['a', '…']);
+});
+
+test('splitKeys: several keys read at once become one key each, in order (escape sequences too)', () => {
+  const keys = (input: string, key = {}) => splitKeys(input, key).map((k) => [k.input, k.key]);
+  assert.deepEqual(keys('jj'), [
+    ['j', {}],
+    ['j', {}],
+  ]);
+  assert.deepEqual(keys('l l'), [
+    ['l', {}],
+    [' ', {}],
+    ['l', {}],
+  ]);
+  assert.deepEqual(keys('j\u001b[Bk\r'), [
+    ['j', {}],
+    ['', { downArrow: true }],
+    ['k', {}],
+    ['', { return: true }],
+  ]);
+  assert.deepEqual(keys('\u001b[B\u001b[A\u001bOC\u001b[6~\u001b[1;5D'), [
+    ['', { downArrow: true }],
+    ['', { upArrow: true }],
+    ['', { rightArrow: true }],
+    ['', { pageDown: true }],
+    ['', { leftArrow: true }],
+  ]);
+  // Ink strips the first Esc of a chunk and sets meta: the chunk is rebuilt
+  assert.deepEqual(keys('[B\u001b[B', { meta: true }), [
+    ['', { downArrow: true }],
+    ['', { downArrow: true }],
+  ]);
+  assert.deepEqual(keys('Wq\t\x7f\x15'), [
+    ['W', { shift: true }],
+    ['q', {}],
+    ['', { tab: true }],
+    ['', { delete: true }],
+    ['u', { ctrl: true }],
+  ]);
+  // one key as Ink recognised it stays as it is
+  assert.deepEqual(keys('', { downArrow: true }), [['', { downArrow: true }]]);
+  assert.deepEqual(keys('j'), [['j', {}]]);
+  assert.equal(parseKeys('a\u001b').at(-1)?.key.escape, true, 'Esc alone');
+});
+
+test('KeyQueue: keys go on one by one; after a key that changes the target the rest waits for the render', async () => {
+  let target = 'a';
+  const seen: string[] = [];
+  const q = new KeyQueue(
+    (k) => {
+      seen.push(`${target}:${k.input}`);
+      if (k.input === 's') target = 'b';
+    },
+    () => [target],
+    30,
+  );
+  q.push(parseKeys('jsjj'));
+  assert.deepEqual(seen, ['a:j', 'a:s'], 'the keys after s wait');
+  assert.equal(q.pending, 2);
+  q.push(parseKeys('k'));
+  assert.equal(q.pending, 3, 'new keys queue behind them');
+  q.rendered();
+  assert.deepEqual(seen, ['a:j', 'a:s', 'b:j', 'b:j', 'b:k']);
+  q.push(parseKeys('sx'));
+  await new Promise((r) => setTimeout(r, 60)); // no render came: the timer lets them go on
+  assert.deepEqual(seen.slice(-2), ['b:s', 'b:x']);
+  q.clear();
+});
+
+test('open reports: a second one is added, r / R switch, c compares them, Esc goes back; the header names the current', () => {
+  const a = fixtureReport('/runs/a');
+  const b = fixtureReport('/runs/b');
+  let s = initialAppState({ report: a });
+  assert.equal(s.setup.open, '/runs/a', 'the run screen offers the report open now');
+  assert.match(press(s, 'r').state.status?.text ?? '', /only #1 \/runs\/a is open/);
+  s = reduceApp(s, { type: 'opened', report: b, note: 'run finished: report in /runs/b' });
+  assert.deepEqual(s.reports, [a, b]);
+  assert.equal(s.report, b);
+  assert.match(s.status?.text ?? '', /run finished: report in \/runs\/b · 2 reports open: r \/ R switch/);
+  assert.equal(headerWhere(s), '#2 /runs/b');
+  s = press(s, '2').state;
+  s = press(s, 'r').state;
+  assert.equal(s.report, a);
+  assert.equal(s.screen, 'modality', 'the same view of the other report');
+  assert.equal(headerWhere(s), '#1 /runs/a');
+  assert.equal(s.setup.open, '/runs/a');
+  assert.equal(press(s, 'R').state.report, b);
+  s = press(s, 'c').state;
+  assert.equal(s.screen, 'compare');
+  assert.equal(exportJob(s)?.name, 'compare');
+  assert.deepEqual(exportJob(s)?.table.columns.slice(0, 3), ['report', 'model', 'micro_p1']);
+  assert.equal(press(s, '', { escape: true }).state.screen, 'overall');
+  assert.equal(press(s, 'c').state.screen, 'overall');
+  // the same folder opened again replaces its entry
+  const b2 = fixtureReport('/runs/b');
+  assert.equal(reduceApp(s, { type: 'opened', report: b2 }).reports.length, 2);
+  assert.match(press(initialAppState({}), 'c').state.status?.text ?? '', /no report open/);
+});
+
+test('during a run the header names the run and its folder, not the open report', () => {
+  let s = initialAppState({ report: fixtureReport('/runs/old') });
+  s = reduceApp(s, { type: 'run-started', run: initialRunState({ data: null, models: ['m'], out: '/runs/new' }) });
+  s = reduceApp(s, { type: 'screen', screen: 'run' });
+  assert.equal(headerWhere(s), 'run in progress → /runs/new');
+  assert.equal(headerWhere(reduceApp(s, { type: 'run-screen', screen: 'setup' })), '');
+  assert.equal(headerWhere(reduceApp(s, { type: 'screen', screen: 'overall' })), '/runs/old');
+  assert.match(runNote(reduceApp(s, { type: 'screen', screen: 'overall' })), /run → \/runs\/new/);
+});
+
+test('compareView: every open report’s Table 3, best over all rows for one dataset, within each report otherwise', () => {
+  const a = fixtureReport('/runs/a');
+  const b = fixtureReport('/runs/b');
+  b.tables.table3_retrieval = {
+    ...b.tables.table3_retrieval!,
+    rows: [['delta', 0.8, 0.5, 0.5, 0.4, 0.3, 0.3, 0.3, 0.3, 0.7, 0.9, 0.2, 0.4, 200]],
+  };
+  const v = compareView([a, b], 1);
+  assert.deepEqual(
+    v.rows.map((r) => r.cells[0].text),
+    ['#1 alpha', '#1 beta', '#1 gamma', '#2 delta'],
+  );
+  assert.equal(v.rows[3].cells[1].best, true, 'delta 0.80 beats beta 0.72');
+  assert.equal(v.rows[1].cells[1].best, false);
+  assert.match(v.legend, /#2 is current .* same dataset/);
+  assert.match(v.detail(3, 1), /#2 \/runs\/b .*delta · micro P@1 = 0\.800/);
+  b.dataset = { ...b.dataset, hash: 'f'.repeat(64) };
+  const w = compareView([a, b], 0);
+  assert.equal(w.rows[1].cells[1].best, true, 'different datasets: best within each report');
+  assert.equal(w.rows[3].cells[1].best, true);
+  assert.match(w.legend, /different datasets/);
+});
+
+test('Anat/Path: the cursor starts on the first model row, counts are pluralised (1 class)', () => {
+  const v = buildView(fixtureReport(), 'anatomy');
+  assert.equal(startCursor(v).row, 2, 'past the classes and samples rows');
+  assert.equal(startCursor(buildView(fixtureReport(), 'overall')).row, 0);
+  assert.match(v.detail(2, 3), /alpha · MR_anat = 0\.600 · 1 class, 50 queries/);
+  assert.match(v.detail(2, 2), /· 3 classes, 40 queries/);
+  assert.equal(plural(1, 'query', 'queries'), '1 query');
+  assert.equal(plural(undefined, 'query', 'queries'), '? queries');
+});
+
+test('best-value stars get a cell of their own: a column with a star is one wider, so a gap stays before it', () => {
+  const v = {
+    labels: ['model', 'P@1', 'k'],
+    rows: [
+      { cells: [{ text: 'a' }, { text: '0.622', best: true }, { text: '12' }] },
+      { cells: [{ text: 'b' }, { text: '0.500' }, { text: '7' }] },
+    ],
+  };
+  assert.deepEqual(columnWidths(v, 16, 1), [5, 7, 3]);
+  assert.deepEqual(columnWidths(v, 16, 2), [5, 8, 4]);
+});
+
+test('query images scale with the terminal: 16 × 7 at 80 × 24, larger when there is room, none when too small', () => {
+  assert.deepEqual(queryImageSize(80, 19), { cols: 16, rows: 7 });
+  const big = queryImageSize(160, 43)!;
+  assert.ok(big.cols >= 36 && big.rows >= 18, JSON.stringify(big));
+  assert.ok(2 * big.rows + 2 <= 43 && 160 - big.cols - 2 >= 48, 'both images and the match list fit');
+  const huge = queryImageSize(400, 200)!;
+  assert.deepEqual(huge, { cols: 62, rows: 30 });
+  assert.equal(queryImageSize(60, 40), null);
+  assert.equal(queryImageSize(120, 15), null);
+});
+
+test('a model without weights: the note names it, where it was looked for, and how to get it', () => {
+  const info = {
+    id: 'vit-b16',
+    name: 'ViT',
+    dim: 768,
+    builtin: false,
+    kind: 'study',
+    weightsPresent: false,
+    path: null,
+  };
+  const note = missingWeightsNote(info as ModelInfo, { file: 'vit-b16.onnx', url: null }, ['/w/models/weights']);
+  assert.match(note, /^vit-b16 cannot run here: its weights \(vit-b16\.onnx\) are not in \/w\/models\/weights/);
+  assert.match(note, /`cbir models pull vit-b16 --url <url>` \(its card has no download URL\)/);
+  assert.match(note, /export_onnx\.py/);
+  assert.doesNotMatch(
+    missingWeightsNote(info as ModelInfo, { file: 'v.onnx', url: 'https://x/v.onnx' }, ['/w']),
+    /--url/,
+  );
 });

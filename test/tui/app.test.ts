@@ -300,3 +300,100 @@ test('opening an old report folder (no report.json) shows the message and the re
     cleanup();
   }
 });
+
+test('keys read in one chunk all act, in order (tmux send-keys jj): the cursor moves two rows', async () => {
+  const app = mount({ report: fixtureReport() });
+  await app.see(/alpha · micro P@1 = 0\.610/);
+  app.stdin.write('jj');
+  await app.see(/gamma · micro P@1 = 0\.500/);
+  app.stdin.write('ll');
+  await app.see(/gamma · micro P@5 = 0\.410/);
+  app.stdin.write('k' + KEYS.up + 'h'); // a letter, an arrow and a letter in one write
+  await app.see(/alpha · micro P@3 = 0\.550/);
+  // a chunk that switches views: the keys after the switch go to the new view
+  app.stdin.write('3j');
+  await app.see(/Table 9[\s\S]*beta · CT_anat = 0\.900 · 2 classes, 60 queries/);
+  app.stdin.write('1i');
+  await app.see(/Table 3: micro P@N with 95 % intervals/);
+  app.unmount();
+});
+
+test('a best-value star never touches the value before it, in every view with stars, wide or narrow', async () => {
+  for (const columns of [80, 60, 48]) {
+    const app = mount({ report: fixtureReport(), size: { columns, rows: 24 } });
+    await app.see(/Table 3/);
+    for (const k of ['1', '2', '3', '4', '5']) {
+      await app.press(k);
+      await tick();
+      const f = app.frame();
+      assert.ok(f.includes('*'), `no star at ${columns} columns, view ${k}:\n${f}`);
+      assert.doesNotMatch(f, /[^\s›◂]\*/, `a star touches a value at ${columns} columns, view ${k}:\n${f}`);
+    }
+    app.unmount();
+  }
+});
+
+test('Anat/Path: the cursor starts on the first model, not on a count row; one class is "1 class"', async () => {
+  const app = mount({ report: fixtureReport() });
+  await app.see(/Table 3/);
+  await app.press('3');
+  await app.see(/alpha · CT_anat = 0\.800 · 2 classes, 60 queries/);
+  assert.match(app.frame(), /›alpha/);
+  app.stdin.write('ll');
+  await app.see(/alpha · MR_anat = 0\.600 · 1 class, 50 queries/);
+  app.unmount();
+});
+
+test('Space on a model without weights says which model and how to get its weights', async () => {
+  const app = mount({ setup: { models: ['tiny16'] } });
+  await app.see(/New run/);
+  app.stdin.write('jjjj'); // Start → Or open → tiny16 → hist64 → vit-b16
+  await app.see(/vit-b16: weights missing, cannot be ticked · Space: how to get them/);
+  await app.press(' ');
+  await app.until((f) => /vit-b16 cannot run here: its weights/.test(f.replace(/\n/g, ' ')), 'the note');
+  const f = app.frame().replace(/\n/g, ' ');
+  assert.match(f, /cbir models pull vit-b16/);
+  assert.match(app.frame(), /\[ \] vit-b16/, 'still not ticked');
+  assertFits(app.frame());
+  app.unmount();
+});
+
+test('a run while a report is open: the run screen names the open report and the run’s folder; both reports stay open', async () => {
+  let send: (m: RunMessage) => void = () => {};
+  const fresh = fixtureReport('/tmp/out-x');
+  fresh.tables.table3_retrieval!.rows = [['delta', 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.85, 0.95, 0.4, 0.6, 200]];
+  const app = mount({
+    report: fixtureReport('/runs/old'),
+    initialScreen: 'run',
+    setup: { out: '/tmp/out-x', models: ['tiny16'] },
+    startRun: (_req, on) => {
+      send = on;
+      return { stop: async () => {} };
+    },
+    loadReport: async () => fresh,
+  });
+  await app.see(/Or open +\/runs\/old +\(open now/);
+  assert.doesNotMatch(app.frame(), /runs\/start/);
+  await app.press(KEYS.enter);
+  await app.see(/Run in progress/);
+  const header = app.frame().split('\n')[1];
+  assert.match(header, /run in progress → \/tmp\/out-x/);
+  assert.doesNotMatch(header, /runs\/old/);
+  await app.press('1');
+  await app.see(/\(run → \/tmp\/out-x; 0: progress\)/);
+  send({ type: 'done', out: '/tmp/out-x' });
+  await app.until((f) => /2 reports open: r \/ R switch/.test(f.replace(/\n/g, ' ')), 'the new report');
+  assert.match(app.frame().split('\n')[1], /#2 \/tmp\/out-x/);
+  assert.match(app.frame(), /delta +\*0\.900/);
+  await app.press('r');
+  await app.see(/alpha +0\.610/);
+  assert.match(app.frame().split('\n')[1], /#1 \/runs\/old/);
+  await app.press('c');
+  await app.see(/Open reports compared[\s\S]*#1 alpha[\s\S]*#2 delta +\*0\.900/);
+  assertFits(app.frame());
+  await app.press('?');
+  await app.see(/r \/ R, c +next \/ previous open report; c: compare them/);
+  assert.match(app.frame(), /no weights: how to get them/, 'the whole help fits 80 × 24');
+  assert.doesNotMatch(app.frame(), /more lines/);
+  app.unmount();
+});

@@ -210,6 +210,37 @@ test('the App on the real report: overall P@1 from the CSV on screen, the query 
   app.unmount();
 });
 
+/** The longest run of ASCII-ramp characters (an image drawn as text) in a frame, from and to a non-blank one. */
+function widestImageLine(frame: string): number {
+  let best = 0;
+  for (const m of frame.matchAll(/[.:\-=+*#%@][ .:\-=+*#%@]*[.:\-=+*#%@]/g)) best = Math.max(best, m[0].length);
+  return best;
+}
+
+test('the query images scale with the terminal: 16 columns at 80 × 24, wider and taller at 160 × 48', async () => {
+  const report: ReportData = await openReport(out);
+  const sizes: Record<string, { wide: number; lines: number }> = {};
+  for (const [columns, rows] of [
+    [80, 24],
+    [160, 48],
+  ]) {
+    const app = render(
+      createElement(App, { report, size: { columns, rows }, models: [], imageMode: 'ascii', initialScreen: 'queries' }),
+    );
+    for (let i = 0; i < 250 && widestImageLine(app.lastFrame() ?? '') < 8; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200)); // the match's image too
+    const frame = app.lastFrame() ?? '';
+    const lines = frame.split('\n').filter((l) => widestImageLine(l) >= 4).length;
+    sizes[columns] = { wide: widestImageLine(frame), lines };
+    assert.ok(frame.split('\n').length <= rows - 1, `${columns} × ${rows}: the frame is too tall`);
+    app.unmount();
+  }
+  assert.ok(sizes[80].wide >= 8 && sizes[80].wide <= 16, JSON.stringify(sizes));
+  assert.ok(sizes[160].wide > 24, `at 160 × 48 the images stay small: ${JSON.stringify(sizes)}`);
+  assert.ok(sizes[160].lines > 2 * sizes[80].lines - 2, `not taller: ${JSON.stringify(sizes)}`);
+});
+
 test('the query browser says how to fix a report whose dataset folder is gone', async () => {
   const r = await openReport(out);
   const report: ReportData = { ...r, dataset: { ...r.dataset, dir: join(tmp.dir, 'moved-away') } };
@@ -242,8 +273,14 @@ test('runTui without a terminal refuses (exit code 2) and prints the equivalent 
   assert.equal(code, 2);
   const esc = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   assert.match(err, /needs an interactive terminal/);
-  assert.match(err, new RegExp(`cbir report --data ${esc(data)} --models tiny16,hist64 --out ${esc(out)}`));
-  assert.match(err, /cbir eval --data .* --model tiny16/);
+  // into new folders (the report's work folder is reused), never into the finished report
+  const work = esc(join(out, 'work'));
+  assert.match(
+    err,
+    new RegExp(`cbir report --data ${esc(data)} --models tiny16,hist64 --work ${work} --out ${esc(out)}-2 `),
+  );
+  assert.match(err, new RegExp(`cbir eval --data .* --model tiny16 --work ${work} --out ${esc(out)}-tiny16 `));
+  assert.doesNotMatch(err, new RegExp(`--out ${esc(out)}( |$)`, 'm'));
   await assert.rejects(
     runTui({ report: join(tmp.dir, 'nowhere') }, { stdin: notTty, stdout: notTty, stderr }),
     /report folder not found/,

@@ -51,7 +51,11 @@ best=$(tail -n +2 "$REPORT/table3_retrieval.csv" | cut -d, -f"$MI" | sort -g | t
 see "*$(printf '%.3f' "$best")"
 echo "ok: best micro P@1 $(printf '%.3f' "$best") marked *"
 
+# several keys in one write (as a fast typist or `send-keys ll` sends them): each one moves
+key ll; see "micro P@5 ="
+key hh; see "micro P@1 ="
 key Down; key Right; see "micro P@3 ="
+echo "ok: keys sent together (ll, hh) each move the cursor"
 key i; see "micro P@N with 95 % intervals"; see "95 % CI"
 key i; see "macro P@N with 95 % intervals"
 key i; see "Table 3: retrieval precision"
@@ -67,6 +71,7 @@ echo "ok: every table view"
 key 7; see "Query 1/"
 screen | grep -qE "^ +1 [✓✗] " || fail "no top-1 match with a ✓/✗ mark"
 key Right; see "Query 2/"
+key ll; see "Query 4/"
 key w
 for _ in $(seq 1 50); do screen | grep -qE "top-1 ✗|every query's top-1" && break; sleep 0.2; done
 screen | grep -qE "top-1 ✗|every query's top-1" || fail "w did not go to a query with a wrong top-1 match"
@@ -85,5 +90,6 @@ key q; see "TUI-EXIT=0"
 wait "$NOTTY" || true
 [ "$(cat "$EXPORTS/notty.rc")" = 2 ] || { cat "$EXPORTS/notty.err" >&2; fail "without a TTY: exit code $(cat "$EXPORTS/notty.rc"), expected 2"; }
 grep -q "cbir report --data .* --out " "$EXPORTS/notty.err" || { cat "$EXPORTS/notty.err" >&2; fail "without a TTY: no cbir report command printed"; }
+if grep -qE -- "--out $REPORT( |\$)" "$EXPORTS/notty.err"; then cat "$EXPORTS/notty.err" >&2; fail "without a TTY: a suggested command writes into the finished report $REPORT"; fi
 echo "ok: without a terminal: exit code 2 and the cbir report command"
 echo "smoke.sh: all checks passed ($REPORT)"

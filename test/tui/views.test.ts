@@ -4,7 +4,7 @@ import { bestCells, buildView, formatValue } from '../../src/tui/views.js';
 import { columnWidths, scrollOffset, truncate, truncateLeft, visibleColumns } from '../../src/tui/layout.js';
 import { initialRunState, reduceRun, reportCommand, type RunMessage } from '../../src/tui/runner.js';
 import type { ProgressEvent } from '../../src/workbench/index.js';
-import { refusal, TUI_DEFAULT_MODELS } from '../../src/tui/main.js';
+import { freshOut, refusal, TUI_DEFAULT_MODELS } from '../../src/tui/main.js';
 import { grayColor, imageMode, renderGray } from '../../src/tui/image.js';
 import { DEFAULT_MODELS } from '../../src/cli/commands/start.js';
 import { modelIds } from '../../src/tui/report.js';
@@ -244,14 +244,38 @@ test('reportCommand and the non-TTY refusal name the equivalent cbir commands', 
   );
   const r = fixtureReport('/tmp/some-report');
   r.dataset = { ...r.dataset, dir: '/data/phantom' };
-  const text = refusal({ report: '/tmp/some-report' }, r);
+  const none = () => false;
+  const text = refusal({ report: '/tmp/some-report' }, r, none);
   assert.match(text, /needs an interactive terminal/);
-  assert.match(text, /cbir report --data \/data\/phantom --models alpha,beta,gamma --out \/tmp\/some-report/);
-  assert.match(text, /cbir eval --data \/data\/phantom --model alpha/);
+  // new folders next to the finished report, reusing its work folder; never --out the report itself
+  assert.match(
+    text,
+    /cbir report --data \/data\/phantom --models alpha,beta,gamma --work \/tmp\/some-report\/work --out \/tmp\/some-report-2 /,
+  );
+  assert.match(
+    text,
+    /cbir eval --data \/data\/phantom --model alpha --work \/tmp\/some-report\/work --out \/tmp\/some-report-alpha /,
+  );
+  assert.doesNotMatch(text, /--out \/tmp\/some-report( |$)/m);
   assert.match(text, /table3_retrieval\.csv/);
-  const t2 = refusal({ data: '/data/mine', models: ['tiny16'], out: '/tmp/o' });
-  assert.match(t2, /cbir report --data \/data\/mine --models tiny16 --out \/tmp\/o/);
-  assert.match(t2, /cbir eval --data \/data\/mine --model tiny16/);
+  // a -2 that is a finished report too: -3
+  const taken = new Set(['/tmp/some-report-2', '/tmp/some-report-alpha']);
+  const t3 = refusal({ report: '/tmp/some-report' }, r, (d) => taken.has(d));
+  assert.match(t3, /--out \/tmp\/some-report-3 /);
+  assert.match(t3, /--out \/tmp\/some-report-alpha-2 /);
+  const t2 = refusal({ data: '/data/mine', models: ['tiny16'], out: '/tmp/o' }, null, none);
+  assert.match(t2, /cbir report --data \/data\/mine --models tiny16 --out \/tmp\/o\n/);
+  assert.match(t2, /cbir eval --data \/data\/mine --model tiny16 --out \/tmp\/o-tiny16 /);
+  const t4 = refusal({ data: '/data/mine', models: ['tiny16'], out: '/tmp/o' }, null, (d) => d === '/tmp/o');
+  assert.match(t4, /cbir report --data \/data\/mine --models tiny16 --out \/tmp\/o-2\n/, 'a finished report there');
+  assert.equal(
+    freshOut('/x/r/', (d) => d === '/x/r/' || d === '/x/r-2'),
+    '/x/r-3',
+  );
+  assert.equal(
+    freshOut('/x/free', () => false),
+    '/x/free',
+  );
 });
 
 test('the run screen ticks the models `cbir start` runs', () => {
