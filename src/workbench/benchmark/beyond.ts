@@ -5,7 +5,10 @@
  * Every gain over plain search comes with a bootstrap interval and the paired sign-flip test
  * on the test queries; test queries never take part in a choice.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Manifest } from '../data/manifest.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { computeKnnTable, type KnnTable } from '../knn/table.js';
 import { databaseAugmentation, kReciprocalRerank, queryExpansion } from '../knn/rerank.js';
 import {
@@ -16,6 +19,8 @@ import {
   majorityVoteAccuracy,
   ndcgAtK,
   ordinalGains,
+  ordinalGrade,
+  topOneGradeError,
   pairedPrecisionTest,
   precisionAtN,
   rPrecision,
@@ -42,6 +47,9 @@ export interface RankingRow {
   ndcgMicro: number;
   ndcgMacro: number;
   majorityMicro: number;
+  /** Ordinal rows: mean |Δgrade| of the top-1 neighbour and the share within one grade. */
+  gradeMAE?: number;
+  withinOneGrade?: number;
 }
 
 function labelsOf(m: Manifest, rows: Int32Array): Int32Array {
@@ -96,8 +104,14 @@ export function rankingScores(m: Manifest, t: KnnTable, k = 10, orders?: Ordinal
       ndcgMicro: nd.micro,
       ndcgMacro: nd.macro,
       majorityMicro: mv.micro,
+      ...(relevance === 'ordinal' ? gradeFields(m, t, orders!) : {}),
     };
   });
+}
+
+function gradeFields(m: Manifest, t: KnnTable, orders: OrdinalOrders) {
+  const e = gradeErrorOfTable(m, t, orders);
+  return e ? { gradeMAE: e.meanAbsError, withinOneGrade: e.withinOne } : {};
 }
 
 /** Per-query [P@1, AP@k] of a table (Q × 2), the matrix the intervals and paired tests resample. */
@@ -311,6 +325,8 @@ export function rankingTable(perModel: { model: string; rows: RankingRow[] }[]):
       `nDCG@${k}_micro`,
       `nDCG@${k}_macro`,
       `majority@${k}`,
+      'top1_grade_MAE',
+      'top1_within_one_grade',
     ],
     rows: perModel.flatMap(({ model, rows }) =>
       rows.map((r) => [
@@ -324,6 +340,8 @@ export function rankingTable(perModel: { model: string; rows: RankingRow[] }[]):
         r.ndcgMicro,
         r.ndcgMacro,
         r.majorityMicro,
+        r.gradeMAE ?? null,
+        r.withinOneGrade ?? null,
       ]),
     ),
     notes: [
@@ -377,4 +395,56 @@ export function rerankTable(perModel: { model: string; rows: MethodRow[] }[], k 
       'αQE: n ∈ {1, 2, 5, 10}, α ∈ {0, 3}; DBA: n ∈ {2, 5, 10}, α ∈ {0, 3}; k-reciprocal: k1 ∈ {10, 20}, k2 ∈ {1, 3, 6}, λ = 0.3; each chosen by val mAP. The adapter is fitted on train and stopped on val P@1.',
     ],
   };
+}
+
+/** `<manifest dir>/relevance.json`: how graded relevance is derived for this dataset. */
+export interface RelevanceConfig {
+  /** Label order per `MODALITY/region` (lowest grade first), for ordinal nDCG and the top-1 grade error. */
+  ordinal?: Record<string, string[]>;
+}
+
+/** Read `relevance.json` next to the manifest, or {} when there is none; a bad file is a clear error. */
+export function readRelevanceConfig(manifestDir: string): RelevanceConfig {
+  const file = join(manifestDir, 'relevance.json');
+  if (!existsSync(file)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CbirError(`relevance.json is not valid JSON (${errorMessage(e)})`, {
+      file,
+      hint: 'write {"ordinal": {"XR/knee": ["0", "1", "2", "3", "4"]}}',
+      code: 'benchmark/bad-relevance',
+    });
+  }
+  const ordinal = (raw as RelevanceConfig).ordinal;
+  const ok =
+    ordinal === undefined ||
+    (typeof ordinal === 'object' &&
+      ordinal !== null &&
+      Object.values(ordinal).every((o) => Array.isArray(o) && o.length >= 2 && o.every((l) => typeof l === 'string')));
+  if (!ok) {
+    throw new CbirError('relevance.json: "ordinal" must map "MODALITY/region" to a list of ≥ 2 labels', {
+      file,
+      hint: 'e.g. {"ordinal": {"XR/knee": ["0", "1", "2", "3", "4"]}}, labels lowest grade first',
+      code: 'benchmark/bad-relevance',
+    });
+  }
+  return { ordinal };
+}
+
+/** Mean absolute grade error of the top-1 neighbour under the declared orders (null when none applies). */
+export function gradeErrorOfTable(m: Manifest, t: KnnTable, orders: OrdinalOrders) {
+  const scales = new Map<string, number>();
+  const grade = new Int32Array(m.classes.length).fill(-1);
+  const scale = new Int32Array(m.classes.length).fill(-1);
+  m.classes.forEach((c, i) => {
+    const g = ordinalGrade(c.name, orders);
+    if (!g) return;
+    if (!scales.has(g.scale)) scales.set(g.scale, scales.size);
+    grade[i] = g.grade;
+    scale[i] = scales.get(g.scale)!;
+  });
+  if (scales.size === 0) return null;
+  return topOneGradeError(t.ids, labelsOf(m, t.queryRows), m.classIndex, grade, scale);
 }
