@@ -34,6 +34,16 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   'embed/bad-batch': 'e.g. --batch 32',
   'embed/non-finite':
     'after fixing the image run `cbir data prepare` again; after fixing the model rerun the same command: it resumes',
+  'embed/zero-norm': {
+    embed: 'after fixing the model or the images, rerun `cbir embed` (with --force for a fixed model)',
+  },
+  'embed/constant': { embed: 'after fixing the model card or weights, rerun `cbir embed` with --force' },
+  'embed/missing-images': 'fix the paths or the images root, or rebuild the manifest with `cbir data prepare`',
+  'embed/bad-path': 'rename the file, then rebuild the manifest with `cbir data prepare`',
+  // file-system failures while writing stores (`cbir embed --out`, `--work` of report / eval)
+  'fs/no-space': 'after freeing space rerun the same command: it resumes',
+  'fs/not-writable': { embed: 'pass another --out', '*': 'pass another --out (or --work)' },
+  'fs/path-blocked': { embed: 'pass another --out', '*': 'pass another --out (or --work)' },
   // embedding stores
   'embeddings/not-found': 'pass the --out folder of `cbir embed` (or of `cbir embeddings import-h5`)',
   'embeddings/incomplete': 'rerun the same `cbir embed` command: it resumes where it stopped',
@@ -56,10 +66,13 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   // HDF5 import / export
   'h5/bad-name': 'rebuild the manifest with `cbir data prepare`',
   'h5/unknown-ids': 'pass the --data the store was embedded from',
-  'h5/missing': 'embed them with `cbir embed`, or pass --allow-missing to import the found rows only',
+  'h5/missing':
+    'embed them with `cbir embed`, or pass --allow-missing to import the found rows only (then evaluate with `cbir eval --data <out>/manifest`)',
   'h5/non-finite': 're-embed it with `cbir embed`',
   // datasets
   'manifest/not-found': 'pass --data a folder made by `cbir data prepare --out <dir>`, or the CSV itself',
+  'image/not-found':
+    'when the images moved, edit "imagesRoot" in the dataset.json next to the manifest, or run the command with CBIR_IMAGES_ROOT=<folder>',
   'prepare/no-sources': 'pass --source <spec> (one or more) or --recipe <file.json>',
   'prepare/no-out': 'pass --out <dir>',
   'prepare/bad-seed': 'pass --seed 0 (any integer), or fix "seed" in the recipe',
@@ -80,7 +93,7 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   // models
   'model/unknown': '`cbir models list` shows them',
   'model/weights-missing':
-    'run `cbir models pull <id>` (with --url <url> when its card has no onnx.url), or check the --model path',
+    'run `cbir models pull <id>` (`cbir models pull <id> --url <url>` when its card has no onnx.url), or check the --model path',
   'model/no-cuda': 'pass --ep cpu (or leave --ep out)',
   'model/load': 'check the file with `cbir models verify <id>`; for CUDA problems try --ep cpu',
   'pull/no-url': 'pass --url <url> to `cbir models pull <id>`',
@@ -89,6 +102,24 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
     'pass the right URL with `cbir models pull <id> --url <url>`; after placing the file by hand, check it with `cbir models verify <id>`',
   'pull/offline': 'after copying the file, check it with `cbir models verify <id>`',
   'pull/interrupted': 'run the same `cbir models pull <id>` again to resume',
+  'pull/not-a-model': 'check --url (or --hub, --file, --revision) of `cbir models pull <id>`',
+  'pull/hub': 'e.g. `cbir models pull <id> --hub microsoft/resnet-50 --file onnx/model.onnx --revision main`',
+  'model/reference-mismatch': 'run `cbir models verify <id>` for the per-image comparison',
+  // saved indices and image search (`cbir index`, `cbir search`)
+  'index/exists': { index: 'pass another --out, or --force to replace it' },
+  'index/not-a-saved-index': 'pass the --out folder of `cbir index build` or `cbir index import-faiss`',
+  'index/newer-version': 'update radcbir, or rebuild the index with `cbir index build`',
+  'index/missing-embedding': {
+    index:
+      'embed the manifest first (`cbir embed --data <dir> --model <id> --out <store>`), or pass the --data the store was made from',
+  },
+  'index/no-manifest': { index: 'pass --data <manifest dir>, or --split all' },
+  'search/model-mismatch': 'rebuild the index with `cbir index build` from embeddings of this model',
+  'search/bad-filter': 'e.g. --filter modality=CT,dataset=<name>; `cbir index info <index dir>` lists the values',
+  'search/no-queries': 'e.g. `cbir search --index <dir> knee.png scans/`',
+  'faiss/unsupported': 'or build the index from embeddings: `cbir index build --embeddings <store>`',
+  'faiss/metadata-count': 'pass the --metadata written together with this --faiss file',
+  'faiss/dim-mismatch': 'pass the --model the vectors were made with (`cbir models list` shows the dimensions)',
 };
 
 /** The CLI line for an error raised while running `cbir <command>`, or undefined when there is none. */

@@ -1,8 +1,9 @@
-import { errorMessage, isCbirError, toolVersion } from '../workbench/index.js';
+import { closest, errorMessage, isCbirError, toolVersion } from '../workbench/index.js';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cliHintFor } from './hints.js';
+import { unknownOption, usageOptions } from './options.js';
 
 /**
  * `cbir <command> [subcommand] [options]`. Each command is one file in ./commands exporting
@@ -17,6 +18,12 @@ export interface Command {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+// `cbir models list | head`: the reader left; stop quietly instead of printing a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(0);
+});
 
 function commandNames(): string[] {
   return readdirSync(join(here, 'commands'))
@@ -46,27 +53,9 @@ async function printHelp(): Promise<void> {
   console.log(lines.join('\n'));
 }
 
-/** Levenshtein distance (for "did you mean"). */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++)
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
 /** The closest of `names` to `given` when it is near enough to be a typo, else null. */
 export function didYouMean(given: string, names: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const n of names) {
-    const d = distance(given, n);
-    if (d < bestD) [best, bestD] = [n, d];
-  }
-  return best !== null && bestD <= Math.max(1, Math.floor(given.length / 3)) ? best : null;
+  return closest(given, names);
 }
 
 /** `--help` / `-h` anywhere before `--`: the user asks for the usage, whatever the subcommand. */
@@ -103,8 +92,15 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (isCbirError(e)) {
       const cli = cliHintFor(name, e);
-      console.error(`cbir ${name}: ${e.message}${cli ? `\n  → in the CLI: ${cli}` : ''}`);
-      return 1;
+      // one prefix per line: a message that already starts with `cbir <name>` keeps its own
+      const prefix = e.message.startsWith(`cbir ${name}`) ? '' : `cbir ${name}: `;
+      console.error(`${prefix}${e.message}${cli ? `\n  → in the CLI: ${cli}` : ''}`);
+      return e.code === 'cli/unknown-option' ? 2 : 1;
+    }
+    const unknown = unknownOption(e, name, usageOptions(cmd.usage)); // commands that call parseArgs themselves
+    if (unknown) {
+      console.error(`cbir ${name}: ${unknown.message}`);
+      return 2;
     }
     if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`cbir ${name}: ${errorMessage(e)}${cmd.usage ? '\n\n' + cmd.usage : ''}`);

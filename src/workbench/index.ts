@@ -51,6 +51,16 @@ export { loadCard, loadCards } from './models/cards.js';
 export { CARDS_DIR, weightsDirs } from './models/paths.js';
 export { preprocessImage } from './models/preprocess.js';
 export { pullModel, verifyModel } from './models/pull.js';
+export { hubUrl, type HubFile, type PullOptions, type PullResult, type VerifyResult } from './models/pull.js';
+export {
+  checkReference,
+  readReference,
+  referencePath,
+  REFERENCE_MIN_COSINE,
+  type ReferenceCheck,
+  type ReferenceFile,
+} from './models/reference.js';
+export { LOCK_FILE, lockPath, readLock, type ModelsLock } from './models/lock.js';
 export { listDescriptors, createDescriptor } from './models/descriptors/index.js';
 export { GraphBuilder } from './onnx/builder.js';
 
@@ -66,6 +76,15 @@ export {
   importH5,
   type EmbeddingStore,
 } from './embeddings/index.js';
+// embeddings: degenerate-output check (embed, import-h5; `models verify` can call it), HDF5 keys and file check
+export {
+  checkEmbeddingRows,
+  degenerateError,
+  h5Keys,
+  checkHdf5File,
+  type DegenerateFinding,
+  type ImportH5Report,
+} from './embeddings/index.js';
 
 // search + knn: exact (the study's FAISS flat IP) and HNSW search, the cached k-NN table
 export { buildIndex, loadIndex, type VectorIndex, type IndexParams } from './search/index.js';
@@ -76,6 +95,24 @@ export {
   writeKnnCsv,
   indexSizeAblation,
   type KnnTable,
+} from './knn/index.js';
+
+// adapt: light adapters on frozen embeddings (beyond the study)
+export {
+  adaptEmbeddings,
+  saveAdaptedStore,
+  trainAdapter,
+  type AdaptRun,
+  type AdapterKind,
+  type TrainAdapterOptions,
+  type TrainedAdapter,
+} from './adapt/index.js';
+export {
+  queryExpansion,
+  databaseAugmentation,
+  kReciprocalRerank,
+  type ExpansionOptions,
+  type KReciprocalOptions,
 } from './knn/index.js';
 
 // metrics: precision@N (micro/macro), k-NN classification, linear probe, bootstrap, statistics
@@ -143,6 +180,7 @@ export {
 // small utilities the shells share
 export { parseCsv, readCsvRecords } from './util/csv.js';
 export { writeFileAtomic } from './util/fsx.js';
+export { closest, editDistance } from './util/closest.js';
 
 // figures (plotly specs, offline HTML, PNG via Chromium, query grids), analysis (t-SNE, PCA), notebook helpers
 export * as figures from './figures/index.js';
@@ -150,3 +188,46 @@ export { writeFigures, showFigure, type WriteFiguresOptions, type WriteFiguresRe
 export * as analysis from './analysis/index.js';
 export { tsne, pca, stratifiedSample } from './analysis/index.js';
 export * as notebook from './notebook.js';
+
+// saved indices and image search (`cbir index`, `cbir search`; the web server builds on IndexSearcher)
+export {
+  buildSavedIndex,
+  importFaissIndex,
+  saveSavedIndex,
+  openSavedIndex,
+  readSavedIndexInfo,
+  savedIndexSummary,
+  closeSavedIndex,
+  rowFile,
+  INDEX_FORMAT,
+  INDEX_VERSION,
+  type SavedIndex,
+  type SavedIndexInfo,
+  type SavedIndexModel,
+  type SavedIndexSummary,
+  type BuildSavedIndexOptions,
+  type ImportFaissOptions,
+} from './search/saved.js';
+export { readFaissHeader, readFaissMetadata, type FaissFlatHeader } from './search/faiss.js';
+export { IndexRows, type RowLabels, type RowColumn } from './search/rows.js';
+export { parseSearchFilter, filterText, type SearchFilter } from './search/filter.js';
+export {
+  IndexSearcher,
+  checkQueryModel,
+  decodeQueryImage,
+  type SearchHit,
+  type QueryResult,
+  type SearchResponse,
+  type IndexSummary,
+  type QueryOptions,
+  type FileSearchOptions,
+  type QueryFile,
+} from './search/query.js';
+export { SearchJournal } from './search/journal.js';
+export {
+  collectQueryFiles,
+  writeSearchCsv,
+  longCsvPath,
+  searchGridData,
+  type SearchGridData,
+} from './search/results.js';

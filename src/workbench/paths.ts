@@ -4,7 +4,9 @@
  * - `CBIR_DATASETS`: the real datasets folder (default `../shared/datasets`);
  * - `CBIR_STUDY`: the study's reported tables (default `../shared/study`);
  * - `CBIR_MODELS`: study model weights (ONNX), searched before `models/weights`;
- * - `CBIR_CHROMIUM`: the Chromium binary for PNG figures ('' = none).
+ * - `CBIR_CHROMIUM`: the Chromium binary for PNG figures ('' = none);
+ * - `CBIR_IMAGES_ROOT`: where the images of a manifest are, overriding its dataset.json (see readManifest);
+ * - `CBIR_HUB_URL`: the model hub `pullModel` builds hub URLs on (default https://huggingface.co).
  * Relative values are taken from the project root.
  */
 import { dirname, join, resolve } from 'node:path';
@@ -34,4 +36,14 @@ export function modelsEnvDir(env: NodeJS.ProcessEnv = process.env): string | nul
 /** $CBIR_CHROMIUM: undefined when unset, '' when set empty (meaning: no browser). */
 export function chromiumEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env.CBIR_CHROMIUM;
+}
+
+/** $CBIR_IMAGES_ROOT as an absolute folder (relative values from the working directory), or null when unset. */
+export function imagesRootEnv(env: NodeJS.ProcessEnv = process.env): string | null {
+  return env.CBIR_IMAGES_ROOT ? resolve(env.CBIR_IMAGES_ROOT) : null;
+}
+
+/** Base URL of the model hub (Hugging Face layout <base>/<org/repo>/resolve/<revision>/<file>): $CBIR_HUB_URL, default https://huggingface.co. */
+export function hubBaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return (env.CBIR_HUB_URL || 'https://huggingface.co').replace(/\/+$/, '');
 }

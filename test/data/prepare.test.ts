@@ -140,15 +140,17 @@ test('prepare: messy folder + label-CSV sources → manifest, report and splits 
     const m = await readManifest(out);
     assert.equal(m.size, r.manifest.size);
     for (let i = 0; i < m.size; i++) assert.ok(existsSync(m.resolvePath(i)), m.filepaths[i]);
+    assert.equal(m.imagesRoot, join(dir, 'data'), 'the images root: the deepest folder holding every source');
     assert.ok(
-      m.filepaths.every((p) => p.startsWith('../data/')),
-      'paths relative to the manifest folder',
+      m.filepaths.every((p) => /^(mr|head|xr)\//.test(p)),
+      `paths relative to the images root: ${m.filepaths.slice(0, 3).join(', ')}`,
     );
+    assert.equal(JSON.parse(readFileSync(join(out, 'dataset.json'), 'utf8')).imagesRoot, join(dir, 'data'));
     const rows = reportRows(out);
     const find = (kind: string, file: string) => rows.filter((x) => x.kind === kind && x.file === file);
 
     // Decoding: 16-bit and palette PNGs and a JPEG are in; the corrupt file is reported and skipped.
-    const paths = new Set(m.filepaths.map((p) => p.replace('../data/', '')));
+    const paths = new Set(m.filepaths);
     for (const p of ['mr/Training/glioma/sixteen.png', 'mr/Training/glioma/palette.png', 'mr/Training/glioma/rgb.jpg'])
       assert.ok(paths.has(p), p);
     assert.equal(find('corrupt', 'Training/glioma/broken.png').length, 1);
@@ -166,7 +168,7 @@ test('prepare: messy folder + label-CSV sources → manifest, report and splits 
       find('duplicate-dropped', 'Training/glioma/leak-copy.png')[0].detail,
       /identical bytes to mr\/Testing\/glioma\/leak\.png \(kept, in test\)/,
     );
-    assert.equal(m.entry(m.filepaths.indexOf('../data/mr/Testing/glioma/leak.png')).split, 'test');
+    assert.equal(m.entry(m.filepaths.indexOf('mr/Testing/glioma/leak.png')).split, 'test');
     assert.ok(paths.has('mr/Training/notumor/same-a.png') && !paths.has('mr/Training/notumor/same-b.png'));
     assert.match(find('duplicate-dropped', 'Training/notumor/same-b.png')[0].detail, /identical decoded pixels/);
     // Label conflict: both copies dropped.
@@ -174,8 +176,8 @@ test('prepare: messy folder + label-CSV sources → manifest, report and splits 
     assert.ok(!paths.has('mr/Training/glioma/both.png') && !paths.has('mr/Training/notumor/both.png'));
     // Label CSV: spaced header, zero-padded file names, a row without file, a file without row.
     assert.ok(paths.has('head/head_ct/007.png'));
-    assert.equal(m.entry(m.filepaths.indexOf('../data/head/head_ct/003.png')).className, 'CT/head/hemorrhage');
-    assert.equal(m.entry(m.filepaths.indexOf('../data/head/head_ct/007.png')).className, 'CT/head/normal');
+    assert.equal(m.entry(m.filepaths.indexOf('head/head_ct/003.png')).className, 'CT/head/hemorrhage');
+    assert.equal(m.entry(m.filepaths.indexOf('head/head_ct/007.png')).className, 'CT/head/normal');
     assert.match(find('missing-file', '9')[0].detail, /labels\.csv row 11: no image file for id 9/);
     assert.equal(find('missing-label', 'head_ct/010.png').length, 1);
     // One-hot CSV: multi-label and unlabeled rows are listed and excluded; ids with or without extension match.
@@ -198,7 +200,7 @@ test('prepare: messy folder + label-CSV sources → manifest, report and splits 
     // Splits: Testing kept as test; val carved from Training (10 %, per class); the rest 70/10/20.
     const split = (prefix: string) => {
       const c = { train: 0, val: 0, test: 0 };
-      for (let i = 0; i < m.size; i++) if (m.filepaths[i].startsWith('../data/' + prefix)) c[m.entry(i).split]++;
+      for (let i = 0; i < m.size; i++) if (m.filepaths[i].startsWith(prefix)) c[m.entry(i).split]++;
       return c;
     };
     // glioma Training: 20 + rgb + sixteen + palette = 23 kept (broken, leak-copy, both dropped) → 21 / 2 (round(2.3))
@@ -252,8 +254,8 @@ test('prepare: grouped seeded split — same seed gives the same manifest, group
     const c = await prepareDataset({ sources: [spec], out: join(dir, 'c'), seed: 6 });
     assert.equal(a.manifest.hash, b.manifest.hash);
     assert.equal(
-      readFileSync(join(dir, 'a', 'manifest.csv'), 'utf8').replace(/\.\.\/covid/g, ''),
-      readFileSync(join(dir, 'b', 'manifest.csv'), 'utf8').replace(/\.\.\/covid/g, ''),
+      readFileSync(join(dir, 'a', 'manifest.csv'), 'utf8'),
+      readFileSync(join(dir, 'b', 'manifest.csv'), 'utf8'),
     );
     for (const r of [a, c]) {
       const m = r.manifest;
@@ -335,7 +337,7 @@ test('prepare: duplicates across sources follow the same policy; split folders w
     const out = join(dir, 'out');
     await prepareDataset({ sources: [src('a'), src('b'), src('c')], out });
     const m = await readManifest(out);
-    const paths = new Set(m.filepaths.map((p) => p.replace(/^\.\.\//, '')));
+    const paths = new Set(m.filepaths);
     assert.ok(
       paths.has('b/test/normal/twin.png') && !paths.has('a/normal/a3.png'),
       'the test copy of another source wins',
@@ -351,7 +353,7 @@ test('prepare: duplicates across sources follow the same policy; split folders w
     );
     assert.equal(rows.filter((x) => x.kind === 'label-conflict').length, 2);
     const c = { train: 0, val: 0, test: 0 };
-    for (let i = 0; i < m.size; i++) if (m.filepaths[i].startsWith('../c/')) c[m.entry(i).split]++;
+    for (let i = 0; i < m.size; i++) if (m.filepaths[i].startsWith('c/')) c[m.entry(i).split]++;
     assert.deepEqual(c, { train: 7, val: 1, test: 2 }, 'Train/ alone is not a split: 70/10/20 assigned');
   } finally {
     cleanup();

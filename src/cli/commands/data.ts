@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import {
   CbirError,
@@ -14,11 +13,12 @@ import {
   datasetStats,
   formatStats,
 } from '../../workbench/index.js';
+import { parseOptions } from '../options.js';
 
 export const summary = 'datasets → manifest: `data prepare` builds one, `data stats` describes one';
 
 export const usage = `usage:
-  cbir data prepare (--source <spec> [--source <spec> ...] | --recipe <file.json>) --out <dir>
+  cbir data prepare [--recipe <file.json>] [--source <spec> ...] --out <dir>
                     [--seed N] [--ratios 0.7,0.1,0.2] [--val-fraction 0.1] [--name NAME] [--concurrency N]
   cbir data stats <dir> [--json] [--imbalance-over all|train|val|test]
 
@@ -28,8 +28,20 @@ dropped as label conflicts; otherwise the copy in the query split is kept), spli
 stratified (grouped by patient/group) where a source gives no split, and writes
 <dir>/manifest.csv, classes.csv, dataset.json, report.md and report.csv.
 
+Give a recipe, one or more --source, or both (each --source is added to the recipe's sources).
+The dataset is named by --name, else by the recipe's name (plus "+N sources" when --source adds
+some). dataset.json records every source spec in full. A source without normal= whose labels all
+look pathological gets a warning (printed, and in report.md): all its classes count as pathological.
+
+Image paths in manifest.csv are relative to the images root, the deepest folder holding every
+source (images written out from npz/DICOM sources count as being in <dir>); dataset.json names it
+("imagesRoot"). When the images move, edit that one field, or set CBIR_IMAGES_ROOT=<folder> for
+any command that reads the manifest (it applies only to manifests whose images lie outside
+their own folder).
+
 A source spec is type:key=value,... or a JSON object, e.g.
   folder:path=data/mr,dataset=mr-brain-tumor,modality=MR,region=brain,normal=notumor
+  folder:path=data/mr,labels=notumor:normal;pituitary:pituitary_tumor,normal=normal,dataset=mr,modality=MR,region=brain
   csv:path=data/head,images=head_ct,csv=labels.csv,labels=0:normal;1:hemorrhage,dataset=ct-head,modality=CT,region=head
   npz:path=data/pneumoniamnist.npz,labels=0:normal;1:pneumonia,dataset=xr-chest,modality=XR,region=chest
   dicom:path=data/ct,csv=labels.csv,key=sop,window=40:400,dataset=ct,modality=CT,region=head
@@ -38,37 +50,34 @@ A recipe JSON lists sources under "sources" (plus optional name, seed, ratios, v
 \${CBIR_DATASETS} is expanded and relative paths are resolved against the recipe's folder.
 See data-splits/radiology5.json.`;
 
-async function prepare(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      source: { type: 'string', multiple: true },
-      recipe: { type: 'string' },
-      out: { type: 'string' },
-      seed: { type: 'string' },
-      ratios: { type: 'string' },
-      'val-fraction': { type: 'string' },
-      name: { type: 'string' },
-      concurrency: { type: 'string' },
-      quiet: { type: 'boolean', short: 'q' },
-    },
-    allowPositionals: false,
-  });
-  const sources: SourceSpec[] = [];
-  let seed: number | undefined;
-  let ratios: [number, number, number] | undefined;
-  let valFraction: number | undefined;
-  let name = values.name;
-  if (values.recipe) {
-    const recipe = loadRecipe(values.recipe);
-    sources.push(...recipe.sources);
-    seed = recipe.seed;
-    ratios = recipe.ratios;
-    valFraction = recipe.valFraction;
-    name ??= recipe.name ?? basename(values.recipe).replace(/\.json$/i, '');
-  }
-  for (const s of values.source ?? []) sources.push(parseSourceSpec(s));
+/** The name of a dataset made from a recipe plus `extra` sources given with --source: "radiology5+1 source". */
+export function combinedName(recipeName: string, extra: number): string {
+  return extra > 0 ? `${recipeName}+${extra} source${extra === 1 ? '' : 's'}` : recipeName;
+}
+
+const PREPARE_OPTIONS = {
+  source: { type: 'string', multiple: true },
+  recipe: { type: 'string' },
+  out: { type: 'string' },
+  seed: { type: 'string' },
+  ratios: { type: 'string' },
+  'val-fraction': { type: 'string' },
+  name: { type: 'string' },
+  concurrency: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+type PrepareValues = { [K in Exclude<keyof typeof PREPARE_OPTIONS, 'source' | 'quiet'>]?: string } & {
+  source?: string[];
+};
+
+/** The sources and split settings of `data prepare`: the recipe's (if any), then each --source; flags win. */
+function prepareInputs(values: PrepareValues) {
+  const recipe = values.recipe ? loadRecipe(values.recipe) : undefined;
+  const extra = (values.source ?? []).map((s) => parseSourceSpec(s));
+  const sources: SourceSpec[] = [...(recipe?.sources ?? []), ...extra];
   // no sources / no --out: prepareDataset refuses them, and the CLI adds the flags (hints.ts)
+  let seed = recipe?.seed;
   if (values.seed !== undefined) {
     seed = Number(values.seed);
     if (!Number.isInteger(seed))
@@ -78,9 +87,18 @@ async function prepare(args: string[]): Promise<number> {
         code: 'cli/bad-option',
       });
   }
-  if (values.ratios !== undefined) ratios = checkRatios(values.ratios, { file: '--ratios' });
-  if (values['val-fraction'] !== undefined)
-    valFraction = checkFraction(values['val-fraction'], { file: '--val-fraction' });
+  const ratios = values.ratios !== undefined ? checkRatios(values.ratios, { file: '--ratios' }) : recipe?.ratios;
+  const valFraction =
+    values['val-fraction'] !== undefined
+      ? checkFraction(values['val-fraction'], { file: '--val-fraction' })
+      : recipe?.valFraction;
+  const recipeName = values.recipe && (recipe?.name ?? basename(values.recipe).replace(/\.json$/i, ''));
+  const name = values.name ?? (recipeName ? combinedName(recipeName, extra.length) : undefined);
+  return { sources, seed, ratios, valFraction, name };
+}
+
+async function prepare(args: string[]): Promise<number> {
+  const { values } = parseOptions('data prepare', { args, options: PREPARE_OPTIONS, allowPositionals: false });
   const concurrency = values.concurrency !== undefined ? Number(values.concurrency) : undefined;
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1))
     throw new CbirError(`concurrency "${values.concurrency}" must be a positive integer`, {
@@ -88,22 +106,18 @@ async function prepare(args: string[]): Promise<number> {
       code: 'cli/bad-option',
     });
   const result = await prepareDataset({
-    sources,
+    ...prepareInputs(values),
     out: values.out ?? '', // empty: prepareDataset refuses it
-    seed,
-    ratios,
-    valFraction,
-    name,
     concurrency,
     recipe: values.recipe,
     onProgress: values.quiet ? undefined : consoleProgress(),
   });
-  console.log(formatPrepareSummary(result));
+  console.log(formatPrepareSummary(result)); // with its warnings
   return 0;
 }
 
 async function stats(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions('data stats', {
     args,
     options: { json: { type: 'boolean' }, 'imbalance-over': { type: 'string' } },
     allowPositionals: true,

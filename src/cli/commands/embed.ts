@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   CbirError,
   readManifest,
@@ -8,7 +7,7 @@ import {
   mergeShards,
   loadExtractor,
 } from '../../workbench/index.js';
-import { epOption, intOption } from '../options.js';
+import { epOption, intOption, parseOptions } from '../options.js';
 
 export const summary = 'embed a manifest with a model (resumable, shardable): `embed`, `embed merge`';
 
@@ -35,7 +34,7 @@ Job arrays (SLURM, Kubernetes): run \`cbir embed ... --shard $TASK_ID/N --out sh
 for TASK_ID = 0..N-1, then \`cbir embed merge --out <dir> shards/*\`.`;
 
 async function merge(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions('embed merge', {
     args,
     options: { out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } },
     allowPositionals: true,
@@ -98,7 +97,10 @@ function printResult(out: string, r: Awaited<ReturnType<typeof embedManifest>>):
     console.log(`already complete: ${out} holds ${what} × ${m.dim} (${m.modelId}), content hash ${m.contentHash}`);
   } else {
     const resumed = r.resumed > 0 ? `, ${r.resumed} resumed from an earlier run` : '';
-    console.log(`embedded ${what} with ${m.modelId} → ${out}: dim ${m.dim}${resumed}, content hash ${m.contentHash}`);
+    const changed = r.changed > 0 ? `, ${r.changed} images changed since the last run (${r.reused} rows reused)` : '';
+    console.log(
+      `embedded ${what} with ${m.modelId} → ${out}: dim ${m.dim}${resumed}${changed}, content hash ${m.contentHash}`,
+    );
   }
   if (m.shard) {
     console.log(
@@ -109,7 +111,7 @@ function printResult(out: string, r: Awaited<ReturnType<typeof embedManifest>>):
 
 export async function run(args: string[]): Promise<number> {
   if (args[0] === 'merge') return merge(args.slice(1));
-  const { values, positionals } = parseArgs({ args, options: EMBED_OPTIONS, allowPositionals: true });
+  const { values, positionals } = parseOptions('embed', { args, options: EMBED_OPTIONS, allowPositionals: true });
   if (positionals.length > 0) {
     throw new CbirError(`unexpected argument "${positionals[0]}"`, {
       hint: 'see `cbir embed --help`',

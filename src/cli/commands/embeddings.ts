@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { CbirError, readManifest, consoleProgress, embeddingsInfo, exportH5, importH5 } from '../../workbench/index.js';
+import { parseOptions } from '../options.js';
 
 export const summary = "embedding stores: `info`, `import-h5` / `export-h5` (the study's HDF5 layout)";
 
@@ -11,12 +11,14 @@ export const usage = `usage:
 info prints count, dim, model id and the content hash (sha256 over vectors.f32 and ids.txt);
 --verify recomputes the hash from the files.
 The HDF5 layout is the study's published one: one <dataset>.h5 per source dataset, one float32
-vector per image named by its manifest filepath. import-h5 matches the files against a manifest
-(missing paths are refused unless --allow-missing; paths not in the manifest are reported and
-ignored), so published embeddings can be evaluated without re-embedding.`;
+vector per image named by its manifest filepath (normalised; when paths climb out of the images
+root with "..", by the path below the folder holding all the images). import-h5 matches the files
+against a manifest (missing paths are refused unless --allow-missing, which also writes the
+manifest of the imported rows to <out>/manifest for \`cbir eval --data\`; paths not in the
+manifest are reported and ignored), so published embeddings can be evaluated without re-embedding.`;
 
 async function info(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions('embeddings info', {
     args,
     options: { json: { type: 'boolean' }, verify: { type: 'boolean' } },
     allowPositionals: true,
@@ -51,7 +53,7 @@ async function info(args: string[]): Promise<number> {
 }
 
 async function importCmd(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions('embeddings import-h5', {
     args,
     options: {
       data: { type: 'string' },
@@ -95,6 +97,10 @@ async function importCmd(args: string[]): Promise<number> {
     lines.push(
       `${r.missing} manifest paths were not in the files (left out), e.g. ${r.missingExamples.slice(0, 3).join(', ')}`,
     );
+  if (r.subset)
+    lines.push(
+      `the store holds the ${r.found} rows found; evaluate it with their manifest: cbir eval --data ${r.subset.manifestDir} --embeddings ${values.out} --out <dir> (missing paths listed in ${r.subset.missingList})`,
+    );
   if (r.extra > 0)
     lines.push(
       `${r.extra} vectors in the files are not in the manifest (ignored), e.g. ${r.extraExamples.slice(0, 3).join(', ')}`,
@@ -105,7 +111,7 @@ async function importCmd(args: string[]): Promise<number> {
 }
 
 async function exportCmd(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions('embeddings export-h5', {
     args,
     options: { data: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean', short: 'q' } },
     allowPositionals: true,

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { CbirError, runReport, saveReport, tableToMarkdown, consoleProgress } from '../../workbench/index.js';
-import { choiceOption, intOption, missingOption } from '../options.js';
+import { choiceOption, intOption, missingOption, parseOptions } from '../options.js';
 
 export const summary = 'evaluate one model (or an embedding store) on a dataset: retrieval, k-NN, probe, index size';
 
@@ -19,10 +18,17 @@ options:
   --index-size auto|study   ablation setting (default auto)
   --work <dir>           embeddings + k-NN cache folder (default <out>/work)
   --cache <dir>          k-NN table cache (default <work>/knn)
-  --threads <n>          onnxruntime / search threads`;
+  --threads <n>          onnxruntime / search threads
+
+--index-size: auto takes the study's setting (classes with ≥ 3000 index images, 38 queries per
+class, N = 5 … 3000, seeds 0-4) when at least 3 classes have 3000 index images; otherwise it scales
+to the data: the ⌈C/2⌉ classes (at least 3) with the most index images take part, T = the index
+images of the smallest of them, Q = the fewest test images among them (at most 38), N on a 1-2-5
+ladder up to T, seeds 0-2. study always takes the study's setting. The index_size table names
+the classes used.`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseOptions('eval', {
     args,
     strict: true,
     options: {
@@ -40,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   if (!values.data || !values.out || (!values.embeddings && !values.model)) {
-    throw missingOption('cbir eval needs --data, --out and one of --embeddings or --model', usage);
+    throw missingOption('--data, --out and one of --embeddings or --model are required', usage);
   }
   if (values.embeddings && values.model) {
     throw new CbirError('--embeddings and --model exclude each other', {

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { join, relative } from 'node:path';
 import { addFigures, CbirError, consoleProgress } from '../../workbench/index.js';
-import { intOption, listOption, missingOption } from '../options.js';
+import { intOption, listOption, missingOption, parseOptions } from '../options.js';
 
 export const summary = "the study's figures of a finished report (HTML, PNG via headless Chromium, query grids)";
 
@@ -32,7 +31,7 @@ options:
   --seed <n>            seed of the samples and grid queries (default 0)`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseOptions('figures', {
     args,
     options: {
       report: { type: 'string' },
@@ -52,7 +51,7 @@ export async function run(args: string[]): Promise<number> {
     allowPositionals: false,
     strict: true,
   });
-  if (!values.report) throw missingOption('cbir figures needs --report <dir>', usage);
+  if (!values.report) throw missingOption('--report <dir> is required', usage);
   if (values.png && values.html) {
     throw new CbirError('--png and --html exclude each other', {
       hint: '--png requires PNGs, --html writes HTML only; without either, PNGs are drawn when Chromium is installed',

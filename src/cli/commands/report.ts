@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { consoleProgress, REPORT_FILE, runReport, saveReport, tableToMarkdown } from '../../workbench/index.js';
-import { choiceOption, epOption, intOption, listOption, missingOption } from '../options.js';
+import { choiceOption, epOption, intOption, listOption, missingOption, parseOptions } from '../options.js';
 
 export const summary = 'run every experiment of the study for several models into one report folder';
 
@@ -24,7 +23,14 @@ options:
   --no-probe            skip linear probing
   --index-size auto|study|off   index-size ablation setting (default auto)
   --no-figures          skip the figures (they can be made later with \`cbir figures --report <out>\`)
-  --no-png              figures as HTML only (PNG needs Debian's chromium)`;
+  --no-png              figures as HTML only (PNG needs Debian's chromium)
+
+--index-size: auto takes the study's setting (classes with ≥ 3000 index images, 38 queries per
+class, N = 5 … 3000, seeds 0-4) when at least 3 classes have 3000 index images; otherwise it scales
+to the data: the ⌈C/2⌉ classes (at least 3) with the most index images take part, T = the index
+images of the smallest of them, Q = the fewest test images among them (at most 38), N on a 1-2-5
+ladder up to T, seeds 0-2. study always takes the study's setting; off skips the ablation. The
+index_size table names the classes used.`;
 
 export const REPORT_OPTIONS = {
   data: { type: 'string' },
@@ -91,9 +97,9 @@ export async function reportFromValues(
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: REPORT_OPTIONS, strict: true, allowPositionals: false });
+  const { values } = parseOptions('report', { args, options: REPORT_OPTIONS, strict: true, allowPositionals: false });
   if (!values.data || !(values.models || values.model) || !values.out) {
-    throw missingOption('cbir report needs --data, --models and --out', usage);
+    throw missingOption('--data, --models and --out are required', usage);
   }
   return reportFromValues(values as ReportValues, { data: values.data, models: [], out: values.out });
 }

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import {
   CbirError,
@@ -9,6 +8,7 @@ import {
   PROJECT_ROOT,
   withContext,
 } from '../../workbench/index.js';
+import { parseOptions } from '../options.js';
 import { REPORT_OPTIONS, reportFromValues, type ReportValues } from './report.js';
 
 export const summary = 'the main job: the full benchmark on the embedded phantom dataset (or --data)';
@@ -24,7 +24,11 @@ with the built-in extractors (${DEFAULT_MODELS.join(', ')}) into runs/start (or 
 Run \`cbir report --help\` for the other options.`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...REPORT_OPTIONS, scale: { type: 'string' } }, strict: true });
+  const { values } = parseOptions('start', {
+    args,
+    options: { ...REPORT_OPTIONS, scale: { type: 'string' } },
+    strict: true,
+  });
   let data = values.data;
   if (!data) {
     const scale = values.scale !== undefined ? Number(values.scale) : 1;

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseOptions } from '../options.js';
 
 export const summary = 'terminal UI: run models on a dataset with live progress, compare them, browse queries';
 
@@ -27,7 +27,7 @@ options:
   --export-dir <dir>    where exports go (default <report>/exports)`;
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseOptions('tui', {
     args,
     strict: true,
     allowPositionals: false,

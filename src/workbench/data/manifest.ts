@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
-import { dirname, join, resolve, isAbsolute, basename } from 'node:path';
+import { dirname, join, resolve, isAbsolute, basename, relative } from 'node:path';
 import { CbirError } from '../errors.js';
+import { imagesRootEnv } from '../paths.js';
 import { readCsvRecords, csvLine } from '../util/csv.js';
 import { sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 
@@ -286,8 +287,14 @@ export function parseSplit(value: string, where: { file?: string; row?: number }
 }
 
 export interface ReadManifestOptions {
-  /** Folder the file paths are relative to; overrides dataset.json. Default: dataset.json's imagesRoot, else the manifest's folder. */
+  /**
+   * Folder the file paths are relative to; overrides everything else. Default: $CBIR_IMAGES_ROOT
+   * for a manifest whose images lie outside its folder (see `manifestImagesRoot`), else
+   * dataset.json's imagesRoot, else the manifest's folder.
+   */
   imagesRoot?: string;
+  /** Environment to read CBIR_IMAGES_ROOT from (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Stop after this many errors and report them together. Default 20. */
   maxErrors?: number;
 }
@@ -344,7 +351,7 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
     ? JSON.parse(await readFile(join(dir, 'dataset.json'), 'utf8'))
     : {};
   const classKinds = await readClassKinds(dir, csvPath);
-  const imagesRoot = resolve(dir, options.imagesRoot ?? meta.imagesRoot ?? '.');
+  const imagesRoot = manifestImagesRoot(dir, meta, options);
   const errors = new ManifestErrors(options.maxErrors ?? 20, csvPath);
 
   let head: ManifestHeader | null = null;
@@ -383,6 +390,27 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
     });
   }
   return builder.build(dir, imagesRoot, excluded, meta);
+}
+
+/**
+ * The absolute folder a manifest's file paths are relative to. An explicit `imagesRoot` wins.
+ * Then $CBIR_IMAGES_ROOT, but only for a manifest whose images lie outside its own folder
+ * (dataset.json's imagesRoot points outside it, or there is no dataset.json, as for the study's
+ * CSVs): a manifest that holds its images (images written out by data preparation, the phantom)
+ * moves with them and ignores it. Then dataset.json's imagesRoot (relative to the manifest
+ * folder), else the manifest folder itself.
+ */
+export function manifestImagesRoot(
+  dir: string,
+  meta: DatasetMeta,
+  options: Pick<ReadManifestOptions, 'imagesRoot' | 'env'> = {},
+): string {
+  if (options.imagesRoot !== undefined) return resolve(dir, options.imagesRoot);
+  const declared = resolve(dir, meta.imagesRoot ?? '.');
+  const up = relative(resolve(dir), declared);
+  const inside = meta.imagesRoot !== undefined && up !== '..' && !up.startsWith('../') && !isAbsolute(up);
+  const env = imagesRootEnv(options.env);
+  return env !== null && !inside ? env : declared;
 }
 
 /** The manifest CSV and its folder, for a folder (its manifest.csv) or a CSV path. */

@@ -72,6 +72,8 @@ export interface PrepareResult {
   /** Candidate images found (before decoding, after label problems). */
   found: number;
   duplicates: { groups: number; dropped: number; conflictGroups: number; conflictDropped: number };
+  /** Things the user should check (also in report.md), e.g. a source whose classes are all pathological. */
+  warnings: string[];
 }
 
 /** What decoding one candidate gave. */
@@ -307,6 +309,8 @@ interface PrepareRun {
   onProgress?: ProgressListener;
   /** Report rows, appended to by every stage (sorted by kind, dataset, file before writing). */
   rows: ReportRow[];
+  /** Warnings, appended to by the stages. */
+  warnings: string[];
 }
 
 /** One candidate image on its way through the stages. */
@@ -413,6 +417,7 @@ function checkOptions(options: PrepareOptions): PrepareRun {
     recipe: options.recipe,
     onProgress: options.onProgress,
     rows: [],
+    warnings: [],
   };
 }
 
@@ -638,6 +643,7 @@ function classStage(run: PrepareRun, records: ImageRecord[]): ClassTable {
         },
       );
     }
+    warnIfNoNormal(run, spec, labels);
     for (const label of labels) {
       const name = `${spec.modality}/${spec.region}/${label}`;
       const kind = classKind(spec, label);
@@ -658,6 +664,18 @@ function classStage(run: PrepareRun, records: ImageRecord[]): ClassTable {
     }
   }
   return { byName, order };
+}
+
+/**
+ * A source without a normal label whose labels all look pathological: every one of its classes
+ * becomes pathological, which is right only when the source has no normal class. Say so.
+ */
+function warnIfNoNormal(run: PrepareRun, spec: SourceSpec, labels: string[]): void {
+  if (spec.normal !== undefined || labels.length === 0 || labels.some((l) => NORMAL_LABEL.test(l))) return;
+  const where = spec.origin ? ` (${spec.origin}${spec.originRow !== undefined ? `:${spec.originRow}` : ''})` : '';
+  run.warnings.push(
+    `source ${spec.type}:${spec.dataset}${where} names no normal class and none of its labels (${labels.join(', ')}) looks like one, so all its classes are pathological; if one is the region's normal class, set the source's "normal" key to that label`,
+  );
 }
 
 /** The records that decoded and have a label, in scan order, with their class names. */
@@ -822,11 +840,13 @@ async function writeStage(
     ratios: run.ratios,
     valFraction: run.valFraction,
     sources: run.sources.map((s) => ({ dataset: s.dataset, type: s.type, path: s.path })),
+    imagesRoot: manifest.imagesRoot,
     summary,
     splits,
     rows: run.rows,
     duplicateLines: dup.duplicateLines,
     conflictLines: dup.conflictLines,
+    warnings: run.warnings,
   });
   return {
     manifest,
@@ -836,17 +856,25 @@ async function writeStage(
     summary,
     found: records.length,
     duplicates: dup.stats,
+    warnings: run.warnings,
   };
 }
 
-/** The manifest of the placed images (paths relative to `out`) and the dataset.json metadata. */
+/**
+ * The manifest of the placed images and the dataset.json metadata. File paths are relative to
+ * the images root (`imagesRoot`): the deepest folder holding every source (images that prepare
+ * writes out count as being in `out`), so they stay short and the images can move by changing
+ * one field. The metadata records each source spec in full, so it can be rebuilt.
+ */
 function buildManifest(
   run: PrepareRun,
   ordered: PlacedRecord[],
   classes: ClassTable,
 ): { manifest: Manifest; meta: DatasetMeta } {
-  const entries: ManifestEntry[] = ordered.map((r) => ({
-    filepath: r.decoded.written ?? slash(relative(run.out, r.candidate.file!)),
+  const absolute = ordered.map((r) => (r.decoded.written ? join(run.out, r.decoded.written) : r.candidate.file!));
+  const root = commonFolder([...run.sources.map((s) => sourceRoot(run, s)), ...absolute.map((f) => dirname(f))]);
+  const entries: ManifestEntry[] = ordered.map((r, k) => ({
+    filepath: slash(relative(root, absolute[k])),
     dataset: r.spec.dataset,
     split: SPLITS[r.split],
     modality: r.spec.modality,
@@ -862,16 +890,34 @@ function buildManifest(
     ratios: run.ratios,
     valFraction: run.valFraction,
     recipe: run.recipe,
-    sources: run.sources.map((s) => ({
-      type: s.type,
-      dataset: s.dataset,
-      modality: s.modality,
-      region: s.region,
-      path: s.path,
-    })),
+    sources: run.sources.map(recordedSpec),
   };
-  const manifest = Manifest.fromEntries(entries, used, { dir: run.out, imagesRoot: '.', meta });
+  const manifest = Manifest.fromEntries(entries, used, { dir: run.out, imagesRoot: root, meta });
   return { manifest, meta };
+}
+
+/** Where a source's images are: its path (a file's folder), or `out` for sources whose images prepare writes out. */
+function sourceRoot(run: PrepareRun, s: SourceSpec): string {
+  if (s.type === 'npz' || s.type === 'dicom') return run.out;
+  return s.path;
+}
+
+/** The deepest folder that holds every one of `dirs` (absolute folders). */
+export function commonFolder(dirs: readonly string[]): string {
+  let common = resolve(dirs[0]).split(sep);
+  for (const d of dirs.slice(1)) {
+    const parts = resolve(d).split(sep);
+    let k = 0;
+    while (k < common.length && k < parts.length && common[k] === parts[k]) k++;
+    common = common.slice(0, k);
+  }
+  return common.join(sep) || sep;
+}
+
+/** A source spec as dataset.json records it: every key the spec gave (a valid source spec again), without where it came from. */
+function recordedSpec(s: SourceSpec): Record<string, unknown> {
+  const { origin: _origin, originRow: _row, ...spec } = s;
+  return spec;
 }
 
 /** Rank of each dataset: the index of its first source. */
@@ -989,6 +1035,8 @@ export function formatPrepareSummary(r: PrepareResult): string {
   L.push(
     `corrupt: ${c.corrupt ?? 0}; missing label: ${c['missing-label'] ?? 0}; missing file: ${c['missing-file'] ?? 0}; multi-label: ${c['multi-label'] ?? 0}; unlabeled: ${c.unlabeled ?? 0}; ignored hidden: ${c['ignored-hidden'] ?? 0}; ignored non-image: ${c['ignored-non-image'] ?? 0}`,
   );
+  L.push(`image paths relative to ${r.manifest.imagesRoot}`);
+  for (const w of r.warnings) L.push(`warning: ${w}`);
   L.push(`wrote ${join(r.out, 'manifest.csv')}, classes.csv, dataset.json, report.md, report.csv`);
   return L.join('\n');
 }

@@ -59,6 +59,8 @@ export interface ReportContext {
   ratios: readonly [number, number, number];
   valFraction: number;
   sources: { dataset: string; type: string; path: string }[];
+  /** The folder the manifest's file paths are relative to (dataset.json `imagesRoot`). */
+  imagesRoot?: string;
   summary: ReportSummaryRow[];
   /** Split table per class. */
   splits: { dataset: string; className: string; kind: string; train: number; val: number; test: number; how: string }[];
@@ -66,6 +68,8 @@ export interface ReportContext {
   /** Markdown lines, one per duplicate group (label conflicts first). */
   duplicateLines: string[];
   conflictLines: string[];
+  /** Things to check, listed near the top of report.md. */
+  warnings?: readonly string[];
 }
 
 /** Count report rows per kind. */
@@ -92,6 +96,11 @@ export function renderReportMd(ctx: ReportContext): string {
     `Made by \`cbir data prepare\`: seed ${ctx.seed}; sources without a split are split train/val/test ${ctx.ratios.map(pct).join(' / ')} (stratified per dataset and class, grouped by patient/group where one is known); sources that give train + test only have ${pct(ctx.valFraction)} of train carved out as val.`,
     '',
   );
+  if (ctx.warnings?.length) {
+    L.push(`## Warnings (${ctx.warnings.length})`, '');
+    for (const w of ctx.warnings) L.push(`- ${w}`);
+    L.push('');
+  }
   L.push('## Duplicate policy', '');
   for (const p of DUPLICATE_POLICY) L.push(`- ${p}`);
   L.push(
@@ -100,6 +109,11 @@ export function renderReportMd(ctx: ReportContext): string {
   );
   L.push('## Sources', '', '| dataset | type | path |', '|---|---|---|');
   for (const s of ctx.sources) L.push(`| ${s.dataset} | ${s.type} | ${code(s.path)} |`);
+  if (ctx.imagesRoot)
+    L.push(
+      '',
+      `Image paths in manifest.csv are relative to the images root ${code(ctx.imagesRoot)} (\`imagesRoot\` in dataset.json; change it there when the images move).`,
+    );
   L.push(
     '',
     '## Summary',

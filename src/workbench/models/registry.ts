@@ -6,9 +6,11 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CbirError } from '../errors.js';
+import { closest } from '../util/closest.js';
 import { BUILTIN_CARDS, builtinGraphOf } from './builtin/index.js';
 import { loadCards } from './cards.js';
 import { findWeights, loadOnnxExtractor, type OnnxExtractorOptions } from './onnx/extractor.js';
+import { lastReferenceCheck, referencePath } from './reference.js';
 import { BUILTIN_CACHE_DIR, CARDS_DIR, weightsDirs } from './paths.js';
 import type { Extractor, ModelCard, Pooling } from './types.js';
 
@@ -27,6 +29,11 @@ export interface ModelInfo {
   pooling?: Pooling;
   /** Study name (Table 2) of a study model. */
   studyName?: string;
+  /**
+   * Study models with weights: the last reference check of this file ('passed' / 'failed'),
+   * 'not-checked' when its `<id>.reference.json` was never checked, 'no-reference' when it has none.
+   */
+  referenceCheck?: 'passed' | 'failed' | 'not-checked' | 'no-reference';
 }
 
 interface DescriptorsModule {
@@ -96,9 +103,16 @@ export async function listModels(opts: { cardsDir?: string } = {}): Promise<Mode
       path: p ?? null,
       pooling: c.pooling,
       studyName: c.studyName,
+      ...(p ? { referenceCheck: referenceStatus(c, p) } : {}),
     });
   }
   return out;
+}
+
+function referenceStatus(card: ModelCard, path: string): NonNullable<ModelInfo['referenceCheck']> {
+  const last = lastReferenceCheck(card, path);
+  if (last) return last.ok ? 'passed' : 'failed';
+  return existsSync(referencePath(card, path)) ? 'not-checked' : 'no-reference';
 }
 
 /**
@@ -116,7 +130,8 @@ export async function loadExtractor(
   const card = studyCards(opts.cardsDir).find((c) => c.id === id);
   if (card) return loadOnnxExtractor(card, opts);
   const known = (await listModels({ cardsDir: opts.cardsDir })).map((m) => m.id);
-  throw new CbirError(`unknown model "${id}"`, {
+  const near = closest(id, known);
+  throw new CbirError(`unknown model "${id}"${near ? `; did you mean "${near}"?` : ''}`, {
     file: opts.cardsDir ?? CARDS_DIR,
     hint: `known models: ${known.join(', ')}; study weights are looked for in ${weightsDirs().join(', ')}`,
     code: 'model/unknown',
