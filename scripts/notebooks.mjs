@@ -14,7 +14,7 @@
 //
 // Exit status: 0 all notebooks ran, 1 a notebook failed, 2 Jupyter/tslab unavailable or bad usage.
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, accessSync, constants, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -264,6 +264,12 @@ async function main() {
     process.stderr.write(`${name} … `);
     const r = await runDriver(t, src, dst, timeout, out);
     const seconds = Math.round((Date.now() - start) / 100) / 10;
+    let bytes = null;
+    try {
+      bytes = statSync(dst).size;
+    } catch {
+      /* no executed copy */
+    }
     results.push({
       notebook: name,
       executed: dst,
@@ -271,12 +277,14 @@ async function main() {
       seconds,
       kernelSeconds: r.kernelSeconds ?? null,
       kernelRetried: !!r.kernelRetried,
+      bytes,
       cell: r.ok ? undefined : r.cell,
     });
     writeFileSync(join(out, 'executed.json'), JSON.stringify({ notebooks: results }, null, 1) + '\n');
     if (r.ok) {
       const kernel = `kernel started in ${r.kernelSeconds ?? '?'} s${r.kernelRetried ? ', after one retry' : ''}`;
-      process.stderr.write(`ok (${seconds} s; ${kernel})\n`);
+      const size = bytes === null ? '' : `; ${Math.round(bytes / 1024)} KB`;
+      process.stderr.write(`ok (${seconds} s; ${kernel}${size})\n`);
       continue;
     }
     process.stderr.write('FAILED\n');

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import sharp from 'sharp';
 import { join, resolve } from 'node:path';
 import { CbirError } from './errors.js';
 import { readManifest, type Manifest } from './data/manifest.js';
@@ -19,7 +20,7 @@ import { saveReport } from './report/save.js';
 import type { ReportData } from './report/types.js';
 import { withContext, type ProgressListener } from './util/progress.js';
 import type { PlotlyFigure } from './figures/specs.js';
-import { showFigure } from './figures/html.js';
+import { showFigure, tslabBundleWriter, type MimeBundle } from './figures/html.js';
 import type { WriteFiguresOptions } from './figures/index.js';
 
 // Moved to their steps; re-exported so notebooks keep one namespace of helpers.
@@ -133,11 +134,13 @@ export async function notebookReport(o: NotebookReportOptions): Promise<Notebook
 
 // ---- display ----
 
-/** Minimal display surface (tslab's `display`). */
+/** Minimal display surface (tslab's `display`, plus whole mime bundles through its kernel). */
 interface Display {
   html(s: string): void;
   markdown(s: string): void;
   png(b: Uint8Array): void;
+  jpeg(b: Uint8Array): void;
+  bundle?(b: MimeBundle): void;
 }
 
 let display: Display | null | undefined;
@@ -147,7 +150,14 @@ function tslabDisplay(): Display | null {
   if (display !== undefined) return display;
   try {
     const d = (createRequire(import.meta.url)('tslab') as { display: Display }).display;
-    display = d;
+    const bundle = tslabBundleWriter();
+    display = {
+      html: (s) => d.html(s),
+      markdown: (s) => d.markdown(s),
+      png: (b) => d.png(b),
+      jpeg: (b) => d.jpeg(b),
+      ...(bundle ? { bundle } : {}),
+    };
   } catch {
     display = null;
   }
@@ -181,6 +191,28 @@ export function showPng(png: Uint8Array, label = 'image'): void {
   console.log(`[${label}: PNG, ${png.length} bytes]`);
 }
 
+/**
+ * Show an image (PNG or any format sharp reads, e.g. a query grid) as JPEG in the notebook cell:
+ * photo-like images such as grids of radiographs take about a quarter of their PNG's bytes, which
+ * keeps executed notebooks small (the report's files keep the PNG). Prints a line outside a notebook.
+ */
+export async function showJpeg(image: Uint8Array, opts: { quality?: number; label?: string } = {}): Promise<void> {
+  const jpeg = await sharp(image)
+    .flatten({ background: '#ffffff' })
+    .jpeg({ quality: opts.quality ?? 80, mozjpeg: true })
+    .toBuffer();
+  const d = tslabDisplay();
+  if (d) {
+    try {
+      d.jpeg(jpeg);
+      return;
+    } catch {
+      /* not inside a running cell */
+    }
+  }
+  console.log(`[${opts.label ?? 'image'}: JPEG, ${jpeg.length} bytes]`);
+}
+
 /** Show a table (as HTML) or an HTML string in the notebook cell; prints text outside a notebook. Returns nothing, so it is safe as a cell's last expression. */
 export function show(x: Table | string, opts: TableHtmlOptions = {}): void {
   if (typeof x === 'string') {
@@ -203,12 +235,19 @@ export function showMarkdown(md: string): void {
   emit('markdown', md, md);
 }
 
-/** Show a plotly figure inline (offline: the plotly bundle is inlined once per kernel). Returns nothing. */
+/**
+ * Show a plotly figure inline as a plotly output (`application/vnd.plotly.v1+json`, drawn by
+ * JupyterLab and VS Code without trust; no plotly library in the notebook). Returns nothing.
+ */
 export function plot(fig: PlotlyFigure): void {
   const d = tslabDisplay();
-  if (!d) {
-    console.log(`[figure] ${JSON.stringify((fig.layout.title as { text?: string } | undefined)?.text ?? '')}`);
-    return;
+  if (d) {
+    try {
+      showFigure(fig, { display: d });
+      return;
+    } catch {
+      /* not inside a running cell */
+    }
   }
-  showFigure(fig, { display: d });
+  console.log(`[figure] ${JSON.stringify((fig.layout.title as { text?: string } | undefined)?.text ?? '')}`);
 }

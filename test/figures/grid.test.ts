@@ -110,7 +110,7 @@ test('grid PNG: size as laid out, query frame orange, matches green or red by cl
     assert.equal(grid.html.match(/<img src="data:image\/png;base64,/g)!.length, 12);
     assert.doesNotMatch(grid.html, /src="(https?:|file:)/);
     assert.ok(grid.html.includes(`border-color:${GRID_COLORS.query}`));
-    assert.ok(grid.html.includes('sim 0.950'));
+    assert.ok(grid.html.includes('sim 0.9500'), 'similarities with 4 decimals');
     assert.ok(grid.html.includes('CT/head/bleed'));
   } finally {
     cleanup();

@@ -1,15 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CbirError } from '../../src/workbench/errors.js';
 import {
   figureHtml,
   figuresHtml,
   plotlyBundlePath,
-  notebookFigureHtml,
+  notebookFigureBundle,
   showFigure,
-  resetNotebookPlotly,
+  tslabBundleWriter,
   scriptJson,
+  PLOTLY_MIME,
+  type MimeBundle,
 } from '../../src/workbench/figures/html.js';
 import type { PlotlyFigure } from '../../src/workbench/figures/specs.js';
 
@@ -53,20 +58,54 @@ test('a shared bundle must be a relative path (offline)', () => {
   }
 });
 
-test('notebook: the bundle travels with the first figure only, later ones wait for window.Plotly', () => {
-  resetNotebookPlotly();
-  const shown: string[] = [];
-  const display = { html: (s: string) => shown.push(s) };
-  const first = showFigure(fig(), { display });
-  const second = showFigure(fig('b'), { display });
-  assert.deepEqual(shown, [first, second]);
-  assert.ok(first.includes(bundleHead));
-  assert.ok(!second.includes(bundleHead));
-  assert.match(second, /if\(window\.Plotly\)/);
-  assert.doesNotMatch(second, /<script[^>]*\ssrc=/i);
-  const ids = [first, second].map((h) => /<div id="(cbir-fig-[0-9a-f]+)"/.exec(h)![1]);
-  assert.notEqual(ids[0], ids[1], 'each output has its own div');
-  assert.ok(notebookFigureHtml(fig(), { includePlotly: true }).includes(bundleHead));
-  resetNotebookPlotly();
-  assert.ok(notebookFigureHtml(fig()).includes(bundleHead), 'after a reset the next figure carries the bundle again');
+test('notebook: a plotly mime bundle (data, layout, config) with a short HTML note, never the plotly library', () => {
+  const shown: MimeBundle[] = [];
+  const htmlOnly: string[] = [];
+  const b = showFigure(fig('</script><b>x'), {
+    display: { bundle: (x) => shown.push(x), html: (x) => htmlOnly.push(x) },
+  });
+  assert.deepEqual(shown, [b], 'one output with every mime type');
+  assert.equal(htmlOnly.length, 0, 'no HTML-only output');
+  assert.equal(PLOTLY_MIME, 'application/vnd.plotly.v1+json');
+  const plotly = b[PLOTLY_MIME] as { data: unknown[]; layout: { width: number }; config: { displaylogo: boolean } };
+  assert.deepEqual(plotly.data, fig('</script><b>x').data);
+  assert.equal(plotly.layout.width, 400);
+  assert.equal(plotly.config.displaylogo, false);
+  assert.deepEqual(JSON.parse(JSON.stringify(b)), b, 'JSON as it travels to the front end');
+  const note = b['text/html'] as string;
+  assert.ok(note.length < 1000, `a note, not a figure: ${note.length} characters`);
+  assert.doesNotMatch(note, /<script/i);
+  assert.ok(!note.includes(bundleHead));
+  assert.match(note, /Test figure/);
+  assert.equal(b['text/plain'], '[plotly figure] Test figure');
+  assert.ok(JSON.stringify(b).length < 2000, 'the whole output stays small');
+  // a display without multi-mime output gets the note
+  showFigure(fig(), { display: { html: (x) => htmlOnly.push(x) } });
+  assert.equal(htmlOnly.length, 1);
+  assert.match(htmlOnly[0], /application\/vnd\.plotly\.v1\+json/);
+  assert.equal(notebookFigureBundle(fig())['text/html'], htmlOnly[0]);
+});
+
+test('tslab kernel writer: found in the module cache, sends one display_data with every mime type', () => {
+  const require = createRequire(import.meta.url);
+  const key = join(tmpdir(), 'cbir-fake', 'node_modules', 'tslab', 'dist', 'jupyter.js');
+  const sent: { content: unknown; update: boolean }[] = [];
+  const fake = { lastWriteDisplayData: null as null | ((c: unknown, u: boolean) => void) };
+  const before = tslabBundleWriter();
+  require.cache[key] = { exports: fake } as unknown as NodeJS.Module;
+  try {
+    const write = tslabBundleWriter();
+    assert.ok(write, 'found');
+    assert.throws(() => write!({ 'text/plain': 'x' }), /no notebook cell is running/);
+    fake.lastWriteDisplayData = (content, update) => sent.push({ content, update });
+    showFigure(fig(), { display: { bundle: write!, html: () => assert.fail('html') } });
+    assert.equal(sent.length, 1);
+    const content = sent[0].content as { data: MimeBundle; metadata: object };
+    assert.equal(sent[0].update, false);
+    assert.deepEqual(Object.keys(content.data).sort(), [PLOTLY_MIME, 'text/html', 'text/plain'].sort());
+    assert.deepEqual(content.metadata, {});
+  } finally {
+    delete require.cache[key];
+  }
+  assert.equal(before, null, 'outside a kernel: no writer');
 });

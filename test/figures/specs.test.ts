@@ -13,7 +13,7 @@ import {
   type PlotlyTrace,
 } from '../../src/workbench/figures/specs.js';
 import { KIND_COLORS, MODALITY_COLORS, PALETTE } from '../../src/workbench/figures/colors.js';
-import { mapFigures, balancedCap, sampleForMap } from '../../src/workbench/figures/maps.js';
+import { mapFigures, balancedCap, sampleForMap, mapSample } from '../../src/workbench/figures/maps.js';
 
 const N = Array.from({ length: 10 }, (_, i) => i + 1);
 const lines = (data: PlotlyTrace[]) => data.filter((t) => t.fill === undefined);
@@ -85,7 +85,7 @@ test('P@N curves: a column of the wrong length is an error naming the file', () 
   assert.throws(() => precisionCurvesFigure([]), CbirError);
 });
 
-test('index size: one line per model, sorted by N, ± std error bars, log x with 1-2-5 ticks', () => {
+test('index size: one line per model, sorted by N, ± std error bars, log x with a tick at every plotted N', () => {
   const fig = indexSizeFigure([
     { model: 'a', indexPerClass: 100, mean: 0.9, std: 0.01, seeds: 5, classes: 3 },
     { model: 'a', indexPerClass: 5, mean: 0.6, std: 0.1, seeds: 5, classes: 3 },
@@ -101,7 +101,8 @@ test('index size: one line per model, sorted by N, ± std error bars, log x with
   assert.deepEqual((fig.data[0].error_y as { array: number[] }).array, [0.1, 0.01]);
   const x = fig.layout.xaxis as { type: string; tickvals: number[] };
   assert.equal(x.type, 'log');
-  assert.deepEqual(x.tickvals, [5, 10, 20, 50, 100]);
+  assert.deepEqual(x.tickvals, [5, 100], 'the first and the last point have their labels');
+  assert.deepEqual((fig.layout.xaxis as { ticktext: string[] }).ticktext, ['5', '100']);
   assert.match(String((fig.layout.title as { text: string }).text), /3 classes, 5 seeds/);
 });
 
@@ -248,6 +249,63 @@ test('t-SNE maps of a manifest: by modality, region and class, hover names path,
   assert.match(hover, /CT\/head\/normal\/0\.png/);
   assert.match(hover, /class CT\/head\/normal/);
   assert.match(hover, /modality CT/);
+  assert.match(figs[2].title, /m1 embeddings: 6 images, coloured by class/);
+  assert.equal((figs[2].figure.layout.legend as { title: { text: string } }).title.text, 'class (images)');
+});
+
+test('t-SNE maps of a sample: titles say how many were sampled of how many, legends count sampled of all', () => {
+  const m = tinyManifest({ 'CT/head/normal': 1500, 'CT/chest/nodule': 40, 'XR/chest/normal': 1458 });
+  const all = Int32Array.from({ length: m.size }, (_, i) => i);
+  const s = mapSample(m, all, 1024, 0);
+  assert.equal(s.total, 2998);
+  assert.equal(s.cap, balancedCap([1500, 40, 1458], 1024));
+  assert.deepEqual(s.rows, sampleForMap(m, all, 1024, 0));
+  const xy = new Float32Array(2 * s.rows.length);
+  const figs = mapFigures(m, s.rows, xy, { label: 'm1', prefix: 'p', sample: { from: all, cap: s.cap } });
+  const n = s.rows.length.toLocaleString('en-US');
+  for (const f of figs)
+    assert.match(f.title, new RegExp(`m1 embeddings: ${n} sampled of 2,998 images \\(≤ ${s.cap} per class\\)`));
+  const byClass = figs.find((f) => f.name === 'p_class')!.figure;
+  assert.deepEqual(
+    byClass.data.map((t) => t.name),
+    ['CT/chest/nodule (40 of 40)', `CT/head/normal (${s.cap} of 1500)`, `XR/chest/normal (${s.cap} of 1458)`],
+  );
+  assert.equal((byClass.layout.legend as { title: { text: string } }).title.text, 'class (sampled of all)');
+  const byModality = figs.find((f) => f.name === 'p_modality')!.figure;
+  assert.deepEqual(
+    byModality.data.map((t) => t.name),
+    [`CT (${s.cap + 40} of 1540)`, `XR (${s.cap} of 1458)`],
+  );
+});
+
+test('single-modality data: no one-colour modality or region map, a note says why', () => {
+  const m = tinyManifest({ 'MR/brain/normal': 9, 'MR/brain/glioma': 6 });
+  const rows = Int32Array.from({ length: m.size }, (_, i) => i);
+  const notes: string[] = [];
+  const figs = mapFigures(m, rows, new Float32Array(2 * m.size), {
+    label: 'm1',
+    prefix: 'p',
+    onNote: (x) => notes.push(x),
+  });
+  assert.deepEqual(
+    figs.map((f) => f.name),
+    ['p_class'],
+  );
+  assert.equal(notes.length, 2);
+  assert.match(notes[0], /by modality left out: all 15 mapped images are MR/);
+  assert.match(notes[1], /by region left out: all 15 mapped images are of the brain region/);
+  // two regions of one modality: the region map stays
+  const two = tinyManifest({ 'MR/brain/normal': 4, 'MR/knee/normal': 4 });
+  const names = mapFigures(
+    two,
+    Int32Array.from({ length: 8 }, (_, i) => i),
+    new Float32Array(16),
+    {
+      label: 'm1',
+      prefix: 'p',
+    },
+  ).map((f) => f.name);
+  assert.deepEqual(names, ['p_region', 'p_class']);
 });
 
 test('balanced sample for maps: small classes whole, large ones capped, at most maxPoints, seeded', () => {

@@ -45,42 +45,86 @@ export function intervalFigure(
   return { data, layout };
 }
 
-/** A line plot (one trace per series) as a plotly figure, e.g. validation F1 over k or training curves. */
+/** One line of `lineFigure`. */
+export interface LineSeries {
+  name: string;
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+  dash?: string;
+  yaxis?: 'y' | 'y2';
+  /** Series of one group (e.g. one model's loss and accuracy) share a colour and toggle together; default: the name. */
+  group?: string;
+}
+
+/**
+ * A line plot (one trace per series) as a plotly figure, e.g. validation F1 over k or training
+ * curves. One colour per group; the legend sits below the plot, clear of the title and both
+ * axes; a right axis (`y2Title`) gets fixed-decimal ticks (`y2Format`, default '.2f') and
+ * optionally a fixed range (`y2Range`, e.g. [0, 1] for an accuracy).
+ */
 export function lineFigure(
-  series: { name: string; x: ArrayLike<number>; y: ArrayLike<number>; dash?: string; yaxis?: 'y' | 'y2' }[],
+  series: LineSeries[],
   opts: {
     title: string;
     xTitle: string;
     yTitle: string;
     y2Title?: string;
+    y2Range?: [number, number];
+    y2Format?: string;
     width?: number;
     height?: number;
     marker?: { x: number; y: number; text: string }[];
   },
 ): PlotlyFigure {
-  const palette = PALETTE.slice(0, 10);
-  const data: PlotlyFigure['data'] = series.map((s, i) => ({
-    type: 'scatter',
-    mode: 'lines',
-    name: s.name,
-    x: Array.from(s.x),
-    y: Array.from(s.y, (v) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null)),
-    line: { color: palette[i % palette.length], dash: s.dash ?? 'solid', width: 2 },
-    yaxis: s.yaxis ?? 'y',
-  }));
+  const groups = [...new Set(series.map((s) => s.group ?? s.name))];
+  const data: PlotlyFigure['data'] = series.map((s) => {
+    const color = PALETTE[groups.indexOf(s.group ?? s.name) % PALETTE.length];
+    return {
+      type: 'scatter',
+      mode: 'lines',
+      name: s.name,
+      legendgroup: s.group ?? s.name,
+      x: Array.from(s.x),
+      y: Array.from(s.y, (v) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null)),
+      line: { color, dash: s.dash ?? 'solid', width: 2 },
+      yaxis: s.yaxis ?? 'y',
+    };
+  });
+  // Legend rows below the plot: about four entries per row at the default width.
+  const legendRows = Math.ceil(series.length / Math.max(1, Math.floor((opts.width ?? 760) / 190)));
+  const bottom = 80 + 22 * legendRows;
+  const height = opts.height ?? 380 + bottom;
   const layout: PlotlyFigure['layout'] = {
     title: { text: opts.title, x: 0.5, xanchor: 'center' },
     width: opts.width ?? 760,
-    height: opts.height ?? 420,
+    height,
     font: { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13 },
     paper_bgcolor: '#fff',
     plot_bgcolor: '#fff',
     xaxis: { title: { text: opts.xTitle }, showgrid: true, gridcolor: '#e6e6e6', showline: true, linecolor: '#444' },
     yaxis: { title: { text: opts.yTitle }, showgrid: true, gridcolor: '#e6e6e6', showline: true, linecolor: '#444' },
-    legend: { bgcolor: 'rgba(255,255,255,0.85)' },
-    margin: { l: 70, r: opts.y2Title ? 70 : 30, t: 60, b: 60 },
+    // 58 px under the plot area: below the x-axis title
+    legend: {
+      orientation: 'h',
+      x: 0.5,
+      xanchor: 'center',
+      y: -58 / Math.max(100, height - 60 - bottom),
+      yanchor: 'top',
+      bgcolor: 'rgba(255,255,255,0)',
+    },
+    margin: { l: 70, r: opts.y2Title ? 80 : 30, t: 60, b: bottom },
   };
-  if (opts.y2Title) layout.yaxis2 = { title: { text: opts.y2Title }, overlaying: 'y', side: 'right', showgrid: false };
+  if (opts.y2Title)
+    layout.yaxis2 = {
+      title: { text: opts.y2Title },
+      overlaying: 'y',
+      side: 'right',
+      showgrid: false,
+      showline: true,
+      linecolor: '#444',
+      tickformat: opts.y2Format ?? '.2f',
+      ...(opts.y2Range ? { range: opts.y2Range, autorange: false } : {}),
+    };
   if (opts.marker?.length) {
     data.push({
       type: 'scatter',

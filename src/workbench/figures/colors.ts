@@ -22,8 +22,11 @@ export const MODALITY_COLORS: Readonly<Record<string, string>> = {
 };
 
 /**
- * A categorical palette of 24 well-separated colours (Tableau 10, then the darker/lighter
- * Tableau 20 partners and four more); beyond 24 groups `categoricalStyle` also cycles marker symbols.
+ * A categorical palette of 24 distinct colours: Tableau 10 (so the first models keep their usual
+ * colours), then 14 colours picked greedily from the sRGB grid (steps of 15) to maximise the
+ * smallest CIEDE2000 distance to those before, with lightness 25–85 and ΔE00 ≥ 25 from the white
+ * background (glasbey's method). Every pair differs by ΔE00 ≥ 16 (a test checks it); beyond 24
+ * groups `categoricalStyle` also cycles marker symbols.
  */
 export const PALETTE: readonly string[] = [
   '#1f77b4',
@@ -36,20 +39,20 @@ export const PALETTE: readonly string[] = [
   '#7f7f7f',
   '#bcbd22',
   '#17becf',
-  '#aec7e8',
-  '#ffbb78',
-  '#98df8a',
-  '#ff9896',
-  '#c5b0d5',
-  '#c49c94',
-  '#f7b6d2',
-  '#c7c7c7',
-  '#dbdb8d',
-  '#9edae5',
-  '#393b79',
-  '#637939',
-  '#8c6d31',
-  '#843c39',
+  '#004b2d',
+  '#0000d2',
+  '#695a00',
+  '#3c3c4b',
+  '#00f0b4',
+  '#a5b4ff',
+  '#87005a',
+  '#008778',
+  '#ffa5a5',
+  '#a5874b',
+  '#004b5a',
+  '#96b496',
+  '#69f00f',
+  '#ffc369',
 ];
 
 const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up', 'cross', 'x', 'triangle-down', 'star'];

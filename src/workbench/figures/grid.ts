@@ -59,6 +59,8 @@ export interface GridCell {
   row: number;
   className: string;
   sim: number;
+  /** The similarity as captioned (`similarityLabels` of the row); '' when unknown. */
+  simLabel: string;
 }
 
 export interface GridLayout {
@@ -70,6 +72,8 @@ export interface GridLayout {
   title?: string;
   /** y of the column headings' baseline. */
   headerY: number;
+  /** Space between tiles: captions may run into it. */
+  gap: number;
   cells: GridCell[];
 }
 
@@ -106,6 +110,7 @@ export function gridLayout(manifest: Manifest, queries: readonly GridQuery[], op
     fontSize,
     title: opts.title,
     headerY: margin + titleH + Math.round(fontSize * 1.2),
+    gap,
     cells,
   };
 }
@@ -137,13 +142,27 @@ function gridRowCells(
       row: q.query,
       className: manifest.classes[qc].name,
       sim: NaN,
+      simLabel: '',
     },
   ];
+  const sims = Array.from({ length: matches }, (_, j) => (q.sims && j < q.sims.length ? q.sims[j] : NaN));
+  const labels = similarityLabels(sims);
   for (let j = 0; j < matches; j++) {
     const r = j < q.neighbours.length ? q.neighbours[j] : -1;
     const x = margin + (j + 1) * (outer + gap);
     if (r === undefined || r < 0) {
-      cells.push({ line, column: j + 1, x, y, size: outer, frame: 'empty', row: -1, className: '', sim: NaN });
+      cells.push({
+        line,
+        column: j + 1,
+        x,
+        y,
+        size: outer,
+        frame: 'empty',
+        row: -1,
+        className: '',
+        sim: NaN,
+        simLabel: '',
+      });
       continue;
     }
     if (r >= manifest.size)
@@ -153,7 +172,7 @@ function gridRowCells(
         code: 'figures/bad-row',
       });
     const c = manifest.classIndex[r];
-    const sim = q.sims && j < q.sims.length ? q.sims[j] : NaN;
+    const sim = sims[j];
     cells.push({
       line,
       column: j + 1,
@@ -164,6 +183,7 @@ function gridRowCells(
       row: r,
       className: manifest.classes[c].name,
       sim,
+      simLabel: labels[j],
     });
   }
   return cells;
@@ -180,7 +200,28 @@ export function fitText(s: string, maxWidth: number, fontSize: number): string {
 function caption(cell: GridCell): [string, string] {
   if (cell.frame === 'empty') return ['(no match)', ''];
   if (cell.column === 0) return [cell.className, 'query'];
-  return [cell.className, Number.isFinite(cell.sim) ? `sim ${cell.sim.toFixed(3)}` : `#${cell.column}`];
+  return [cell.className, cell.simLabel ? `sim ${cell.simLabel}` : `#${cell.column}`];
+}
+
+/**
+ * Similarity captions of one grid row (pure): 4 decimals, or more (up to 6) while two values that
+ * differ by at least 1e-6 would read alike, or a value below 1 would read as 1 (e.g. 0.99996 with
+ * 4 decimals); '' for unknown (NaN) values. Equal values (ties) read alike.
+ */
+export function similarityLabels(sims: readonly number[]): string[] {
+  const fmt = (d: number) => sims.map((v) => (Number.isFinite(v) ? v.toFixed(d) : ''));
+  for (let d = 4; d < 6; d++) {
+    const s = fmt(d);
+    let clear = true;
+    for (let i = 0; i < sims.length && clear; i++) {
+      if (!s[i]) continue;
+      if (Number(s[i]) >= 1 && sims[i] < 1 - 5e-7) clear = false;
+      for (let j = i + 1; j < sims.length && clear; j++)
+        if (s[j] && s[i] === s[j] && Math.abs(sims[i] - sims[j]) >= 1e-6) clear = false;
+    }
+    if (clear) return s;
+  }
+  return fmt(6);
 }
 
 /** The SVG overlay of a grid: frames, captions, column headings and title (text via a generic sans-serif font). */
@@ -207,7 +248,7 @@ export function gridSvg(layout: GridLayout): string {
     const cx = cell.x + cell.size / 2;
     const y1 = cell.y + cell.size + Math.round(fontSize * 1.25);
     parts.push(
-      `<text x="${cx}" y="${y1}" font-size="${fontSize}" text-anchor="middle" fill="#222">${xml(fitText(l1, cell.size, fontSize))}</text>`,
+      `<text x="${cx}" y="${y1}" font-size="${fontSize}" text-anchor="middle" fill="#222">${xml(fitText(l1, cell.size + layout.gap - 2, fontSize))}</text>`,
     );
     if (l2)
       parts.push(

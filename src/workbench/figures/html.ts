@@ -4,7 +4,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { randomBytes } from 'node:crypto';
 import { CbirError } from '../errors.js';
 import type { PlotlyFigure } from './specs.js';
 
@@ -125,42 +124,76 @@ export function figureHtml(fig: PlotlyFigure, opts: FigureHtmlOptions = {}): str
   return figuresHtml([fig], opts);
 }
 
-// ---- tslab notebooks ----
+// ---- notebooks ----
 
-let notebookBundleShown = false;
+/** The mime type of a plotly figure in Jupyter outputs: drawn by JupyterLab's plotly renderer and by VS Code, without trust. */
+export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
 
-/** The `<script>` element that defines `window.Plotly` in a notebook page (the whole inlined bundle). */
-export function notebookPlotlyHtml(): string {
-  return `<script>${plotlyBundle()}</script>`;
-}
+/** A Jupyter output's mime bundle: mime type → content (an object for `+json` types, text otherwise). */
+export type MimeBundle = Record<string, unknown>;
 
 /**
- * An HTML fragment for a notebook output cell showing `fig`. The plotly bundle is inlined in the
- * first figure of the process (the kernel), or when `includePlotly` is true; later fragments wait
- * for `window.Plotly` to appear, so the bundle travels once per notebook.
+ * A notebook figure as a mime bundle, without the plotly library (so an executed notebook stays
+ * small): `application/vnd.plotly.v1+json` with `{ data, layout, config }`, which JupyterLab and VS
+ * Code draw; a short `text/html` note for viewers that cannot (no script, no copy of the data); and
+ * the title as `text/plain`.
  */
-export function notebookFigureHtml(fig: PlotlyFigure, opts: { includePlotly?: boolean } = {}): string {
-  const include = opts.includePlotly ?? !notebookBundleShown;
-  if (include) notebookBundleShown = true;
-  const id = `cbir-fig-${randomBytes(6).toString('hex')}`;
-  const draw = `(function(){var n=0;function go(){if(window.Plotly){window.Plotly.newPlot(${scriptJson(id)},${scriptJson(fig.data)},${scriptJson(fig.layout)},${scriptJson(plotlyConfig(false))});}else if(n++<100){setTimeout(go,100);}else{document.getElementById(${scriptJson(id)}).textContent='plotly is not loaded: run the first figure cell again (or call showFigure(fig, {includePlotly: true}))';}}go();})();`;
-  return `${include ? notebookPlotlyHtml() : ''}<div id="${id}" style="width:${fig.layout.width}px;height:${fig.layout.height}px"></div><script>${draw}</script>`;
+export function notebookFigureBundle(fig: PlotlyFigure): MimeBundle {
+  const title = figureTitle(fig);
+  const note =
+    `<div style="max-width:${fig.layout.width}px;padding:6px 10px;border:1px dashed #bbb;color:#555;font-size:13px">` +
+    `Plotly figure <b>${escapeHtml(title)}</b>: JupyterLab and VS Code draw it from this output's ${PLOTLY_MIME} data; ` +
+    'this viewer cannot (in JupyterLab, install the plotly extension, e.g. with the plotly Python package; or save the figure as offline HTML with figureHtml).</div>';
+  return {
+    [PLOTLY_MIME]: { data: fig.data, layout: fig.layout, config: plotlyConfig(false) },
+    'text/html': note,
+    'text/plain': `[plotly figure] ${title}`,
+  };
 }
 
-/** Minimal display surface (tslab's `display`). */
-export interface HtmlDisplay {
+/** Where notebook figures go: a writer of whole mime bundles (tslab's kernel), or an HTML-only display. */
+export interface FigureDisplay {
+  /** Show one output with several mime types (the front end picks the best it can draw). */
+  bundle?(b: MimeBundle): void;
   html(s: string): void;
 }
 
 /**
- * Show a figure in a tslab notebook cell (offline: the plotly bundle is inlined once per
- * kernel). `display` defaults to `require('tslab').display`; returns the HTML shown.
+ * A writer of multi-mime outputs in the running tslab kernel, or null outside one. tslab's public
+ * `display.raw` sends one mime type per output, as a string; a plotly output needs its JSON object
+ * next to a fallback, so this sends through the kernel's own `lastWriteDisplayData` (tslab's
+ * `dist/jupyter.js`, found in the module cache, where the kernel loaded it).
  */
-export function showFigure(fig: PlotlyFigure, opts: { includePlotly?: boolean; display?: HtmlDisplay } = {}): string {
+export function tslabBundleWriter(): ((b: MimeBundle) => void) | null {
+  const kernels = () =>
+    Object.keys(require.cache)
+      .filter((key) => /[\\/]tslab[\\/]dist[\\/]jupyter\.js$/.test(key))
+      .map((key) => require.cache[key]?.exports as { lastWriteDisplayData?: unknown } | undefined)
+      .filter((m) => m !== undefined && 'lastWriteDisplayData' in m);
+  if (kernels().length === 0) return null;
+  return (b) => {
+    // the writer of the cell running now (tslab sets it per execute request)
+    const write = kernels()
+      .map((m) => m!.lastWriteDisplayData)
+      .find((w) => typeof w === 'function') as ((content: unknown, update: boolean) => void) | undefined;
+    if (!write) throw new Error('Not ready: no notebook cell is running');
+    write({ data: b, metadata: {}, transient: {} }, false);
+  };
+}
+
+/**
+ * Show a figure in a tslab notebook cell as a plotly mime bundle (`notebookFigureBundle`): no
+ * plotly library in the output, drawn without trust by JupyterLab and VS Code. `display` defaults
+ * to the running tslab kernel; a display without `bundle` gets the HTML note only. Returns the
+ * bundle shown.
+ */
+export function showFigure(fig: PlotlyFigure, opts: { display?: FigureDisplay } = {}): MimeBundle {
   let display = opts.display;
   if (!display) {
+    let html: (s: string) => void;
     try {
-      display = (require('tslab') as { display: HtmlDisplay }).display;
+      const d = (require('tslab') as { display: { html(s: string): void } }).display;
+      html = (s) => d.html(s);
     } catch (e) {
       throw new CbirError('tslab is not installed', {
         hint: 'showFigure works inside a tslab notebook; elsewhere write a file with figureHtml()',
@@ -168,13 +201,10 @@ export function showFigure(fig: PlotlyFigure, opts: { includePlotly?: boolean; d
         cause: e,
       });
     }
+    display = { html, bundle: tslabBundleWriter() ?? undefined };
   }
-  const html = notebookFigureHtml(fig, { includePlotly: opts.includePlotly });
-  display.html(html);
-  return html;
-}
-
-/** Forget that the bundle was shown (e.g. after clearing all outputs), so the next figure inlines it again. */
-export function resetNotebookPlotly(): void {
-  notebookBundleShown = false;
+  const b = notebookFigureBundle(fig);
+  if (display.bundle) display.bundle(b);
+  else display.html(b['text/html'] as string);
+  return b;
 }

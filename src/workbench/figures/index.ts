@@ -30,12 +30,13 @@ export {
   figuresHtml,
   plotlyBundle,
   plotlyBundlePath,
-  notebookFigureHtml,
-  notebookPlotlyHtml,
+  notebookFigureBundle,
   showFigure,
-  resetNotebookPlotly,
+  tslabBundleWriter,
+  PLOTLY_MIME,
   type FigureHtmlOptions,
-  type HtmlDisplay,
+  type FigureDisplay,
+  type MimeBundle,
 } from './html.js';
 export {
   renderPng,
@@ -56,6 +57,7 @@ export {
   gridQueriesFromTable,
   gridQueriesFromKnnCsv,
   addSimilarities,
+  similarityLabels,
   type GridQuery,
   type GridOptions,
   type GridLayout,
@@ -63,14 +65,18 @@ export {
   type QueryGrid,
   type TileCache,
 } from './grid.js';
+export { placeLabels, type LabelRequest, type LabelPlacement, type PixelPoint } from './labels.js';
 export {
   embeddingMapFigures,
   mapFigures,
   sampleForMap,
+  mapSample,
   balancedCap,
   readStoreRows,
   type NamedFigure,
   type EmbeddingMapOptions,
+  type MapSample,
+  type MapFigureOptions,
 } from './maps.js';
 
 /** Options of `writeFigures`. */
@@ -231,6 +237,7 @@ async function tsnePages(
       subset: t.subset,
       onProgress: withContext(opts.onProgress, { step: 'figures', model: m }),
       log: opts.log,
+      onNote: (s) => w.note(s),
     });
     await w.page(`tsne_${safe(m)}`, figs, `t-SNE maps of ${m} embeddings`);
   }

@@ -42,17 +42,34 @@ export function balancedCap(sizes: ArrayLike<number>, total: number): number {
   return lo;
 }
 
-/** Seeded class-stratified sample (ascending) of `candidates` (manifest rows): at most `maxPoints`, small classes kept whole. */
-export function sampleForMap(manifest: Manifest, candidates: Int32Array, maxPoints: number, seed = 0): Int32Array {
-  if (candidates.length <= maxPoints) return Int32Array.from(candidates).sort();
-  const labels = new Int32Array(candidates.length);
+/** A class-stratified sample of manifest rows for a map: the rows, how many they were drawn from, and the per-class cap (null: nothing left out). */
+export interface MapSample {
+  /** Sampled manifest rows, ascending. */
+  rows: Int32Array;
+  /** Number of candidate rows the sample was drawn from. */
+  total: number;
+  /** At most this many images per class were kept; null when every candidate is in the sample. */
+  cap: number | null;
+}
+
+/** Seeded class-stratified sample of `candidates` (manifest rows): at most `maxPoints`, small classes kept whole; says what was left out. */
+export function mapSample(manifest: Manifest, candidates: Int32Array, maxPoints: number, seed = 0): MapSample {
+  const total = candidates.length;
+  if (total <= maxPoints) return { rows: Int32Array.from(candidates).sort(), total, cap: null };
+  const labels = new Int32Array(total);
   const sizes = new Int32Array(manifest.classes.length);
-  for (let i = 0; i < candidates.length; i++) {
+  for (let i = 0; i < total; i++) {
     labels[i] = manifest.classIndex[candidates[i]];
     sizes[labels[i]]++;
   }
-  const picked = stratifiedSample(labels, { maxPerClass: balancedCap(sizes, maxPoints) }, seed);
-  return Int32Array.from(picked, (i) => candidates[i]).sort();
+  const cap = balancedCap(sizes, maxPoints);
+  const picked = stratifiedSample(labels, { maxPerClass: cap }, seed);
+  return { rows: Int32Array.from(picked, (i) => candidates[i]).sort(), total, cap };
+}
+
+/** Seeded class-stratified sample (ascending) of `candidates` (manifest rows): at most `maxPoints`, small classes kept whole. */
+export function sampleForMap(manifest: Manifest, candidates: Int32Array, maxPoints: number, seed = 0): Int32Array {
+  return mapSample(manifest, candidates, maxPoints, seed).rows;
 }
 
 /** Read the vectors of some manifest rows from a store (rows matched by id), without loading the whole store. */
@@ -105,15 +122,32 @@ export function pointHover(manifest: Manifest, r: number): string {
   return `${e.filepath}<br>class ${e.className}<br>modality ${e.modality} · dataset ${e.dataset} · ${e.split}`;
 }
 
+/** Options of `mapFigures`. */
+export interface MapFigureOptions {
+  /** Goes into titles (e.g. the model id). */
+  label: string;
+  /** Goes into figure names. */
+  prefix: string;
+  method?: string;
+  /** The sample the rows are (`mapSample`): titles and legends then say what was sampled; default: the rows are all there is. */
+  sample?: Pick<MapSample, 'cap'> & { from: Int32Array };
+  /** Called with a note for each map left out (one colour only: a single modality or region). */
+  onNote?: (note: string) => void;
+}
+
+const thousands = (n: number) => n.toLocaleString('en-US');
+
 /**
  * Scatter maps of a 2-D layout of manifest rows (pure): coloured by modality, by anatomical
- * region and by class. `label` goes into titles (e.g. the model id), `prefix` into names.
+ * region and by class. A modality or region map where every point has the same value would be
+ * one colour, so it is left out with a note. When the rows are a sample, titles say how many were
+ * sampled of how many (and the per-class cap), and legend entries read "name (sampled of all)".
  */
 export function mapFigures(
   manifest: Manifest,
   rows: Int32Array,
   xy: Float32Array,
-  opts: { label: string; prefix: string; method?: string },
+  opts: MapFigureOptions,
 ): NamedFigure[] {
   const n = rows.length;
   if (xy.length !== 2 * n)
@@ -123,30 +157,46 @@ export function mapFigures(
     });
   const hover = Array.from(rows, (r) => pointHover(manifest, r));
   const method = opts.method ?? 't-SNE';
-  const by = (
-    what: string,
-    codes: ArrayLike<number>,
-    names: readonly string[],
-    colors?: Record<string, string>,
-  ): NamedFigure => {
+  const from = opts.sample?.from;
+  const sampled = from !== undefined && from.length > n;
+  const what = sampled
+    ? `${thousands(n)} sampled of ${thousands(from.length)} images${opts.sample!.cap !== null ? ` (≤ ${thousands(opts.sample!.cap)} per class)` : ''}`
+    : `${thousands(n)} images`;
+  const figures: NamedFigure[] = [];
+  const by = (key: string, codes: ArrayLike<number>, names: readonly string[], colors?: Record<string, string>) => {
     const group = new Int32Array(n);
     for (let i = 0; i < n; i++) group[i] = codes[rows[i]];
-    const title = `${method} of ${opts.label} embeddings (${n} images), coloured by ${what}`;
-    return {
-      name: `${opts.prefix}_${what.replace(/\W+/g, '_')}`,
-      title,
-      figure: scatterMapFigure({ xy, group, groupNames: names, hover, colors }, { title, legendTitle: what }),
-    };
+    const present = new Set(group);
+    if (key !== 'class' && present.size === 1) {
+      const only = names[group[0]];
+      opts.onNote?.(
+        `${method} map of ${opts.label} by ${key} left out: all ${thousands(n)} mapped images are ${key === 'region' ? `of the ${only} region` : only}, so it would be one colour.`,
+      );
+      return;
+    }
+    let totals: Int32Array | undefined;
+    if (sampled) {
+      totals = new Int32Array(names.length);
+      for (const r of from) totals[codes[r]]++;
+    }
+    const title = `${method} of ${opts.label} embeddings: ${what}, coloured by ${key}`;
+    // in the figure, what was mapped goes on a second line, so long labels and samples fit the width
+    const shown = `${method} of ${opts.label} embeddings, coloured by ${key}<br><span style="font-size:13px;color:#555">${what}</span>`;
+    const legendTitle = sampled ? `${key} (sampled of all)` : `${key} (images)`;
+    const figure = scatterMapFigure(
+      { xy, group, groupNames: names, hover, colors, totals },
+      { title: shown, legendTitle },
+    );
+    figures.push({ name: `${opts.prefix}_${key}`, title, figure });
   };
-  return [
-    by('modality', manifest.modalityIndex, manifest.modalities, MODALITY_COLORS as Record<string, string>),
-    by('region', manifest.regionIndex, manifest.regions),
-    by(
-      'class',
-      manifest.classIndex,
-      manifest.classes.map((c) => c.name),
-    ),
-  ];
+  by('modality', manifest.modalityIndex, manifest.modalities, MODALITY_COLORS as Record<string, string>);
+  by('region', manifest.regionIndex, manifest.regions);
+  by(
+    'class',
+    manifest.classIndex,
+    manifest.classes.map((c) => c.name),
+  );
+  return figures;
 }
 
 export interface EmbeddingMapOptions {
@@ -163,6 +213,8 @@ export interface EmbeddingMapOptions {
   rows?: Int32Array;
   onProgress?: ProgressListener;
   log?: (line: string) => void;
+  /** Called with a note for each map left out (one modality or one region only); default: `log`. */
+  onNote?: (note: string) => void;
 }
 
 async function layout(
@@ -209,7 +261,8 @@ export async function embeddingMapFigures(
   const log = opts.log ?? (() => {});
   const maxPoints = opts.maxPoints ?? 3000;
   const all = opts.rows ?? Int32Array.from({ length: manifest.size }, (_, i) => i);
-  const rows = sampleForMap(manifest, all, maxPoints, opts.seed ?? 0);
+  const sample = mapSample(manifest, all, maxPoints, opts.seed ?? 0);
+  const rows = sample.rows;
   if (rows.length < 3)
     throw new CbirError(`only ${rows.length} images to map`, {
       file: store.dir,
@@ -219,7 +272,13 @@ export async function embeddingMapFigures(
   let t0 = Date.now();
   const main = await layout(store, manifest, rows, opts);
   log(`t-SNE ${label}: ${rows.length} points, KL ${main.kl.toFixed(3)}, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const figures = mapFigures(manifest, rows, main.xy, { label, prefix });
+  const onNote = opts.onNote ?? log;
+  const figures = mapFigures(manifest, rows, main.xy, {
+    label,
+    prefix,
+    sample: { from: all, cap: sample.cap },
+    onNote,
+  });
 
   let subset = opts.subset;
   if (subset === undefined) {
@@ -241,22 +300,21 @@ export async function embeddingMapFigures(
           code: 'figures/bad-option',
         },
       );
-    const sub = sampleForMap(
-      manifest,
-      all.filter((r) => manifest.modalityIndex[r] === m),
-      maxPoints,
-      opts.seed ?? 0,
-    );
+    const subAll = all.filter((r) => manifest.modalityIndex[r] === m);
+    const subSample = mapSample(manifest, subAll, maxPoints, opts.seed ?? 0);
+    const sub = subSample.rows;
     if (sub.length >= 3) {
       t0 = Date.now();
       const s = await layout(store, manifest, sub, opts);
       log(
         `t-SNE ${label} ${subset} only: ${sub.length} points, KL ${s.kl.toFixed(3)}, ${((Date.now() - t0) / 1000).toFixed(1)} s`,
       );
+      const subPrefix = `${prefix}_${subset.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
       const byClass = mapFigures(manifest, sub, s.xy, {
         label: `${label} (${subset} only)`,
-        prefix: `${prefix}_${subset.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
-      })[2];
+        prefix: subPrefix,
+        sample: { from: subAll, cap: subSample.cap },
+      }).find((f) => f.name === `${subPrefix}_class`)!;
       figures.push(byClass);
     }
   }

@@ -8,6 +8,7 @@
 import { CbirError } from '../errors.js';
 import type { ClassKind } from '../data/manifest.js';
 import { KIND_COLORS, PALETTE, categoricalStyle, withAlpha } from './colors.js';
+import { placeLabels } from './labels.js';
 
 /** One plotly trace (plain JSON). */
 export type PlotlyTrace = { type: string; [key: string]: unknown };
@@ -84,11 +85,30 @@ export function logTicks(min: number, max: number): number[] {
   return out.length >= 2 ? out : [Number((10 ** lo).toPrecision(12)), Number((10 ** hi).toPrecision(12))];
 }
 
-function logAxis(title: string, values: readonly number[]): Record<string, unknown> {
+/**
+ * Ticks at the plotted values themselves when there are at most `maxTicks` distinct ones (e.g. the
+ * index sizes of Fig. 2, so every point has its label); otherwise 1-2-5 log ticks with the first
+ * and last value added (ticks crowding an end, within a factor 1.25, give way).
+ */
+export function valueTicks(values: readonly number[], maxTicks = 12): number[] {
+  const pos = [...new Set(values.filter((v) => v > 0 && Number.isFinite(v)))].sort((a, b) => a - b);
+  if (pos.length === 0) return [];
+  if (pos.length <= maxTicks) return pos;
+  const min = pos[0],
+    max = pos[pos.length - 1];
+  const inner = logTicks(min, max).filter((t) => t > min * 1.25 && t < max / 1.25);
+  return [min, ...inner, max];
+}
+
+function logAxis(
+  title: string,
+  values: readonly number[],
+  ticksAt: 'decades' | 'values' = 'decades',
+): Record<string, unknown> {
   const pos = values.filter((v) => v > 0);
   const min = pos.length ? Math.min(...pos) : 1,
     max = pos.length ? Math.max(...pos) : 10;
-  const ticks = logTicks(min, max);
+  const ticks = ticksAt === 'values' ? valueTicks(pos) : logTicks(min, max);
   return axis(title, { type: 'log', tickvals: ticks, ticktext: ticks.map(String), minor: { showgrid: false } });
 }
 
@@ -262,6 +282,7 @@ export function indexSizeFigure(
     xaxis: logAxis(
       'index images per class',
       points.map((p) => p.indexPerClass),
+      'values',
     ),
     yaxis: axis('micro P@1'),
     legend: { ...(layout.legend as object), ...ABOVE_PLOT },
@@ -280,12 +301,13 @@ export interface PerClassPoint {
 
 /**
  * Study Fig. 5: per-class P@1 of one model against the number of index images of the class (log
- * x), anatomical and pathological classes as two coloured traces. Classes with no index images
- * cannot sit on a log axis and are left out (the title says how many).
+ * x), anatomical and pathological classes as two coloured traces, points labelled with their
+ * class names (all classes up to 12, else the `labels` highest and lowest P@1, default 4 each).
+ * Classes with no index images cannot sit on a log axis and are left out (the title says how many).
  */
 export function perClassFigure(
   rows: readonly PerClassPoint[],
-  opts: { model: string; title?: string; width?: number; height?: number },
+  opts: { model: string; title?: string; width?: number; height?: number; labels?: number | 'all' | false },
 ): PlotlyFigure {
   if (rows.length === 0)
     throw new CbirError(`no per-class rows for model "${opts.model}"`, {
@@ -308,21 +330,91 @@ export function perClassFigure(
       hovertemplate: `%{text}<br>index images %{x}<br>P@1 %{y:.3f}<extra>${kind}</extra>`,
     };
   });
-  const layout = baseLayout(
+  const chosen = labelledClasses(kept, opts.labels ?? (kept.length <= 12 ? 'all' : 4));
+  const which =
+    chosen.length === 0
+      ? ''
+      : chosen.length === kept.length
+        ? 'labels: every class'
+        : `labels: the ${Math.ceil(chosen.length / 2)} highest and lowest P@1 (hover a point for its class)`;
+  const title =
     opts.title ??
-      `Per-class P@1 against index samples: ${opts.model}${dropped ? ` (${dropped} class${dropped > 1 ? 'es' : ''} without index images or queries left out)` : ''}`,
-    opts.width ?? 800,
-    opts.height ?? 520,
+    `Per-class P@1 against index samples: ${opts.model}${dropped ? ` (${dropped} class${dropped > 1 ? 'es' : ''} without index images or queries left out)` : ''}`;
+  const layout = baseLayout(
+    which ? `${title}<br><span style="font-size:12px;color:#555">${which}</span>` : title,
+    opts.width ?? 900,
+    opts.height ?? 560,
   );
+  layout.margin = { l: 70, r: 30, t: which ? 100 : 80, b: 60 };
+  const xs = kept.map((r) => Math.log10(r.indexImages));
+  const lo = Math.min(...xs),
+    hi = Math.max(...xs);
+  const pad = Math.max(0.08, 0.06 * (hi - lo));
+  const xRange: [number, number] = [lo - pad, hi + pad],
+    yRange: [number, number] = [-0.06, 1.08];
   Object.assign(layout, {
-    xaxis: logAxis(
-      'index images of the class',
-      kept.map((r) => r.indexImages),
-    ),
-    yaxis: axis('P@1 (micro, within the class)', { range: [-0.03, 1.03] }),
+    xaxis: {
+      ...logAxis(
+        'index images of the class',
+        kept.map((r) => r.indexImages),
+      ),
+      range: xRange,
+    },
+    yaxis: axis('P@1 (micro, within the class)', { range: yRange }),
     legend: { ...(layout.legend as object), ...ABOVE_PLOT },
+    annotations: pointLabels(kept, chosen, layout, xRange, yRange),
   });
   return { data, layout };
+}
+
+/** The classes to label: all, none, or the k lowest P@1 (larger classes first on ties) and the k highest. */
+function labelledClasses(kept: readonly PerClassPoint[], labels: number | 'all' | false): PerClassPoint[] {
+  if (labels === false || labels === 0) return [];
+  if (labels === 'all' || 2 * labels >= kept.length) return [...kept];
+  const order = [...kept].sort((a, b) => a.p1 - b.p1 || b.indexImages - a.indexImages);
+  return [...order.slice(0, labels), ...order.slice(-labels).reverse()];
+}
+
+/** Annotations naming the chosen points, placed clear of each other and of every point (`placeLabels`). */
+function pointLabels(
+  kept: readonly PerClassPoint[],
+  chosen: readonly PerClassPoint[],
+  layout: PlotlyFigure['layout'],
+  xRange: [number, number],
+  yRange: [number, number],
+): Record<string, unknown>[] {
+  if (!chosen.length) return [];
+  const m = layout.margin as { l: number; r: number; t: number; b: number };
+  const x0 = m.l,
+    x1 = layout.width - m.r,
+    y0 = m.t,
+    y1 = layout.height - m.b;
+  const px = (r: PerClassPoint) => ({
+    x: x0 + ((Math.log10(r.indexImages) - xRange[0]) / (xRange[1] - xRange[0])) * (x1 - x0),
+    y: y1 - ((r.p1 - yRange[0]) / (yRange[1] - yRange[0])) * (y1 - y0),
+  });
+  const placed = placeLabels(
+    chosen.map((r) => ({ ...px(r), text: r.className })),
+    kept.map(px),
+    { x0, y0, x1, y1 },
+    { fontSize: 11 },
+  );
+  return chosen.map((r, i) => ({
+    // plotly takes annotation positions on a log axis as log10 of the value
+    x: Math.log10(r.indexImages),
+    y: r.p1,
+    xref: 'x',
+    yref: 'y',
+    text: r.className,
+    showarrow: true,
+    arrowhead: 0,
+    arrowwidth: 1,
+    arrowcolor: '#999',
+    ax: placed[i].ax,
+    ay: placed[i].ay,
+    font: { size: 11, color: '#333' },
+    bgcolor: 'rgba(255,255,255,0.75)',
+  }));
 }
 
 /** One bin of the class-imbalance histogram: classes with lo ≤ samples < hi (as `datasetStats().imbalance.bins`). */
@@ -406,6 +498,8 @@ export interface ScatterMap {
   hover?: readonly string[];
   /** Fixed colours by group name (e.g. MODALITY_COLORS); other groups take the palette. */
   colors?: Readonly<Record<string, string>>;
+  /** When the points are a sample: images per group code in the whole population, so legend entries read "name (sampled of all)". */
+  totals?: ArrayLike<number>;
 }
 
 /**
@@ -450,7 +544,7 @@ export function scatterMapFigure(
     return {
       type: 'scatter',
       mode: 'markers',
-      name: `${name} (${idx.length})`,
+      name: map.totals ? `${name} (${idx.length} of ${map.totals[g]})` : `${name} (${idx.length})`,
       x: idx.map((i) => r(map.xy[2 * i])),
       y: idx.map((i) => r(map.xy[2 * i + 1])),
       marker: { color: style.color, symbol: style.symbol, size: opts.markerSize ?? 5, opacity: 0.8 },
@@ -473,7 +567,7 @@ export function scatterMapFigure(
       y: 1,
       yanchor: 'top',
     },
-    margin: { l: 20, r: 20, t: 70, b: 20 },
+    margin: { l: 20, r: 20, t: /<br>/i.test(opts.title) ? 92 : 70, b: 20 },
   });
   return { data, layout };
 }

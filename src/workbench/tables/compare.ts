@@ -1,6 +1,7 @@
 /** Reproduced tables next to the study's reported ones. */
 import { listModels } from '../models/registry.js';
-import { readReportedTable, REPORTED_TABLES } from './reported.js';
+import { join } from 'node:path';
+import { readReportedTable, REPORTED_TABLES, studyDir } from './reported.js';
 import { noteHtml, sideBySide, tableHtml, type TableHtmlOptions } from './html.js';
 import type { Table } from './write.js';
 
@@ -83,13 +84,15 @@ export async function withReported(
   const models = reproduced.rows.map((r) => String(r[0])).filter((m) => !['queries', 'classes', 'samples'].includes(m));
   const mine = tableHtml(reproduced, { highlight: models, ...opts });
   const reported = await readReportedTable(which);
-  if (!reported)
+  if (!reported) {
+    const paper = /^table(\d+)_/.exec(REPORTED_TABLES[which])?.[1];
     return (
       mine +
       noteHtml(
-        `The study's reported values are not on this machine (${REPORTED_TABLES[which]} in $CBIR_STUDY, default ../shared/study).`,
+        `The study's reported values are not on this machine: looked for ${join(studyDir(), REPORTED_TABLES[which])}. They are the paper's ${paper ? `Table ${paper}` : 'tables'} (Denner et al.), transcribed as CSV (table2_models.csv … table10_dataset.csv) in the shared study folder: put that folder at ../shared/study beside the project, or set the CBIR_STUDY environment variable to the folder holding them.`,
       )
     );
+  }
   const cmp = compareReported(reproduced, reported, await studyNames());
   const reportedModels = reported.rows.map((r) => String(r[0])).filter((m) => !['classes', 'samples'].includes(m));
   const theirs = tableHtml(
