@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { CbirError } from '../errors.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { shardRange } from './pipeline.js';
-import { META_FILE, StoreWriter, idsText, openEmbeddings, type EmbeddingStore, type EmbeddingsMeta } from './store.js';
+import {
+  META_FILE,
+  StoreWriter,
+  idsText,
+  openEmbeddings,
+  readImageRecords,
+  type EmbeddingStore,
+  type EmbeddingsMeta,
+} from './store.js';
+import { HASH_BYTES, STAT_FIELDS, emptyRecords, type ImageRecords } from './content.js';
 
 /**
  * Join the shard stores of one `--shard i/n` job array into one store, identical (same bytes,
@@ -140,6 +149,20 @@ function checkTiling(ordered: EmbeddingStore[]): void {
     });
 }
 
+/** The shards' image records concatenated in row order, or undefined when a shard has none. */
+async function mergedRecords(ordered: EmbeddingStore[]): Promise<ImageRecords | undefined> {
+  const all = emptyRecords(ordered.reduce((n, s) => n + s.count, 0));
+  let row = 0;
+  for (const s of ordered) {
+    const r = await readImageRecords(s.dir, s.count);
+    if (!r) return undefined;
+    all.sha1.set(r.sha1, row * HASH_BYTES);
+    all.stat.set(r.stat, row * STAT_FIELDS);
+    row += s.count;
+  }
+  return all;
+}
+
 /** Concatenate the shards into the store at `out`, checking each shard's content hash on the way. */
 async function writeMerged(
   ordered: EmbeddingStore[],
@@ -170,12 +193,13 @@ async function writeMerged(
       for (const id of s.ids) ids.push(id);
     }
     tracker.finish();
-    return await writer.finish(ids, {
+    const fields = {
       modelId: first.modelId,
       fingerprint: first.fingerprint,
       manifestHash: first.manifestHash,
       ...(first.batchSize !== undefined ? { batchSize: first.batchSize } : {}),
-    });
+    };
+    return await writer.finish(ids, fields, undefined, await mergedRecords(ordered));
   } catch (e) {
     await writer.abort();
     throw e;

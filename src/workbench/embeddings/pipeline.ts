@@ -1,38 +1,55 @@
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat, truncate, utimes, type FileHandle } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CbirError, errorCode } from '../errors.js';
+import { CbirError } from '../errors.js';
 import type { Manifest } from '../data/manifest.js';
 import type { Extractor } from '../models/types.js';
 import { isBuiltinDescriptor } from '../models/descriptors/index.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { InlineRunner, WorkerPool, defaultWorkers, type BatchRunner } from './pool.js';
 import type { TaskResult, TaskSetup } from './tasks.js';
 import {
   META_FILE,
   PARTIAL_DIR,
-  StoreWriter,
+  VECTORS_FILE,
+  openEmbeddings,
   readFully,
+  readImageRecords,
   readMeta,
+  writeImageRecords,
   type EmbeddingsMeta,
-  type MetaFields,
 } from './store.js';
+import { HASH_BYTES, STAT_FIELDS, checkImages, sameHash, unchangedRows, type ImageRecords } from './content.js';
+import { RowCheck, checkEmbeddingRows, degenerateError, type DegenerateContext } from './degenerate.js';
+import { fsError } from './fserrors.js';
+import { PartialRun, refuse, sameSpec, type RunSpec } from './partial.js';
 
 /**
  * The embedding pipeline: manifest rows → decoded (and, for ONNX models, preprocessed) images
  * in worker threads → the extractor in the main thread → L2-normalised float32 rows appended
  * to a resumable partial store → the final store.
  *
+ * Before any work every row is checked (no line break in its path, the image present and a
+ * regular file), so a bad row fails the run at once, not after embedding everything before it.
+ *
  * Resumability. While running, `<out>/partial/` holds run.json (what is being embedded),
- * append-only chunk files and journal.jsonl. Each batch is appended to the current chunk and
- * fsynced, and only then recorded in the journal (fsynced too). On a rerun the journal's valid
- * prefix says which rows are done; any bytes beyond it (a batch written but not recorded, a
- * torn journal line) are discarded. Batches are aligned to multiples of the batch size in the
- * manifest, so a resumed, sharded or uninterrupted run computes exactly the same batches and
- * the final store is byte-identical (same content hash).
+ * append-only chunk files, images.bin and journal.jsonl. Each batch is appended to the current
+ * chunk (and its images' records to images.bin) and fsynced, and only then recorded in the
+ * journal (fsynced too). On a rerun the journal's valid prefix says which rows are done; any
+ * bytes beyond it (a batch written but not recorded, a torn journal line) are discarded.
+ * Batches are aligned to multiples of the batch size in the manifest, so a resumed, sharded or
+ * uninterrupted run computes exactly the same batches and the final store is byte-identical
+ * (same content hash).
+ *
+ * Content keys. Each row records the SHA-1 of the image file it was computed from (images.bin,
+ * see content.ts). A complete store, or a partial run, is reused only for rows whose image is
+ * unchanged: a rerun after images were replaced under the same names re-embeds the batches
+ * holding changed rows, copies the others from the previous store, and gives the store a fresh
+ * run would give.
+ *
+ * Degenerate output (NaN/Inf, zero-norm rows, the same vector for different images) stops the
+ * run with an error naming the rows (degenerate.ts); file-system failures (a full disk, no
+ * permission, a file in the way) become errors naming the path; completed batches are kept.
  */
 
 export interface EmbedOptions {
@@ -67,37 +84,23 @@ export interface EmbedResult {
   embedded: number;
   /** Rows found done from an earlier, interrupted run. */
   resumed: number;
-  /** True when `out` already held this exact store and nothing was done. */
+  /** Rows copied unchanged from the previous complete store in `out` (their images are unchanged). */
+  reused: number;
+  /** Rows whose image changed since the previous store (or partial run) computed them; they were embedded again. */
+  changed: number;
+  /** True when `out` already held this exact store, for these exact images, and nothing was done. */
   alreadyComplete: boolean;
 }
 
-/** Identity of a run: a partial or complete store is only continued when all of it matches. */
-interface RunSpec {
-  format: 'radcbir-embeddings-partial';
-  version: 1;
-  modelId: string;
-  fingerprint: string;
-  dim: number;
-  manifestHash: string;
-  batchSize: number;
-  start: number;
-  end: number;
-  total: number;
-  shard: { index: number; count: number } | null;
+/** Rows of a previous complete store of this run whose images are unchanged (`same[k]` for row start + k). */
+interface Reuse {
+  same: Uint8Array;
+  records: ImageRecords | null;
+  changed: number;
 }
 
-interface JournalEntry {
-  start: number;
-  end: number;
-  chunk: string;
-  offset: number;
-  bytes: number;
-  sha256: string;
-}
-
-const JOURNAL = 'journal.jsonl';
-const RUN = 'run.json';
-const LOCK = 'lock';
+/** Rows before this many of distinct content all embedded to one vector stop the run early (the final check sees all). */
+const CONSTANT_EARLY = 64;
 
 /**
  * Rows of shard `index` of `count`: the manifest's batches (multiples of `batchSize`) are dealt
@@ -148,19 +151,6 @@ export function firstNonFiniteRow(data: Float32Array, dim: number): number {
   return -1;
 }
 
-function sameSpec(have: RunSpec, want: RunSpec): string | null {
-  if (have.manifestHash !== want.manifestHash)
-    return `embeddings of a different manifest (manifest hash ${have.manifestHash.slice(0, 12)}…, this manifest ${want.manifestHash.slice(0, 12)}…)`;
-  if (have.fingerprint !== want.fingerprint || have.modelId !== want.modelId)
-    return `embeddings of another model or model version (${have.modelId}, fingerprint ${have.fingerprint.slice(0, 12)}…; this run: ${want.modelId}, ${want.fingerprint.slice(0, 12)}…)`;
-  if (have.dim !== want.dim) return `embeddings of dimension ${have.dim} (this run: ${want.dim})`;
-  if (have.batchSize !== want.batchSize)
-    return `embeddings made with --batch ${have.batchSize} (this run: --batch ${want.batchSize}; batches must match for identical results)`;
-  if (have.start !== want.start || have.end !== want.end || have.total !== want.total)
-    return `rows ${have.start}–${have.end} of ${have.total} (this run: rows ${want.start}–${want.end} of ${want.total}; another --shard?)`;
-  return null;
-}
-
 function specOfMeta(
   m: EmbeddingsMeta,
 ): Pick<RunSpec, 'modelId' | 'fingerprint' | 'manifestHash' | 'dim'> & { start: number; end: number; total: number } {
@@ -176,347 +166,42 @@ function specOfMeta(
   };
 }
 
-/** A lock not refreshed for this long belongs to a dead run (e.g. a preempted job on another node). */
-const LOCK_STALE_MS = 90_000;
-const LOCK_HEARTBEAT_MS = 20_000;
-
-/**
- * Take `partial/lock` (pid, host). A running holder refreshes its mtime every 20 s; a lock is
- * stale when its pid is dead on this host, or when it has not been refreshed for 90 s (a run
- * killed on another node of a job array). Returns the release function (idempotent).
- */
-async function acquireLock(partial: string): Promise<() => Promise<void>> {
-  const file = join(partial, LOCK);
-  const me = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await open(file, 'wx');
-      await fh.writeFile(JSON.stringify(me));
-      await fh.close();
-      const beat = setInterval(() => {
-        const now = new Date();
-        utimes(file, now, now).catch(() => {});
-      }, LOCK_HEARTBEAT_MS);
-      beat.unref();
-      let released = false;
-      return async () => {
-        if (released) return;
-        released = true;
-        clearInterval(beat);
-        await rm(file, { force: true });
-      };
-    } catch (e) {
-      if (errorCode(e) !== 'EEXIST') throw e;
-      let other: { pid?: number; host?: string } = {};
-      let age = Infinity;
-      try {
-        age = Date.now() - (await stat(file)).mtimeMs;
-        other = JSON.parse(await readFile(file, 'utf8'));
-      } catch {
-        // torn or vanished lock file: treat as stale
-      }
-      let alive = age < LOCK_STALE_MS;
-      if (alive && other.host === me.host && typeof other.pid === 'number') {
-        if (other.pid === process.pid) alive = false;
-        else {
-          try {
-            process.kill(other.pid, 0);
-          } catch (err) {
-            alive = errorCode(err) === 'EPERM';
-          }
-        }
-      }
-      if (alive) {
-        throw new CbirError(`another embedding run (pid ${other.pid} on ${other.host}) is writing this store`, {
-          file,
-          hint: `wait for it to finish, or write this run to another output folder; a lock not refreshed for ${LOCK_STALE_MS / 1000} s is taken over automatically`,
-          code: 'embed/locked',
-        });
-      }
-      await rm(file, { force: true }); // stale lock of a killed run
-    }
-  }
-  throw new CbirError('could not take the lock of the partial run', {
-    file,
-    hint: 'delete the lock file if no other run is writing here',
-    code: 'embed/locked',
-  });
-}
-
-/** Read the journal's valid prefix; a torn last line (crash while appending) is dropped. */
-async function readJournal(file: string): Promise<{ entries: JournalEntry[]; clean: boolean }> {
-  if (!existsSync(file)) return { entries: [], clean: true };
-  const text = await readFile(file, 'utf8');
-  const entries: JournalEntry[] = [];
-  let pos = 0;
-  while (pos < text.length) {
-    const nl = text.indexOf('\n', pos);
-    if (nl < 0) return { entries, clean: false }; // unterminated last line
-    try {
-      const e = JSON.parse(text.slice(pos, nl)) as JournalEntry;
-      if (
-        !Number.isInteger(e.start) ||
-        !Number.isInteger(e.end) ||
-        typeof e.chunk !== 'string' ||
-        typeof e.sha256 !== 'string'
-      )
-        return { entries, clean: false };
-      entries.push(e);
-    } catch {
-      return { entries, clean: false };
-    }
-    pos = nl + 1;
-  }
-  return { entries, clean: true };
-}
-
-function journalLine(e: JournalEntry): string {
-  return JSON.stringify(e) + '\n';
-}
-
-/** Name of the chunk file whose first row is `row`. */
-function chunkFileName(row: number): string {
-  return `chunk-${String(row).padStart(10, '0')}.f32`;
-}
-
-/** Refuse to continue a store or partial run that is not this run. */
-function refuse(what: string, file: string): never {
-  throw new CbirError(`this folder holds ${what}`, {
-    file,
-    hint: 'write to a new output folder, or start again from scratch (force), which deletes them',
-    code: 'embed/mismatch',
-  });
-}
-
-/**
- * The resumable partial run in `<out>/partial/`: it holds the lock, run.json, the journal and
- * the chunk files. `open` takes the lock and recovers what an earlier run recorded; `append`
- * writes one batch to the current chunk (fsync) and only then records it in the journal
- * (fsync), so a kill -9 at any point loses at most the batch in flight; `finalize` turns the
- * recorded batches into the store and deletes the partial run; `release` drops the lock.
- */
-class PartialRun {
-  /** Recorded batches of the journal's consistent prefix, in row order (appended to by `append`). */
-  private entries: JournalEntry[] = [];
-  /** End offset of the recorded bytes of each chunk file. */
-  private chunkEnd = new Map<string, number>();
-  /** First row not recorded yet. */
-  private nextRow: number;
-  private chunkName = '';
-  private chunkOffset = 0;
-  private chunkRows = 0;
-  private chunkFh: FileHandle | null = null;
-  private journalFh: FileHandle | null = null;
-
-  private constructor(
-    readonly dir: string,
-    private readonly spec: RunSpec,
-    /** Idempotent. */
-    readonly release: () => Promise<void>,
-  ) {
-    this.nextRow = spec.start;
-  }
-
-  /** Create `<out>/partial` (emptied first with `force`), take its lock and recover the recorded batches. */
-  static async open(out: string, spec: RunSpec, force: boolean): Promise<PartialRun> {
-    const dir = join(out, PARTIAL_DIR);
-    if (force) await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    const run = new PartialRun(dir, spec, await acquireLock(dir));
-    try {
-      await run.recover();
-    } catch (e) {
-      await run.release().catch(() => {});
-      throw e;
-    }
-    return run;
-  }
-
-  /** First row not recorded yet (the run is done when it reaches the slice's end). */
-  get next(): number {
-    return this.nextRow;
-  }
-
-  /** Refuse another run's partial, read the journal, keep its consistent prefix and drop unrecorded bytes. */
-  private async recover(): Promise<void> {
-    const runPath = join(this.dir, RUN);
-    await this.checkRunSpec(runPath);
-    const journalPath = join(this.dir, JOURNAL);
-    const { entries: raw, clean } = await readJournal(journalPath);
-    if (!existsSync(runPath) || raw.length === 0) await writeJsonAtomic(runPath, this.spec);
-    await this.keepConsistentPrefix(raw);
-    if (!clean || this.entries.length !== raw.length)
-      await writeFileAtomic(journalPath, this.entries.map(journalLine).join(''));
-    await this.dropUnrecorded();
-  }
-
-  /** A run.json of another run is refused; a torn one is ignored. */
-  private async checkRunSpec(runPath: string): Promise<void> {
-    if (!existsSync(runPath)) return;
-    let prev: RunSpec | null = null;
-    try {
-      prev = JSON.parse(await readFile(runPath, 'utf8')) as RunSpec;
-    } catch {
-      prev = null; // torn run.json: nothing can have been recorded yet
-    }
-    if (prev) {
-      const diff = sameSpec(prev, this.spec);
-      if (diff) refuse(diff, runPath);
-    }
-  }
-
-  /** Check the recorded batches against the chunk files; keep the longest consistent prefix. */
-  private async keepConsistentPrefix(raw: JournalEntry[]): Promise<void> {
-    const { end, dim } = this.spec;
-    for (const e of raw) {
-      const okShape =
-        e.start === this.nextRow &&
-        e.end > e.start &&
-        e.end <= end &&
-        e.bytes === (e.end - e.start) * dim * 4 &&
-        e.offset === (this.chunkEnd.get(e.chunk) ?? 0) &&
-        /^chunk-\d+\.f32$/.test(e.chunk);
-      if (!okShape) break;
-      const p = join(this.dir, e.chunk);
-      const size = existsSync(p) ? (await stat(p)).size : -1;
-      if (size < e.offset + e.bytes) break;
-      this.entries.push(e);
-      this.chunkEnd.set(e.chunk, e.offset + e.bytes);
-      this.nextRow = e.end;
-    }
-  }
-
-  /** Drop bytes and chunk files that no recorded batch owns. */
-  private async dropUnrecorded(): Promise<void> {
-    for (const f of await readdir(this.dir)) {
-      if (!/^chunk-\d+\.f32$/.test(f)) continue;
-      const keep = this.chunkEnd.get(f);
-      if (keep === undefined) await rm(join(this.dir, f), { force: true });
-      else if ((await stat(join(this.dir, f))).size !== keep) await truncate(join(this.dir, f), keep);
-    }
-  }
-
-  /** Open the current chunk (the last recorded one, or a new one) and the journal for appending. */
-  async openAppend(chunkRows: number): Promise<void> {
-    this.chunkRows = chunkRows;
-    const last = this.entries[this.entries.length - 1];
-    this.chunkName = last ? last.chunk : chunkFileName(this.nextRow);
-    this.chunkOffset = this.chunkEnd.get(this.chunkName) ?? 0;
-    this.chunkFh = await open(join(this.dir, this.chunkName), 'a');
-    this.journalFh = await open(join(this.dir, JOURNAL), 'a');
-  }
-
-  /**
-   * Append the rows s..e (`bytes`) to the current chunk (starting a new chunk when it is full)
-   * and fsync, call `afterWrite`, then record the batch in the journal and fsync.
-   */
-  async append(s: number, e: number, bytes: Uint8Array, afterWrite: () => void | Promise<void>): Promise<void> {
-    const n = e - s;
-    if (this.chunkOffset > 0 && this.chunkOffset / (4 * this.spec.dim) + n > this.chunkRows) {
-      await this.chunkFh!.close();
-      this.chunkName = chunkFileName(s);
-      this.chunkOffset = 0;
-      this.chunkFh = await open(join(this.dir, this.chunkName), 'a');
-    }
-    const fh = this.chunkFh!;
-    let w = 0;
-    while (w < bytes.byteLength) w += (await fh.write(bytes, w, bytes.byteLength - w)).bytesWritten;
-    await fh.sync();
-    await afterWrite();
-    const entry: JournalEntry = {
-      start: s,
-      end: e,
-      chunk: this.chunkName,
-      offset: this.chunkOffset,
-      bytes: bytes.byteLength,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-    };
-    await this.journalFh!.write(journalLine(entry));
-    await this.journalFh!.sync();
-    this.entries.push(entry);
-    this.chunkOffset += bytes.byteLength;
-    this.nextRow = e;
-  }
-
-  /** Close the chunk and journal handles (errors ignored). */
-  async closeAppend(): Promise<void> {
-    await this.chunkFh?.close().catch(() => {});
-    await this.journalFh?.close().catch(() => {});
-    this.chunkFh = null;
-    this.journalFh = null;
-  }
-
-  /**
-   * Concatenate the recorded batches (checking their hashes) into the store at `out`, write ids,
-   * then meta.json; then release the lock and delete the partial run.
-   */
-  async finalize(out: string, ids: readonly string[], fields: MetaFields, onStage: StageHook): Promise<EmbeddingsMeta> {
-    const writer = await StoreWriter.create(out, this.spec.dim);
-    try {
-      await this.copyInto(writer);
-      const meta = await writer.finish(ids, fields, () => onStage('before-meta'));
-      await onStage('after-meta');
-      await this.release();
-      await rm(this.dir, { recursive: true, force: true });
-      await onStage('complete');
-      return meta;
-    } catch (e) {
-      await writer.abort();
-      throw e;
-    }
-  }
-
-  /** Append every recorded batch to `writer`, refusing one whose bytes no longer match its sha256. */
-  private async copyInto(writer: StoreWriter): Promise<void> {
-    const handles = new Map<string, FileHandle>();
-    try {
-      for (const e of this.entries) {
-        let fh = handles.get(e.chunk);
-        if (!fh) {
-          fh = await open(join(this.dir, e.chunk), 'r');
-          handles.set(e.chunk, fh);
-        }
-        const buf = new Uint8Array(e.bytes);
-        await readFully(fh, buf, e.offset);
-        if (createHash('sha256').update(buf).digest('hex') !== e.sha256) {
-          throw new CbirError(`rows ${e.start}–${e.end} changed on disk after they were written (checksum mismatch)`, {
-            file: join(this.dir, e.chunk),
-            hint: 'the disk or file system damaged the partial run; embed again from scratch (force)',
-            code: 'embed/corrupt-chunk',
-          });
-        }
-        await writer.appendBytes(buf);
-      }
-    } finally {
-      for (const fh of handles.values()) await fh.close().catch(() => {});
-    }
-  }
-}
-
-/** A pipeline stage hook bound to one row range. */
-type StageHook = (stage: EmbedStage) => void | Promise<void>;
-
 /**
  * Embed the rows of a manifest (or one shard of it) into a store at `out`. Reruns of the same
- * call continue an interrupted run; a store or partial run for another manifest, model, batch
- * size or slice is refused unless `force`. Stops with a CbirError naming the image when an
- * image cannot be decoded or the model gives NaN/Inf; all completed batches stay on disk.
+ * call continue an interrupted run, and reuse a complete store for the rows whose images are
+ * unchanged; a store or partial run for another manifest, model, batch size or slice is refused
+ * unless `force`. Stops with a CbirError naming the image when an image is missing or cannot be
+ * decoded, or the model gives NaN/Inf, zero vectors or one vector for all images; all
+ * completed batches stay on disk.
  */
 export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
-  const { manifest, extractor, out } = opts;
   const spec = runSpec(opts);
+  try {
+    return await embedChecked(opts, spec);
+  } catch (e) {
+    const partial = join(opts.out, PARTIAL_DIR);
+    const journal = join(partial, 'journal.jsonl');
+    const kept =
+      existsSync(journal) && statSync(journal).size > 0 ? `the rows embedded so far are kept in ${partial}` : '';
+    throw fsError(e, opts.out, 'writing the embedding store', kept);
+  }
+}
+
+async function embedChecked(opts: EmbedOptions, spec: RunSpec): Promise<EmbedResult> {
+  const { manifest, extractor, out } = opts;
   const { batchSize, start, end } = spec;
-
-  // 1. A complete store already there?
-  const complete = await completeStore(out, spec, opts.force);
-  if (complete) return complete;
-
-  // 2. Partial run: continue it if it is this run (it keeps the longest consistent prefix).
-  const run = await PartialRun.open(out, spec, !!opts.force);
+  // 0. Every row's path and image, before any work; their stat records key the caches.
+  const stats = await checkImages(manifest, start, end);
+  // 1. A complete store already there, for these images?
+  const complete = await completeStore(opts, spec, stats);
+  if (complete && 'result' in complete) return complete.result;
+  const reuse = complete?.reuse ?? null;
+  // 2. Partial run: continue it if it is this run (it keeps the longest consistent, unchanged prefix).
+  const run = await PartialRun.open(out, spec, !!opts.force, { manifest, stats });
   try {
     const resumed = run.next - start;
-    // 3. Embed the remaining batches.
-    const embedded = run.next < end ? await embedRemaining(opts, spec, run) : 0;
+    // 3. Embed (or copy from the previous store) the remaining batches.
+    const done = run.next < end ? await embedRemaining(opts, spec, run, reuse, stats) : { embedded: 0, reused: 0 };
     // 4. Finalise into the store.
     await opts.onStage?.('before-finalize', { start, end });
     const meta = await run.finalize(
@@ -532,11 +217,24 @@ export async function embedManifest(opts: EmbedOptions): Promise<EmbedResult> {
           : {}),
       },
       (stage) => opts.onStage?.(stage, { start, end }),
+      naming(opts),
     );
-    return { dir: out, meta, embedded, resumed, alreadyComplete: false };
+    const changed = (reuse?.changed ?? 0) + run.changed;
+    return { dir: out, meta, ...done, resumed, changed, alreadyComplete: false };
   } finally {
     await run.release().catch(() => {});
   }
+}
+
+/** How degenerate rows are named: manifest row, path and file. */
+function naming(opts: EmbedOptions): Omit<DegenerateContext, 'total'> {
+  const m = opts.manifest;
+  return {
+    source: `model "${opts.extractor.id}"`,
+    label: (i) => `manifest row ${i + 1} ("${m.filepaths[i]}")`,
+    file: (i) => m.resolvePath(i),
+    codePrefix: 'embed',
+  };
 }
 
 /** Check the options and describe this run: model, manifest, batch size and the slice of rows. */
@@ -570,13 +268,20 @@ function runSpec(opts: EmbedOptions): RunSpec {
 }
 
 /**
- * The result for a complete store of this run already in `out` (leftovers of a partial run are
- * deleted), or null when there is none; one of another run is refused. `force` deletes its meta.json.
+ * A complete store of this run already in `out`: the result when every row's image is
+ * unchanged (leftovers of a partial run are deleted, refreshed stat records saved), else which
+ * rows can be reused; null when there is none. One of another run is refused; `force` deletes
+ * its meta.json. A store without image records (made before radcbir kept them) is reused for no row.
  */
-async function completeStore(out: string, spec: RunSpec, force: boolean | undefined): Promise<EmbedResult | null> {
+async function completeStore(
+  opts: EmbedOptions,
+  spec: RunSpec,
+  stats: Float64Array,
+): Promise<{ result: EmbedResult } | { reuse: Reuse } | null> {
+  const { out } = opts;
   const metaPath = join(out, META_FILE);
   if (!existsSync(metaPath)) return null;
-  if (force) {
+  if (opts.force) {
     await rm(metaPath, { force: true });
     return null;
   }
@@ -584,8 +289,16 @@ async function completeStore(out: string, spec: RunSpec, force: boolean | undefi
   const have = specOfMeta(meta);
   const diff = sameSpec({ ...spec, ...have, batchSize: meta.batchSize ?? spec.batchSize }, spec);
   if (diff) refuse(diff, metaPath);
+  await openEmbeddings(out); // the files are whole
+  const records = await readImageRecords(out, meta.count);
+  if (!records) return { reuse: { same: new Uint8Array(meta.count), records: null, changed: meta.count } };
+  const before = Float64Array.from(records.stat);
+  const { same, changed } = await unchangedRows(opts.manifest, spec.start, records, stats);
+  if (changed > 0) return { reuse: { same, records, changed } };
+  if (records.stat.some((v, i) => v !== before[i])) await writeImageRecords(out, records);
   await rm(join(out, PARTIAL_DIR), { recursive: true, force: true }); // leftovers of a run killed after meta.json
-  return { dir: out, meta, embedded: 0, resumed: meta.count, alreadyComplete: true };
+  const result = { dir: out, meta, embedded: 0, resumed: meta.count, reused: 0, changed: 0, alreadyComplete: true };
+  return { result };
 }
 
 /** Start the decode/preprocess runner for this extractor: worker threads, or inline for 0 workers. */
@@ -600,53 +313,145 @@ function startRunner(extractor: Extractor, workers: number): BatchRunner {
   return workers === 0 ? new InlineRunner(setup) : new WorkerPool(workers, setup);
 }
 
+/** A batch in flight: computed by the runner, or copied from the previous store. */
+type Batch = { s: number; e: number; work: Promise<TaskResult> | null };
+
 /**
  * Embed rows run.next..end batch by batch and record each in the partial run; returns the rows
- * embedded. Decoding (in the runner) runs ahead of the extractor by at most `prefetch` batches.
+ * embedded and those copied from the previous store. Decoding (in the runner) runs ahead of the
+ * extractor by at most `prefetch` batches.
  */
-async function embedRemaining(opts: EmbedOptions, spec: RunSpec, run: PartialRun): Promise<number> {
-  const { manifest, extractor } = opts;
+async function embedRemaining(
+  opts: EmbedOptions,
+  spec: RunSpec,
+  run: PartialRun,
+  reuse: Reuse | null,
+  stats: Float64Array,
+): Promise<{ embedded: number; reused: number }> {
   const { start, end, batchSize } = spec;
   const tracker = new ProgressTracker(
-    `embed ${extractor.id}`,
+    `embed ${opts.extractor.id}`,
     end - start,
     opts.onProgress,
     'images',
     run.next - start,
   );
   const workers = opts.workers ?? defaultWorkers();
-  const runner = startRunner(extractor, workers);
+  const runner = startRunner(opts.extractor, workers);
+  const copier = reuse?.records ? await StoreCopier.open(opts.out, spec.dim, start, reuse, stats) : null;
+  const watch = new ConstantWatch(opts, spec);
+  const counts = { embedded: 0, reused: 0 };
   try {
     const prefetch = Math.max(2, opts.prefetch ?? 2 * Math.max(1, workers));
-    try {
-      await run.openAppend(opts.chunkRows ?? 65536);
-      const queue = new BatchQueue(runner, manifest, run.next, end, batchSize, prefetch);
-      let embedded = 0;
+    await run.openAppend(opts.chunkRows ?? 65536);
+    const queue = new BatchQueue(runner, opts.manifest, run.next, end, batchSize, prefetch, copier);
+    queue.fill();
+    for (let batch = queue.take(); batch; batch = queue.take()) {
+      const { s, e, work } = batch;
+      const { rows, records } = work ? await computeBatch(opts, spec, await work, s, e) : await copier!.read(s, e);
       queue.fill();
-      for (let batch = queue.take(); batch; batch = queue.take()) {
-        const { s, e, work } = batch;
-        const result = await work;
-        queue.fill();
-        const rows = await embedBatch(opts, spec, result, s, e);
-        const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
-        await run.append(s, e, bytes, () => opts.onStage?.('batch-written', { start: s, end: e }));
-        embedded += e - s;
-        tracker.add(e - s);
-        await opts.onStage?.('batch-recorded', { start: s, end: e });
-      }
-      tracker.finish();
-      return embedded;
-    } finally {
-      await run.closeAppend();
+      if (work) watch.add(rows, records, s);
+      const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
+      await run.append(s, e, bytes, records, () => opts.onStage?.('batch-written', { start: s, end: e }));
+      counts[work ? 'embedded' : 'reused'] += e - s;
+      tracker.add(e - s);
+      await opts.onStage?.('batch-recorded', { start: s, end: e });
     }
+    tracker.finish();
+    return counts;
   } finally {
+    await run.closeAppend();
+    await copier?.close();
     await runner.close();
   }
 }
 
-/** Batches of the manifest submitted to the runner, in order, at most `prefetch` in flight. */
+/** Run the extractor on a decoded batch; rows L2-normalised, with the records of its images. */
+async function computeBatch(
+  opts: EmbedOptions,
+  spec: RunSpec,
+  result: TaskResult,
+  s: number,
+  e: number,
+): Promise<{ rows: Float32Array; records: ImageRecords }> {
+  return { rows: await embedBatch(opts, spec, result, s, e), records: result.records };
+}
+
+/** Rows of the previous complete store in `out` whose images are unchanged, read batch by batch. */
+class StoreCopier {
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly dim: number,
+    private readonly start: number,
+    private readonly reuse: Reuse,
+    private readonly stats: Float64Array,
+  ) {}
+
+  static async open(out: string, dim: number, start: number, reuse: Reuse, stats: Float64Array): Promise<StoreCopier> {
+    return new StoreCopier(await open(join(out, VECTORS_FILE), 'r'), dim, start, reuse, stats);
+  }
+
+  /** Whether every row of s..e can be copied. */
+  covers(s: number, e: number): boolean {
+    for (let i = s; i < e; i++) if (!this.reuse.same[i - this.start]) return false;
+    return true;
+  }
+
+  async read(s: number, e: number): Promise<{ rows: Float32Array; records: ImageRecords }> {
+    const a = s - this.start;
+    const b = e - this.start;
+    const rows = new Float32Array((b - a) * this.dim);
+    await readFully(this.fh, new Uint8Array(rows.buffer), a * this.dim * 4);
+    const r = this.reuse.records!;
+    const records = {
+      sha1: r.sha1.slice(a * HASH_BYTES, b * HASH_BYTES),
+      stat: this.stats.slice(a * STAT_FIELDS, b * STAT_FIELDS),
+    };
+    return { rows, records };
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close().catch(() => {});
+  }
+}
+
+/**
+ * Stops a run early when the model has given one vector to CONSTANT_EARLY rows whose images
+ * differ (the check at the end sees every row, also for smaller runs).
+ */
+class ConstantWatch {
+  private readonly check: RowCheck;
+  private refSha: Uint8Array | null = null;
+  private distinct = 0;
+
+  constructor(
+    private readonly opts: EmbedOptions,
+    private readonly spec: RunSpec,
+  ) {
+    this.check = new RowCheck(spec.dim);
+  }
+
+  add(rows: Float32Array, records: ImageRecords, s: number): void {
+    if (!this.check.allSame) return;
+    const wasRef = this.check.refRow;
+    this.check.add(rows, s);
+    if (wasRef < 0 && this.check.refRow >= 0) {
+      const k = this.check.refRow - s;
+      this.refSha = records.sha1.slice(k * HASH_BYTES, (k + 1) * HASH_BYTES);
+    }
+    if (!this.refSha || !this.check.allSame) return;
+    for (let k = 0; k < records.sha1.length / HASH_BYTES; k++)
+      if (!sameHash(records.sha1, k, this.refSha, 0)) this.distinct++;
+    if (this.distinct + 1 >= CONSTANT_EARLY) {
+      const f = this.check.finding(true);
+      if (f) throw degenerateError(f, { ...naming(this.opts), total: `${this.check.valid} images so far` });
+    }
+  }
+}
+
+/** Batches of the manifest submitted to the runner (or left to the copier), in order, at most `prefetch` in flight. */
 class BatchQueue {
-  private readonly queue: { s: number; e: number; work: Promise<TaskResult> }[] = [];
+  private readonly queue: Batch[] = [];
 
   constructor(
     private readonly runner: BatchRunner,
@@ -655,6 +460,7 @@ class BatchQueue {
     private readonly end: number,
     private readonly batchSize: number,
     private readonly prefetch: number,
+    private readonly copier: StoreCopier | null,
   ) {}
 
   /** Submit batches until `prefetch` are in flight or all are submitted. */
@@ -662,24 +468,28 @@ class BatchQueue {
     while (this.queue.length < this.prefetch && this.submit < this.end) {
       const s = this.submit;
       const e = Math.min(this.end, s + this.batchSize);
+      this.submit = e;
+      if (this.copier?.covers(s, e)) {
+        this.queue.push({ s, e, work: null });
+        continue;
+      }
       const paths: string[] = [];
       for (let i = s; i < e; i++) paths.push(this.manifest.resolvePath(i));
       const work = this.runner.run(paths);
       work.catch(() => {}); // handled when its turn comes; completed batches before it are kept
       this.queue.push({ s, e, work });
-      this.submit = e;
     }
   }
 
   /** The oldest batch in flight, or undefined when none is left. */
-  take(): { s: number; e: number; work: Promise<TaskResult> } | undefined {
+  take(): Batch | undefined {
     return this.queue.shift();
   }
 }
 
 /**
  * Run the extractor on one decoded batch (rows s..e) and return its rows L2-normalised (a
- * copy); a wrong number of values or a NaN/Inf is refused, naming the image.
+ * copy); a wrong number of values, a NaN/Inf or a zero vector is refused, naming the image.
  */
 async function embedBatch(
   opts: EmbedOptions,
@@ -713,6 +523,15 @@ async function embedBatch(
         code: 'embed/non-finite',
       },
     );
+  }
+  const zero = checkEmbeddingRows(rows, dim, false);
+  if (zero) {
+    const rowsOf = { ...zero, rows: zero.rows.map((r) => r + s) };
+    throw degenerateError(rowsOf, {
+      ...naming(opts),
+      total: `${n} images in the batch of rows ${s + 1}–${e}`,
+      note: `${s - start} images before this batch are saved`,
+    });
   }
   rows = rows.slice(); // own copy: normalised in place, then written
   l2NormalizeRows(rows, dim);

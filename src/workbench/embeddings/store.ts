@@ -4,16 +4,27 @@ import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:f
 import { endianness } from 'node:os';
 import { basename, join } from 'node:path';
 import { CbirError, errorMessage } from '../errors.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import {
+  IMAGES_FILE,
+  RECORD_BYTES,
+  decodeRecords,
+  encodeRecords,
+  recordsDigest,
+  type ImageRecords,
+} from './content.js';
+import { withFsErrors } from './fserrors.js';
 
 /**
  * An embedding store is a folder:
  *   vectors.f32  float32, little-endian, row-major count × dim, rows L2-normalised
  *   ids.txt      one id per line (the manifest's filepath of each row, in row order), '\n'-terminated
  *   meta.json    model id, extractor fingerprint, dim, count, manifest hash, created, content hash
+ *   images.bin   (embedded stores) what each row was computed from: the SHA-1 of the image file's
+ *                bytes and its stat record (content.ts); the key of the embedding cache
  * meta.json is written last, atomically: a store is complete exactly when meta.json exists.
  * contentHash = sha256(bytes of vectors.f32 ‖ bytes of ids.txt); it does not depend on when or
- * how (resumed, sharded, merged) the store was made.
+ * how (resumed, sharded, merged) the store was made. images.digest = sha256 of the rows' SHA-1s.
  */
 export const VECTORS_FILE = 'vectors.f32';
 export const IDS_FILE = 'ids.txt';
@@ -57,6 +68,8 @@ export interface EmbeddingsMeta {
   shard?: ShardInfo;
   /** Where the vectors came from when not embedded here (e.g. an HDF5 import). */
   source?: Record<string, unknown>;
+  /** The images the rows were computed from (embedded stores): images.bin and the digest of the rows' SHA-1s. */
+  images?: { file: typeof IMAGES_FILE; hash: 'sha1'; digest: string };
 }
 
 /** The fields a writer needs; the rest (count, contentHash, created, format) it fills in. */
@@ -110,10 +123,12 @@ export class StoreWriter {
         file: dir,
         code: 'embeddings/bad-dim',
       });
-    await mkdir(dir, { recursive: true });
-    await rm(join(dir, META_FILE), { force: true });
     const tmp = join(dir, `.${VECTORS_FILE}.${process.pid}.tmp`);
-    const fh = await open(tmp, 'w');
+    const fh = await withFsErrors(dir, 'creating the embedding store', async () => {
+      await mkdir(dir, { recursive: true });
+      await rm(join(dir, META_FILE), { force: true });
+      return open(tmp, 'w');
+    });
     return new StoreWriter(dir, dim, fh, tmp);
   }
 
@@ -133,26 +148,43 @@ export class StoreWriter {
   async appendBytes(bytes: Uint8Array): Promise<void> {
     if (bytes.byteLength % (4 * this.dim) !== 0)
       throw new Error(`StoreWriter.appendBytes: ${bytes.byteLength} bytes is not a whole number of rows`);
-    let off = 0;
-    while (off < bytes.byteLength) {
-      const { bytesWritten } = await this.fh.write(bytes, off, bytes.byteLength - off);
-      off += bytesWritten;
-    }
+    await withFsErrors(this.dir, 'writing the embedding store', async () => {
+      let off = 0;
+      while (off < bytes.byteLength) {
+        const { bytesWritten } = await this.fh.write(bytes, off, bytes.byteLength - off);
+        off += bytesWritten;
+      }
+    });
     this.hash.update(bytes);
     this.rowsWritten += bytes.byteLength / (4 * this.dim);
   }
 
   /**
-   * Write ids.txt and meta.json. `beforeMeta` runs after the data files are in place and
-   * before meta.json is written (used by tests to crash in that window).
+   * Write ids.txt (and images.bin when `images` are given) and meta.json. `beforeMeta` runs after
+   * the data files are in place and before meta.json is written (used by tests to crash in that
+   * window). File-system failures (a full disk, …) become CbirErrors naming the store.
    */
   async finish(
     ids: readonly string[],
     fields: MetaFields,
     beforeMeta?: () => void | Promise<void>,
+    images?: ImageRecords,
   ): Promise<EmbeddingsMeta> {
     if (ids.length !== this.rowsWritten)
       throw new Error(`StoreWriter.finish: ${ids.length} ids for ${this.rowsWritten} rows`);
+    if (images && images.sha1.length / 20 !== this.rowsWritten)
+      throw new Error(`StoreWriter.finish: ${images.sha1.length / 20} image records for ${this.rowsWritten} rows`);
+    return withFsErrors(this.dir, 'writing the embedding store', () =>
+      this.writeFiles(ids, fields, beforeMeta, images),
+    );
+  }
+
+  private async writeFiles(
+    ids: readonly string[],
+    fields: MetaFields,
+    beforeMeta: (() => void | Promise<void>) | undefined,
+    images: ImageRecords | undefined,
+  ): Promise<EmbeddingsMeta> {
     await this.fh.sync();
     await this.fh.close();
     this.closed = true;
@@ -166,6 +198,8 @@ export class StoreWriter {
     } finally {
       await ih.close();
     }
+    if (images) await writeFileAtomic(join(this.dir, IMAGES_FILE), encodeRecords(images));
+    else await rm(join(this.dir, IMAGES_FILE), { force: true });
     await rename(this.tmp, join(this.dir, VECTORS_FILE));
     await rename(idsTmp, join(this.dir, IDS_FILE));
     await fsyncDir(this.dir);
@@ -186,6 +220,7 @@ export class StoreWriter {
       ...(fields.batchSize !== undefined ? { batchSize: fields.batchSize } : {}),
       ...(fields.shard ? { shard: fields.shard } : {}),
       ...(fields.source ? { source: fields.source } : {}),
+      ...(images ? { images: { file: IMAGES_FILE, hash: 'sha1' as const, digest: recordsDigest(images) } } : {}),
     };
     await writeJsonAtomic(join(this.dir, META_FILE), meta);
     await fsyncDir(this.dir);
@@ -387,6 +422,27 @@ export async function openEmbeddings(dir: string): Promise<EmbeddingStore> {
   };
 }
 
+/**
+ * The image records of a store (what each row was computed from), or null when the store has
+ * none (imported, written directly, or made before radcbir recorded them) or they are damaged.
+ */
+export async function readImageRecords(dir: string, count: number): Promise<ImageRecords | null> {
+  try {
+    const bytes = await readFile(join(dir, IMAGES_FILE));
+    if (bytes.byteLength !== count * RECORD_BYTES) return null;
+    return decodeRecords(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch {
+    return null;
+  }
+}
+
+/** Replace a complete store's image records (same hashes, refreshed stat records); atomic. */
+export async function writeImageRecords(dir: string, records: ImageRecords): Promise<void> {
+  await withFsErrors(dir, 'updating the image records of the embedding store', () =>
+    writeFileAtomic(join(dir, IMAGES_FILE), encodeRecords(records)),
+  );
+}
+
 /** Read exactly buf.byteLength bytes at `position` (fails on a short file). */
 export async function readFully(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
   let off = 0;
@@ -434,6 +490,8 @@ export interface EmbeddingsInfo {
   batchSize?: number;
   shard?: ShardInfo;
   source?: Record<string, unknown>;
+  /** Digest of the images the rows were computed from (embedded stores). */
+  imagesDigest?: string;
   /** Present when `verify` was asked: whether the files still hash to contentHash. */
   verified?: boolean;
 }
@@ -455,6 +513,7 @@ export async function embeddingsInfo(dir: string, opts: { verify?: boolean } = {
     ...(m.batchSize !== undefined ? { batchSize: m.batchSize } : {}),
     ...(m.shard ? { shard: m.shard } : {}),
     ...(m.source ? { source: m.source } : {}),
+    ...(m.images ? { imagesDigest: m.images.digest } : {}),
   };
   if (opts.verify) {
     const actual = await computeContentHash(dir);

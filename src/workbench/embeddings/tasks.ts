@@ -4,6 +4,7 @@ import type { PreprocessSpec } from '../models/types.js';
 import { createDescriptor } from '../models/descriptors/index.js';
 import type { DescriptorExtractor } from '../models/descriptors/descriptor.js';
 import { preprocessedLength, preprocessImage } from '../models/preprocess.js';
+import { HASH_BYTES, STAT_FIELDS, readImageFile, type ImageRecords } from './content.js';
 
 /**
  * The per-batch CPU work of the embedding pipeline, the same code whether it runs in a worker
@@ -23,10 +24,12 @@ export interface TaskSetup {
   fingerprint?: string;
 }
 
-export type TaskResult =
+/** The batch's work, and what it was computed from (each image's SHA-1 and stat record, see content.ts). */
+export type TaskResult = (
   | { kind: 'images'; images: RgbImage[] }
   | { kind: 'tensor'; data: Float32Array }
-  | { kind: 'vectors'; data: Float32Array };
+  | { kind: 'vectors'; data: Float32Array }
+) & { records: ImageRecords };
 
 /** Prepared state for one kind of work (a descriptor instance, the preprocessing function). */
 export class TaskRunner {
@@ -46,31 +49,41 @@ export class TaskRunner {
     }
   }
 
-  /** Do one batch: `paths` are absolute image paths. */
+  /** Do one batch: `paths` are absolute image paths. Each file is read once: hashed, then decoded. */
   async run(paths: readonly string[]): Promise<TaskResult> {
     const { mode } = this.setup;
+    const records: ImageRecords = {
+      sha1: new Uint8Array(paths.length * HASH_BYTES),
+      stat: new Float64Array(paths.length * STAT_FIELDS),
+    };
+    const decode = async (i: number) => {
+      const f = await readImageFile(paths[i]);
+      records.sha1.set(f.sha1, i * HASH_BYTES);
+      records.stat.set(f.stat, i * STAT_FIELDS);
+      return decodeImage(f.bytes, {}, paths[i]);
+    };
     if (mode === 'decode') {
       const images: RgbImage[] = [];
-      for (const p of paths) images.push(await decodeImage(p));
-      return { kind: 'images', images };
+      for (let i = 0; i < paths.length; i++) images.push(await decode(i));
+      return { kind: 'images', images, records };
     }
     if (mode === 'descriptor') {
       const d = this.descriptor!;
       const data = new Float32Array(paths.length * d.dim);
       for (let i = 0; i < paths.length; i++) {
-        const img = await decodeImage(paths[i]);
+        const img = await decode(i);
         await namingFile(paths[i], 'compute the descriptor of', async () => d.computeOne(img, data, i * d.dim));
       }
-      return { kind: 'vectors', data };
+      return { kind: 'vectors', data, records };
     }
     const spec = this.setup.spec!;
     const per = preprocessedLength(spec);
     const data = new Float32Array(per * paths.length);
     for (let i = 0; i < paths.length; i++) {
-      const img = await decodeImage(paths[i]);
+      const img = await decode(i);
       await namingFile(paths[i], 'preprocess', () => preprocessImage(img, spec, data, i * per));
     }
-    return { kind: 'tensor', data };
+    return { kind: 'tensor', data, records };
   }
 }
 
@@ -127,10 +140,14 @@ export function fromTaskError(t: TaskError): Error {
 
 /** ArrayBuffers that can be moved (not copied) to the other thread; copies views that share a pooled buffer. */
 export function transferables(r: TaskResult): ArrayBuffer[] {
-  const own = (a: Uint8Array | Float32Array): ArrayBuffer | null =>
+  const own = (a: Uint8Array | Float32Array | Float64Array): ArrayBuffer | null =>
     a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer ? a.buffer : null;
+  const out: ArrayBuffer[] = [];
+  for (const a of [r.records.sha1, r.records.stat]) {
+    const b = own(a);
+    if (b) out.push(b);
+  }
   if (r.kind === 'images') {
-    const out: ArrayBuffer[] = [];
     for (const img of r.images) {
       let b = own(img.data);
       if (!b) {
@@ -142,5 +159,6 @@ export function transferables(r: TaskResult): ArrayBuffer[] {
     return out;
   }
   const b = own(r.data);
-  return b ? [b] : [];
+  if (b) out.push(b);
+  return out;
 }

@@ -1,0 +1,70 @@
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CbirError, errorCode, errorMessage } from '../errors.js';
+
+/**
+ * File-system failures while writing (a full disk, a read-only or foreign folder, a file where a
+ * folder should be) as CbirErrors naming the path and what to do, instead of raw Node errors.
+ * Codes: 'fs/no-space' (ENOSPC, EDQUOT), 'fs/not-writable' (EACCES, EPERM, EROFS),
+ * 'fs/path-blocked' (EEXIST, ENOTDIR, EISDIR where a folder is expected). Anything else is
+ * returned unchanged.
+ */
+export function fsError(e: unknown, path: string, what: string, keptNote = ''): unknown {
+  if (e instanceof CbirError) return e;
+  const code = errorCode(e);
+  const errPath = (e as { path?: unknown }).path;
+  const file = typeof errPath === 'string' ? errPath : path;
+  const kept = keptNote ? `; ${keptNote}` : '';
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new CbirError(`no space left on the device while ${what}${kept}`, {
+      file,
+      hint: 'free disk space (or choose an output folder on another disk), then run the same command again: the work finished so far is kept',
+      code: 'fs/no-space',
+      cause: e,
+    });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    const why = code === 'EROFS' ? 'the file system is read-only' : 'permission denied';
+    return new CbirError(`cannot write here (${why}) while ${what}${kept}`, {
+      file,
+      hint: 'choose an output folder you can write to, or make this one writable',
+      code: 'fs/not-writable',
+      cause: e,
+    });
+  }
+  if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') {
+    const blocker = blockingFile(file);
+    return new CbirError(
+      blocker
+        ? `"${blocker}" is a file, not a folder, so the output folder cannot be made there (${what})`
+        : `a file or folder is in the way while ${what} (${errorMessage(e).split('\n')[0]})`,
+      {
+        file,
+        hint: 'choose another output folder, or move that file out of the way',
+        code: 'fs/path-blocked',
+        cause: e,
+      },
+    );
+  }
+  return e;
+}
+
+/** The path itself or its nearest existing ancestor when that is not a folder (what blocks a mkdir), else null. */
+function blockingFile(path: string): string | null {
+  for (let p = resolve(path); ; p = dirname(p)) {
+    try {
+      return statSync(p).isDirectory() ? null : p;
+    } catch {
+      if (dirname(p) === p) return null;
+    }
+  }
+}
+
+/** Run `fn`; file-system failures become CbirErrors (see `fsError`) naming `path` when the error names none. */
+export async function withFsErrors<T>(path: string, what: string, fn: () => Promise<T>, keptNote = ''): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw fsError(e, path, what, keptNote);
+  }
+}
