@@ -78,6 +78,40 @@ class MemoryBlocks implements Blocks {
   async close(): Promise<void> {}
 }
 
+/** Blocks held in memory as one array per block (no array larger than one block). */
+class ListBlocks implements Blocks {
+  readonly count: number;
+  constructor(
+    readonly list: Float32Array[],
+    readonly size: number,
+    readonly indexBlock: number,
+  ) {
+    this.count = list.length;
+  }
+  start(i: number): number {
+    return i * this.indexBlock;
+  }
+  width(i: number): number {
+    return Math.min(this.indexBlock, this.size - i * this.indexBlock);
+  }
+  async get(i: number): Promise<Float32Array> {
+    return this.list[i];
+  }
+  async close(): Promise<void> {}
+}
+
+/** Transpose m row-major rows (m × dim) into the block layout Xt[dim, m]. */
+function transposeBlock(rows: Float32Array, m: number, dim: number, out: Float32Array): void {
+  const T = 32;
+  for (let j0 = 0; j0 < m; j0 += T) {
+    const j1 = Math.min(m, j0 + T);
+    for (let c0 = 0; c0 < dim; c0 += T) {
+      const c1 = Math.min(dim, c0 + T);
+      for (let j = j0; j < j1; j++) for (let c = c0; c < c1; c++) out[c * m + j] = rows[j * dim + c];
+    }
+  }
+}
+
 /** Blocks read from the index file on demand (view mode): memory is one block. */
 class FileBlocks implements Blocks {
   readonly count: number;
@@ -227,6 +261,60 @@ export class ExactIndex implements VectorIndex {
     return new ExactIndex(dim, sortedIds, new MemoryBlocks(data, dim, size, indexBlock), indexBlock, params);
   }
 
+  /**
+   * Build from row blocks streamed in id order (ids 0 … size−1), e.g. an embedding store read
+   * block by block: each index block is transposed as soon as its rows are in, so memory holds
+   * one copy of the vectors (one array per index block) plus one block of rows.
+   */
+  static async fromRowBlocks(
+    dim: number,
+    size: number,
+    blocks: AsyncIterable<Float32Array> | Iterable<Float32Array>,
+    params: Omit<ExactParams, 'kind'> = {},
+    onRows?: (done: number, total: number) => void,
+  ): Promise<ExactIndex> {
+    checkPositiveInt('dimension', dim, 'pass the embedding dimension (e.g. 768)');
+    checkPositiveInt('index size', size, 'pass at least one vector to index');
+    const indexBlock = params.indexBlock ?? 16384;
+    checkPositiveInt('indexBlock', indexBlock, 'use e.g. 16384 vectors per block');
+    const list: Float32Array[] = [];
+    const stage = new Float32Array(Math.min(indexBlock, size) * dim);
+    let filled = 0; // rows in `stage`
+    let done = 0;
+    const flush = () => {
+      const out = new Float32Array(filled * dim);
+      transposeBlock(stage, filled, dim, out);
+      list.push(out);
+      done += filled;
+      filled = 0;
+      onRows?.(done, size);
+    };
+    for await (const block of blocks) {
+      const n = checkMatrix('index vectors', block, dim);
+      checkFinite('index vectors', block, dim, (r) => done + filled + r);
+      for (let r = 0; r < n;) {
+        if (done + filled + 1 > size)
+          throw new CbirError(`more than the announced ${size} vectors were given`, {
+            hint: 'pass the number of rows the blocks hold',
+            code: 'index/bad-input',
+          });
+        const take = Math.min(n - r, Math.min(indexBlock, size - done) - filled);
+        stage.set(block.subarray(r * dim, (r + take) * dim), filled * dim);
+        filled += take;
+        r += take;
+        if (filled === Math.min(indexBlock, size - done)) flush();
+      }
+    }
+    if (done + filled !== size)
+      throw new CbirError(`${done + filled} vectors were given, ${size} announced`, {
+        hint: 'pass the number of rows the blocks hold',
+        code: 'index/bad-input',
+      });
+    const ids = new Int32Array(size);
+    for (let i = 0; i < size; i++) ids[i] = i;
+    return new ExactIndex(dim, ids, new ListBlocks(list, size, indexBlock), indexBlock, params);
+  }
+
   /** Open an index file written by `save`; `view` keeps the vectors on disk. */
   static async load(file: string, opts: { view?: boolean } & Partial<ExactRuntime> = {}): Promise<ExactIndex> {
     const fh = await open(file, 'r').catch((e) => {
@@ -287,9 +375,15 @@ export class ExactIndex implements VectorIndex {
         blocks = new FileBlocks(fh, file, h.dataOffset, h.dim, h.size, h.indexBlock);
         keep = true;
       } else {
-        const data = new Float32Array(h.size * h.dim);
-        await readFully(fh, bytesOf(data), h.dataOffset, file);
-        blocks = new MemoryBlocks(data, h.dim, h.size, h.indexBlock);
+        // one array per block: no array grows with the index beyond one block
+        const list: Float32Array[] = [];
+        for (let s = 0; s < h.size; s += h.indexBlock) {
+          const m = Math.min(h.indexBlock, h.size - s);
+          const data = new Float32Array(m * h.dim);
+          await readFully(fh, bytesOf(data), h.dataOffset + s * h.dim * 4, file);
+          list.push(data);
+        }
+        blocks = new ListBlocks(list, h.size, h.indexBlock);
       }
       return new ExactIndex(h.dim, ids, blocks, h.indexBlock, opts);
     } finally {
@@ -362,7 +456,7 @@ export class ExactIndex implements VectorIndex {
 
   private async blockTensor(i: number): Promise<ort.Tensor> {
     const m = this.blocks.width(i);
-    if (this.blocks instanceof MemoryBlocks) {
+    if (!(this.blocks instanceof FileBlocks)) {
       let t = this.tensors.get(i);
       if (!t) {
         t = new ort.Tensor('float32', await this.blocks.get(i), [this.dim, m]);

@@ -138,6 +138,44 @@ export class HnswIndex implements VectorIndex {
     return new HnswIndex(native, dim, config);
   }
 
+  /**
+   * Build from row blocks streamed in id order (ids 0 … size−1), e.g. an embedding store read
+   * block by block; usearch holds the only copy of the vectors.
+   */
+  static async fromRowBlocks(
+    dim: number,
+    size: number,
+    blocks: AsyncIterable<Float32Array> | Iterable<Float32Array>,
+    params: Partial<HnswParams> = {},
+    onRows?: (done: number, total: number) => void,
+  ): Promise<HnswIndex> {
+    checkPositiveInt('dimension', dim, 'pass the embedding dimension (e.g. 768)');
+    checkPositiveInt('index size', size, 'pass at least one vector to index');
+    const config = resolveHnswConfig(params);
+    const native = newNative(dim, config);
+    let done = 0;
+    for await (const block of blocks) {
+      const m = checkMatrix('index vectors', block, dim);
+      if (done + m > size)
+        throw new CbirError(`more than the announced ${size} vectors were given`, {
+          hint: 'pass the number of rows the blocks hold',
+          code: 'index/bad-input',
+        });
+      checkFinite('index vectors', block, dim, (r) => done + r);
+      const keys = new BigUint64Array(m);
+      for (let j = 0; j < m; j++) keys[j] = BigInt(done + j);
+      if (m > 0) native.add(keys, block, config.threads);
+      done += m;
+      onRows?.(done, size);
+    }
+    if (done !== size)
+      throw new CbirError(`${done} vectors were given, ${size} announced`, {
+        hint: 'pass the number of rows the blocks hold',
+        code: 'index/bad-input',
+      });
+    return new HnswIndex(native, dim, config);
+  }
+
   /** Open an index saved by `save`; `view` memory-maps it; runtime options override the saved ones. */
   static async load(
     file: string,
