@@ -36,6 +36,7 @@ import { KeyBusContext, KeyQueue, type KeyBus } from './input.js';
 import { splitKeys, type Keypress } from './keys.js';
 import type { Screen } from './app-state.js';
 import { Frame, screenContent, statusLines } from './AppScreens.js';
+import { useSearch } from './search.js';
 
 export type { Screen } from './app-state.js';
 
@@ -46,6 +47,10 @@ export interface AppProps {
   dataDir?: string;
   /** Work folder (embeddings, k-NN cache) of the report, when it moved (default: the one the report names). */
   workDir?: string;
+  /** A saved index folder (`cbir index build`) that s searches; default: the open report's train split. */
+  index?: string;
+  /** Matches kept per searched image (default SEARCH_K). */
+  searchK?: number;
   /** Where exports go, default `<report>/exports`. */
   exportDir?: string;
   /** Fixed terminal size (tests); default the terminal's, following resizes. */
@@ -134,8 +139,8 @@ function useQueryData(props: AppProps, s: AppState, dispatch: Dispatch, ref: Mut
   }, [screen, report, model, sets, manifest, error]);
 }
 
-/** The effects of the App: open a report, start and stop a run, export, quit. */
-function useAppEffects(props: AppProps, dispatch: Dispatch, ref: MutableRefObject<AppState>) {
+/** The effects of the App: open a report, start and stop a run, export, search, quit. */
+function useAppEffects(props: AppProps, s: AppState, dispatch: Dispatch, ref: MutableRefObject<AppState>) {
   const { exit } = useApp();
   const handle = useRef<RunHandle | null>(null);
   const defaultOut = props.defaultOut ?? ((d: string) => defaultRunOut(d || null));
@@ -147,6 +152,8 @@ function useAppEffects(props: AppProps, dispatch: Dispatch, ref: MutableRefObjec
     [],
   );
   const status = (text: string, color?: string) => dispatch({ type: 'status', status: { text, color } });
+  const o = { index: props.index, dataDir: props.dataDir, workDir: props.workDir, k: props.searchK };
+  const search = useSearch(o, s, dispatch, ref);
   const openReport = (dir: string, note?: string) => {
     (props.loadReport ?? openReportFile)(dir).then(
       (report) => dispatch({ type: 'opened', report, note }),
@@ -184,7 +191,8 @@ function useAppEffects(props: AppProps, dispatch: Dispatch, ref: MutableRefObjec
         (file) => status(`exported to ${file}`, 'green'),
         (e) => status(`export failed: ${errorMessage(e)}`, 'red'),
       );
-    } else dispatch(c);
+    } else if (c.type === 'search') search.start(c.text);
+    else dispatch(c);
   };
   return { defaultOut, openReport, start, run };
 }
@@ -230,9 +238,10 @@ export function App(props: AppProps) {
       screen: props.initialScreen,
       setup: props.setup,
       models: Array.isArray(props.models) ? props.models : null,
+      index: props.index,
     }),
   );
-  const fx = useAppEffects(props, dispatch, ref);
+  const fx = useAppEffects(props, s, dispatch, ref);
   useModelsAndClock(props, s, dispatch);
   useQueryData(props, s, dispatch, ref);
   const { bus } = useAppInput(s, ref, fx.run);
@@ -241,7 +250,7 @@ export function App(props: AppProps) {
   const shown = screenContent(s, {
     width,
     height: contentHeight,
-    active: !s.help && !s.exporting,
+    active: !s.help && !s.exporting && s.searchPrompt === null,
     dispatch,
     read: () => ref.current,
     defaultOut: fx.defaultOut,

@@ -10,7 +10,8 @@ import { QueryView, type QueryCursor } from './QueryView.js';
 import { SetupView, type SetupState } from './SetupView.js';
 import { RunView } from './RunView.js';
 import { Help } from './Help.js';
-import { truncate, truncateLeft, wrapLines } from './layout.js';
+import { displayPath, truncate, truncateLeft, wrapLines } from './layout.js';
+import { searchBrowse, testBrowse } from './browse.js';
 import { modelIds } from './report.js';
 import { headerWhere, runNote, TABS, type AppAction, type AppState } from './app-state.js';
 import type { ImageMode } from './image.js';
@@ -74,11 +75,12 @@ function queryScreen(s: AppState, c: ScreenContext): Shown {
   const q = s.query;
   const models = modelIds(s.report!);
   const model = models[q.cursor.model];
+  const set = model ? q.sets[model] : undefined;
   const content = (
     <QueryView
+      key="test"
       models={models}
-      manifest={q.manifest?.m ?? null}
-      set={model ? (q.sets[model] ?? null) : null}
+      browse={set && q.manifest ? testBrowse(set, q.manifest.m) : null}
       loading={q.loading}
       error={q.error}
       warning={q.manifest?.warning ?? null}
@@ -94,8 +96,51 @@ function queryScreen(s: AppState, c: ScreenContext): Shown {
   );
   return {
     title: 'Query browser: top matches of each test query',
-    legend: '←→ query · ↑↓ match · w next miss · / find · m model · +/- matches · v images',
+    legend: '←→ query · ↑↓ match · w next miss · / find · m model · +/- matches · s search',
     content,
+  };
+}
+
+/** The query browser on the last search's results: each searched image with its closest index images. */
+function searchScreen(s: AppState, c: ScreenContext): Shown {
+  const { set, cursor } = s.search!;
+  const models = set.fromReport && s.report ? modelIds(s.report) : [set.model];
+  const back = s.report ? ' · Esc: back to the test queries' : '';
+  const content = (
+    <QueryView
+      key="search"
+      models={models}
+      browse={searchBrowse(set)}
+      loading={null}
+      error={null}
+      warning={null}
+      cursor={cursor}
+      read={() => c.read().search?.cursor ?? cursor}
+      update={(next: QueryCursor) => c.dispatch({ type: 'search-cursor', cursor: next })}
+      width={c.width}
+      height={c.height}
+      active={c.active}
+      imageMode={c.imageMode}
+      onCapture={(captured) => c.dispatch({ type: 'captured', captured })}
+      onEscape={s.report ? () => c.dispatch({ type: 'search-close' }) : undefined}
+      hint={`s: search another image${back}`}
+    />
+  );
+  const keys = set.fromReport && models.length > 1 ? 'm model · +/-' : '+/- matches';
+  return {
+    title: 'Search: the closest index images to your image',
+    legend: `←→ image · ↑↓ match · w miss · / find · ${keys} · s search${s.report ? ' · Esc back' : ''}`,
+    content,
+  };
+}
+
+/** The query browser before any search, without a report: how to search the --index folder. */
+function indexOnlyScreen(s: AppState): Shown {
+  const text = `Index ${displayPath(s.indexDir ?? '')}: press s, then type or paste the path of an image, a DICOM file or a folder (searched recursively), and Enter.`;
+  return {
+    title: 'Search: the closest index images to your image',
+    legend: 's search · 0 run screen (open a report there) · q quit',
+    content: <Text wrap="wrap">{text}</Text>,
   };
 }
 
@@ -103,6 +148,8 @@ function queryScreen(s: AppState, c: ScreenContext): Shown {
 export function screenContent(s: AppState, c: ScreenContext): Shown {
   if (s.help) return { title: 'Keys', legend: 'Esc or ? closes', content: <Help width={c.width} height={c.height} /> };
   if (s.screen === 'run') return runScreen(s, c);
+  if (s.screen === 'queries' && s.search) return searchScreen(s, c);
+  if (s.screen === 'queries' && !s.report && s.indexDir) return indexOnlyScreen(s);
   if (!s.report) {
     const text =
       'No report open. Press 0 to run one or to open a report folder, or start with `cbir tui --report <dir>`.';
@@ -133,8 +180,12 @@ export const STATUS_LINES = 4;
 
 /** The status line, wrapped to `width`: the message, else the running model's progress, else the key hint. */
 export function statusLines(s: AppState, width: number): { lines: string[]; color: string } {
+  if (s.searchPrompt !== null) {
+    const text = `search with an image, DICOM file or folder: ${s.searchPrompt}▌  Enter search · Esc cancel`;
+    return { lines: wrapLines(text, width, STATUS_LINES), color: 'cyan' };
+  }
   const note = runNote(s);
-  const text = s.status?.text ?? (note || '? help · e export · q quit');
+  const text = s.status?.text ?? (note || '? help · s search · e export · q quit');
   return { lines: wrapLines(text, width, STATUS_LINES), color: s.status?.color ?? (note ? 'cyan' : 'gray') };
 }
 

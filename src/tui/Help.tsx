@@ -3,7 +3,8 @@ import { truncate } from './layout.js';
 
 /**
  * Every key of the TUI, by screen (shown by `?`); 19 lines, so that it fits an 80 × 24 terminal.
- * Keys read together (a paste, tmux send-keys) act one by one, as if typed.
+ * Keys read together (a paste, tmux send-keys) act one by one, as if typed. s searches the
+ * saved index of `cbir tui --index`, else the open report's train split for the current model.
  */
 export const HELP: [string, [string, string][]][] = [
   [
@@ -13,8 +14,8 @@ export const HELP: [string, [string, string][]][] = [
       ['1…7, Tab', 'views (overall … queries), as on the top line'],
       ['r / R, c', 'next / previous open report; c: compare them (Table 3 of each)'],
       ['e', 'export the current view (then c = CSV, m = Markdown)'],
-      ['?', 'this help (Esc closes)'],
-      ['q', 'quit (asks again while a run is going; a rerun resumes)'],
+      ['s', 'search with your image or folder: type or paste its path'],
+      ['? / q', 'this help (Esc closes) / quit (asks again during a run)'],
     ],
   ],
   [
@@ -31,8 +32,8 @@ export const HELP: [string, [string, string][]][] = [
       ['↑ ↓', 'select a match (its image shows on the right)'],
       ['w / W', 'next / previous query whose top-1 match is wrong'],
       ['/', 'find a query by number, path or class'],
-      ['m / M, + / -', 'next / previous model; more / fewer matches'],
-      ['v', 'images on / off'],
+      ['m M, + -, v', 'next / previous model; more / fewer matches; images'],
+      ['Esc (search)', 'back to the test queries (m: search with another model)'],
     ],
   ],
   ['run screen', [['↑↓ Enter Space', 'move · edit / start · tick (no weights: how to get them)']]],

@@ -1,8 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { Box, Text } from 'ink';
-import type { Manifest } from '../workbench/index.js';
 import { clamp, fit, queryImageSize, scrollOffset, truncate, truncateLeft } from './layout.js';
-import { findQuery, nextMiss, queryMatches, type QueryMatch, type QuerySet } from './queries.js';
+import type { Browse, BrowseMatch, BrowseQuery } from './browse.js';
 import { terminalImage, type ImageMode } from './image.js';
 import { useSyncState } from './hooks.js';
 import { editText, type KeyLike } from './keys.js';
@@ -66,17 +65,17 @@ export function queryKey(
   c: QueryCursor,
   input: string,
   key: KeyLike,
-  d: { qs: QuerySet | null; m: Manifest | null; models: number },
+  d: { browse: Browse | null; models: number },
 ): QueryMove | null {
   if (input === 'm' || input === 'M')
     return { cursor: { ...c, model: (c.model + (input === 'm' ? 1 : d.models - 1)) % d.models, match: 0 } };
   if (input === 'v') return { cursor: { ...c, images: !c.images } };
-  const { qs, m } = d;
-  if (!qs || !m || qs.queryRows.length === 0) return null;
-  const n = qs.queryRows.length;
+  const b = d.browse;
+  if (!b || b.count === 0) return null;
+  const n = b.count;
   const to = (i: number): QueryMove => ({ cursor: { ...c, query: clamp(i, n), match: 0 } });
   const matchTo = (i: number): QueryMove => ({
-    cursor: { ...c, match: clamp(i, queryMatches(qs, m, clamp(c.query, n), c.n).matches.length) },
+    cursor: { ...c, match: clamp(i, b.query(clamp(c.query, n), c.n).matches.length) },
   });
   if (key.rightArrow || input === 'l') return to(c.query + 1);
   if (key.leftArrow || input === 'h') return to(c.query - 1);
@@ -86,20 +85,24 @@ export function queryKey(
   if (key.end) return to(n - 1);
   if (key.downArrow || input === 'j') return matchTo(c.match + 1);
   if (key.upArrow || input === 'k') return matchTo(c.match - 1);
-  if (input === '+' || input === '=') return { cursor: { ...c, n: Math.min(qs.k, c.n + 1) } };
+  if (input === '+' || input === '=') return { cursor: { ...c, n: Math.min(b.k, c.n + 1) } };
   if (input === '-')
     return { cursor: { ...c, n: Math.max(1, c.n - 1), match: Math.min(c.match, Math.max(0, c.n - 2)) } };
   if (input === 'w' || input === 'W') {
-    const hit = nextMiss(qs, m, clamp(c.query, n), input === 'w' ? 1 : -1);
-    return hit >= 0 ? { ...to(hit), note: '' } : { cursor: c, note: "every query's top-1 match has the right class" };
+    const hit = b.nextMiss(clamp(c.query, n), input === 'w' ? 1 : -1);
+    const none =
+      b.kind === 'search'
+        ? 'no top-1 match of another class (of a query whose class is known)'
+        : "every query's top-1 match has the right class";
+    return hit >= 0 ? { ...to(hit), note: '' } : { cursor: c, note: none };
   }
   return null;
 }
 
 /** The cursor after a find for `text` (a query number, or text in the path or class). */
-export function findMove(c: QueryCursor, text: string, qs: QuerySet | null, m: Manifest | null): QueryMove | null {
-  if (!qs || !m || !text.trim()) return null;
-  const hit = findQuery(qs, m, clamp(c.query, qs.queryRows.length), text);
+export function findMove(c: QueryCursor, text: string, b: Browse | null): QueryMove | null {
+  if (!b || b.count === 0 || !text.trim()) return null;
+  const hit = b.find(clamp(c.query, b.count), text);
   return hit >= 0
     ? { cursor: { ...c, query: hit, match: 0 }, note: '' }
     : { cursor: c, note: `no query matches "${text}"` };
@@ -107,8 +110,8 @@ export function findMove(c: QueryCursor, text: string, qs: QuerySet | null, m: M
 
 interface QueryViewProps {
   models: string[];
-  manifest: Manifest | null;
-  set: QuerySet | null;
+  /** The queries and their matches (null while loading). */
+  browse: Browse | null;
   loading: string | null;
   error: string | null;
   warning: string | null;
@@ -121,6 +124,10 @@ interface QueryViewProps {
   active: boolean;
   imageMode: ImageMode;
   onCapture?: (captured: boolean) => void;
+  /** Esc (when not finding): e.g. back from search results to the test queries. */
+  onEscape?: () => void;
+  /** The bottom line when there is nothing else to say. */
+  hint?: string;
 }
 
 /** The find field and the browser's keys; returns the find text (null when not finding) and the note. */
@@ -128,8 +135,8 @@ function useQueryKeys(props: QueryViewProps): { find: string | null; note: strin
   const [find, setFind, findRef] = useSyncState<string | null>(null);
   const [note, setNote] = useState<string>('');
   // the latest data for key handlers (a handler may be from the render before the data arrived)
-  const live = useRef({ qs: props.set, m: props.manifest });
-  live.current = { qs: props.set, m: props.manifest };
+  const live = useRef(props.browse);
+  live.current = props.browse;
   const apply = (mv: QueryMove | null) => {
     if (!mv) return;
     props.update(mv.cursor);
@@ -141,7 +148,7 @@ function useQueryKeys(props: QueryViewProps): { find: string | null; note: strin
   };
   const runFind = (text: string) => {
     finding(null);
-    apply(findMove(props.read(), text, live.current.qs, live.current.m));
+    apply(findMove(props.read(), text, live.current));
   };
   useKeys(
     (input, key) => {
@@ -156,7 +163,8 @@ function useQueryKeys(props: QueryViewProps): { find: string | null; note: strin
         const e = editText('', input.slice(1), {});
         if (e.kind === 'commit') runFind(e.text);
         else finding(e.kind === 'edit' ? e.text : '');
-      } else apply(queryKey(props.read(), input, key, { ...live.current, models: props.models.length }));
+      } else if (key.escape && props.onEscape) props.onEscape();
+      else apply(queryKey(props.read(), input, key, { browse: live.current, models: props.models.length }));
     },
     { isActive: props.active },
   );
@@ -174,9 +182,9 @@ function Message(props: { text: string; color: string; height: number; width: nu
   );
 }
 
-/** The query's matches: rank, ✓/✗, similarity, class, file; the selected one inverse. */
+/** The query's matches: rank, ✓/✗ (blank when the query's class is unknown), similarity, class, file; the selected one inverse. */
 function MatchList(props: {
-  matches: QueryMatch[];
+  matches: BrowseMatch[];
   match: number;
   height: number;
   width: number;
@@ -196,7 +204,8 @@ function MatchList(props: {
       {matches.slice(off, off + props.height).map((x, i) => (
         <Text key={off + i} wrap="truncate" inverse={off + i === match && props.active}>
           {' '}
-          {String(x.rank).padStart(3)} <Text color={x.correct ? 'green' : 'red'}>{x.correct ? '✓' : '✗'}</Text>{' '}
+          {String(x.rank).padStart(3)}{' '}
+          <Text color={x.correct ? 'green' : 'red'}>{x.correct === null ? ' ' : x.correct ? '✓' : '✗'}</Text>{' '}
           {simW ? (x.sim === null ? '' : x.sim.toFixed(4)).padStart(simW - 1) + ' ' : ''}
           {fit(x.className, classW)} {truncateLeft(x.path, fileW)}
         </Text>
@@ -221,40 +230,54 @@ function ImagePanel(props: { width: number; query: string[] | null; match: strin
   );
 }
 
+/** The title line: which query of how many, the model (and the index of a search), the top-1 mark and the hits. */
+function headLine(b: Browse, q: number, info: BrowseQuery, model: string, models: number, modelAt: number): string {
+  const marks =
+    info.error !== null
+      ? 'not searched'
+      : info.hits === null
+        ? 'class unknown: no ✓/✗'
+        : `top-1 ${info.matches[0]?.correct ? '✓' : '✗'} · ${info.hits}/${info.matches.length} correct`;
+  return b.kind === 'search'
+    ? `Search ${q + 1}/${b.count} · ${marks} · ${b.about}`
+    : `Query ${q + 1}/${b.count} · ${model} (${modelAt + 1}/${models}) · ${marks}`;
+}
+
 /**
- * The query browser: one test query at a time with its top-n matches (rank, ✓/✗ for the same
- * class, cosine similarity, class, file), and the query and the selected match as terminal
- * images on the right when there is room.
+ * The query browser: one query at a time (a test query of the report, or a searched image)
+ * with its top-n matches (rank, ✓/✗ for the same class, cosine similarity, class, file), and
+ * the query and the selected match as terminal images on the right when there is room.
  * Keys: ←/→ query, PgUp/PgDn ±10 queries, ↑/↓ match, w/W next/previous query whose top-1 is
- * wrong, / find (number or text), +/- matches shown, m/M model, v images on/off.
+ * wrong, / find (number or text), +/- matches shown, m/M model, v images on/off, Esc `onEscape`.
  */
 export function QueryView(props: QueryViewProps) {
-  const { manifest: m, set: qs, cursor, width, height, active } = props;
+  const { browse: b, cursor, width, height, active } = props;
   const { find, note } = useQueryKeys(props);
-  const nq = qs?.queryRows.length ?? 0;
+  const nq = b?.count ?? 0;
   const q = clamp(cursor.query, nq);
-  const info = qs && m && nq > 0 ? queryMatches(qs, m, q, cursor.n) : null;
+  const info = b && nq > 0 ? b.query(q, cursor.n) : null;
   const match = clamp(cursor.match, info?.matches.length ?? 0);
   const size = cursor.images ? queryImageSize(width, height) : null;
   const showImages = size !== null;
   const sel = info?.matches[match];
-  const queryImg = useImage(info && m ? m.resolvePath(info.row) : null, props.imageMode, size, showImages && active);
-  const matchImg = useImage(sel && m ? m.resolvePath(sel.row) : null, props.imageMode, size, showImages && active);
+  const queryImg = useImage(info?.file ?? null, props.imageMode, size, showImages && active);
+  const matchImg = useImage(sel?.file ?? null, props.imageMode, size, showImages && active);
   const model = props.models[cursor.model] ?? '';
   if (props.error) return <Message text={props.error} color="red" height={height} width={width} wrap />;
-  if (props.loading || !qs || !m)
+  if (props.loading || !b)
     return <Message text={props.loading ?? 'loading…'} color="yellow" height={height} width={width} />;
   if (!info) return <Message text={`${model}: no test queries`} color="yellow" height={height} width={width} />;
   const panel = size ? size.cols + 2 : 0;
   const lw = width - panel;
-  const head = `Query ${q + 1}/${nq} · ${model} (${cursor.model + 1}/${props.models.length}) · top-1 ${info.matches[0]?.correct ? '✓' : '✗'} · ${info.hits}/${info.matches.length} correct`;
-  const classW = Math.min(24, Math.max(10, Math.floor((lw - 10 - (qs.sims ? 7 : 0)) / 2)));
+  const head = headLine(b, q, info, model, props.models.length, cursor.model);
+  const cls = info.className ?? 'class unknown';
+  const classW = Math.min(24, Math.max(10, Math.floor((lw - 10 - (b.sims ? 7 : 0)) / 2)));
   const bottom =
     find !== null
-      ? `find query (number, path or class): ${find}▌  Enter go · Esc cancel`
+      ? `find ${b.kind === 'search' ? 'image' : 'query'} (number, path or class): ${find}▌  Enter go · Esc cancel`
       : note ||
         props.warning ||
-        (qs.sims ? '' : 'similarities: not in knn.csv (the work folder with the k-NN cache is gone)');
+        (b.sims ? (props.hint ?? '') : 'similarities: not in knn.csv (the work folder with the k-NN cache is gone)');
   return (
     <Box flexDirection="column" height={height}>
       <Box>
@@ -263,17 +286,25 @@ export function QueryView(props: QueryViewProps) {
             {truncate(head, lw)}
           </Text>
           <Text wrap="truncate">
-            <Text color="cyan">{truncate(info.className, classW + 2)}</Text>
-            {'  ' + truncateLeft(info.path, Math.max(4, lw - Math.min(info.className.length, classW + 2) - 2))}
+            <Text color="cyan" dimColor={info.className === null}>
+              {truncate(cls, classW + 2)}
+            </Text>
+            {'  ' + truncateLeft(info.path, Math.max(4, lw - Math.min(cls.length, classW + 2) - 2))}
           </Text>
-          <MatchList
-            matches={info.matches}
-            match={match}
-            height={Math.max(1, height - 4)}
-            width={lw}
-            sims={!!qs.sims}
-            active={active}
-          />
+          {info.error !== null ? (
+            <Text color="red" wrap="wrap">
+              {info.error}
+            </Text>
+          ) : (
+            <MatchList
+              matches={info.matches}
+              match={match}
+              height={Math.max(1, height - 4)}
+              width={lw}
+              sims={b.sims}
+              active={active}
+            />
+          )}
         </Box>
         {showImages ? <ImagePanel width={panel} query={queryImg} match={matchImg} rank={sel?.rank ?? null} /> : null}
       </Box>

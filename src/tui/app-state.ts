@@ -1,7 +1,7 @@
 /**
  * The App's state as data: one `AppState`, changed only by the pure `reduceApp`, and the keys
  * that work on every screen mapped by the pure `appKeys` to actions (state changes) and effects
- * (quit, export, start or stop a run), which the App carries out. The screens' own keys (table
+ * (quit, export, search, start or stop a run), which the App carries out. The screens' own keys (table
  * cursor, query browser, setup fields) live in their components.
  */
 import { join } from 'node:path';
@@ -18,12 +18,13 @@ import {
 import type { TableCursor } from './TableView.js';
 import { START_QUERY, type QueryCursor } from './QueryView.js';
 import type { SetupState } from './SetupView.js';
-import { queryTable, type ExportFormat } from './export.js';
+import { queryTable, searchTable, type ExportFormat } from './export.js';
 import type { QuerySet } from './queries.js';
 import { modelIds } from './report.js';
 import { reduceRun, stopRunState, type RunMessage, type RunState } from './runner.js';
-import type { KeyLike } from './keys.js';
+import { editText, type KeyLike } from './keys.js';
 import { displayPath } from './layout.js';
+import type { SearchSet } from './search.js';
 
 /** The screens: the run screen, the views of the current report (1…7), and the open reports side by side. */
 export type Screen = 'run' | ViewKey | 'compare';
@@ -42,6 +43,12 @@ export interface QueryState {
   sets: Record<string, QuerySet>;
   loading: string | null;
   error: string | null;
+}
+
+/** Search results shown in the query browser, and where it is in them. */
+export interface SearchState {
+  set: SearchSet;
+  cursor: QueryCursor;
 }
 
 export interface AppState {
@@ -68,6 +75,12 @@ export interface AppState {
   /** The clock of the run screen (elapsed time). */
   now: number;
   query: QueryState;
+  /** The saved index searched with s (`cbir tui --index`), or null: the open report's train split. */
+  indexDir: string | null;
+  /** The search prompt's text while it is open (s), else null. */
+  searchPrompt: string | null;
+  /** The last search's results, shown by the query browser instead of the test queries (Esc: back). */
+  search: SearchState | null;
 }
 
 export const TABS: { screen: Screen; key: string; label: string }[] = [
@@ -95,12 +108,13 @@ export function initialAppState(o: {
   setup?: Partial<SetupState>;
   models?: ModelInfo[] | null;
   now?: number;
+  index?: string | null;
 }): AppState {
   const open = o.report?.dir ? { open: displayPath(o.report.dir) } : {};
   return {
     report: o.report ?? null,
     reports: o.report ? [o.report] : [],
-    screen: o.screen ?? (o.report ? 'overall' : 'run'),
+    screen: o.screen ?? (o.report ? 'overall' : o.index ? 'queries' : 'run'),
     help: false,
     exporting: false,
     captured: false,
@@ -114,6 +128,9 @@ export function initialAppState(o: {
     runScreen: 'setup',
     now: o.now ?? Date.now(),
     query: START_QUERY_STATE,
+    indexDir: o.index ?? null,
+    searchPrompt: null,
+    search: null,
   };
 }
 
@@ -139,10 +156,15 @@ export type AppAction =
   | { type: 'query-loading'; text: string | null }
   | { type: 'query-manifest'; dir: string | null; manifest: { m: Manifest; warning: string | null } }
   | { type: 'query-set'; dir: string | null; set: QuerySet }
-  | { type: 'query-error'; error: string };
+  | { type: 'query-error'; error: string }
+  | { type: 'search-prompt'; text: string | null }
+  | { type: 'search-results'; set: SearchSet }
+  | { type: 'search-cursor'; cursor: QueryCursor }
+  | { type: 'search-close' };
 
 /** What the App does beside changing state. */
-export type AppEffect = { type: 'quit' } | { type: 'export'; format: ExportFormat } | { type: 'stop-run' };
+export type AppEffect =
+  { type: 'quit' } | { type: 'export'; format: ExportFormat } | { type: 'stop-run' } | { type: 'search'; text: string };
 export type AppCommand = AppAction | AppEffect;
 
 const RUN_FAILED = 'run failed (see the run screen, 0); n: change the setup and run again (finished steps are reused)';
@@ -162,6 +184,39 @@ function reduceQuery(s: AppState, a: AppAction): AppState {
       return same(a.dir) ? { ...s, query: { ...q, sets: { ...q.sets, [a.set.model]: a.set }, loading: null } } : s;
     case 'query-error':
       return { ...s, query: { ...q, error: a.error, loading: null } };
+    default:
+      return reduceSearch(s, a);
+  }
+}
+
+/** What a finished search says on the status line. */
+export function searchNote(set: SearchSet): string {
+  const n = set.queries.length;
+  const failed = set.failed ? ` (${set.failed} could not be read)` : '';
+  return `${n} image${n === 1 ? '' : 's'} searched${failed}: top ${set.k} of ${set.model}, ${set.where}`;
+}
+
+/** The search's part of the state: the prompt, its results in the query browser. */
+function reduceSearch(s: AppState, a: AppAction): AppState {
+  switch (a.type) {
+    case 'search-prompt':
+      return { ...s, searchPrompt: a.text };
+    case 'search-results': {
+      // the browser's place (matches shown, images, the model) carries over; a new search starts at its first image
+      const from = s.search?.set.fromReport ? s.search.cursor : s.query.cursor;
+      const model = a.set.fromReport && s.report ? Math.max(0, modelIds(s.report).indexOf(a.set.model)) : 0;
+      const cursor = { ...from, model, query: 0, match: 0 };
+      const status = { text: searchNote(a.set), color: a.set.failed ? 'yellow' : 'green' };
+      return { ...s, search: { set: a.set, cursor }, screen: 'queries', status };
+    }
+    case 'search-cursor':
+      return s.search ? { ...s, search: { ...s.search, cursor: a.cursor } } : s;
+    case 'search-close': {
+      if (!s.search) return s;
+      // back to the test queries, on the model the search used when it came from the report
+      const model = s.search.set.fromReport ? s.search.cursor.model : s.query.cursor.model;
+      return { ...s, search: null, query: { ...s.query, cursor: { ...s.query.cursor, model } }, status: null };
+    }
     default:
       return s;
   }
@@ -212,6 +267,7 @@ function openedReport(s: AppState, report: ReportData, note?: string): AppState 
     report,
     reports,
     query: START_QUERY_STATE,
+    search: s.search?.set.fromReport ? null : s.search,
     cursors: {},
     screen: 'overall',
     setup: report.dir ? { ...s.setup, open: displayPath(report.dir) } : s.setup,
@@ -224,7 +280,8 @@ function switchReport(s: AppState, index: number): AppState {
   const report = s.reports[index];
   if (!report || report === s.report) return s;
   const setup = report.dir ? { ...s.setup, open: displayPath(report.dir) } : s.setup;
-  const next = { ...s, report, query: START_QUERY_STATE, setup };
+  const search = s.search?.set.fromReport ? null : s.search;
+  const next = { ...s, report, query: START_QUERY_STATE, setup, search };
   const text = `report ${reportLabel(next, report)} (${index + 1} of ${s.reports.length}) · r / R: next / previous · c: compare`;
   return { ...next, status: { text, color: 'green' } };
 }
@@ -279,7 +336,8 @@ function screenKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
   if (s.help) return key.escape || input === '?' ? [{ type: 'help', open: false }] : [];
   if (input === '?') return [{ type: 'help', open: true }];
   if (input === 'e') {
-    if (!s.report) return [{ type: 'status', status: { text: 'no report open: nothing to export', color: 'yellow' } }];
+    if (!s.report && !(s.screen === 'queries' && s.search))
+      return [{ type: 'status', status: { text: 'no report open: nothing to export', color: 'yellow' } }];
     const ask = { text: 'export as: c = CSV, m = Markdown (any other key cancels)', color: 'cyan' };
     return [
       { type: 'exporting', on: true },
@@ -304,9 +362,38 @@ function screenKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
     ];
   }
   if (input === 'i' && s.screen === 'overall') return [{ type: 'overall-mode' }];
+  if (input === 's' && s.screen !== 'run') return searchKey(s);
   if (input === 'r' || input === 'R' || input === 'c') return reportKeys(s, input);
   if (s.screen === 'compare' && key.escape) return [{ type: 'screen', screen: 'overall' }];
   if (s.screen === 'run' && s.runScreen === 'progress') return runScreenKeys(s, input, key);
+  return [];
+}
+
+/** s: open the search prompt, when there is an index to search. */
+function searchKey(s: AppState): AppCommand[] {
+  if (!s.indexDir && !s.report)
+    return [
+      {
+        type: 'status',
+        status: {
+          text: 'no index to search: start with `cbir tui --index <dir>` (a folder made by `cbir index build`), or open a report (0) to search its train split',
+          color: 'yellow',
+        },
+      },
+    ];
+  return [
+    { type: 'search-prompt', text: '' },
+    { type: 'status', status: null },
+  ];
+}
+
+/** A key in the search prompt: text edits it, Enter searches (an empty prompt closes), Esc cancels. */
+function searchPromptKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
+  const e = editText(s.searchPrompt ?? '', input, key, { clear: true });
+  const close: AppAction = { type: 'search-prompt', text: null };
+  if (e.kind === 'cancel') return [close, { type: 'status', status: { text: 'search cancelled' } }];
+  if (e.kind === 'commit') return e.text.trim() ? [close, { type: 'search', text: e.text.trim() }] : [close];
+  if (e.kind === 'edit') return [{ type: 'search-prompt', text: e.text }];
   return [];
 }
 
@@ -333,12 +420,12 @@ function reportKeys(s: AppState, input: string): AppCommand[] {
  * screen handler; when it changes, the rest waits for the new screen (see input.ts).
  */
 export function keyTarget(s: AppState): readonly unknown[] {
-  return [s.screen, s.runScreen, s.help, s.exporting, s.overallMode, s.report];
+  return [s.screen, s.runScreen, s.help, s.exporting, s.overallMode, s.report, s.searchPrompt !== null, !!s.search];
 }
 
 /**
- * What a key does on every screen (pure): the export format while exporting; nothing while a
- * text field has the keys; q quits (asking again while a run is going); then `screenKeys`.
+ * What a key does on every screen (pure): the export format while exporting; the search prompt
+ * while it is open (s); nothing while a screen's text field has the keys; q quits (asking again while a run is going); then `screenKeys`.
  */
 export function appKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
   if (s.exporting) {
@@ -347,6 +434,7 @@ export function appKeys(s: AppState, input: string, key: KeyLike): AppCommand[] 
     if (input === 'm') return [off, { type: 'export', format: 'md' }];
     return [off, { type: 'status', status: { text: 'export cancelled' } }];
   }
+  if (s.searchPrompt !== null) return searchPromptKeys(s, input, key);
   if (s.captured) return [];
   if (input === 'q') {
     if (s.run?.status !== 'running' || s.confirmQuit) return [{ type: 'quit' }];
@@ -369,6 +457,11 @@ export function appKeys(s: AppState, input: string, key: KeyLike): AppCommand[] 
 export function exportJob(s: AppState, exportDir?: string): { table: Table; dir: string; name: string } | null {
   const r = s.report;
   const dir = exportDir ?? (r?.dir ? join(r.dir, 'exports') : join(process.cwd(), 'exports'));
+  if (s.screen === 'queries' && s.search) {
+    const { set, cursor } = s.search;
+    const q = Math.min(cursor.query, set.queries.length - 1);
+    return { table: searchTable(set, q, cursor.n), dir, name: `search_${set.model}_${q + 1}` };
+  }
   if (!r || s.screen === 'run') return null;
   if (s.screen === 'compare')
     return { table: compareView(s.reports, s.reports.indexOf(r)).table, dir, name: 'compare' };

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { displayPath } from './layout.js';
 import { render } from 'ink';
-import { openReport, PROJECT_ROOT, REPORT_FILE } from '../workbench/index.js';
+import { openReport, PROJECT_ROOT, readSavedIndexInfo, REPORT_FILE } from '../workbench/index.js';
 import { App } from './App.js';
 import { modelIds, type ReportData } from './report.js';
 import { defaultRunOut } from './runner.js';
@@ -25,6 +25,8 @@ export interface TuiOptions {
   models?: string[];
   /** Report folder of a new run. */
   out?: string;
+  /** A saved index folder (`cbir index build`) to search with your own images (s). */
+  index?: string;
 }
 
 /**
@@ -95,19 +97,23 @@ export function refusal(
       'and `cbir models list` for the model ids.',
     );
   }
+  if (o.index)
+    lines.push(`Search the index with your own image: cbir search --index ${displayPath(o.index)} <image|folder>`);
   return lines.join('\n');
 }
 
 /**
  * Run the TUI until the user quits. Returns the exit code: 2 (after printing `refusal`) when
  * stdin or stdout is not a TTY. Throws a CbirError when --report is not a report folder (an
- * old one without report.json: its message says to re-run the report).
+ * old one without report.json: its message says to re-run the report), or --index is not a
+ * saved index folder.
  */
 export async function runTui(
   o: TuiOptions,
   io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream } = process,
 ): Promise<number> {
   const report = o.report ? await openReport(o.report) : null;
+  if (o.index) await readSavedIndexInfo(o.index); // refused before the screen changes, with the core's message
   if (!io.stdin.isTTY || !io.stdout.isTTY) {
     io.stderr.write(refusal(o, report) + '\n');
     return 2;
@@ -129,6 +135,7 @@ export async function runTui(
         report={report}
         dataDir={o.report ? o.data : undefined}
         workDir={o.work}
+        index={o.index}
         exportDir={o.exportDir}
         setup={setup}
       />,

@@ -19,6 +19,7 @@ import { missingWeightsNote } from '../../src/tui/SetupView.js';
 import { KeyQueue } from '../../src/tui/input.js';
 import { findMove, queryKey, START_QUERY, type QueryCursor } from '../../src/tui/QueryView.js';
 import type { QuerySet } from '../../src/tui/queries.js';
+import { testBrowse } from '../../src/tui/browse.js';
 import { editText, parseKeys, splitKeys } from '../../src/tui/keys.js';
 import { columnWidths, plural, queryImageSize, wrapLines } from '../../src/tui/layout.js';
 import type { Manifest, ModelInfo } from '../../src/workbench/index.js';
@@ -167,6 +168,7 @@ test('screen keys as pure functions: table cursor, query browser, text fields, s
     filepaths: ['a.png', 'b.png', 'c.png', 'd.png'],
     classIndex: Uint16Array.from([0, 1, 0, 1]),
     classes: [{ name: 'A' }, { name: 'B' }],
+    resolvePath: (i: number) => `/images/${'abcd'[i]}.png`,
   } as unknown as Manifest;
   const qs: QuerySet = {
     model: 'x',
@@ -176,7 +178,8 @@ test('screen keys as pure functions: table cursor, query browser, text fields, s
     sims: null,
     source: 's',
   };
-  const d = { qs, m, models: 2 };
+  const browse = testBrowse(qs, m);
+  const d = { browse, models: 2 };
   const c: QueryCursor = { ...START_QUERY, n: 2 };
   assert.equal(queryKey(c, 'l', {}, d)?.cursor.query, 1);
   assert.equal(queryKey(c, '', { leftArrow: true }, d)?.cursor.query, 0, 'clamped');
@@ -185,10 +188,11 @@ test('screen keys as pure functions: table cursor, query browser, text fields, s
   assert.equal(queryKey(c, 'w', {}, d)?.cursor.query, 2, 'the next query whose top-1 match has another class');
   assert.equal(queryKey({ ...c, query: 2 }, 'W', {}, d)?.cursor.query, 0);
   assert.equal(queryKey(c, 'j', {}, d)?.cursor.match, 1);
-  assert.equal(queryKey(c, 'v', {}, { qs: null, m: null, models: 2 })?.cursor.images, false);
-  assert.equal(queryKey(c, 'l', {}, { qs: null, m: null, models: 2 }), null);
-  assert.equal(findMove(c, '3', qs, m)?.cursor.query, 2);
-  assert.match(findMove(c, 'zzz', qs, m)?.note ?? '', /no query matches "zzz"/);
+  assert.equal(queryKey(c, 'v', {}, { browse: null, models: 2 })?.cursor.images, false);
+  assert.equal(queryKey(c, 'l', {}, { browse: null, models: 2 }), null);
+  assert.equal(findMove(c, '3', browse)?.cursor.query, 2);
+  assert.match(findMove(c, 'zzz', browse)?.note ?? '', /no query matches "zzz"/);
+  assert.equal(browse.query(2, 2).matches[0].file, '/images/d.png', 'matches carry their image file');
 
   assert.deepEqual(editText('ab', 'c', {}), { kind: 'edit', text: 'abc' });
   assert.deepEqual(editText('ab', '', { backspace: true }), { kind: 'edit', text: 'a' });

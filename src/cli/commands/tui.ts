@@ -2,7 +2,7 @@ import { parseOptions } from '../options.js';
 
 export const summary = 'terminal UI: run models on a dataset with live progress, compare them, browse queries';
 
-export const usage = `usage: cbir tui [--report <dir>] [--data <manifest dir>] [--models <ids>] [--out <dir>]
+export const usage = `usage: cbir tui [--report <dir>] [--index <dir>] [--data <manifest dir>] [--models <ids>] [--out <dir>]
 
 Without --report: opens on the run screen. Pick a dataset (default: the synthetic phantom) and
 models, start, and follow per-model progress (images/s, ETA) while you browse; the run goes on
@@ -17,6 +17,11 @@ images drawn with Unicode half blocks). e exports the current view as CSV or Mar
 the keys; q quits. Needs an interactive terminal (80×24 or larger); otherwise it prints the
 equivalent \`cbir report\` / \`cbir eval\` commands and exits with code 2.
 
+Search: s searches with your own image, DICOM file or folder (type or paste its path); the
+results show in the query browser (similarity, class, ✓/✗ when the image's class is known). It
+searches the --index folder, else the open report's train split for the current model (the
+study's index, built in memory on the first search; m searches again with another model).
+
 options:
   --report <dir>        report folder to open
   --data <dir>          manifest folder: the run screen's dataset; with --report, the manifest
@@ -24,6 +29,7 @@ options:
   --work <dir>          the report's work folder (embeddings, k-NN cache; default: the one report.json names)
   --models <ids>        models ticked on the run screen (default: the ones \`cbir start\` runs)
   --out <dir>           report folder of a new run (default runs/tui-<dataset>)
+  --index <dir>         a saved index (\`cbir index build\`) that s searches (default: the report's train split)
   --export-dir <dir>    where exports go (default <report>/exports)`;
 
 export async function run(args: string[]): Promise<number> {
@@ -38,6 +44,7 @@ export async function run(args: string[]): Promise<number> {
       models: { type: 'string' },
       out: { type: 'string' },
       'export-dir': { type: 'string' },
+      index: { type: 'string' },
     },
   });
   // Ink renders only the last frame when it thinks it runs in CI (CI / CONTINUOUS_INTEGRATION set).
@@ -53,6 +60,7 @@ export async function run(args: string[]): Promise<number> {
     work: values.work,
     out: values.out,
     exportDir: values['export-dir'],
+    index: values.index,
     models: values.models
       ?.split(',')
       .map((s) => s.trim())
