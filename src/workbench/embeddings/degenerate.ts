@@ -115,13 +115,20 @@ export interface DegenerateContext {
   source: string;
   label: (row: number) => string;
   file: (row: number) => string;
-  /** 'embed' or 'h5' (codes embed/zero-norm, h5/constant, …). */
-  codePrefix: string;
+  /** 'embed', 'h5' or 'verify' (codes embed/zero-norm, h5/constant, …). */
+  codePrefix: 'embed' | 'h5' | 'verify';
   /** What the rows are out of, e.g. "30 images" ("… for 2 of 30 images: …"). */
   total: string;
   /** Appended to the hint (e.g. what was kept). */
   note?: string;
 }
+
+/** Every code `degenerateError` throws, spelled out (the CLI's hints are checked against the core's codes). */
+export const DEGENERATE_CODES: Record<DegenerateContext['codePrefix'], Record<DegenerateKind, string>> = {
+  embed: { 'non-finite': 'embed/non-finite', 'zero-norm': 'embed/zero-norm', constant: 'embed/constant' },
+  h5: { 'non-finite': 'h5/non-finite', 'zero-norm': 'h5/zero-norm', constant: 'h5/constant' },
+  verify: { 'non-finite': 'verify/non-finite', 'zero-norm': 'verify/zero-norm', constant: 'verify/constant' },
+};
 
 /** The CbirError for a finding: what is wrong, the first rows and the count, and what to do. */
 export function degenerateError(f: DegenerateFinding, ctx: DegenerateContext): CbirError {
@@ -140,5 +147,9 @@ export function degenerateError(f: DegenerateFinding, ctx: DegenerateContext): C
       : f.kind === 'zero-norm'
         ? 'check the model (an all-zero output usually means a wrong output name or pooling in the model card) and these images (blank?); remove blank images from the manifest'
         : 'check these images (blank, corrupt or extreme values?) and the model; fix or remove them';
-  return new CbirError(msg, { file: ctx.file(f.rows[0]), hint: hint + note, code: `${ctx.codePrefix}/${f.kind}` });
+  return new CbirError(msg, {
+    file: ctx.file(f.rows[0]),
+    hint: hint + note,
+    code: DEGENERATE_CODES[ctx.codePrefix][f.kind],
+  });
 }
