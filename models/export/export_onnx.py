@@ -12,6 +12,16 @@ It also checks the card's preprocessing against the checkpoint's own processor c
 (Hugging Face image processor / open_clip preprocess config) and refuses to export on a
 mismatch unless --force is given.
 
+After each export it embeds a fixed reference set of 16 generated images with the model's own
+reference pipeline (PIL decode, the checkpoint's processor, torch forward, the card's pooling, L2
+normalisation) and writes `<id>.reference.json` (plus the images, in `reference-images/`) next
+to the ONNX file; `cbir models verify <id>` recomputes it with radcbir and onnxruntime.
+
+`--random-init [--seed N]` exports the torchvision architectures of four cards (resnet50,
+vit-b16, and Swin-B / Swin-T for ark-swinb / medclip-swint) with seeded random weights and the
+same wrapping, output names and pooling, with no download; the reference preprocessing is then
+the card's preprocessing written with PIL + torchvision.transforms (models/export/reference.py).
+
 Heavy packages (torch, transformers, open_clip, timm, segment_anything, medclip) are imported
 only when a model that needs them is exported, so `--help` and `--list` work without them.
 
@@ -20,6 +30,7 @@ Examples:
   python3 models/export/export_onnx.py --model vit-b16 dinov2-vitb14
   python3 models/export/export_onnx.py --model medsam-vitb --medsam-checkpoint ~/ckpt/medsam_vit_b.pth
   python3 models/export/export_onnx.py --all --out models/weights
+  python3 models/export/export_onnx.py --model resnet50 vit-b16 --random-init --seed 0 --out /tmp/w
 """
 from __future__ import annotations
 
@@ -28,9 +39,11 @@ import hashlib
 import inspect
 import json
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # reference.py, imported lazily
 CARDS_DIR = HERE.parent
 DEFAULT_OUT = HERE.parent / "weights"
 
@@ -51,6 +64,14 @@ RECIPES = {
 }
 
 PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
+
+# --random-init: the torchvision architecture standing in for each card's checkpoint.
+RANDOM_INIT = {
+    "resnet50": "torchvision resnet50 -> logits [B, 1000]",
+    "vit-b16": "torchvision vit_b_16 encoder -> last_hidden_state [B, 197, 768]",
+    "ark-swinb": "torchvision swin_b features + norm + average pool -> pooled_features [B, 1024]",
+    "medclip-swint": "torchvision swin_t pooled 768 + Linear(768, 512, bias=False) -> image_embeds [B, 512]",
+}
 
 
 def load_card(cards_dir: Path, model_id: str) -> tuple[dict, Path]:
@@ -126,19 +147,81 @@ def check_open_clip(card: dict, model) -> list[str]:
 
 # ---- model wrappers ------------------------------------------------------------------------
 
-def build(model_id: str, card: dict, args) -> tuple[object, list[str]]:
-    """Return (torch module mapping pixel_values to the card's output, preprocessing problems)."""
-    import torch  # lazy
-    from torch import nn
+def _out_module(inner, fn):
+    """A module whose forward(pixel_values) is fn(inner, pixel_values): the card's output."""
+    from torch import nn  # lazy
 
     class Out(nn.Module):
-        def __init__(self, inner, fn):
+        def __init__(self):
             super().__init__()
             self.inner = inner
-            self.fn = fn
 
         def forward(self, pixel_values):
-            return self.fn(self.inner, pixel_values)
+            return fn(self.inner, pixel_values)
+
+    return Out()
+
+
+def _hf_preprocess(hub_id: str):
+    """The checkpoint's own Hugging Face image processor: PIL RGB image → tensor [C, H, W]."""
+    from transformers import AutoImageProcessor  # lazy
+
+    p = AutoImageProcessor.from_pretrained(hub_id)
+    return lambda img: p(images=img, return_tensors="pt")["pixel_values"][0]
+
+
+def build_random(model_id: str, card: dict, seed: int):
+    """--random-init: (module, [], reference preprocess) with seeded torchvision weights."""
+    import torch  # lazy
+    import torchvision
+    from torch import nn
+
+    from reference import calibration_batch, card_preprocess
+
+    torch.manual_seed(seed)
+    tv = torchvision.models
+
+    def swin_pooled(m, x):  # torchvision SwinTransformer.forward without the head
+        return m.flatten(m.avgpool(m.permute(m.norm(m.features(x)))))
+
+    if model_id == "resnet50":
+        net = tv.resnet50(weights=None)
+        # BatchNorm statistics from generated images (not the reference set): with the default
+        # running stats (0, 1) a random ResNet-50 maps every image to nearly the same logits
+        # (least similar reference pair at cosine 0.997), which would make a 0.9999 check blind.
+        for bn in net.modules():
+            if isinstance(bn, nn.BatchNorm2d):
+                bn.reset_running_stats()
+                bn.momentum = None  # cumulative average
+        net.train()
+        with torch.no_grad():
+            net(calibration_batch(card["preprocess"]))
+        module = _out_module(net.eval(), lambda m, x: m(x))
+    elif model_id == "vit-b16":
+
+        def vit(m, x):  # tokens after the final LayerNorm, as Hugging Face's last_hidden_state
+            t = m._process_input(x)
+            return m.encoder(torch.cat([m.class_token.expand(t.shape[0], -1, -1), t], dim=1))
+
+        module = _out_module(tv.vit_b_16(weights=None), vit)
+    elif model_id == "ark-swinb":
+        module = _out_module(tv.swin_b(weights=None), swin_pooled)
+    elif model_id == "medclip-swint":
+        inner = nn.ModuleDict({"backbone": tv.swin_t(weights=None), "projection": nn.Linear(768, 512, bias=False)})
+        module = _out_module(inner, lambda m, x: m["projection"](swin_pooled(m["backbone"], x)))
+    else:
+        raise SystemExit(f"--random-init: no torchvision architecture for '{model_id}' (choose from {', '.join(RANDOM_INIT)})")
+    return module, [], card_preprocess(card["preprocess"])
+
+
+def build(model_id: str, card: dict, args) -> tuple[object, list[str], object]:
+    """Return (torch module mapping pixel_values to the card's output, preprocessing problems,
+    the checkpoint's own preprocessing: PIL RGB image → tensor [C, H, W])."""
+    import torch  # lazy
+
+    if args.random_init:
+        return build_random(model_id, card, args.seed)
+    Out = _out_module
 
     if model_id in ("resnet50", "vit-b16", "mae-vitb16", "dinov2-vitb14", "raddino-vitb14", "sam-vitb"):
         import transformers as tf  # lazy
@@ -149,12 +232,13 @@ def build(model_id: str, card: dict, args) -> tuple[object, list[str]]:
             "raddino-vitb14": "microsoft/rad-dino", "sam-vitb": "facebook/sam-vit-base",
         }[model_id]
         problems = check_hf_processor(card, hub)
+        pre = _hf_preprocess(hub)
         if model_id == "resnet50":
             m = tf.ResNetForImageClassification.from_pretrained(hub)
-            return Out(m, lambda m, x: m(pixel_values=x).logits), problems
+            return Out(m, lambda m, x: m(pixel_values=x).logits), problems, pre
         if model_id == "vit-b16":
             m = tf.ViTModel.from_pretrained(hub, add_pooling_layer=False)
-            return Out(m, lambda m, x: m(pixel_values=x).last_hidden_state), problems
+            return Out(m, lambda m, x: m(pixel_values=x).last_hidden_state), problems, pre
         if model_id == "mae-vitb16":
             # Deliberate departure from the study (see the card's notes): no random masking.
             m = tf.ViTMAEModel.from_pretrained(hub, mask_ratio=0.0)
@@ -164,12 +248,12 @@ def build(model_id: str, card: dict, args) -> tuple[object, list[str]]:
                 noise = torch.arange(n, dtype=x.dtype, device=x.device).unsqueeze(0).repeat(x.shape[0], 1)
                 return m(pixel_values=x, noise=noise).last_hidden_state
 
-            return Out(m, mae), problems
+            return Out(m, mae), problems, pre
         if model_id in ("dinov2-vitb14", "raddino-vitb14"):
             m = tf.Dinov2Model.from_pretrained(hub)
-            return Out(m, lambda m, x: m(pixel_values=x).last_hidden_state), problems
+            return Out(m, lambda m, x: m(pixel_values=x).last_hidden_state), problems, pre
         m = tf.SamModel.from_pretrained(hub)
-        return Out(m, lambda m, x: m.get_image_embeddings(x)), problems
+        return Out(m, lambda m, x: m.get_image_embeddings(x)), problems, pre
 
     if model_id == "medsam-vitb":
         if not args.medsam_checkpoint:
@@ -178,21 +262,21 @@ def build(model_id: str, card: dict, args) -> tuple[object, list[str]]:
 
         problems = check_hf_processor(card, "wanglab/medsam-vit-base")  # the processor the study used
         sam = sam_model_registry["vit_b"](checkpoint=str(Path(args.medsam_checkpoint).expanduser()))
-        return Out(sam.image_encoder, lambda m, x: m(x)), problems
+        return Out(sam.image_encoder, lambda m, x: m(x)), problems, _hf_preprocess("wanglab/medsam-vit-base")
 
     if model_id in ("clip-vitl14", "biomedclip-vitb16", "bmcclip-vitl14"):
         import open_clip  # lazy
 
         if model_id == "clip-vitl14":
-            m, _, _ = open_clip.create_model_and_transforms("ViT-L-14", pretrained="openai")
+            m, _, pre = open_clip.create_model_and_transforms("ViT-L-14", pretrained="openai")
         elif model_id == "biomedclip-vitb16":
-            m, _ = open_clip.create_model_from_pretrained("hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224")
+            m, pre = open_clip.create_model_from_pretrained("hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224")
         else:
-            m, _, _ = open_clip.create_model_and_transforms("hf-hub:BIOMEDICA/BMC_CLIP_CF")
-        return Out(m, lambda m, x: m.encode_image(x)), check_open_clip(card, m)
+            m, _, pre = open_clip.create_model_and_transforms("hf-hub:BIOMEDICA/BMC_CLIP_CF")
+        return Out(m, lambda m, x: m.encode_image(x)), check_open_clip(card, m), pre  # open_clip's eval transform
 
     if model_id == "medclip-swint":
-        from medclip import MedCLIPModel, MedCLIPVisionModelViT  # lazy
+        from medclip import MedCLIPModel, MedCLIPProcessor, MedCLIPVisionModelViT  # lazy
 
         m = MedCLIPModel(vision_cls=MedCLIPVisionModelViT)
         try:
@@ -211,7 +295,9 @@ def build(model_id: str, card: dict, args) -> tuple[object, list[str]]:
                 raise SystemExit(f"medclip-swint: weights do not fit the model: {bad[:10]}") from e
         # vision_model(x) = Swin-T pooler output @ projection (512); encode_image also L2-normalises,
         # which radcbir does in its pipeline.
-        return Out(m.vision_model, lambda m, x: m(pixel_values=x)), []
+        proc = MedCLIPProcessor()  # the study's processor (CLIPFeatureExtractor with MedCLIP's mean/std)
+        pre = lambda img: proc(images=img, return_tensors="pt")["pixel_values"][0]  # noqa: E731
+        return Out(m.vision_model, lambda m, x: m(pixel_values=x)), [], pre
 
     if model_id == "ark-swinb":
         if not args.ark_checkpoint:
@@ -236,7 +322,9 @@ def build(model_id: str, card: dict, args) -> tuple[object, list[str]]:
             raise SystemExit(f"ark-swinb: checkpoint lacks backbone weights {missing[:10]}")
         if unexpected:
             print(f"ark-swinb: ignoring {len(unexpected)} unexpected keys, e.g. {list(unexpected)[:5]}")
-        return Out(m, lambda m, x: m(x)), []
+        from reference import card_preprocess  # Ark's test transform is torchvision's, as the card writes it
+
+        return Out(m, lambda m, x: m(x)), [], card_preprocess(card["preprocess"])
 
     raise SystemExit(f"no export recipe for '{model_id}'")
 
@@ -251,27 +339,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def export_one(model_id: str, args) -> int:
+def export_graph(module, card: dict, dest: Path, args):
+    """torch.onnx.export with the card's names and a dynamic batch axis, written atomically;
+    returns the example input and torch's output on it."""
     import torch  # lazy
 
-    card, card_path = load_card(Path(args.cards), model_id)
     onnx = card["onnx"]
     h, w = card["preprocess"]["size"]
     c = 1 if card["preprocess"]["channels"] == "gray" else 3
-    print(f"== {model_id}: {RECIPES[model_id]}")
-    module, problems = build(model_id, card, args)
-    for p in problems:
-        print(f"  preprocessing mismatch: {p}")
-    if problems and not args.force:
-        print(f"  {card_path}: fix the card's preprocess (or pass --force to export anyway)")
-        return 1
-    if args.check_only:
-        print("  preprocessing matches the card" if not problems else "  (--force)")
-        return 0
-    module.eval()
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dest = out_dir / onnx["file"]
     tmp = dest.with_suffix(".onnx.tmp")
     x = torch.randn(args.batch, c, h, w)
     kwargs = dict(
@@ -283,28 +358,96 @@ def export_one(model_id: str, args) -> int:
         kwargs["dynamo"] = False  # the TorchScript exporter: stable names and dynamic_axes
     with torch.no_grad():
         ref = module(x)
-        torch.onnx.export(module, (x,), str(tmp), **kwargs)
+    # Outside no_grad: with grad enabled nn.MultiheadAttention skips its fused inference kernel
+    # (aten::_native_multi_head_attention), which the ONNX exporter of torch 1.13 cannot export.
+    torch.onnx.export(module, (x,), str(tmp), **kwargs)
     tmp.replace(dest)
     print(f"  wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB), output {tuple(ref.shape)}")
+    return x, ref
 
+
+def check_onnxruntime(dest: Path, card: dict, x, ref, atol: float) -> bool:
+    """onnxruntime (Python, optional) vs torch on the example batch."""
     try:
         import numpy as np
         import onnxruntime as ort  # optional
     except ImportError:
-        print("  onnxruntime (Python) not installed: skipped the numerical check; run `cbir models verify` instead")
-    else:
-        sess = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
-        got = sess.run([onnx["output"]], {onnx["input"]: x.numpy()})[0]
-        diff = float(np.abs(got - ref.numpy()).max())
-        scale = float(np.abs(ref.numpy()).max()) or 1.0
-        print(f"  onnxruntime vs torch: max |diff| {diff:.2e} (max |value| {scale:.2e})")
-        if diff > args.atol * max(1.0, scale):
-            print("  numerical check FAILED")
-            return 1
+        print("  onnxruntime (Python) not installed: skipped the numerical check; `cbir models verify` checks the reference")
+        return True
+    onnx = card["onnx"]
+    sess = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
+    got = sess.run([onnx["output"]], {onnx["input"]: x.numpy()})[0]
+    diff = float(np.abs(got - ref.numpy()).max())
+    scale = float(np.abs(ref.numpy()).max()) or 1.0
+    print(f"  onnxruntime vs torch: max |diff| {diff:.2e} (max |value| {scale:.2e})")
+    if diff > atol * max(1.0, scale):
+        print("  numerical check FAILED")
+        return False
+    return True
 
+
+def write_reference(model_id: str, card: dict, module, preprocess, dest: Path, digest: str, args) -> None:
+    """Embed the reference set with the reference pipeline and write <id>.reference.json."""
+    import PIL
+    import torch  # lazy
+    import torchvision
+
+    import reference
+
+    t0 = time.time()
+    body = reference.compute(card, module, preprocess, dest.parent)
+    pipeline = (
+        "PIL decode + the card's preprocessing in torchvision.transforms + torch forward"
+        if args.random_init
+        else "PIL decode + the checkpoint's own processor + torch forward"
+    )
+    header = {
+        "id": model_id,
+        "mode": "random-init" if args.random_init else "checkpoint",
+        "seed": args.seed if args.random_init else None,
+        "architecture": RANDOM_INIT[model_id] if args.random_init else RECIPES[model_id],
+        "onnx": {"file": dest.name, "sha256": digest},
+        "pipeline": f"{pipeline} + {card['pooling']} pooling + L2 normalisation",
+        "preprocess": card["preprocess"],
+        "pooling": card["pooling"],
+        "dim": len(body["embeddings"][0]),
+        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__, "pillow": PIL.__version__},
+    }
+    out = dest.parent / f"{model_id}.reference.json"
+    reference.write(out, header, body)
+    apart = reference.pairwise_min_cosine(body["embeddings"])
+    print(
+        f"  reference: {len(body['images'])} images ({dest.parent / reference.IMAGES_DIR}) -> {out} "
+        f"in {time.time() - t0:.1f} s; least similar pair cosine {apart:.4f}"
+    )
+
+
+def export_one(model_id: str, args) -> int:
+    card, card_path = load_card(Path(args.cards), model_id)
+    print(f"== {model_id}: {RANDOM_INIT[model_id] + f' (random init, seed {args.seed})' if args.random_init else RECIPES[model_id]}")
+    module, problems, preprocess = build(model_id, card, args)
+    for p in problems:
+        print(f"  preprocessing mismatch: {p}")
+    if problems and not args.force:
+        print(f"  {card_path}: fix the card's preprocess (or pass --force to export anyway)")
+        return 1
+    if args.check_only:
+        print("  preprocessing matches the card" if not problems else "  (--force)")
+        return 0
+    module.eval()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / card["onnx"]["file"]
+    x, ref = export_graph(module, card, dest, args)
+    if not check_onnxruntime(dest, card, x, ref, args.atol):
+        return 1
     digest = sha256_file(dest)
     print(f"  sha256 {digest}")
-    if not args.no_update_card:
+    if not args.no_reference:
+        write_reference(model_id, card, module, preprocess, dest, digest, args)
+    if args.random_init:
+        print("  random weights: the card's onnx.sha256 is left as it is")
+    elif not args.no_update_card:
         card["onnx"]["sha256"] = digest
         card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"  updated {card_path}")
@@ -329,6 +472,11 @@ def main(argv=None) -> int:
     ap.add_argument("--check-only", action="store_true", help="only compare the card's preprocessing with the checkpoint's processor")
     ap.add_argument("--force", action="store_true", help="export even when the preprocessing check finds a mismatch")
     ap.add_argument("--no-update-card", action="store_true", help="do not write the sha256 into the card")
+    ap.add_argument("--no-reference", action="store_true", help="do not write <id>.reference.json (the reference embeddings)")
+    ap.add_argument("--random-init", action="store_true",
+                    help=f"seeded random weights in the torchvision architecture, no download ({', '.join(RANDOM_INIT)})")
+    ap.add_argument("--seed", type=int, default=0, help="seed of --random-init (default 0)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--medsam-checkpoint", help="path to medsam_vit_b.pth")
     ap.add_argument("--ark-checkpoint", help="path to the Ark-6 Swin-B checkpoint")
     ap.add_argument("--medclip-checkpoint", help="folder with MedCLIP's pytorch_model.bin (default: download)")
@@ -348,6 +496,17 @@ def main(argv=None) -> int:
     if unknown:
         print(f"unknown model id(s): {', '.join(unknown)}; known: {', '.join(RECIPES)}")
         return 2
+    if args.random_init:
+        if args.all:
+            ids = list(RANDOM_INIT)
+        other = [i for i in ids if i not in RANDOM_INIT]
+        if other:
+            print(f"--random-init has no torchvision architecture for {', '.join(other)}; choose from {', '.join(RANDOM_INIT)}")
+            return 2
+    if args.threads:
+        import torch  # lazy
+
+        torch.set_num_threads(args.threads)
     status = 0
     for model_id in ids:
         status |= export_one(model_id, args)

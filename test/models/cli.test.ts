@@ -54,10 +54,12 @@ test('cbir models list --json lists built-ins, descriptors and the 12 study mode
   }
 });
 
-test('cbir models verify / pull: built-in OK, missing URL explained, mismatching download fails verify', async () => {
+test('cbir models verify / pull: built-in OK, missing URL explained, a mismatching download is refused', async () => {
   const { dir, cleanup } = tempDir();
   const bytes = Buffer.from(builtinGraphBytes('tiny-cnn'));
-  const srv = http.createServer((_req, res) => {
+  const urls: string[] = [];
+  const srv = http.createServer((req, res) => {
+    urls.push(req.url ?? '');
     res.writeHead(200, { 'content-length': bytes.length });
     res.end(bytes);
   });
@@ -73,15 +75,26 @@ test('cbir models verify / pull: built-in OK, missing URL explained, mismatching
     const missing = await cbir(['models', 'verify', 'vit-b16'], { CBIR_MODELS: dir });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /not found/);
-    // a file that is not what the resnet50 card describes: downloaded, then rejected by verify
+    // a file that is not what the resnet50 card describes: downloaded, rejected before it is put in place
     const { port } = srv.address() as AddressInfo;
     const wrong = await cbir(['models', 'pull', 'resnet50', '--url', `http://127.0.0.1:${port}/resnet50.onnx`], {
       CBIR_MODELS: dir,
     });
     assert.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
-    assert.ok(existsSync(join(dir, 'resnet50.onnx')));
-    assert.match(wrong.stdout, /card has no sha256/);
+    assert.ok(!existsSync(join(dir, 'resnet50.onnx')) && !existsSync(join(dir, 'resnet50.onnx.part')));
+    assert.match(wrong.stderr, /not a usable ONNX model/);
     assert.match(wrong.stderr, /resnet50\.json.*disagree|disagree.*resnet50\.json/);
+    assert.ok(!existsSync(join(dir, 'models.lock.json')), 'a rejected download records no sha256');
+    const hub = await cbir(['models', 'pull', 'resnet50', '--hub', 'org/repo', '--revision', 'v2'], {
+      CBIR_MODELS: dir,
+      CBIR_HUB_URL: `http://127.0.0.1:${port}`,
+    });
+    assert.equal(hub.code, 1);
+    assert.equal(urls.at(-1), '/org/repo/resolve/v2/resnet50.onnx');
+    assert.match(hub.stderr, /not a usable ONNX model/);
+    const both = await cbir(['models', 'pull', 'resnet50', '--hub', 'org/repo', '--url', 'http://127.0.0.1:1/x']);
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /either --url or --hub/);
     const unknown = await cbir(['models', 'pull', 'nope']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no model card for "nope"/);

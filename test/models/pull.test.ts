@@ -5,7 +5,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { builtinCard, builtinGraphBytes } from '../../src/workbench/models/builtin/index.js';
-import { pullModel, verifyModel } from '../../src/workbench/models/pull.js';
+import { hubUrl, pullModel, verifyModel } from '../../src/workbench/models/pull.js';
+import { lockPath, readLock } from '../../src/workbench/models/lock.js';
 import type { ModelCard } from '../../src/workbench/models/types.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { sha256 } from '../../src/workbench/util/fsx.js';
@@ -25,19 +26,36 @@ function card(patch: Partial<ModelCard['onnx']> = {}): ModelCard {
   };
 }
 
+const HTML = Buffer.from('<!DOCTYPE html><html><body><form action="/login">Proxy login</form></body></html>\n');
+const OTHER_MODEL = Buffer.from(builtinGraphBytes('tiny-vit'));
+
 interface Server {
   url: string;
-  requests: { range?: string }[];
-  mode: { cutAfter?: number; ignoreRange?: boolean; status?: number };
+  requests: { url?: string; range?: string }[];
+  mode: { cutAfter?: number; ignoreRange?: boolean; status?: number; body?: Buffer };
   close(): Promise<void>;
 }
 
 /** Serves BYTES at /model.onnx with Range support; `mode.cutAfter` drops the connection midway once. */
 async function serve(): Promise<Server> {
-  const requests: { range?: string }[] = [];
+  const requests: { url?: string; range?: string }[] = [];
   const mode: Server['mode'] = {};
   const srv = http.createServer((req, res) => {
-    requests.push({ range: req.headers.range });
+    requests.push({ url: req.url, range: req.headers.range });
+    if (req.url === '/login.onnx') {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': HTML.length });
+      res.end(HTML);
+      return;
+    }
+    if (
+      req.url === '/org/repo/resolve/main/test-cnn.onnx' ||
+      req.url === '/org/repo/resolve/v1.0/onnx/model%20a.onnx'
+    ) {
+      const body = mode.body ?? BYTES;
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+      return;
+    }
     if (req.url === '/moved') {
       res.writeHead(302, { location: '/model.onnx' });
       res.end();
@@ -248,6 +266,116 @@ test('verify reports a missing file, a wrong checksum and a file that is not a m
       mismatch.problems.join('; '),
     );
   } finally {
+    cleanup();
+  }
+});
+
+test('a 200 HTML page (a proxy login) or a graph that does not fit the card never replaces a good file', async () => {
+  const s = await serve();
+  const { dir, cleanup } = tempDir();
+  try {
+    const dest = join(dir, 'test-cnn.onnx');
+    writeFileSync(dest, BYTES);
+    for (const c of [card(), card({ sha256: null })]) {
+      await assert.rejects(pullModel(c, { url: `${s.url}/login.onnx`, dest }), (e: unknown) => {
+        assert.ok(e instanceof CbirError);
+        // with a pinned sha256 the checksum catches it first; without one the model check does
+        assert.equal(e.code, c.onnx.sha256 ? 'pull/checksum' : 'pull/not-a-model', e.message);
+        if (!c.onnx.sha256) assert.match(e.message, /HTML page.*left as it was/);
+        return true;
+      });
+      assert.ok(readFileSync(dest).equals(BYTES), 'the good file is still in place');
+      assert.ok(!existsSync(`${dest}.part`), 'the bad download is deleted');
+    }
+    // a real ONNX model, but not the card's: onnxruntime loads it, the card check refuses it
+    s.mode.body = OTHER_MODEL;
+    await assert.rejects(
+      pullModel(card({ sha256: null }), {
+        url: `${s.url}/org/repo/resolve/main/test-cnn.onnx`,
+        dest: join(dir, 'b.onnx'),
+      }),
+      (e: unknown) => e instanceof CbirError && e.code === 'pull/not-a-model' && /disagree/.test(e.message),
+    );
+    assert.ok(!existsSync(join(dir, 'b.onnx')) && !existsSync(join(dir, 'b.onnx.part')));
+    assert.ok(readFileSync(dest).equals(BYTES));
+    assert.equal(readLock(dir).models['test-cnn'], undefined, 'no hash recorded for a rejected download');
+  } finally {
+    await s.close();
+    cleanup();
+  }
+});
+
+test('hub pulls: the URL is <hub>/<org/repo>/resolve/<revision>/<file>, and CBIR_HUB_URL moves the hub', async () => {
+  const c = card();
+  assert.equal(
+    hubUrl(c, { repo: 'org/repo' }, 'https://hub.test'),
+    'https://hub.test/org/repo/resolve/main/test-cnn.onnx',
+  );
+  assert.equal(
+    hubUrl(c, { repo: 'org/repo', file: 'onnx/model a.onnx', revision: 'v1.0' }, 'https://hub.test'),
+    'https://hub.test/org/repo/resolve/v1.0/onnx/model%20a.onnx',
+  );
+  for (const hub of [{ repo: 'just-a-name' }, { repo: 'a/b/c' }, { repo: 'org/repo', file: '../secret' }])
+    assert.throws(
+      () => hubUrl(c, hub, 'https://hub.test'),
+      (e: unknown) => e instanceof CbirError && e.code === 'pull/hub',
+    );
+  const s = await serve();
+  const { dir, cleanup } = tempDir();
+  const saved = process.env.CBIR_HUB_URL;
+  process.env.CBIR_HUB_URL = `${s.url}/`;
+  try {
+    const r = await pullModel(c, {
+      hub: { repo: 'org/repo', file: 'onnx/model a.onnx', revision: 'v1.0' },
+      dest: join(dir, 'm.onnx'),
+    });
+    assert.equal(s.requests.at(-1)!.url, '/org/repo/resolve/v1.0/onnx/model%20a.onnx');
+    assert.equal(r.url, `${s.url}/org/repo/resolve/v1.0/onnx/model%20a.onnx`);
+    assert.ok(readFileSync(r.path).equals(BYTES));
+  } finally {
+    if (saved === undefined) delete process.env.CBIR_HUB_URL;
+    else process.env.CBIR_HUB_URL = saved;
+    await s.close();
+    cleanup();
+  }
+});
+
+test('a card without sha256: the first download records it in the lock file, later pulls and verify check it', async () => {
+  const s = await serve();
+  const { dir, cleanup } = tempDir();
+  try {
+    const c = card({ sha256: null });
+    const dest = join(dir, 'test-cnn.onnx');
+    const first = await pullModel(c, { url: `${s.url}/model.onnx`, dest });
+    assert.deepEqual([first.verified, first.pinnedBy, first.recordedIn], [false, null, lockPath(dir)]);
+    const pin = readLock(dir).models['test-cnn'];
+    assert.equal(pin.sha256, SHA);
+    assert.equal(pin.url, `${s.url}/model.onnx`);
+    const again = await pullModel(c, { url: `${s.url}/model.onnx`, dest });
+    assert.deepEqual([again.verified, again.pinnedBy, again.recordedIn], [true, 'lock', null]);
+    assert.ok((await verifyModel(c, { modelPath: dest })).ok);
+    // the file at the URL changed: refused against the recorded hash, the good file stays
+    s.mode.body = OTHER_MODEL;
+    await assert.rejects(
+      pullModel(c, { url: `${s.url}/org/repo/resolve/main/test-cnn.onnx`, dest }),
+      (e: unknown) =>
+        e instanceof CbirError &&
+        e.code === 'pull/checksum' &&
+        /the lock file says/.test(e.message) &&
+        e.message.includes(SHA),
+    );
+    assert.ok(readFileSync(dest).equals(BYTES));
+    // a file replaced by hand: verify names the lock file and what to do
+    writeFileSync(dest, OTHER_MODEL);
+    const v = await verifyModel(c, { modelPath: dest });
+    assert.equal(v.ok, false);
+    assert.equal(v.pinnedBy, 'lock');
+    assert.ok(
+      v.problems.some((p) => p.includes(lockPath(dir)) && /remove the "test-cnn" entry/.test(p)),
+      v.problems.join('; '),
+    );
+  } finally {
+    await s.close();
     cleanup();
   }
 });

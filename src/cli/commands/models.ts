@@ -5,28 +5,39 @@ import {
   listModels,
   pullModel,
   verifyModel,
+  REFERENCE_MIN_COSINE,
   CARDS_DIR,
   weightsDirs,
   formatDuration,
   type ProgressListener,
+  type VerifyResult,
 } from '../../workbench/index.js';
 
 export const summary = 'model cards and weights: `models list`, `models pull <id>`, `models verify <id>`';
 
 export const usage = `usage:
   cbir models list [--json]
-  cbir models pull <id> [--url URL] [--dest FILE]
-  cbir models verify <id> [--model FILE]
+  cbir models pull <id> [--url URL | --hub ORG/REPO [--file PATH] [--revision REV]] [--dest FILE]
+  cbir models verify <id> [--model FILE] [--json]
 
 list    every model: built-in ONNX graphs (tiny-*, no download), built-in descriptors, and the
-        study's 12 models (cards in models/<id>.json) with whether their ONNX file is present.
-        --json prints [{id, name, dim, builtin, weightsPresent, kind, path}].
-pull    download a study model's ONNX file from its card's onnx.url (or --url) into
-        $CBIR_MODELS or models/weights/, resuming an interrupted download and checking the
-        card's sha256; then verifies it. Offline: export it with models/export/export_onnx.py
-        (see models/export/README.md) and copy it there by hand.
-verify  check that the ONNX file is present, matches the card's sha256, loads in onnxruntime,
-        has the card's input/output names and shapes, and gives a finite embedding of card's dim.
+        study's 12 models (cards in models/<id>.json) with whether their ONNX file is present
+        and whether its reference check passed.
+        --json prints [{id, name, dim, builtin, weightsPresent, kind, path, referenceCheck}].
+pull    download a study model's ONNX file from its card's onnx.url, --url, or a Hugging Face
+        repository (--hub; URL <hub>/<org/repo>/resolve/<revision, default main>/<file, default
+        the card's onnx.file>; hub: $CBIR_HUB_URL or https://huggingface.co) into $CBIR_MODELS or
+        models/weights/, resuming an interrupted download. The download replaces the file in
+        place only when its sha256 matches the card's (or, for a card without one, the sha256
+        recorded in models.lock.json beside it on the first download) and onnxruntime loads it
+        with the card's input/output names and shapes; then it is verified.
+        Offline: export it with models/export/export_onnx.py (see models/export/README.md).
+verify  check that the ONNX file is present, matches the card's (or the lock file's) sha256,
+        loads in onnxruntime, has the card's input/output names and shapes, gives a finite
+        embedding of the card's dim, and reproduces its reference embeddings (<id>.reference.json
+        from export_onnx.py): radcbir's preprocessing + onnxruntime against torch, cosine
+        ≥ ${REFERENCE_MIN_COSINE} on every reference image, naming the stage that differs.
+        --json prints {id, ok, reference: {images, minCosine, maxAbsDiff, preprocessMaxAbsDiff, …}, …}.
 
 Weights are looked for in: ${weightsDirs().join(', ')}`;
 
@@ -67,6 +78,7 @@ async function list(args: string[]): Promise<number> {
           weightsPresent: m.weightsPresent,
           kind: m.kind,
           path: m.path,
+          referenceCheck: m.referenceCheck ?? null,
         })),
         null,
         2,
@@ -79,9 +91,10 @@ async function list(args: string[]): Promise<number> {
     m.kind,
     String(m.dim),
     m.builtin ? 'built-in' : m.weightsPresent ? 'present' : 'missing',
+    m.referenceCheck ?? '-',
     m.studyName ? `${m.name} [${m.studyName}]` : m.name,
   ]);
-  const head = ['id', 'kind', 'dim', 'weights', 'name'];
+  const head = ['id', 'kind', 'dim', 'weights', 'reference', 'name'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  ');
   console.log([line(head), ...rows.map(line)].join('\n'));
@@ -113,7 +126,13 @@ function studyCard(id: string | undefined, cmd: string) {
 async function pull(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { url: { type: 'string' }, dest: { type: 'string' } },
+    options: {
+      url: { type: 'string' },
+      hub: { type: 'string' },
+      file: { type: 'string' },
+      revision: { type: 'string' },
+      dest: { type: 'string' },
+    },
     allowPositionals: true,
   });
   const card = studyCard(positionals[0], 'pull');
@@ -121,27 +140,77 @@ async function pull(args: string[]): Promise<number> {
     console.log(`${card.id} is built in (written to .cache/models on first use); nothing to pull.`);
     return 0;
   }
-  const r = await pullModel(card, { url: values.url, dest: values.dest, onProgress: bytesProgress() });
+  if (values.url && values.hub)
+    throw new CbirError('give either --url or --hub, not both', { file: 'cbir models pull', code: 'models/usage' });
+  if (!values.hub && (values.file || values.revision))
+    throw new CbirError('--file and --revision name a file of a --hub repository', {
+      file: 'cbir models pull',
+      hint: `e.g. cbir models pull ${card.id} --hub <org/repo> --file ${card.onnx.file} --revision main`,
+      code: 'models/usage',
+    });
+  const hub = values.hub ? { repo: values.hub, file: values.file, revision: values.revision } : undefined;
+  const r = await pullModel(card, { url: values.url, hub, dest: values.dest, onProgress: bytesProgress() });
+  const check = r.pinnedBy === 'card' ? ' ✓ matches the card' : r.pinnedBy === 'lock' ? ' ✓ matches the lock file' : '';
   console.log(
-    `${card.id}: ${r.path} (${r.resumedFrom ? `resumed at ${mb(r.resumedFrom)} MB, ` : ''}${mb(r.downloaded)} MB fetched) sha256 ${r.sha256}${r.verified ? ' ✓ matches the card' : ' (card has no sha256 to check against)'}`,
+    `${card.id}: ${r.path} (${r.resumedFrom ? `resumed at ${mb(r.resumedFrom)} MB, ` : ''}${mb(r.downloaded)} MB fetched from ${r.url}) sha256 ${r.sha256}${check}`,
   );
+  if (r.recordedIn)
+    console.log(`  the card has no sha256: recorded ${r.sha256} in ${r.recordedIn}; later pulls and verify check it`);
   const v = await verifyModel(card, { modelPath: r.path });
-  for (const w of v.warnings) console.log(`  note: ${w}`);
-  for (const p of v.problems) console.error(`  problem: ${p}`);
+  printVerify(v, false);
   return v.ok ? 0 : 1;
 }
 
-async function verify(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { model: { type: 'string' } }, allowPositionals: true });
-  const card = studyCard(positionals[0], 'verify');
-  const v = await verifyModel(card, { modelPath: values.model });
-  console.log(`${card.id}: ${v.ok ? 'OK' : 'FAILED'}${v.path ? ` (${v.path})` : ''}`);
-  if (v.sha256)
+/** A cosine close to 1 as "1 − 1.4e-10", else with 6 decimals. */
+function cosine(c: number): string {
+  return c > 0.999999 && c <= 1 ? `1 − ${(1 - c).toExponential(1)}` : c.toFixed(6);
+}
+
+function printVerify(v: VerifyResult, head: boolean): void {
+  if (head) console.log(`${v.id}: ${v.ok ? 'OK' : 'FAILED'}${v.path ? ` (${v.path})` : ''}`);
+  if (head && v.sha256) {
+    const by = v.pinnedBy === 'lock' ? 'the lock file' : 'the card';
+    console.log(`  sha256 ${v.sha256}${v.expectedSha256 && v.sha256 === v.expectedSha256 ? ` matches ${by}` : ''}`);
+  }
+  const ref = v.reference;
+  if (ref) {
+    const numbers = `${ref.images} images, min cosine ${cosine(ref.minCosine)} (${ref.worst}), max |Δ| ${ref.maxAbsDiff.toExponential(2)}, preprocessed tensor max |Δ| ${ref.preprocessMaxAbsDiff.toExponential(2)}`;
     console.log(
-      `  sha256 ${v.sha256}${v.expectedSha256 ? (v.sha256 === v.expectedSha256 ? ' matches the card' : '') : ''}`,
+      ref.ok
+        ? `  reference: ${numbers} ✓ same as torch (${ref.pipeline})`
+        : `  reference: FAILED, stage that differs: ${ref.stage === 'both' ? 'preprocessing and graph' : ref.stage === 'graph' ? 'graph output' : ref.stage === 'preprocess' ? 'preprocessed tensor' : 'none'}; ${numbers}`,
     );
+  }
   for (const w of v.warnings) console.log(`  note: ${w}`);
   for (const p of v.problems) console.error(`  problem: ${p}`);
+}
+
+async function verify(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { model: { type: 'string' }, json: { type: 'boolean' } },
+    allowPositionals: true,
+  });
+  const card = studyCard(positionals[0], 'verify');
+  const v = await verifyModel(card, { modelPath: values.model });
+  if (values.json) {
+    const ref = v.reference;
+    const reference = ref && {
+      images: ref.images,
+      minCosine: ref.minCosine,
+      maxAbsDiff: ref.maxAbsDiff,
+      preprocessMaxAbsDiff: ref.preprocessMaxAbsDiff,
+      graphCosine: ref.graphCosine,
+      stage: ref.stage,
+      worst: ref.worst,
+      file: ref.file,
+      perImage: ref.perImage,
+    };
+    const { id, ok, path, sha256, expectedSha256, pinnedBy, problems, warnings } = v;
+    console.log(
+      JSON.stringify({ id, ok, reference, path, sha256, expectedSha256, pinnedBy, problems, warnings }, null, 2),
+    );
+  } else printVerify(v, true);
   return v.ok ? 0 : 1;
 }
 

@@ -28,9 +28,10 @@ export interface DecodeOptions {
 }
 
 /**
- * Decode an image file (or bytes) to the internal RGB form. Alpha is composited onto black
- * (transparent background of scans is black), palette images are expanded, 16-bit is reduced
- * to 8-bit as `options.sixteenBit` says. Throws a CbirError naming the file when the file is
+ * Decode an image file (or bytes) to the internal RGB form. Alpha is dropped (the colour under
+ * a transparent pixel is kept), as PIL's `convert("RGB")` does, which is what the study models'
+ * reference processors see; palette images are expanded, 16-bit is reduced to 8-bit as
+ * `options.sixteenBit` says. Throws a CbirError naming the file when the file is
  * missing, empty or not a decodable image.
  */
 export async function decodeImage(
@@ -48,7 +49,6 @@ export async function decodeImage(
   try {
     if (is16) return await decode16(input, meta, options.sixteenBit ?? 'minmax', label);
     const { data, info } = await sharp(input as string | Buffer, { failOn: 'error' })
-      .flatten({ background: { r: 0, g: 0, b: 0 } })
       .toColourspace('srgb')
       .removeAlpha()
       .raw()
@@ -98,9 +98,8 @@ async function decode16(
   const scale = 255 / (hi - lo);
   const out = new Uint8Array(width * height * colour);
   for (let p = 0; p < width * height; p++) {
-    const a = hasAlpha ? src[p * channels + colour] / 65535 : 1;
     for (let c = 0; c < colour; c++) {
-      const v = (src[p * channels + c] - lo) * scale * a;
+      const v = (src[p * channels + c] - lo) * scale;
       out[p * colour + c] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
     }
   }

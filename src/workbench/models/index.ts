@@ -28,5 +28,27 @@ export {
   type BuiltinGraphId,
 } from './builtin/index.js';
 export { findCard, listModels, loadExtractor, studyCards, type ModelInfo } from './registry.js';
-export { pullModel, verifyModel, type PullOptions, type PullResult, type VerifyResult } from './pull.js';
+export {
+  hubUrl,
+  pullModel,
+  verifyModel,
+  type HubFile,
+  type PullOptions,
+  type PullResult,
+  type VerifyResult,
+} from './pull.js';
+export {
+  cachedReferenceCheck,
+  checkReference,
+  lastReferenceCheck,
+  readReference,
+  recordReferenceCheck,
+  referencePath,
+  PREPROCESS_TOLERANCE,
+  REFERENCE_MIN_COSINE,
+  STATS_TOLERANCE,
+  type ReferenceCheck,
+  type ReferenceFile,
+} from './reference.js';
+export { LOCK_FILE, lockPath, readLock, updateLock, type LockCheck, type LockPin, type ModelsLock } from './lock.js';
 export { BUILTIN_CACHE_DIR, CARDS_DIR, PROJECT_ROOT, defaultWeightsDir, weightsDirs } from './paths.js';

@@ -1,27 +1,64 @@
 /**
  * Download and verify study model ONNX files: `pullModel` fetches from the card's url (or one
- * given) into `<dest>.part`, resumes an interrupted download with an HTTP Range request,
- * checks the sha256 and renames into place atomically; `verifyModel` checks presence, checksum
- * and that the graph loads and matches its card.
+ * given, or a model hub repository) into `<dest>.part`, resumes an interrupted download with an
+ * HTTP Range request, checks the sha256 (the card's, or the one the lock file recorded on the
+ * first download), checks that onnxruntime loads it and that it matches its card, and only then
+ * renames it into place atomically, so a bad download never replaces a good file;
+ * `verifyModel` checks presence, checksum, that the graph loads and matches its card, and
+ * reference parity with torch (`<id>.reference.json`).
  */
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { CbirError, errorCode, errorMessage } from '../errors.js';
+import { hubBaseUrl } from '../paths.js';
 import { sha256, sha256File } from '../util/fsx.js';
 import { builtinGraphBytes, builtinGraphOf } from './builtin/index.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { cardSource } from './cards.js';
+import { lockPath, readLock, updateLock } from './lock.js';
 import { findWeights, loadOnnxExtractor, resolveModelPath, weightsCandidates } from './onnx/extractor.js';
 import { defaultWeightsDir } from './paths.js';
 import { preprocessedLength } from './preprocess.js';
+import { checkReference, recordReferenceCheck, referencePath, type ReferenceCheck } from './reference.js';
 import type { ModelCard } from './types.js';
+
+/** A file in a model hub repository (Hugging Face layout). */
+export interface HubFile {
+  /** "org/repo". */
+  repo: string;
+  /** Path of the file in the repository (default: the card's onnx.file). */
+  file?: string;
+  /** Branch, tag or commit (default "main"). */
+  revision?: string;
+}
+
+/** The download URL of a hub file: <hub>/<org/repo>/resolve/<revision>/<file> (hub: $CBIR_HUB_URL or huggingface.co). */
+export function hubUrl(card: ModelCard, hub: HubFile, base = hubBaseUrl()): string {
+  if (!/^[\w.-]+\/[\w.-]+$/.test(hub.repo))
+    throw new CbirError(`"${hub.repo}" is not a model hub repository name for model "${card.id}"`, {
+      file: cardSource(card),
+      hint: 'give the repository as organisation/name, e.g. microsoft/resnet-50',
+      code: 'pull/hub',
+    });
+  const file = (hub.file ?? card.onnx.file).replace(/^\/+/, '');
+  if (!file || file.split('/').some((p) => p === '..' || p === ''))
+    throw new CbirError(`"${hub.file}" is not a file path inside a repository (model "${card.id}")`, {
+      file: cardSource(card),
+      hint: 'give the path of the ONNX file inside the repository, e.g. onnx/model.onnx',
+      code: 'pull/hub',
+    });
+  const enc = (p: string) => p.split('/').map(encodeURIComponent).join('/');
+  return `${base}/${hub.repo}/resolve/${encodeURIComponent(hub.revision ?? 'main')}/${enc(file)}`;
+}
 
 export interface PullOptions {
   /** Download from here instead of the card's `onnx.url`. */
   url?: string;
+  /** Download this model hub file instead of the card's `onnx.url`. */
+  hub?: HubFile;
   /** Final file path (default: $CBIR_MODELS or models/weights, plus the card's `onnx.file`). */
   dest?: string;
   onProgress?: ProgressListener;
@@ -35,8 +72,13 @@ export interface PullResult {
   /** Bytes fetched by this call (less than the size when a .part file was resumed). */
   downloaded: number;
   resumedFrom: number;
-  /** False when the card has no sha256 to check against (recorded, not verified). */
+  /** False when neither the card nor the lock file had a sha256 to check against (then it is recorded). */
   verified: boolean;
+  /** Where the sha256 checked against came from. */
+  pinnedBy: 'card' | 'lock' | null;
+  /** The lock file that records the sha256, when this pull recorded it (first download of a card without one). */
+  recordedIn: string | null;
+  url: string;
 }
 
 const OFFLINE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN']);
@@ -98,7 +140,7 @@ function request(url: string, headers: Record<string, string>, timeoutMs: number
  * `<dest>.part` for the next call to resume.
  */
 export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promise<PullResult> {
-  const url = opts.url ?? card.onnx.url;
+  const url = opts.url ?? (opts.hub ? hubUrl(card, opts.hub) : card.onnx.url);
   const dest = opts.dest ?? join(defaultWeightsDir(), card.onnx.file);
   if (!url) {
     throw new CbirError(`model "${card.id}" has no download URL (onnx.url)`, {
@@ -107,16 +149,40 @@ export async function pullModel(card: ModelCard, opts: PullOptions = {}): Promis
       code: 'pull/no-url',
     });
   }
+  const pin = pinnedSha256(card, dirname(dest));
   const download = new Download(card, url, dest, opts);
   await download.fetchOnce();
-  const got = await checkDownload(card, url, download.part);
+  const got = await checkDownload(card, url, download.part, pin);
+  await checkIsModel(card, url, download.part, dest);
   await placeDownload(download.part, dest);
+  let recordedIn: string | null = null;
+  if (!pin) {
+    await updateLock(dirname(dest), (lock) => {
+      lock.models[card.id] = { file: basename(dest), sha256: got, url, recordedAt: new Date().toISOString() };
+    });
+    recordedIn = lockPath(dirname(dest));
+  }
   return {
     path: dest,
     sha256: got,
     downloaded: download.downloaded,
     resumedFrom: download.resumedFrom,
-    verified: (card.onnx.sha256 ?? null) !== null,
+    verified: pin !== null,
+    pinnedBy: pin?.by ?? null,
+    recordedIn,
+    url,
+  };
+}
+
+/** The sha256 a model's file must have: the card's, else the one the folder's lock file recorded. */
+function pinnedSha256(card: ModelCard, dir: string): { sha256: string; by: 'card' | 'lock'; where: string } | null {
+  if (card.onnx.sha256) return { sha256: card.onnx.sha256, by: 'card', where: cardSource(card) };
+  const pin = readLock(dir).models[card.id];
+  if (!pin) return null;
+  return {
+    sha256: pin.sha256,
+    by: 'lock',
+    where: `${lockPath(dir)} (recorded on the first download, ${pin.recordedAt})`,
   };
 }
 
@@ -260,22 +326,76 @@ class Download {
   }
 }
 
-/** The sha256 of the download; a mismatch with the card deletes the download and throws. */
-async function checkDownload(card: ModelCard, url: string, part: string): Promise<string> {
+/** The sha256 of the download; a mismatch with the card's (or the lock's) deletes the download and throws. */
+async function checkDownload(
+  card: ModelCard,
+  url: string,
+  part: string,
+  pin: ReturnType<typeof pinnedSha256>,
+): Promise<string> {
   const got = await sha256File(part);
-  const expected = card.onnx.sha256 ?? null;
-  if (expected && got !== expected) {
+  if (pin && got !== pin.sha256) {
     await rm(part, { force: true });
+    const by = pin.by === 'card' ? 'the card says' : 'the lock file says';
     throw new CbirError(
-      `checksum mismatch for model "${card.id}": the download from ${url} has sha256 ${got}, the card says ${expected}; the corrupt download was deleted`,
+      `checksum mismatch for model "${card.id}": the download from ${url} has sha256 ${got}, ${by} ${pin.sha256} (${pin.where}); the download was deleted and the file in place, if any, kept`,
       {
-        file: cardSource(card),
-        hint: `pull again (a proxy or an interrupted transfer may have damaged it); if the file at the URL changed on purpose, re-export it and update onnx.sha256 in the card`,
+        file: pin.by === 'card' ? cardSource(card) : pin.where,
+        hint:
+          pin.by === 'card'
+            ? 'pull again (a proxy or an interrupted transfer may have damaged it); if the file at the URL changed on purpose, re-export it and update onnx.sha256 in the card'
+            : `pull again (a proxy or an interrupted transfer may have damaged it); if the file at the URL changed on purpose, remove the "${card.id}" entry from the lock file and pull again`,
         code: 'pull/checksum',
       },
     );
   }
   return got;
+}
+
+/**
+ * Check that a download is an ONNX model onnxruntime loads, with the card's input/output names
+ * and shapes and a finite embedding of the card's dim; otherwise delete it and say why (e.g.
+ * an HTML page from a proxy), leaving the file at `dest` untouched.
+ */
+async function checkIsModel(card: ModelCard, url: string, part: string, dest: string): Promise<void> {
+  let why: string | null = null;
+  const head = await firstBytes(part, 512);
+  if (/^\s*</.test(head) || /<html|<!doctype/i.test(head))
+    why = 'it is an HTML page (a proxy login or an error page?), not an ONNX file';
+  if (!why) {
+    try {
+      const ex = await loadOnnxExtractor(card, { modelPath: part, batchSize: 1, referenceCheck: false });
+      try {
+        const out = await ex.embedTensor(new Float32Array(preprocessedLength(card.preprocess)), 1);
+        if (!out.every(Number.isFinite)) why = 'a forward pass on a blank image gives NaN or Inf';
+      } finally {
+        await ex.close();
+      }
+    } catch (e) {
+      why = errorMessage(e).replace(part, 'the download');
+    }
+  }
+  if (!why) return;
+  await rm(part, { force: true });
+  throw new CbirError(
+    `the download of model "${card.id}" from ${url} is not a usable ONNX model: ${why}; it was deleted${existsSync(dest) ? ` and ${dest} was left as it was` : ''}`,
+    {
+      file: dest,
+      hint: `check the URL (or the hub repository, file path and revision); ${handPlaceHint(card, url, dest)}`,
+      code: 'pull/not-a-model',
+    },
+  );
+}
+
+async function firstBytes(file: string, n: number): Promise<string> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead).toString('latin1');
+  } finally {
+    await fh.close();
+  }
 }
 
 /** fsync the verified .part file, then rename it into place. */
@@ -327,25 +447,32 @@ export interface VerifyResult {
   ok: boolean;
   path: string | null;
   sha256: string | null;
+  /** The sha256 the file must have: the card's, or the lock file's (recorded on the first download). */
   expectedSha256: string | null;
+  pinnedBy: 'card' | 'lock' | null;
+  /** Reference parity with torch (`<id>.reference.json` next to the file); null when there is none. */
+  reference: ReferenceCheck | null;
   /** What is wrong (empty when ok), and warnings (e.g. no sha256 in the card). */
   problems: string[];
   warnings: string[];
 }
 
 /**
- * Check a study model: the ONNX file is present, its sha256 matches the card (when the card has
- * one), the graph loads in onnxruntime and matches the card, and one forward pass gives `dim`.
+ * Check a study model: the ONNX file is present, its sha256 matches the card (or the lock file
+ * when the card pins none), the graph loads in onnxruntime and matches the card, one forward
+ * pass gives `dim`, and its reference embeddings are reproduced (cosine ≥ 0.9999), recording
+ * the result in the lock file.
  */
 export async function verifyModel(card: ModelCard, opts: { modelPath?: string } = {}): Promise<VerifyResult> {
   const path = opts.modelPath ?? (card.builtin ? await resolveModelPath(card) : findWeights(card)) ?? null;
-  const expected = card.builtin ? sha256(builtinGraphBytes(builtinGraphOf(card))) : (card.onnx.sha256 ?? null);
   const r: VerifyResult = {
     id: card.id,
     ok: false,
     path,
     sha256: null,
-    expectedSha256: expected,
+    expectedSha256: null,
+    pinnedBy: null,
+    reference: null,
     problems: [],
     warnings: [],
   };
@@ -356,21 +483,15 @@ export async function verifyModel(card: ModelCard, opts: { modelPath?: string } 
     return r;
   }
   r.sha256 = await sha256File(path);
-  if (expected && r.sha256 !== expected)
-    r.problems.push(
-      `sha256 ${r.sha256} differs from the card's ${expected} (${cardSource(card)}); pull it again or update the card after a deliberate re-export`,
-    );
-  if (!expected)
-    r.warnings.push(
-      `the card has no sha256 yet; the file's is ${r.sha256} (put it in onnx.sha256 of ${cardSource(card)})`,
-    );
+  checkSha(card, path, r);
   try {
-    const ex = await loadOnnxExtractor(card, { modelPath: path, batchSize: 1 });
+    const ex = await loadOnnxExtractor(card, { modelPath: path, batchSize: 4, referenceCheck: false });
     try {
       const out = await ex.embedTensor(new Float32Array(preprocessedLength(card.preprocess)), 1);
       if (out.length !== card.dim)
         r.problems.push(`a forward pass gave ${out.length} values, the card says dim ${card.dim}`);
       else if (!out.every(Number.isFinite)) r.problems.push('a forward pass on a blank image gave NaN or Inf');
+      if (!card.builtin && r.problems.length === 0) await checkParity(card, ex, path, r);
     } finally {
       await ex.close();
     }
@@ -379,4 +500,57 @@ export async function verifyModel(card: ModelCard, opts: { modelPath?: string } 
   }
   r.ok = r.problems.length === 0;
   return r;
+}
+
+/** The file's sha256 against the card's, or the lock file's. */
+function checkSha(card: ModelCard, path: string, r: VerifyResult): void {
+  if (card.builtin) {
+    r.expectedSha256 = sha256(builtinGraphBytes(builtinGraphOf(card)));
+    r.pinnedBy = 'card';
+  } else {
+    let pin: ReturnType<typeof pinnedSha256> = null;
+    try {
+      pin = pinnedSha256(card, dirname(path));
+    } catch (e) {
+      r.problems.push(errorMessage(e));
+    }
+    r.expectedSha256 = pin?.sha256 ?? null;
+    r.pinnedBy = pin?.by ?? null;
+    if (pin && r.sha256 !== pin.sha256) {
+      r.problems.push(
+        pin.by === 'card'
+          ? `sha256 ${r.sha256} differs from the card's ${pin.sha256} (${cardSource(card)}); pull it again or update the card after a deliberate re-export`
+          : `sha256 ${r.sha256} differs from ${pin.sha256} recorded in ${pin.where}; pull it again, or after a deliberate replacement remove the "${card.id}" entry from the lock file`,
+      );
+      return;
+    }
+    if (!pin)
+      r.warnings.push(
+        `the card has no sha256 and no download recorded one; the file's is ${r.sha256} (put it in onnx.sha256 of ${cardSource(card)})`,
+      );
+    return;
+  }
+  if (r.sha256 !== r.expectedSha256)
+    r.problems.push(
+      `sha256 ${r.sha256} differs from the built-in graph's ${r.expectedSha256}; delete it to have it rewritten`,
+    );
+}
+
+/** Reference parity (always recomputed here), recorded in the lock file for `embed` and `models list`. */
+async function checkParity(
+  card: ModelCard,
+  ex: Awaited<ReturnType<typeof loadOnnxExtractor>>,
+  path: string,
+  r: VerifyResult,
+): Promise<void> {
+  const file = referencePath(card, path);
+  if (!existsSync(file)) {
+    r.warnings.push(
+      `no reference embeddings (${file}): parity with torch is not checked; models/export/export_onnx.py writes them next to the ONNX file`,
+    );
+    return;
+  }
+  r.reference = await checkReference(card, ex, file, { onnxSha256: r.sha256 ?? undefined });
+  r.problems.push(...r.reference.problems);
+  await recordReferenceCheck(card, path, r.sha256!, r.reference);
 }

@@ -15,6 +15,7 @@ import { cardSource } from '../cards.js';
 import { weightsDirs } from '../paths.js';
 import { pooledAxis, poolingRank, poolOutput } from '../pooling.js';
 import { preprocessedLength, preprocessImage } from '../preprocess.js';
+import { cachedReferenceCheck } from '../reference.js';
 import type { Extractor, ModelCard, PreprocessSpec } from '../types.js';
 
 export interface OnnxExtractorOptions {
@@ -23,8 +24,15 @@ export interface OnnxExtractorOptions {
   executionProvider?: 'cpu' | 'cuda';
   intraOpThreads?: number;
   interOpThreads?: number;
+  /** onnxruntime graph optimisation level (default 'all'). */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Images per session run (default 16). */
   batchSize?: number;
+  /**
+   * Study models: check the file once against its `<id>.reference.json` (when there is one) and
+   * refuse it when it fails (default true; the result is cached by the file's sha256).
+   */
+  referenceCheck?: boolean;
 }
 
 /** Candidate paths of a study model's ONNX file, in search order. */
@@ -291,7 +299,7 @@ export async function loadOnnxExtractor(card: ModelCard, opts: OnnxExtractorOpti
   }
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
     executionMode: 'sequential',
   };
   if (opts.intraOpThreads) options.intraOpNumThreads = opts.intraOpThreads;
@@ -316,7 +324,31 @@ export async function loadOnnxExtractor(card: ModelCard, opts: OnnxExtractorOpti
     await session.release();
     throw e;
   }
-  const fingerprint = sha256(`${cardKey(card)}\n${await fileHash(modelPath)}`);
+  const fileSha = await fileHash(modelPath);
+  const fingerprint = sha256(`${cardKey(card)}\n${fileSha}`);
   const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 16));
-  return new OnnxExtractor(card, modelPath, session, fingerprint, batchSize);
+  const ex = new OnnxExtractor(card, modelPath, session, fingerprint, batchSize);
+  if (!card.builtin && opts.referenceCheck !== false) {
+    try {
+      await requireReferenceParity(ex, fileSha);
+    } catch (e) {
+      await ex.close();
+      throw e;
+    }
+  }
+  return ex;
+}
+
+/** Refuse a study model whose ONNX file fails its reference check (run once per file, then cached). */
+async function requireReferenceParity(ex: OnnxExtractor, fileSha: string): Promise<void> {
+  const c = await cachedReferenceCheck(ex.card, ex, ex.modelPath, fileSha);
+  if (!c || c.ok) return;
+  throw new CbirError(
+    `model "${ex.card.id}" does not reproduce its reference embeddings (min cosine ${c.minCosine.toFixed(6)}, stage that differs: ${c.stage}): ${c.problems.join('; ')}`,
+    {
+      file: ex.modelPath,
+      hint: "verify the model for the details; re-export it, or fix the card's preprocessing, so that the check passes",
+      code: 'model/reference-mismatch',
+    },
+  );
 }
