@@ -291,8 +291,8 @@ export function perClassTable(evals: ModelEvaluation[], m: Manifest): Table {
   };
 }
 
-/** Fig. 2 data: P@1 micro against index images per class (mean ± std over seeds). */
-export function indexSizeTable(evals: ModelEvaluation[]): Table {
+/** Fig. 2 data: P@1 micro against index images per class (mean ± std over seeds); the note names the classes used. */
+export function indexSizeTable(evals: ModelEvaluation[], manifest?: Manifest): Table {
   const rows: (string | number | null)[][] = [];
   for (const e of evals) {
     const r = e.indexSize;
@@ -303,7 +303,19 @@ export function indexSizeTable(evals: ModelEvaluation[]): Table {
     title: 'Index-size ablation: P@1 micro against index images per class (Fig. 2)',
     columns: ['model', 'index_per_class', 'p1_mean', 'p1_std', 'seeds', 'classes'],
     rows,
+    notes: indexSizeClassesNote(evals, manifest),
   };
+}
+
+/** "Classes used (3 of 5, 38 test queries each): …" — the same for every model (they depend on the split counts only). */
+function indexSizeClassesNote(evals: ModelEvaluation[], manifest?: Manifest): string[] | undefined {
+  const r = evals.find((e) => e.indexSize)?.indexSize;
+  if (!r || !manifest || r.classes.length === 0) return undefined;
+  const q = Math.round(r.queryRows.length / r.classes.length);
+  const names = r.classes.map((c) => manifest.classes[c].name);
+  return [
+    `Classes used (${r.classes.length} of ${manifest.classes.length}, ${q} test ${q === 1 ? 'query' : 'queries'} each): ${names.join(', ')}.`,
+  ];
 }
 
 /** The study's tables (3, 4, 5, 9, 10, Fig. 2 and 5 data, paired comparisons) over several evaluations of one manifest. */
@@ -343,7 +355,7 @@ export function studyTables(evaluations: ModelEvaluation[], manifest: Manifest):
     table10_dataset: datasetTable(evaluations, manifest),
     table5_embedding_quality: embeddingQualityTable(evaluations),
     per_class_p1: perClassTable(evaluations, manifest),
-    index_size: indexSizeTable(evaluations),
+    index_size: indexSizeTable(evaluations, manifest),
   };
   if (evaluations.length > 1) {
     const best = [...evaluations].sort((a, b) => b.precision.micro[0] - a.precision.micro[0])[0];
