@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { PROJECT_ROOT, tempDir } from '../helpers/datasets.js';
 import { generatePhantom } from '../../src/workbench/data/phantom.js';
 import { CbirError } from '../../src/workbench/errors.js';
-import { main } from '../../src/cli/main.js';
+import { cbir } from '../helpers/cli.js';
 import { CLI_HINTS, cliHintFor } from '../../src/cli/hints.js';
 
 let tmp: { dir: string; cleanup: () => void };
@@ -17,23 +17,6 @@ before(async () => {
   await generatePhantom({ out: dataDir, scale: 0.05, size: 32 });
 });
 after(() => tmp.cleanup());
-
-/** Run `cbir <args>` in this process, capturing stdout and stderr. */
-async function cbir(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 test('cbir embed into a foreign --out prints the core hint and the CLI line', async () => {
   const out = join(tmp.dir, 'store');

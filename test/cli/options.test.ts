@@ -6,7 +6,7 @@ import { PROJECT_ROOT, tempDir } from '../helpers/datasets.js';
 import { generatePhantom } from '../../src/workbench/data/phantom.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { closest, editDistance } from '../../src/workbench/util/closest.js';
-import { main } from '../../src/cli/main.js';
+import { cbir } from '../helpers/cli.js';
 import { CLI_HINTS, cliHintFor } from '../../src/cli/hints.js';
 import { usageOptions } from '../../src/cli/options.js';
 
@@ -19,23 +19,6 @@ before(async () => {
   await generatePhantom({ out: dataDir, scale: 0.05, size: 32 });
 });
 after(() => tmp.cleanup());
-
-/** Run `cbir <args>` in this process, capturing stdout and stderr. */
-async function cbir(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 test('editDistance counts insertions, deletions, substitutions and adjacent swaps', () => {
   assert.equal(editDistance('kitten', 'sitting'), 3);
