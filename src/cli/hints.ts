@@ -76,6 +76,8 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   'prepare/no-sources': 'pass --source <spec> (one or more) or --recipe <file.json>',
   'prepare/no-out': 'pass --out <dir>',
   'prepare/bad-seed': 'pass --seed 0 (any integer), or fix "seed" in the recipe',
+  'prepare/bad-threshold':
+    'e.g. --near-duplicates 2 (or off) and --similar 6 for `data prepare`, --threshold 2 for `data audit`',
   'knn/missing-embedding': 'embed every image of the split with `cbir embed`',
   // reports and figures
   'report/bad-store':

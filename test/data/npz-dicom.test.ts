@@ -86,7 +86,8 @@ test('dicom source: class folders, window, PatientID groups never straddle, corr
     const write = (rel: string, patient: string, k: number) => {
       const file = join(root, rel);
       mkdirSync(dirname(file), { recursive: true });
-      const px = new Int16Array(16 * 16).map((_, p) => -100 + ((p * 7 + k * 13) % 300));
+      // distinct patterns per image (a shifted copy of one pattern would be a near-duplicate); image 0 is -100 + (7p mod 300)
+      const px = new Int16Array(16 * 16).map((_, p) => -100 + ((p * (7 + 2 * k) + k * 13) % 300));
       writeDicom(file, {
         rows: 16,
         cols: 16,

@@ -12,21 +12,47 @@ import {
   formatPrepareSummary,
   datasetStats,
   formatStats,
+  checkMad,
+  auditDataset,
+  formatAudit,
+  auditCsvLines,
+  writeFileAtomic,
+  CACHE_DIR,
+  NEAR_DUPLICATE_MAD,
+  SIMILAR_MAD,
+  AUDIT_COSINE,
 } from '../../workbench/index.js';
-import { parseOptions } from '../options.js';
+import { join } from 'node:path';
+import { missingOption, parseOptions } from '../options.js';
 
-export const summary = 'datasets → manifest: `data prepare` builds one, `data stats` describes one';
+export const summary =
+  'datasets → manifest: `data prepare` builds one, `data stats` describes one, `data audit` finds leaks across splits';
 
 export const usage = `usage:
   cbir data prepare [--recipe <file.json>] [--source <spec> ...] --out <dir>
                     [--seed N] [--ratios 0.7,0.1,0.2] [--val-fraction 0.1] [--name NAME] [--concurrency N]
+                    [--near-duplicates ${NEAR_DUPLICATE_MAD}|off] [--similar ${SIMILAR_MAD}|off]
   cbir data stats <dir> [--json] [--imbalance-over all|train|val|test]
+  cbir data audit --data <dir> [--embeddings <store>] [--threshold ${NEAR_DUPLICATE_MAD}] [--similar ${SIMILAR_MAD}|off]
+                  [--cosine ${AUDIT_COSINE}] [--csv <file.csv>] [--json]
 
-prepare scans the sources, decodes every image (corrupt ones are reported and skipped), removes
-exact duplicates (same bytes or same decoded pixels: copies with different classes are all
-dropped as label conflicts; otherwise the copy in the query split is kept), splits seeded and
-stratified (grouped by patient/group) where a source gives no split, and writes
-<dir>/manifest.csv, classes.csv, dataset.json, report.md and report.csv.
+prepare scans the sources, decodes every image (corrupt and unreadable ones are reported and
+skipped; FIFOs, devices and names with line breaks too), removes exact duplicates (same bytes or
+same decoded pixels: copies with different classes are all dropped as label conflicts; otherwise
+the copy in the query split is kept), then near-duplicates by the same rules: images whose 16×16
+grayscale thumbnails differ by a mean absolute difference below --near-duplicates gray levels of
+255 (default ${NEAR_DUPLICATE_MAD}, i.e. ${NEAR_DUPLICATE_MAD}/255; "off" keeps them). It splits seeded and stratified
+(grouped by patient/group) where a source gives no split, reports kept images in different splits
+whose thumbnails differ by less than --similar (default ${SIMILAR_MAD}/255) as possible patient leaks, and
+writes <dir>/manifest.csv, classes.csv, dataset.json, report.md and report.csv. The recipe keys
+"nearDuplicateMad" and "similarMad" set the same thresholds.
+
+audit lists pairs of images in different splits (the later one a val/test query) of any
+manifest — prepared, hand-written or the study's CSVs — that are the same file (paths compared
+after normalising, so a/./b/x.png is a/b/x.png), the same bytes, near-identical (thumbnail MAD
+below --threshold) or similar (below --similar), and with --embeddings those whose embeddings
+have cosine ≥ --cosine (exact search of every val/test row against train). It prints a table per
+kind with counts per dataset; --csv writes every pair, --json the whole result.
 
 Give a recipe, one or more --source, or both (each --source is added to the recipe's sources).
 The dataset is named by --name, else by the recipe's name (plus "+N sources" when --source adds
@@ -64,6 +90,8 @@ const PREPARE_OPTIONS = {
   'val-fraction': { type: 'string' },
   name: { type: 'string' },
   concurrency: { type: 'string' },
+  'near-duplicates': { type: 'string' },
+  similar: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 
@@ -94,7 +122,13 @@ function prepareInputs(values: PrepareValues) {
       : recipe?.valFraction;
   const recipeName = values.recipe && (recipe?.name ?? basename(values.recipe).replace(/\.json$/i, ''));
   const name = values.name ?? (recipeName ? combinedName(recipeName, extra.length) : undefined);
-  return { sources, seed, ratios, valFraction, name };
+  const nearDuplicateMad =
+    values['near-duplicates'] !== undefined
+      ? checkMad(values['near-duplicates'], { file: '--near-duplicates' })
+      : recipe?.nearDuplicateMad;
+  const similarMad =
+    values.similar !== undefined ? checkMad(values.similar, { file: '--similar' }) : recipe?.similarMad;
+  return { sources, seed, ratios, valFraction, name, nearDuplicateMad, similarMad };
 }
 
 async function prepare(args: string[]): Promise<number> {
@@ -149,17 +183,64 @@ async function stats(args: string[]): Promise<number> {
   return 0;
 }
 
-/** `cbir data prepare|stats`. */
+const AUDIT_OPTIONS = {
+  data: { type: 'string' },
+  embeddings: { type: 'string' },
+  threshold: { type: 'string' },
+  similar: { type: 'string' },
+  cosine: { type: 'string' },
+  csv: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+/** `cbir data audit`: cross-split pairs by content (and by embedding), as tables, CSV or JSON. */
+async function audit(args: string[]): Promise<number> {
+  const { values } = parseOptions('data audit', { args, options: AUDIT_OPTIONS, allowPositionals: false });
+  if (!values.data)
+    throw missingOption(
+      '--data is required',
+      usage.split('\n').find((l) => l.includes('cbir data audit'))!,
+    );
+  const cosine = values.cosine !== undefined ? Number(values.cosine) : undefined;
+  if (cosine !== undefined && !(cosine > -1 && cosine <= 1))
+    throw new CbirError(`--cosine must be a number in (-1, 1], got "${values.cosine}"`, {
+      hint: 'e.g. --cosine 0.9999',
+      code: 'cli/bad-option',
+    });
+  const m = await readManifest(values.data);
+  const result = await auditDataset({
+    data: m,
+    embeddings: values.embeddings,
+    cosine,
+    nearMad: values.threshold !== undefined ? checkMad(values.threshold, { file: '--threshold' }) : undefined,
+    similarMad: values.similar !== undefined ? checkMad(values.similar, { file: '--similar' }) : undefined,
+    cacheFile: join(CACHE_DIR, 'content', `${m.hash.slice(0, 16)}.csv`),
+    onProgress: values.quiet || values.json ? undefined : consoleProgress(),
+  });
+  if (values.csv) await writeFileAtomic(values.csv, auditCsvLines(result, m).join('\n') + '\n');
+  if (values.json) console.log(JSON.stringify(result, (_, v) => (Number.isNaN(v) ? null : v), 2));
+  else {
+    console.log(formatAudit(result, m));
+    if (result.cosineTruncated)
+      console.log(`(${result.cosineTruncated} queries have more than 32 embedding pairs; only 32 are listed each)`);
+    if (values.csv) console.log(`wrote ${values.csv} (${result.pairs.length} pairs)`);
+  }
+  return 0;
+}
+
+/** `cbir data prepare|stats|audit`. */
 export async function run(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'prepare') return prepare(rest);
   if (sub === 'stats') return stats(rest);
+  if (sub === 'audit') return audit(rest);
   if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
     console.log(usage);
     return sub === undefined ? 1 : 0;
   }
   throw new CbirError(`unknown subcommand "${sub}"`, {
-    hint: 'use `cbir data prepare ...` or `cbir data stats <dir>`; see `cbir data --help`',
+    hint: 'use `cbir data prepare ...`, `cbir data stats <dir>` or `cbir data audit --data <dir>`; see `cbir data --help`',
     code: 'data/unknown-subcommand',
   });
 }

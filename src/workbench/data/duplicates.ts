@@ -23,8 +23,11 @@ export interface DuplicateGroup {
   conflict: boolean;
   /** Distinct classes of the copies, sorted. */
   classes: string[];
-  /** 'bytes' when every copy has identical bytes; 'pixels' when some copies only share decoded pixels. */
-  identical: 'bytes' | 'pixels';
+  /**
+   * 'bytes' when every copy has identical bytes; 'pixels' when some copies only share decoded
+   * pixels; 'near' for near-duplicates (thumbnails within the threshold, `findNearDuplicates`).
+   */
+  identical: 'bytes' | 'pixels' | 'near';
 }
 
 export interface DuplicateResult {
@@ -46,33 +49,70 @@ const RANK: Record<string, number> = { test: 0, val: 1, train: 2 };
  * Groups are returned ordered by their first ref.
  */
 export function findDuplicates(items: readonly DuplicateItem[]): DuplicateResult {
-  const n = items.length;
-  const parent = new Int32Array(n);
-  for (let i = 0; i < n; i++) parent[i] = i;
-  const find = (i: number): number => {
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]];
-      i = parent[i];
-    }
-    return i;
-  };
-  const union = (a: number, b: number) => {
-    const ra = find(a);
-    const rb = find(b);
-    if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
-  };
+  const uf = new UnionFind(items.length);
   for (const key of ['byteHash', 'pixelHash'] as const) {
     const first = new Map<string, number>();
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < items.length; i++) {
       const h = items[i][key];
       const f = first.get(h);
       if (f === undefined) first.set(h, i);
-      else union(f, i);
+      else uf.union(f, i);
     }
   }
+  return resolveGroups(items, uf, (members) =>
+    new Set(members.map((i) => items[i].byteHash)).size === 1 ? 'bytes' : 'pixels',
+  );
+}
+
+/** One image as the near-duplicate finder sees it (its thumbnail pairs come separately). */
+export type NearItem = Pick<DuplicateItem, 'ref' | 'className' | 'split'>;
+
+/**
+ * Near-duplicates: the pairs given (thumbnails within the threshold, from `findNearPairs`) are
+ * joined transitively (union-find) into groups, and each group is resolved by the policy of
+ * `findDuplicates` — a group whose copies carry different classes is a label conflict (all
+ * dropped), otherwise the copy in the query split is kept and the others dropped.
+ */
+export function findNearDuplicates(
+  items: readonly NearItem[],
+  pairs: { a: Int32Array; b: Int32Array; count: number },
+): DuplicateResult {
+  const uf = new UnionFind(items.length);
+  for (let k = 0; k < pairs.count; k++) uf.union(pairs.a[k], pairs.b[k]);
+  return resolveGroups(items, uf, () => 'near');
+}
+
+/** Disjoint sets over 0..n-1 (path halving; the smaller index is the root). */
+class UnionFind {
+  readonly parent: Int32Array;
+  constructor(n: number) {
+    this.parent = new Int32Array(n).map((_, i) => i);
+  }
+  find(i: number): number {
+    const p = this.parent;
+    while (p[i] !== i) {
+      p[i] = p[p[i]];
+      i = p[i];
+    }
+    return i;
+  }
+  union(a: number, b: number): void {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra !== rb) this.parent[Math.max(ra, rb)] = Math.min(ra, rb);
+  }
+}
+
+/** The groups of a union-find with the keep/drop policy applied (see `findDuplicates`), ordered by their first ref. */
+function resolveGroups(
+  items: readonly NearItem[],
+  uf: UnionFind,
+  how: (members: number[]) => DuplicateGroup['identical'],
+): DuplicateResult {
+  const n = items.length;
   const byRoot = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
-    const r = find(i);
+    const r = uf.find(i);
     const g = byRoot.get(r);
     if (g) g.push(i);
     else byRoot.set(r, [i]);
@@ -89,15 +129,8 @@ export function findDuplicates(items: readonly DuplicateItem[]): DuplicateResult
     });
     const classes = [...new Set(members.map((i) => items[i].className))].sort();
     const conflict = classes.length > 1;
-    const bytes = new Set(members.map((i) => items[i].byteHash));
     for (let k = 0; k < members.length; k++) if (conflict || k > 0) drop[members[k]] = conflict ? 2 : 1;
-    groups.push({
-      members,
-      kept: conflict ? -1 : members[0],
-      conflict,
-      classes,
-      identical: bytes.size === 1 ? 'bytes' : 'pixels',
-    });
+    groups.push({ members, kept: conflict ? -1 : members[0], conflict, classes, identical: how(members) });
   }
   const firstRef = (g: DuplicateGroup) =>
     g.members.reduce((m, i) => (items[i].ref < m ? items[i].ref : m), items[g.members[0]].ref);

@@ -33,6 +33,7 @@ export {
   datasetsDir,
   checkRatios,
   checkFraction,
+  checkMad,
   SOURCE_TYPES,
   type SourceSpec,
   type SourceType,
@@ -48,7 +49,37 @@ export {
   type ScanResult,
   type LabelTable,
 } from './scan.js';
-export { findDuplicates, type DuplicateItem, type DuplicateGroup, type DuplicateResult } from './duplicates.js';
+export {
+  findDuplicates,
+  findNearDuplicates,
+  type DuplicateItem,
+  type NearItem,
+  type DuplicateGroup,
+  type DuplicateResult,
+} from './duplicates.js';
+export {
+  thumbnail16,
+  thumbL1,
+  findNearPairs,
+  forEachNearPair,
+  NEAR_DUPLICATE_MAD,
+  SIMILAR_MAD,
+  THUMB_SIDE,
+  THUMB_PIXELS,
+  type NearPairs,
+} from './thumbs.js';
+export {
+  readImageBytes,
+  imageContents,
+  openContentCache,
+  contentOf,
+  isUnreadable,
+  MAX_IMAGE_BYTES,
+  type ContentCache,
+  type ContentTable,
+  type ImageContent,
+} from './content.js';
+export { SIMILAR_ROWS, type SimilarCount } from './near.js';
 export {
   assignSplits,
   splitQuotas,
@@ -58,7 +89,14 @@ export {
   type SplitAssignment,
   type SplitMethod,
 } from './splits.js';
-export { prepareDataset, formatPrepareSummary, pixelHash, type PrepareOptions, type PrepareResult } from './prepare.js';
+export {
+  prepareDataset,
+  formatPrepareSummary,
+  pixelHash,
+  HASH_CACHE,
+  type PrepareOptions,
+  type PrepareResult,
+} from './prepare.js';
 export {
   writeReport,
   renderReportMd,

@@ -1,15 +1,25 @@
-import { existsSync, createWriteStream } from 'node:fs';
-import { once } from 'node:events';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { CbirError, errorMessage } from '../errors.js';
 import { decodeImage, encodePng, type RgbImage } from '../images/decode.js';
 import { readNpz, npyImage, type NpyArray } from '../images/npz.js';
 import { decodeDicom } from '../images/dicom.js';
-import { sha256, writeFileAtomic } from '../util/fsx.js';
-import { csvLine, readCsvRecords } from '../util/csv.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
+import { contentOf, isUnreadable, openContentCache, readImageBytes, type ContentCache } from './content.js';
+import { NEAR_DUPLICATE_MAD, SIMILAR_MAD } from './thumbs.js';
+import {
+  nearDuplicateStage,
+  similarPairStage,
+  similarWarning,
+  nearPolicy,
+  nearSections,
+  type NearOutcome,
+  type NearRecord,
+  type SimilarOutcome,
+} from './near.js';
+import { withFsErrors } from '../util/fserrors.js';
 import {
   Manifest,
   NORMAL_LABEL,
@@ -40,7 +50,7 @@ import {
   type ReportSummaryRow,
   type ReportContext,
 } from './report.js';
-import { checkFraction, checkRatios, type SourceSpec } from './sources.js';
+import { checkFraction, checkMad, checkRatios, type SourceSpec } from './sources.js';
 
 export interface PrepareOptions {
   /** Sources to combine into one manifest (see sources.ts). */
@@ -60,6 +70,18 @@ export interface PrepareOptions {
   onProgress?: ProgressListener;
   /** Recipe file the sources came from (recorded in dataset.json). */
   recipe?: string;
+  /**
+   * Near-duplicate threshold: images whose 16×16 thumbnails differ by a mean absolute difference
+   * below this many gray levels (of 255) are copies of one picture, resolved like exact
+   * duplicates (default NEAR_DUPLICATE_MAD = 2; 0 turns the check off). See data/thumbs.ts.
+   */
+  nearDuplicateMad?: number;
+  /**
+   * Similar-pair threshold: kept images in different splits whose thumbnails differ by less than
+   * this (but are not near-identical) are reported as possible patient leaks, not removed
+   * (default SIMILAR_MAD = 6; 0 turns the check off).
+   */
+  similarMad?: number;
 }
 
 export interface PrepareResult {
@@ -71,7 +93,12 @@ export interface PrepareResult {
   summary: ReportSummaryRow[];
   /** Candidate images found (before decoding, after label problems). */
   found: number;
+  /** Exact duplicates (same bytes or decoded pixels). */
   duplicates: { groups: number; dropped: number; conflictGroups: number; conflictDropped: number };
+  /** Near-duplicates (thumbnails within `threshold`), found among the images the exact stage kept. */
+  nearDuplicates: NearOutcome['stats'];
+  /** Similar images in different splits (possible patient leaks; reported, not removed). */
+  similar: SimilarOutcome['stats'];
   /** Things the user should check (also in report.md), e.g. a source whose classes are all pathological. */
   warnings: string[];
 }
@@ -80,86 +107,23 @@ export interface PrepareResult {
 interface Decoded {
   byteHash: string;
   pixelHash: string;
+  /** 16×16 grayscale thumbnail (the near-duplicate key). */
+  thumb: Uint8Array;
   /** Manifest path of the image when prepare wrote it out (npz, dicom), relative to out. */
   written?: string;
   patientId?: string;
   sopInstanceUid?: string;
 }
 
-/** Hash cache of a prepare output folder: lets a re-run (or a run after a crash) skip decoding unchanged files. */
-export const HASH_CACHE = '.prepare-cache.csv';
-/** Bump when decoding or hashing changes, so old caches are ignored. */
-const HASH_CACHE_VERSION = '1';
-
-interface HashCache {
-  get(file: string, size: number, mtimeMs: number): Decoded | undefined;
-  put(file: string, size: number, mtimeMs: number, d: Decoded): Promise<void>;
-  /** Rewrite the cache with only the entries of `keep`, and close it. */
-  close(keep: string[]): Promise<void>;
-}
-
 /**
- * Open `<out>/.prepare-cache.csv` (file,size,mtime_ms,byte_sha256,pixel_sha256,version): entries
- * whose file size and mtime still match are reused (npz images: keyed `file.npz#member[i]` with
- * the .npz's size and mtime, reused only while their written PNG exists); new entries are appended as they are made,
- * so an interrupted run resumes where it stopped.
+ * Content cache of a prepare output folder (file,size,mtime_ms,byte_sha256,pixel_sha256,thumb16,version;
+ * see data/content.ts): lets a re-run (or a run after a crash) skip decoding unchanged files.
+ * npz images are keyed `file.npz#member[i]` with the .npz's size and mtime, reused only while
+ * their written PNG exists.
  */
-async function openHashCache(path: string): Promise<HashCache> {
-  const map = new Map<string, { size: number; mtimeMs: string; d: Decoded }>();
-  if (existsSync(path)) {
-    try {
-      let first = true;
-      for await (const { cells } of readCsvRecords(path)) {
-        if (first) {
-          first = false;
-          continue;
-        }
-        if (cells.length !== 6 || cells[5] !== HASH_CACHE_VERSION) continue;
-        map.set(cells[0], {
-          size: Number(cells[1]),
-          mtimeMs: cells[2],
-          d: { byteHash: cells[3], pixelHash: cells[4] },
-        });
-      }
-    } catch {
-      map.clear(); // a damaged cache is only a lost speed-up
-    }
-  }
-  const header = csvLine(['file', 'size', 'mtime_ms', 'byte_sha256', 'pixel_sha256', 'version']);
-  if (!existsSync(path)) await writeFile(path, header + '\n');
-  const stream = createWriteStream(path, { flags: 'a' });
-  return {
-    get(file, size, mtimeMs) {
-      const e = map.get(file);
-      return e && e.size === size && e.mtimeMs === String(mtimeMs) ? e.d : undefined;
-    },
-    async put(file, size, mtimeMs, d) {
-      map.set(file, { size, mtimeMs: String(mtimeMs), d });
-      if (!stream.write(csvLine([file, size, String(mtimeMs), d.byteHash, d.pixelHash, HASH_CACHE_VERSION]) + '\n'))
-        await once(stream, 'drain');
-    },
-    async close(keep) {
-      stream.end();
-      await once(stream, 'finish');
-      const lines = [header];
-      for (const f of keep) {
-        const e = map.get(f);
-        if (e) lines.push(csvLine([f, e.size, e.mtimeMs, e.d.byteHash, e.d.pixelHash, HASH_CACHE_VERSION]));
-      }
-      await writeFileAtomic(path, lines.join('\n') + '\n');
-    },
-  };
-}
+export const HASH_CACHE = '.prepare-cache.csv';
 
-/** sha256 of decoded pixels: dimensions then RGB bytes. */
-export function pixelHash(img: RgbImage): string {
-  return sha256(
-    Buffer.concat([
-      Buffer.from(`${img.width}x${img.height}\n`),
-      Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength),
-    ]),
-  );
-}
+export { pixelHash } from './content.js';
 
 function slash(p: string): string {
   return p.split(sep).join('/');
@@ -311,6 +275,9 @@ interface PrepareRun {
   rows: ReportRow[];
   /** Warnings, appended to by the stages. */
   warnings: string[];
+  /** Near-duplicate and similar-pair thresholds (thumbnail MAD in gray levels; 0 = off). */
+  nearDuplicateMad: number;
+  similarMad: number;
 }
 
 /** One candidate image on its way through the stages. */
@@ -383,8 +350,10 @@ export async function prepareDataset(options: PrepareOptions): Promise<PrepareRe
   const labelled = labelledRecords(scan.records);
   // Checks between hashing and splitting plug in here, each taking the records the previous one kept.
   const dup = await duplicateStage(run, labelled);
-  const placed = splitStage(run, dup.kept);
-  return writeStage(run, scan.records, classes, placed, dup);
+  const near = await nearStage(run, dup.kept);
+  const placed = splitStage(run, near.kept);
+  const similar = similarStage(run, placed);
+  return writeStage(run, scan.records, classes, placed, { ...dup, near: near.outcome, similar });
 }
 
 /** Check the options and resolve their defaults. */
@@ -406,6 +375,8 @@ function checkOptions(options: PrepareOptions): PrepareRun {
   const ratios = checkRatios(options.ratios ?? [0.7, 0.1, 0.2]);
   const valFraction = checkFraction(options.valFraction ?? 0.1);
   const concurrency = Math.max(1, options.concurrency ?? Math.min(4, availableParallelism() + 1));
+  const nearDuplicateMad = checkMad(options.nearDuplicateMad ?? NEAR_DUPLICATE_MAD);
+  const similarMad = checkMad(options.similarMad ?? SIMILAR_MAD);
   return {
     out,
     seed,
@@ -418,6 +389,8 @@ function checkOptions(options: PrepareOptions): PrepareRun {
     onProgress: options.onProgress,
     rows: [],
     warnings: [],
+    nearDuplicateMad,
+    similarMad,
   };
 }
 
@@ -468,10 +441,12 @@ function checkRefClashes(sources: SourceSpec[], candidates: Candidate[]): void {
  * with progress; the hash cache is rewritten with the current files even when a decode throws.
  */
 async function decodeStage(run: PrepareRun, scan: ScanOutcome): Promise<void> {
-  await mkdir(run.out, { recursive: true });
   const { records } = scan;
   const progress = new ProgressTracker('decode', records.length, run.onProgress, 'images');
-  const cache = await openHashCache(join(run.out, HASH_CACHE));
+  const cache = await withFsErrors(run.out, 'making the output folder', async () => {
+    await mkdir(run.out, { recursive: true });
+    return openContentCache(join(run.out, HASH_CACHE));
+  });
   const decoder = new Decoder(run.out, scan.npz, cache);
   try {
     await pool(records.length, run.concurrency, async (i) => {
@@ -479,8 +454,9 @@ async function decodeStage(run: PrepareRun, scan: ScanOutcome): Promise<void> {
       try {
         await decoder.decode(r);
       } catch (e) {
+        if (e instanceof CbirError && e.code?.startsWith('fs/')) throw e; // the output folder, not the image
         run.rows.push({
-          kind: 'corrupt',
+          kind: isUnreadable(e) ? 'unreadable' : 'corrupt',
           dataset: r.spec.dataset,
           file: r.candidate.rel,
           class: r.candidate.label ?? '',
@@ -492,18 +468,15 @@ async function decodeStage(run: PrepareRun, scan: ScanOutcome): Promise<void> {
     });
     if (records.length === 0) progress.finish();
   } finally {
-    await cache.close(
-      records
-        .map((r) => r.candidate)
-        .filter((c) => c.kind !== 'dicom')
-        .map((c) => (c.kind === 'image' ? c.file! : npzCacheKey(scan.npz.get(c.source)!.file, c))),
-    );
+    await cache
+      .close(
+        records
+          .map((r) => r.candidate)
+          .filter((c) => c.kind !== 'dicom')
+          .map((c) => (c.kind === 'image' ? resolve(c.file!) : npzCacheKey(scan.npz.get(c.source)!.file, c))),
+      )
+      .catch(() => {}); // the cache is only a speed-up; a failure to rewrite it must not hide the real error
   }
-}
-
-/** Hash stage of one image: sha256 of its bytes and of its decoded pixels (the exact-duplicate keys). */
-function hashImage(bytes: Uint8Array, img: RgbImage): Pick<Decoded, 'byteHash' | 'pixelHash'> {
-  return { byteHash: sha256(bytes), pixelHash: pixelHash(img) };
 }
 
 /**
@@ -516,7 +489,7 @@ class Decoder {
   constructor(
     private readonly out: string,
     private readonly npz: Map<number, NpzSource>,
-    private readonly cache: HashCache,
+    private readonly cache: ContentCache,
   ) {}
 
   /** Decode and hash one record by its kind. */
@@ -526,18 +499,21 @@ class Decoder {
     else await this.decodeDicomFile(r);
   }
 
-  /** An image file (png, jpeg, …), skipped when the cache has its size and mtime. */
+  /**
+   * An image file (png, jpeg, …), skipped when the cache has its size and mtime. Read safely
+   * (readImageBytes: regular files only, non-blocking, at most 512 MiB).
+   */
   private async decodeFile(r: ImageRecord): Promise<void> {
-    const file = r.candidate.file!;
-    const st = await stat(file);
-    const hit = this.cache.get(file, st.size, st.mtimeMs);
+    const file = resolve(r.candidate.file!);
+    const st = await stat(file).catch(() => null);
+    const hit = st?.isFile() ? this.cache.get(file, st.size, st.mtimeMs) : undefined;
     if (hit) {
-      r.decoded = hit;
+      r.decoded = { ...hit };
     } else {
-      const bytes = await readFile(file);
+      const bytes = await readImageBytes(file); // explains a file that stat could not see or that is not regular
       const img = await decodeImage(bytes, {}, file);
-      r.decoded = hashImage(bytes, img);
-      await this.cache.put(file, st.size, st.mtimeMs, r.decoded);
+      r.decoded = contentOf(bytes, img);
+      if (st) await this.cache.put(file, st.size, st.mtimeMs, r.decoded);
     }
   }
 
@@ -553,18 +529,18 @@ class Decoder {
     } else {
       const img = npyImage(arrays[c.npz!.images], c.npz!.index, `${file}:${c.npz!.images}`);
       const { bytes } = await this.writeOut(r, img);
-      r.decoded = { ...hashImage(bytes, img), written };
+      r.decoded = { ...contentOf(bytes, img), written };
       await this.cache.put(key, size, mtimeMs, r.decoded);
     }
   }
 
   /** A DICOM file (never cached: its PatientID and SOPInstanceUID are needed too). */
   private async decodeDicomFile(r: ImageRecord): Promise<void> {
-    const bytes = await readFile(r.candidate.file!);
+    const bytes = await readImageBytes(r.candidate.file!);
     const { image, meta } = await decodeDicom(bytes, r.spec.window ? { window: r.spec.window } : {});
     const { written } = await this.writeOut(r, image);
     r.decoded = {
-      ...hashImage(bytes, image),
+      ...contentOf(bytes, image),
       written,
       patientId: meta.patientId,
       sopInstanceUid: meta.sopInstanceUid,
@@ -576,12 +552,14 @@ class Decoder {
     const written = writtenPath(r.candidate, r.spec.dataset);
     const abs = join(this.out, written);
     const d = dirname(abs);
-    if (!this.madeDirs.has(d)) {
-      await mkdir(d, { recursive: true });
-      this.madeDirs.add(d);
-    }
     const bytes = await encodePng(img);
-    await writeFile(abs, bytes);
+    await withFsErrors(abs, 'writing an image out', async () => {
+      if (!this.madeDirs.has(d)) {
+        await mkdir(d, { recursive: true });
+        this.madeDirs.add(d);
+      }
+      await writeFile(abs, bytes);
+    });
     return { written, bytes };
   }
 }
@@ -796,6 +774,50 @@ function reportDuplicate(
   return line;
 }
 
+/** A labelled record as the near-duplicate checks see it. */
+function nearRecord(r: LabelledRecord): NearRecord {
+  return {
+    ref: r.candidate.ref,
+    dataset: r.spec.dataset,
+    rel: r.candidate.rel,
+    label: r.label,
+    className: r.className,
+    thumb: r.decoded.thumb,
+  };
+}
+
+/**
+ * Near-duplicate stage (after the exact one): thumbnails within the near threshold are grouped
+ * and resolved by the duplicate policy (`nearDuplicateStage`); written-out images of dropped
+ * copies are removed.
+ */
+async function nearStage(
+  run: PrepareRun,
+  records: LabelledRecord[],
+): Promise<{ kept: LabelledRecord[]; outcome: NearOutcome }> {
+  const outcome = nearDuplicateStage(
+    records.map(nearRecord),
+    records.map((r) => r.candidate.given),
+    run.nearDuplicateMad,
+  );
+  run.rows.push(...outcome.rows);
+  for (let k = 0; k < records.length; k++) {
+    const w = records[k].decoded.written;
+    if (outcome.drop[k] !== 0 && w) await rm(join(run.out, w), { force: true });
+  }
+  return { kept: records.filter((_, k) => outcome.drop[k] === 0), outcome };
+}
+
+/** Similar-pair stage (after splitting): similar images in different splits are reported (kept) and warned about. */
+function similarStage(run: PrepareRun, placed: PlacedRecord[]): SimilarOutcome {
+  const split = Uint8Array.from(placed, (r) => r.split);
+  const outcome = similarPairStage(placed.map(nearRecord), split, run.similarMad);
+  run.rows.push(...outcome.rows);
+  const w = similarWarning(outcome.stats);
+  if (w) run.warnings.push(w);
+  return outcome;
+}
+
 /** Split stage: seeded stratified (dataset + class) grouped splits, keeping given splits. */
 function splitStage(run: PrepareRun, records: LabelledRecord[]): PlacedRecord[] {
   const items: SplitItem[] = records.map((r) => ({
@@ -814,7 +836,7 @@ async function writeStage(
   records: ImageRecord[],
   classes: ClassTable,
   placed: PlacedRecord[],
-  dup: DuplicateOutcome,
+  dup: DuplicateOutcome & { near: NearOutcome; similar: SimilarOutcome },
 ): Promise<PrepareResult> {
   const ordered = placed
     .slice()
@@ -833,20 +855,24 @@ async function writeStage(
       code: 'prepare/empty',
     });
   sortRows(run);
-  await writeManifest(run.out, manifest, meta);
-  await writeReport(run.out, {
-    title: run.name ? `Data preparation report: ${run.name}` : undefined,
-    seed: run.seed,
-    ratios: run.ratios,
-    valFraction: run.valFraction,
-    sources: run.sources.map((s) => ({ dataset: s.dataset, type: s.type, path: s.path })),
-    imagesRoot: manifest.imagesRoot,
-    summary,
-    splits,
-    rows: run.rows,
-    duplicateLines: dup.duplicateLines,
-    conflictLines: dup.conflictLines,
-    warnings: run.warnings,
+  await withFsErrors(run.out, 'writing the manifest and report', async () => {
+    await writeManifest(run.out, manifest, meta);
+    await writeReport(run.out, {
+      title: run.name ? `Data preparation report: ${run.name}` : undefined,
+      seed: run.seed,
+      ratios: run.ratios,
+      valFraction: run.valFraction,
+      sources: run.sources.map((s) => ({ dataset: s.dataset, type: s.type, path: s.path })),
+      imagesRoot: manifest.imagesRoot,
+      summary,
+      splits,
+      rows: run.rows,
+      duplicateLines: dup.duplicateLines,
+      conflictLines: dup.conflictLines,
+      warnings: run.warnings,
+      policy: nearPolicy(run.nearDuplicateMad, run.similarMad),
+      sections: nearSections(dup.near, dup.similar),
+    });
   });
   return {
     manifest,
@@ -856,6 +882,8 @@ async function writeStage(
     summary,
     found: records.length,
     duplicates: dup.stats,
+    nearDuplicates: dup.near.stats,
+    similar: dup.similar.stats,
     warnings: run.warnings,
   };
 }
@@ -890,6 +918,8 @@ function buildManifest(
     ratios: run.ratios,
     valFraction: run.valFraction,
     recipe: run.recipe,
+    nearDuplicateMad: run.nearDuplicateMad,
+    similarMad: run.similarMad,
     sources: run.sources.map(recordedSpec),
   };
   const manifest = Manifest.fromEntries(entries, used, { dir: run.out, imagesRoot: root, meta });
@@ -1032,8 +1062,20 @@ export function formatPrepareSummary(r: PrepareResult): string {
   L.push(
     `duplicates: ${r.duplicates.groups} groups, ${r.duplicates.dropped} copies dropped; label conflicts: ${r.duplicates.conflictGroups} groups, ${r.duplicates.conflictDropped} images dropped`,
   );
+  const nd = r.nearDuplicates;
   L.push(
-    `corrupt: ${c.corrupt ?? 0}; missing label: ${c['missing-label'] ?? 0}; missing file: ${c['missing-file'] ?? 0}; multi-label: ${c['multi-label'] ?? 0}; unlabeled: ${c.unlabeled ?? 0}; ignored hidden: ${c['ignored-hidden'] ?? 0}; ignored non-image: ${c['ignored-non-image'] ?? 0}`,
+    nd.threshold > 0
+      ? `near-duplicates (thumbnail MAD < ${nd.threshold}/255): ${nd.groups} groups, ${nd.dropped} copies dropped; label conflicts: ${nd.conflictGroups} groups, ${nd.conflictDropped} images dropped`
+      : 'near-duplicates: not checked (off)',
+  );
+  const sm = r.similar;
+  L.push(
+    sm.threshold > 0
+      ? `similar images across splits (thumbnail MAD < ${sm.threshold}/255, kept): ${sm.pairs} pairs, ${sm.queries} val/test images`
+      : 'similar images across splits: not checked (off)',
+  );
+  L.push(
+    `corrupt: ${c.corrupt ?? 0}; unreadable: ${c.unreadable ?? 0}; missing label: ${c['missing-label'] ?? 0}; missing file: ${c['missing-file'] ?? 0}; multi-label: ${c['multi-label'] ?? 0}; unlabeled: ${c.unlabeled ?? 0}; ignored hidden: ${c['ignored-hidden'] ?? 0}; ignored non-image: ${c['ignored-non-image'] ?? 0}; not regular files: ${c['ignored-special'] ?? 0}; link loops: ${c['ignored-loop'] ?? 0}; bad names: ${c['bad-name'] ?? 0}`,
   );
   L.push(`image paths relative to ${r.manifest.imagesRoot}`);
   for (const w of r.warnings) L.push(`warning: ${w}`);

@@ -5,7 +5,9 @@ import { writeFileAtomic } from '../util/fsx.js';
 /** One line of report.csv: what happened to a file (or a class, for split rows) and why. */
 export interface ReportRow {
   /**
-   * duplicate-kept, duplicate-dropped, label-conflict, corrupt, ignored-hidden, ignored-non-image,
+   * duplicate-kept, duplicate-dropped, label-conflict, near-duplicate-kept, near-duplicate-dropped,
+   * near-label-conflict, similar-across-splits, corrupt, unreadable, ignored-hidden,
+   * ignored-non-image, ignored-special (FIFO, device, socket), ignored-loop, bad-name,
    * missing-label, missing-file, multi-label, unlabeled, split-assigned.
    */
   kind: string;
@@ -26,13 +28,21 @@ export const REPORT_KINDS = [
   'label-conflict',
   'duplicate-dropped',
   'duplicate-kept',
+  'near-label-conflict',
+  'near-duplicate-dropped',
+  'near-duplicate-kept',
+  'similar-across-splits',
   'corrupt',
+  'unreadable',
   'missing-label',
   'missing-file',
   'multi-label',
   'unlabeled',
   'ignored-hidden',
   'ignored-non-image',
+  'ignored-special',
+  'ignored-loop',
+  'bad-name',
   'split-assigned',
 ] as const;
 
@@ -70,6 +80,10 @@ export interface ReportContext {
   conflictLines: string[];
   /** Things to check, listed near the top of report.md. */
   warnings?: readonly string[];
+  /** More policy lines (the near-duplicate rules), after DUPLICATE_POLICY. */
+  policy?: readonly string[];
+  /** More sections (title, Markdown lines), after the duplicates. */
+  sections?: readonly { title: string; lines: readonly string[] }[];
 }
 
 /** Count report rows per kind. */
@@ -87,6 +101,27 @@ function code(s: string): string {
   return '`' + s.replace(/`/g, "'") + '`';
 }
 
+/** The summary table of report.md: images found, kept and per split, per dataset and in all. */
+function summaryTable(summary: readonly ReportSummaryRow[]): string[] {
+  const L = [
+    '## Summary',
+    '',
+    '| dataset | images found | kept | train | val | test |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  const tot = { found: 0, kept: 0, train: 0, val: 0, test: 0 };
+  for (const s of summary) {
+    L.push(`| ${s.dataset} | ${s.found} | ${s.kept} | ${s.train} | ${s.val} | ${s.test} |`);
+    tot.found += s.found;
+    tot.kept += s.kept;
+    tot.train += s.train;
+    tot.val += s.val;
+    tot.test += s.test;
+  }
+  L.push(`| **all** | ${tot.found} | ${tot.kept} | ${tot.train} | ${tot.val} | ${tot.test} |`);
+  return L;
+}
+
 /** report.md: policy, summary tables, splits, then every case by kind. */
 export function renderReportMd(ctx: ReportContext): string {
   const L: string[] = [];
@@ -102,9 +137,9 @@ export function renderReportMd(ctx: ReportContext): string {
     L.push('');
   }
   L.push('## Duplicate policy', '');
-  for (const p of DUPLICATE_POLICY) L.push(`- ${p}`);
+  for (const p of [...DUPLICATE_POLICY, ...(ctx.policy ?? [])]) L.push(`- ${p}`);
   L.push(
-    '- Corrupt or unreadable files are listed and skipped; multi-label and unlabeled rows of label CSVs are listed and excluded; hidden folders/files and non-image files are ignored and listed.',
+    '- Corrupt or unreadable files (and FIFOs, devices, names with line breaks) are listed and skipped; multi-label and unlabeled rows of label CSVs are listed and excluded; hidden folders/files and non-image files are ignored and listed.',
     '',
   );
   L.push('## Sources', '', '| dataset | type | path |', '|---|---|---|');
@@ -114,23 +149,7 @@ export function renderReportMd(ctx: ReportContext): string {
       '',
       `Image paths in manifest.csv are relative to the images root ${code(ctx.imagesRoot)} (\`imagesRoot\` in dataset.json; change it there when the images move).`,
     );
-  L.push(
-    '',
-    '## Summary',
-    '',
-    '| dataset | images found | kept | train | val | test |',
-    '|---|---:|---:|---:|---:|---:|',
-  );
-  const tot = { found: 0, kept: 0, train: 0, val: 0, test: 0 };
-  for (const s of ctx.summary) {
-    L.push(`| ${s.dataset} | ${s.found} | ${s.kept} | ${s.train} | ${s.val} | ${s.test} |`);
-    tot.found += s.found;
-    tot.kept += s.kept;
-    tot.train += s.train;
-    tot.val += s.val;
-    tot.test += s.test;
-  }
-  L.push(`| **all** | ${tot.found} | ${tot.kept} | ${tot.train} | ${tot.val} | ${tot.test} |`, '');
+  L.push('', ...summaryTable(ctx.summary), '');
   L.push('| case | rows in report.csv |', '|---|---:|');
   for (const k of REPORT_KINDS) L.push(`| ${k} | ${counts[k] ?? 0} |`);
   L.push('');
@@ -153,6 +172,7 @@ export function renderReportMd(ctx: ReportContext): string {
     '',
   );
   L.push(...(ctx.duplicateLines.length ? ctx.duplicateLines : ['None.']), '');
+  for (const sec of ctx.sections ?? []) L.push(`## ${sec.title}`, '', ...sec.lines, '');
   const section = (title: string, kinds: string[]) => {
     const rs = ctx.rows.filter((r) => kinds.includes(r.kind));
     L.push(`## ${title} (${rs.length})`, '');
@@ -163,9 +183,15 @@ export function renderReportMd(ctx: ReportContext): string {
       );
     L.push('');
   };
-  section('Corrupt or unreadable files', ['corrupt']);
+  section('Corrupt or unreadable files', ['corrupt', 'unreadable']);
   section('Label problems', ['missing-label', 'missing-file', 'multi-label', 'unlabeled']);
-  section('Ignored files and folders', ['ignored-hidden', 'ignored-non-image']);
+  section('Ignored files and folders', [
+    'ignored-hidden',
+    'ignored-non-image',
+    'ignored-special',
+    'ignored-loop',
+    'bad-name',
+  ]);
   return L.join('\n');
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
-import { readdir, open } from 'node:fs/promises';
+import { readdir, open, realpath, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorCode, errorMessage } from '../errors.js';
 import { readCsvRecords } from '../util/csv.js';
 import { parseSplit, SPLITS, type Split } from './manifest.js';
 import type { SourceSpec } from './sources.js';
@@ -74,7 +74,8 @@ export function groupOf(spec: SourceSpec, file: string): string | undefined {
 
 async function countFiles(dir: string): Promise<number> {
   let n = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []); // an unreadable hidden folder counts as empty
+  for (const e of entries) {
     if (e.isDirectory()) n += await countFiles(join(dir, e.name));
     else n++;
   }
@@ -96,9 +97,113 @@ async function isDicomFile(file: string): Promise<boolean> {
   }
 }
 
+/** A folder entry with symbolic links followed: what it is, and for links that lead nowhere, why. */
+interface DirEntry {
+  name: string;
+  path: string;
+  kind: 'dir' | 'file' | 'special' | 'broken';
+  /** For special entries: FIFO, device or socket; for broken links: why they cannot be followed. */
+  what?: string;
+}
+
+/** Why a file-system call failed, in words. */
+function fsWhy(e: unknown): string {
+  const c = errorCode(e);
+  if (c === 'EACCES' || c === 'EPERM') return 'permission denied';
+  if (c === 'ENOENT') return 'it does not exist';
+  if (c === 'ENOTDIR') return 'a part of the path is a file, not a folder';
+  if (c === 'ELOOP') return 'too many levels of symbolic links';
+  return errorMessage(e).split('\n')[0];
+}
+
+/** The CbirError for a folder that cannot be listed (EACCES, ENOTDIR, …). */
+function folderError(dataset: string, dir: string, e: unknown): CbirError {
+  return new CbirError(`${dataset}: cannot read the folder (${fsWhy(e)})`, {
+    file: dir,
+    hint: 'make the folder readable (or remove it from the source), then run again',
+    code: 'source/unreadable-folder',
+    cause: e,
+  });
+}
+
+/** What a non-regular, non-folder file is. */
+function specialKind(st: { isFIFO(): boolean; isSocket(): boolean }): string {
+  return st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
+}
+
+/** The entries of `dir`, sorted by name, with symbolic links followed (never opened: a FIFO cannot block). */
+async function listDir(dir: string, dataset: string): Promise<DirEntry[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    throw folderError(dataset, dir, e);
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const out: DirEntry[] = [];
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    let st: { isDirectory(): boolean; isFile(): boolean; isFIFO(): boolean; isSocket(): boolean } = e;
+    if (e.isSymbolicLink()) {
+      try {
+        st = await stat(path);
+      } catch (err) {
+        out.push({
+          name: e.name,
+          path,
+          kind: 'broken',
+          what: `a symbolic link that cannot be followed: ${fsWhy(err)}`,
+        });
+        continue;
+      }
+    }
+    if (st.isDirectory()) out.push({ name: e.name, path, kind: 'dir' });
+    else if (st.isFile()) out.push({ name: e.name, path, kind: 'file' });
+    else out.push({ name: e.name, path, kind: 'special', what: specialKind(st) });
+  }
+  return out;
+}
+
+/** A name that cannot go into a manifest (a line break or another control character). */
+function badName(name: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(name);
+}
+
+/**
+ * The report row for an entry that is not scanned: a bad name, a FIFO/device/socket, a broken
+ * link (null for entries that are scanned).
+ */
+function unusableEntry(e: DirEntry, root: string, dataset: string): ReportRow | null {
+  const file = relPath(root, e.path) + (e.kind === 'dir' ? '/' : '');
+  if (badName(e.name))
+    return {
+      kind: 'bad-name',
+      dataset,
+      file,
+      class: '',
+      action: 'skipped',
+      detail: `the name ${JSON.stringify(e.name)} holds a line break or another control character, which a manifest cannot hold; rename it`,
+    };
+  if (e.kind === 'special')
+    return {
+      kind: 'ignored-special',
+      dataset,
+      file,
+      class: '',
+      action: 'skipped',
+      detail: `not a regular file (${e.what}); not read`,
+    };
+  if (e.kind === 'broken') return { kind: 'unreadable', dataset, file, class: '', action: 'skipped', detail: e.what! };
+  return null;
+}
+
 /**
  * Walk `dir` recursively (sorted), returning image files of `kind`; hidden folders/files and
- * non-image files are reported (ignored-hidden, ignored-non-image) relative to `root`.
+ * non-image files are reported (ignored-hidden, ignored-non-image) relative to `root`, and so
+ * are names with line breaks (bad-name), FIFOs, devices and sockets (ignored-special) and broken
+ * links (unreadable). Symbolic links to folders are followed, except back into a folder being
+ * walked (ignored-loop). `ancestors` holds the real paths of the folders above.
  */
 async function walkImages(
   dir: string,
@@ -107,42 +212,36 @@ async function walkImages(
   dataset: string,
   rows: ReportRow[],
   skip?: string,
+  ancestors: ReadonlySet<string> = new Set(),
 ): Promise<string[]> {
   const out: string[] = [];
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-  );
-  for (const e of entries) {
-    const p = join(dir, e.name);
+  const here = new Set(ancestors).add(await realpath(dir).catch(() => resolve(dir)));
+  for (const e of await listDir(dir, dataset)) {
+    const p = e.path;
     if (hidden(e.name)) {
-      if (e.isDirectory()) {
-        const n = await countFiles(p);
+      rows.push(await hiddenRow(e, root, dataset));
+      continue;
+    }
+    const bad = unusableEntry(e, root, dataset);
+    if (bad) {
+      rows.push(bad);
+      continue;
+    }
+    if (e.kind === 'dir') {
+      const real = await realpath(p).catch(() => resolve(p));
+      if (here.has(real))
         rows.push({
-          kind: 'ignored-hidden',
+          kind: 'ignored-loop',
           dataset,
           file: relPath(root, p) + '/',
           class: '',
           action: 'skipped',
-          detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}`,
+          detail: `a symbolic link back to ${real}, a folder already being scanned; not followed (a loop)`,
         });
-      } else {
-        rows.push({
-          kind: 'ignored-hidden',
-          dataset,
-          file: relPath(root, p),
-          class: '',
-          action: 'skipped',
-          detail: 'hidden file',
-        });
-      }
-      continue;
-    }
-    if (e.isDirectory()) {
-      out.push(...(await walkImages(p, root, kind, dataset, rows, skip)));
+      else out.push(...(await walkImages(p, root, kind, dataset, rows, skip, here)));
       continue;
     }
     if (skip !== undefined && resolve(p) === skip) continue;
-    if (!e.isFile() && !e.isSymbolicLink()) continue;
     const ok = kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(p);
     if (ok) out.push(p);
     else
@@ -156,6 +255,28 @@ async function walkImages(
       });
   }
   return out;
+}
+
+/** The ignored-hidden row of a hidden file or folder (folders with their file count). */
+async function hiddenRow(e: DirEntry, root: string, dataset: string): Promise<ReportRow> {
+  if (e.kind !== 'dir')
+    return {
+      kind: 'ignored-hidden',
+      dataset,
+      file: relPath(root, e.path),
+      class: '',
+      action: 'skipped',
+      detail: 'hidden file',
+    };
+  const n = await countFiles(e.path);
+  return {
+    kind: 'ignored-hidden',
+    dataset,
+    file: relPath(root, e.path) + '/',
+    class: '',
+    action: 'skipped',
+    detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}`,
+  };
 }
 
 function requireDir(spec: SourceSpec, dir: string, what: string): void {
@@ -187,9 +308,9 @@ interface FolderScan {
   carve: boolean;
 }
 
-/** Entries of `dir`, sorted by name. */
-async function sortedEntries(dir: string) {
-  return (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+/** The usable sub-folders of a listing: folders (or links to folders) that are not hidden and have a usable name. */
+function subFolders(entries: DirEntry[]): DirEntry[] {
+  return entries.filter((e) => e.kind === 'dir' && !hidden(e.name) && !badName(e.name));
 }
 
 /**
@@ -197,13 +318,13 @@ async function sortedEntries(dir: string) {
  * Training/Testing/train/val/test, case-insensitive). The given split is kept when there is a test
  * folder (train + test only: val is carved out of train later); split folders without a test
  * folder are treated as unsplit. Files directly in the root or a split folder have no class and
- * are reported as missing-label.
+ * are reported as missing-label. Symbolic links to class folders are followed.
  */
 async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: FileKind): Promise<ScanResult> {
   const root = spec.path;
   requireDir(spec, root, 'source folder');
-  const top = await sortedEntries(root);
-  const dirs = top.filter((e) => e.isDirectory() && !hidden(e.name));
+  const top = await listDir(root, spec.dataset);
+  const dirs = subFolders(top);
   const splitDirs = dirs.filter((e) => SPLIT_DIRS[e.name.toLowerCase()] !== undefined);
   if (splitDirs.length > 0 && splitDirs.length < dirs.length) {
     const other = dirs.filter((e) => SPLIT_DIRS[e.name.toLowerCase()] === undefined).map((e) => e.name);
@@ -220,20 +341,18 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
   const useSplits = splitLayout && givenSplits.has('test');
   const carve = useSplits && givenSplits.has('train') && !givenSplits.has('val');
   const scan: FolderScan = { spec, sourceIndex, kind, root, rows: [], candidates: [], carve };
-  await looseFiles(scan, root);
-  await hiddenDirs(scan, root);
+  const rootReal = await realpath(root).catch(() => resolve(root));
+  await looseFiles(scan, top);
   if (splitLayout) {
     for (const sd of splitDirs) {
       const split = SPLIT_DIRS[sd.name.toLowerCase()];
-      const sdir = join(root, sd.name);
-      await looseFiles(scan, sdir);
-      await hiddenDirs(scan, sdir);
-      for (const cd of (await sortedEntries(sdir)).filter((e) => e.isDirectory() && !hidden(e.name))) {
-        await addClassDir(scan, join(sdir, cd.name), cd.name, useSplits ? split : undefined);
-      }
+      const entries = await listDir(sd.path, spec.dataset);
+      await looseFiles(scan, entries);
+      const above = new Set([rootReal, await realpath(sd.path).catch(() => resolve(sd.path))]);
+      for (const cd of subFolders(entries)) await addClassDir(scan, cd, useSplits ? split : undefined, above);
     }
   } else {
-    for (const cd of dirs) await addClassDir(scan, join(root, cd.name), cd.name);
+    for (const cd of dirs) await addClassDir(scan, cd, undefined, new Set([rootReal]));
   }
   if (scan.candidates.length === 0) {
     throw sourceError(
@@ -246,11 +365,28 @@ async function scanClassFolders(spec: SourceSpec, sourceIndex: number, kind: Fil
   return { candidates: scan.candidates, rows: scan.rows };
 }
 
-/** Add every image under one class folder as a candidate of that class. */
-async function addClassDir(scan: FolderScan, classDir: string, label: string, given?: Split): Promise<void> {
+/** Add every image under one class folder as a candidate of that class (a link back to a folder above is a loop). */
+async function addClassDir(
+  scan: FolderScan,
+  cd: DirEntry,
+  given: Split | undefined,
+  above: Set<string>,
+): Promise<void> {
   const { spec, root } = scan;
-  const mapped = spec.labels?.[label] ?? label;
-  for (const f of await walkImages(classDir, root, scan.kind, spec.dataset, scan.rows)) {
+  const real = await realpath(cd.path).catch(() => resolve(cd.path));
+  if (above.has(real)) {
+    scan.rows.push({
+      kind: 'ignored-loop',
+      dataset: spec.dataset,
+      file: relPath(root, cd.path) + '/',
+      class: '',
+      action: 'skipped',
+      detail: `a symbolic link back to ${real}, a folder already being scanned; not followed (a loop)`,
+    });
+    return;
+  }
+  const mapped = spec.labels?.[cd.name] ?? cd.name;
+  for (const f of await walkImages(cd.path, root, scan.kind, spec.dataset, scan.rows, undefined, above)) {
     const rel = relPath(root, f);
     const ref = `${spec.dataset}/${rel}`;
     scan.candidates.push({
@@ -267,55 +403,33 @@ async function addClassDir(scan: FolderScan, classDir: string, label: string, gi
   }
 }
 
-/** Report the files directly in `dir` (outside any class folder): hidden, unlabelled images, non-images. */
-async function looseFiles(scan: FolderScan, dir: string): Promise<void> {
+/**
+ * Report the entries of a folder above the class folders that are not class folders: hidden
+ * files and folders, images outside any class folder, non-images, bad names, FIFOs, devices and
+ * broken links.
+ */
+async function looseFiles(scan: FolderScan, entries: DirEntry[]): Promise<void> {
   const { spec, root, kind } = scan;
-  for (const e of await sortedEntries(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) continue;
-    if (hidden(e.name))
-      scan.rows.push({
-        kind: 'ignored-hidden',
-        dataset: spec.dataset,
-        file: relPath(root, p),
-        class: '',
-        action: 'skipped',
-        detail: 'hidden file',
-      });
-    else if (kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(p))
-      scan.rows.push({
-        kind: 'missing-label',
-        dataset: spec.dataset,
-        file: relPath(root, p),
-        class: '',
-        action: 'skipped',
-        detail: 'image is not inside a class folder',
-      });
-    else
-      scan.rows.push({
-        kind: 'ignored-non-image',
-        dataset: spec.dataset,
-        file: relPath(root, p),
-        class: '',
-        action: 'skipped',
-        detail: `not an image file (${extname(e.name) || 'no extension'})`,
-      });
-  }
-}
-
-/** Report the hidden folders directly in `dir` with their file counts. */
-async function hiddenDirs(scan: FolderScan, dir: string): Promise<void> {
-  for (const e of await sortedEntries(dir)) {
-    if (!e.isDirectory() || !hidden(e.name)) continue;
-    const n = await countFiles(join(dir, e.name));
+  const row = (e: DirEntry, k: string, detail: string) =>
     scan.rows.push({
-      kind: 'ignored-hidden',
-      dataset: scan.spec.dataset,
-      file: relPath(scan.root, join(dir, e.name)) + '/',
+      kind: k,
+      dataset: spec.dataset,
+      file: relPath(root, e.path),
       class: '',
       action: 'skipped',
-      detail: `hidden folder with ${n} file${n === 1 ? '' : 's'}`,
+      detail,
     });
+  for (const e of entries) {
+    if (hidden(e.name)) {
+      scan.rows.push(await hiddenRow(e, root, spec.dataset));
+      continue;
+    }
+    const bad = unusableEntry(e, root, spec.dataset);
+    if (bad) scan.rows.push(bad);
+    else if (e.kind === 'dir') continue;
+    else if (kind === 'image' ? IMAGE_EXTENSIONS.test(e.name) : await isDicomFile(e.path))
+      row(e, 'missing-label', 'image is not inside a class folder');
+    else row(e, 'ignored-non-image', `not an image file (${extname(e.name) || 'no extension'})`);
   }
 }
 

@@ -63,6 +63,10 @@ export interface Recipe {
   seed?: number;
   ratios?: [number, number, number];
   valFraction?: number;
+  /** Near-duplicate threshold: thumbnail MAD in gray levels (0 = off); see data/thumbs.ts. */
+  nearDuplicateMad?: number;
+  /** Similar-pair (possible patient leak) threshold, thumbnail MAD in gray levels (0 = off). */
+  similarMad?: number;
   sources: SourceSpec[];
   /** The recipe file (absolute). */
   file?: string;
@@ -84,7 +88,16 @@ const KEYS = new Set([
   'key',
   'window',
 ]);
-const RECIPE_KEYS = new Set(['name', 'seed', 'ratios', 'valFraction', 'sources', 'description']);
+const RECIPE_KEYS = new Set([
+  'name',
+  'seed',
+  'ratios',
+  'valFraction',
+  'nearDuplicateMad',
+  'similarMad',
+  'sources',
+  'description',
+]);
 
 export { PROJECT_ROOT, datasetsDir };
 
@@ -451,6 +464,8 @@ export function loadRecipe(file: string, env: NodeJS.ProcessEnv = process.env): 
   if (raw.ratios !== undefined) recipe.ratios = checkRatios(raw.ratios, { file, row: lineOf(text, '"ratios"') });
   if (raw.valFraction !== undefined)
     recipe.valFraction = checkFraction(raw.valFraction, { file, row: lineOf(text, '"valFraction"') });
+  for (const k of ['nearDuplicateMad', 'similarMad'] as const)
+    if (raw[k] !== undefined) recipe[k] = checkMad(raw[k], { file, row: lineOf(text, `"${k}"`) });
   return recipe;
 }
 
@@ -473,6 +488,26 @@ export function checkRatios(v: unknown, where: { file?: string; row?: number } =
   const a = arr as number[];
   const s = a[0] + a[1] + a[2];
   return [a[0] / s, a[1] / s, a[2] / s];
+}
+
+/**
+ * Validate a thumbnail threshold: a mean absolute difference in gray levels of 255, given as a
+ * number (2), a fraction of 255 ("2/255") or "off" (0, the check is skipped); below 255.
+ */
+export function checkMad(v: unknown, where: { file?: string; row?: number } = {}): number {
+  let x = v;
+  if (typeof v === 'string') {
+    const t = v.trim().toLowerCase();
+    const m = /^([0-9.]+)\s*\/\s*255$/.exec(t);
+    x = t === 'off' ? 0 : m ? Number(m[1]) : t === '' ? NaN : Number(t);
+  }
+  if (typeof x !== 'number' || !(x >= 0 && x < 255))
+    throw new CbirError(`threshold ${JSON.stringify(v)} must be a mean absolute difference in gray levels, 0 to 255`, {
+      ...where,
+      hint: 'e.g. 2 (or "2/255") for near-identical thumbnails, 6 for similar ones, or "off"',
+      code: 'prepare/bad-threshold',
+    });
+  return x;
 }
 
 /** Validate a fraction in [0, 1). */

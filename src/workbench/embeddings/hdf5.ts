@@ -10,7 +10,7 @@ import { sha256, sha256File } from '../util/fsx.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { StoreWriter, openEmbeddings, type EmbeddingStore, type EmbeddingsMeta } from './store.js';
 import { RowCheck, degenerateError } from './degenerate.js';
-import { withFsErrors } from './fserrors.js';
+import { withFsErrors } from '../util/fserrors.js';
 
 /**
  * The study's published embedding layout (MIC-DKFZ/foundation-models-for-cbmir,

@@ -17,7 +17,7 @@ export { embedManifest, shardRange, parseShard, l2NormalizeRows, firstNonFiniteR
 export { IMAGES_FILE, checkImages, readImageFile, type ImageRecords } from './content.js';
 export { checkEmbeddingRows, degenerateError, RowCheck, ZERO_NORM, CONSTANT_TOL } from './degenerate.js';
 export type { DegenerateFinding, DegenerateKind, DegenerateContext } from './degenerate.js';
-export { fsError, withFsErrors } from './fserrors.js';
+export { fsError, withFsErrors } from '../util/fserrors.js';
 export type { EmbedOptions, EmbedResult, EmbedStage } from './pipeline.js';
 export { mergeShards } from './merge.js';
 export { exportH5, importH5, h5NameProblem, h5Keys, checkHdf5File, SUBSET_MANIFEST_DIR, MISSING_LIST } from './hdf5.js';

@@ -21,7 +21,7 @@ import {
 } from './store.js';
 import { HASH_BYTES, STAT_FIELDS, checkImages, sameHash, unchangedRows, type ImageRecords } from './content.js';
 import { RowCheck, checkEmbeddingRows, degenerateError, type DegenerateContext } from './degenerate.js';
-import { fsError } from './fserrors.js';
+import { fsError } from '../util/fserrors.js';
 import { PartialRun, refuse, sameSpec, type RunSpec } from './partial.js';
 
 /**

@@ -13,7 +13,7 @@ import {
   recordsDigest,
   type ImageRecords,
 } from './content.js';
-import { withFsErrors } from './fserrors.js';
+import { withFsErrors } from '../util/fserrors.js';
 
 /**
  * An embedding store is a folder:
