@@ -231,3 +231,55 @@ export {
   searchGridData,
   type SearchGridData,
 } from './search/results.js';
+
+// linear probes (default: L2 logistic regression by L-BFGS; the study's AdamW protocol) and baselines
+export {
+  logisticProbe,
+  fitLogisticRegression,
+  lbfgs,
+  runProbe,
+  probeFlags,
+  chancePrecisionAtN,
+  majorityBaseline,
+  type LogisticProbeOptions,
+  type LogisticProbeResult,
+  type ProbeOutcome,
+  type ProbeFlag,
+  type ProbeProtocol,
+  type ChancePrecision,
+  type MajorityBaseline,
+} from './metrics/index.js';
+export { resolveProbe, type ProbeSetting, type Baselines } from './benchmark/evaluate.js';
+export { PROBE_FLAG_TEXT } from './benchmark/tables.js';
+export { LOGISTIC_PROBE } from './study.js';
+export type { ReportProbe } from './report/types.js';
+
+// data: near-duplicates and leakage (thumbnails, `cbir data audit`, the report's copy check)
+export {
+  thumbnail16,
+  findNearPairs,
+  forEachNearPair,
+  findNearDuplicates,
+  imageContents,
+  readImageBytes,
+  checkMad,
+  NEAR_DUPLICATE_MAD,
+  SIMILAR_MAD,
+  MAX_IMAGE_BYTES,
+  type NearPairs,
+  type ContentTable,
+} from './data/index.js';
+export {
+  auditManifest,
+  formatAudit,
+  auditCsvLines,
+  dataNotes,
+  AUDIT_KINDS,
+  DATA_NOTE_PREFIX,
+  type AuditKind,
+  type AuditPair,
+  type AuditCount,
+  type AuditResult,
+  type AuditOptions,
+} from './data/audit.js';
+export { auditDataset, cosinePairs, AUDIT_COSINE, type AuditDatasetOptions } from './benchmark/audit.js';

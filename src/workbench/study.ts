@@ -48,3 +48,15 @@ export const STUDY_PROBE = {
   weightDecay: 0.01,
   seed: 0,
 } as const;
+
+/**
+ * The default linear probe (not the study's): multinomial logistic regression on standardised
+ * embeddings, L-BFGS with scikit-learn's tol and max_iter, C chosen on val accuracy from this grid.
+ */
+export const LOGISTIC_PROBE = {
+  cs: [0.001, 0.01, 0.1, 1, 10, 100],
+  tol: 1e-4,
+  maxIter: 1000,
+  /** tol bounds the gradient of the mean loss (scikit-learn ≥ 1.4), not of the summed loss (1.2). */
+  scale: 'mean',
+} as const;

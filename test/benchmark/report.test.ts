@@ -46,6 +46,57 @@ function independentPrecision(manifestCsv: string, knnCsv: string, N: number): {
   return { micro: sum / knn.rows.length, macro: means.reduce((a, b) => a + b, 0) / means.length };
 }
 
+/** Chance P@1 from the user's files: for a query of class c, (train images of c) / (train images). */
+function independentChance(manifestCsv: string, knnCsv: string): { micro: number; macro: number } {
+  const man = csv(manifestCsv);
+  const classCols = man.header.map((h, i) => (h.includes('/') ? i : -1)).filter((i) => i >= 0);
+  const classOf = new Map<string, string>();
+  const trainCount = new Map<string, number>();
+  let M = 0;
+  for (const r of man.rows) {
+    const cls = man.header[classCols.find((i) => r[i] === '1')!];
+    classOf.set(r[0], cls);
+    if (r[2] === 'train') {
+      trainCount.set(cls, (trainCount.get(cls) ?? 0) + 1);
+      M++;
+    }
+  }
+  const perClass = new Map<string, number[]>();
+  let sum = 0;
+  const rows = csv(knnCsv).rows;
+  for (const r of rows) {
+    const c = classOf.get(r[0])!;
+    const p = (trainCount.get(c) ?? 0) / M;
+    sum += p;
+    perClass.set(c, [...(perClass.get(c) ?? []), p]);
+  }
+  const means = [...perClass.values()].map((v) => v.reduce((a, b) => a + b, 0) / v.length);
+  return { micro: sum / rows.length, macro: means.reduce((a, b) => a + b, 0) / means.length };
+}
+
+/** Majority-class accuracy from manifest.csv: the test share of the most frequent train class. */
+function independentMajority(manifestCsv: string): number {
+  const man = csv(manifestCsv);
+  const classCols = man.header.map((h, i) => (h.includes('/') ? i : -1)).filter((i) => i >= 0);
+  const count = (split: string) => {
+    const m = new Map<string, number>();
+    for (const r of man.rows)
+      if (r[2] === split) {
+        const cls = man.header[classCols.find((i) => r[i] === '1')!];
+        m.set(cls, (m.get(cls) ?? 0) + 1);
+      }
+    return m;
+  };
+  const train = count('train'),
+    testC = count('test');
+  // ties → the class that comes first in the manifest's class order (its lowest code)
+  const order = classCols.map((i) => man.header[i]);
+  let best = order[0];
+  for (const c of order) if ((train.get(c) ?? 0) > (train.get(best) ?? 0)) best = c;
+  const nTest = [...testC.values()].reduce((a, b) => a + b, 0);
+  return (testC.get(best) ?? 0) / nTest;
+}
+
 test(
   'cbir report on a small phantom writes every table, and an independent P@N from knn.csv agrees',
   { timeout: 240_000 },
@@ -81,7 +132,17 @@ test(
       }
       for (const model of ['tiny16', 'tiny-cnn']) {
         const p = csv(join(out, model, 'precision_at_n.csv'));
-        assert.deepEqual(p.header, ['N', 'micro', 'micro_lo', 'micro_hi', 'macro', 'macro_lo', 'macro_hi']);
+        assert.deepEqual(p.header, [
+          'N',
+          'micro',
+          'micro_lo',
+          'micro_hi',
+          'macro',
+          'macro_lo',
+          'macro_hi',
+          'chance_micro',
+          'chance_macro',
+        ]);
         assert.equal(p.rows.length, 100);
         assert.deepEqual(
           p.rows.map((r) => Number(r[0])),
@@ -112,8 +173,38 @@ test(
       const t3 = csv(join(out, 'table3_retrieval.csv'));
       assert.deepEqual(
         t3.rows.map((r) => r[0]),
-        ['tiny16', 'tiny-cnn'],
+        ['tiny16', 'tiny-cnn', 'chance'],
       );
+      // the chance row, from manifest.csv and knn.csv alone: a query of class c scores n_c / |index|
+      const chance = independentChance(join(data, 'manifest.csv'), join(out, 'tiny16', 'knn.csv'));
+      const chanceRow = t3.rows[2];
+      for (const [i, v] of [
+        [t3.header.indexOf('micro_p1'), chance.micro],
+        [t3.header.indexOf('micro_p10'), chance.micro],
+        [t3.header.indexOf('macro_p1'), chance.macro],
+      ] as const)
+        assert.ok(Math.abs(Number(chanceRow[i]) - v) < 1e-6, `${t3.header[i]}: ${chanceRow[i]} vs ${v}`);
+      for (const f of ['table4_modality.csv', 'table9_anatomy_pathology.csv', 'table10_dataset.csv'])
+        assert.ok(
+          csv(join(out, f)).rows.some((r) => r[0] === 'chance'),
+          `${f} has a chance row`,
+        );
+      // Table 5: the default probe row, its C, the flags column and the majority-class row
+      const t5 = csv(join(out, 'table5_embedding_quality.csv'));
+      assert.deepEqual(
+        t5.rows.map((r) => `${r[0]} ${r[1]}`),
+        ['tiny16 knn', 'tiny16 linear_probe', 'tiny-cnn knn', 'tiny-cnn linear_probe', 'majority majority_class'],
+      );
+      assert.ok(t5.header.includes('flags') && t5.header.includes('C'));
+      const majority = independentMajority(join(data, 'manifest.csv'));
+      const acc = t5.header.indexOf('accuracy');
+      assert.ok(Math.abs(Number(t5.rows[4][acc]) - majority) < 1e-7, `${t5.rows[4][acc]} vs ${majority}`);
+      for (const e of res.evaluations) {
+        assert.equal(e.probe?.protocol, 'logistic');
+        assert.ok(e.probe!.metrics.accuracy > majority, `${e.modelId}: probe beats the majority class`);
+        assert.deepEqual(e.probe!.flags, [], `${e.modelId}: the default probe is not degenerate on the phantom`);
+      }
+      assert.equal(res.report.protocol.probe && res.report.protocol.probe.protocol, 'logistic');
       const summary = readFileSync(join(out, 'summary.md'), 'utf8');
       assert.match(summary, /Table 3/);
       assert.match(summary, /Table 5/);

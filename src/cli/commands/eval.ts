@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { CbirError, runReport, saveReport, tableToMarkdown, consoleProgress } from '../../workbench/index.js';
 import { choiceOption, intOption, missingOption, parseOptions } from '../options.js';
+import { probeOption } from './report.js';
 
 export const summary = 'evaluate one model (or an embedding store) on a dataset: retrieval, k-NN, probe, index size';
 
@@ -13,6 +14,7 @@ study's HDF5 files (\`cbir embeddings import-h5\`), without re-embedding.
 
 options:
   --only retrieval|knn|probe|index-size   run just this experiment (retrieval always runs: it reads the k-NN table)
+  --probe logistic|study|both   linear probe (default logistic; study = the study's AdamW protocol)
   --textbook             textbook P@N (divide by N) instead of the study's definition
   --replicates <n>       bootstrap replicates (default 1000)
   --index-size auto|study   ablation setting (default auto)
@@ -39,6 +41,7 @@ export async function run(args: string[]): Promise<number> {
       work: { type: 'string' },
       only: { type: 'string' },
       textbook: { type: 'boolean' },
+      probe: { type: 'string' },
       replicates: { type: 'string' },
       'index-size': { type: 'string' },
       cache: { type: 'string' },
@@ -64,7 +67,7 @@ export async function run(args: string[]): Promise<number> {
     stores: values.embeddings ? [values.embeddings] : [],
     workDir,
     knnCacheDir: values.cache,
-    probe: !only || only === 'probe' ? undefined : false,
+    probe: !only || only === 'probe' ? probeOption(values.probe) : false,
     indexSize: !only || only === 'index-size' ? isz : false,
     definition: values.textbook ? 'textbook' : 'study',
     replicates: intOption(values.replicates, 'replicates'),

@@ -20,7 +20,10 @@ options:
   --index exact|hnsw    search (default exact, the study's setting)
   --textbook            textbook P@N (divide by N) instead of the study's definition
   --replicates <n>      bootstrap replicates for the intervals (default 1000; 0 = none)
-  --no-probe            skip linear probing
+  --probe logistic|study|both|off   linear probe (default logistic: L2 logistic regression on
+                        standardised embeddings, C chosen on val, L-BFGS; study: the study's AdamW
+                        protocol, Table 5 row linear_probe_study; both: the two side by side)
+  --no-probe            skip linear probing (= --probe off)
   --index-size auto|study|off   index-size ablation setting (default auto)
   --no-figures          skip the figures (they can be made later with \`cbir figures --report <out>\`)
   --no-png              figures as HTML only (PNG needs Debian's chromium)
@@ -45,6 +48,7 @@ export const REPORT_OPTIONS = {
   index: { type: 'string' },
   textbook: { type: 'boolean' },
   replicates: { type: 'string' },
+  probe: { type: 'string' },
   'no-probe': { type: 'boolean' },
   'index-size': { type: 'string' },
   'no-figures': { type: 'boolean' },
@@ -58,6 +62,12 @@ export type ReportValues = {
       ? boolean
       : string;
 };
+
+/** --probe logistic|study|both|off (and --no-probe) as the report's probe setting. */
+export function probeOption(v: string | undefined, off?: boolean): 'logistic' | 'study' | 'both' | false | undefined {
+  const p = choiceOption(v, 'probe', ['logistic', 'study', 'both', 'off'] as const);
+  return off || p === 'off' ? false : p;
+}
 
 /** Shared by `cbir report` and `cbir start`: compute the report, save it, print Table 3. */
 export async function reportFromValues(
@@ -80,7 +90,7 @@ export async function reportFromValues(
     index: index === 'hnsw' ? { kind: 'hnsw' } : undefined,
     definition: v.textbook ? 'textbook' : 'study',
     replicates: intOption(v.replicates, 'replicates'),
-    probe: v['no-probe'] ? false : undefined,
+    probe: probeOption(v.probe, v['no-probe']),
     indexSize: isz === 'off' ? false : isz,
     onProgress: consoleProgress(),
     log: (l) => console.error(l),

@@ -9,21 +9,75 @@ import {
   column,
   bootstrapPrecision,
   knnClassification,
-  linearProbe,
+  runProbe,
+  chancePrecisionAtN,
+  majorityBaseline,
   type PrecisionAtN,
   type PrecisionBootstrap,
   type GroupPrecision,
   type ClassPrecisionRow,
   type KnnClassificationResult,
-  type LinearProbeResult,
   type PrecisionDefinition,
   type LinearProbeOptions,
+  type LogisticProbeOptions,
+  type ProbeOutcome,
+  type ProbeProtocol,
+  type ProbeRequest,
+  type ChancePrecision,
+  type MajorityBaseline,
 } from '../metrics/index.js';
 import { withContext, type ProgressListener } from '../util/progress.js';
 import type { EmbeddingStore } from '../embeddings/index.js';
-import { BOOTSTRAP_SEED, STUDY_K, STUDY_REPLICATES, type IndexSizeOptions } from '../study.js';
+import {
+  BOOTSTRAP_SEED,
+  LOGISTIC_PROBE,
+  STUDY_K,
+  STUDY_PROBE,
+  STUDY_REPLICATES,
+  type IndexSizeOptions,
+} from '../study.js';
 
 export type { IndexSizeOptions };
+
+/**
+ * Which linear probe runs: 'logistic' (default: L2 logistic regression, L-BFGS, C chosen on val),
+ * 'study' (the study's AdamW protocol), 'both', false (none), or a ProbeRequest with options. A
+ * plain object of AdamW options (no `protocols`) means the study's protocol with those options.
+ */
+export type ProbeSetting = ProbeProtocol | 'both' | false | ProbeRequest | LinearProbeOptions;
+
+/** The probes a setting asks for, with their options (null = no probe). */
+export function resolveProbe(setting: ProbeSetting | undefined): ProbeRequest | null {
+  if (setting === false) return null;
+  if (setting === undefined || setting === 'logistic') return { protocols: ['logistic'] };
+  if (setting === 'study') return { protocols: ['study'] };
+  if (setting === 'both') return { protocols: ['logistic', 'study'] };
+  if ('protocols' in setting) return setting;
+  return { protocols: ['study'], study: setting };
+}
+
+/** The probe settings as applied, for the report's protocol (numbers and strings only). */
+export function probeProtocolRecord(setting: ProbeSetting | undefined): Record<string, number | string> | false {
+  const req = resolveProbe(setting);
+  if (!req) return false;
+  const out: Record<string, number | string> = { protocol: req.protocols.join('+') };
+  const add = (prefix: string, o: object) => {
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v === 'number' || typeof v === 'string') out[prefix + k] = v;
+      else if (Array.isArray(v) && v.every((x) => typeof x === 'number')) out[prefix + k] = v.join(',');
+    }
+  };
+  const both = req.protocols.length > 1;
+  if (req.protocols.includes('logistic')) {
+    add(both ? 'logistic.' : '', { ...LOGISTIC_PROBE, standardize: 'train mean/std', select: 'val accuracy' });
+    add(both ? 'logistic.' : '', req.logistic ?? {});
+  }
+  if (req.protocols.includes('study')) {
+    add(both ? 'study.' : '', STUDY_PROBE);
+    add(both ? 'study.' : '', req.study ?? {});
+  }
+  return out;
+}
 
 export interface EvaluateOptions {
   manifest: Manifest;
@@ -42,8 +96,8 @@ export interface EvaluateOptions {
   definition?: PrecisionDefinition;
   /** Bootstrap replicates for the P@N intervals; default 1000 (0 = no intervals). */
   replicates?: number;
-  /** Linear probing options, or false to skip it. */
-  probe?: LinearProbeOptions | false;
+  /** Which linear probe(s) to run (default 'logistic'), or false to skip probing. */
+  probe?: ProbeSetting;
   /** Index-size ablation, or false to skip it. */
   indexSize?: IndexSizeOptions | false;
   threads?: number;
@@ -66,7 +120,12 @@ export interface ModelEvaluation {
   /** Group code = modality × 2 + (0 anatomical, 1 pathological). */
   byModalityKind: GroupPrecision[];
   knn: KnnClassificationResult;
-  probe: LinearProbeResult | null;
+  /** The first probe run (the default protocol's when both ran), or null when probing was skipped. */
+  probe: ProbeOutcome | null;
+  /** Every probe run, in the order asked (Table 5 rows `linear_probe`, `linear_probe_study`). */
+  probes: ProbeOutcome[];
+  /** Chance P@N and the majority-class classifier on the same queries (the same for every model). */
+  baselines: Baselines;
   perClass: ClassPrecisionRow[];
   indexSize: IndexSizeResult | null;
   indexSizeSkipped?: string;
@@ -74,6 +133,17 @@ export interface ModelEvaluation {
   knnDirs: { test: string; val: string };
   /** Things the reader should know (queries skipped, …). */
   notes: string[];
+}
+
+/** The baselines every table is read against. */
+export interface Baselines {
+  /** E[P@N] of a random ranking, for the scored test queries (the ns of `precision`). */
+  chance: ChancePrecision;
+  chanceByModality: GroupPrecision[];
+  chanceByDataset: GroupPrecision[];
+  chanceByModalityKind: GroupPrecision[];
+  /** The most frequent train class, predicted for every test image. */
+  majority: MajorityBaseline;
 }
 
 /**
@@ -144,6 +214,7 @@ interface Retrieval {
   byModalityKind: GroupPrecision[];
   perClass: ClassPrecisionRow[];
   skipped: number;
+  chance: Pick<Baselines, 'chance' | 'chanceByModality' | 'chanceByDataset' | 'chanceByModalityKind'>;
 }
 
 /**
@@ -177,12 +248,24 @@ function retrieval(o: EvaluateOptions, test: Int32Array, table: KnnTable, source
     mk[i] = m.modalityIndex[r] * 2 + (m.classes[m.classIndex[r]].kind === 'anatomical' ? 0 : 1);
   });
   const p1 = column(precision.perQuery, precision.ns.length, 0);
+  const modalityCodes = codesOf(m.modalityIndex, scored),
+    datasetCodes = codesOf(m.datasetIndex, scored);
+  // chance level under the same definition, for the same queries and groups
+  const chance = chancePrecisionAtN(queryLabels, indexClassCounts, { ns: precision.ns, definition, source });
+  const chanceGroups = (codes: Uint16Array, n: number) =>
+    groupedPrecision(chance.perQuery, codes, queryLabels, { nGroups: n, nClasses: C });
   return {
+    chance: {
+      chance,
+      chanceByModality: chanceGroups(modalityCodes, m.modalities.length),
+      chanceByDataset: chanceGroups(datasetCodes, m.datasets.length),
+      chanceByModalityKind: chanceGroups(mk, m.modalities.length * 2),
+    },
     precision,
     intervals,
     queryLabels,
-    byModality: groups(codesOf(m.modalityIndex, scored), m.modalities.length),
-    byDataset: groups(codesOf(m.datasetIndex, scored), m.datasets.length),
+    byModality: groups(modalityCodes, m.modalities.length),
+    byDataset: groups(datasetCodes, m.datasets.length),
     byModalityKind: groups(mk, m.modalities.length * 2),
     perClass: perClassPrecision(
       p1,
@@ -194,18 +277,34 @@ function retrieval(o: EvaluateOptions, test: Int32Array, table: KnnTable, source
   };
 }
 
-/** Linear probing on train, early stopping on val, scored on test. */
+/** The probes asked for, each trained on train, its setting chosen on val, scored on test, and flagged. */
 function probeStep(
   o: EvaluateOptions,
+  req: ProbeRequest,
   rows: { train: Int32Array; val: Int32Array; test: Int32Array },
-): LinearProbeResult {
+  majorityAccuracy: number,
+): ProbeOutcome[] {
   const m = o.manifest;
   const split = (r: Int32Array) => ({ x: gather(o.vectors, o.dim, r), labels: codesOf(m.classIndex, r) });
-  return linearProbe(split(rows.train), split(rows.val), split(rows.test), o.dim, m.classes.length, {
-    ...(o.probe || {}),
-    progress: withContext(o.onProgress, { step: 'probe', model: o.modelId }),
-    source: o.modelId,
-  });
+  const splits = { train: split(rows.train), val: split(rows.val), test: split(rows.test) };
+  return req.protocols.map((protocol) =>
+    runProbe(protocol, splits, o.dim, m.classes.length, {
+      logistic: req.logistic as LogisticProbeOptions | undefined,
+      study: req.study,
+      majorityAccuracy,
+      progress: withContext(o.onProgress, { step: 'probe', model: o.modelId }),
+      source: o.modelId,
+    }),
+  );
+}
+
+/** One log line per probe: what it chose, how it stopped, its accuracy and flags. */
+function probeLine(p: ProbeOutcome): string {
+  const how =
+    p.protocol === 'logistic'
+      ? `logistic regression C = ${p.C} (${p.iterations}/${p.maxIter} L-BFGS iterations, ${p.status})`
+      : `study protocol best epoch ${p.bestEpoch + 1}/${p.epochsRun}`;
+  return `linear probe ${how}, accuracy ${p.metrics.accuracy.toFixed(3)}${p.flags.length ? ` — flagged: ${p.flags.join(', ')}` : ''}`;
 }
 
 /** The index-size ablation, or why it was skipped (no class has T index images and Q test queries). */
@@ -283,21 +382,26 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
     { source: testKnn.dir },
   );
   log(`${o.modelId}: k-NN classification k = ${knn.k}, accuracy ${knn.accuracy.toFixed(3)}`);
-  const probe = o.probe === false ? null : probeStep(o, rows);
-  if (probe) {
-    log(
-      `${o.modelId}: linear probe best epoch ${probe.bestEpoch + 1}/${probe.epochsRun}, accuracy ${probe.metrics.accuracy.toFixed(3)}`,
-    );
-  }
+  // the majority-class baseline on the same test images as the k-NN classification and the probes
+  const majority = majorityBaseline(
+    codesOf(m.classIndex, rows.train),
+    codesOf(m.classIndex, rows.test),
+    m.classes.length,
+  );
+  const req = resolveProbe(o.probe);
+  const probes = req ? probeStep(o, req, rows, majority.accuracy) : [];
+  for (const p of probes) log(`${o.modelId}: ${probeLine(p)}`);
   const isz = o.indexSize ? await indexSizeStep(o, o.indexSize, rows) : { result: null };
   if (isz.skipped) log(`${o.modelId}: index-size ablation skipped: ${isz.skipped}`);
-  const { skipped: _s, ...ret } = r;
+  const { skipped: _s, chance, ...ret } = r;
   return {
     modelId: o.modelId,
     table: testKnn.table,
     ...ret,
     knn,
-    probe,
+    probe: probes[0] ?? null,
+    probes,
+    baselines: { ...chance, majority },
     indexSize: isz.result,
     ...(isz.skipped ? { indexSizeSkipped: isz.skipped } : {}),
     knnDirs: { test: testKnn.dir, val: valKnn.dir },

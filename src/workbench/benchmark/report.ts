@@ -11,13 +11,20 @@ import { readManifest, type Manifest } from '../data/manifest.js';
 import { listModels, loadExtractor } from '../models/registry.js';
 import { embedManifest, importH5, openEmbeddings, type EmbeddingStore } from '../embeddings/index.js';
 import { withContext, type ProgressListener } from '../util/progress.js';
-import { evaluateModel, manifestVectors, type ModelEvaluation } from './evaluate.js';
-import type { LinearProbeOptions, PrecisionDefinition } from '../metrics/index.js';
+import {
+  evaluateModel,
+  manifestVectors,
+  probeProtocolRecord,
+  type ModelEvaluation,
+  type ProbeSetting,
+} from './evaluate.js';
+import type { PrecisionDefinition } from '../metrics/index.js';
 import type { IndexParams } from '../search/index.js';
 import { studyTables } from './tables.js';
 import * as STUDY from '../study.js';
 import type { IndexSizeOptions } from '../study.js';
 import { buildReport } from '../report/build.js';
+import { auditManifest, dataNotes } from '../data/audit.js';
 import type { ReportData, ReportProtocol, ReportStore } from '../report/types.js';
 
 /** The study's index-size ablation: classes with ≥ 3000 index images, 38 queries each, N = 5 … 3000. */
@@ -85,9 +92,15 @@ export interface ReportOptions {
   index?: IndexParams;
   definition?: PrecisionDefinition;
   replicates?: number;
-  probe?: LinearProbeOptions | false;
+  /** 'logistic' (default), 'study' (the study's AdamW protocol), 'both', or false to skip probing. */
+  probe?: ProbeSetting;
   /** 'auto' (default) scales the study's setting to the dataset; 'study' is the paper's; false skips it. */
   indexSize?: IndexSizeSetting;
+  /**
+   * Check test queries for copies in the index (same path, same bytes, near-identical thumbnail)
+   * and record what it finds in the report's notes (default true; thumbnails cached in the work folder).
+   */
+  contentCheck?: boolean;
   onProgress?: ProgressListener;
   log?: (line: string) => void;
 }
@@ -207,6 +220,22 @@ async function evaluateStore(
   });
 }
 
+/** The report's notes about its data (copies of test queries in the index, excluded rows), logged as found. */
+async function reportDataNotes(o: ReportOptions, manifest: Manifest): Promise<string[]> {
+  const audit =
+    o.contentCheck === false
+      ? null
+      : await auditManifest(manifest, {
+          similarMad: 0,
+          querySplits: ['test'],
+          cacheFile: join(resolve(o.workDir), 'content-cache.csv'),
+          onProgress: withContext(o.onProgress, { step: 'data' }),
+        });
+  const notes = dataNotes(manifest, audit);
+  for (const n of notes) (o.log ?? (() => {}))(n);
+  return notes;
+}
+
 /**
  * The whole benchmark for several models on one dataset, computed: every experiment of the study
  * for each model id (embedded, cached) and each given store, then the study's tables over all of
@@ -221,8 +250,15 @@ export async function runReport(o: ReportOptions): Promise<ReportRun> {
       code: 'report/no-models',
     });
   }
+  const twice = models.find((id, i) => models.indexOf(id) !== i);
+  if (twice !== undefined)
+    throw new CbirError(`model "${twice}" is given twice`, {
+      hint: 'name each model once',
+      code: 'report/duplicate-model',
+    });
   await checkModels(models);
   const manifest = typeof o.data === 'string' ? await readManifest(o.data) : o.data;
+  const notes = await reportDataNotes(o, manifest);
   const indexSize = resolveIndexSize(o.indexSize, manifest);
   const evaluations: ModelEvaluation[] = [];
   const stores: ReportStore[] = [];
@@ -241,24 +277,18 @@ export async function runReport(o: ReportOptions): Promise<ReportRun> {
     evaluations.push(await evaluateStore(o, manifest, store, indexSize.options));
     stores.push({ ...ref, contentHash: store.meta.contentHash, dim: store.dim, count: store.count });
   }
+  for (const e of evaluations) e.notes.push(...notes);
   const protocol: ReportProtocol = {
     k: evaluations[0].table.k,
     definition: o.definition ?? 'study',
     replicates: o.replicates ?? STUDY.STUDY_REPLICATES,
     bootstrapSeed: STUDY.BOOTSTRAP_SEED,
     index: { ...(o.index ?? { kind: 'exact' }) } as ReportProtocol['index'],
-    probe: o.probe === false ? false : { ...STUDY.STUDY_PROBE, ...jsonSafe(o.probe ?? {}) },
+    probe: probeProtocolRecord(o.probe),
     indexSizeRule: indexSize.rule,
     indexSize: indexSize.options,
   };
   const tables = studyTables(evaluations, manifest);
   const report = buildReport({ manifest, evaluations, stores, protocol, tables, work: resolve(o.workDir) });
   return { report, evaluations, manifest };
-}
-
-/** The number and string options of an options object (callbacks and arrays dropped), for the report's protocol. */
-function jsonSafe(o: object): Record<string, number | string> {
-  const out: Record<string, number | string> = {};
-  for (const [k, v] of Object.entries(o)) if (typeof v === 'number' || typeof v === 'string') out[k] = v;
-  return out;
 }

@@ -51,6 +51,40 @@ export {
   LinearClassifier,
   linearProbe,
 } from './linearProbe.js';
+export { type Objective, type LbfgsOptions, type LbfgsStatus, type LbfgsResult, lbfgs } from './lbfgs.js';
+export {
+  type Features,
+  type Standardizer,
+  type LogisticFitOptions,
+  type LogisticFit,
+  type LogisticProbeOptions,
+  type LogisticGridPoint,
+  type LogisticProbeResult,
+  fitStandardizer,
+  standardize,
+  fitLogisticRegression,
+  logisticProbabilities,
+  logisticProbe,
+  distinctArgmax,
+} from './logisticProbe.js';
+export {
+  type ProbeProtocol,
+  type ProbeFlag,
+  type ProbeOutcome,
+  type ProbeRequest,
+  type ProbeFacts,
+  probeFlags,
+  priorEntropy,
+  runProbe,
+  probeMethod,
+} from './probes.js';
+export {
+  type ChancePrecisionOptions,
+  type ChancePrecision,
+  type MajorityBaseline,
+  chancePrecisionAtN,
+  majorityBaseline,
+} from './baselines.js';
 export {
   type Interval,
   type BootstrapOptions,

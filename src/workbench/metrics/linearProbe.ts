@@ -10,6 +10,7 @@ import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { type AbsentClasses, type ClassificationSummary, classificationSummary } from './classification.js';
 import { checkCodes, checkFinite, checkLength, checkPositiveInt, metricsError, type Codes } from './check.js';
 import { STUDY_PROBE } from '../study.js';
+import { distinctArgmax } from './logisticProbe.js';
 
 /** Embeddings (row-major N×D) and their class codes. */
 export interface ProbeSplit {
@@ -292,6 +293,12 @@ export interface LinearProbeResult {
   bestEpoch: number;
   bestValAccuracy: number;
   epochsRun: number;
+  /** The epoch cap given (epochs). */
+  maxEpochs: number;
+  /** True when patience ended training; false when it ran to the epoch cap. */
+  stoppedEarly: boolean;
+  /** How many distinct classes the best epoch's layer predicts on the test split. */
+  testPredictedClasses: number;
   /** Mean of the batch losses per epoch (length epochsRun). */
   trainLoss: Float64Array;
   valAccuracy: Float64Array;
@@ -307,6 +314,27 @@ function checkSplit(name: string, s: ProbeSplit, dim: number, C: number, source?
   checkCodes(`${name} labels`, s.labels, C, source);
   checkFinite(`${name} embeddings`, s.x, source);
   return N;
+}
+
+/** One epoch of AdamW steps over `order` in batches; returns the mean batch loss and the val accuracy after it. */
+function runEpoch(
+  model: LinearClassifier,
+  train: ProbeSplit,
+  val: ProbeSplit,
+  order: Int32Array,
+  batchSize: number,
+): [number, number] {
+  const N = order.length;
+  let lossSum = 0,
+    nBatches = 0;
+  for (let s = 0; s < N; s += batchSize) {
+    lossSum += model.step(train.x, train.labels, order.subarray(s, Math.min(N, s + batchSize)));
+    nBatches++;
+  }
+  const pred = model.predict(val.x);
+  let hit = 0;
+  for (let i = 0; i < pred.length; i++) if (pred[i] === val.labels[i]) hit++;
+  return [lossSum / nBatches, hit / pred.length];
 }
 
 /**
@@ -351,21 +379,12 @@ export function linearProbe(
   let best = -Infinity,
     bestEpoch = 0,
     since = 0,
-    epoch = 0;
+    epoch = 0,
+    stoppedEarly = false;
   const tracker = new ProgressTracker('linear probe', epochs, options.progress, 'epochs');
   for (; epoch < epochs; epoch++) {
     rng.shuffle(order);
-    let lossSum = 0,
-      nBatches = 0;
-    for (let s = 0; s < N; s += batchSize) {
-      lossSum += model.step(train.x, train.labels, order.subarray(s, Math.min(N, s + batchSize)));
-      nBatches++;
-    }
-    const pred = model.predict(val.x);
-    let hit = 0;
-    for (let i = 0; i < pred.length; i++) if (pred[i] === val.labels[i]) hit++;
-    trainLoss[epoch] = lossSum / nBatches;
-    valAccuracy[epoch] = hit / pred.length;
+    [trainLoss[epoch], valAccuracy[epoch]] = runEpoch(model, train, val, order, batchSize);
     options.onEpoch?.({ epoch, trainLoss: trainLoss[epoch], valAccuracy: valAccuracy[epoch] });
     tracker.add(1);
     if (valAccuracy[epoch] > best) {
@@ -376,6 +395,7 @@ export function linearProbe(
       bestB.set(model.bias);
     } else if (++since >= patience) {
       epoch++;
+      stoppedEarly = true;
       break;
     }
   }
@@ -389,6 +409,9 @@ export function linearProbe(
     bestEpoch,
     bestValAccuracy: best,
     epochsRun: epoch,
+    maxEpochs: epochs,
+    stoppedEarly,
+    testPredictedClasses: distinctArgmax(probs, nClasses),
     trainLoss: trainLoss.slice(0, epoch),
     valAccuracy: valAccuracy.slice(0, epoch),
     weight: params.weight,

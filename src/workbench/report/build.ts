@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Manifest } from '../data/manifest.js';
 import type { ModelEvaluation } from '../benchmark/evaluate.js';
-import { precisionAtNTable, knnClassificationTable, probeTable } from '../benchmark/tables.js';
+import { precisionAtNTable, knnClassificationTable, probeTable, probeSummaries } from '../benchmark/tables.js';
 import type { Table } from '../tables/write.js';
 import { PROJECT_ROOT } from '../paths.js';
 import {
@@ -52,9 +52,10 @@ function modelOf(e: ModelEvaluation, store: ReportStore): ReportModel {
     modelId: e.modelId,
     store,
     knn: { test: e.knnDirs.test, val: e.knnDirs.val, k: e.table.k },
-    precision: precisionAtNTable(e.modelId, e.precision, e.intervals),
+    precision: precisionAtNTable(e.modelId, e.precision, e.intervals, e.baselines?.chance),
     knnClassification: knnClassificationTable(e),
     probe: probeTable(e),
+    probes: probeSummaries(e),
     indexSizeSkipped: e.indexSizeSkipped ?? null,
     notes: [...e.notes],
     files: [],

@@ -11,6 +11,7 @@ import {
   REPORT_VERSION,
   type ReportData,
   type ReportModel,
+  type ReportProbe,
   type ReportStore,
 } from './types.js';
 
@@ -135,6 +136,23 @@ function decodeStore(v: Json, path: string): ReportStore {
   };
 }
 
+function decodeProbe(v: Json, path: string): ReportProbe {
+  const o = obj(v, path);
+  const protocol = str(o.protocol, `${path}.protocol`);
+  if (protocol !== 'logistic' && protocol !== 'study') {
+    throw new SchemaError(`${path}.protocol`, `"${protocol}" is not logistic or study`);
+  }
+  return {
+    method: str(o.method, `${path}.method`),
+    protocol,
+    flags: strings(o.flags, `${path}.flags`),
+    accuracy: num(o.accuracy, `${path}.accuracy`),
+    setting: str(o.setting, `${path}.setting`),
+    steps: num(o.steps, `${path}.steps`),
+    maxSteps: num(o.maxSteps, `${path}.maxSteps`),
+  };
+}
+
 function decodeModel(v: Json, path: string): ReportModel {
   const o = obj(v, path);
   const knn = obj(o.knn, `${path}.knn`);
@@ -149,6 +167,9 @@ function decodeModel(v: Json, path: string): ReportModel {
     precision: decodeTable(o.precision, `${path}.precision`),
     knnClassification: decodeTable(o.knnClassification, `${path}.knnClassification`),
     probe: o.probe === null ? null : decodeTable(o.probe, `${path}.probe`),
+    ...(o.probes === undefined
+      ? {}
+      : { probes: arr(o.probes, `${path}.probes`).map((p, i) => decodeProbe(p, `${path}.probes[${i}]`)) }),
     indexSizeSkipped: o.indexSizeSkipped === null ? null : str(o.indexSizeSkipped, `${path}.indexSizeSkipped`),
     notes: strings(o.notes, `${path}.notes`),
     files: strings(o.files, `${path}.files`),

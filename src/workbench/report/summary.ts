@@ -4,6 +4,9 @@
  */
 import { tableToMarkdown, type Table } from '../tables/write.js';
 import type { ReportData, ReportFigures, ReportTableName } from './types.js';
+import { PROBE_FLAG_TEXT } from '../benchmark/tables.js';
+import type { ProbeFlag } from '../metrics/index.js';
+import { DATA_NOTE_PREFIX } from '../data/audit.js';
 
 const SUMMARY_TABLES: readonly ReportTableName[] = [
   'table3_retrieval',
@@ -42,6 +45,65 @@ function tablesSection(r: ReportData): string[] {
   return lines;
 }
 
+/** A baseline row of a report table by its first cell, as column → value. */
+function baselineRow(t: Table | undefined, name: string): ((column: string) => number) | null {
+  const row = t?.rows.find((r) => r[0] === name);
+  if (!t || !row) return null;
+  return (c) => {
+    const v = row[t.columns.indexOf(c)];
+    return typeof v === 'number' ? v : NaN;
+  };
+}
+
+/** What the probe protocol was, in words. */
+function probeProtocolText(p: ReportData['protocol']['probe']): string {
+  if (p === false) return 'Linear probing was skipped.';
+  const parts: string[] = [];
+  const protocol = String(p.protocol ?? 'study'); // reports written before the default probe ran only the study's
+  if (protocol.includes('logistic'))
+    parts.push(
+      '`linear_probe` is multinomial logistic regression on standardised embeddings, its L2 penalty C chosen on val accuracy, solved with L-BFGS',
+    );
+  if (protocol.includes('study'))
+    parts.push("`linear_probe_study` is the study's protocol (AdamW, lr 1e-3, batch 512, ≤ 100 epochs, patience 20)");
+  return parts.join('; ') + '.';
+}
+
+/** Chance and majority-class levels, and every probe flagged as degenerate (single class, cap reached, …). */
+export function baselinesSection(r: ReportData): string[] {
+  const lines = ['### Baselines and probe checks', ''];
+  const chance = baselineRow(r.tables.table3_retrieval, 'chance');
+  const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
+  if (chance)
+    lines.push(
+      `- Chance (a random ranking, same P@N definition): P@1 micro ${f3(chance('micro_p1'))}, macro ${f3(chance('macro_p1'))} — the \`chance\` rows of Tables 3, 4, 9 and 10.`,
+    );
+  const majority = baselineRow(r.tables.table5_embedding_quality, 'majority');
+  if (majority)
+    lines.push(
+      `- Majority class (the most frequent train class for every test image): accuracy ${f3(majority('accuracy'))}, macro F1 ${f3(majority('macro_f1'))}, macro recall ${f3(majority('macro_recall'))} — the \`majority\` row of Table 5.`,
+    );
+  lines.push(`- ${probeProtocolText(r.protocol.probe)}`);
+  const flagged = r.models.flatMap((m) => (m.probes ?? []).filter((p) => p.flags.length).map((p) => ({ m, p })));
+  for (const { m, p } of flagged) {
+    const why = p.flags.map((f) => `${f} (${PROBE_FLAG_TEXT[f as ProbeFlag] ?? f})`).join(', ');
+    lines.push(
+      `- **Flagged:** \`${m.modelId}\` ${p.method} (${p.setting}, ${p.steps}/${p.maxSteps} steps, accuracy ${f3(p.accuracy)}): ${why}. Read its row as a failed probe, not as the embedding's quality.`,
+    );
+  }
+  if (r.protocol.probe !== false && flagged.length === 0 && r.models.some((m) => m.probes))
+    lines.push('- No probe is flagged: none predicts a single class, stops at its cap or stays at the majority level.');
+  lines.push('');
+  return lines;
+}
+
+/** The report's notes about its data (copies of test queries in the index, excluded rows), once, near the top. */
+export function dataWarningsSection(r: ReportData): string[] {
+  const notes = [...new Set(r.models.flatMap((m) => m.notes.filter((n) => n.startsWith(DATA_NOTE_PREFIX))))];
+  if (notes.length === 0) return [];
+  return ['### ⚠ Data warnings', '', ...notes.map((n) => `- **${n.slice(DATA_NOTE_PREFIX.length)}**`), ''];
+}
+
 function reportedSection(reported: Table): string[] {
   return [
     '### For reference: Table 3 as reported by the study (1.3 M index images, 171,753 queries)',
@@ -57,7 +119,7 @@ function modelFilesSection(r: ReportData): string[] {
   for (const m of r.models) {
     const links = m.files.filter((f) => f.endsWith('.csv')).map((f) => `[${f.split('/').pop()}](${f})`);
     lines.push(`- \`${m.modelId}\` (top ${m.knn.k} neighbours; embeddings: ${m.store.source}): ${links.join(', ')}`);
-    for (const n of m.notes) lines.push(`  - _${n}_`);
+    for (const n of m.notes) if (!n.startsWith(DATA_NOTE_PREFIX)) lines.push(`  - _${n}_`);
   }
   lines.push(
     '',
@@ -87,7 +149,9 @@ export function figuresSection(f: ReportFigures): string[] {
 export function renderSummary(r: ReportData, reported: Table | null = null): string {
   return [
     ...header(r),
+    ...dataWarningsSection(r),
     ...tablesSection(r),
+    ...baselinesSection(r),
     ...(reported ? reportedSection(reported) : []),
     ...modelFilesSection(r),
     ...(r.figures ? figuresSection(r.figures) : []),

@@ -41,7 +41,7 @@ export interface ReportProtocol {
   bootstrapSeed: number;
   /** Search: 'exact' (the study's flat inner product) or 'hnsw', with its parameters. */
   index: Record<string, string | number | boolean>;
-  /** Linear probe settings, or false when it was skipped. */
+  /** Linear probe settings (`protocol`: logistic, study or logistic+study, then its settings), or false when it was skipped. */
   probe: Record<string, number | string> | false;
   /** The rule that chose the index-size setting, and the setting it chose (false = skipped). */
   indexSizeRule: 'auto' | 'study' | 'custom' | 'off';
@@ -61,6 +61,22 @@ export interface ReportStore {
   count: number;
 }
 
+/** One linear probe of a model: which protocol ran, what it chose, and whether it is flagged as degenerate. */
+export interface ReportProbe {
+  /** Table 5's method: `linear_probe` (the default logistic-regression probe) or `linear_probe_study`. */
+  method: string;
+  protocol: 'logistic' | 'study';
+  /** single_class, iteration_cap, line_search, majority_level (empty when the probe looks sound). */
+  flags: string[];
+  /** Test accuracy. */
+  accuracy: number;
+  /** What validation chose: `C = 0.1` or `best epoch 3`. */
+  setting: string;
+  /** L-BFGS iterations or epochs run, and the cap. */
+  steps: number;
+  maxSteps: number;
+}
+
 /** One model's results. */
 export interface ReportModel {
   modelId: string;
@@ -73,6 +89,8 @@ export interface ReportModel {
   knnClassification: Table;
   /** Linear probing (linear_probing.csv), or null when skipped. */
   probe: Table | null;
+  /** The probes that ran, with their flags (absent in reports written before probes were flagged). */
+  probes?: ReportProbe[];
   /** Why the index-size ablation was skipped for this model, if it was. */
   indexSizeSkipped: string | null;
   /** Things the reader should know (queries skipped, …). */

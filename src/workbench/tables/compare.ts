@@ -27,7 +27,8 @@ export function table5StudyLayout(t: Table): Table {
     const pick = (method: string) => t.rows.find((r) => r[0] === m && r[at('method')] === method);
     const vals = (r: (string | number | null)[] | undefined) =>
       r ? [r[at('micro_auroc')], r[at('micro_f1')], r[at('macro_auroc')], r[at('macro_f1')]] : [null, null, null, null];
-    return [m, ...vals(pick('knn')), ...vals(pick('linear_probe'))];
+    // the study's numbers come from its own probe protocol: prefer that row when it ran
+    return [m, ...vals(pick('knn')), ...vals(pick('linear_probe_study') ?? pick('linear_probe'))];
   });
   return {
     title: `${t.title} (the study's layout)`,
