@@ -104,7 +104,7 @@ export interface DeepImport {
 export function deepImports(): DeepImport[] {
   const workbench = join(ROOT, 'src', 'workbench');
   const out: DeepImport[] = [];
-  for (const file of [...sourceFiles(join(ROOT, 'src', 'cli')), ...sourceFiles(join(ROOT, 'src', 'tui'))]) {
+  for (const file of ['cli', 'tui', 'web'].flatMap((shell) => sourceFiles(join(ROOT, 'src', shell)))) {
     const text = readFileSync(file, 'utf8');
     const re = /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
     for (const m of text.matchAll(re)) {
