@@ -221,3 +221,31 @@ test('captions are shortened to the tile width', () => {
   assert.equal(long.length, 10);
   assert.ok(long.endsWith('…'));
 });
+
+test('grid: a query of unknown class (a user image) frames its matches grey, neither ✓ nor ✗, and says so', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const m = await fixture(dir);
+    const grid = await renderQueryGrid(m, [{ query: 0, neighbours: [6, 7], unlabelled: true }], { matches: 2, tile: 32 });
+    assert.deepEqual(
+      grid.layout.cells.map((c) => c.frame),
+      ['query', 'neutral', 'neutral'],
+    );
+    assert.equal(grid.layout.cells[0].className, 'unknown class');
+    const { data, info } = await sharp(grid.png).raw().toBuffer({ resolveWithObject: true });
+    const c = grid.layout.cells[2];
+    const o = (Math.round(c.y + c.size / 2) * info.width + Math.round(c.x + 2)) * info.channels;
+    assert.ok(near([data[o], data[o + 1], data[o + 2]], hexToRgb(GRID_COLORS.neutral)), 'grey frame');
+    assert.ok(grid.html.includes('query class unknown'));
+    assert.ok(!grid.html.includes(`border-color:${GRID_COLORS.mismatch}`));
+    // The same neighbours with a known query class are judged.
+    const judged = await renderQueryGrid(m, [{ query: 0, neighbours: [6, 7] }], { matches: 2, tile: 32 });
+    assert.deepEqual(
+      judged.layout.cells.map((x) => x.frame),
+      ['query', 'match', 'mismatch'],
+    );
+    assert.ok(!judged.html.includes('query class unknown'));
+  } finally {
+    cleanup();
+  }
+});

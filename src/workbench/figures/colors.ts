@@ -8,7 +8,7 @@ import type { ClassKind } from '../data/manifest.js';
 export const KIND_COLORS: Readonly<Record<ClassKind, string>> = { anatomical: '#1f77b4', pathological: '#d62728' };
 
 /** Query grids (study Fig. 3): the query, a match of the same class, a match of another class. */
-export const GRID_COLORS = { query: '#ff8c00', match: '#1fa824', mismatch: '#e0201b' } as const;
+export const GRID_COLORS = { query: '#ff8c00', match: '#1fa824', mismatch: '#e0201b', neutral: '#8a8a8a' } as const;
 
 /** Fixed colours of the study's modalities; others take the palette. */
 export const MODALITY_COLORS: Readonly<Record<string, string>> = {

@@ -1,6 +1,7 @@
 /**
  * Query grids (study Fig. 3): one row per query, the query framed orange, then its top matches in
- * order of similarity, framed green when the match has the query's class and red when not, with
+ * order of similarity, framed green when the match has the query's class and red when not (grey
+ * when the query's class is unknown, as for a user's own image), with
  * the class and the similarity under each image. Rendered to PNG (sharp composite, text by an SVG
  * overlay through librsvg) and to HTML (tiles embedded as data URIs).
  */
@@ -25,6 +26,8 @@ export interface GridQuery {
   neighbours: ArrayLike<number>;
   /** Cosine similarity of each neighbour (NaN or absent when unknown). */
   sims?: ArrayLike<number>;
+  /** The query's class is unknown (a user's own image): matches get a neutral frame, neither ✓ nor ✗. */
+  unlabelled?: boolean;
 }
 
 export interface GridOptions {
@@ -54,7 +57,7 @@ export interface GridCell {
   x: number;
   y: number;
   size: number;
-  frame: 'query' | 'match' | 'mismatch' | 'empty';
+  frame: 'query' | 'match' | 'mismatch' | 'neutral' | 'empty';
   /** Manifest row shown (-1 for an empty cell). */
   row: number;
   className: string;
@@ -140,7 +143,7 @@ function gridRowCells(
       size: outer,
       frame: 'query',
       row: q.query,
-      className: manifest.classes[qc].name,
+      className: q.unlabelled ? 'unknown class' : manifest.classes[qc].name,
       sim: NaN,
       simLabel: '',
     },
@@ -179,7 +182,7 @@ function gridRowCells(
       x,
       y,
       size: outer,
-      frame: c === qc ? 'match' : 'mismatch',
+      frame: q.unlabelled ? 'neutral' : c === qc ? 'match' : 'mismatch',
       row: r,
       className: manifest.classes[c].name,
       sim,
@@ -364,6 +367,9 @@ function gridHtml(manifest: Manifest, layout: GridLayout, dataUris: Map<number, 
     );
   }
   const title = layout.title ?? 'Query grid';
+  const neutral = layout.cells.some((c) => c.frame === 'neutral')
+    ? `<span style="background:${GRID_COLORS.neutral}"></span>query class unknown`
+    : '';
   return [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -371,7 +377,7 @@ function gridHtml(manifest: Manifest, layout: GridLayout, dataUris: Map<number, 
     `<style>body{font-family:${FONT_FAMILY};margin:16px;color:#222}table{border-collapse:separate;border-spacing:${Math.max(4, layout.frame * 2)}px}th{font-size:13px;color:#444}td{vertical-align:top;text-align:center;width:${layout.tile + 2 * layout.frame}px}.f{display:inline-block;border:${layout.frame}px solid;line-height:0;background:#000}.c{font-size:12px;max-width:${layout.tile + 2 * layout.frame}px;overflow-wrap:anywhere}.s{color:#555}.legend span{display:inline-block;width:14px;height:14px;vertical-align:middle;margin:0 4px 0 12px}</style>`,
     '</head><body>',
     `<h2>${escapeHtml(title)}</h2>`,
-    `<p class="legend"><span style="background:${GRID_COLORS.query}"></span>query<span style="background:${GRID_COLORS.match}"></span>same class<span style="background:${GRID_COLORS.mismatch}"></span>other class</p>`,
+    `<p class="legend"><span style="background:${GRID_COLORS.query}"></span>query<span style="background:${GRID_COLORS.match}"></span>same class<span style="background:${GRID_COLORS.mismatch}"></span>other class${neutral}</p>`,
     `<table>${rows.join('\n')}</table>`,
     '</body></html>',
     '',
