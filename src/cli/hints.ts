@@ -31,6 +31,9 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
     '*': 'delete the folder named above (under --work) and run again',
   },
   'embed/bad-shard': 'e.g. --shard 0/4, --shard 1/4, --shard 2/4, --shard 3/4',
+  'embed/no-shard-env':
+    'submit with sbatch --array=0-3 (or bsub -J "x[1-4]", qsub -J 0-3 … --shards 4), or pass --shard i/n',
+  'embed/bad-shard-env': 'see the job-array table in `cbir embed --help`, or pass --shard i/n',
   'embed/bad-batch': 'e.g. --batch 32',
   'embed/non-finite':
     'after fixing the image run `cbir data prepare` again; after fixing the model rerun the same command: it resumes',

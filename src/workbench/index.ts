@@ -72,6 +72,8 @@ export {
   embeddingsInfo,
   readMeta,
   mergeShards,
+  shardFromEnv,
+  type EnvShard,
   exportH5,
   importH5,
   type EmbeddingStore,

@@ -226,7 +226,10 @@ test('grid: a query of unknown class (a user image) frames its matches grey, nei
   const { dir, cleanup } = tempDir();
   try {
     const m = await fixture(dir);
-    const grid = await renderQueryGrid(m, [{ query: 0, neighbours: [6, 7], unlabelled: true }], { matches: 2, tile: 32 });
+    const grid = await renderQueryGrid(m, [{ query: 0, neighbours: [6, 7], unlabelled: true }], {
+      matches: 2,
+      tile: 32,
+    });
     assert.deepEqual(
       grid.layout.cells.map((c) => c.frame),
       ['query', 'neutral', 'neutral'],

@@ -5,6 +5,7 @@ import {
   embedManifest,
   parseShard,
   mergeShards,
+  shardFromEnv,
   loadExtractor,
 } from '../../workbench/index.js';
 import { epOption, intOption, parseOptions } from '../options.js';
@@ -13,7 +14,8 @@ export const summary = 'embed a manifest with a model (resumable, shardable): `e
 
 export const usage = `usage:
   cbir embed --data <manifest dir> --model <id> --out <dir>
-             [--batch 32] [--shard i/n] [--workers N] [--threads N] [--ep cpu|cuda] [--force] [--quiet]
+             [--batch 32] [--shard i/n | --shard auto [--shards N]] [--workers N] [--threads N]
+             [--ep cpu|cuda] [--force] [--quiet]
   cbir embed merge --out <dir> [--force] <shard dir> <shard dir> ...
 
 Embeds every image of the manifest (or, with --shard i/n, the i-th of n contiguous slices,
@@ -30,8 +32,13 @@ new --out or --force. Keep --batch the same across a resume and across the shard
   --threads N   onnxruntime intra-op threads (ONNX models)
   --ep          execution provider for ONNX models: cpu (default) or cuda
 
-Job arrays (SLURM, Kubernetes): run \`cbir embed ... --shard $TASK_ID/N --out shards/$TASK_ID\`
-for TASK_ID = 0..N-1, then \`cbir embed merge --out <dir> shards/*\`.`;
+Job arrays: run \`cbir embed ... --shard $TASK_ID/N --out shards/$TASK_ID\` for TASK_ID = 0..N-1,
+then \`cbir embed merge --out <dir> shards/*\`. --shard auto reads the shard from the scheduler:
+  SLURM       SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT (or _MIN/_MAX); any contiguous --array
+  LSF         LSB_JOBINDEX with LSB_JOBINDEX_END; bsub -J "name[1-N]"
+  PBS/Torque  PBS_ARRAY_INDEX (qsub -J 0-N-1) or PBS_ARRAYID (qsub -t 0-N-1); needs --shards N
+  Kubernetes  JOB_COMPLETION_INDEX (Indexed Job); needs --shards N
+  --shards N  the number of tasks in the array (checked against the scheduler's count when it has one)`;
 
 async function merge(args: string[]): Promise<number> {
   const { values, positionals } = parseOptions('embed merge', {
@@ -61,6 +68,7 @@ const EMBED_OPTIONS = {
   out: { type: 'string' },
   batch: { type: 'string' },
   shard: { type: 'string' },
+  shards: { type: 'string' },
   workers: { type: 'string' },
   threads: { type: 'string' },
   ep: { type: 'string' },
@@ -85,6 +93,28 @@ function requireOptions(values: { data?: string; model?: string; out?: string })
   if (!values.out)
     throw missing('no output folder given', '--out', 'pass --out <dir>, e.g. --out runs/emb/classic', 'embed/no-out');
   return { data: values.data, model: values.model, out: values.out };
+}
+
+/**
+ * `--shard i/n`, `--shard auto` (from the job array's environment, printed with the variables it
+ * came from) or none; `--shards N` goes with auto.
+ */
+function resolveShard(
+  shard: string | undefined,
+  shards: string | undefined,
+): { index: number; count: number } | undefined {
+  const n = intOption(shards, 'shards', 1);
+  if (shard?.trim() !== 'auto') {
+    if (n !== undefined)
+      throw new CbirError('--shards goes with --shard auto', {
+        hint: 'pass --shard auto --shards N inside a job array, or --shard i/n alone',
+        code: 'embed/bad-shard',
+      });
+    return shard !== undefined ? parseShard(shard) : undefined;
+  }
+  const s = shardFromEnv(process.env, { shards: n });
+  console.log(`shard ${s.index}/${s.count} from ${s.scheduler} (${s.source})`);
+  return { index: s.index, count: s.count };
 }
 
 /** What `cbir embed` prints when done. */
@@ -123,7 +153,7 @@ export async function run(args: string[]): Promise<number> {
   const workers = intOption(values.workers, 'workers', 0);
   const threads = intOption(values.threads, 'threads', 1);
   const ep = epOption(values.ep) ?? 'cpu';
-  const shard = values.shard !== undefined ? parseShard(values.shard) : undefined;
+  const shard = resolveShard(values.shard, values.shards);
   const manifest = await readManifest(data);
   const extractor = await loadExtractor(model, { executionProvider: ep, intraOpThreads: threads, batchSize });
   try {

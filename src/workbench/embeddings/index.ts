@@ -20,6 +20,8 @@ export type { DegenerateFinding, DegenerateKind, DegenerateContext } from './deg
 export { fsError, withFsErrors } from '../util/fserrors.js';
 export type { EmbedOptions, EmbedResult, EmbedStage } from './pipeline.js';
 export { mergeShards } from './merge.js';
+export { shardFromEnv, SHARD_ENV_VARS } from './shardEnv.js';
+export type { EnvShard, Scheduler, ShardEnv } from './shardEnv.js';
 export { exportH5, importH5, h5NameProblem, h5Keys, checkHdf5File, SUBSET_MANIFEST_DIR, MISSING_LIST } from './hdf5.js';
 export type { ExportH5Options, ExportH5Result, ImportH5Options, ImportH5Report } from './hdf5.js';
 export { defaultWorkers } from './pool.js';
