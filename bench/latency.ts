@@ -15,6 +15,7 @@
  *   node --import tsx bench/latency.ts                       # 10k and 200k (minutes: the HNSW build)
  *   node --import tsx bench/latency.ts --sizes 10000 --queries 50
  *   node --import tsx bench/latency.ts --full                # also 1.3 M × 768 (needs ~9 GB)
+ *   node --import tsx bench/latency.ts --sizes 1300000 --ef-sweep 256,512   # the same graph at other ef
  *
  * Targets (issue #12): HNSW ≤ 10 ms per query at 1.3 M with recall@10 ≥ 0.99; exact ≤ 300 ms per
  * query at 1.3 M × 768.
@@ -30,7 +31,7 @@ import { clusteredVectors } from './search.js';
 import { ExactIndex, HnswIndex, releaseExactSessions, type VectorIndex } from '../src/workbench/search/index.js';
 import { IndexRows } from '../src/workbench/search/rows.js';
 import { IndexSearcher } from '../src/workbench/search/query.js';
-import type { SavedIndex } from '../src/workbench/search/saved.js';
+import type { SavedIndex, SavedIndexModel } from '../src/workbench/search/saved.js';
 import { buildTinyVit } from '../src/workbench/models/builtin/graphs.js';
 import { loadOnnxExtractor } from '../src/workbench/models/onnx/extractor.js';
 import type { Extractor, ModelCard } from '../src/workbench/models/types.js';
@@ -53,27 +54,30 @@ export interface LatencyBenchOptions {
   seed?: number;
   /** Skip the with-embedding measurement. */
   noEmbed?: boolean;
+  /** Further ef values measured on the same HNSW graph (saved once, reopened with each ef), search only. */
+  efSweep?: number[];
   log?: (line: string) => void;
 }
 
-const GEN = { clusters: 1000, latent: 32, spread: 0.5, noise: 0.15 };
+/** The synthetic vectors' generator settings (bench/serve.ts draws its queries with them too). */
+export const GEN = { clusters: 1000, latent: 32, spread: 0.5, noise: 0.15 };
 const BLOCK = 16384;
 
 /** Seeded clustered unit vectors in blocks (one block in memory at a time). */
-function* vectorBlocks(n: number, dim: number, seed: number): Generator<Float32Array> {
+export function* vectorBlocks(n: number, dim: number, seed: number): Generator<Float32Array> {
   for (let s = 0, b = 0; s < n; s += BLOCK, b++)
     yield clusteredVectors(Math.min(BLOCK, n - s), dim, { ...GEN, seed: seed * 100_003 + b, centresSeed: seed + 1 });
 }
 
-const median = (v: number[]) => {
+export const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const quantile = (v: number[], p: number) =>
+export const quantile = (v: number[], p: number) =>
   [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(p * v.length))];
 const f2 = (v: number) => v.toFixed(2);
 const f1 = (v: number) => v.toFixed(1);
-const load = () =>
+export const load = () =>
   loadavg()
     .map((x) => x.toFixed(2))
     .join(' / ');
@@ -89,9 +93,18 @@ async function timeQueries(index: VectorIndex, q: Float32Array, dim: number, fro
   return ms;
 }
 
-/** A saved index in memory over synthetic rows (labels: cluster-free, 'synthetic'). */
-function savedOf(index: VectorIndex, extractor: Extractor): SavedIndex {
-  const rows = IndexRows.build(index.size, (p) => ({ path: `synthetic/${p}.png`, class: 'synthetic', modality: 'XR' }));
+/** A saved index in memory over synthetic rows (`row` labels row p; default: cluster-free, 'synthetic'). */
+export function savedOf(
+  index: VectorIndex,
+  extractor: Extractor,
+  kind: SavedIndexModel['kind'] = 'onnx',
+  row: Parameters<typeof IndexRows.build>[1] = (p) => ({
+    path: `synthetic/${p}.png`,
+    class: 'synthetic',
+    modality: 'XR',
+  }),
+): SavedIndex {
+  const rows = IndexRows.build(index.size, row);
   return {
     index,
     rows,
@@ -109,7 +122,7 @@ function savedOf(index: VectorIndex, extractor: Extractor): SavedIndex {
         id: extractor.id,
         fingerprint: extractor.fingerprint,
         cardHash: null,
-        kind: 'onnx',
+        kind,
         preprocess: null,
         dim: extractor.dim,
       },
@@ -227,6 +240,33 @@ async function measure(engines: Engine[], q: Float32Array, o: Required<LatencyBe
   }
 }
 
+/**
+ * The same HNSW graph at other ef values: saved once, reopened (memory-mapped) with each ef, and
+ * measured search-only in interleaved rounds against exact search, with recall@10 against it.
+ */
+async function sweepEf(engines: Engine[], q: Float32Array, o: Required<LatencyBenchOptions>, file: string) {
+  if (o.efSweep.length === 0) return [];
+  const [exact, hnsw] = engines;
+  await (hnsw.index as HnswIndex).save(file);
+  const rows: string[] = [];
+  for (const ef of o.efSweep) {
+    o.log(`  ef ${ef}: measuring…`);
+    const swept: Engine = {
+      name: `HNSW, same graph, ef ${ef}`,
+      index: await HnswIndex.load(file, { view: true, expansionSearch: ef, threads: o.threads }),
+      build: 0,
+      rounds: [],
+      embedRounds: [],
+    };
+    const anchor: Engine = { ...exact, rounds: [], embedRounds: [] };
+    await measure([anchor, swept], q, o, null);
+    const n = exact.index.size;
+    rows.push(...rowsOf(n, [anchor, swept]).slice(1));
+    await swept.index.close();
+  }
+  return rows;
+}
+
 interface EmbedKit {
   ex: Extractor;
   pngs: Buffer[];
@@ -265,6 +305,7 @@ export async function run(opts: LatencyBenchOptions = {}): Promise<string> {
     expansionSearch: opts.expansionSearch ?? 128,
     seed: opts.seed ?? 0,
     noEmbed: opts.noEmbed ?? false,
+    efSweep: opts.efSweep ?? [],
     log: opts.log ?? ((s: string) => process.stderr.write(s + '\n')),
   };
   const tmp = mkdtempSync(join(tmpdir(), 'cbir-bench-latency-'));
@@ -288,6 +329,7 @@ export async function run(opts: LatencyBenchOptions = {}): Promise<string> {
       o.log(`  built in ${f1(engines[0].build)} s / ${f1(engines[1].build)} s; measuring…`);
       await measure(engines, q, o, emb);
       out.push(...rowsOf(n, engines));
+      for (const row of await sweepEf(engines, q, o, join(tmp, `hnsw-${n}.usearch`))) out.push(row);
       for (const e of engines) await e.index.close();
     }
   } finally {
@@ -313,6 +355,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       'expansion-add': { type: 'string' },
       ef: { type: 'string' },
       'no-embed': { type: 'boolean' },
+      'ef-sweep': { type: 'string' },
     },
   });
   const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
@@ -328,6 +371,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     expansionAdd: num(values['expansion-add']),
     expansionSearch: num(values.ef),
     noEmbed: values['no-embed'],
+    efSweep: values['ef-sweep']?.split(',').map(Number),
   });
   process.stdout.write(md + '\n');
 }

@@ -15,19 +15,16 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { clusteredVectors } from './search.js';
+import { GEN, load, median, quantile, savedOf, vectorBlocks } from './latency.js';
 import { HnswIndex } from '../src/workbench/search/index.js';
-import { IndexRows } from '../src/workbench/search/rows.js';
 import { IndexSearcher } from '../src/workbench/search/query.js';
-import type { SavedIndex } from '../src/workbench/search/saved.js';
 import type { Extractor } from '../src/workbench/models/types.js';
 import { startServer } from '../src/web/index.js';
 
-const GEN = { clusters: 1000, latent: 32, spread: 0.5, noise: 0.15 };
-const BLOCK = 16384;
 const TARGET_QPS = 50;
 
 interface Options {
@@ -47,26 +44,11 @@ interface ClientRound {
   latencies: number[];
 }
 
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const quantile = (v: number[], p: number) =>
-  [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(p * v.length))];
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' / ');
 const range = (v: number[], d = 0) => `${Math.min(...v).toFixed(d)}–${Math.max(...v).toFixed(d)}`;
 
 /** Query vectors, seeded (the client and the anchor draw the same ones). */
 function queryVectors(o: Options): Float32Array {
   return clusteredVectors(o.queries, o.dim, { ...GEN, seed: o.seed + 777, centresSeed: o.seed + 1 });
-}
-
-function* vectorBlocks(n: number, dim: number, seed: number): Generator<Float32Array> {
-  for (let s = 0, b = 0; s < n; s += BLOCK, b++)
-    yield clusteredVectors(Math.min(BLOCK, n - s), dim, { ...GEN, seed: seed * 100_003 + b, centresSeed: seed + 1 });
 }
 
 /** A searcher over an in-memory HNSW index of synthetic rows; its model is never called (vectors only). */
@@ -75,11 +57,6 @@ async function syntheticSearcher(o: Options): Promise<{ searcher: IndexSearcher;
   const index = await HnswIndex.fromRowBlocks(o.dim, o.size, vectorBlocks(o.size, o.dim, o.seed), { threads: 2 });
   const build = (performance.now() - t0) / 1000;
   const modality = ['CT', 'MR', 'XR', 'US'];
-  const rows = IndexRows.build(o.size, (p) => ({
-    path: `synthetic/${p}.png`,
-    class: `c${p % 40}`,
-    modality: modality[p % 4],
-  }));
   const extractor: Extractor = {
     id: 'bench-synthetic',
     dim: o.dim,
@@ -87,34 +64,11 @@ async function syntheticSearcher(o: Options): Promise<{ searcher: IndexSearcher;
     embed: () => Promise.reject(new Error('the load test searches by vector only')),
     close: async () => {},
   };
-  const saved: SavedIndex = {
-    index,
-    rows,
-    dir: null,
-    imagesRoot: null,
-    info: {
-      format: 'radcbir-index',
-      version: 1,
-      kind: 'hnsw',
-      size: o.size,
-      dim: o.dim,
-      metric: 'ip',
-      params: { ...index.params },
-      model: {
-        id: extractor.id,
-        fingerprint: extractor.fingerprint,
-        cardHash: null,
-        kind: 'unknown',
-        preprocess: null,
-        dim: o.dim,
-      },
-      images: { root: null, absoluteRoot: null },
-      manifest: null,
-      source: { kind: 'embeddings', dir: '', absoluteDir: '', contentHash: '', manifestHash: '' },
-      files: { vectors: 'vectors.index', rows: 'rows.csv' },
-      created: new Date().toISOString(),
-    },
-  };
+  const saved = savedOf(index, extractor, 'unknown', (p) => ({
+    path: `synthetic/${p}.png`,
+    class: `c${p % 40}`,
+    modality: modality[p % 4],
+  }));
   return { searcher: new IndexSearcher(saved, extractor), build };
 }
 

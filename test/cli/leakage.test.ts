@@ -6,25 +6,9 @@ import sharp from 'sharp';
 import { Rng } from '../../src/workbench/util/rng.js';
 import { parseCsv } from '../../src/workbench/util/csv.js';
 import { tempDir } from '../helpers/datasets.js';
-import { main } from '../../src/cli/main.js';
+import { cbir } from '../helpers/cli.js';
 
 let tmp: { dir: string; cleanup: () => void };
-
-async function cbir(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 /**
  * A hand-written manifest in <tmp>/man whose images live in <tmp>/img/base: 10 train, 2 val and 3

@@ -1,32 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import sharp from 'sharp';
 import { prepareDataset } from '../../src/workbench/data/prepare.js';
 import { readImageBytes } from '../../src/workbench/data/content.js';
 import { parseSourceSpec } from '../../src/workbench/data/sources.js';
 import { readManifest } from '../../src/workbench/data/manifest.js';
 import { CbirError } from '../../src/workbench/errors.js';
 import { parseCsv } from '../../src/workbench/util/csv.js';
-import { Rng } from '../../src/workbench/util/rng.js';
 import { tempDir } from '../helpers/datasets.js';
+import { writeRandomPng } from '../helpers/png.js';
 
 const isRoot = process.getuid?.() === 0;
 let seed = 900;
-async function png(file: string): Promise<void> {
-  const rng = new Rng(seed++);
-  const px = Buffer.alloc(64);
-  for (let i = 0; i < 64; i++) px[i] = rng.int(256);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    await sharp(px, { raw: { width: 8, height: 8, channels: 1 } })
-      .png()
-      .toBuffer(),
-  );
-}
+const png = (file: string) => writeRandomPng(file, seed++);
 function rows(out: string): string[][] {
   return [...parseCsv(readFileSync(join(out, 'report.csv'), 'utf8'))].slice(1).map((r) => r.cells);
 }

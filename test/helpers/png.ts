@@ -1,4 +1,8 @@
 import { deflateSync } from 'node:zlib';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import sharp from 'sharp';
+import { Rng } from '../../src/workbench/util/rng.js';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -63,4 +67,18 @@ export function encodePngRaw(opts: {
   if (colorType === 3) parts.push(chunk('PLTE', opts.palette ?? new Uint8Array(768)));
   parts.push(chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0)));
   return Buffer.concat(parts);
+}
+
+/** Write an 8×8 gray PNG (sharp) of pixels drawn from Rng(seed), making its folder: distinct seeds, no accidental duplicates. */
+export async function writeRandomPng(file: string, seed: number): Promise<void> {
+  const rng = new Rng(seed);
+  const px = Buffer.alloc(64);
+  for (let i = 0; i < px.length; i++) px[i] = rng.int(256);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    await sharp(px, { raw: { width: 8, height: 8, channels: 1 } })
+      .png()
+      .toBuffer(),
+  );
 }

@@ -2,38 +2,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  CbirError,
-  generatePhantom,
-  openReport,
-  runReport,
-  saveReport,
-  type ReportData,
-  type ReportRun,
-} from '../../src/workbench/index.js';
+import { CbirError, openReport, runReport, type ReportData, type ReportRun } from '../../src/workbench/index.js';
 import { renderSummary } from '../../src/workbench/report/summary.js';
-import { tempDir } from '../helpers/datasets.js';
+import { phantomReport, type PhantomReport } from '../helpers/report.js';
 
-let tmp: { dir: string; cleanup: () => void };
+let tmp: PhantomReport['tmp'];
 let run: ReportRun;
 let saved: ReportData;
 let out: string;
 
 before(async () => {
-  tmp = tempDir();
-  const data = join(tmp.dir, 'data');
-  await generatePhantom({ out: data, seed: 5, scale: 0.15, size: 32 });
-  out = join(tmp.dir, 'report');
-  run = await runReport({
-    data,
-    models: ['hog4x4x9'],
-    workDir: join(out, 'work'),
-    replicates: 0,
-    probe: 'both',
-    indexSize: false,
-    workers: 0,
-  });
-  saved = await saveReport(run, out, { figures: false });
+  ({ tmp, run, saved, out } = await phantomReport(
+    { seed: 5, scale: 0.15 },
+    { models: ['hog4x4x9'], replicates: 0, probe: 'both', indexSize: false },
+  ));
 });
 after(() => tmp?.cleanup());
 

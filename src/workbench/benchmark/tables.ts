@@ -13,6 +13,7 @@ import {
 } from '../metrics/index.js';
 import type { Table } from '../tables/write.js';
 import type { ModelEvaluation } from './evaluate.js';
+import type { ReportProbe } from '../report/types.js';
 import { BOOTSTRAP_SEED, STUDY_NS } from '../study.js';
 import { holmAdjust } from '../metrics/stats.js';
 
@@ -167,15 +168,7 @@ export function probeTable(e: ModelEvaluation): Table | null {
 }
 
 /** The typed probe lines of a report model: method, protocol, flags, what was chosen. */
-export function probeSummaries(e: ModelEvaluation): {
-  method: string;
-  protocol: 'logistic' | 'study';
-  flags: string[];
-  accuracy: number;
-  setting: string;
-  steps: number;
-  maxSteps: number;
-}[] {
+export function probeSummaries(e: ModelEvaluation): ReportProbe[] {
   return (e.probes ?? []).map((p) => ({
     method: probeMethod(p.protocol),
     protocol: p.protocol,

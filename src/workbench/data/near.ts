@@ -81,21 +81,25 @@ export function nearDuplicateStage(
     conflictLines: [],
     stats: { threshold, groups: 0, dropped: 0, conflictGroups: 0, conflictDropped: 0, pairs: pairs.count, seconds },
   };
+  const ctx: NearGroupContext = { out, records, given, thumbs };
   for (const g of res.groups) {
-    if (g.conflict) reportNearConflict(out, records, given, thumbs, g);
-    else reportNearGroup(out, records, given, thumbs, g);
+    if (g.conflict) reportNearConflict(ctx, g);
+    else reportNearGroup(ctx, g);
   }
   return out;
 }
 
+/** What the group reports read (records, their given splits, packed thumbnails) and write (out). */
+interface NearGroupContext {
+  out: NearOutcome;
+  records: readonly NearRecord[];
+  given: readonly (Split | undefined)[];
+  thumbs: Uint8Array;
+}
+
 /** Rows and the report.md line of a near-duplicate group whose copies carry different classes (all dropped). */
-function reportNearConflict(
-  out: NearOutcome,
-  records: readonly NearRecord[],
-  given: readonly (Split | undefined)[],
-  thumbs: Uint8Array,
-  g: DuplicateGroup,
-): void {
+function reportNearConflict(ctx: NearGroupContext, g: DuplicateGroup): void {
+  const { out, records, given, thumbs } = ctx;
   const first = g.members[0];
   out.conflictLines.push(
     `- ${g.members.map((k) => `${where(records[k], given[k])} as ${records[k].className}`).join('; ')} — near-identical thumbnails; all ${g.members.length} copies dropped`,
@@ -118,13 +122,8 @@ function reportNearConflict(
 }
 
 /** Rows and the report.md line of a near-duplicate group (the first member kept, the rest dropped). */
-function reportNearGroup(
-  out: NearOutcome,
-  records: readonly NearRecord[],
-  given: readonly (Split | undefined)[],
-  thumbs: Uint8Array,
-  g: DuplicateGroup,
-): void {
+function reportNearGroup(ctx: NearGroupContext, g: DuplicateGroup): void {
+  const { out, records, given, thumbs } = ctx;
   const kept = g.members[0];
   const rest = g.members.slice(1);
   const kr = records[kept];

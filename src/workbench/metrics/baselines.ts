@@ -4,7 +4,7 @@
  */
 import { type AbsentClasses, type ClassificationSummary, classificationSummary } from './classification.js';
 import { checkCodes, checkCounts, checkLength, checkPositiveInt, metricsError, type Codes } from './check.js';
-import type { PrecisionDefinition } from './precision.js';
+import type { PrecisionAtN, PrecisionDefinition } from './precision.js';
 
 export interface ChancePrecisionOptions {
   /** The N values (default 1..10). */
@@ -16,20 +16,8 @@ export interface ChancePrecisionOptions {
   source?: string;
 }
 
-/** Expected P@N of a random ranking, per query and aggregated as precisionAtN aggregates. */
-export interface ChancePrecision {
-  ns: Int32Array;
-  definition: PrecisionDefinition;
-  nQueries: number;
-  /** Classes that have at least one query. */
-  nClasses: number;
-  /** Q × |ns| row-major, like PrecisionAtN.perQuery. */
-  perQuery: Float32Array;
-  /** Mean over queries, per N. */
-  micro: Float64Array;
-  /** Mean over classes (that have queries) of the class mean, per N. */
-  macro: Float64Array;
-}
+/** Expected P@N of a random ranking, per query and aggregated as precisionAtN aggregates (without the stds). */
+export type ChancePrecision = Omit<PrecisionAtN, 'microStd' | 'macroStd'>;
 
 /**
  * E[P@N] when the neighbours of a query are a uniformly random ordering of the index. For a query

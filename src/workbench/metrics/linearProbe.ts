@@ -8,15 +8,20 @@
 import { Rng } from '../util/rng.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { type AbsentClasses, type ClassificationSummary, classificationSummary } from './classification.js';
-import { checkCodes, checkFinite, checkLength, checkPositiveInt, metricsError, type Codes } from './check.js';
+import { checkLength, checkPositiveInt, metricsError, type Codes } from './check.js';
 import { STUDY_PROBE } from '../study.js';
-import { distinctArgmax } from './logisticProbe.js';
+import {
+  argmaxRow,
+  checkProbeSplit,
+  distinctArgmax,
+  linearLogits,
+  rowCount,
+  softmaxInPlace,
+  splitAccuracy,
+  type ProbeSplit,
+} from './probeData.js';
 
-/** Embeddings (row-major N×D) and their class codes. */
-export interface ProbeSplit {
-  x: Float32Array;
-  labels: Codes;
-}
+export type { ProbeSplit } from './probeData.js';
 
 export interface AdamWOptions {
   /** Default 1e-3. */
@@ -109,41 +114,8 @@ export class LinearClassifier {
   /** z[i, c] = b_c + Σ_d W[c, d] x[row_i, d] for the listed rows (blocked by 4 classes). */
   private forward(x: Float32Array, rows: Int32Array | null, count: number, out: Float64Array): void {
     const D = this.dim,
-      C = this.nClasses,
-      W = this.weight,
-      b = this.bias;
-    for (let i = 0; i < count; i++) {
-      const xo = (rows ? rows[i] : i) * D;
-      const zo = i * C;
-      let c = 0;
-      for (; c + 3 < C; c += 4) {
-        const w0 = c * D,
-          w1 = w0 + D,
-          w2 = w1 + D,
-          w3 = w2 + D;
-        let s0 = b[c],
-          s1 = b[c + 1],
-          s2 = b[c + 2],
-          s3 = b[c + 3];
-        for (let d = 0; d < D; d++) {
-          const xv = x[xo + d];
-          s0 += xv * W[w0 + d];
-          s1 += xv * W[w1 + d];
-          s2 += xv * W[w2 + d];
-          s3 += xv * W[w3 + d];
-        }
-        out[zo + c] = s0;
-        out[zo + c + 1] = s1;
-        out[zo + c + 2] = s2;
-        out[zo + c + 3] = s3;
-      }
-      for (; c < C; c++) {
-        const w0 = c * D;
-        let s = b[c];
-        for (let d = 0; d < D; d++) s += x[xo + d] * W[w0 + d];
-        out[zo + c] = s;
-      }
-    }
+      C = this.nClasses;
+    for (let i = 0; i < count; i++) linearLogits(x, (rows ? rows[i] : i) * D, this.weight, this.bias, D, C, out, i * C);
   }
 
   private buffer(count: number): Float64Array {
@@ -170,19 +142,11 @@ export class LinearClassifier {
     for (let i = 0; i < B; i++) {
       const zo = i * C,
         y = labels[rows[i]];
-      let m = -Infinity;
-      for (let c = 0; c < C; c++) if (z[zo + c] > m) m = z[zo + c];
       const zy = z[zo + y];
-      let s = 0;
-      for (let c = 0; c < C; c++) {
-        const e = Math.exp(z[zo + c] - m);
-        z[zo + c] = e;
-        s += e;
-      }
-      loss += Math.log(s) + m - zy;
+      loss += softmaxInPlace(z, C, zo) - zy;
       const xo = rows[i] * D;
       for (let c = 0; c < C; c++) {
-        const g = (z[zo + c] / s - (c === y ? 1 : 0)) / B;
+        const g = (z[zo + c] - (c === y ? 1 : 0)) / B;
         gB[c] += g;
         const go = c * D;
         for (let d = 0; d < D; d++) gW[go + d] += g * x[xo + d];
@@ -220,11 +184,7 @@ export class LinearClassifier {
     for (let s = 0; s < N; s += block) {
       const n = Math.min(block, N - s);
       this.forward(x.subarray(s * this.dim), null, n, z);
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let c = 1; c < C; c++) if (z[i * C + c] > z[i * C + best]) best = c;
-        out[s + i] = best;
-      }
+      for (let i = 0; i < n; i++) out[s + i] = argmaxRow(z, i * C, C);
     }
     return out;
   }
@@ -239,27 +199,14 @@ export class LinearClassifier {
     for (let s = 0; s < N; s += block) {
       const n = Math.min(block, N - s);
       this.forward(x.subarray(s * this.dim), null, n, z);
-      for (let i = 0; i < n; i++) {
-        let m = -Infinity;
-        for (let c = 0; c < C; c++) if (z[i * C + c] > m) m = z[i * C + c];
-        let sum = 0;
-        for (let c = 0; c < C; c++) sum += Math.exp(z[i * C + c] - m);
-        for (let c = 0; c < C; c++) out[(s + i) * C + c] = Math.exp(z[i * C + c] - m) / sum;
-      }
+      for (let i = 0; i < n; i++) softmaxInPlace(z, C, i * C);
+      out.set(z.subarray(0, n * C), s * C);
     }
     return out;
   }
 
   private rowsIn(x: Float32Array): number {
-    const N = x.length / this.dim;
-    if (!Number.isInteger(N)) {
-      metricsError(
-        `embeddings hold ${x.length} values, not a multiple of dim ${this.dim}`,
-        'metrics/length-mismatch',
-        'pass row-major N×D embeddings',
-      );
-    }
-    return N;
+    return rowCount(x, this.dim, 'embeddings');
   }
 
   /** Copy of the weights and biases as float32 (torch's storage type). */
@@ -307,15 +254,6 @@ export interface LinearProbeResult {
   bias: Float32Array;
 }
 
-function checkSplit(name: string, s: ProbeSplit, dim: number, C: number, source?: string): number {
-  const N = s.labels.length;
-  checkPositiveInt(`number of ${name} rows`, N, source);
-  checkLength(`${name} embeddings`, s.x, N * dim, `${N} rows × ${dim} dims`, source);
-  checkCodes(`${name} labels`, s.labels, C, source);
-  checkFinite(`${name} embeddings`, s.x, source);
-  return N;
-}
-
 /** One epoch of AdamW steps over `order` in batches; returns the mean batch loss and the val accuracy after it. */
 function runEpoch(
   model: LinearClassifier,
@@ -331,10 +269,7 @@ function runEpoch(
     lossSum += model.step(train.x, train.labels, order.subarray(s, Math.min(N, s + batchSize)));
     nBatches++;
   }
-  const pred = model.predict(val.x);
-  let hit = 0;
-  for (let i = 0; i < pred.length; i++) if (pred[i] === val.labels[i]) hit++;
-  return [lossSum / nBatches, hit / pred.length];
+  return [lossSum / nBatches, splitAccuracy(model.predict(val.x), val.labels)];
 }
 
 /**
@@ -364,9 +299,9 @@ export function linearProbe(
   checkPositiveInt('epochs', epochs, source);
   checkPositiveInt('batchSize', batchSize, source);
   checkPositiveInt('patience', patience, source);
-  const N = checkSplit('train', train, dim, nClasses, source);
-  checkSplit('validation', val, dim, nClasses, source);
-  checkSplit('test', test, dim, nClasses, source);
+  const N = checkProbeSplit('train', train, dim, nClasses, source);
+  checkProbeSplit('validation', val, dim, nClasses, source);
+  checkProbeSplit('test', test, dim, nClasses, source);
 
   const rng = new Rng(seed);
   const model = new LinearClassifier(dim, nClasses, rng, options);

@@ -12,13 +12,21 @@
  */
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { type AbsentClasses, type ClassificationSummary, classificationSummary } from './classification.js';
-import { checkCodes, checkFinite, checkLength, checkPositiveInt, metricsError, type Codes } from './check.js';
+import { checkCodes, checkLength, checkPositiveInt, metricsError, type Codes } from './check.js';
 import { lbfgs, type LbfgsOptions, type LbfgsStatus } from './lbfgs.js';
-import type { ProbeSplit } from './linearProbe.js';
 import { LOGISTIC_PROBE } from '../study.js';
+import {
+  argmaxRow,
+  checkProbeSplit,
+  distinctArgmax,
+  linearLogits,
+  rowCount,
+  softmaxInPlace,
+  type Features,
+  type ProbeSplit,
+} from './probeData.js';
 
-/** Row-major N×D features, float32 (embeddings) or float64. */
-export type Features = Float32Array | Float64Array;
+export { distinctArgmax, type Features } from './probeData.js';
 
 /** Per-dimension mean and scale of the train split (StandardScaler: population std, 1 where it is 0). */
 export interface Standardizer {
@@ -92,59 +100,6 @@ export interface LogisticFit {
   converged: boolean;
 }
 
-/** z_c = b_c + Σ_d W[c, d] x_d for one row at offset xo (4 classes at a time). */
-function logits(
-  x: Features,
-  xo: number,
-  W: Float64Array,
-  b: Float64Array,
-  D: number,
-  C: number,
-  z: Float64Array,
-): void {
-  let c = 0;
-  for (; c + 3 < C; c += 4) {
-    const w0 = c * D,
-      w1 = w0 + D,
-      w2 = w1 + D,
-      w3 = w2 + D;
-    let s0 = b[c],
-      s1 = b[c + 1],
-      s2 = b[c + 2],
-      s3 = b[c + 3];
-    for (let d = 0; d < D; d++) {
-      const v = x[xo + d];
-      s0 += v * W[w0 + d];
-      s1 += v * W[w1 + d];
-      s2 += v * W[w2 + d];
-      s3 += v * W[w3 + d];
-    }
-    z[c] = s0;
-    z[c + 1] = s1;
-    z[c + 2] = s2;
-    z[c + 3] = s3;
-  }
-  for (; c < C; c++) {
-    const w0 = c * D;
-    let s = b[c];
-    for (let d = 0; d < D; d++) s += x[xo + d] * W[w0 + d];
-    z[c] = s;
-  }
-}
-
-/** In place: z ← softmax(z); returns logsumexp(z). */
-function softmaxInPlace(z: Float64Array, C: number): number {
-  let m = -Infinity;
-  for (let c = 0; c < C; c++) if (z[c] > m) m = z[c];
-  let s = 0;
-  for (let c = 0; c < C; c++) {
-    z[c] = Math.exp(z[c] - m);
-    s += z[c];
-  }
-  for (let c = 0; c < C; c++) z[c] /= s;
-  return m + Math.log(s);
-}
-
 /** gW[c, :] += g_c · x_row and gB[c] += g_c for every class (4 classes per pass over the row). */
 function addOuter(gW: Float64Array, gB: Float64Array, g: Float64Array, x: Features, xo: number, D: number, C: number) {
   let c = 0;
@@ -194,7 +149,7 @@ function objective(x: Features, labels: Codes, D: number, C: number, invC: numbe
     for (let i = 0; i < N; i++) {
       const xo = i * D,
         y = labels[i];
-      logits(x, xo, W, b, D, C, z);
+      linearLogits(x, xo, W, b, D, C, z);
       const zy = z[y];
       loss += softmaxInPlace(z, C) - zy;
       z[y] -= 1;
@@ -260,18 +215,11 @@ export function fitLogisticRegression(
 /** Softmax probabilities of every row, row-major Float64Array(N×C) (sklearn's predict_proba). */
 export function logisticProbabilities(fit: Pick<LogisticFit, 'dim' | 'nClasses' | 'weight' | 'bias'>, x: Features) {
   const { dim: D, nClasses: C } = fit;
-  const N = x.length / D;
-  if (!Number.isInteger(N)) {
-    metricsError(
-      `features hold ${x.length} values, not a multiple of dim ${D}`,
-      'metrics/length-mismatch',
-      'pass row-major N×D features',
-    );
-  }
+  const N = rowCount(x, D, 'features');
   const out = new Float64Array(N * C);
   const z = new Float64Array(C);
   for (let i = 0; i < N; i++) {
-    logits(x, i * D, fit.weight, fit.bias, D, C, z);
+    linearLogits(x, i * D, fit.weight, fit.bias, D, C, z);
     softmaxInPlace(z, C);
     out.set(z, i * C);
   }
@@ -334,14 +282,6 @@ export interface LogisticProbeResult {
   scale: Float32Array;
 }
 
-function checkProbeSplit(name: string, s: ProbeSplit, dim: number, C: number, source?: string): void {
-  const N = s.labels.length;
-  checkPositiveInt(`number of ${name} rows`, N, source);
-  checkLength(`${name} embeddings`, s.x, N * dim, `${N} rows × ${dim} dims`, source);
-  checkCodes(`${name} labels`, s.labels, C, source);
-  checkFinite(`${name} embeddings`, s.x, source);
-}
-
 /** Accuracy and mean cross-entropy of a fit on a split. */
 function scoreSplit(fit: LogisticFit, x: Features, labels: Codes): { accuracy: number; loss: number } {
   const p = logisticProbabilities(fit, x);
@@ -349,9 +289,7 @@ function scoreSplit(fit: LogisticFit, x: Features, labels: Codes): { accuracy: n
   let hit = 0,
     loss = 0;
   for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let c = 1; c < C; c++) if (p[i * C + c] > p[i * C + best]) best = c;
-    if (best === labels[i]) hit++;
+    if (argmaxRow(p, i * C, C) === labels[i]) hit++;
     loss -= Math.log(Math.max(p[i * C + labels[i]], 1e-300));
   }
   return { accuracy: hit / labels.length, loss: loss / labels.length };
@@ -446,19 +384,4 @@ function concat(a: Float64Array, b: Float64Array): Float64Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-/** Number of distinct row argmaxes (ties → lowest class) of a row-major N×C score matrix. */
-export function distinctArgmax(scores: Features, nClasses: number): number {
-  const seen = new Uint8Array(nClasses);
-  let n = 0;
-  for (let i = 0; i < scores.length; i += nClasses) {
-    let best = 0;
-    for (let c = 1; c < nClasses; c++) if (scores[i + c] > scores[i + best]) best = c;
-    if (!seen[best]) {
-      seen[best] = 1;
-      n++;
-    }
-  }
-  return n;
 }
