@@ -57,6 +57,8 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   'embeddings/size': REEMBED,
   'embeddings/truncated': REEMBED,
   'embeddings/hash-mismatch': REEMBED,
+  'embeddings/too-large':
+    '`cbir index build` reads such a store in blocks; for `cbir eval` pass a --data with fewer rows, or score the neighbour lists of a knn.csv with --knn-csv',
   // `cbir embed merge`
   'merge/none':
     'pass the --out folders of all `cbir embed --shard i/n` runs: `cbir embed merge --out <dir> <shard dirs...>`',
@@ -82,6 +84,9 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   'prepare/bad-threshold':
     'e.g. --near-duplicates 2 (or off) and --similar 6 for `data prepare`, --threshold 2 for `data audit`',
   'knn/missing-embedding': 'embed every image of the split with `cbir embed`',
+  'knn/bad-study-csv': {
+    eval: 'pass --knn-csv the knn.csv of one experiment folder, and --data the manifest (splits) it was computed on',
+  },
   // reports and figures
   'report/bad-store':
     'pass --embeddings the --out folder of `cbir embed` or `cbir embeddings import-h5`, or a folder of <dataset>.h5 files',

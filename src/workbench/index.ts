@@ -135,7 +135,13 @@ export { tableHtml, type TableHtmlOptions } from './tables/html.js';
 export { readReportedTable } from './tables/reported.js';
 
 // the benchmark (compute) and the report (save, open)
-export { evaluateModel, manifestVectors, type ModelEvaluation } from './benchmark/evaluate.js';
+export {
+  evaluateModel,
+  evaluateKnnCsv,
+  manifestVectors,
+  type ModelEvaluation,
+  type KnnCsvEvaluateOptions,
+} from './benchmark/evaluate.js';
 export {
   runReport,
   autoIndexSize,

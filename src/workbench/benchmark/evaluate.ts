@@ -1,6 +1,18 @@
+import { basename, dirname, resolve } from 'node:path';
 import { CbirError } from '../errors.js';
-import type { Manifest } from '../data/manifest.js';
-import { knnTableCached, indexSizeAblation, type KnnTable, type IndexSizeResult } from '../knn/index.js';
+import { readManifest, type Manifest } from '../data/manifest.js';
+import { dataNotes } from '../data/audit.js';
+import {
+  knnTableCached,
+  indexSizeAblation,
+  readStudyKnnCsvSplits,
+  type KnnTable,
+  type IndexSizeResult,
+} from '../knn/index.js';
+import { studyTables } from './tables.js';
+import { buildReport } from '../report/build.js';
+import type { ReportProtocol, ReportStore } from '../report/types.js';
+import type { ReportRun } from './report.js';
 import type { IndexParams } from '../search/index.js';
 import {
   precisionAtN,
@@ -192,9 +204,14 @@ function checkInputs(o: EvaluateOptions): { train: Int32Array; val: Int32Array; 
       code: 'benchmark/row-mismatch',
     });
   }
+  return checkSplits(m, true);
+}
+
+/** The splits' rows, after checking that none is empty (val may be when `needVal` is false). */
+function checkSplits(m: Manifest, needVal: boolean): { train: Int32Array; val: Int32Array; test: Int32Array } {
   const rows = { train: m.indicesOf('train'), val: m.indicesOf('val'), test: m.indicesOf('test') };
   for (const [name, r] of Object.entries(rows)) {
-    if (r.length === 0) {
+    if (r.length === 0 && (needVal || name !== 'val')) {
       throw new CbirError(`the ${name} split is empty`, {
         file: m.dir,
         hint: 'the study needs train (index), val (model selection) and test (queries) images; prepare the dataset again with non-zero split ratios',
@@ -204,6 +221,9 @@ function checkInputs(o: EvaluateOptions): { train: Int32Array; val: Int32Array; 
   }
   return rows;
 }
+
+/** What scoring k-NN tables reads of the options. */
+type TableScoring = Pick<EvaluateOptions, 'manifest' | 'modelId' | 'definition' | 'replicates' | 'log'>;
 
 interface Retrieval {
   precision: PrecisionAtN;
@@ -222,7 +242,7 @@ interface Retrieval {
  * modality, dataset and modality × anatomical/pathological, and per-class P@1 (Fig. 5). Queries
  * of classes with no index image cannot be scored by the study's P@N (0/0): they are dropped.
  */
-function retrieval(o: EvaluateOptions, test: Int32Array, table: KnnTable, source: string): Retrieval {
+function retrieval(o: TableScoring, test: Int32Array, table: KnnTable, source: string): Retrieval {
   const m = o.manifest;
   const k = table.k;
   const indexClassCounts = m.classCounts('train');
@@ -367,19 +387,52 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
   log(
     `${o.modelId}: k-NN tables ${testKnn.cached ? 'from cache' : 'computed'} (${rows.test.length} test, ${rows.val.length} val queries, k = ${k})`,
   );
+  const scored = scoreTables(o, rows, testKnn, valKnn);
+  const req = resolveProbe(o.probe);
+  const probes = req ? probeStep(o, req, rows, scored.baselines.majority.accuracy) : [];
+  for (const p of probes) log(`${o.modelId}: ${probeLine(p)}`);
+  const isz = o.indexSize ? await indexSizeStep(o, o.indexSize, rows) : { result: null };
+  if (isz.skipped) log(`${o.modelId}: index-size ablation skipped: ${isz.skipped}`);
+  return {
+    ...scored,
+    probe: probes[0] ?? null,
+    probes,
+    indexSize: isz.result,
+    ...(isz.skipped ? { indexSizeSkipped: isz.skipped } : {}),
+  };
+}
+
+/**
+ * What the k-NN tables alone give: retrieval precision with its breakdowns, k-NN classification
+ * (k chosen on the val table; on the test table, flagged in the notes, when there is none) and
+ * the baselines.
+ */
+function scoreTables(
+  o: TableScoring,
+  rows: { train: Int32Array; test: Int32Array },
+  test: { table: KnnTable; dir: string },
+  val: { table: KnnTable; dir: string } | null,
+): Omit<ModelEvaluation, 'probe' | 'probes' | 'indexSize' | 'indexSizeSkipped'> {
+  const m = o.manifest;
+  const log = o.log ?? (() => {});
   const notes: string[] = [];
-  const r = retrieval(o, rows.test, testKnn.table, testKnn.dir);
+  const r = retrieval(o, rows.test, test.table, test.dir);
   if (r.skipped > 0) {
     notes.push(`${r.skipped} test queries skipped: their class has no train image`);
     log(`${o.modelId}: ${notes[notes.length - 1]}`);
   }
+  if (!val) {
+    notes.push('k-NN classification chose k on the test queries (no val neighbour lists): optimistic');
+    log(`${o.modelId}: ${notes[notes.length - 1]}`);
+  }
   // k-NN classification: k chosen on val by micro F1, reported on test.
+  const queries = (t: KnnTable) => ({ neighbors: t.ids, labels: codesOf(m.classIndex, t.queryRows) });
   const knn = knnClassification(
-    { neighbors: valKnn.table.ids, labels: codesOf(m.classIndex, valKnn.table.queryRows) },
-    { neighbors: testKnn.table.ids, labels: codesOf(m.classIndex, testKnn.table.queryRows) },
+    queries((val ?? test).table),
+    queries(test.table),
     m.classIndex,
     m.classCounts('train'),
-    { source: testKnn.dir },
+    { source: test.dir },
   );
   log(`${o.modelId}: k-NN classification k = ${knn.k}, accuracy ${knn.accuracy.toFixed(3)}`);
   // the majority-class baseline on the same test images as the k-NN classification and the probes
@@ -388,23 +441,91 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
     codesOf(m.classIndex, rows.test),
     m.classes.length,
   );
-  const req = resolveProbe(o.probe);
-  const probes = req ? probeStep(o, req, rows, majority.accuracy) : [];
-  for (const p of probes) log(`${o.modelId}: ${probeLine(p)}`);
-  const isz = o.indexSize ? await indexSizeStep(o, o.indexSize, rows) : { result: null };
-  if (isz.skipped) log(`${o.modelId}: index-size ablation skipped: ${isz.skipped}`);
   const { skipped: _s, chance, ...ret } = r;
   return {
     modelId: o.modelId,
-    table: testKnn.table,
+    table: test.table,
     ...ret,
     knn,
-    probe: probes[0] ?? null,
-    probes,
     baselines: { ...chance, majority },
-    indexSize: isz.result,
-    ...(isz.skipped ? { indexSizeSkipped: isz.skipped } : {}),
-    knnDirs: { test: testKnn.dir, val: valKnn.dir },
+    knnDirs: { test: test.dir, val: (val ?? test).dir },
     notes,
   };
+}
+
+/** Options of `evaluateKnnCsv`. */
+export interface KnnCsvEvaluateOptions {
+  /** Manifest folder (or CSV), or a Manifest already read: the dataset the knn.csv was computed on. */
+  data: string | Manifest;
+  /** The study's knn.csv (an experiment folder's): header `query,1,…,k`, test (and val) rows. */
+  file: string;
+  /** Model name in the tables; default the knn.csv's folder name (the study's experiment). */
+  modelId?: string;
+  definition?: PrecisionDefinition;
+  /** Bootstrap replicates for the P@N intervals; default 1000 (0 = no intervals). */
+  replicates?: number;
+  onProgress?: ProgressListener;
+  log?: (line: string) => void;
+}
+
+/**
+ * The study's tables from the study's own neighbour lists, without embedding or searching: the
+ * knn.csv's test rows give Table 3 (P@N micro/macro with intervals) and its breakdowns, its val
+ * rows (when present) choose k of the k-NN classification. The probe and the index-size ablation
+ * need vectors: they are not run. Returns the report, in memory, as `runReport` does.
+ */
+export async function evaluateKnnCsv(o: KnnCsvEvaluateOptions): Promise<ReportRun> {
+  const manifest = typeof o.data === 'string' ? await readManifest(o.data) : o.data;
+  const file = resolve(o.file);
+  const modelId = o.modelId ?? (basename(dirname(file)) || 'knn-csv');
+  const rows = checkSplits(manifest, false);
+  const [test, val] = await readStudyKnnCsvSplits(file, manifest, ['test', 'val'], {
+    optional: ['val'],
+    onProgress: withContext(o.onProgress, { step: 'knn', model: modelId }),
+  });
+  const log = o.log ?? (() => {});
+  log(
+    `${modelId}: neighbour lists from ${file} (${rows.test.length} test, ${val ? rows.val.length : 0} val queries, k = ${test!.k})`,
+  );
+  const scored = scoreTables(
+    { ...o, manifest, modelId },
+    rows,
+    { table: test!, dir: file },
+    val && { table: val, dir: file },
+  );
+  const e: ModelEvaluation = {
+    ...scored,
+    probe: null,
+    probes: [],
+    indexSize: null,
+    indexSizeSkipped: 'scored from a knn.csv: no vectors',
+  };
+  e.notes.push(
+    `scored from the neighbour lists of ${file}: no embeddings, so no linear probe and no index-size ablation`,
+  );
+  for (const n of dataNotes(manifest, null)) {
+    e.notes.push(n);
+    log(n);
+  }
+  const protocol: ReportProtocol = {
+    k: test!.k,
+    definition: o.definition ?? 'study',
+    replicates: o.replicates ?? STUDY_REPLICATES,
+    bootstrapSeed: BOOTSTRAP_SEED,
+    index: { kind: 'study-knn-csv', file },
+    probe: false,
+    indexSizeRule: 'off',
+    indexSize: false,
+  };
+  const store: ReportStore = {
+    dir: file,
+    source: 'store',
+    from: file,
+    contentHash: '',
+    dim: 0,
+    count: test!.queryRows.length,
+  };
+  const tables = studyTables([e], manifest);
+  const report = buildReport({ manifest, evaluations: [e], stores: [store], protocol, tables, work: dirname(file) });
+  return { report, evaluations: [e], manifest };
 }

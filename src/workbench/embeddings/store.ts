@@ -33,6 +33,35 @@ export const META_FILE = 'meta.json';
 export const PARTIAL_DIR = 'partial';
 export const STORE_FORMAT = 'radcbir-embeddings';
 
+/**
+ * The most values one Float32Array holds here (Node 20 / V8: 2^32 elements; its ArrayBuffer may
+ * exceed 4 GiB, but no Uint8Array or Buffer over more than 4 GiB can be made). 2^32 − 1 is kept.
+ */
+export const MAX_ARRAY_VALUES = 2 ** 32 - 1;
+/** The largest byte view one read goes through. */
+const MAX_VIEW_BYTES = 1 << 30;
+/** Rows per block when neither the caller nor CBIR_BLOCK_ROWS says otherwise. */
+export const DEFAULT_BLOCK_ROWS = 4096;
+
+/**
+ * Rows per block of every blocked path (store reads, readAll's reads, k-NN query blocks). The
+ * environment variable CBIR_BLOCK_ROWS, read here and nowhere else, overrides every block size
+ * (tests force tiny blocks with it); otherwise `preferred` (the caller's), else 4096.
+ */
+export function blockRows(preferred?: number): number {
+  const env = process.env.CBIR_BLOCK_ROWS;
+  const size = env !== undefined && env !== '' ? Number(env) : (preferred ?? DEFAULT_BLOCK_ROWS);
+  if (!Number.isInteger(size) || size <= 0) {
+    throw new CbirError(
+      env !== undefined && env !== ''
+        ? `CBIR_BLOCK_ROWS must be a positive integer, got "${env}"`
+        : `the block size must be a positive integer, got ${size}`,
+      { hint: 'unset CBIR_BLOCK_ROWS, or give a row count such as 4096', code: 'embeddings/bad-block-rows' },
+    );
+  }
+  return size;
+}
+
 /** Which contiguous slice of a manifest a shard store holds. */
 export interface ShardInfo {
   /** 0-based shard number. */
@@ -281,9 +310,12 @@ export interface EmbeddingStore {
   dim: number;
   /** Row ids (manifest filepaths), in row order. */
   ids: string[];
-  /** The whole matrix (count × dim) in one Float32Array; for moderate sizes (< 2^31 values). */
+  /**
+   * The whole matrix (count × dim) in one Float32Array, read through views of at most 1 GiB; up
+   * to MAX_ARRAY_VALUES values (a CbirError `embeddings/too-large` beyond: use `rows`).
+   */
   readAll(): Promise<Float32Array>;
-  /** Stream the matrix in blocks of up to `blockSize` rows; each block is a fresh array. */
+  /** Stream the matrix in blocks of up to `blockSize` rows (default `blockRows()`); each block is a fresh array. */
   rows(blockSize?: number): AsyncIterable<{ start: number; data: Float32Array }>;
 }
 
@@ -383,32 +415,15 @@ export async function openEmbeddings(dir: string): Promise<EmbeddingStore> {
     count,
     dim,
     ids,
-    async readAll() {
-      if (count * dim > 2 ** 31 - 1) {
-        throw new CbirError(`${count} × ${dim} values do not fit one array`, {
-          file: vpath,
-          hint: 'read the store in blocks with rows(blockSize)',
-          code: 'embeddings/too-large',
-        });
-      }
-      const out = new Float32Array(count * dim);
-      const fh = await open(vpath, 'r');
-      try {
-        await readFully(fh, new Uint8Array(out.buffer), 0);
-      } finally {
-        await fh.close();
-      }
-      return out;
-    },
-    rows(blockSize = 4096) {
-      if (!Number.isInteger(blockSize) || blockSize <= 0)
-        throw new Error(`rows(blockSize): blockSize must be a positive integer, got ${blockSize}`);
+    readAll: () => readWhole(vpath, count, dim),
+    rows(blockSize) {
+      const size = blockRows(blockSize);
       return {
         async *[Symbol.asyncIterator]() {
           const fh = await open(vpath, 'r');
           try {
-            for (let start = 0; start < count; start += blockSize) {
-              const n = Math.min(blockSize, count - start);
+            for (let start = 0; start < count; start += size) {
+              const n = Math.min(size, count - start);
               const data = new Float32Array(n * dim);
               await readFully(fh, new Uint8Array(data.buffer), start * dim * 4);
               yield { start, data };
@@ -420,6 +435,34 @@ export async function openEmbeddings(dir: string): Promise<EmbeddingStore> {
       };
     },
   };
+}
+
+/** vectors.f32 (count × dim) into one Float32Array, block by block through byte views of at most 1 GiB. */
+async function readWhole(vpath: string, count: number, dim: number): Promise<Float32Array> {
+  const values = count * dim;
+  if (values > MAX_ARRAY_VALUES) {
+    throw new CbirError(
+      `${count} rows × ${dim} = ${values} values do not fit one Float32Array (at most 2^32 − 1 = ${MAX_ARRAY_VALUES} values, ${Math.floor(MAX_ARRAY_VALUES / count)} dimensions at this row count)`,
+      {
+        file: vpath,
+        hint: 'this step holds every vector in one array: read the store in blocks instead (EmbeddingStore.rows(blockSize), as a saved index is built), or evaluate fewer rows',
+        code: 'embeddings/too-large',
+      },
+    );
+  }
+  const out = new Float32Array(values);
+  const rowBytes = dim * 4;
+  const step = Math.max(1, Math.min(blockRows(), Math.floor(MAX_VIEW_BYTES / rowBytes)));
+  const fh = await open(vpath, 'r');
+  try {
+    for (let start = 0; start < count; start += step) {
+      const n = Math.min(step, count - start);
+      await readFully(fh, new Uint8Array(out.buffer, start * rowBytes, n * rowBytes), start * rowBytes);
+    }
+  } finally {
+    await fh.close();
+  }
+  return out;
 }
 
 /**

@@ -30,4 +30,4 @@ export {
   type ExpansionOptions,
   type KReciprocalOptions,
 } from './rerank.js';
-export { readStudyKnnCsv, type StudyKnnCsvOptions } from './studyCsv.js';
+export { readStudyKnnCsv, readStudyKnnCsvSplits, type StudyKnnCsvOptions } from './studyCsv.js';

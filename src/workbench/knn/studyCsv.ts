@@ -8,7 +8,7 @@
  * file: `sims` holds NaN, which no retrieval metric reads.
  */
 import { CbirError } from '../errors.js';
-import { SPLITS, type Manifest, type Split } from '../data/manifest.js';
+import { SPLITS, SPLIT_CODE, type Manifest, type Split } from '../data/manifest.js';
 import { readCsvRecords } from '../util/csv.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import type { KnnTable } from './table.js';
@@ -36,52 +36,82 @@ function parseHeader(cells: string[], file: string): number {
   return k;
 }
 
-/** The study's knn.csv → a KnnTable over the manifest's rows (queries of `split`, index = train). */
-export async function readStudyKnnCsv(file: string, m: Manifest, opts: StudyKnnCsvOptions = {}): Promise<KnnTable> {
-  const split = opts.split ?? 'test';
+/** The neighbour lists of one query split, filled while the file streams. */
+class SplitRows {
+  readonly wanted: Int32Array;
+  readonly slot: Int32Array;
+  readonly seen: Uint8Array;
+  ids = new Int32Array(0);
+  found = 0;
+
+  constructor(
+    readonly split: Split,
+    m: Manifest,
+  ) {
+    this.wanted = m.indicesOf(split);
+    this.slot = new Int32Array(m.size).fill(-1);
+    this.wanted.forEach((r, q) => (this.slot[r] = q));
+    this.seen = new Uint8Array(this.wanted.length);
+  }
+}
+
+/**
+ * The study's knn.csv → KnnTables over the manifest's rows, in one pass: one per split asked
+ * (index = train). A split of `optional` with no row in the file gives null; a split with some
+ * but not all of its rows is refused, naming the first row missing.
+ */
+export async function readStudyKnnCsvSplits(
+  file: string,
+  m: Manifest,
+  splits: readonly Split[],
+  opts: { optional?: readonly Split[]; onProgress?: ProgressListener } = {},
+): Promise<(KnnTable | null)[]> {
   const rowOf = new Map<string, number>();
   m.filepaths.forEach((p, i) => rowOf.set(p, i));
   const indexRows = m.indicesOf('train');
   const isIndex = new Uint8Array(m.size);
   indexRows.forEach((r) => (isIndex[r] = 1));
-  const wanted = m.indicesOf(split);
-  const slot = new Int32Array(m.size).fill(-1);
-  wanted.forEach((r, q) => (slot[r] = q));
+  const parts = splits.map((s) => new SplitRows(s, m));
+  const bySplit = new Map<number, SplitRows>(parts.map((p) => [SPLIT_CODE[p.split], p]));
   let k = 0;
-  let ids = new Int32Array(0);
-  const seen = new Uint8Array(wanted.length);
-  const tracker = new ProgressTracker('knn.csv rows', wanted.length, opts.onProgress, 'queries');
+  const total = parts.reduce((a, p) => a + p.wanted.length, 0);
+  const tracker = new ProgressTracker('knn.csv rows', total, opts.onProgress, 'queries');
   for await (const { cells, line } of readCsvRecords(file)) {
     if (line === 1) {
       k = parseHeader(cells, file);
-      ids = new Int32Array(wanted.length * k).fill(-1);
+      for (const p of parts) p.ids = new Int32Array(p.wanted.length * k).fill(-1);
       continue;
     }
-    const q = queryOf(cells, line, file, rowOf, slot, seen, k);
-    if (q < 0) continue;
-    for (let j = 1; j <= k; j++) {
-      const p = cells[j];
-      if (p === '') continue; // fewer than k neighbours
-      const r = rowOf.get(p);
-      if (r === undefined || !isIndex[r]) {
-        fail(
-          `neighbour ${j} "${p}" is ${r === undefined ? 'not in the manifest' : `a ${SPLITS[m.split[r]]} row, not an index (train) row`}`,
-          file,
-          line,
-          'score the knn.csv with the manifest (splits) it was computed on',
-        );
-      }
-      ids[q * k + j - 1] = r;
-    }
+    const r = queryRow(cells, line, file, rowOf, k);
+    const part = bySplit.get(m.split[r]);
+    if (!part) continue;
+    const q = part.slot[r];
+    if (part.seen[q]) fail(`query "${cells[0]}" appears twice`, file, line, 'keep one row per query');
+    part.seen[q] = 1;
+    part.found++;
+    readNeighbours(cells, line, file, { m, rowOf, isIndex, k }, part.ids, q);
     tracker.add(1);
   }
   tracker.finish();
   if (k === 0) fail('the file is empty', file, undefined, "pass the study's knn.csv");
-  const missing = wanted.length - seen.reduce((a, b) => a + b, 0);
+  return parts.map((p) =>
+    p.found === 0 && opts.optional?.includes(p.split) ? null : tableOf(p, k, indexRows, m, file),
+  );
+}
+
+/** The study's knn.csv → a KnnTable over the manifest's rows (queries of `split`, index = train). */
+export async function readStudyKnnCsv(file: string, m: Manifest, opts: StudyKnnCsvOptions = {}): Promise<KnnTable> {
+  const [table] = await readStudyKnnCsvSplits(file, m, [opts.split ?? 'test'], { onProgress: opts.onProgress });
+  return table!;
+}
+
+/** The table of one split, after checking every one of its rows was in the file. */
+function tableOf(p: SplitRows, k: number, indexRows: Int32Array, m: Manifest, file: string): KnnTable {
+  const missing = p.wanted.length - p.found;
   if (missing > 0) {
-    const first = wanted[seen.indexOf(0)];
+    const first = p.wanted[p.seen.indexOf(0)];
     fail(
-      `${missing} of the manifest's ${wanted.length} ${split} rows have no row in the file (first: "${m.filepaths[first]}")`,
+      `${missing} of the manifest's ${p.wanted.length} ${p.split} rows have no row in the file (first: "${m.filepaths[first]}")`,
       file,
       undefined,
       'use the manifest the knn.csv was computed for, or drop those rows from it',
@@ -89,22 +119,22 @@ export async function readStudyKnnCsv(file: string, m: Manifest, opts: StudyKnnC
   }
   return {
     k,
-    queryRows: wanted,
+    queryRows: p.wanted,
     indexRows,
-    ids,
-    sims: new Float32Array(ids.length).fill(NaN),
+    ids: p.ids,
+    sims: new Float32Array(p.ids.length).fill(NaN),
     meta: {
       format: 'radcbir-knn',
       version: 1,
       key: '',
       embeddingsHash: '',
       manifestHash: m.hash,
-      split,
+      split: p.split,
       indexSplit: 'train',
       requestedK: k,
       k,
       dim: 0,
-      queries: wanted.length,
+      queries: p.wanted.length,
       indexSize: indexRows.length,
       index: { kind: 'study-knn-csv', file },
       buildSeconds: 0,
@@ -114,16 +144,8 @@ export async function readStudyKnnCsv(file: string, m: Manifest, opts: StudyKnnC
   };
 }
 
-/** Position of the row's query among the wanted queries, or −1 for another split's row. */
-function queryOf(
-  cells: string[],
-  line: number,
-  file: string,
-  rowOf: Map<string, number>,
-  slot: Int32Array,
-  seen: Uint8Array,
-  k: number,
-): number {
+/** The manifest row of a data row's query (the row must have k + 1 cells and name a manifest image). */
+function queryRow(cells: string[], line: number, file: string, rowOf: Map<string, number>, k: number): number {
   if (cells.length !== k + 1)
     fail(`${cells.length} cells, the header has ${k + 1}`, file, line, 'repair or re-export the file');
   const r = rowOf.get(cells[0]);
@@ -135,9 +157,30 @@ function queryOf(
       'score the knn.csv with the manifest it was computed on',
     );
   }
-  const q = slot[r];
-  if (q < 0) return -1;
-  if (seen[q]) fail(`query "${cells[0]}" appears twice`, file, line, 'keep one row per query');
-  seen[q] = 1;
-  return q;
+  return r;
+}
+
+/** Row q of `ids` from the row's neighbour cells; each must be an index (train) row of the manifest. */
+function readNeighbours(
+  cells: string[],
+  line: number,
+  file: string,
+  c: { m: Manifest; rowOf: Map<string, number>; isIndex: Uint8Array; k: number },
+  ids: Int32Array,
+  q: number,
+): void {
+  for (let j = 1; j <= c.k; j++) {
+    const p = cells[j];
+    if (p === '') continue; // fewer than k neighbours
+    const r = c.rowOf.get(p);
+    if (r === undefined || !c.isIndex[r]) {
+      fail(
+        `neighbour ${j} "${p}" is ${r === undefined ? 'not in the manifest' : `a ${SPLITS[c.m.split[r]]} row, not an index (train) row`}`,
+        file,
+        line,
+        'score the knn.csv with the manifest (splits) it was computed on',
+      );
+    }
+    ids[q * c.k + j - 1] = r;
+  }
 }

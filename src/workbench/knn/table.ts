@@ -18,6 +18,7 @@ import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { buildIndex, resolveHnswConfig, type IndexParams } from '../search/index.js';
 import { checkMatrix } from '../search/common.js';
 import { STUDY_K } from '../study.js';
+import { blockRows } from '../embeddings/store.js';
 
 /** A k-NN table in memory. Row q of `ids`/`sims` belongs to query `queryRows[q]`. */
 export interface KnnTable {
@@ -167,10 +168,11 @@ export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
   const sims = new Float32Array(nq * k);
   const t1 = performance.now();
   const tracker = new ProgressTracker(`knn search (${params.kind})`, nq, input.onProgress, 'queries');
-  const buf = new Float32Array(Math.min(QUERY_CHUNK, Math.max(1, nq)) * dim);
+  const chunk = blockRows(QUERY_CHUNK);
+  const buf = new Float32Array(Math.min(chunk, Math.max(1, nq)) * dim);
   try {
-    for (let q0 = 0; q0 < nq; q0 += QUERY_CHUNK) {
-      const b = Math.min(QUERY_CHUNK, nq - q0);
+    for (let q0 = 0; q0 < nq; q0 += chunk) {
+      const b = Math.min(chunk, nq - q0);
       const qv = buf.subarray(0, b * dim);
       for (let a = 0; a < b; a++)
         qv.set(embeddings.subarray(queryEmb[q0 + a] * dim, (queryEmb[q0 + a] + 1) * dim), a * dim);

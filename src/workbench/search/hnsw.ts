@@ -79,6 +79,72 @@ function newNative(dim: number, c: HnswConfig): UsearchIndex {
   });
 }
 
+/**
+ * Rows per native add call. Fixed, not a block-size setting: usearch re-creates its per-thread
+ * level generators whenever an add grows the capacity, so the graph depends on where the add
+ * calls split the rows; one fixed batch makes it independent of how the rows were read.
+ */
+export const ADD_BATCH = 8192;
+
+function checkDistinct(ids: Int32Array): void {
+  const seen = new Set<number>();
+  for (let i = 0; i < ids.length; i++) {
+    if (seen.has(ids[i]))
+      throw new CbirError(`id ${ids[i]} occurs twice`, {
+        hint: 'ids of an index must be distinct',
+        code: 'index/duplicate-id',
+      });
+    seen.add(ids[i]);
+  }
+}
+
+/** Collects rows into one batch of ADD_BATCH rows and adds each full batch to the native index. */
+class BatchAdder {
+  private readonly buf: Float32Array;
+  private readonly keys: BigUint64Array;
+  private readonly rows: Float64Array;
+  private fill = 0;
+  private done = 0;
+
+  constructor(
+    private readonly native: UsearchIndex,
+    private readonly dim: number,
+    private readonly threads: number,
+    private readonly total: number,
+    private readonly onRows?: (done: number, total: number) => void,
+  ) {
+    const b = Math.max(1, Math.min(ADD_BATCH, total));
+    this.buf = new Float32Array(b * dim);
+    this.keys = new BigUint64Array(b);
+    this.rows = new Float64Array(b);
+  }
+
+  /** Queue row `r` of `block` under `key`; `row` names it in errors. */
+  push(block: Float32Array, r: number, key: number, row: number): void {
+    const d = this.dim;
+    this.buf.set(block.subarray(r * d, r * d + d), this.fill * d);
+    this.keys[this.fill] = BigInt(key);
+    this.rows[this.fill++] = row;
+    if (this.fill === this.keys.length) this.flush();
+  }
+
+  private flush(): void {
+    const m = this.fill;
+    if (m === 0) return;
+    const part = this.buf.subarray(0, m * this.dim);
+    checkFinite('index vectors', part, this.dim, (i) => this.rows[i]);
+    this.native.add(m === this.keys.length ? this.keys : this.keys.subarray(0, m), part, this.threads);
+    this.done += m;
+    this.fill = 0;
+    this.onRows?.(this.done, this.total);
+  }
+
+  /** Add the last, partial batch. */
+  finish(): void {
+    this.flush();
+  }
+}
+
 /** HNSW index over unit vectors; build with `HnswIndex.build` or `buildIndex`. */
 export class HnswIndex implements VectorIndex {
   readonly kind = 'hnsw' as const;
@@ -102,45 +168,32 @@ export class HnswIndex implements VectorIndex {
     return this.native.size();
   }
 
-  /** Build from row-major vectors (n × dim), adding `chunk` rows per native call (multi-threaded). */
+  /**
+   * Build from row-major vectors (n × dim), adding ADD_BATCH rows per native call
+   * (multi-threaded); the only extra memory is one batch.
+   */
   static build(
     vectors: Float32Array,
     dim: number,
     params: Partial<HnswParams> = {},
     opts: BuildOptions = {},
-    chunk = 8192,
   ): HnswIndex {
     const n = checkMatrix('index vectors', vectors, dim);
     const { src, ids } = resolveRows(n, opts);
     const config = resolveHnswConfig(params);
-    const seen = new Set<number>();
-    for (let i = 0; i < ids.length; i++) {
-      if (seen.has(ids[i]))
-        throw new CbirError(`id ${ids[i]} occurs twice`, {
-          hint: 'ids of an index must be distinct',
-          code: 'index/duplicate-id',
-        });
-      seen.add(ids[i]);
-    }
+    checkDistinct(ids);
     const native = newNative(dim, config);
-    const total = src.length;
-    const buf = new Float32Array(Math.min(chunk, total) * dim);
-    for (let s = 0; s < total; s += chunk) {
-      const m = Math.min(chunk, total - s);
-      const part = buf.subarray(0, m * dim);
-      for (let j = 0; j < m; j++) part.set(vectors.subarray(src[s + j] * dim, (src[s + j] + 1) * dim), j * dim);
-      checkFinite('index vectors', part, dim, (r) => src[s + r]);
-      const keys = new BigUint64Array(m);
-      for (let j = 0; j < m; j++) keys[j] = BigInt(ids[s + j]);
-      native.add(keys, part, config.threads);
-      opts.onRows?.(s + m, total);
-    }
+    const adder = new BatchAdder(native, dim, config.threads, src.length, opts.onRows);
+    for (let j = 0; j < src.length; j++) adder.push(vectors, src[j], ids[j], src[j]);
+    adder.finish();
     return new HnswIndex(native, dim, config);
   }
 
   /**
-   * Build from row blocks streamed in id order (ids 0 … size−1), e.g. an embedding store read
-   * block by block; usearch holds the only copy of the vectors.
+   * Build from row blocks streamed in order (e.g. an embedding store read block by block, or the
+   * train rows picked from it); usearch holds the only copy of the vectors. The i-th streamed row
+   * gets key `ids[i]` (default i). The rows are added ADD_BATCH at a time whatever the blocks'
+   * sizes, so with one thread the graph is the one `build` makes from the same rows and keys.
    */
   static async fromRowBlocks(
     dim: number,
@@ -148,11 +201,19 @@ export class HnswIndex implements VectorIndex {
     blocks: AsyncIterable<Float32Array> | Iterable<Float32Array>,
     params: Partial<HnswParams> = {},
     onRows?: (done: number, total: number) => void,
+    ids?: Int32Array,
   ): Promise<HnswIndex> {
     checkPositiveInt('dimension', dim, 'pass the embedding dimension (e.g. 768)');
     checkPositiveInt('index size', size, 'pass at least one vector to index');
+    if (ids && ids.length !== size)
+      throw new CbirError(`${ids.length} ids for ${size} vectors`, {
+        hint: 'give exactly one id per streamed row',
+        code: 'index/bad-ids',
+      });
+    if (ids) checkDistinct(ids);
     const config = resolveHnswConfig(params);
     const native = newNative(dim, config);
+    const adder = new BatchAdder(native, dim, config.threads, size, onRows);
     let done = 0;
     for await (const block of blocks) {
       const m = checkMatrix('index vectors', block, dim);
@@ -161,18 +222,14 @@ export class HnswIndex implements VectorIndex {
           hint: 'pass the number of rows the blocks hold',
           code: 'index/bad-input',
         });
-      checkFinite('index vectors', block, dim, (r) => done + r);
-      const keys = new BigUint64Array(m);
-      for (let j = 0; j < m; j++) keys[j] = BigInt(done + j);
-      if (m > 0) native.add(keys, block, config.threads);
-      done += m;
-      onRows?.(done, size);
+      for (let j = 0; j < m; j++, done++) adder.push(block, j, ids ? ids[done] : done, done);
     }
     if (done !== size)
       throw new CbirError(`${done} vectors were given, ${size} announced`, {
         hint: 'pass the number of rows the blocks hold',
         code: 'index/bad-input',
       });
+    adder.finish();
     return new HnswIndex(native, dim, config);
   }
 
