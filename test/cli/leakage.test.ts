@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Rng } from '../../src/workbench/util/rng.js';
@@ -65,6 +65,16 @@ test('cbir report warns in summary.md when test queries have copies in the index
   // The same notes are in report.json (each model's notes), so every reader of the report sees them.
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
   assert.ok(report.models[0].notes.some((n: string) => /^Data check: 2 of 8 test queries/.test(n)));
+  // The excluded multi-label row is in report.json too, not only in summary.md, and the report's
+  // counts leave it out (15 images per class, plus the two leaked test rows).
+  assert.ok(
+    report.models[0].notes.some((n: string) =>
+      /^Data check: 1 manifest row\(s\) were excluded while reading: line 34 \(multi-label/.test(n),
+    ),
+    report.models[0].notes.join('\n'),
+  );
+  assert.equal(report.dataset.images, 32);
+  assert.equal(report.dataset.splits.test, 8);
   // Said on the console as well.
   assert.match(r.out + r.err, /Data check: 2 of 8 test queries have a copy/);
   // And the leak is real: those queries find themselves at rank 1.
@@ -79,6 +89,7 @@ test('cbir report refuses a model given twice before any work', async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.err, /model "tiny16" is given twice/);
   assert.match(r.err, /name each model once/);
+  assert.ok(!existsSync(out), 'nothing is written (no embedding started): --out stays absent');
 });
 
 test('cbir data audit: pairs by normalised path, bytes and cosine, tables per kind, CSV', async () => {

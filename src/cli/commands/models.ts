@@ -34,7 +34,8 @@ pull    download a study model's ONNX file from its card's onnx.url, --url, or a
         Offline: export it with models/export/export_onnx.py (see models/export/README.md).
 verify  check that the ONNX file is present, matches the card's (or the lock file's) sha256,
         loads in onnxruntime, has the card's input/output names and shapes, gives a finite
-        embedding of the card's dim, and reproduces its reference embeddings (<id>.reference.json
+        embedding of the card's dim, gives four distinct phantom images embeddings that are not
+        zero and not all the same, and reproduces its reference embeddings (<id>.reference.json
         from export_onnx.py): radcbir's preprocessing + onnxruntime against torch, cosine
         ≥ ${REFERENCE_MIN_COSINE} on every reference image, naming the stage that differs.
         --json prints {id, ok, reference: {images, minCosine, maxAbsDiff, preprocessMaxAbsDiff, …}, …}.

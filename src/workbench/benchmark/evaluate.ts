@@ -39,7 +39,9 @@ import {
   type MajorityBaseline,
 } from '../metrics/index.js';
 import { withContext, type ProgressListener } from '../util/progress.js';
-import type { EmbeddingStore } from '../embeddings/index.js';
+import { RowCheck, degenerateError, readImageRecords, type EmbeddingStore } from '../embeddings/index.js';
+import { HASH_BYTES } from '../embeddings/content.js';
+import { blockRows } from '../embeddings/store.js';
 import {
   BOOTSTRAP_SEED,
   LOGISTIC_PROBE,
@@ -179,7 +181,33 @@ export async function manifestVectors(store: EmbeddingStore, m: Manifest, hint: 
       });
     }
   }
-  return store.readAll();
+  const vectors = await store.readAll();
+  await checkStoreRows(store, vectors);
+  return vectors;
+}
+
+/**
+ * The degenerate-output check of `embed` on a store read for evaluation (one given with
+ * --embeddings was maybe never checked): NaN/Inf rows, zero-norm rows, or the same vector for
+ * images whose contents differ (by the store's image records; all rows when it has none).
+ */
+async function checkStoreRows(store: EmbeddingStore, vectors: Float32Array): Promise<void> {
+  const { dim, count } = store;
+  const check = new RowCheck(dim);
+  const size = blockRows(); // blocks are views of the vectors just read, never a copy
+  for (let s = 0; s < count; s += size) check.add(vectors.subarray(s * dim, Math.min(count, s + size) * dim), s);
+  const records = check.allSame && check.valid >= 2 ? await readImageRecords(store.dir, count) : null;
+  const distinct = !records || records.sha1.some((b, i) => b !== records.sha1[i % HASH_BYTES]);
+  const f = check.finding(distinct);
+  if (!f) return;
+  throw degenerateError(f, {
+    source: `the embedding store (model "${store.meta.modelId}")`,
+    label: (i) => `row ${i + 1} ("${store.ids[i]}")`,
+    file: () => store.dir,
+    codePrefix: 'embed',
+    total: `${count} rows`,
+    note: 'nothing was evaluated and the store was left as it was; embed this manifest again with the fixed model (replacing the store), or import the vectors again',
+  });
 }
 
 function gather(vectors: Float32Array, dim: number, rows: Int32Array): Float32Array {

@@ -12,6 +12,7 @@ import type { ClassKind, Manifest } from '../data/manifest.js';
 import { datasetStats } from '../data/stats.js';
 import { openEmbeddings } from '../embeddings/store.js';
 import { writeFileAtomic } from '../util/fsx.js';
+import { withFsErrors } from '../util/fserrors.js';
 import { withContext, type ProgressListener } from '../util/progress.js';
 import { figuresHtml, plotlyBundlePath } from './html.js';
 import { findChromium, renderPngs, requireChromium, type PngJob } from './png.js';
@@ -323,6 +324,20 @@ export async function writeFigures(src: FigureSource, opts: WriteFiguresOptions 
   const all = r.models.map((m) => m.modelId);
   const models = opts.models ?? all;
   for (const m of models) if (!all.includes(m)) throw unknownModel(r, m);
+  // a full disk, a read-only folder or a file where figures/ should be: a CbirError naming the path
+  await withFsErrors(w.dir, 'writing the figures', () => drawFigures(w, src, models, opts, pngMode));
+  return { dir: w.dir, figures: w.files, notes: w.notes };
+}
+
+/** Every figure into `w.dir` (made first): the tables' figures, then those that need the manifest, then the PNGs. */
+async function drawFigures(
+  w: FigureWriter,
+  src: FigureSource,
+  models: string[],
+  opts: WriteFiguresOptions,
+  pngMode: boolean | 'auto',
+): Promise<void> {
+  const r = src.report;
   await mkdir(w.dir, { recursive: true });
   if (opts.plotly === 'shared') {
     await copyFile(plotlyBundlePath(), join(w.dir, 'plotly.min.js'));
@@ -339,5 +354,4 @@ export async function writeFigures(src: FigureSource, opts: WriteFiguresOptions 
     if (opts.grids !== false) await gridPages(w, src, models, opts);
   }
   await pngStage(w, pngMode);
-  return { dir: w.dir, figures: w.files, notes: w.notes };
 }

@@ -21,8 +21,11 @@ import { cardSource } from './cards.js';
 import { lockPath, readLock, updateLock } from './lock.js';
 import { findWeights, loadOnnxExtractor, resolveModelPath, weightsCandidates } from './onnx/extractor.js';
 import { defaultWeightsDir } from './paths.js';
-import { preprocessedLength } from './preprocess.js';
+import { preprocessedLength, preprocessImage } from './preprocess.js';
 import { checkReference, recordReferenceCheck, referencePath, type ReferenceCheck } from './reference.js';
+import { PHANTOM_CLASSES, renderPhantom } from '../data/phantom.js';
+import { checkEmbeddingRows, degenerateError } from '../embeddings/degenerate.js';
+import { Rng } from '../util/rng.js';
 import type { ModelCard } from './types.js';
 
 /** A file in a model hub repository (Hugging Face layout). */
@@ -460,8 +463,9 @@ export interface VerifyResult {
 /**
  * Check a study model: the ONNX file is present, its sha256 matches the card (or the lock file
  * when the card pins none), the graph loads in onnxruntime and matches the card, one forward
- * pass gives `dim`, and its reference embeddings are reproduced (cosine ≥ 0.9999), recording
- * the result in the lock file.
+ * pass gives `dim`, four distinct phantom images give finite, non-zero and not all equal
+ * embeddings (the degenerate-output check of `embed`), and its reference embeddings are
+ * reproduced (cosine ≥ 0.9999), recording the result in the lock file.
  */
 export async function verifyModel(card: ModelCard, opts: { modelPath?: string } = {}): Promise<VerifyResult> {
   const path = opts.modelPath ?? (card.builtin ? await resolveModelPath(card) : findWeights(card)) ?? null;
@@ -491,6 +495,7 @@ export async function verifyModel(card: ModelCard, opts: { modelPath?: string } 
       if (out.length !== card.dim)
         r.problems.push(`a forward pass gave ${out.length} values, the card says dim ${card.dim}`);
       else if (!out.every(Number.isFinite)) r.problems.push('a forward pass on a blank image gave NaN or Inf');
+      if (r.problems.length === 0) await checkOutputVaries(card, ex, r);
       if (!card.builtin && r.problems.length === 0) await checkParity(card, ex, path, r);
     } finally {
       await ex.close();
@@ -500,6 +505,36 @@ export async function verifyModel(card: ModelCard, opts: { modelPath?: string } 
   }
   r.ok = r.problems.length === 0;
   return r;
+}
+
+/** Phantom classes (one image each) `verifyModel` embeds to check the output depends on the image. */
+const VERIFY_PHANTOMS = ['CT/head/normal', 'MR/brain/glioma', 'XR/chest/normal', 'US/breast/malignant'];
+
+/**
+ * The degenerate-output check of `embed` on a few distinct phantom images, preprocessed as the
+ * card says: a model whose output is all zeros, NaN/Inf, or the same vector for every image fails.
+ */
+async function checkOutputVaries(
+  card: ModelCard,
+  ex: Awaited<ReturnType<typeof loadOnnxExtractor>>,
+  r: VerifyResult,
+): Promise<void> {
+  const classes = PHANTOM_CLASSES.filter((c) => VERIFY_PHANTOMS.includes(c.name));
+  const len = preprocessedLength(card.preprocess);
+  const batch = new Float32Array(classes.length * len);
+  for (let i = 0; i < classes.length; i++)
+    await preprocessImage(renderPhantom(classes[i], new Rng(i + 1)), card.preprocess, batch, i * len);
+  const rows = await ex.embedTensor(batch, classes.length);
+  const f = checkEmbeddingRows(rows, card.dim);
+  if (!f) return;
+  const e = degenerateError(f, {
+    source: `model "${card.id}"`,
+    label: (i) => `phantom image ${i + 1} (${classes[i].name})`,
+    file: () => '', // the problem is about the file verified (r.path): no prefix in the one-line problem
+    codePrefix: 'verify',
+    total: `${classes.length} distinct phantom images`,
+  });
+  r.problems.push(`${e.message.split('\n')[0]} (${e.code}); ${e.hint}`);
 }
 
 /** The file's sha256 against the card's, or the lock file's. */

@@ -7,16 +7,17 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { CbirError } from '../errors.js';
+import { CbirError, errorMessage } from '../errors.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
 import { writeKnnCsv } from '../knn/index.js';
 import { writeTable, type Table } from '../tables/write.js';
 import { readReportedTable } from '../tables/reported.js';
 import { writeFileAtomic } from '../util/fsx.js';
+import { fsError, withFsErrors } from '../util/fserrors.js';
 import type { ModelEvaluation } from '../benchmark/evaluate.js';
 import { writeFigures, type WriteFiguresOptions } from '../figures/index.js';
 import { decodeReport, encodeReport } from './json.js';
-import { renderSummary } from './summary.js';
+import { FIGURES_FAILED_PREFIX, renderSummary } from './summary.js';
 import type { ReportData, ReportModel } from './types.js';
 
 export const REPORT_FILE = 'report.json';
@@ -69,10 +70,12 @@ function allFiles(r: ReportData, tableFiles: string[]): string[] {
   return [...new Set([...tableFiles, ...r.models.flatMap((m) => m.files), ...figs, 'summary.md', REPORT_FILE])];
 }
 
-/** Save a computed report into `out`; returns the report as saved (dir, files and figures set). */
-export async function saveReport(src: SaveSource, out: string, opts: SaveReportOptions = {}): Promise<ReportData> {
-  const dir = resolve(out);
-  await mkdir(dir, { recursive: true });
+/** What a failed write of the tables keeps (the report's --work caches), in the error. */
+const TABLES_KEPT =
+  'the embeddings and k-NN tables in the work folder are kept: the same command reuses them and only writes the report again';
+
+/** The per-model files and the study's tables into `dir`; returns the models (files set) and the tables' files. */
+async function writeTables(src: SaveSource, dir: string): Promise<{ models: ReportModel[]; tableFiles: string[] }> {
   const models: ReportModel[] = [];
   for (const m of src.report.models) {
     const e = src.evaluations.find((x) => x.modelId === m.modelId);
@@ -84,15 +87,78 @@ export async function saveReport(src: SaveSource, out: string, opts: SaveReportO
     await writeTable(t!, join(dir, name));
     tableFiles.push(`${name}.csv`, `${name}.md`, `${name}.json`);
   }
+  return { models, tableFiles };
+}
+
+/**
+ * Save a computed report into `out`; returns the report as saved (dir, files and figures set).
+ * File-system failures (a full disk, a read-only folder, a file in the way) are CbirErrors naming
+ * the path. When the figures fail, summary.md and report.json are still written, saying so, and
+ * then the figures' error is thrown (see `figuresFailedError`).
+ */
+export async function saveReport(src: SaveSource, out: string, opts: SaveReportOptions = {}): Promise<ReportData> {
+  const dir = resolve(out);
+  await withFsErrors(
+    dir,
+    'creating the --out folder of the report',
+    () => mkdir(dir, { recursive: true }),
+    TABLES_KEPT,
+  );
+  const { models, tableFiles } = await withFsErrors(
+    dir,
+    'writing the report tables',
+    () => writeTables(src, dir),
+    TABLES_KEPT,
+  );
   let report: ReportData = { ...src.report, dir, models };
+  let failure: unknown = null;
   if (opts.figures !== false) {
-    const f = await writeFigures({ report, manifest: src.manifest, evaluations: src.evaluations }, opts.figures ?? {});
-    for (const n of f.notes) opts.log?.(`figures: ${n}`);
-    report = { ...report, figures: { files: f.figures, notes: f.notes } };
+    try {
+      const f = await writeFigures(
+        { report, manifest: src.manifest, evaluations: src.evaluations },
+        opts.figures ?? {},
+      );
+      for (const n of f.notes) opts.log?.(`figures: ${n}`);
+      report = { ...report, figures: { files: f.figures, notes: f.notes } };
+    } catch (e) {
+      failure = fsError(e, join(dir, 'figures'), 'writing the figures');
+      report = { ...report, figures: { files: [], notes: [failedNote(failure)] } };
+    }
   }
   report = { ...report, files: allFiles(report, tableFiles) };
-  await writeIndex(report);
+  await withFsErrors(dir, 'writing summary.md and report.json', () => writeIndex(report), TABLES_KEPT);
+  if (failure) throw figuresFailedError(failure, dir);
   return report;
+}
+
+/** The figures note recording a failed figures phase: the error's first line, without its path prefix. */
+function failedNote(e: unknown): string {
+  return `${FIGURES_FAILED_PREFIX}${coreMessage(e)}`;
+}
+
+/** An error's message without the "file: " prefix and the hint a CbirError adds. */
+function coreMessage(e: unknown): string {
+  const head = errorMessage(e).split('\n')[0];
+  if (!(e instanceof CbirError) || !e.file) return head;
+  const prefix = `${e.file}${e.row !== undefined ? `:${e.row}` : ''}: `;
+  return head.startsWith(prefix) ? head.slice(prefix.length) : head;
+}
+
+/**
+ * The error of a failed figures phase once summary.md and report.json say so: a CbirError (same
+ * file and code) that adds what was kept and how to make the figures; anything else unchanged.
+ */
+function figuresFailedError(e: unknown, dir: string): unknown {
+  if (!(e instanceof CbirError)) return e;
+  return new CbirError(
+    `${coreMessage(e)}; the tables, summary.md and report.json are saved, and summary.md says the figures are incomplete`,
+    {
+      file: e.file ?? join(dir, 'figures'),
+      hint: `${e.hint ?? 'fix the cause'}; then make the figures of the saved report again (its tables are kept)`,
+      code: e.code,
+      cause: e,
+    },
+  );
 }
 
 /** The clear refusal for a folder without report.json. */
@@ -170,11 +236,32 @@ export async function addFigures(
   } catch (e) {
     if (opts.manifest || !(e instanceof CbirError) || e.code !== 'report/no-dataset') throw e;
   }
-  const f = await writeFigures({ report: r, manifest }, opts);
+  let f: Awaited<ReturnType<typeof writeFigures>>;
+  try {
+    f = await writeFigures({ report: r, manifest }, opts);
+  } catch (e) {
+    throw await recordFailedFigures(r, fsError(e, join(r.dir!, 'figures'), 'writing the figures'));
+  }
   const prev = new Set(r.figures?.files.flatMap((x) => [x.html, x.png, x.json]) ?? []);
   const figFiles = f.figures.flatMap((x) => [x.html, x.png, x.json].filter((p): p is string => !!p));
   const files = [...new Set([...r.files.filter((x) => !prev.has(x)), ...figFiles])];
   const report: ReportData = { ...r, figures: { files: f.figures, notes: f.notes }, files };
-  await writeIndex(report);
+  await withFsErrors(r.dir!, 'writing summary.md and report.json', () => writeIndex(report));
   return report;
+}
+
+/**
+ * After `addFigures` failed: summary.md and report.json say the figures are incomplete (the
+ * figures of an earlier run stay listed: atomic writes never leave a figure half-written), and
+ * the error to throw. When even that cannot be written (e.g. the disk is full), the report is
+ * left as it was and the error says so.
+ */
+async function recordFailedFigures(r: ReportData, e: unknown): Promise<unknown> {
+  const notes = [...(r.figures?.notes ?? []).filter((n) => !n.startsWith(FIGURES_FAILED_PREFIX)), failedNote(e)];
+  try {
+    await writeIndex({ ...r, figures: { files: r.figures?.files ?? [], notes } });
+  } catch {
+    return e; // the report as it was (its summary.md does not know of this failure)
+  }
+  return figuresFailedError(e, r.dir!);
 }
