@@ -22,7 +22,7 @@ export const HELP: [string, [string, string][]][] = [
     'tables (* = best value of its column)',
     [
       ['↑↓←→ hjkl PgUp…', 'move, scroll; the bottom line explains the cell'],
-      ['i', 'overall: values → micro 95 % CI → macro 95 % CI'],
+      ['i, b', 'overall: i values → micro / macro CI; b ranking → re-rank'],
     ],
   ],
   [

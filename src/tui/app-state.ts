@@ -6,15 +6,7 @@
  */
 import { join } from 'node:path';
 import type { Manifest, ModelInfo, ReportData, Table } from '../workbench/index.js';
-import {
-  buildView,
-  compareView,
-  OVERALL_MODES,
-  VIEWS,
-  type OverallMode,
-  type TableKey,
-  type ViewKey,
-} from './views.js';
+import { buildView, compareView, overallModes, VIEWS, type OverallMode, type TableKey, type ViewKey } from './views.js';
 import type { TableCursor } from './TableView.js';
 import { START_QUERY, type QueryCursor } from './QueryView.js';
 import type { SetupState } from './SetupView.js';
@@ -143,7 +135,7 @@ export type AppAction =
   | { type: 'exporting'; on: boolean }
   | { type: 'captured'; captured: boolean }
   | { type: 'confirm-quit'; on: boolean }
-  | { type: 'overall-mode' }
+  | { type: 'overall-mode'; key?: 'i' | 'b' }
   | { type: 'cursor'; view: TableKey; cursor: TableCursor }
   | { type: 'setup'; setup: SetupState }
   | { type: 'models'; models: ModelInfo[] }
@@ -305,8 +297,10 @@ export function reduceApp(s: AppState, a: AppAction): AppState {
       return { ...s, captured: a.captured };
     case 'confirm-quit':
       return { ...s, confirmQuit: a.on };
-    case 'overall-mode':
-      return { ...s, overallMode: OVERALL_MODES[(OVERALL_MODES.indexOf(s.overallMode) + 1) % OVERALL_MODES.length] };
+    case 'overall-mode': {
+      const modes = overallModes(s.report, a.key);
+      return { ...s, overallMode: modes[(modes.indexOf(s.overallMode) + 1) % modes.length] };
+    }
     case 'cursor':
       return { ...s, cursors: { ...s.cursors, [a.view]: a.cursor } };
     case 'setup':
@@ -362,11 +356,19 @@ function screenKeys(s: AppState, input: string, key: KeyLike): AppCommand[] {
     ];
   }
   if (input === 'i' && s.screen === 'overall') return [{ type: 'overall-mode' }];
+  if (input === 'b' && s.screen === 'overall') return beyondKey(s);
   if (input === 's' && s.screen !== 'run') return searchKey(s);
   if (input === 'r' || input === 'R' || input === 'c') return reportKeys(s, input);
   if (s.screen === 'compare' && key.escape) return [{ type: 'screen', screen: 'overall' }];
   if (s.screen === 'run' && s.runScreen === 'progress') return runScreenKeys(s, input, key);
   return [];
+}
+
+/** b: the ranking and re-ranking tables beyond the study, when the report has them. */
+function beyondKey(s: AppState): AppCommand[] {
+  if (s.report?.beyond) return [{ type: 'overall-mode', key: 'b' }];
+  const text = 'this report has no ranking metrics (written before them): re-run `cbir report` to add them';
+  return [{ type: 'status', status: { text, color: 'yellow' } }];
 }
 
 /** s: open the search prompt, when there is an index to search. */
@@ -468,7 +470,13 @@ export function exportJob(s: AppState, exportDir?: string): { table: Table; dir:
   if (s.screen !== 'queries') {
     const v = buildView(r, s.screen, { overallMode: s.overallMode });
     if (v.empty) return null;
-    const name = v.key === 'overall' && s.overallMode !== 'values' ? `overall_${s.overallMode}_ci` : v.key;
+    const mode = s.overallMode;
+    const name =
+      v.key !== 'overall' || mode === 'values'
+        ? v.key
+        : mode === 'micro' || mode === 'macro'
+          ? `overall_${mode}_ci`
+          : mode;
     return { table: v.table, dir, name };
   }
   const qc = s.query.cursor;

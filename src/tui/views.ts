@@ -23,9 +23,19 @@ export type TableViewKey = Exclude<ViewKey, 'queries'>;
 /** Every table the TUI shows: the report's views and the open reports compared. */
 export type TableKey = TableViewKey | 'compare';
 
-/** Overall view modes: all P@N values, or micro / macro with their 95 % intervals. */
-export const OVERALL_MODES = ['values', 'micro', 'macro'] as const;
+/**
+ * Overall view modes: all P@N values, micro / macro with their 95 % intervals (key i), and beyond
+ * the study (key b): the ranking metrics (mAP@10, recall@10, nDCG@10, …) and the re-ranking table.
+ */
+export const OVERALL_MODES = ['values', 'micro', 'macro', 'ranking', 'rerank'] as const;
 export type OverallMode = (typeof OVERALL_MODES)[number];
+
+/** The modes key i cycles (P@N and its intervals), or key b (beyond the study, those the report has, then back). */
+export function overallModes(r: ReportData | null, key: 'i' | 'b' = 'i'): OverallMode[] {
+  if (key === 'i') return ['values', 'micro', 'macro'];
+  const beyond: OverallMode[] = r?.beyond ? (r.beyond.rerank ? ['ranking', 'rerank'] : ['ranking']) : [];
+  return [...beyond, 'values'];
+}
 
 /** One cell on screen. */
 export interface Cell {
@@ -147,6 +157,8 @@ export function buildView(r: ReportData, key: TableViewKey, opts: { overallMode?
 const NS = [1, 3, 5, 10];
 
 function overallView(r: ReportData, mode: OverallMode): ViewModel {
+  if (mode === 'ranking') return rankingView(r);
+  if (mode === 'rerank') return rerankView(r);
   const t = r.tables.table3_retrieval;
   if (!t) return missing('overall', 'Overall retrieval', 'the report has no table3_retrieval table');
   return mode === 'values' ? overallValues(r, t) : overallIntervals(r, t, mode);
@@ -162,7 +174,7 @@ function overallValues(r: ReportData, t: Table): ViewModel {
   return {
     key: 'overall',
     title: t.title,
-    legend: `${plural(queries, 'query', 'queries')} · * best per column · i: 95 % intervals`,
+    legend: `${plural(queries, 'query', 'queries')} · * best per column · i: 95 % intervals${r.beyond ? ' · b: mAP, nDCG' : ''}`,
     labels: ['model', ...NS.map((n) => `P@${n}`), ...NS.map((n) => `P@${n}`)],
     groups: ['', ...NS.map(() => 'micro'), ...NS.map(() => 'macro')],
     rows: t.rows.map((row, ri) => ({
@@ -484,6 +496,124 @@ export function compareView(reports: ReportData[], current: number): ViewModel {
       const where = `#${from[ri] + 1} ${row[0]} (${r.createdAt.slice(0, 10)}, dataset ${r.dataset.hash.slice(0, 8)})`;
       if (col <= 0) return `${where} · ${row[1]}`;
       return `${where} · ${row[1]} · ${cols[col - 1].replace('_p', ' P@')} = ${formatValue(row[col + 1])}`;
+    },
+  };
+}
+
+const RANKING_LABELS: [string | RegExp, string][] = [
+  [/^mAP@\d+_micro$/, 'mAP mi'],
+  [/^mAP@\d+_macro$/, 'mAP ma'],
+  [/^recall@\d+$/, 'recall'],
+  ['R-precision', 'R-prec'],
+  [/^nDCG@\d+_micro$/, 'nDCG mi'],
+  [/^nDCG@\d+_macro$/, 'nDCG ma'],
+  [/^majority@\d+$/, 'major.'],
+  ['top1_grade_MAE', '|Δgrade|'],
+  ['top1_within_one_grade', '≤1 grade'],
+];
+
+/** Overall, ranking mode: the report's ranking table (report.json `beyond.ranking`), one row per model × relevance. */
+function rankingView(r: ReportData): ViewModel {
+  const title = 'Ranking metrics beyond P@N';
+  const t = r.beyond?.ranking;
+  if (!t)
+    return missing('overall', title, 'the report has no ranking metrics (written before them): re-run the report');
+  const c = (n: string) => t.columns.indexOf(n);
+  const graded = t.rows.some((row) => row[1] === 'ordinal');
+  const label = (n: string) => RANKING_LABELS.find(([p]) => (typeof p === 'string' ? p === n : p.test(n)))?.[1];
+  const cols = t.columns
+    .map((_, i) => i)
+    .filter((i) => label(t.columns[i]) && (graded || !t.columns[i].startsWith('top1_')));
+  // larger is better for all but the grade error; models are compared within one relevance rule
+  const best = bestCells(
+    t.rows,
+    cols.filter((i) => t.columns[i] !== 'top1_grade_MAE'),
+    () => true,
+    (ri) => String(t.rows[ri][1]),
+  );
+  const fmt = cols.map((i) => fractionFormatter(t.rows, i));
+  return {
+    key: 'overall',
+    title: t.title,
+    legend: `mAP, recall, R-prec, majority: same class · nDCG: the row's gains · * best per relevance · b: next`,
+    labels: ['model', 'relevance', ...cols.map((i) => label(t.columns[i])!)],
+    groups: ['', '', ...cols.map(() => '')],
+    rows: t.rows.map((row, ri) => ({
+      cells: [
+        { text: String(row[0]) },
+        { text: String(row[1]) },
+        ...cols.map((i, j) => ({ text: fmt[j](row[i]), best: best.has(`${ri},${i}`) })),
+      ],
+    })),
+    table: t,
+    detail: (ri, col) => {
+      const row = t.rows[ri];
+      if (!row) return '';
+      const n = row[c('R-precision_queries')];
+      if (col <= 1) return `${row[0]} · ${row[1]} relevance · R-precision over ${plural(n, 'query', 'queries')}`;
+      const i = cols[col - 2];
+      return `${row[0]} · ${row[1]} · ${t.columns[i]} = ${formatValue(row[i])}`;
+    },
+  };
+}
+
+/** Overall, re-ranking mode: αQE, DBA, k-reciprocal against plain search (report.json `beyond.rerank`). */
+function rerankView(r: ReportData): ViewModel {
+  const title = 'Re-ranking and query expansion';
+  const t = r.beyond?.rerank;
+  if (!t) return missing('overall', title, 're-ranking was not run: `cbir report --rerank` adds it');
+  const c = (n: string) => t.columns.indexOf(n);
+  const map = t.columns.find((n) => /^mAP@\d+$/.test(n)) ?? 'mAP@10';
+  const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
+  const range = (row: Table['rows'][number], n: string) =>
+    Number.isFinite(num(row[c(`${n}_lo`)]))
+      ? `${formatValue(row[c(`${n}_lo`)])}–${formatValue(row[c(`${n}_hi`)])}`
+      : 'n/a';
+  const gain = (row: Table['rows'][number], n: string) => {
+    const d = num(row[c(`gain_${n}`)]);
+    return Number.isFinite(d) ? `${d >= 0 ? '+' : ''}${d.toFixed(3)}` : '';
+  };
+  const pOf = (row: Table['rows'][number], n: string) => num(row[c(`p_${n}`)]);
+  const sig = (row: Table['rows'][number], n: string) =>
+    pOf(row, n) < 0.05 && (num(row[c(`gain_${n}_lo`)]) > 0 || num(row[c(`gain_${n}_hi`)]) < 0);
+  const pText = (p: number) => (Number.isFinite(p) ? (p < 0.001 ? '<0.001' : p.toFixed(3)) : '');
+  const best = bestCells(
+    t.rows,
+    [c('P@1'), c(map)],
+    () => true,
+    (ri) => String(t.rows[ri][0]),
+  );
+  return {
+    key: 'overall',
+    title: t.title,
+    legend: `against plain search on the same test queries · highlighted: p < 0.05 · * best per model · b: next`,
+    labels: ['model', 'method', 'params', 'P@1', '95 % CI', 'mAP', '95 % CI', 'ΔP@1', 'p', 'ΔmAP', 'p'],
+    groups: ['', '', '', '', '', '', '', 'vs plain', 'vs plain', 'vs plain', 'vs plain'],
+    rows: t.rows.map((row, ri) => ({
+      cells: [
+        { text: String(row[0]) },
+        { text: String(row[1]) },
+        { text: String(row[2] ?? '') },
+        { text: formatValue(row[c('P@1')]), best: best.has(`${ri},${c('P@1')}`) },
+        { text: range(row, 'P@1') },
+        { text: formatValue(row[c(map)]), best: best.has(`${ri},${c(map)}`) },
+        { text: range(row, map) },
+        { text: gain(row, 'P@1'), flag: sig(row, 'P@1') },
+        { text: pText(pOf(row, 'P@1')), flag: sig(row, 'P@1') },
+        { text: gain(row, map), flag: sig(row, map) },
+        { text: pText(pOf(row, map)), flag: sig(row, map) },
+      ],
+    })),
+    table: t,
+    detail: (ri) => {
+      const row = t.rows[ri];
+      if (!row) return '';
+      const what = row[1] === 'plain' ? 'plain search' : `${row[1]} (${row[2]}, chosen on val)`;
+      const g = (n: string) =>
+        row[1] === 'plain'
+          ? ''
+          : ` · Δ${n} ${gain(row, n)} [${formatValue(row[c(`gain_${n}_lo`)])}, ${formatValue(row[c(`gain_${n}_hi`)])}], p ${pText(pOf(row, n))}`;
+      return `${row[0]} · ${what} · P@1 ${formatValue(row[c('P@1')])} (${range(row, 'P@1')}) · ${map} ${formatValue(row[c(map)])}${g('P@1')}${g(map)}`;
     },
   };
 }

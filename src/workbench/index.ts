@@ -152,6 +152,25 @@ export {
   type IndexSizeSetting,
 } from './benchmark/report.js';
 export { precisionAtNTable, studyTables } from './benchmark/tables.js';
+// beyond the study: ranking metrics with graded relevance, re-ranking (report.json `beyond`)
+export {
+  rankingScores,
+  rankingTable,
+  rerankAndAdapt,
+  rerankTable,
+  readRelevanceConfig,
+  gradeErrorOfTable,
+  tableRelevance,
+  beyondOfReport,
+  ordinalNotes,
+  RANKING_K,
+  type RankingRow,
+  type MethodRow,
+  type BeyondInput,
+  type BeyondModel,
+  type OrdinalOrders,
+  type RelevanceConfig,
+} from './benchmark/beyond.js';
 export { pairwiseComparison } from './benchmark/compare.js';
 export {
   saveReport,
@@ -164,6 +183,8 @@ export {
   REPORT_FORMAT,
   REPORT_VERSION,
   REPORT_TABLES,
+  BEYOND_VERSION,
+  type ReportBeyond,
   type ReportData,
   type ReportModel,
   type ReportStore,

@@ -27,6 +27,9 @@ options:
   --index-size auto|study|off   index-size ablation setting (default auto)
   --no-figures          skip the figures (they can be made later with \`cbir figures --report <out>\`)
   --no-png              figures as HTML only (PNG needs Debian's chromium)
+  --rerank              also re-rank: αQE, DBA and k-reciprocal against plain search, parameters
+                        chosen on val, P@1 and mAP@10 on test with intervals (summary.md "Beyond
+                        the study"; the ranking metrics mAP@10, recall@10, nDCG@10 are always there)
 
 --index-size: auto takes the study's setting (classes with ≥ 3000 index images, 38 queries per
 class, N = 5 … 3000, seeds 0-4) when at least 3 classes have 3000 index images; otherwise it scales
@@ -53,6 +56,7 @@ export const REPORT_OPTIONS = {
   'index-size': { type: 'string' },
   'no-figures': { type: 'boolean' },
   'no-png': { type: 'boolean' },
+  rerank: { type: 'boolean' },
 } as const;
 
 export type ReportValues = {
@@ -92,6 +96,7 @@ export async function reportFromValues(
     replicates: intOption(v.replicates, 'replicates'),
     probe: probeOption(v.probe, v['no-probe']),
     indexSize: isz === 'off' ? false : isz,
+    rerank: v.rerank === true,
     onProgress: consoleProgress(),
     log: (l) => console.error(l),
   });

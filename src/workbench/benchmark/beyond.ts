@@ -31,6 +31,7 @@ import { trainAdapter, type TrainAdapterOptions } from '../adapt/train.js';
 import { BOOTSTRAP_SEED, STUDY_REPLICATES } from '../study.js';
 import type { IndexParams } from '../search/index.js';
 import type { Table } from '../tables/write.js';
+import { BEYOND_VERSION, type ReportBeyond } from '../report/types.js';
 
 /** Declared label orders per `MODALITY/region` (ordinal relevance), e.g. { 'XR/knee': ['0','1','2','3','4'] }. */
 export type OrdinalOrders = Readonly<Record<string, readonly string[]>>;
@@ -311,7 +312,8 @@ function scoreRuns(
 
 /** Ranking metrics of every model (one row per model × relevance rule). */
 export function rankingTable(perModel: { model: string; rows: RankingRow[] }[]): Table {
-  const k = perModel[0]?.rows[0]?.k ?? 10;
+  const k = perModel[0]?.rows[0]?.k ?? RANKING_K;
+  const ordinal = perModel.some((p) => p.rows.some((r) => r.relevance === 'ordinal'));
   return {
     title: `Ranking metrics beyond P@N (test queries, k = ${k})`,
     columns: [
@@ -346,7 +348,12 @@ export function rankingTable(perModel: { model: string; rows: RankingRow[] }[]):
     ),
     notes: [
       "mAP, recall, R-precision and majority vote use the study's relevance (same class); nDCG uses the row's gains: hierarchical = 1 same class, 0.5 same modality and region, 0 otherwise.",
-      "R-precision = P@R needs R ≤ the k-NN table's k: it averages only the queries whose class has at most k index images (R-precision_queries).",
+      "R-precision = P@R needs R ≤ the neighbours the k-NN table holds (100 in the study's setting): it averages only the queries whose class has at most that many index images (R-precision_queries).",
+      ...(ordinal
+        ? [
+            'ordinal gains = 1 − |Δgrade| / (grades − 1) inside a scale declared in relevance.json, hierarchical otherwise; top1_grade_MAE and top1_within_one_grade: over queries whose class and top-1 neighbour are graded on the same scale.',
+          ]
+        : []),
     ],
   };
 }
@@ -354,8 +361,9 @@ export function rankingTable(perModel: { model: string; rows: RankingRow[] }[]):
 /** Re-ranking, query expansion and the adapter against plain search, with 95 % intervals and the paired test. */
 export function rerankTable(perModel: { model: string; rows: MethodRow[] }[], k = 10): Table {
   const gain = (g: MethodRow['gainP1']) => (g ? [g.difference, g.lo, g.hi, g.pValue] : [null, null, null, null]);
+  const adapter = perModel.some((p) => p.rows.some((r) => r.method === 'adapter'));
   return {
-    title: `Re-ranking, query expansion and adapters (test queries; parameters chosen on val)`,
+    title: `Re-ranking, query expansion${adapter ? ' and adapters' : ''} (test queries; parameters chosen on val)`,
     columns: [
       'model',
       'method',
@@ -392,7 +400,7 @@ export function rerankTable(perModel: { model: string; rows: MethodRow[] }[], k 
     ),
     notes: [
       'Micro averages; intervals are percentile bootstraps over test queries; gains are paired against plain search on the same queries, p from the sign-flip test.',
-      'αQE: n ∈ {1, 2, 5, 10}, α ∈ {0, 3}; DBA: n ∈ {2, 5, 10}, α ∈ {0, 3}; k-reciprocal: k1 ∈ {10, 20}, k2 ∈ {1, 3, 6}, λ = 0.3; each chosen by val mAP. The adapter is fitted on train and stopped on val P@1.',
+      `αQE: n ∈ {1, 2, 5, 10}, α ∈ {0, 3}; DBA: n ∈ {2, 5, 10}, α ∈ {0, 3}; k-reciprocal: k1 ∈ {10, 20}, k2 ∈ {1, 3, 6}, λ = 0.3; each chosen by val mAP.${adapter ? ' The adapter is fitted on train and stopped on val P@1.' : ''}`,
     ],
   };
 }
@@ -447,4 +455,44 @@ export function gradeErrorOfTable(m: Manifest, t: KnnTable, orders: OrdinalOrder
   });
   if (scales.size === 0) return null;
   return topOneGradeError(t.ids, labelsOf(m, t.queryRows), m.classIndex, grade, scale);
+}
+
+/** k of the report's ranking metrics (mAP@10, recall@10, nDCG@10). */
+export const RANKING_K = 10;
+
+/** Notes on the declared orders: a scale or a label that no class of the manifest has is said, not ignored silently. */
+export function ordinalNotes(m: Manifest, orders: OrdinalOrders): string[] {
+  const notes: string[] = [];
+  for (const [scale, labels] of Object.entries(orders)) {
+    const graded = m.classes.filter((c) => ordinalGrade(c.name, { [scale]: labels })).map((c) => c.name);
+    if (graded.length === 0)
+      notes.push(`relevance.json: no class is graded on "${scale}" (labels ${labels.join(', ')}); its order is unused`);
+    else if (graded.length < labels.length)
+      notes.push(`relevance.json: "${scale}" declares ${labels.length} grades, ${graded.length} of them are classes`);
+  }
+  return notes;
+}
+
+/** One model's results beyond the study, as the report gathers them. */
+export interface BeyondModel {
+  model: string;
+  ranking: RankingRow[];
+  /** Re-ranking rows, or null when re-ranking was not asked. */
+  rerank: MethodRow[] | null;
+}
+
+/** The report's `beyond` field: the ranking table over every model and, when re-ranking ran, its table. */
+export function beyondOfReport(perModel: BeyondModel[], orders: OrdinalOrders, notes: string[] = []): ReportBeyond {
+  const k = perModel[0]?.ranking[0]?.k ?? RANKING_K;
+  const reranked = perModel
+    .filter((p): p is BeyondModel & { rerank: MethodRow[] } => p.rerank !== null)
+    .map((p) => ({ model: p.model, rows: p.rerank }));
+  return {
+    version: BEYOND_VERSION,
+    k,
+    ordinal: Object.fromEntries(Object.entries(orders).map(([s, l]) => [s, [...l]])),
+    ranking: rankingTable(perModel.map((p) => ({ model: p.model, rows: p.ranking }))),
+    rerank: reranked.length ? rerankTable(reranked, k) : null,
+    notes,
+  };
 }

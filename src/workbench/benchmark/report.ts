@@ -25,6 +25,18 @@ import * as STUDY from '../study.js';
 import type { IndexSizeOptions } from '../study.js';
 import { buildReport } from '../report/build.js';
 import { auditManifest, dataNotes } from '../data/audit.js';
+import { readKnnTable } from '../knn/table.js';
+import {
+  beyondOfReport,
+  ordinalNotes,
+  rankingScores,
+  readRelevanceConfig,
+  rerankAndAdapt,
+  RANKING_K,
+  type BeyondModel,
+  type OrdinalOrders,
+  type RelevanceConfig,
+} from './beyond.js';
 import type { ReportData, ReportProtocol, ReportStore } from '../report/types.js';
 
 /** The study's index-size ablation: classes with ≥ 3000 index images, 38 queries each, N = 5 … 3000. */
@@ -101,6 +113,13 @@ export interface ReportOptions {
    * and record what it finds in the report's notes (default true; thumbnails cached in the work folder).
    */
   contentCheck?: boolean;
+  /**
+   * Re-ranking and query expansion (αQE, DBA, k-reciprocal) against plain search, each with its
+   * parameters chosen on val, scored on test with intervals (default false: the ranking metrics only).
+   */
+  rerank?: boolean;
+  /** Graded relevance; default: `<manifest dir>/relevance.json` when there is one. */
+  relevance?: RelevanceConfig;
   onProgress?: ProgressListener;
   log?: (line: string) => void;
 }
@@ -189,19 +208,20 @@ async function checkModels(ids: readonly string[]): Promise<void> {
   }
 }
 
-/** Evaluate one store (its rows must be the manifest's, in order). */
+/** Evaluate one store (its rows must be the manifest's, in order), then the ranking metrics beyond the study. */
 async function evaluateStore(
   o: ReportOptions,
   manifest: Manifest,
   store: EmbeddingStore,
   indexSize: IndexSizeOptions | false,
-): Promise<ModelEvaluation> {
+  orders: OrdinalOrders,
+): Promise<{ evaluation: ModelEvaluation; beyond: BeyondModel }> {
   const vectors = await manifestVectors(
     store,
     manifest,
     'embed (or import) the embeddings with this manifest: the dataset and the embeddings must belong together',
   );
-  return evaluateModel({
+  const evaluation = await evaluateModel({
     manifest,
     vectors,
     dim: store.dim,
@@ -218,6 +238,35 @@ async function evaluateStore(
     onProgress: o.onProgress,
     log: o.log,
   });
+  return { evaluation, beyond: await beyondModel(o, manifest, evaluation, vectors, store.dim, orders) };
+}
+
+/**
+ * Ranking metrics from the model's test k-NN table (no new search) and, with `rerank`, the
+ * re-ranking methods, their parameters chosen on the cached val table.
+ */
+async function beyondModel(
+  o: ReportOptions,
+  manifest: Manifest,
+  e: ModelEvaluation,
+  vectors: Float32Array,
+  dim: number,
+  orders: OrdinalOrders,
+): Promise<BeyondModel> {
+  const ranking = rankingScores(manifest, e.table, RANKING_K, orders);
+  if (!o.rerank) return { model: e.modelId, ranking, rerank: null };
+  const rerank = await rerankAndAdapt({
+    manifest,
+    vectors,
+    dim,
+    tables: { test: e.table, val: await readKnnTable(e.knnDirs.val) },
+    k: RANKING_K,
+    index: o.index,
+    replicates: o.replicates,
+    adapter: false,
+    log: (l) => o.log?.(`${e.modelId}: ${l}`),
+  });
+  return { model: e.modelId, ranking, rerank };
 }
 
 /** The report's notes about its data (copies of test queries in the index, excluded rows), logged as found. */
@@ -258,8 +307,12 @@ export async function runReport(o: ReportOptions): Promise<ReportRun> {
     });
   await checkModels(models);
   const manifest = typeof o.data === 'string' ? await readManifest(o.data) : o.data;
+  const orders: OrdinalOrders = (o.relevance ?? readRelevanceConfig(manifest.dir)).ordinal ?? {};
+  const relevanceNotes = ordinalNotes(manifest, orders);
+  for (const n of relevanceNotes) (o.log ?? (() => {}))(n);
   const notes = await reportDataNotes(o, manifest);
   const indexSize = resolveIndexSize(o.indexSize, manifest);
+  const beyond: BeyondModel[] = [];
   const evaluations: ModelEvaluation[] = [];
   const stores: ReportStore[] = [];
   const sources = [...models.map((id) => ({ id })), ...given.map((path) => ({ path }))];
@@ -274,7 +327,9 @@ export async function runReport(o: ReportOptions): Promise<ReportRun> {
         code: 'report/duplicate-model',
       });
     }
-    evaluations.push(await evaluateStore(o, manifest, store, indexSize.options));
+    const ev = await evaluateStore(o, manifest, store, indexSize.options, orders);
+    evaluations.push(ev.evaluation);
+    beyond.push(ev.beyond);
     stores.push({ ...ref, contentHash: store.meta.contentHash, dim: store.dim, count: store.count });
   }
   for (const e of evaluations) e.notes.push(...notes);
@@ -289,6 +344,14 @@ export async function runReport(o: ReportOptions): Promise<ReportRun> {
     indexSize: indexSize.options,
   };
   const tables = studyTables(evaluations, manifest);
-  const report = buildReport({ manifest, evaluations, stores, protocol, tables, work: resolve(o.workDir) });
+  const report = buildReport({
+    manifest,
+    evaluations,
+    stores,
+    protocol,
+    tables,
+    work: resolve(o.workDir),
+    beyond: beyondOfReport(beyond, orders, relevanceNotes),
+  });
   return { report, evaluations, manifest };
 }

@@ -9,6 +9,7 @@ import { PROJECT_ROOT } from '../paths.js';
 import {
   REPORT_FORMAT,
   REPORT_VERSION,
+  type ReportBeyond,
   type ReportData,
   type ReportDataset,
   type ReportModel,
@@ -70,6 +71,8 @@ export function buildReport(o: {
   protocol: ReportProtocol;
   tables: Record<string, Table>;
   work: string;
+  /** Ranking metrics and re-ranking beyond the study (omitted: the report has none). */
+  beyond?: ReportBeyond;
 }): ReportData {
   return {
     format: REPORT_FORMAT,
@@ -83,6 +86,7 @@ export function buildReport(o: {
     models: o.evaluations.map((e, i) => modelOf(e, o.stores[i])),
     tables: o.tables as Partial<Record<ReportTableName, Table>>,
     figures: null,
+    ...(o.beyond ? { beyond: o.beyond } : {}),
     files: [],
   };
 }

@@ -6,9 +6,11 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CbirError } from '../errors.js';
 import type { Table } from '../tables/write.js';
 import {
+  BEYOND_VERSION,
   REPORT_FORMAT,
   REPORT_TABLES,
   REPORT_VERSION,
+  type ReportBeyond,
   type ReportData,
   type ReportModel,
   type ReportProbe,
@@ -65,6 +67,15 @@ export function encodeReport(r: ReportData, dir: string): string {
       probe: m.probe && encodeTable(m.probe),
     })),
     tables: Object.fromEntries(Object.entries(rel.tables).map(([k, t]) => [k, encodeTable(t!)])),
+    ...(rel.beyond
+      ? {
+          beyond: {
+            ...rel.beyond,
+            ranking: encodeTable(rel.beyond.ranking),
+            rerank: rel.beyond.rerank && encodeTable(rel.beyond.rerank),
+          },
+        }
+      : {}),
   };
   return JSON.stringify(out, null, 1) + '\n';
 }
@@ -247,6 +258,33 @@ function decodeFigures(v: Json, path: string): ReportData['figures'] {
   return { files, notes: strings(o.notes, `${path}.notes`) };
 }
 
+/** The `beyond` field (ranking metrics, re-ranking); its own version is checked like the report's. */
+function decodeBeyond(v: Json, path: string, file: string): ReportBeyond {
+  const o = obj(v, path);
+  if (o.version !== BEYOND_VERSION) {
+    throw new CbirError(
+      `${path}.version is ${JSON.stringify(o.version)}; this radcbir reads version ${BEYOND_VERSION} of the ranking tables`,
+      {
+        file,
+        hint:
+          typeof o.version === 'number' && o.version > BEYOND_VERSION
+            ? 'the report was written by a newer radcbir: update radcbir to open it'
+            : 're-run the report with this radcbir (its embeddings and k-NN tables in the work folder are reused)',
+        code: 'report/version',
+      },
+    );
+  }
+  const ord = obj(o.ordinal, `${path}.ordinal`);
+  return {
+    version: BEYOND_VERSION,
+    k: num(o.k, `${path}.k`),
+    ordinal: Object.fromEntries(Object.entries(ord).map(([s, l]) => [s, strings(l, `${path}.ordinal.${s}`)])),
+    ranking: decodeTable(o.ranking, `${path}.ranking`),
+    rerank: o.rerank === null ? null : decodeTable(o.rerank, `${path}.rerank`),
+    notes: strings(o.notes, `${path}.notes`),
+  };
+}
+
 /** Check the header: a radcbir report of a version this code reads. */
 function checkHeader(o: Record<string, Json>, file: string): void {
   if (o.format !== REPORT_FORMAT) {
@@ -308,6 +346,7 @@ export function decodeReport(text: string, file: string, dir: string): ReportDat
       models: arr(raw.models, 'models').map((m, i) => decodeModel(m, `models[${i}]`)),
       tables,
       figures: decodeFigures(raw.figures ?? null, 'figures'),
+      ...(raw.beyond === undefined ? {} : { beyond: decodeBeyond(raw.beyond, 'beyond', file) }),
       files: strings(raw.files, 'files'),
     };
     if (r.models.length === 0) throw new SchemaError('models', 'no models');

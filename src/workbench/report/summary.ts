@@ -27,6 +27,12 @@ function header(r: ReportData): string[] {
     '',
     `Models: ${r.models.map((m) => `\`${m.modelId}\``).join(', ')}. Retrieval by ${r.protocol.index.kind === 'hnsw' ? 'approximate (HNSW)' : 'exact'} cosine similarity (inner product of L2-normalised embeddings); P@N by the ${r.protocol.definition === 'study' ? "study's definition (n = min(N, index images of the query's class))" : 'textbook definition (divide by N)'}.`,
     '',
+    ...(figuresFailure(r) === null
+      ? []
+      : [
+          '**⚠ The figures are missing or incomplete: their phase failed (see "Figures incomplete" at the end). Make them with `cbir figures --report <this folder>`.**',
+          '',
+        ]),
   ];
 }
 
@@ -104,6 +110,30 @@ export function dataWarningsSection(r: ReportData): string[] {
   return ['### ⚠ Data warnings', '', ...notes.map((n) => `- **${n.slice(DATA_NOTE_PREFIX.length)}**`), ''];
 }
 
+/** "Beyond the study": the ranking metrics with graded relevance and, when it ran, re-ranking (report.json `beyond`). */
+export function beyondSection(r: ReportData): string[] {
+  const b = r.beyond;
+  if (!b) return [];
+  const scales = Object.entries(b.ordinal).map(([s, l]) => `\`${s}\` (${l.join(' < ')})`);
+  const lines = [
+    '### Beyond the study',
+    '',
+    `Ranking metrics from the same k-NN tables (test queries against the train index, k = ${b.k}). ${scales.length ? `Ordinal grades from relevance.json: ${scales.join('; ')}.` : 'No ordinal grades are declared (relevance.json next to the manifest declares them, e.g. `{"ordinal": {"XR/knee": ["0", "1", "2", "3", "4"]}}`).'}`,
+    '',
+    ...b.notes.map((n) => `- _${n}_`),
+    ...(b.notes.length ? [''] : []),
+    tableToMarkdown(b.ranking),
+  ];
+  if (b.rerank) lines.push(tableToMarkdown(b.rerank));
+  else
+    lines.push(
+      'Re-ranking and query expansion (αQE, DBA, k-reciprocal) were not run: `cbir report --rerank` adds them.',
+      '',
+    );
+  lines.push('All of it, typed: the `beyond` field of [report.json](report.json).', '');
+  return lines;
+}
+
 function reportedSection(reported: Table): string[] {
   return [
     '### For reference: Table 3 as reported by the study (1.3 M index images, 171,753 queries)',
@@ -130,19 +160,42 @@ function modelFilesSection(r: ReportData): string[] {
 }
 
 /** The Figures section (links to every figure, and what was skipped). */
+/** A figures note starting with this records a figures phase that failed (`saveReport`, `addFigures`); the rest is why. */
+export const FIGURES_FAILED_PREFIX = 'figures incomplete: ';
+
+/** Why the figures of `r` are incomplete (its last figures phase failed), or null. */
+export function figuresFailure(r: Pick<ReportData, 'figures'>): string | null {
+  const n = r.figures?.notes.find((x) => x.startsWith(FIGURES_FAILED_PREFIX));
+  return n === undefined ? null : n.slice(FIGURES_FAILED_PREFIX.length);
+}
+
 export function figuresSection(f: ReportFigures): string[] {
-  const lines = ['### Figures', ''];
+  const failed = figuresFailure({ figures: f });
+  const lines = failed === null ? ['### Figures', ''] : figuresFailedLines(failed, f.files.length);
+  const notes = f.notes.filter((n) => !n.startsWith(FIGURES_FAILED_PREFIX));
   for (const x of f.files) {
     const links = [x.png && `[PNG](${x.png})`, x.html && `[HTML](${x.html})`, x.json && `[plotly JSON](${x.json})`];
     lines.push(`- ${x.title}: ${links.filter(Boolean).join(' · ')}`);
   }
-  if (f.notes.length) lines.push('', ...f.notes.map((n) => `_${n.replace(/_/g, '\\_')}_`));
+  if (notes.length) lines.push('', ...notes.map((n) => `_${n.replace(/_/g, '\\_')}_`));
   lines.push(
     '',
     'HTML figures work offline (plotly is inlined or next to them); regenerate with `cbir figures --report <this folder>`.',
     '',
   );
   return lines;
+}
+
+/** The head of the figures section when the figures phase failed: what is missing, why, and how to make them. */
+function figuresFailedLines(why: string, listed: number): string[] {
+  return [
+    '### ⚠ Figures incomplete',
+    '',
+    `**The figures phase failed, so the figures are missing or incomplete${listed ? ' (the ones listed below are from an earlier run)' : ''}:** ${why}`,
+    '',
+    '**The tables above are complete. After fixing the cause, make the figures with `cbir figures --report <this folder>`.**',
+    '',
+  ];
 }
 
 /** summary.md of `r`; `reported` is the study's Table 3 (shown for reference when given). */
@@ -152,6 +205,7 @@ export function renderSummary(r: ReportData, reported: Table | null = null): str
     ...dataWarningsSection(r),
     ...tablesSection(r),
     ...baselinesSection(r),
+    ...beyondSection(r),
     ...(reported ? reportedSection(reported) : []),
     ...modelFilesSection(r),
     ...(r.figures ? figuresSection(r.figures) : []),

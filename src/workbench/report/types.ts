@@ -129,6 +129,27 @@ export const REPORT_TABLES = [
 ] as const;
 export type ReportTableName = (typeof REPORT_TABLES)[number];
 
+/** Version of the `beyond` field's layout (the field is absent in reports written before it). */
+export const BEYOND_VERSION = 1;
+
+/**
+ * Beyond the study (issue #14): ranking metrics with graded relevance from the same k-NN tables,
+ * and, when asked (`rerank`), re-ranking and query expansion against plain search.
+ */
+export interface ReportBeyond {
+  version: typeof BEYOND_VERSION;
+  /** k of the ranking metrics (at most the k-NN tables' k). */
+  k: number;
+  /** Label orders per `MODALITY/region` from the manifest folder's relevance.json ({} when none). */
+  ordinal: Record<string, string[]>;
+  /** mAP@k, recall@k, R-precision, nDCG@k (binary, hierarchical, ordinal) and majority vote, per model. */
+  ranking: Table;
+  /** αQE, DBA and k-reciprocal against plain search, with intervals; null when re-ranking was not asked. */
+  rerank: Table | null;
+  /** What the reader should know (an ordinal scale no class matches, …). */
+  notes: string[];
+}
+
 /** A benchmark report. */
 export interface ReportData {
   format: typeof REPORT_FORMAT;
@@ -147,6 +168,8 @@ export interface ReportData {
   /** The study's tables over all models (comparison only with two or more models). */
   tables: Partial<Record<ReportTableName, Table>>;
   figures: ReportFigures | null;
+  /** Ranking metrics and re-ranking beyond the study (absent in reports written before them). */
+  beyond?: ReportBeyond;
   /** Every file of the report, relative to its folder (report.json last). */
   files: string[];
 }
