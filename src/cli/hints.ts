@@ -45,8 +45,16 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   'embed/bad-path': 'rename the file, then rebuild the manifest with `cbir data prepare`',
   // file-system failures while writing stores (`cbir embed --out`, `--work` of report / eval)
   'fs/no-space': 'after freeing space rerun the same command: it resumes',
-  'fs/not-writable': { embed: 'pass another --out', '*': 'pass another --out (or --work)' },
-  'fs/path-blocked': { embed: 'pass another --out', '*': 'pass another --out (or --work)' },
+  'fs/not-writable': {
+    embed: 'pass another --out',
+    figures: 'make the report folder writable, or copy it somewhere writable and pass that as --report',
+    '*': 'pass another --out (or --work)',
+  },
+  'fs/path-blocked': {
+    embed: 'pass another --out',
+    figures: 'move the file that is in the way out of the report folder (e.g. a file named figures), then rerun',
+    '*': 'pass another --out (or --work)',
+  },
   // embedding stores
   'embeddings/not-found': 'pass the --out folder of `cbir embed` (or of `cbir embeddings import-h5`)',
   'embeddings/incomplete': 'rerun the same `cbir embed` command: it resumes where it stopped',

@@ -49,6 +49,10 @@ test('cliHintFor: per-command lines, model ids filled in, unknown codes skipped'
   const err = (code: string, message = 'x', hint = 'plain words') => new CbirError(message, { code, hint });
   assert.match(cliHintFor('embed', err('embed/mismatch'))!, /--force/);
   assert.match(cliHintFor('report', err('embed/mismatch'))!, /--work/);
+  // `cbir figures` has no --out: its write failures name the report folder instead
+  assert.match(cliHintFor('figures', err('fs/path-blocked'))!, /report folder/);
+  assert.doesNotMatch(cliHintFor('figures', err('fs/not-writable'))!, /--out/);
+  assert.match(cliHintFor('report', err('fs/not-writable'))!, /--out/);
   assert.equal(
     cliHintFor('models', err('pull/interrupted', 'download of model "resnet50" was interrupted')),
     'run the same `cbir models pull resnet50` again to resume',

@@ -36,8 +36,8 @@ export function fsError(e: unknown, path: string, what: string, keptNote = ''): 
     const blocker = blockingFile(file);
     return new CbirError(
       blocker
-        ? `"${blocker}" is a file, not a folder, so the output folder cannot be made there (${what})`
-        : `a file or folder is in the way while ${what} (${errorMessage(e).split('\n')[0]})`,
+        ? `"${blocker}" is a file, not a folder, so the output folder cannot be made there (${what})${kept}`
+        : `a file or folder is in the way while ${what} (${errorMessage(e).split('\n')[0]})${kept}`,
       {
         file,
         hint: 'choose another output folder, or move that file out of the way',
