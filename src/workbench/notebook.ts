@@ -79,6 +79,8 @@ export interface NotebookReportOptions {
   /** Index-size ablation: 'auto' (default), 'study', false, or explicit options. */
   indexSize?: ReportOptions['indexSize'];
   k?: number;
+  /** Also re-rank (αQE, DBA, k-reciprocal vs plain; parameters on val), as `cbir report --rerank`; default false. */
+  rerank?: boolean;
   /** Figure files into `<out>/figures` as `cbir report` writes them; default false (notebooks draw their figures inline). */
   figures?: WriteFiguresOptions | false;
   workers?: number;
@@ -122,6 +124,7 @@ export async function notebookReport(o: NotebookReportOptions): Promise<Notebook
     probe: o.probe,
     indexSize: o.indexSize,
     k: o.k,
+    rerank: o.rerank,
     workers: o.workers,
     threads: o.threads,
     onProgress: o.onProgress,

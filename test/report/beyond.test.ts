@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BEYOND_VERSION,
@@ -340,4 +340,41 @@ test('a bad relevance.json stops the report before any work, naming the file', a
   } finally {
     writeFileSync(file, JSON.stringify({ ordinal: ORDINAL }));
   }
+});
+
+/** A table file's CSV against the table in report.json: same header, same text cells, numbers to 1e-6 (NaN/null as empty). */
+function assertCsvIs(file: string, t: Table): void {
+  const recs = [...parseCsv(readFileSync(file, 'utf8'), file)].map((r) => r.cells);
+  assert.deepEqual(recs[0], t.columns, `${file}: header`);
+  assert.equal(recs.length - 1, t.rows.length, `${file}: one line per row`);
+  t.rows.forEach((row, i) =>
+    row.forEach((v, j) => {
+      const cell = recs[i + 1][j];
+      const where = `${file} line ${i + 2} ${t.columns[j]}`;
+      if (v === null || (typeof v === 'number' && Number.isNaN(v))) assert.equal(cell, '', where);
+      else if (typeof v === 'number')
+        assert.ok(Math.abs(Number(cell) - v) <= 1e-6 * Math.max(1, Math.abs(v)), `${where}: ${cell} vs ${v}`);
+      else assert.equal(cell, v, where);
+    }),
+  );
+}
+
+test('the beyond tables are written as files like the study tables (beyond_ranking, beyond_rerank with --rerank), equal to report.json', () => {
+  const exts = ['csv', 'md', 'json'];
+  for (const x of exts) assert.ok(existsSync(join(out, `beyond_ranking.${x}`)), `beyond_ranking.${x}`);
+  assert.equal(existsSync(join(out, 'beyond_rerank.csv')), false, 'no re-ranking file unless asked');
+  assert.ok(saved.files.includes('beyond_ranking.csv') && !saved.files.includes('beyond_rerank.csv'));
+  const raw = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.ok(raw.files.includes('beyond_ranking.md'), 'listed in report.json files');
+  assertCsvIs(join(out, 'beyond_ranking.csv'), saved.beyond!.ranking);
+  const dir = join(tmp.dir, 'rerank');
+  for (const name of ['beyond_ranking', 'beyond_rerank'])
+    for (const x of exts) assert.ok(existsSync(join(dir, `${name}.${x}`)), `${name}.${x} with --rerank`);
+  assert.ok(reranked.files.includes('beyond_rerank.json'));
+  assertCsvIs(join(dir, 'beyond_ranking.csv'), reranked.beyond!.ranking);
+  assertCsvIs(join(dir, 'beyond_rerank.csv'), reranked.beyond!.rerank!);
+  const md = readFileSync(join(dir, 'beyond_rerank.md'), 'utf8');
+  assert.ok(md.includes(reranked.beyond!.rerank!.title), 'the Markdown file has the table');
+  const json = JSON.parse(readFileSync(join(dir, 'beyond_rerank.json'), 'utf8'));
+  assert.equal(json.rows.length, reranked.beyond!.rerank!.rows.length);
 });

@@ -1,8 +1,9 @@
 /**
  * Saving and opening reports. `saveReport` writes a computed report into a folder: per model
  * `knn.csv` (the study's layout), `precision_at_n`, `knn_classification`, `linear_probing`; the
- * study's tables as CSV/Markdown/JSON; the figures; `summary.md` (once); and `report.json` last,
- * so a folder with a report.json is a finished report. `openReport` loads and checks it.
+ * study's tables and the `beyond` tables (beyond_ranking, beyond_rerank) as CSV/Markdown/JSON;
+ * the figures; `summary.md` (once); and `report.json` last, so a folder with a report.json is a
+ * finished report. `openReport` loads and checks it.
  */
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -85,6 +86,17 @@ async function writeTables(src: SaveSource, dir: string): Promise<{ models: Repo
   const tableFiles: string[] = [];
   for (const [name, t] of Object.entries(src.report.tables)) {
     await writeTable(t!, join(dir, name));
+    tableFiles.push(`${name}.csv`, `${name}.md`, `${name}.json`);
+  }
+  // report.json `beyond` as files too: beyond_ranking (always), beyond_rerank (with --rerank)
+  const beyond = src.report.beyond;
+  const extra: [string, Table | null | undefined][] = [
+    ['beyond_ranking', beyond?.ranking],
+    ['beyond_rerank', beyond?.rerank],
+  ];
+  for (const [name, t] of extra) {
+    if (!t) continue;
+    await writeTable(t, join(dir, name));
     tableFiles.push(`${name}.csv`, `${name}.md`, `${name}.json`);
   }
   return { models, tableFiles };
