@@ -101,7 +101,7 @@ test('missing required options: one "cbir <command>:" prefix per line, the usage
   const cases: [string[], RegExp][] = [
     [
       ['report', '--models', 'classic'],
-      /^cbir report: --data, --models and --out are required\n {2}→ usage: cbir report --data/,
+      /^cbir report: --data, --out and --models or --embeddings are required\n {2}→ usage: cbir report --data/,
     ],
     [
       ['eval', '--data', 'x'],

@@ -4,14 +4,18 @@ import { choiceOption, epOption, intOption, listOption, missingOption, parseOpti
 
 export const summary = 'run every experiment of the study for several models into one report folder';
 
-export const usage = `usage: cbir report --data <manifest dir> --models <id,id,...> --out <dir> [options]
+export const usage = `usage: cbir report --data <manifest dir> (--models <id,id,...> | --embeddings <store,store,...>) --out <dir> [options]
 
 Embeds the dataset with each model (resumable, cached under <out>/work), builds the k-NN tables
 (train = index, test = queries, val = model selection), and writes the study's tables (3, 4, 5, 9,
 10), Fig. 2 / Fig. 5 data, paired comparisons and summary.md into <out>, and per model
 <out>/<model>/knn.csv, precision_at_n.csv, knn_classification.csv, linear_probing.csv.
+--embeddings adds finished stores (\`cbir embed\`, \`cbir adapt\`, \`cbir embeddings import-h5\`)
+beside the models, each named after its folder, so a frozen and an adapted store are compared
+in one report with paired tests.
 
 options:
+  --embeddings <dirs>   comma-separated embedding stores of this manifest, evaluated beside --models
   --work <dir>          embeddings + k-NN cache folder (default <out>/work)
   --batch <n>           images per model call (default 32)
   --workers <n>         decode/preprocess worker threads
@@ -42,6 +46,7 @@ export const REPORT_OPTIONS = {
   data: { type: 'string' },
   models: { type: 'string' },
   model: { type: 'string', multiple: true },
+  embeddings: { type: 'string' },
   out: { type: 'string' },
   work: { type: 'string' },
   batch: { type: 'string' },
@@ -85,7 +90,8 @@ export async function reportFromValues(
   const t0 = Date.now();
   const run = await runReport({
     data: v.data ?? defaults.data,
-    models: models.length ? models : defaults.models,
+    models: models.length || v.embeddings ? models : defaults.models,
+    stores: (listOption(v.embeddings) ?? []).map((d) => resolve(d)),
     workDir: resolve(v.work ?? join(out, 'work')),
     batchSize: intOption(v.batch, 'batch', 1),
     workers: intOption(v.workers, 'workers'),
@@ -113,8 +119,8 @@ export async function reportFromValues(
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseOptions('report', { args, options: REPORT_OPTIONS, strict: true, allowPositionals: false });
-  if (!values.data || !(values.models || values.model) || !values.out) {
-    throw missingOption('--data, --models and --out are required', usage);
+  if (!values.data || !(values.models || values.model || values.embeddings) || !values.out) {
+    throw missingOption('--data, --out and --models or --embeddings are required', usage);
   }
   return reportFromValues(values as ReportValues, { data: values.data, models: [], out: values.out });
 }
