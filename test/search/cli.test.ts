@@ -2,26 +2,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
+import { cbir } from '../helpers/cli.js';
+import { IndexSearcher } from '../../src/workbench/index.js';
 import { parseCsv } from '../../src/workbench/util/csv.js';
 import { searchFixture, type SearchFixture } from './fixture.js';
-
-/** Run `cbir <args>` in this process, capturing stdout and stderr. */
-async function cbir(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 let fx: SearchFixture;
 before(async () => {
@@ -137,4 +121,45 @@ test('cbir index import-faiss, and the errors a new user meets', async () => {
   const wrong = await cbir(...args, '--model', 'lbp4x4', '--force', '--quiet');
   assert.equal(wrong.code, 1);
   assert.match(wrong.err, /144 dimensions, model "lbp4x4" gives \d+[\s\S]*→ in the CLI: pass the --model/);
+});
+
+test('cbir search --ef: an HNSW index searched with a wider beam finds the exact top-k; --ef 0 is refused', async () => {
+  const exact = join(fx.dir, 'idx-exact-ef');
+  const hnsw = join(fx.dir, 'idx-hnsw-ef');
+  for (const [dir, kind] of [
+    [exact, 'exact'],
+    [hnsw, 'hnsw'],
+  ]) {
+    const b = await cbir(
+      'index',
+      'build',
+      '--embeddings',
+      fx.storeDir,
+      '--data',
+      fx.data,
+      '--kind',
+      kind,
+      '--out',
+      dir,
+      '--quiet',
+    );
+    assert.equal(b.code, 0, b.err);
+  }
+  const image = fx.manifest.resolvePath(fx.manifest.indicesOf('test')[0]);
+  const paths = async (...args: string[]) => {
+    const r = await cbir('search', '--k', '5', '--json', ...args, image);
+    assert.equal(r.code, 0, r.err);
+    return JSON.parse(r.out).queries[0].results.map((h: { path: string }) => h.path);
+  };
+  assert.deepEqual(await paths('--index', hnsw, '--ef', '500'), await paths('--index', exact));
+  // the beam width reaches the HNSW index (what --ef passes to IndexSearcher.open)
+  const searcher = await IndexSearcher.open(hnsw, { expansionSearch: 7 });
+  try {
+    assert.equal(searcher.saved.index.params.expansionSearch, 7);
+  } finally {
+    await searcher.close();
+  }
+  const bad = await cbir('search', '--index', hnsw, '--ef', '0', image);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /--ef/);
 });

@@ -34,6 +34,8 @@ recursively (PNG, JPEG, TIFF, WebP, DICOM), with progress.
   --csv         write the study's results.csv layout (query_path,similar_1,…,similar_k) and
                 <name>_long.csv (query_path,rank,path,similarity,class,dataset,modality)
   --grid        draw the query grid (study Fig. 3): PNG or standalone HTML
+  --ef          HNSW index: search beam width instead of the saved one (recall/latency trade-off;
+                ≈ 1 M rows need 256 for recall@10 ≥ 0.99, see BENCHMARKS.md)
   --resume      the partial results file of a long run (default with --csv: <csv>.partial.jsonl);
                 a rerun of the same command skips the queries it holds; deleted when done`;
 
@@ -47,6 +49,7 @@ const OPTIONS = {
   grid: { type: 'string' },
   resume: { type: 'string' },
   threads: { type: 'string' },
+  ef: { type: 'string' },
   ep: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
@@ -107,6 +110,7 @@ export async function run(args: string[]): Promise<number> {
   const journal = v.resume ?? (v.csv ? `${v.csv}.partial.jsonl` : undefined);
   const searcher = await IndexSearcher.open(v.index, {
     threads: intOption(v.threads, 'threads', 1),
+    expansionSearch: intOption(v.ef, 'ef', 1),
     executionProvider: epOption(v.ep),
   });
   try {

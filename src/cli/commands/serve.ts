@@ -21,6 +21,8 @@ browses the report: Tables 3 and 4, every test query with its neighbours, a t-SN
   --concurrency  searches embedded at once (default 2); --queue: waiting at most (default 32),
                  beyond that the server answers 503 with Retry-After
   --data         the report's manifest folder, if it moved
+  --ef           HNSW index: search beam width instead of the saved one (recall/latency trade-off;
+                 ≈ 1 M rows need 256 for recall@10 ≥ 0.99, see BENCHMARKS.md)
 
 JSON API: POST /api/search?k=10 with the image bytes as the body answers what
 \`cbir search --json\` prints; GET /api/index describes the index. Stop with Ctrl-C.`;
@@ -36,6 +38,7 @@ const OPTIONS = {
   concurrency: { type: 'string' },
   queue: { type: 'string' },
   threads: { type: 'string' },
+  ef: { type: 'string' },
   ep: { type: 'string' },
 } as const;
 
@@ -89,6 +92,7 @@ export async function run(args: string[]): Promise<number> {
   if (report?.warning) console.error(`warning: ${report.warning}`);
   const searcher = await IndexSearcher.open(v.index, {
     threads: intOption(v.threads, 'threads', 1),
+    expansionSearch: intOption(v.ef, 'ef', 1),
     executionProvider: epOption(v.ep),
   });
   try {
