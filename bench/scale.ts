@@ -18,15 +18,25 @@
  *
  * Steps measured, each in a child process: `cbir embeddings import-h5`; `cbir eval --only
  * retrieval` with an empty k-NN cache (the exact k = 100 table, then the tables); the same again
- * with the cache filled (the tables alone).
+ * with the cache filled (the tables alone); `cbir eval --only probe --probe study` (the study's
+ * AdamW probe, plus the tables from the cache); `cbir eval --only index-size` (the ablation:
+ * the study's setting when at least 3 classes have 3000 index images, else scaled to the data);
+ * the t-SNE maps of `cbir figures` (embeddingMapFigures on a class-stratified sample).
+ *
+ * Then the k-NN table's exact search side by side with FAISS IndexFlatIP (python3-faiss, when
+ * present): the same index vectors (the train split) and a seeded subset of the test queries,
+ * each engine in its own process per round, in interleaved rounds (radcbir, FAISS, FAISS; the
+ * next round in reverse order). FAISS runs with OPENBLAS_CORETYPE unset and set to Haswell; the
+ * faster by median is the anchor of the ratio, reported as median and range with the load average.
  *
  *   node --import tsx bench/scale.ts                          # full study size, d = 768 and 1024 (hours; ~45 GB disk)
  *   node --import tsx bench/scale.ts --rows 50000 --dims 768  # a quick run
  *   node --import tsx bench/scale.ts --scale 0.1 --out runs/scale --keep
+ *   node --import tsx bench/scale.ts --rows 50000 --dims 768 --rounds 7 --faiss-queries 2000 --tsne-points 3000
  */
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -422,6 +432,8 @@ export interface StepUsage {
   cpuSeconds: number;
   peakRssMiB: number;
   error?: string;
+  /** What an in-process task reports besides (e.g. the search time alone). */
+  extra?: Record<string, number>;
 }
 
 /**
@@ -468,14 +480,25 @@ export function measureCli(step: string, args: string[], log: (s: string) => voi
   });
 }
 
-/** The child side of measureCli: run the CLI in this process, then write what it used. */
-async function child(usageFile: string, args: string[]): Promise<void> {
+/** What a child runs: the CLI (`cbir <args>`), or a task of this file (`@exact …`, `@tsne …`). */
+async function childTask(args: string[]): Promise<() => Promise<{ code: number; extra?: Record<string, number> }>> {
+  if (args[0] === '@exact') return async () => ({ code: 0, extra: await exactTask(args.slice(1)) });
+  if (args[0] === '@tsne') return async () => ({ code: 0, extra: await tsneTask(args.slice(1)) });
   const { main } = await import('../src/cli/main.js');
+  return async () => ({ code: await main(args) });
+}
+
+/** The child side of measureCli: run the CLI or a task in this process, then write what it used. */
+async function child(usageFile: string, args: string[]): Promise<void> {
+  const task = await childTask(args);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let code = 1;
+  let extra: Record<string, number> | undefined;
   try {
-    code = await main(args);
+    ({ code, extra } = await task());
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
   } finally {
     const c = process.cpuUsage(c0);
     const usage = {
@@ -483,10 +506,71 @@ async function child(usageFile: string, args: string[]): Promise<void> {
       wallSeconds: (performance.now() - t0) / 1000,
       cpuSeconds: (c.user + c.system) / 1e6,
       peakRssMiB: process.resourceUsage().maxRSS / 1024,
+      ...(extra ? { extra } : {}),
     };
     writeSync(openSync(usageFile, 'w'), JSON.stringify(usage));
   }
   process.exit(code);
+}
+
+/** Read `count` float32 values of a file into one array (reads of at most 256 MiB: no Buffer over 2 GiB). */
+function readF32(file: string, count: number): Float32Array {
+  const out = new Float32Array(count);
+  const fd = openSync(file, 'r');
+  try {
+    const step = 1 << 28;
+    for (let off = 0; off < out.byteLength; off += step) {
+      const view = new Uint8Array(out.buffer, off, Math.min(step, out.byteLength - off));
+      for (let got = 0; got < view.length;) {
+        const n = readSync(fd, view, got, view.length - got, off + got);
+        if (n === 0) throw new Error(`${file} is shorter than ${count} float32 values`);
+        got += n;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+/**
+ * `@exact <xb> <xq> <nb> <nq> <dim> <k> <threads> <ids out>`: the k-NN table's exact search
+ * (buildIndex as computeKnnTable calls it, queries in blocks of 4096), search timed alone after
+ * a 64-query warm-up; the neighbour positions are written as int32.
+ */
+async function exactTask(a: string[]): Promise<Record<string, number>> {
+  const { buildIndex } = await import('../src/workbench/search/index.js');
+  const [nb, nq, dim, k, threads] = a.slice(2, 7).map(Number);
+  const x = readF32(a[0], nb * dim);
+  const q = readF32(a[1], nq * dim);
+  const b0 = performance.now();
+  const index = await buildIndex(x, dim, { kind: 'exact', threads }, {});
+  const buildSeconds = (performance.now() - b0) / 1000;
+  const ids = new Int32Array(nq * k);
+  try {
+    await index.search(q.subarray(0, Math.min(nq, 64) * dim), k);
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let q0 = 0; q0 < nq; q0 += 4096) {
+      const b = Math.min(4096, nq - q0);
+      ids.set((await index.search(q.subarray(q0 * dim, (q0 + b) * dim), k)).ids, q0 * k);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    writeSync(openSync(a[7], 'w'), new Uint8Array(ids.buffer));
+    return { seconds, cpu: (c.user + c.system) / 1e6, buildSeconds };
+  } finally {
+    await index.close();
+  }
+}
+
+/** `@tsne <manifest dir> <store> <points> <seed>`: the t-SNE maps of `cbir figures` (Fig. 4) for one store. */
+async function tsneTask(a: string[]): Promise<Record<string, number>> {
+  const { readManifest, openEmbeddings } = await import('../src/workbench/index.js');
+  const { embeddingMapFigures } = await import('../src/workbench/figures/maps.js');
+  const [m, store] = await Promise.all([readManifest(a[0]), openEmbeddings(a[1])]);
+  const figures = await embeddingMapFigures(m, store, { maxPoints: Number(a[2]), seed: Number(a[3]) });
+  return { figures: figures.length };
 }
 
 export interface ScaleBenchOptions {
@@ -504,6 +588,18 @@ export interface ScaleBenchOptions {
   keep?: boolean;
   /** Bootstrap replicates of `cbir eval` (default its own, 1000). */
   replicates?: number;
+  /** Measure the probe (study protocol), the index-size ablation and the t-SNE maps (default true). */
+  analyses?: boolean;
+  /** Points of the t-SNE sample (default 3000, as `cbir figures`). */
+  tsnePoints?: number;
+  /** Compare the exact search with FAISS IndexFlatIP (default true; skipped with a note without python3-faiss). */
+  faiss?: boolean;
+  /** Python with faiss and numpy; default $CBIR_PYTHON, /usr/bin/python3, python3. */
+  python?: string;
+  /** Test queries of the side-by-side comparison (a seeded subset; default 1000). */
+  faissQueries?: number;
+  /** Interleaved rounds of the side-by-side comparison (default 5). */
+  rounds?: number;
   log?: (line: string) => void;
 }
 
@@ -537,19 +633,256 @@ function layoutTables(layout: StudyLayout): string[] {
   return out;
 }
 
-/** The measured steps for one model: import, eval with an empty k-NN cache, eval with it filled. */
+/** The first python of `explicit`, $CBIR_PYTHON, /usr/bin/python3, python3 that imports faiss and numpy. */
+function findPython(explicit?: string): string | null {
+  for (const p of [explicit, process.env.CBIR_PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => !!c))
+    if (spawnSync(p, ['-c', 'import faiss, numpy'], { stdio: 'ignore' }).status === 0) return p;
+  return null;
+}
+
+/** FAISS IndexFlatIP on the same files as `@exact`: add, a 64-query warm-up, then the search timed alone. */
+const FAISS_SCRIPT = `
+import sys, json, time, resource, numpy as np, faiss
+nb, nq, d, k, t = map(int, sys.argv[1:6]); xf, qf, out = sys.argv[6:9]
+X = np.fromfile(xf, dtype=np.float32).reshape(nb, d)
+Q = np.fromfile(qf, dtype=np.float32).reshape(nq, d)
+faiss.omp_set_num_threads(t)
+t0 = time.perf_counter(); index = faiss.IndexFlatIP(d); index.add(X); add = time.perf_counter() - t0
+del X
+index.search(Q[:64], k)
+c0 = time.process_time(); t0 = time.perf_counter(); D, I = index.search(Q, k); s = time.perf_counter() - t0; c = time.process_time() - c0
+I.astype(np.int32).tofile(out)
+print(json.dumps({"seconds": s, "cpu": c, "add_seconds": add, "faiss": faiss.__version__, "numpy": np.__version__, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+`;
+
+interface FaissRun {
+  seconds: number;
+  cpu: number;
+  add_seconds: number;
+  faiss: string;
+  numpy: string;
+  peak_rss_mib: number;
+}
+
+/** Run FAISS_SCRIPT with OPENBLAS_CORETYPE unset (null) or set. */
+function runFaiss(python: string, args: string[], coretype: string | null): Promise<FaissRun> {
+  const env = { ...process.env };
+  if (coretype === null) delete env.OPENBLAS_CORETYPE;
+  else env.OPENBLAS_CORETYPE = coretype;
+  return new Promise((res, rej) => {
+    const p = spawn(python, ['-c', FAISS_SCRIPT, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (b) => (out += b));
+    p.stderr.on('data', (b) => (err += b));
+    p.on('error', rej);
+    p.on('close', (code) =>
+      code === 0
+        ? res(JSON.parse(out.trim().split('\n').at(-1)!))
+        : rej(new Error(`the FAISS script exited ${code}: ${err.trim().slice(-500)}`)),
+    );
+  });
+}
+
+/**
+ * The inputs of the side-by-side comparison, streamed from the store in blocks: `xb.f32` (every
+ * train row, in row order) and `xq.f32` (a seeded subset of `queries` test rows, in row order).
+ * Checks on the way that the store's rows are the layout's rows.
+ */
+async function writeSideBySideInputs(
+  dir: string,
+  layout: StudyLayout,
+  storeDir: string,
+  queries: number,
+  seed: number,
+): Promise<{ nb: number; nq: number; dim: number }> {
+  const { openEmbeddings } = await import('../src/workbench/embeddings/index.js');
+  const store = await openEmbeddings(storeDir);
+  const split = new Uint8Array(store.count);
+  let n = 0;
+  for (const r of layoutRows(layout)) {
+    if (store.ids[n] !== r.path) throw new Error(`store row ${n} is "${store.ids[n]}", not the layout's "${r.path}"`);
+    split[n++] = r.split;
+  }
+  const tests = Int32Array.from(split.keys()).filter((i) => split[i] === 2);
+  new Rng(seed + 101).shuffle(tests);
+  const picked = new Uint8Array(store.count);
+  const nq = Math.min(queries, tests.length);
+  for (let j = 0; j < nq; j++) picked[tests[j]] = 1;
+  const [fb, fq] = [openSync(join(dir, 'xb.f32'), 'w'), openSync(join(dir, 'xq.f32'), 'w')];
+  let nb = 0;
+  try {
+    for await (const { start, data } of store.rows()) {
+      const rows = data.length / store.dim;
+      const [b, q] = [new Float32Array(data.length), new Float32Array(data.length)];
+      let [bi, qi] = [0, 0];
+      for (let i = 0; i < rows; i++) {
+        const v = data.subarray(i * store.dim, (i + 1) * store.dim);
+        if (split[start + i] === 0) b.set(v, bi++ * store.dim);
+        else if (picked[start + i]) q.set(v, qi++ * store.dim);
+      }
+      writeSync(fb, new Uint8Array(b.buffer, 0, bi * store.dim * 4));
+      writeSync(fq, new Uint8Array(q.buffer, 0, qi * store.dim * 4));
+      nb += bi;
+    }
+  } finally {
+    closeSync(fb);
+    closeSync(fq);
+  }
+  return { nb, nq, dim: store.dim };
+}
+
+const median = (a: readonly number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+
+/** Mean fraction of each query's top-k ids (int32 files, queries × k) that both files share. */
+function topKOverlap(a: string, b: string, nq: number, k: number): number {
+  const [x, y] = [a, b].map((f) => new Int32Array(readFileSync(f).buffer.slice(0)));
+  let shared = 0;
+  for (let q = 0; q < nq; q++) {
+    const s = new Set(x.subarray(q * k, (q + 1) * k));
+    for (let j = 0; j < k; j++) if (s.has(y[q * k + j])) shared++;
+  }
+  return shared / (nq * k);
+}
+
+/** One round of the side-by-side comparison: each engine's search time, CPU time and peak RSS. */
+interface Round {
+  load: number;
+  radcbir: { seconds: number; cpu: number; rss: number; build: number };
+  faiss: Record<'unset' | 'Haswell', FaissRun>;
+}
+
+const CORETYPES = [
+  ['unset', null],
+  ['Haswell', 'Haswell'],
+] as const;
+
+/** `rounds` interleaved rounds: radcbir, FAISS unset, FAISS Haswell; every other round in reverse order. */
+async function interleavedRounds(
+  dir: string,
+  python: string,
+  shape: { nb: number; nq: number; dim: number; k: number },
+  rounds: number,
+  log: (s: string) => void,
+): Promise<Round[]> {
+  const threads = availableParallelism();
+  const files = ['xb.f32', 'xq.f32'].map((f) => join(dir, f));
+  const sizes = [shape.nb, shape.nq, shape.dim, shape.k, threads].map(String);
+  const out: Round[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const load = loadavg()[0];
+    const round: Partial<Round> = { load, faiss: {} as Round['faiss'] };
+    const radcbir = async () => {
+      const u = await measureCli(
+        'exact',
+        ['@exact', ...files, ...sizes, join(dir, `radcbir-${r}.i32`)],
+        () => {},
+        false,
+      );
+      if (u.code !== 0 || !u.extra) throw new Error(`radcbir's exact search failed: ${u.error ?? 'no result'}`);
+      round.radcbir = { seconds: u.extra.seconds, cpu: u.extra.cpu, rss: u.peakRssMiB, build: u.extra.buildSeconds };
+    };
+    const faiss = (name: 'unset' | 'Haswell', coretype: string | null) => async () => {
+      round.faiss![name] = await runFaiss(python, [...sizes, ...files, join(dir, `faiss-${name}-${r}.i32`)], coretype);
+    };
+    const steps = [radcbir, ...CORETYPES.map(([name, c]) => faiss(name, c))];
+    for (const step of r % 2 ? steps.reverse() : steps) await step();
+    const done = round as Round;
+    log(
+      `  round ${r + 1}/${rounds} (load ${load.toFixed(2)}): radcbir ${f2(done.radcbir.seconds)} s, FAISS ${f2(done.faiss.unset.seconds)} s (OPENBLAS_CORETYPE unset), ${f2(done.faiss.Haswell.seconds)} s (Haswell)`,
+    );
+    out.push(done);
+  }
+  return out;
+}
+
+/**
+ * The k-NN table's exact search side by side with FAISS IndexFlatIP on the same vectors (see the
+ * file header), as Markdown; a note when python3-faiss is missing or a run fails.
+ */
+async function sideBySide(dir: string, layout: StudyLayout, model: string, opts: ScaleBenchOptions): Promise<string[]> {
+  const log = opts.log ?? (() => {});
+  const dim = Number(model.replace(/^\D+/, ''));
+  const head = `### k-NN table side by side with FAISS IndexFlatIP, d = ${dim}`;
+  const python = findPython(opts.python);
+  if (!python)
+    return [
+      head,
+      '',
+      'FAISS comparison skipped: no python3 with faiss and numpy found (apt-get install -y python3-faiss python3-numpy, or set CBIR_PYTHON).',
+      '',
+    ];
+  const work = join(dir, 'side-by-side', model);
+  mkdirSync(work, { recursive: true });
+  try {
+    log(`side by side with FAISS (${model})…`);
+    const s = await writeSideBySideInputs(
+      work,
+      layout,
+      join(dir, 'stores', model),
+      opts.faissQueries ?? 1000,
+      opts.seed ?? 0,
+    );
+    const shape = { ...s, k: Math.min(100, s.nb) };
+    const rounds = await interleavedRounds(work, python, shape, opts.rounds ?? 5, log);
+    return [head, '', ...sideBySideText(rounds, shape, work)];
+  } catch (e) {
+    return [head, '', `FAISS comparison failed: ${e instanceof Error ? e.message : String(e)}`, ''];
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The rounds as a table, the anchor, the ratio's median and range, the load average, memory and agreement. */
+function sideBySideText(
+  rounds: Round[],
+  shape: { nb: number; nq: number; dim: number; k: number },
+  work: string,
+): string[] {
+  const med = (f: (r: Round) => number) => median(rounds.map(f));
+  const anchor = med((r) => r.faiss.Haswell.seconds) < med((r) => r.faiss.unset.seconds) ? 'Haswell' : 'unset';
+  const wall = rounds.map((r) => r.faiss[anchor].seconds / r.radcbir.seconds);
+  const cpu = rounds.map((r) => r.faiss[anchor].cpu / r.radcbir.cpu);
+  const loads = rounds.map((r) => r.load);
+  const f = rounds[0].faiss.unset;
+  const overlap = topKOverlap(join(work, 'radcbir-0.i32'), join(work, `faiss-${anchor}-0.i32`), shape.nq, shape.k);
+  const anchorText = anchor === 'unset' ? 'OPENBLAS_CORETYPE unset' : 'OPENBLAS_CORETYPE=Haswell';
+  return [
+    `${int(shape.nq)} test queries (a seeded subset) against all ${int(shape.nb)} index (train) vectors, k = ${shape.k}, ${availableParallelism()} threads each (onnxruntime intra-op; FAISS ${f.faiss} OpenMP, numpy ${f.numpy}); ${rounds.length} interleaved rounds (radcbir, FAISS unset, FAISS Haswell, then reversed); each engine in a fresh process per round, its search timed alone after a 64-query warm-up (loading, the exact build and the FAISS add excluded).`,
+    '',
+    '| round | load avg (1 min) | radcbir s | FAISS s, OPENBLAS_CORETYPE unset | FAISS s, Haswell | anchor / radcbir (wall) |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...rounds.map(
+      (r, i) =>
+        `| ${i + 1} | ${r.load.toFixed(2)} | ${f2(r.radcbir.seconds)} | ${f2(r.faiss.unset.seconds)} | ${f2(r.faiss.Haswell.seconds)} | ${f2(wall[i])} |`,
+    ),
+    '',
+    `- Anchor: FAISS with ${anchorText}, the faster by median (${f2(med((r) => r.faiss.unset.seconds))} s unset, ${f2(med((r) => r.faiss.Haswell.seconds))} s Haswell).`,
+    `- radcbir / FAISS speed (> 1: radcbir faster): **median ${f2(median(wall))}× (range ${f2(Math.min(...wall))}–${f2(Math.max(...wall))}×)** by wall time; median ${f2(median(cpu))}× (range ${f2(Math.min(...cpu))}–${f2(Math.max(...cpu))}×) by CPU time.`,
+    `- Load average (1 min) at the start of each round: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} on ${cpus().length} cores.`,
+    `- Median peak RSS: radcbir ${med((r) => r.radcbir.rss).toFixed(0)} MiB, FAISS ${med((r) => r.faiss[anchor].peak_rss_mib).toFixed(0)} MiB; radcbir exact build ${f2(med((r) => r.radcbir.build))} s, FAISS add ${f2(med((r) => r.faiss[anchor].add_seconds))} s; raw index vectors ${((shape.nb * shape.dim * 4) / 2 ** 20).toFixed(0)} MiB.`,
+    `- Same top-${shape.k} sets as FAISS (round 1): ${(100 * overlap).toFixed(3)} % of the ids (differences are float near-ties).`,
+    '',
+  ];
+}
+
+/** The measured steps for one model: import, eval with an empty k-NN cache, eval with it filled, probe, ablation, t-SNE. */
 async function measureModel(
   dir: string,
   manifestDir: string,
   model: string,
-  opts: ScaleBenchOptions,
+  opts: ScaleBenchOptions & { layout?: StudyLayout },
   echo: boolean,
 ): Promise<StepUsage[]> {
   const log = opts.log ?? (() => {});
   const store = join(dir, 'stores', model);
   const cache = join(dir, 'knn', model);
   const rep = opts.replicates !== undefined ? ['--replicates', String(opts.replicates)] : [];
-  const evalArgs = (out: string) => [
+  const evalArgs = (out: string, only = 'retrieval', extra: string[] = []) => [
     'eval',
     '--data',
     manifestDir,
@@ -558,10 +891,11 @@ async function measureModel(
     '--out',
     out,
     '--only',
-    'retrieval',
+    only,
     '--cache',
     cache,
     ...rep,
+    ...extra,
   ];
   const steps: StepUsage[] = [];
   steps.push(
@@ -577,7 +911,38 @@ async function measureModel(
     await measureCli('k-NN table + tables (empty cache)', evalArgs(join(dir, 'eval', `${model}-cold`)), log, echo),
   );
   steps.push(await measureCli('tables (k-NN table cached)', evalArgs(join(dir, 'eval', `${model}-warm`)), log, echo));
+  if (opts.analyses === false) return steps;
+  const only = (what: string, extra: string[]) => evalArgs(join(dir, 'eval', `${model}-${what}`), what, extra);
+  steps.push(
+    await measureCli('probe, study protocol (+ tables, k-NN cached)', only('probe', ['--probe', 'study']), log, echo),
+  );
+  steps.push(
+    await measureCli(
+      `index-size ablation, ${ablationSetting(opts.layout)} (+ tables)`,
+      only('index-size', ['--index-size', 'auto']),
+      log,
+      echo,
+    ),
+  );
+  const points = opts.tsnePoints ?? 3000;
+  steps.push(
+    await measureCli(
+      `t-SNE maps, ${int(points)}-point stratified sample (cbir figures)`,
+      ['@tsne', manifestDir, store, String(points), String(opts.seed ?? 0)],
+      log,
+      echo,
+    ),
+  );
   return steps;
+}
+
+/** Which setting `--index-size auto` takes on a layout: the study's when ≥ 3 classes have 3000 index images. */
+function ablationSetting(layout: StudyLayout | undefined): string {
+  if (!layout) return 'auto setting';
+  const big = layout.classes.filter((c) => c.train >= 3000).length;
+  return big >= 3
+    ? `the study's setting (${big} classes ≥ 3000 index images)`
+    : `scaled setting (${big} classes ≥ 3000 index images)`;
 }
 
 /** Generate the files, run the steps for every model, and return the Markdown report. */
@@ -607,6 +972,7 @@ export async function run(opts: ScaleBenchOptions = {}): Promise<string> {
       '| d | step | exit | wall s | CPU s | peak RSS MiB | raw vectors MiB |',
       '|---:|---|---:|---:|---:|---:|---:|',
     ];
+    const side: string[] = [];
     for (const dim of dims) {
       const model = `synthetic-d${dim}`;
       log(`writing ${model}/<dataset>.h5…`);
@@ -616,17 +982,22 @@ export async function run(opts: ScaleBenchOptions = {}): Promise<string> {
       rows.push(
         `| ${dim} | generate .h5 (in process) | 0 | ${f1((performance.now() - g0) / 1000)} | | | ${raw.toFixed(0)} |`,
       );
-      for (const s of await measureModel(dir, manifestDir, model, { ...opts, log }, opts.log === undefined)) {
+      const steps = await measureModel(dir, manifestDir, model, { ...opts, layout, log }, opts.log === undefined);
+      for (const s of steps) {
         rows.push(
           `| ${dim} | ${s.step} | ${s.code} | ${f1(s.wallSeconds)} | ${f1(s.cpuSeconds)} | ${s.peakRssMiB.toFixed(0)} | ${raw.toFixed(0)} |`,
         );
         if (s.error) rows.push(`| | ↳ failed: ${s.error.replace(/\|/g, '\\|')} | | | | | |`);
       }
+      if (opts.faiss !== false && steps[0].code === 0)
+        side.push(...(await sideBySide(dir, layout, model, { ...opts, log })));
     }
     out.push(
       ...rows,
       '',
-      "Wall and CPU time are measured inside each child process around the command (the tsx start is excluded); peak RSS is the child's resourceUsage().maxRSS.",
+      "Wall and CPU time are measured inside each child process around the command (the tsx start is excluded); peak RSS is the child's resourceUsage().maxRSS. The probe and ablation rows include the tables (read from the k-NN cache): subtract the cached-tables row for the step alone.",
+      '',
+      ...side,
     );
   } finally {
     if (!opts.keep && !opts.out) rmSync(dir, { recursive: true, force: true });
@@ -648,6 +1019,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
         out: { type: 'string' },
         keep: { type: 'boolean' },
         replicates: { type: 'string' },
+        'no-analyses': { type: 'boolean' },
+        'tsne-points': { type: 'string' },
+        'no-faiss': { type: 'boolean' },
+        python: { type: 'string' },
+        'faiss-queries': { type: 'string' },
+        rounds: { type: 'string' },
       },
     });
     const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
@@ -660,6 +1037,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       out: values.out,
       keep: values.keep,
       replicates: num(values.replicates),
+      analyses: !values['no-analyses'],
+      tsnePoints: num(values['tsne-points']),
+      faiss: !values['no-faiss'],
+      python: values.python,
+      faissQueries: num(values['faiss-queries']),
+      rounds: num(values.rounds),
     });
     process.stdout.write(md + '\n');
   }

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, PROJECT_ROOT } from '../helpers/datasets.js';
@@ -157,13 +158,54 @@ test('the generated CSVs read as manifests; the .h5 files import against the com
   assert.ok(same / ns > other / no + 0.2, `same-class cosine ${same / ns} vs other ${other / no}`);
 });
 
-test('bench/scale.ts run: import-h5, the k-NN table and the tables are measured', { timeout: 300_000 }, async () => {
-  const md = await run({ rows: ROWS, dims: [DIM], replicates: 20, log: () => {} });
-  assert.match(md, /3,000 images: \d[\d,]* index, \d+ queries, \d+ val; 185 classes/);
-  for (const step of ['import-h5', 'k-NN table \\+ tables \\(empty cache\\)', 'tables \\(k-NN table cached\\)']) {
-    const row = new RegExp(`\\| ${DIM} \\| ${step} \\| 0 \\| (\\d+\\.\\d) \\| (\\d+\\.\\d) \\| (\\d+) \\|`).exec(md);
-    assert.ok(row, `no measured row for ${step} in\n${md}`);
-    assert.ok(Number(row[3]) > 20, `peak RSS of ${step} is a real number of MiB`);
-  }
-  assert.doesNotMatch(md, /failed:/);
-});
+const hasFaiss = () =>
+  [process.env.CBIR_PYTHON, '/usr/bin/python3', 'python3']
+    .filter((p): p is string => !!p)
+    .some((p) => spawnSync(p, ['-c', 'import faiss, numpy'], { stdio: 'ignore' }).status === 0);
+
+test(
+  'bench/scale.ts run: import, the k-NN table, tables, probe, ablation and t-SNE are measured; FAISS side by side',
+  { timeout: 300_000 },
+  async () => {
+    const md = await run({
+      rows: ROWS,
+      dims: [DIM],
+      replicates: 20,
+      tsnePoints: 200,
+      rounds: 2,
+      faissQueries: 32,
+      log: () => {},
+    });
+    assert.match(md, /3,000 images: \d[\d,]* index, \d+ queries, \d+ val; 185 classes/);
+    for (const step of [
+      'import-h5',
+      'k-NN table \\+ tables \\(empty cache\\)',
+      'tables \\(k-NN table cached\\)',
+      'probe, study protocol \\(\\+ tables, k-NN cached\\)',
+      'index-size ablation, scaled setting \\(0 classes ≥ 3000 index images\\) \\(\\+ tables\\)',
+      't-SNE maps, 200-point stratified sample \\(cbir figures\\)',
+    ]) {
+      const row = new RegExp(`\\| ${DIM} \\| ${step} \\| 0 \\| (\\d+\\.\\d) \\| (\\d+\\.\\d) \\| (\\d+) \\|`).exec(md);
+      assert.ok(row, `no measured row for ${step} in\n${md}`);
+      assert.ok(Number(row[3]) > 20, `peak RSS of ${step} is a real number of MiB`);
+    }
+    assert.doesNotMatch(md, /failed:/);
+    if (!hasFaiss()) {
+      assert.match(md, /FAISS comparison skipped: no python3 with faiss and numpy found/);
+      return;
+    }
+    // two interleaved rounds, each with a time per engine, and the ratio against the faster FAISS setting
+    const rounds = [
+      ...md.matchAll(/^\| (\d) \| \d+\.\d\d \| (\d+\.\d\d) \| (\d+\.\d\d) \| (\d+\.\d\d) \| (\d+\.\d\d) \|$/gm),
+    ];
+    assert.deepEqual(
+      rounds.map((r) => r[1]),
+      ['1', '2'],
+      md,
+    );
+    assert.match(md, /- Anchor: FAISS with OPENBLAS_CORETYPE(=Haswell| unset), the faster by median/);
+    assert.match(md, /\*\*median \d+\.\d\d× \(range \d+\.\d\d–\d+\.\d\d×\)\*\* by wall time/);
+    const same = /Same top-\d+ sets as FAISS \(round 1\): (\d+\.\d+) %/.exec(md);
+    assert.ok(same && Number(same[1]) >= 99, `radcbir and FAISS find the same neighbours: ${same?.[1]} %`);
+  },
+);

@@ -1,10 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import sharp from 'sharp';
-import { Rng } from '../../src/workbench/util/rng.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tempDir } from '../helpers/datasets.js';
+import { writeRandomPng } from '../helpers/png.js';
 import { main } from '../../src/cli/main.js';
 import { combinedName } from '../../src/cli/commands/data.js';
 
@@ -12,18 +11,7 @@ let tmp: { dir: string; cleanup: () => void };
 let seed = 2000;
 
 /** An 8×8 gray PNG of distinct random pixels. */
-async function png(file: string): Promise<void> {
-  const rng = new Rng(seed++);
-  const px = Buffer.alloc(64);
-  for (let i = 0; i < px.length; i++) px[i] = rng.int(256);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    await sharp(px, { raw: { width: 8, height: 8, channels: 1 } })
-      .png()
-      .toBuffer(),
-  );
-}
+const png = (file: string): Promise<void> => writeRandomPng(file, seed++);
 
 before(async () => {
   tmp = tempDir('cbir-prepare-cli-');

@@ -2,28 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import sharp from 'sharp';
 import { commonFolder, prepareDataset } from '../../src/workbench/data/prepare.js';
 import { parseSourceSpec, validateSource } from '../../src/workbench/data/sources.js';
 import { manifestImagesRoot, readManifest } from '../../src/workbench/data/manifest.js';
-import { Rng } from '../../src/workbench/util/rng.js';
 import { tempDir } from '../helpers/datasets.js';
 import { writeNpz } from '../helpers/npz.js';
+import { writeRandomPng } from '../helpers/png.js';
 
 let seed = 1000;
 /** An 8×8 gray PNG of distinct random pixels (no accidental duplicates). */
-async function png(file: string): Promise<void> {
-  const rng = new Rng(seed++);
-  const px = Buffer.alloc(64);
-  for (let i = 0; i < px.length; i++) px[i] = rng.int(256);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    await sharp(px, { raw: { width: 8, height: 8, channels: 1 } })
-      .png()
-      .toBuffer(),
-  );
-}
+const png = (file: string): Promise<void> => writeRandomPng(file, seed++);
 
 /** Two folder sources under `<dir>/data`: mr (glioma, notumor) and us (benign, malignant: no normal class). */
 async function twoSources(dir: string): Promise<string[]> {

@@ -5,7 +5,9 @@
  * (below the similar threshold: possibly one patient). Cosine pairs from embeddings are added by
  * `auditDataset` (benchmark/audit.ts). Computing returns data; `auditCsv` / `formatAudit` render it.
  */
-import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { errorCode } from '../errors.js';
 import { csvLine } from '../util/csv.js';
 import type { ProgressListener } from '../util/progress.js';
 import { SPLITS, type Manifest } from './manifest.js';
@@ -61,6 +63,17 @@ export interface AuditResult {
   counts: AuditCount[];
   /** Rows whose file could not be read or decoded (so only their path, or also their bytes, were compared). */
   unchecked: { row: number; path: string; message: string }[];
+  /** Set when none of the probed image files exists (embeddings without their images): only paths were compared. */
+  imagesAbsent?: ImagesAbsent;
+}
+
+/** Rows probed for their image file before the content check, spread evenly over the manifest. */
+export const PRESENCE_PROBE_ROWS = 64;
+
+/** Where the image files were looked for, and how many rows were probed, when none of them exists. */
+export interface ImagesAbsent {
+  root: string;
+  probed: number;
 }
 
 export interface AuditOptions {
@@ -103,7 +116,9 @@ function groupBy(n: number, keyOf: (i: number) => string): Map<string, number[]>
  * (path.resolve of both paths is equal, so `a/./b/x.png` and `a/b/x.png` are one file), the same
  * bytes (sha256), near-identical (thumbnail MAD < nearMad) or similar (MAD < similarMad); each
  * pair is listed once, under its most certain kind. The manifest folder's prepare cache is used
- * when present (read only); `cacheFile` keeps the content of files decoded here.
+ * when present (read only); `cacheFile` keeps the content of files decoded here. When none of
+ * the probed image files exists (probeImagesAbsent: embeddings without their images), only paths
+ * are compared and `imagesAbsent` says so once, instead of one unreadable row per image.
  */
 export async function auditManifest(m: Manifest, o: AuditOptions = {}): Promise<AuditResult> {
   const n = m.size;
@@ -111,14 +126,8 @@ export async function auditManifest(m: Manifest, o: AuditOptions = {}): Promise<
   const similarMad = o.similarMad ?? SIMILAR_MAD;
   const queries = new Set((o.querySplits ?? ['val', 'test']).map((s) => SPLITS.indexOf(s)));
   const paths = m.filepaths.map((_, i) => resolve(m.resolvePath(i)));
-  const lookup: ContentCache[] = [await openContentCache(resolve(m.dir, '.prepare-cache.csv'), { readOnly: true })];
-  const cache = o.cacheFile ? await openContentCache(o.cacheFile).catch(() => undefined) : undefined; // only a speed-up
-  let content: ContentTable;
-  try {
-    content = await imageContents(paths, { lookup, cache, concurrency: o.concurrency, onProgress: o.onProgress });
-  } finally {
-    await cache?.close().catch(() => {});
-  }
+  const absent = await probeImagesAbsent(m, paths);
+  const content = absent ? noContent(n) : await readContents(m, paths, o);
   const seen = new Set<number>();
   const pairs: AuditPair[] = [];
   const emit = (kind: AuditKind, i: number, j: number, value: number) => {
@@ -144,7 +153,7 @@ export async function auditManifest(m: Manifest, o: AuditOptions = {}): Promise<
     m,
     (i, j) => emit('same-bytes', i, j, mad(i, j)),
   );
-  thumbnailPairs(m, content, nearMad, similarMad, (kind, i, j, v) => emit(kind, i, j, v));
+  if (!absent) thumbnailPairs(m, content, nearMad, similarMad, (kind, i, j, v) => emit(kind, i, j, v));
   const unchecked = content.problems.map((p) => ({ row: p.index, path: m.filepaths[p.index], message: p.message }));
   const result: AuditResult = {
     dir: m.dir,
@@ -153,9 +162,73 @@ export async function auditManifest(m: Manifest, o: AuditOptions = {}): Promise<
     pairs: sortPairs(pairs),
     counts: [],
     unchecked,
+    ...(absent ? { imagesAbsent: absent } : {}),
   };
   result.counts = countPairs(m, result.pairs);
   return result;
+}
+
+/** Byte hashes and thumbnails of every row's file, through the manifest folder's prepare cache and `o.cacheFile`. */
+async function readContents(m: Manifest, paths: readonly string[], o: AuditOptions): Promise<ContentTable> {
+  const lookup: ContentCache[] = [await openContentCache(resolve(m.dir, '.prepare-cache.csv'), { readOnly: true })];
+  const cache = o.cacheFile ? await openContentCache(o.cacheFile).catch(() => undefined) : undefined; // only a speed-up
+  try {
+    return await imageContents(paths, { lookup, cache, concurrency: o.concurrency, onProgress: o.onProgress });
+  } finally {
+    await cache?.close().catch(() => {});
+  }
+}
+
+/** A content table with nothing read (no byte hashes, no thumbnails, no per-row problems). */
+function noContent(n: number): ContentTable {
+  return {
+    byteHash: new Array<string>(n).fill(''),
+    thumbs: new Uint8Array(0),
+    decoded: new Uint8Array(n),
+    problems: [],
+  };
+}
+
+/**
+ * Whether the manifest's image files are absent (e.g. the study's published embeddings without
+ * the images): PRESENCE_PROBE_ROWS rows spread evenly over the manifest (all rows when fewer) are
+ * stat'ed; when none of their files exists the byte and pixel checks are skipped. Null when any
+ * exists or fails otherwise (a permission problem is then reported per row, as usual).
+ */
+async function probeImagesAbsent(m: Manifest, paths: readonly string[]): Promise<ImagesAbsent | null> {
+  const n = paths.length;
+  if (n === 0) return null;
+  const k = Math.min(n, PRESENCE_PROBE_ROWS);
+  const rows = [...new Set(Array.from({ length: k }, (_, j) => Math.floor(((j + 0.5) * n) / k)))];
+  const missing = await Promise.all(
+    rows.map((i) =>
+      stat(paths[i]).then(
+        () => false,
+        (e) => errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR',
+      ),
+    ),
+  );
+  if (!missing.every(Boolean)) return null;
+  return {
+    root: probedRoot(
+      m.imagesRoot,
+      rows.map((i) => paths[i]),
+    ),
+    probed: rows.length,
+  };
+}
+
+/** The manifest's images root when the probed files lie below it, else the deepest folder holding them all. */
+function probedRoot(imagesRoot: string, files: readonly string[]): string {
+  const below = (f: string) => {
+    const r = relative(imagesRoot, f);
+    return r !== '' && r !== '..' && !r.startsWith('..' + sep) && !isAbsolute(r);
+  };
+  if (files.every(below)) return imagesRoot;
+  let root = dirname(files[0]);
+  while (!files.every((f) => f.startsWith(root.endsWith(sep) ? root : root + sep)) && dirname(root) !== root)
+    root = dirname(root);
+  return root;
 }
 
 /** Cross-split pairs of decoded rows with thumbnail MAD < max(nearMad, similarMad), as near or similar. */
@@ -269,6 +342,7 @@ export function formatAudit(r: AuditResult, m: Manifest, examples = 5): string {
         `  e.g. ${SPLITS[m.split[p.b]]} ${m.filepaths[p.b]} ~ ${SPLITS[m.split[p.a]]} ${m.filepaths[p.a]}${valueText(p) ? ` (${valueText(p)})` : ''}`,
       );
   }
+  if (r.imagesAbsent) L.push('', `${imagesAbsentText(r.imagesAbsent)}.`);
   if (r.unchecked.length)
     L.push(
       '',
@@ -278,6 +352,11 @@ export function formatAudit(r: AuditResult, m: Manifest, examples = 5): string {
         .join('; ')}${r.unchecked.length > 3 ? '; …' : ''}`,
     );
   return L.join('\n');
+}
+
+/** The note for an audit made without the image files. */
+function imagesAbsentText(a: ImagesAbsent): string {
+  return `image files not found under ${a.root}: the copy check compared paths only (none of ${a.probed} rows probed across the manifest has its file; same bytes and near-identical pictures were not checked)`;
 }
 
 /** The prefix of the notes a report records about its data (summary.md lists them under its data warnings). */
@@ -303,6 +382,7 @@ export function dataNotes(m: Manifest, audit: AuditResult | null): string[] {
         `${DATA_NOTE_PREFIX}${all} of ${tests} test queries have a copy in the index (train): ${q('same-path')} the same file, ${q('same-bytes')} the same bytes under another name, ${q('near')} a near-identical picture (thumbnail MAD < ${audit.thresholds.nearMad}/255); e.g. \`${m.filepaths[first.b]}\` and \`${m.filepaths[first.a]}\`. Such a query finds its own copy at rank 1, so P@N is inflated: remove the copies (preparing the dataset does) and run again.`,
       );
     }
+    if (audit.imagesAbsent) notes.push(`${DATA_NOTE_PREFIX}${imagesAbsentText(audit.imagesAbsent)}.`);
     if (audit.unchecked.length)
       notes.push(
         `${DATA_NOTE_PREFIX}${audit.unchecked.length} images could not be read or decoded for the copy check (e.g. row ${audit.unchecked[0].row + 1}: ${audit.unchecked[0].message}).`,
