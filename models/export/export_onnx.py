@@ -21,6 +21,10 @@ to the ONNX file; `cbir models verify <id>` recomputes it with radcbir and onnxr
 vit-b16, and Swin-B / Swin-T for ark-swinb / medclip-swint) with seeded random weights and the
 same wrapping, output names and pooling, with no download; the reference preprocessing is then
 the card's preprocessing written with PIL + torchvision.transforms (models/export/reference.py).
+It also builds two bench architectures for bench/torch.ts (not cards, not in --list, no reference
+file): `bench-vitl14` (CLIP ViT-L/14's visual tower, clip-vitl14's output) and `bench-vitb16-1024`
+(a ViT-B/16 at 1024 px with SAM's neck, sam-vitb's output); each writes `<id>.json`, a card
+derived from the real one, next to its ONNX file.
 
 Heavy packages (torch, transformers, open_clip, timm, segment_anything, medclip) are imported
 only when a model that needs them is exported, so `--help` and `--list` work without them.
@@ -35,6 +39,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import inspect
 import json
@@ -73,8 +78,39 @@ RANDOM_INIT = {
     "medclip-swint": "torchvision swin_t pooled 768 + Linear(768, 512, bias=False) -> image_embeds [B, 512]",
 }
 
+# --random-init bench architectures (bench/torch.ts only): id -> (card whose input, output and
+# pooling it takes, architecture). torchvision 0.14 VisionTransformer blocks (nn.MultiheadAttention,
+# GELU), so neither is the checkpoint's exact graph: CLIP uses QuickGELU and a bias-free patch conv;
+# SAM's encoder uses 14x14 windowed attention with relative position terms in 8 of its 12 blocks,
+# here every block attends globally over all 4096 tokens (heavier than SAM).
+BENCH = {
+    "bench-vitl14": (
+        "clip-vitl14",
+        "torchvision VisionTransformer(224 px, patch 14, 24 layers, 16 heads, width 1024, MLP 4096) as CLIP's "
+        "visual tower: ln_pre, final LayerNorm, CLS token @ Linear(1024, 768, bias=False) -> image_embeds [B, 768]",
+    ),
+    "bench-vitb16-1024": (
+        "sam-vitb",
+        "torchvision VisionTransformer(1024 px, patch 16, 12 layers, 12 heads, width 768, MLP 3072), global "
+        "attention over 4096 tokens in every block, no CLS, + SAM's neck (1x1 conv 256, LN2d, 3x3 conv 256, LN2d) "
+        "-> image_embeddings [B, 256, 64, 64]",
+    ),
+}
+
+
+def bench_card(cards_dir: Path, model_id: str) -> dict:
+    """The card of a bench architecture: its base card's input, preprocessing, output and pooling."""
+    base_id, arch = BENCH[model_id]
+    card = json.loads((cards_dir / f"{base_id}.json").read_text(encoding="utf-8"))
+    card.update(id=model_id, name=f"bench: {arch.split(' ->')[0]}", architecture=arch)
+    card["onnx"] = {**card["onnx"], "file": f"{model_id}.onnx", "sha256": None}
+    card["notes"] = [f"Bench architecture for bench/torch.ts (random weights), with {base_id}'s input, output and pooling; not a study model."]
+    return card
+
 
 def load_card(cards_dir: Path, model_id: str) -> tuple[dict, Path]:
+    if model_id in BENCH:
+        return bench_card(cards_dir, model_id), cards_dir / f"{BENCH[model_id][0]}.json"
     path = cards_dir / f"{model_id}.json"
     if not path.exists():
         sys.exit(f"{path}: no model card for '{model_id}' (ids: {', '.join(RECIPES)})")
@@ -209,9 +245,79 @@ def build_random(model_id: str, card: dict, seed: int):
     elif model_id == "medclip-swint":
         inner = nn.ModuleDict({"backbone": tv.swin_t(weights=None), "projection": nn.Linear(768, 512, bias=False)})
         module = _out_module(inner, lambda m, x: m["projection"](swin_pooled(m["backbone"], x)))
+    elif model_id in BENCH:
+        module = build_bench(model_id)
     else:
         raise SystemExit(f"--random-init: no torchvision architecture for '{model_id}' (choose from {', '.join(RANDOM_INIT)})")
     return module, [], card_preprocess(card["preprocess"])
+
+
+def build_bench(model_id: str):
+    """The two bench architectures of BENCH (torch already seeded by build_random)."""
+    import torch  # lazy
+    from torch import nn
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    if model_id == "bench-vitl14":
+        inner = nn.ModuleDict({
+            "vit": VisionTransformer(224, 14, num_layers=24, num_heads=16, hidden_dim=1024, mlp_dim=4096),
+            "ln_pre": nn.LayerNorm(1024), "proj": nn.Linear(1024, 768, bias=False),
+        })
+
+        def clip(m, x):  # open_clip VisionTransformer: embed, ln_pre, blocks, ln_post, CLS @ proj
+            v = m["vit"]
+            t = v._process_input(x)
+            t = torch.cat([v.class_token.expand(t.shape[0], -1, -1), t], dim=1) + v.encoder.pos_embedding
+            return m["proj"](v.encoder.ln(v.encoder.layers(m["ln_pre"](t)))[:, 0])
+
+        return _out_module(inner, clip)
+
+    class LayerNorm2d(nn.Module):  # segment_anything.modeling.common.LayerNorm2d
+        def __init__(self, c: int):
+            super().__init__()
+            self.weight, self.bias = nn.Parameter(torch.ones(c)), nn.Parameter(torch.zeros(c))
+
+        def forward(self, x):
+            u = x.mean(1, keepdim=True)
+            x = (x - u) / torch.sqrt((x - u).pow(2).mean(1, keepdim=True) + 1e-6)
+            return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+    inner = nn.ModuleDict({
+        "vit": VisionTransformer(1024, 16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072),
+        "neck": nn.Sequential(
+            nn.Conv2d(768, 256, 1, bias=False), LayerNorm2d(256),
+            nn.Conv2d(256, 256, 3, padding=1, bias=False), LayerNorm2d(256),
+        ),
+    })
+
+    def sam(m, x):  # patch tokens + absolute positions, 12 global-attention blocks, neck on the 64x64 grid
+        v = m["vit"]
+        t = v.encoder.layers(v._process_input(x) + v.encoder.pos_embedding[:, 1:])
+        return m["neck"](t.transpose(1, 2).reshape(-1, 768, 64, 64))
+
+    return _out_module(inner, sam)
+
+
+@contextlib.contextmanager
+def bench_export_mode(module):
+    """Export a bench architecture under no_grad: with grad enabled the trace keeps every block's
+    attention for backward (1.6 GB a block at 1024 px and batch 2; killed for memory here). To keep
+    nn.MultiheadAttention off its fused kernel, which torch 1.13's exporter cannot export, each one
+    gets dropout 0.1 meanwhile: ignored in eval mode (F.multi_head_attention_forward sets it to 0),
+    so the graph computes the same function."""
+    import torch  # lazy
+    from torch import nn
+
+    mha = [m for m in module.modules() if isinstance(m, nn.MultiheadAttention)]
+    saved = [m.dropout for m in mha]
+    try:
+        for m in mha:
+            m.dropout = 0.1
+        with torch.no_grad():
+            yield
+    finally:
+        for m, d in zip(mha, saved):
+            m.dropout = d
 
 
 def build(model_id: str, card: dict, args) -> tuple[object, list[str], object]:
@@ -424,7 +530,8 @@ def write_reference(model_id: str, card: dict, module, preprocess, dest: Path, d
 
 def export_one(model_id: str, args) -> int:
     card, card_path = load_card(Path(args.cards), model_id)
-    print(f"== {model_id}: {RANDOM_INIT[model_id] + f' (random init, seed {args.seed})' if args.random_init else RECIPES[model_id]}")
+    arch = BENCH[model_id][1] if model_id in BENCH else RANDOM_INIT.get(model_id)
+    print(f"== {model_id}: {arch + f' (random init, seed {args.seed})' if args.random_init else RECIPES[model_id]}")
     module, problems, preprocess = build(model_id, card, args)
     for p in problems:
         print(f"  preprocessing mismatch: {p}")
@@ -438,12 +545,20 @@ def export_one(model_id: str, args) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / card["onnx"]["file"]
-    x, ref = export_graph(module, card, dest, args)
+    if model_id in BENCH:
+        with bench_export_mode(module):
+            x, ref = export_graph(module, card, dest, args)
+    else:
+        x, ref = export_graph(module, card, dest, args)
     if not check_onnxruntime(dest, card, x, ref, args.atol):
         return 1
     digest = sha256_file(dest)
     print(f"  sha256 {digest}")
-    if not args.no_reference:
+    if model_id in BENCH:
+        card_out = out_dir / f"{model_id}.json"
+        card_out.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"  bench architecture: wrote its card {card_out}; no reference file (no card in models/ to verify)")
+    elif not args.no_reference:
         write_reference(model_id, card, module, preprocess, dest, digest, args)
     if args.random_init:
         print("  random weights: the card's onnx.sha256 is left as it is")
@@ -474,7 +589,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-update-card", action="store_true", help="do not write the sha256 into the card")
     ap.add_argument("--no-reference", action="store_true", help="do not write <id>.reference.json (the reference embeddings)")
     ap.add_argument("--random-init", action="store_true",
-                    help=f"seeded random weights in the torchvision architecture, no download ({', '.join(RANDOM_INIT)})")
+                    help=f"seeded random weights in the torchvision architecture, no download ({', '.join(RANDOM_INIT)}; "
+                    f"bench architectures for bench/torch.ts: {', '.join(BENCH)})")
     ap.add_argument("--seed", type=int, default=0, help="seed of --random-init (default 0)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--medsam-checkpoint", help="path to medsam_vit_b.pth")
@@ -492,16 +608,16 @@ def main(argv=None) -> int:
         ap.print_usage()
         print("choose --model ID ..., --all or --list")
         return 2
-    unknown = [i for i in ids if i not in RECIPES]
+    unknown = [i for i in ids if i not in RECIPES and not (args.random_init and i in BENCH)]
     if unknown:
         print(f"unknown model id(s): {', '.join(unknown)}; known: {', '.join(RECIPES)}")
         return 2
     if args.random_init:
         if args.all:
             ids = list(RANDOM_INIT)
-        other = [i for i in ids if i not in RANDOM_INIT]
+        other = [i for i in ids if i not in RANDOM_INIT and i not in BENCH]
         if other:
-            print(f"--random-init has no torchvision architecture for {', '.join(other)}; choose from {', '.join(RANDOM_INIT)}")
+            print(f"--random-init has no torchvision architecture for {', '.join(other)}; choose from {', '.join(RANDOM_INIT)} (or the bench architectures {', '.join(BENCH)})")
             return 2
     if args.threads:
         import torch  # lazy
