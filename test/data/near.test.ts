@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { prepareDataset } from '../../src/workbench/data/prepare.js';
@@ -124,8 +124,14 @@ test('prepare: near-duplicates are resolved like exact duplicates, similar pairs
       seed: 1,
       nearDuplicateMad: 0,
       similarMad: 0,
+      relevance: { ordinal: { 'MR/brain': ['notumor', 'glioma'] } },
     });
     assert.equal(off.manifest.size, 2 * 15 + 6);
+    // The recipe's "relevance" is written verbatim next to the manifest; without it there is none.
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'off', 'relevance.json'), 'utf8')), {
+      ordinal: { 'MR/brain': ['notumor', 'glioma'] },
+    });
+    assert.equal(existsSync(join(out, 'relevance.json')), false);
     assert.equal(off.nearDuplicates.dropped + off.similar.pairs, 0);
     assert.match(readFileSync(join(dir, 'off', 'report.md'), 'utf8'), /threshold is off/);
     const loose = await prepareDataset({ sources: [spec], out: join(dir, 'loose'), seed: 1, nearDuplicateMad: 5 });

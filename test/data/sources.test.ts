@@ -128,3 +128,22 @@ test('checkRatios: normalises and rejects bad input', () => {
   assert.throws(() => checkRatios('0.7,0.3'), /must be three non-negative numbers/);
   assert.throws(() => checkRatios([1, -1, 1], { file: '--ratios' }), /--ratios: split ratios/);
 });
+
+test('loadRecipe: "relevance" is kept as given (it becomes relevance.json); anything but an object is refused with its line', () => {
+  const r5 = loadRecipe(join(PROJECT_ROOT, 'data-splits', 'radiology5.json'), { CBIR_DATASETS: '/data/sets' });
+  assert.deepEqual((r5.relevance as { ordinal: unknown }).ordinal, { 'US/breast': ['normal', 'benign', 'malignant'] });
+  const { dir, cleanup } = tempDir();
+  try {
+    const file = join(dir, 'r.json');
+    writeFileSync(
+      file,
+      '{\n  "relevance": ["XR/knee"],\n  "sources": [{"type": "folder", "path": "a", "dataset": "a", "modality": "XR", "region": "knee"}]\n}\n',
+    );
+    assert.throws(
+      () => loadRecipe(file),
+      (e: unknown) => e instanceof CbirError && e.code === 'recipe/bad-relevance' && e.row === 2,
+    );
+  } finally {
+    cleanup();
+  }
+});

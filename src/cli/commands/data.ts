@@ -128,7 +128,7 @@ function prepareInputs(values: PrepareValues) {
       : recipe?.nearDuplicateMad;
   const similarMad =
     values.similar !== undefined ? checkMad(values.similar, { file: '--similar' }) : recipe?.similarMad;
-  return { sources, seed, ratios, valFraction, name, nearDuplicateMad, similarMad };
+  return { sources, seed, ratios, valFraction, name, nearDuplicateMad, similarMad, relevance: recipe?.relevance };
 }
 
 async function prepare(args: string[]): Promise<number> {

@@ -20,6 +20,7 @@ import {
   type SimilarOutcome,
 } from './near.js';
 import { withFsErrors } from '../util/fserrors.js';
+import { writeFileAtomic } from '../util/fsx.js';
 import {
   Manifest,
   NORMAL_LABEL,
@@ -82,6 +83,8 @@ export interface PrepareOptions {
    * (default SIMILAR_MAD = 6; 0 turns the check off).
    */
   similarMad?: number;
+  /** Written as `<out>/relevance.json` when given (the recipe's "relevance": ordinal orders, multi-label datasets). */
+  relevance?: Record<string, unknown>;
 }
 
 export interface PrepareResult {
@@ -278,6 +281,7 @@ interface PrepareRun {
   /** Near-duplicate and similar-pair thresholds (thumbnail MAD in gray levels; 0 = off). */
   nearDuplicateMad: number;
   similarMad: number;
+  relevance?: Record<string, unknown>;
 }
 
 /** One candidate image on its way through the stages. */
@@ -391,6 +395,7 @@ function checkOptions(options: PrepareOptions): PrepareRun {
     warnings: [],
     nearDuplicateMad,
     similarMad,
+    relevance: options.relevance,
   };
 }
 
@@ -857,6 +862,8 @@ async function writeStage(
   sortRows(run);
   await withFsErrors(run.out, 'writing the manifest and report', async () => {
     await writeManifest(run.out, manifest, meta);
+    if (run.relevance)
+      await writeFileAtomic(join(run.out, 'relevance.json'), JSON.stringify(run.relevance, null, 2) + '\n');
     await writeReport(run.out, {
       title: run.name ? `Data preparation report: ${run.name}` : undefined,
       seed: run.seed,

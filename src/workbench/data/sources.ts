@@ -67,6 +67,11 @@ export interface Recipe {
   nearDuplicateMad?: number;
   /** Similar-pair (possible patient leak) threshold, thumbnail MAD in gray levels (0 = off). */
   similarMad?: number;
+  /**
+   * Graded relevance of the prepared dataset, written verbatim as `<out>/relevance.json` (ordinal
+   * label orders per `MODALITY/region`, multi-label datasets); see benchmark/beyond.ts.
+   */
+  relevance?: Record<string, unknown>;
   sources: SourceSpec[];
   /** The recipe file (absolute). */
   file?: string;
@@ -95,6 +100,7 @@ const RECIPE_KEYS = new Set([
   'valFraction',
   'nearDuplicateMad',
   'similarMad',
+  'relevance',
   'sources',
   'description',
 ]);
@@ -466,6 +472,16 @@ export function loadRecipe(file: string, env: NodeJS.ProcessEnv = process.env): 
     recipe.valFraction = checkFraction(raw.valFraction, { file, row: lineOf(text, '"valFraction"') });
   for (const k of ['nearDuplicateMad', 'similarMad'] as const)
     if (raw[k] !== undefined) recipe[k] = checkMad(raw[k], { file, row: lineOf(text, `"${k}"`) });
+  if (raw.relevance !== undefined) {
+    if (!raw.relevance || typeof raw.relevance !== 'object' || Array.isArray(raw.relevance))
+      throw new CbirError('"relevance" must be an object (it is written as relevance.json)', {
+        file,
+        row: lineOf(text, '"relevance"'),
+        hint: 'e.g. "relevance": {"ordinal": {"US/breast": ["normal", "benign", "malignant"]}}',
+        code: 'recipe/bad-relevance',
+      });
+    recipe.relevance = raw.relevance as Record<string, unknown>;
+  }
   return recipe;
 }
 
