@@ -71,6 +71,8 @@ test("cbir eval --knn-csv gives radcbir's own Table 3 (and every other table) fr
   assert.deepEqual(scored.models[0].knnClassification, own.models[0].knnClassification);
   assert.deepEqual(scored.models[0].precision, own.models[0].precision);
   assert.equal(scored.protocol.probe, false);
+  assert.equal(scored.models[0].store.source, 'knn-csv', 'the report says the neighbours came from a knn.csv');
+  assert.equal(own.models[0].store.source, 'embedded');
   assert.match(scored.models[0].notes.join('\n'), /no embeddings, so no linear probe/);
   assert.doesNotMatch(scored.models[0].notes.join('\n'), /chose k on the test queries/);
   // the per-model knn.csv of the scored report holds the file's test rows

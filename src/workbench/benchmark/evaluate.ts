@@ -210,12 +210,6 @@ async function checkStoreRows(store: EmbeddingStore, vectors: Float32Array): Pro
   });
 }
 
-function gather(vectors: Float32Array, dim: number, rows: Int32Array): Float32Array {
-  const out = new Float32Array(rows.length * dim);
-  for (let i = 0; i < rows.length; i++) out.set(vectors.subarray(rows[i] * dim, rows[i] * dim + dim), i * dim);
-  return out;
-}
-
 function codesOf(src: Uint16Array, rows: Int32Array): Uint16Array {
   const out = new Uint16Array(rows.length);
   for (let i = 0; i < rows.length; i++) out[i] = src[rows[i]];
@@ -326,24 +320,29 @@ function retrieval(o: TableScoring, test: Int32Array, table: KnnTable, source: s
 }
 
 /** The probes asked for, each trained on train, its setting chosen on val, scored on test, and flagged. */
-function probeStep(
+async function probeStep(
   o: EvaluateOptions,
   req: ProbeRequest,
   rows: { train: Int32Array; val: Int32Array; test: Int32Array },
   majorityAccuracy: number,
-): ProbeOutcome[] {
+): Promise<ProbeOutcome[]> {
   const m = o.manifest;
-  const split = (r: Int32Array) => ({ x: gather(o.vectors, o.dim, r), labels: codesOf(m.classIndex, r) });
+  // rows of the store's vectors, not copies: the study probe gathers one mini-batch at a time
+  const split = (r: Int32Array) => ({ x: o.vectors, rows: r, labels: codesOf(m.classIndex, r) });
   const splits = { train: split(rows.train), val: split(rows.val), test: split(rows.test) };
-  return req.protocols.map((protocol) =>
-    runProbe(protocol, splits, o.dim, m.classes.length, {
-      logistic: req.logistic as LogisticProbeOptions | undefined,
-      study: req.study,
-      majorityAccuracy,
-      progress: withContext(o.onProgress, { step: 'probe', model: o.modelId }),
-      source: o.modelId,
-    }),
-  );
+  const out: ProbeOutcome[] = [];
+  for (const protocol of req.protocols) {
+    out.push(
+      await runProbe(protocol, splits, o.dim, m.classes.length, {
+        logistic: req.logistic as LogisticProbeOptions | undefined,
+        study: req.study,
+        majorityAccuracy,
+        progress: withContext(o.onProgress, { step: 'probe', model: o.modelId }),
+        source: o.modelId,
+      }),
+    );
+  }
+  return out;
 }
 
 /** One log line per probe: what it chose, how it stopped, its accuracy and flags. */
@@ -417,7 +416,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
   );
   const scored = scoreTables(o, rows, testKnn, valKnn);
   const req = resolveProbe(o.probe);
-  const probes = req ? probeStep(o, req, rows, scored.baselines.majority.accuracy) : [];
+  const probes = req ? await probeStep(o, req, rows, scored.baselines.majority.accuracy) : [];
   for (const p of probes) log(`${o.modelId}: ${probeLine(p)}`);
   const isz = o.indexSize ? await indexSizeStep(o, o.indexSize, rows) : { result: null };
   if (isz.skipped) log(`${o.modelId}: index-size ablation skipped: ${isz.skipped}`);
@@ -547,7 +546,7 @@ export async function evaluateKnnCsv(o: KnnCsvEvaluateOptions): Promise<ReportRu
   };
   const store: ReportStore = {
     dir: file,
-    source: 'store',
+    source: 'knn-csv',
     from: file,
     contentHash: '',
     dim: 0,

@@ -134,8 +134,8 @@ function decodeTable(v: Json, path: string): Table {
 function decodeStore(v: Json, path: string): ReportStore {
   const o = obj(v, path);
   const source = str(o.source, `${path}.source`);
-  if (source !== 'embedded' && source !== 'store' && source !== 'hdf5') {
-    throw new SchemaError(`${path}.source`, `"${source}" is not embedded, store or hdf5`);
+  if (source !== 'embedded' && source !== 'store' && source !== 'hdf5' && source !== 'knn-csv') {
+    throw new SchemaError(`${path}.source`, `"${source}" is not embedded, store, hdf5 or knn-csv`);
   }
   return {
     dir: str(o.dir, `${path}.dir`),
@@ -279,6 +279,7 @@ function decodeBeyond(v: Json, path: string, file: string): ReportBeyond {
     version: BEYOND_VERSION,
     k: num(o.k, `${path}.k`),
     ordinal: Object.fromEntries(Object.entries(ord).map(([s, l]) => [s, strings(l, `${path}.ordinal.${s}`)])),
+    ...(o.multiLabel === undefined ? {} : { multiLabel: strings(o.multiLabel, `${path}.multiLabel`) }),
     ranking: decodeTable(o.ranking, `${path}.ranking`),
     rerank: o.rerank === null ? null : decodeTable(o.rerank, `${path}.rerank`),
     notes: strings(o.notes, `${path}.notes`),

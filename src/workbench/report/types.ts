@@ -52,8 +52,11 @@ export interface ReportProtocol {
 export interface ReportStore {
   /** Embedding store folder. */
   dir: string;
-  /** 'embedded': made by this run (or reused from the work folder); 'store': given; 'hdf5': imported from the study's files. */
-  source: 'embedded' | 'store' | 'hdf5';
+  /**
+   * 'embedded': made by this run (or reused from the work folder); 'store': given; 'hdf5': imported
+   * from the study's files; 'knn-csv': no vectors, the neighbour lists of a study `knn.csv` (`dir`).
+   */
+  source: 'embedded' | 'store' | 'hdf5' | 'knn-csv';
   /** The HDF5 file or folder, for imported stores. */
   from?: string;
   contentHash: string;
@@ -142,6 +145,11 @@ export interface ReportBeyond {
   k: number;
   /** Label orders per `MODALITY/region` from the manifest folder's relevance.json ({} when none). */
   ordinal: Record<string, string[]>;
+  /**
+   * Datasets scored with multi-label relevance ("multi-label (Jaccard)" rows: label sets
+   * intersect, Jaccard gain), as relevance.json declares them; absent when none.
+   */
+  multiLabel?: string[];
   /** mAP@k, recall@k, R-precision, nDCG@k (binary, hierarchical, ordinal) and majority vote, per model. */
   ranking: Table;
   /** αQE, DBA and k-reciprocal against plain search, with intervals; null when re-ranking was not asked. */
