@@ -1,12 +1,13 @@
 import { statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { CbirError, errorCode, errorMessage } from '../errors.js';
 
 /**
  * File-system failures while writing (a full disk, a read-only or foreign folder, a file where a
  * folder should be) as CbirErrors naming the path and what to do, instead of raw Node errors.
  * Codes: 'fs/no-space' (ENOSPC, EDQUOT), 'fs/not-writable' (EACCES, EPERM, EROFS),
- * 'fs/path-blocked' (EEXIST, ENOTDIR, EISDIR where a folder is expected). Anything else is
+ * 'fs/path-blocked' (EEXIST, ENOTDIR, EISDIR where a folder is expected), and 'fs/not-readable'
+ * (EACCES, EPERM on a file outside `path`, the output: an input being read). Anything else is
  * returned unchanged.
  */
 export function fsError(e: unknown, path: string, what: string, keptNote = ''): unknown {
@@ -20,6 +21,15 @@ export function fsError(e: unknown, path: string, what: string, keptNote = ''): 
       file,
       hint: 'free disk space (or choose an output folder on another disk), then run the same command again: the work finished so far is kept',
       code: 'fs/no-space',
+      cause: e,
+    });
+  }
+  if ((code === 'EACCES' || code === 'EPERM') && !isOutput(file, path)) {
+    // an input outside the output folder (an image a figure draws): a read failure, not a write one
+    return new CbirError(`cannot read this file (permission denied) while ${what}${kept}`, {
+      file,
+      hint: 'make the file readable (chmod a+r), or give a copy you can read',
+      code: 'fs/not-readable',
       cause: e,
     });
   }
@@ -47,6 +57,17 @@ export function fsError(e: unknown, path: string, what: string, keptNote = ''): 
     );
   }
   return e;
+}
+
+/** Whether `file` is `dir` or lies under it. */
+function isInside(file: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(file));
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Whether a failing `file` belongs to the output `path`: inside it, beside it (a temp file), or above it (a mkdir). */
+function isOutput(file: string, path: string): boolean {
+  return isInside(file, path) || isInside(file, dirname(resolve(path))) || isInside(path, file);
 }
 
 /** The path itself or its nearest existing ancestor when that is not a folder (what blocks a mkdir), else null. */
