@@ -93,6 +93,7 @@ export { buildIndex, loadIndex, type VectorIndex, type IndexParams } from './sea
 export {
   computeKnnTable,
   knnTableCached,
+  knnTablesCached,
   readKnnTable,
   writeKnnCsv,
   indexSizeAblation,

@@ -3,7 +3,7 @@ import { CbirError } from '../errors.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
 import { dataNotes } from '../data/audit.js';
 import {
-  knnTableCached,
+  knnTablesCached,
   indexSizeAblation,
   readStudyKnnCsvSplits,
   type KnnTable,
@@ -409,8 +409,11 @@ export async function evaluateModel(o: EvaluateOptions): Promise<ModelEvaluation
     indexSplit: 'train',
     onProgress: withContext(o.onProgress, { step: 'knn', model: o.modelId }),
   };
-  const testKnn = await knnTableCached({ ...common, queryRows: rows.test, split: 'test' });
-  const valKnn = await knnTableCached({ ...common, queryRows: rows.val, split: 'val' });
+  // one index build for both query splits; each table resumes after its last finished block
+  const [testKnn, valKnn] = await knnTablesCached({ ...common, log }, [
+    { split: 'test', queryRows: rows.test },
+    { split: 'val', queryRows: rows.val },
+  ]);
   log(
     `${o.modelId}: k-NN tables ${testKnn.cached ? 'from cache' : 'computed'} (${rows.test.length} test, ${rows.val.length} val queries, k = ${k})`,
   );

@@ -5,6 +5,7 @@
 export {
   computeKnnTable,
   knnTableCached,
+  knnTablesCached,
   readKnnTable,
   writeKnnTable,
   knnCacheKey,
@@ -14,6 +15,8 @@ export {
   type KnnMeta,
   type KnnInput,
   type KnnCachedInput,
+  type KnnSplit,
+  type CachedKnnTable,
 } from './table.js';
 export { writeKnnCsv } from './csv.js';
 export {

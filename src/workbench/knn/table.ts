@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { CbirError, errorCode } from '../errors.js';
 import { sha256, writeFileAtomic } from '../util/fsx.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
-import { buildIndex, resolveHnswConfig, type IndexParams } from '../search/index.js';
+import { buildIndex, resolveHnswConfig, type IndexParams, type VectorIndex } from '../search/index.js';
+import { openPartialTable, partialDir, type PartialTable } from './partial.js';
 import { checkMatrix } from '../search/common.js';
 import { STUDY_K } from '../study.js';
 import { blockRows } from '../embeddings/store.js';
@@ -56,6 +57,8 @@ export interface KnnMeta {
   index: Record<string, string | number | boolean>;
   buildSeconds: number;
   searchSeconds: number;
+  /** Queries read back from the journal of an interrupted run (absent when none). */
+  resumedQueries?: number;
   createdAt: string;
 }
 
@@ -133,8 +136,18 @@ export function resultParams(p: IndexParams = { kind: 'exact' }): Record<string,
   });
 }
 
-/** Compute the top-k table: index `indexRows`, query `queryRows` (no caching). */
-export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
+/** An index built over `indexRows`, ready for the query splits of one k-NN computation. */
+interface BuiltIndex {
+  index: VectorIndex;
+  params: IndexParams;
+  /** Embeddings rows (n) and the requested k (before clamping to the index size). */
+  n: number;
+  requestedK: number;
+  buildSeconds: number;
+}
+
+/** Check k, map the index rows and build the index once (progress as 'knn index'). */
+async function buildKnnIndex(input: Omit<KnnInput, 'queryRows'>): Promise<BuiltIndex> {
   const { embeddings, dim } = input;
   const n = checkMatrix('embeddings', embeddings, dim);
   const requestedK = input.k ?? STUDY_K;
@@ -145,13 +158,11 @@ export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
     });
   const params = input.index ?? { kind: 'exact' };
   const indexEmb = embeddingRows(input.indexRows, n, input.rowIds, 'index');
-  const queryEmb = embeddingRows(input.queryRows, n, input.rowIds, 'query');
   if (indexEmb.length === 0)
     throw new CbirError('the index split is empty', {
       hint: 'check that the manifest has train rows for this dataset',
       code: 'knn/empty',
     });
-
   const t0 = performance.now();
   const buildTracker = new ProgressTracker(`knn index (${params.kind})`, indexEmb.length, input.onProgress, 'vectors');
   const index = await buildIndex(embeddings, dim, params, {
@@ -160,18 +171,32 @@ export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
     onRows: (done) => buildTracker.add(done - buildTracker.done),
   });
   buildTracker.finish();
-  const buildSeconds = (performance.now() - t0) / 1000;
+  return { index, params, n, requestedK, buildSeconds: (performance.now() - t0) / 1000 };
+}
 
+/** Where a search writes its finished blocks so that it can resume (see partial.ts). */
+type OpenJournal = (ids: Int32Array, sims: Float32Array, k: number) => Promise<PartialTable>;
+
+/**
+ * Search one query split against a built index, one block of queries at a time. With a journal,
+ * the blocks an earlier run finished are read back and skipped, and each new block is appended.
+ */
+async function searchTable(built: BuiltIndex, input: KnnInput, openJournal?: OpenJournal): Promise<KnnTable> {
+  const { embeddings, dim } = input;
+  const { index, params } = built;
+  const queryEmb = embeddingRows(input.queryRows, built.n, input.rowIds, 'query');
   const nq = queryEmb.length;
-  const k = Math.min(requestedK, index.size);
+  const k = Math.min(built.requestedK, index.size);
   const ids = new Int32Array(nq * k);
   const sims = new Float32Array(nq * k);
+  const partial = openJournal ? await openJournal(ids, sims, k) : null;
   const t1 = performance.now();
   const tracker = new ProgressTracker(`knn search (${params.kind})`, nq, input.onProgress, 'queries');
+  if (partial && partial.resumed > 0) tracker.add(partial.resumed);
   const chunk = blockRows(QUERY_CHUNK);
   const buf = new Float32Array(Math.min(chunk, Math.max(1, nq)) * dim);
   try {
-    for (let q0 = 0; q0 < nq; q0 += chunk) {
+    for (let q0 = partial?.done ?? 0; q0 < nq; q0 += chunk) {
       const b = Math.min(chunk, nq - q0);
       const qv = buf.subarray(0, b * dim);
       for (let a = 0; a < b; a++)
@@ -179,13 +204,13 @@ export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
       const r = await index.search(qv, k);
       ids.set(r.ids, q0 * k);
       sims.set(r.sims, q0 * k);
+      if (partial) await partial.append(b);
       tracker.add(b);
     }
   } finally {
-    await index.close();
+    await partial?.close();
   }
   tracker.finish();
-  const searchSeconds = (performance.now() - t1) / 1000;
   const meta: KnnMeta = {
     format: 'radcbir-knn',
     version: 1,
@@ -194,24 +219,29 @@ export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
     manifestHash: input.manifestHash ?? null,
     split: input.split ?? null,
     indexSplit: input.indexSplit ?? null,
-    requestedK,
+    requestedK: built.requestedK,
     k,
     dim,
     queries: nq,
     indexSize: index.size,
     index: resultParams(params),
-    buildSeconds,
-    searchSeconds,
+    buildSeconds: built.buildSeconds,
+    searchSeconds: (performance.now() - t1) / 1000,
     createdAt: new Date().toISOString(),
   };
-  return {
-    k,
-    queryRows: Int32Array.from(input.queryRows),
-    indexRows: Int32Array.from(input.indexRows),
-    ids,
-    sims,
-    meta,
-  };
+  if (partial) meta.resumedQueries = partial.resumed;
+  const queryRows = Int32Array.from(input.queryRows);
+  return { k, queryRows, indexRows: Int32Array.from(input.indexRows), ids, sims, meta };
+}
+
+/** Compute the top-k table: index `indexRows`, query `queryRows` (no caching). */
+export async function computeKnnTable(input: KnnInput): Promise<KnnTable> {
+  const built = await buildKnnIndex(input);
+  try {
+    return await searchTable(built, input);
+  } finally {
+    await built.index.close();
+  }
 }
 
 /** Cache key of a table: embeddings hash, manifest hash, row lists, k and the result-determining index parameters. */
@@ -239,32 +269,86 @@ export interface KnnCachedInput extends KnnInput {
   cacheDir: string;
   /** Content hash of the embeddings (from the embedding store); part of the cache key. */
   embeddingsHash: string;
+  /** Told when a table resumes from the journal of an interrupted run. */
+  log?: (line: string) => void;
+}
+
+/** One query split of `knnTablesCached`. */
+export interface KnnSplit {
+  split: string;
+  queryRows: Int32Array;
+}
+
+/** A cached table: read (`cached`) or computed now, and its folder. */
+export interface CachedKnnTable {
+  table: KnnTable;
+  cached: boolean;
+  dir: string;
+}
+
+/** The cache folder and key of one split's table. */
+function cacheSlot(input: KnnCachedInput): { key: string; dir: string } {
+  const key = knnCacheKey(input);
+  const k = input.k ?? STUDY_K;
+  const kind = (input.index ?? { kind: 'exact' }).kind;
+  const label = (input.split ?? 'queries').replace(/[^A-Za-z0-9_-]/g, '_');
+  return { key, dir: join(input.cacheDir, `knn-${label}-k${k}-${kind}-${key.slice(0, 12)}`) };
 }
 
 /**
- * The k-NN table for these inputs: read from `cacheDir` when a table with the same key is there,
- * else computed and stored. `cached` says which happened.
+ * The k-NN tables of several query splits against one index (the study's test and val), each
+ * read from `cacheDir` when a table with the same key is there. The missing ones are computed
+ * against ONE index build, query block by query block, with a journal next to each table
+ * (`<table dir>.partial/`): a run that is killed resumes after the last finished block.
  */
-export async function knnTableCached(
-  input: KnnCachedInput,
-): Promise<{ table: KnnTable; cached: boolean; dir: string }> {
+export async function knnTablesCached(
+  input: Omit<KnnCachedInput, 'queryRows' | 'split'>,
+  splits: KnnSplit[],
+): Promise<CachedKnnTable[]> {
   if (!input.embeddingsHash)
     throw new CbirError('embeddingsHash is required for caching', {
       hint: "pass the embedding store's content hash",
       code: 'knn/bad-input',
     });
-  const key = knnCacheKey(input);
-  const k = input.k ?? STUDY_K;
-  const kind = (input.index ?? { kind: 'exact' }).kind;
-  const label = (input.split ?? 'queries').replace(/[^A-Za-z0-9_-]/g, '_');
-  const dir = join(input.cacheDir, `knn-${label}-k${k}-${kind}-${key.slice(0, 12)}`);
-  const existing = await tryReadTable(dir, key);
-  if (existing) return { table: existing, cached: true, dir };
-  const table = await computeKnnTable(input);
-  table.meta.key = key;
-  table.meta.embeddingsHash = input.embeddingsHash;
-  await writeKnnTable(dir, table);
-  return { table, cached: false, dir };
+  const slots = splits.map((s) => ({ ...s, ...cacheSlot({ ...input, ...s }) }));
+  const found = await Promise.all(slots.map((s) => tryReadTable(s.dir, s.key)));
+  const out: (CachedKnnTable | null)[] = found.map((t, i) =>
+    t ? { table: t, cached: true, dir: slots[i].dir } : null,
+  );
+  if (out.every((t) => t)) return out as CachedKnnTable[];
+  const built = await buildKnnIndex(input);
+  try {
+    for (let i = 0; i < slots.length; i++) {
+      if (out[i]) continue;
+      const { key, dir, ...split } = slots[i];
+      const journal: OpenJournal = async (ids, sims, k) => {
+        const p = await openPartialTable(dir, { key, queries: split.queryRows.length, k }, ids, sims);
+        if (p.resumed > 0)
+          input.log?.(
+            `k-NN table (${split.split}): resuming after ${p.resumed} of ${split.queryRows.length} queries (${p.dir})`,
+          );
+        return p;
+      };
+      const table = await searchTable(built, { ...input, ...split }, journal);
+      table.meta.key = key;
+      table.meta.embeddingsHash = input.embeddingsHash;
+      await writeKnnTable(dir, table);
+      await rm(partialDir(dir), { recursive: true, force: true });
+      out[i] = { table, cached: false, dir };
+    }
+  } finally {
+    await built.index.close();
+  }
+  return out as CachedKnnTable[];
+}
+
+/**
+ * The k-NN table for these inputs: read from `cacheDir` when a table with the same key is there,
+ * else computed (resumably) and stored. `cached` says which happened.
+ */
+export async function knnTableCached(input: KnnCachedInput): Promise<CachedKnnTable> {
+  const [t] = await knnTablesCached(input, [{ split: input.split ?? 'queries', queryRows: input.queryRows }]);
+  return t;
 }
 
 async function tryReadTable(dir: string, key: string): Promise<KnnTable | null> {
