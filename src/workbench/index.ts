@@ -22,6 +22,9 @@ export {
   type ClassKind,
   type ManifestEntry,
   type DatasetMeta,
+  readMultiLabel,
+  labelSetClass,
+  type LabelSets,
 } from './data/manifest.js';
 export {
   prepareDataset,
@@ -38,6 +41,8 @@ export {
   type DatasetStats,
 } from './data/index.js';
 export { generatePhantom, ensurePhantom, renderPhantom, PHANTOM_CLASSES } from './data/phantom.js';
+export { generateMultiLabelPhantom, planMultiLabelPhantom, MULTILABEL_FINDINGS } from './data/multilabel.js';
+export { chestLabelManifest, CHEST_LABEL_FORMATS, type ChestLabelFormat } from './data/chestLabels.js';
 
 // images: one internal RGB form for every input (PNG/JPEG, 16-bit, DICOM, MedMNIST .npz)
 export { decodeImage, encodePng, toGray, type RgbImage } from './images/decode.js';

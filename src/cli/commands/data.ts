@@ -21,12 +21,18 @@ import {
   NEAR_DUPLICATE_MAD,
   SIMILAR_MAD,
   AUDIT_COSINE,
+  generatePhantom,
+  generateMultiLabelPhantom,
+  MULTILABEL_FINDINGS,
+  chestLabelManifest,
+  CHEST_LABEL_FORMATS,
+  type ChestLabelFormat,
 } from '../../workbench/index.js';
 import { join } from 'node:path';
 import { missingOption, parseOptions } from '../options.js';
 
 export const summary =
-  'datasets → manifest: `data prepare` builds one, `data stats` describes one, `data audit` finds leaks across splits';
+  'datasets → manifest: `data prepare` builds one, `data stats` describes one, `data audit` finds leaks across splits, `data phantom` and `data chest-labels` (NIH14, CheXpert) write one';
 
 export const usage = `usage:
   cbir data prepare [--recipe <file.json>] [--source <spec> ...] --out <dir>
@@ -35,6 +41,15 @@ export const usage = `usage:
   cbir data stats <dir> [--json] [--imbalance-over all|train|val|test]
   cbir data audit --data <dir> [--embeddings <store>] [--threshold ${NEAR_DUPLICATE_MAD}] [--similar ${SIMILAR_MAD}|off]
                   [--cosine ${AUDIT_COSINE}] [--csv <file.csv>] [--json]
+  cbir data phantom --out <dir> [--seed N] [--size PX] [--scale X | --multi-label [--images N]]
+  cbir data chest-labels --format nih14|chexpert --csv <labels.csv> --images <dir> --out <dir>
+                  [--dataset NAME] [--uncertain zero|one] [--seed N] [--ratios 0.7,0.1,0.2]
+
+phantom writes the synthetic phantom dataset (the one \`cbir start\` uses) into <dir>. With
+--multi-label it writes a multi-label set instead: chest radiographs showing 1-3 of
+${MULTILABEL_FINDINGS.join(', ')} at once, or normal (--images, default 300; --size default 48), and a
+relevance.json declaring its dataset multi-label, so \`cbir report\` keeps every row and adds
+"multi-label (Jaccard)" ranking rows (relevant = label sets intersect, gain = Jaccard).
 
 prepare scans the sources, decodes every image (corrupt and unreadable ones are reported and
 skipped; FIFOs, devices and names with line breaks too), removes exact duplicates (same bytes or
@@ -229,18 +244,129 @@ async function audit(args: string[]): Promise<number> {
   return 0;
 }
 
-/** `cbir data prepare|stats|audit`. */
+const PHANTOM_OPTIONS = {
+  out: { type: 'string' },
+  seed: { type: 'string' },
+  size: { type: 'string' },
+  scale: { type: 'string' },
+  images: { type: 'string' },
+  'multi-label': { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+/** `cbir data phantom`: the phantom dataset, or with --multi-label the generated multi-label set. */
+async function phantom(args: string[]): Promise<number> {
+  const { values } = parseOptions('data phantom', { args, options: PHANTOM_OPTIONS, allowPositionals: false });
+  if (!values.out)
+    throw missingOption(
+      '--out is required',
+      usage.split('\n').find((l) => l.includes('cbir data phantom'))!,
+    );
+  const num = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n))
+      throw new CbirError(`${flag} "${v}" is not a number`, {
+        file: flag,
+        hint: `e.g. ${flag} 0`,
+        code: 'cli/bad-option',
+      });
+    return n;
+  };
+  const multi = values['multi-label'] === true;
+  const wrong = multi
+    ? values.scale !== undefined
+      ? '--scale'
+      : null
+    : values.images !== undefined
+      ? '--images'
+      : null;
+  if (wrong)
+    throw new CbirError(`${wrong} does not apply ${multi ? 'with' : 'without'} --multi-label`, {
+      file: wrong,
+      hint: 'the phantom takes --scale; the multi-label set (--multi-label) takes --images',
+      code: 'cli/bad-option',
+    });
+  const common = {
+    out: values.out,
+    seed: num('--seed', values.seed),
+    size: num('--size', values.size),
+    onProgress: values.quiet ? undefined : consoleProgress(),
+  };
+  const m = multi
+    ? await generateMultiLabelPhantom({ ...common, images: num('--images', values.images) })
+    : await generatePhantom({ ...common, scale: num('--scale', values.scale) });
+  const kept = m.labelSets ? Array.from(m.classIndex).filter((c) => m.classes[c].labels).length : 0;
+  console.log(
+    `wrote ${m.size} images, ${m.classes.length} classes${multi ? ` (${kept} rows with several findings; relevance.json declares ${m.labelSets?.datasets.join(', ')} multi-label)` : ''} to ${values.out}`,
+  );
+  return 0;
+}
+
+const CHEST_OPTIONS = {
+  format: { type: 'string' },
+  csv: { type: 'string' },
+  images: { type: 'string' },
+  out: { type: 'string' },
+  dataset: { type: 'string' },
+  uncertain: { type: 'string' },
+  seed: { type: 'string' },
+  ratios: { type: 'string' },
+} as const;
+
+/** `cbir data chest-labels`: NIH14 / CheXpert label CSV → a multi-label manifest keeping every labelled row. */
+async function chestLabels(args: string[]): Promise<number> {
+  const { values } = parseOptions('data chest-labels', { args, options: CHEST_OPTIONS, allowPositionals: false });
+  const line = usage.split('\n').find((l) => l.includes('cbir data chest-labels'))!;
+  for (const k of ['format', 'csv', 'images', 'out'] as const)
+    if (!values[k]) throw missingOption(`--${k} is required`, line);
+  if (!CHEST_LABEL_FORMATS.includes(values.format as ChestLabelFormat))
+    throw new CbirError(`--format "${values.format}" must be ${CHEST_LABEL_FORMATS.join(' or ')}`, {
+      file: '--format',
+      code: 'cli/bad-option',
+    });
+  if (values.uncertain !== undefined && values.uncertain !== 'zero' && values.uncertain !== 'one')
+    throw new CbirError(`--uncertain "${values.uncertain}" must be zero or one`, {
+      file: '--uncertain',
+      hint: 'zero: CheXpert -1 cells are negative (U-Zeros); one: positive (U-Ones)',
+      code: 'cli/bad-option',
+    });
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  if (seed !== undefined && !Number.isInteger(seed))
+    throw new CbirError(`seed "${values.seed}" is not an integer`, { file: '--seed', code: 'cli/bad-option' });
+  const r = await chestLabelManifest({
+    format: values.format as ChestLabelFormat,
+    csv: values.csv!,
+    images: values.images!,
+    out: values.out!,
+    dataset: values.dataset,
+    uncertain: values.uncertain as 'zero' | 'one' | undefined,
+    seed,
+    ratios: values.ratios !== undefined ? checkRatios(values.ratios, { file: '--ratios' }) : undefined,
+  });
+  const m = r.manifest;
+  console.log(
+    `wrote ${values.out}: ${m.size} of ${r.rows} rows (${r.multiLabel} with several labels), ${m.classes.filter((c) => !c.labels).length} labels; relevance.json declares ${m.labelSets!.datasets.join(', ')} multi-label`,
+  );
+  if (r.problems.length)
+    console.log(`${r.problems.length} row(s) skipped (no positive label or no image): label-problems.csv`);
+  return 0;
+}
+
+/** `cbir data prepare|stats|audit|phantom|chest-labels`. */
 export async function run(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'prepare') return prepare(rest);
   if (sub === 'stats') return stats(rest);
   if (sub === 'audit') return audit(rest);
+  if (sub === 'phantom') return phantom(rest);
+  if (sub === 'chest-labels') return chestLabels(rest);
   if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
     console.log(usage);
     return sub === undefined ? 1 : 0;
   }
   throw new CbirError(`unknown subcommand "${sub}"`, {
-    hint: 'use `cbir data prepare ...`, `cbir data stats <dir>` or `cbir data audit --data <dir>`; see `cbir data --help`',
+    hint: 'use `cbir data prepare ...`, `cbir data stats <dir>`, `cbir data audit --data <dir>` or `cbir data phantom --out <dir>`; see `cbir data --help`',
     code: 'data/unknown-subcommand',
   });
 }

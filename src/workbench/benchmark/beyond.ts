@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Manifest } from '../data/manifest.js';
+import { readMultiLabel, type Manifest } from '../data/manifest.js';
 import { CbirError, errorMessage } from '../errors.js';
 import { computeKnnTable, type KnnTable } from '../knn/table.js';
 import { databaseAugmentation, kReciprocalRerank, queryExpansion } from '../knn/rerank.js';
@@ -25,8 +25,10 @@ import {
   precisionAtN,
   rPrecision,
   recallAtK,
+  labelSetRelevance,
   type Relevance,
 } from '../metrics/index.js';
+import { perQueryRelevance } from '../metrics/relevance.js';
 import { trainAdapter, type TrainAdapterOptions } from '../adapt/train.js';
 import { BOOTSTRAP_SEED, STUDY_REPLICATES } from '../study.js';
 import type { IndexParams } from '../search/index.js';
@@ -37,7 +39,11 @@ import { BEYOND_VERSION, type ReportBeyond } from '../report/types.js';
 export type OrdinalOrders = Readonly<Record<string, readonly string[]>>;
 
 export interface RankingRow {
-  relevance: 'binary' | 'hierarchical' | 'ordinal';
+  /**
+   * 'multi-label': queries of datasets declared multi-label use label-set relevance (relevant =
+   * the label sets intersect, gain = Jaccard), the other queries binary class relevance.
+   */
+  relevance: 'binary' | 'hierarchical' | 'ordinal' | 'multi-label';
   k: number;
   mapMicro: number;
   mapMacro: number;
@@ -51,7 +57,17 @@ export interface RankingRow {
   /** Ordinal rows: mean |Δgrade| of the top-1 neighbour and the share within one grade. */
   gradeMAE?: number;
   withinOneGrade?: number;
+  /** Multi-label rows: the declared multi-label datasets that have test queries. */
+  labelSetDatasets?: string[];
 }
+
+/** How the ranking table names a relevance rule. */
+export const RELEVANCE_LABEL: Record<RankingRow['relevance'], string> = {
+  binary: 'binary',
+  hierarchical: 'hierarchical',
+  ordinal: 'ordinal',
+  'multi-label': 'multi-label (Jaccard)',
+};
 
 function labelsOf(m: Manifest, rows: Int32Array): Int32Array {
   return Int32Array.from(rows, (r) => m.classIndex[r]);
@@ -66,7 +82,7 @@ export function tableRelevance(
 ): { rel: Relevance; neighbours: Int32Array } {
   const names = m.classes.map((c) => c.name);
   const gains =
-    rule === 'binary'
+    rule === 'binary' || rule === 'multi-label'
       ? undefined
       : rule === 'hierarchical'
         ? hierarchicalGains(names)
@@ -78,17 +94,35 @@ export function tableRelevance(
   const pos = new Map<number, number>();
   t.indexRows.forEach((r, i) => pos.set(r, i));
   const neighbours = Int32Array.from(t.ids, (id) => (id < 0 ? -1 : pos.get(id)!));
-  return { rel: classRelevance(labelsOf(m, t.queryRows), indexLabels, counts, gains), neighbours };
+  const byClass = classRelevance(labelsOf(m, t.queryRows), indexLabels, counts, gains);
+  const sets = m.labelSets;
+  if (rule !== 'multi-label' || !sets) return { rel: byClass, neighbours };
+  const masks = (rows: Int32Array) => Uint32Array.from(rows, (r) => sets.masks[r]);
+  const bySet = labelSetRelevance(masks(t.queryRows), masks(t.indexRows));
+  const useSets = Uint8Array.from(t.queryRows, (r) => sets.multiLabel[r]);
+  return { rel: perQueryRelevance(useSets, byClass, bySet), neighbours };
+}
+
+/** The declared multi-label datasets with queries in the table (empty: no multi-label row). */
+function labelSetDatasetsOf(m: Manifest, t: KnnTable): string[] {
+  const sets = m.labelSets;
+  if (!sets) return [];
+  const found = new Set<string>();
+  for (const r of t.queryRows) if (sets.multiLabel[r]) found.add(m.datasets[m.datasetIndex[r]]);
+  return sets.datasets.filter((d) => found.has(d));
 }
 
 /** Table 3-style ranking scores of one k-NN table (k ≤ the table's k). */
 export function rankingScores(m: Manifest, t: KnnTable, k = 10, orders?: OrdinalOrders): RankingRow[] {
   const rules: RankingRow['relevance'][] = ['binary', 'hierarchical'];
   if (orders && Object.keys(orders).length) rules.push('ordinal');
+  const labelSetDatasets = labelSetDatasetsOf(m, t);
+  if (labelSetDatasets.length) rules.push('multi-label');
   const kk = Math.min(k, t.k);
   return rules.map((relevance) => {
     const { rel, neighbours } = tableRelevance(m, t, relevance, orders);
-    const bin = tableRelevance(m, t, 'binary').rel;
+    // hits (mAP, recall, R-precision): same class, or intersecting label sets in the multi-label row
+    const bin = relevance === 'multi-label' ? rel : tableRelevance(m, t, 'binary').rel;
     const ap = averagePrecisionAtK(neighbours, bin, kk);
     const nd = ndcgAtK(neighbours, rel, kk);
     const rp = rPrecision(neighbours, bin);
@@ -106,6 +140,7 @@ export function rankingScores(m: Manifest, t: KnnTable, k = 10, orders?: Ordinal
       ndcgMacro: nd.macro,
       majorityMicro: mv.micro,
       ...(relevance === 'ordinal' ? gradeFields(m, t, orders!) : {}),
+      ...(relevance === 'multi-label' ? { labelSetDatasets } : {}),
     };
   });
 }
@@ -314,6 +349,7 @@ function scoreRuns(
 export function rankingTable(perModel: { model: string; rows: RankingRow[] }[]): Table {
   const k = perModel[0]?.rows[0]?.k ?? RANKING_K;
   const ordinal = perModel.some((p) => p.rows.some((r) => r.relevance === 'ordinal'));
+  const multi = [...new Set(perModel.flatMap((p) => p.rows.flatMap((r) => r.labelSetDatasets ?? [])))];
   return {
     title: `Ranking metrics beyond P@N (test queries, k = ${k})`,
     columns: [
@@ -333,7 +369,7 @@ export function rankingTable(perModel: { model: string; rows: RankingRow[] }[]):
     rows: perModel.flatMap(({ model, rows }) =>
       rows.map((r) => [
         model,
-        r.relevance,
+        RELEVANCE_LABEL[r.relevance],
         r.mapMicro,
         r.mapMacro,
         r.recallMicro,
@@ -354,8 +390,14 @@ export function rankingTable(perModel: { model: string; rows: RankingRow[] }[]):
             'ordinal gains = 1 − |Δgrade| / (grades − 1) inside a scale declared in relevance.json, hierarchical otherwise; top1_grade_MAE and top1_within_one_grade: over queries whose class and top-1 neighbour are graded on the same scale.',
           ]
         : []),
+      ...(multi.length ? [multiLabelNote(multi)] : []),
     ],
   };
+}
+
+/** The ranking table's note on the multi-label row. */
+function multiLabelNote(datasets: string[]): string {
+  return `multi-label (Jaccard): queries of the datasets declared multi-label in relevance.json (${datasets.join(', ')}) count an index image relevant when their label sets intersect (mAP, recall, R-precision) and gain the Jaccard index |A ∩ B| / |A ∪ B| (nDCG); majority vote and the other queries use the class. In the other rows (and in P@N) a multi-label image's class is its exact label set, MODALITY/region/a+b.`;
 }
 
 /** Re-ranking, query expansion and the adapter against plain search, with 95 % intervals and the paired test. */
@@ -409,6 +451,11 @@ export function rerankTable(perModel: { model: string; rows: MethodRow[] }[], k 
 export interface RelevanceConfig {
   /** Label order per `MODALITY/region` (lowest grade first), for ordinal nDCG and the top-1 grade error. */
   ordinal?: Record<string, string[]>;
+  /**
+   * Datasets (the manifest's `dataset` column) whose rows may carry several labels; read by
+   * `readManifest` (readMultiLabel), which keeps their multi-label rows with their label sets.
+   */
+  multiLabel?: string[];
 }
 
 /** Read `relevance.json` next to the manifest, or {} when there is none; a bad file is a clear error. */
@@ -438,7 +485,8 @@ export function readRelevanceConfig(manifestDir: string): RelevanceConfig {
       code: 'benchmark/bad-relevance',
     });
   }
-  return { ordinal };
+  const multiLabel = readMultiLabel(manifestDir);
+  return { ordinal, ...(multiLabel.length ? { multiLabel } : {}) };
 }
 
 /** Mean absolute grade error of the top-1 neighbour under the declared orders (null when none applies). */
@@ -487,10 +535,12 @@ export function beyondOfReport(perModel: BeyondModel[], orders: OrdinalOrders, n
   const reranked = perModel
     .filter((p): p is BeyondModel & { rerank: MethodRow[] } => p.rerank !== null)
     .map((p) => ({ model: p.model, rows: p.rerank }));
+  const multiLabel = [...new Set(perModel.flatMap((p) => p.ranking.flatMap((r) => r.labelSetDatasets ?? [])))];
   return {
     version: BEYOND_VERSION,
     k,
     ordinal: Object.fromEntries(Object.entries(orders).map(([s, l]) => [s, [...l]])),
+    ...(multiLabel.length ? { multiLabel } : {}),
     ranking: rankingTable(perModel.map((p) => ({ model: p.model, rows: p.ranking }))),
     rerank: reranked.length ? rerankTable(reranked, k) : null,
     notes,

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve, isAbsolute, basename, relative } from 'node:path';
 import { CbirError } from '../errors.js';
@@ -12,6 +12,11 @@ import { sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
  * `MODALITY/region/label`, exactly one 1 per row. Next to it, `classes.csv` says for each
  * class whether it is anatomical (a region's normal class) or pathological, and
  * `dataset.json` records where the images live and how the manifest was made.
+ *
+ * Multi-label datasets: `relevance.json` next to the manifest may declare datasets (the `dataset`
+ * column) multi-label, `{"multiLabel": ["nih14"]}`. Their rows may mark several classes; they are
+ * kept, each with its label set (`Manifest.labelSets`, a bit mask per row). Every other dataset
+ * keeps the study's single-label rule: a row with several classes is excluded and listed.
  */
 export const SPLITS = ['train', 'val', 'test'] as const;
 export type Split = (typeof SPLITS)[number];
@@ -29,6 +34,59 @@ export interface ClassInfo {
   region: string;
   label: string;
   kind: ClassKind;
+  /**
+   * Only for the label-set class of a multi-label row: the class columns it combines, in column
+   * order (see `labelSetClass`). Such a class is not a manifest column.
+   */
+  labels?: readonly string[];
+}
+
+/**
+ * Rows with several classes marked, of a dataset declared multi-label: the class they count as
+ * wherever one class per row is needed (P@N "same class", k-NN classification, the probe,
+ * per-class tables). Rule: the label-set combination is its own class, named
+ * `MODALITY/region/labelA+labelB` (labels in column order), i.e. "same class" = the exact same
+ * label set. It keeps P@N strict and well defined without choosing a "main" finding, which the
+ * data does not give; the graded view (label sets intersect, Jaccard gain) is the ranking
+ * metrics' multi-label relevance. The members must share modality and region.
+ */
+export function labelSetClass(members: readonly ClassInfo[], where: { file?: string; row?: number } = {}): ClassInfo {
+  const [first] = members;
+  const mixed = members.find((c) => c.modality !== first.modality || c.region !== first.region);
+  if (mixed) {
+    throw new CbirError(`a multi-label row marks classes of different regions (${first.name}, ${mixed.name})`, {
+      ...where,
+      hint: 'the classes of one multi-label row must share MODALITY/region',
+      code: 'manifest/multi-label-regions',
+    });
+  }
+  const labels = members.map((c) => c.label);
+  return {
+    name: `${first.modality}/${first.region}/${labels.join('+')}`,
+    modality: first.modality,
+    region: first.region,
+    label: labels.join('+'),
+    kind: members.some((c) => c.kind === 'pathological') ? 'pathological' : 'anatomical',
+    labels: members.map((c) => c.name),
+  };
+}
+
+/** The most labels a label set may hold (one bit each of a Uint32 mask). */
+export const MAX_LABELS = 32;
+
+/** The label sets of a manifest with datasets declared multi-label. */
+export interface LabelSets {
+  /** Datasets declared multi-label (relevance.json `multiLabel`), as declared. */
+  datasets: string[];
+  /** Class index (into `Manifest.classes`, a class column) of each mask bit. */
+  bits: Int32Array;
+  /**
+   * Per row: its label set as bits over `bits`. Rows of single-label datasets get the bit of
+   * their class when it is one of `bits`, else 0 (a label set outside the multi-label labels).
+   */
+  masks: Uint32Array;
+  /** Per row: 1 when its dataset is declared multi-label. */
+  multiLabel: Uint8Array;
 }
 
 /** One image as a plain object (for building manifests and for display; not for bulk work). */
@@ -40,6 +98,11 @@ export interface ManifestEntry {
   anatomicRegion: string;
   /** Class name, `MODALITY/region/label`. */
   className: string;
+  /**
+   * Multi-label rows (declared datasets only): the class columns marked, ≥ 2; the row's class is
+   * then their label-set class (`labelSetClass`), whatever `className` says.
+   */
+  labels?: readonly string[];
 }
 
 /** A row of the source CSV that was read but not kept (multi-label rows). */
@@ -103,6 +166,8 @@ export class Manifest {
     readonly hash: string,
     readonly excluded: ExcludedRow[] = [],
     readonly meta: DatasetMeta = {},
+    /** Label sets per row, when datasets are declared multi-label (else null). */
+    readonly labelSets: LabelSets | null = null,
   ) {}
 
   get size(): number {
@@ -116,13 +181,15 @@ export class Manifest {
   }
 
   entry(i: number): ManifestEntry {
+    const c = this.classes[this.classIndex[i]];
     return {
       filepath: this.filepaths[i],
       dataset: this.datasets[this.datasetIndex[i]],
       split: SPLITS[this.split[i]],
       modality: this.modalities[this.modalityIndex[i]],
       anatomicRegion: this.regions[this.regionIndex[i]],
-      className: this.classes[this.classIndex[i]].name,
+      className: c.name,
+      ...(c.labels ? { labels: c.labels } : {}),
     };
   }
 
@@ -149,11 +216,15 @@ export class Manifest {
   static fromEntries(
     entries: readonly ManifestEntry[],
     classes: readonly ClassInfo[],
-    opts: { dir?: string; imagesRoot?: string; meta?: DatasetMeta } = {},
+    opts: { dir?: string; imagesRoot?: string; meta?: DatasetMeta; multiLabel?: readonly string[] } = {},
   ): Manifest {
     const dir = resolve(opts.dir ?? '.');
     const imagesRoot = resolve(dir, opts.imagesRoot ?? '.');
-    const b = new ManifestBuilder(classes);
+    // default: the datasets of the entries that carry several labels
+    const declared = opts.multiLabel ?? [
+      ...new Set(entries.filter((e) => (e.labels?.length ?? 0) > 1).map((e) => e.dataset)),
+    ];
+    const b = new ManifestBuilder(classes, declared);
     entries.forEach((e, k) => b.add(e, k + 2, '<entries>'));
     return b.build(dir, imagesRoot, [], opts.meta ?? {});
   }
@@ -176,6 +247,8 @@ class Interner {
 
 class ManifestBuilder {
   readonly filepaths: string[] = [];
+  readonly classes: ClassInfo[];
+  private readonly multiLabel: ReadonlySet<string>;
   private readonly datasets = new Interner();
   private readonly modalities = new Interner();
   private readonly regions = new Interner();
@@ -187,14 +260,60 @@ class ManifestBuilder {
   private readonly classCode = new Map<string, number>();
   private readonly seen = new Map<string, number>();
 
-  constructor(readonly classes: readonly ClassInfo[]) {
+  constructor(
+    classes: readonly ClassInfo[],
+    readonly declared: readonly string[] = [],
+  ) {
+    this.classes = [...classes];
+    this.multiLabel = new Set(declared);
     classes.forEach((c, i) => this.classCode.set(c.name, i));
+    // a label-set class given without its member columns (a subset of a manifest): add them
+    for (const c of classes)
+      for (const name of c.labels ?? []) {
+        if (this.classCode.has(name)) continue;
+        this.classCode.set(name, this.classes.length);
+        this.classes.push(classInfoFromName(name));
+      }
+  }
+
+  /** The class code of an entry: its class, or the label-set class of its labels (added when new). */
+  private classOf(e: ManifestEntry, row: number, file: string): number {
+    if (!e.labels || e.labels.length < 2) {
+      const c = this.classCode.get(e.className);
+      if (c === undefined)
+        throw new CbirError(`unknown class "${e.className}"`, { file, row, code: 'manifest/unknown-class' });
+      return c;
+    }
+    if (!this.multiLabel.has(e.dataset)) {
+      throw new CbirError(`row marks ${e.labels.length} classes but dataset "${e.dataset}" is single-label`, {
+        file,
+        row,
+        hint: `declare it multi-label in relevance.json: {"multiLabel": ["${e.dataset}"]}`,
+        code: 'manifest/multi-label-undeclared',
+      });
+    }
+    const members = e.labels.map((name) => {
+      const k = this.classCode.get(name);
+      if (k === undefined || this.classes[k].labels)
+        throw new CbirError(`unknown class "${name}"`, { file, row, code: 'manifest/unknown-class' });
+      return k;
+    });
+    members.sort((a, b) => a - b);
+    const set = labelSetClass(
+      members.map((k) => this.classes[k]),
+      { file, row },
+    );
+    let c = this.classCode.get(set.name);
+    if (c === undefined) {
+      c = this.classes.length;
+      this.classes.push(set);
+      this.classCode.set(set.name, c);
+    }
+    return c;
   }
 
   add(e: ManifestEntry, row: number, file: string): void {
-    const c = this.classCode.get(e.className);
-    if (c === undefined)
-      throw new CbirError(`unknown class "${e.className}"`, { file, row, code: 'manifest/unknown-class' });
+    const c = this.classOf(e, row, file);
     const prev = this.seen.get(e.filepath);
     if (prev !== undefined) {
       throw new CbirError(`filepath "${e.filepath}" appears twice (rows ${prev} and ${row})`, {
@@ -213,7 +332,36 @@ class ManifestBuilder {
     this.cls.push(c);
   }
 
-  build(dir: string, imagesRoot: string, excluded: ExcludedRow[], meta: DatasetMeta): Manifest {
+  /** The label sets of the rows (null when no dataset is declared multi-label). */
+  private labelSets(file: string): LabelSets | null {
+    if (this.multiLabel.size === 0) return null;
+    const declared = this.datasets.values.map((d) => this.multiLabel.has(d));
+    const multiLabel = Uint8Array.from(this.ds, (d) => (declared[d] ? 1 : 0));
+    const columns = (c: number): number[] =>
+      this.classes[c].labels ? this.classes[c].labels!.map((n) => this.classCode.get(n)!) : [c];
+    const used = new Set<number>();
+    this.cls.forEach((c, i) => multiLabel[i] && columns(c).forEach((k) => used.add(k)));
+    const bits = Int32Array.from([...used].sort((a, b) => a - b));
+    if (bits.length > MAX_LABELS) {
+      throw new CbirError(
+        `the multi-label datasets use ${bits.length} labels, more than the ${MAX_LABELS} a label set holds`,
+        {
+          file,
+          hint: `declare fewer datasets multi-label, or merge rare findings so at most ${MAX_LABELS} class columns are marked in their rows`,
+          code: 'manifest/too-many-labels',
+        },
+      );
+    }
+    const bitOf = new Map(Array.from(bits, (k, b) => [k, b]));
+    const maskOf = this.classes.map((_, c) =>
+      columns(c).reduce((m, k) => (bitOf.has(k) ? (m | (1 << bitOf.get(k)!)) >>> 0 : m), 0),
+    );
+    const masks = Uint32Array.from(this.cls, (c) => maskOf[c]);
+    return { datasets: [...this.declared], bits, masks, multiLabel };
+  }
+
+  build(dir: string, imagesRoot: string, excluded: ExcludedRow[], meta: DatasetMeta, file = '<entries>'): Manifest {
+    const labelSets = this.labelSets(file);
     const hash = manifestHash(
       this.filepaths,
       this.datasets.values,
@@ -242,6 +390,7 @@ class ManifestBuilder {
       hash,
       excluded,
       meta,
+      labelSets,
     );
   }
 }
@@ -297,6 +446,8 @@ export interface ReadManifestOptions {
   env?: NodeJS.ProcessEnv;
   /** Stop after this many errors and report them together. Default 20. */
   maxErrors?: number;
+  /** Datasets whose rows may mark several classes; default: relevance.json's `multiLabel` (see `readMultiLabel`). */
+  multiLabel?: readonly string[];
 }
 
 /** Where a manifest's files are. */
@@ -353,6 +504,7 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
   const classKinds = await readClassKinds(dir, csvPath);
   const imagesRoot = manifestImagesRoot(dir, meta, options);
   const errors = new ManifestErrors(options.maxErrors ?? 20, csvPath);
+  const declared = options.multiLabel ?? readMultiLabel(dir);
 
   let head: ManifestHeader | null = null;
   let builder: ManifestBuilder | null = null;
@@ -360,10 +512,10 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
   for await (const { cells, line } of readCsvRecords(csvPath)) {
     if (head === null) {
       head = parseManifestHeader(cells, line, csvPath, classKinds);
-      builder = new ManifestBuilder(head.classes);
+      builder = new ManifestBuilder(head.classes, declared);
       continue;
     }
-    const r = parseManifestRow(cells, line, head, csvPath);
+    const r = parseManifestRow(cells, line, head, csvPath, declared);
     if (r.kind === 'error') errors.add(r.error);
     else if (r.kind === 'excluded') excluded.push(r.excluded);
     else if (r.kind === 'entry') {
@@ -389,7 +541,39 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
       code: 'manifest/empty',
     });
   }
-  return builder.build(dir, imagesRoot, excluded, meta);
+  return builder.build(dir, imagesRoot, excluded, meta, csvPath);
+}
+
+/** What `relevance.json` looks like, for hints. */
+const RELEVANCE_EXAMPLE = '{"multiLabel": ["nih14", "chexpert"]}';
+
+/**
+ * The datasets `<dir>/relevance.json` declares multi-label (`"multiLabel": [dataset, …]`, names of
+ * the manifest's dataset column); [] when there is no such file or key.
+ */
+export function readMultiLabel(dir: string): string[] {
+  const file = join(dir, 'relevance.json');
+  if (!existsSync(file)) return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CbirError(`relevance.json is not valid JSON (${e instanceof Error ? e.message : String(e)})`, {
+      file,
+      hint: `e.g. ${RELEVANCE_EXAMPLE}`,
+      code: 'manifest/bad-relevance',
+    });
+  }
+  const v = raw !== null && typeof raw === 'object' ? (raw as { multiLabel?: unknown }).multiLabel : undefined;
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((d) => typeof d === 'string' && d.trim() !== '')) {
+    throw new CbirError('relevance.json: "multiLabel" must be a list of dataset names', {
+      file,
+      hint: `name datasets as the manifest's dataset column does, e.g. ${RELEVANCE_EXAMPLE}`,
+      code: 'manifest/bad-relevance',
+    });
+  }
+  return v.map((d: string) => d.trim());
 }
 
 /**
@@ -487,7 +671,13 @@ function parseManifestHeader(
 }
 
 /** Validate one data row: its cell count, path, split and exactly one class marked. */
-function parseManifestRow(cells: string[], line: number, head: ManifestHeader, csvPath: string): ManifestRow {
+function parseManifestRow(
+  cells: string[],
+  line: number,
+  head: ManifestHeader,
+  csvPath: string,
+  multiLabel: readonly string[],
+): ManifestRow {
   const { header, col, classes } = head;
   const where = { file: csvPath, row: line };
   if (cells.length === 1 && cells[0].trim() === '') return { kind: 'blank' };
@@ -518,17 +708,19 @@ function parseManifestRow(cells: string[], line: number, head: ManifestHeader, c
       code: 'manifest/no-label',
     });
   }
-  if (ones.length > 1) {
-    const reason = `multi-label (${ones.map((k) => classes[k].name).join(' + ')}); the study is single-label`;
+  const dataset = cells[col.dataset].trim();
+  if (ones.length > 1 && !multiLabel.includes(dataset)) {
+    const reason = `multi-label (${ones.map((k) => classes[k].name).join(' + ')}); the study is single-label (relevance.json declares ${multiLabel.length ? `only ${multiLabel.join(', ')}` : 'no dataset'} multi-label)`;
     return { kind: 'excluded', excluded: { row: line, filepath, reason } };
   }
   const entry: ManifestEntry = {
     filepath,
-    dataset: cells[col.dataset].trim(),
+    dataset,
     split,
     modality: cells[col.modality].trim(),
     anatomicRegion: cells[col.anatomic_region].trim(),
     className: classes[ones[0]].name,
+    ...(ones.length > 1 ? { labels: ones.map((k) => classes[k].name) } : {}),
   };
   return { kind: 'entry', entry };
 }
@@ -605,18 +797,35 @@ export async function readClassTable(file: string): Promise<Map<string, ClassKin
   return out;
 }
 
-/** The manifest CSV text in the study's layout (header + one-hot class columns). */
+/**
+ * The manifest CSV text in the study's layout (header + one-hot class columns; a multi-label row
+ * marks each class of its label set, label-set classes are not columns).
+ */
 export function manifestCsvLines(m: Manifest): Generator<string> {
+  const columns = m.classes.filter((c) => !c.labels);
+  const at = new Map(columns.map((c, j) => [c.name, j]));
+  const marks = m.classes.map((c) => (c.labels ?? [c.name]).map((n) => at.get(n)!));
   return (function* () {
-    yield csvLine([...FIXED_COLUMNS, ...m.classes.map((c) => c.name)]);
-    const onehot = new Array<number>(m.classes.length).fill(0);
+    yield csvLine([...FIXED_COLUMNS, ...columns.map((c) => c.name)]);
+    const onehot = new Array<number>(columns.length).fill(0);
     for (let i = 0; i < m.size; i++) {
       const e = m.entry(i);
-      onehot[m.classIndex[i]] = 1;
+      for (const j of marks[m.classIndex[i]]) onehot[j] = 1;
       yield csvLine([e.filepath, e.dataset, e.split, e.modality, e.anatomicRegion, ...onehot]);
-      onehot[m.classIndex[i]] = 0;
+      for (const j of marks[m.classIndex[i]]) onehot[j] = 0;
     }
   })();
+}
+
+/** Declare the manifest's multi-label datasets in `<dir>/relevance.json`, keeping its other keys. */
+async function writeMultiLabel(dir: string, datasets: readonly string[]): Promise<void> {
+  const file = join(dir, 'relevance.json');
+  if (datasets.length === 0 && !existsSync(file)) return;
+  const old: Record<string, unknown> = existsSync(file) ? JSON.parse(await readFile(file, 'utf8')) : {};
+  readMultiLabel(dir); // a broken file is an error, not overwritten
+  if (datasets.length === 0 && old.multiLabel === undefined) return;
+  const { multiLabel: _, ...rest } = old;
+  await writeJsonAtomic(file, datasets.length ? { ...rest, multiLabel: [...datasets] } : rest);
 }
 
 /**
@@ -628,7 +837,8 @@ export async function writeManifest(dir: string, m: Manifest, meta: DatasetMeta 
   const lines: string[] = [];
   for (const l of manifestCsvLines(m)) lines.push(l);
   await writeFileAtomic(join(dir, 'manifest.csv'), lines.join('\n') + '\n');
-  await writeFileAtomic(join(dir, 'classes.csv'), classTableCsv(m.classes));
+  await writeFileAtomic(join(dir, 'classes.csv'), classTableCsv(m.classes.filter((c) => !c.labels)));
+  await writeMultiLabel(dir, m.labelSets?.datasets ?? []);
   const absDir = resolve(dir);
   const root = m.imagesRoot.startsWith(absDir + '/')
     ? m.imagesRoot.slice(absDir.length + 1)

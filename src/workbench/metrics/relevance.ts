@@ -173,6 +173,8 @@ export function ordinalGrade(
  * Multi-label relevance: each row's labels as a bit mask (≤ 32 labels); relevant = the label
  * sets intersect, gain = Jaccard |A ∩ B| / |A ∪ B|. Macro groups are the query's label masks.
  * An empty label set (e.g. "No Finding" coded as no bits) is relevant only to empty sets.
+ * R and the ideal gains are computed once per distinct query mask from the index's mask
+ * histogram, so a large index with many queries costs O(index + masks²), not O(queries · index).
  */
 export function labelSetRelevance(queryMasks: Uint32Array, indexMasks: Uint32Array): Relevance {
   const groups = new Map<number, number>();
@@ -180,14 +182,10 @@ export function labelSetRelevance(queryMasks: Uint32Array, indexMasks: Uint32Arr
     if (!groups.has(m)) groups.set(m, groups.size);
     return groups.get(m)!;
   });
-  const R = new Int32Array(groups.size).fill(-1);
-  const jaccard = (a: number, b: number): number =>
-    a === 0 && b === 0 ? 1 : popcount((a & b) >>> 0) / popcount((a | b) >>> 0);
-  const countRelevant = (m: number): number => {
-    let n = 0;
-    for (let i = 0; i < indexMasks.length; i++) if (jaccard(m, indexMasks[i]) > 0) n++;
-    return n;
-  };
+  const histogram = new Map<number, number>();
+  for (const m of indexMasks) histogram.set(m, (histogram.get(m) ?? 0) + 1);
+  const ideal: ({ gain: Float64Array; count: Int32Array; R: number } | undefined)[] = new Array(groups.size);
+  const idealOf = (q: number) => (ideal[groupOf[q]] ??= idealGainsOfMask(queryMasks[q], histogram));
   return {
     nQueries: queryMasks.length,
     indexSize: indexMasks.length,
@@ -195,19 +193,57 @@ export function labelSetRelevance(queryMasks: Uint32Array, indexMasks: Uint32Arr
     group: (q) => groupOf[q],
     relevant: (q, row) => jaccard(queryMasks[q], indexMasks[row]) > 0,
     gain: (q, row) => jaccard(queryMasks[q], indexMasks[row]),
-    relevantCount(q) {
-      const g = groupOf[q];
-      if (R[g] < 0) R[g] = countRelevant(queryMasks[q]);
-      return R[g];
-    },
+    relevantCount: (q) => idealOf(q).R,
     idealGains(q, k, out) {
-      const m = queryMasks[q];
-      const all = new Float64Array(indexMasks.length);
-      for (let i = 0; i < indexMasks.length; i++) all[i] = jaccard(m, indexMasks[i]);
-      all.sort().reverse();
-      out.fill(0, 0, k);
-      out.set(all.subarray(0, Math.min(k, all.length)));
+      const { gain, count } = idealOf(q);
+      let j = 0;
+      for (let t = 0; t < gain.length && j < k; t++) for (let n = 0; n < count[t] && j < k; n++) out[j++] = gain[t];
+      out.fill(0, j, k);
     },
+  };
+}
+
+/** Jaccard |A ∩ B| / |A ∪ B| of two label masks (two empty sets: 1). */
+function jaccard(a: number, b: number): number {
+  return a === 0 && b === 0 ? 1 : popcount((a & b) >>> 0) / popcount((a | b) >>> 0);
+}
+
+/** The distinct positive gains of a query mask over the index's masks, descending, with counts and R. */
+function idealGainsOfMask(m: number, histogram: Map<number, number>) {
+  const byGain = new Map<number, number>();
+  let R = 0;
+  for (const [mask, n] of histogram) {
+    const g = jaccard(m, mask);
+    if (g <= 0) continue;
+    byGain.set(g, (byGain.get(g) ?? 0) + n);
+    R += n;
+  }
+  const gains = [...byGain.keys()].sort((a, b) => b - a);
+  return { gain: Float64Array.from(gains), count: Int32Array.from(gains, (g) => byGain.get(g)!), R };
+}
+
+/**
+ * Per-query choice of relevance: query q is scored with `b` when useB[q] is 1, else with `a`
+ * (both over the same queries and index). Macro groups: a's groups, then b's (offset by a's count).
+ */
+export function perQueryRelevance(useB: Uint8Array, a: Relevance, b: Relevance): Relevance {
+  if (useB.length !== a.nQueries || a.nQueries !== b.nQueries || a.indexSize !== b.indexSize) {
+    metricsError(
+      `the two relevances cover ${a.nQueries}/${b.nQueries} queries and ${a.indexSize}/${b.indexSize} index rows, the choice ${useB.length} queries`,
+      'metrics/length-mismatch',
+      'build both relevances over the same queries and index',
+    );
+  }
+  const pick = (q: number) => (useB[q] ? b : a);
+  return {
+    nQueries: a.nQueries,
+    indexSize: a.indexSize,
+    nGroups: a.nGroups + b.nGroups,
+    group: (q) => (useB[q] ? a.nGroups + b.group(q) : a.group(q)),
+    relevant: (q, row) => pick(q).relevant(q, row),
+    gain: (q, row) => pick(q).gain(q, row),
+    relevantCount: (q) => pick(q).relevantCount(q),
+    idealGains: (q, k, out) => pick(q).idealGains(q, k, out),
   };
 }
 

@@ -118,7 +118,7 @@ export function beyondSection(r: ReportData): string[] {
   const lines = [
     '### Beyond the study',
     '',
-    `Ranking metrics from the same k-NN tables (test queries against the train index, k = ${b.k}). ${scales.length ? `Ordinal grades from relevance.json: ${scales.join('; ')}.` : 'No ordinal grades are declared (relevance.json next to the manifest declares them, e.g. `{"ordinal": {"XR/knee": ["0", "1", "2", "3", "4"]}}`).'}`,
+    `Ranking metrics from the same k-NN tables (test queries against the train index, k = ${b.k}). ${scales.length ? `Ordinal grades from relevance.json: ${scales.join('; ')}.` : 'No ordinal grades are declared (relevance.json next to the manifest declares them, e.g. `{"ordinal": {"XR/knee": ["0", "1", "2", "3", "4"]}}`).'}${b.multiLabel?.length ? ` Multi-label datasets (relevance.json): ${b.multiLabel.join(', ')}; their queries are scored in the "multi-label (Jaccard)" rows (relevant = label sets intersect, gain = Jaccard).` : ''}`,
     '',
     ...b.notes.map((n) => `- _${n}_`),
     ...(b.notes.length ? [''] : []),

@@ -520,7 +520,8 @@ const xrChest: RegionDrawer = {
     const lungs = xrChestLungs(cv, rng, w);
     xrChestMediastinum(cv, rng);
     xrChestRibs(cv, w);
-    xrChestLesion(cv, rng, label, lungs);
+    // a multi-label image (`effusion+nodule`, data/multilabel.ts) draws each finding in turn
+    for (const finding of label.split('+')) xrChestLesion(cv, rng, finding, lungs);
   },
 };
 
