@@ -135,6 +135,12 @@ export const CLI_HINTS: Readonly<Record<string, CliHint>> = {
   'search/model-mismatch': 'rebuild the index with `cbir index build` from embeddings of this model',
   'search/bad-filter': 'e.g. --filter modality=CT,dataset=<name>; `cbir index info <index dir>` lists the values',
   'search/no-queries': 'e.g. `cbir search --index <dir> knee.png scans/`',
+  'search/eval-no-classes':
+    'pass --data <manifest dir> --split test, or images of the manifest the index was built from',
+  'search/dba-too-large': 'use `cbir report --rerank` for DBA, or --rerank qe / kreciprocal here',
+  'search/no-vectors': 'build the index with `cbir index build` without --kind hnsw, or keep its --embeddings store',
+  'search/bad-rerank':
+    '--qe-n ≥ 1 and --qe-alpha ≥ 0; --rerank kreciprocal: 1 ≤ --k2 ≤ --k1 ≤ the index size, 0 ≤ --lambda ≤ 1',
   'faiss/unsupported': 'or build the index from embeddings: `cbir index build --embeddings <store>`',
   'faiss/metadata-count': 'pass the --metadata written together with this --faiss file',
   'faiss/dim-mismatch': 'pass the --model the vectors were made with (`cbir models list` shows the dimensions)',

@@ -266,6 +266,26 @@ export {
   searchGridData,
   type SearchGridData,
 } from './search/results.js';
+export {
+  evaluateSearch,
+  manifestQueries,
+  withQueryClasses,
+  topOfResponse,
+  EVAL_K,
+  EVAL_DEPTH,
+  EVAL_METRICS,
+  type SearchEvaluation,
+  type MetricMeans,
+  type EvalMetric,
+} from './search/evaluate.js';
+export {
+  searchReranker,
+  rerankLabel,
+  DBA_MAX_ROWS,
+  RERANK_METHODS,
+  type SearchRerankOptions,
+  type SearchReranker,
+} from './search/rerank.js';
 
 // linear probes (default: L2 logistic regression by L-BFGS; the study's AdamW protocol) and baselines
 export {

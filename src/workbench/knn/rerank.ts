@@ -288,3 +288,48 @@ function rerankQuery(
   }
   return Array.from(row.keys()).sort((a, b) => dist[a] - dist[b] || a - b);
 }
+
+/**
+ * αQE's expanded queries alone (what `queryExpansion` searches with): row q =
+ * norm(x_q + Σ_{j ≤ n} max(s_j, 0)^α · x_{n_j}) over `table`'s row q. For a search that asks an
+ * index of its own again (a saved index, with its filters).
+ */
+export function expandQueries(
+  embeddings: Float32Array,
+  dim: number,
+  table: Pick<KnnTable, 'k' | 'queryRows' | 'ids' | 'sims'>,
+  opts: ExpansionOptions,
+): Float32Array {
+  checkExpansion(opts, table.k, 'query expansion');
+  const nq = table.queryRows.length;
+  const queries = new Float32Array(nq * dim);
+  for (let q = 0; q < nq; q++) {
+    const row = table.ids.subarray(q * table.k, (q + 1) * table.k);
+    const sim = table.sims.subarray(q * table.k, (q + 1) * table.k);
+    expand(embeddings, dim, table.queryRows[q], 1, row, sim, opts, queries.subarray(q * dim, (q + 1) * dim));
+  }
+  return queries;
+}
+
+/**
+ * DBA's augmented index vectors alone (what `databaseAugmentation` searches): row i =
+ * norm(Σ_{j ≤ n} max(s_ij, 0)^α · x_{n_ij}) over the row of `indexTable` whose query is indexRows[i].
+ */
+export function augmentDatabase(
+  embeddings: Float32Array,
+  dim: number,
+  indexRows: Int32Array,
+  indexTable: KnnTable,
+  opts: ExpansionOptions,
+): Float32Array {
+  checkExpansion(opts, indexTable.k, 'database-side augmentation');
+  const position = indexPositions(indexTable, indexRows);
+  const augmented = new Float32Array(indexRows.length * dim);
+  for (let i = 0; i < indexRows.length; i++) {
+    const t = position[i];
+    const row = indexTable.ids.subarray(t * indexTable.k, (t + 1) * indexTable.k);
+    const sim = indexTable.sims.subarray(t * indexTable.k, (t + 1) * indexTable.k);
+    expand(embeddings, dim, indexRows[i], 0, row, sim, opts, augmented.subarray(i * dim, (i + 1) * dim));
+  }
+  return augmented;
+}

@@ -391,6 +391,37 @@ export class ExactIndex implements VectorIndex {
     }
   }
 
+  /** The stored vectors of `ids` (row-major, ids.length × dim), read block by block; an unknown id is a CbirError. */
+  async vectorsOf(ids: Int32Array): Promise<Float32Array> {
+    const d = this.dim;
+    const out = new Float32Array(ids.length * d);
+    const byBlock = new Map<number, number[]>();
+    ids.forEach((id, t) => {
+      let lo = 0;
+      let hi = this.ids.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.ids[mid] < id) lo = mid + 1;
+        else hi = mid;
+      }
+      if (this.ids[lo] !== id)
+        throw new CbirError(`id ${id} is not in this index`, {
+          hint: 'ask for ids the index holds',
+          code: 'index/bad-id',
+        });
+      const b = Math.floor(lo / this.indexBlock);
+      if (!byBlock.has(b)) byBlock.set(b, []);
+      byBlock.get(b)!.push(t, lo - this.blocks.start(b));
+    });
+    for (const [b, list] of byBlock) {
+      const block = await this.blocks.get(b);
+      const m = this.blocks.width(b);
+      for (let i = 0; i < list.length; i += 2)
+        for (let c = 0; c < d; c++) out[list[i] * d + c] = block[c * m + list[i + 1]];
+    }
+    return out;
+  }
+
   /** Top-k by inner product; see the module comment for order and ties. k is clamped to the size. */
   async search(queries: Float32Array, k: number, opts: SearchOptions = {}): Promise<SearchResult> {
     const nq = checkMatrix('queries', queries, this.dim);

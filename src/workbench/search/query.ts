@@ -57,6 +57,8 @@ export interface QueryResult {
   class?: string;
   /** Why this query has no results (an unreadable image found in a folder). */
   error?: string;
+  /** With a re-ranker: the plain search's hits, before re-ranking (`results` are re-ranked). */
+  plain?: SearchHit[];
 }
 
 /** What an index is, in a search response. */
@@ -98,6 +100,19 @@ export interface FileSearchOptions extends QueryOptions {
   /** Images embedded and searched together (default 16). */
   batchSize?: number;
   onProgress?: ProgressListener;
+  /** Re-rank each batch's hits (search/rerank.ts); its `key` names its settings in the journal. */
+  rerank?: SearchReranker;
+}
+
+/** Re-ranks the hits of a batch of unit query vectors (nq × dim), best first, as `searchVectors` gives them. */
+export interface SearchReranker {
+  key: string;
+  apply(
+    vectors: Float32Array,
+    hits: SearchHit[][],
+    selfKeys: (SelfKey | null)[],
+    opts: QueryOptions,
+  ): Promise<SearchHit[][]>;
 }
 
 /** A query image file: the path as given, its absolute file, and whether it was named (not found in a folder). */
@@ -107,7 +122,8 @@ export interface QueryFile {
   explicit: boolean;
 }
 
-interface SelfKey {
+/** What identifies a query's own image (for `excludeSelf`). */
+export interface SelfKey {
   file?: string;
   size: number;
   hash: string;
@@ -396,7 +412,11 @@ export class IndexSearcher {
         ok.map((i) => batch[i].path),
       );
       const hits = await this.searchVectors(v, opts, keys);
-      ok.forEach((i, j) => (out[i].results = hits[j]));
+      const ranked = opts.rerank ? await opts.rerank.apply(v, hits, keys, opts) : hits;
+      ok.forEach((i, j) => {
+        out[i].results = ranked[j];
+        if (opts.rerank) out[i].plain = hits[j];
+      });
     }
     for (let i = 0; i < batch.length; i++) {
       const cls = (await this.queryLabels(batch[i].file))?.class;
@@ -418,6 +438,7 @@ export class IndexSearcher {
       k: opts.k ?? 10,
       filter: filterText(opts.filter ?? {}),
       excludeSelf: !!opts.excludeSelf,
+      ...(opts.rerank ? { rerank: opts.rerank.key } : {}),
     });
     const journal = opts.journal ? await SearchJournal.open(opts.journal, key) : null;
     try {
