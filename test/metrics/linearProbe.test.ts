@@ -56,10 +56,10 @@ function problem(seed: number, C = 4, D = 16, noise = 0.5) {
   };
 }
 
-test('probe reaches high accuracy on separable data and reports the best epoch', () => {
+test('probe reaches high accuracy on separable data and reports the best epoch', async () => {
   const p = problem(1);
   const seen: number[] = [];
-  const r = linearProbe(p.train, p.val, p.test, p.D, p.C, {
+  const r = await linearProbe(p.train, p.val, p.test, p.D, p.C, {
     epochs: 40,
     batchSize: 64,
     patience: 5,
@@ -83,20 +83,20 @@ test('probe reaches high accuracy on separable data and reports the best epoch',
   assert.ok(Math.abs(hit / pred.length - r.bestValAccuracy) < 1e-9);
 });
 
-test('early stopping: patience epochs without a strict improvement end training', () => {
+test('early stopping: patience epochs without a strict improvement end training', async () => {
   const p = problem(2, 3, 8, 0.1); // trivially separable: validation accuracy saturates at 1
-  const r = linearProbe(p.train, p.val, p.test, p.D, p.C, { epochs: 100, batchSize: 128, patience: 3, lr: 0.05 });
+  const r = await linearProbe(p.train, p.val, p.test, p.D, p.C, { epochs: 100, batchSize: 128, patience: 3, lr: 0.05 });
   assert.equal(r.bestValAccuracy, 1);
   assert.ok(r.epochsRun < 100);
   assert.equal(r.epochsRun, r.bestEpoch + 3 + 1);
 });
 
-test('deterministic for a seed, different for another', () => {
+test('deterministic for a seed, different for another', async () => {
   const p = problem(3);
   const opts = { epochs: 3, batchSize: 100 };
-  const a = linearProbe(p.train, p.val, p.test, p.D, p.C, { ...opts, seed: 5 });
-  const b = linearProbe(p.train, p.val, p.test, p.D, p.C, { ...opts, seed: 5 });
-  const c = linearProbe(p.train, p.val, p.test, p.D, p.C, { ...opts, seed: 6 });
+  const a = await linearProbe(p.train, p.val, p.test, p.D, p.C, { ...opts, seed: 5 });
+  const b = await linearProbe(p.train, p.val, p.test, p.D, p.C, { ...opts, seed: 5 });
+  const c = await linearProbe(p.train, p.val, p.test, p.D, p.C, { ...opts, seed: 6 });
   assert.deepEqual(a.weight, b.weight);
   assert.notDeepEqual(a.weight, c.weight);
 });
@@ -108,18 +108,21 @@ test('softmax probabilities sum to one', () => {
   for (let i = 0; i < 2; i++) assert.ok(Math.abs(pr[i * 4] + pr[i * 4 + 1] + pr[i * 4 + 2] + pr[i * 4 + 3] - 1) < 1e-6);
 });
 
-test('input errors', () => {
+test('input errors', async () => {
   const isErr = (code: string) => (e: unknown) => e instanceof CbirError && e.code === code;
   const p = problem(4, 3, 4);
   const bad = { x: p.train.x.slice(), labels: p.train.labels };
   bad.x[13] = NaN;
-  assert.throws(
+  await assert.rejects(
     () => linearProbe(bad, p.val, p.test, p.D, p.C, { source: 'emb.h5' }),
     (e: unknown) => isErr('metrics/not-finite')(e) && /emb\.h5/.test(String(e)),
   );
-  assert.throws(() => linearProbe(p.train, p.val, p.test, p.D + 1, p.C), isErr('metrics/length-mismatch'));
-  assert.throws(() => linearProbe(p.train, p.val, p.test, p.D, 2), isErr('metrics/label-out-of-range'));
-  assert.throws(() => linearProbe(p.train, p.val, p.test, p.D, p.C, { batchSize: 0 }), isErr('metrics/bad-argument'));
+  await assert.rejects(() => linearProbe(p.train, p.val, p.test, p.D + 1, p.C), isErr('metrics/length-mismatch'));
+  await assert.rejects(() => linearProbe(p.train, p.val, p.test, p.D, 2), isErr('metrics/label-out-of-range'));
+  await assert.rejects(
+    () => linearProbe(p.train, p.val, p.test, p.D, p.C, { batchSize: 0 }),
+    isErr('metrics/bad-argument'),
+  );
   assert.throws(
     () => new LinearClassifier(2, 2, { weight: [0, 0, 0], bias: [0, 0] }),
     isErr('metrics/length-mismatch'),

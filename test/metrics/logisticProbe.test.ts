@@ -236,10 +236,10 @@ function weakImbalanced(seed: number) {
   return { D, C, train: part(0, 5600), val: part(5600, 6400), test: part(6400, 8000) };
 }
 
-test('imbalanced weak-signal 5-class set (8,000 rows): the default probe does at least as well as the majority class', () => {
+test('imbalanced weak-signal 5-class set (8,000 rows): the default probe does at least as well as the majority class', async () => {
   const s = weakImbalanced(0);
   const majority = majorityBaseline(s.train.labels, s.test.labels, s.C);
-  const logistic = runProbe('logistic', s, s.D, s.C, { majorityAccuracy: majority.accuracy });
+  const logistic = await runProbe('logistic', s, s.D, s.C, { majorityAccuracy: majority.accuracy });
   assert.ok(
     logistic.metrics.accuracy >= majority.accuracy,
     `probe accuracy ${logistic.metrics.accuracy} < majority ${majority.accuracy}`,
@@ -251,7 +251,7 @@ test('imbalanced weak-signal 5-class set (8,000 rows): the default probe does at
   assert.deepEqual(logistic.flags, []);
 });
 
-test('the study protocol on a small set collapses and is flagged; a degenerate probe says single_class', () => {
+test('the study protocol on a small set collapses and is flagged; a degenerate probe says single_class', async () => {
   // 300 train rows: with batch 512 one AdamW step (lr 1e-3) per epoch barely moves W ~ N(0, 0.01²)
   const s = weakImbalanced(1);
   const small = {
@@ -260,20 +260,25 @@ test('the study protocol on a small set collapses and is flagged; a degenerate p
     test: s.test,
   };
   const majority = majorityBaseline(small.train.labels, small.test.labels, s.C);
-  const study = runProbe('study', small, s.D, s.C, { majorityAccuracy: majority.accuracy });
+  const study = await runProbe('study', small, s.D, s.C, { majorityAccuracy: majority.accuracy });
   assert.ok(study.flags.length > 0, `accuracy ${study.metrics.accuracy}, flags ${study.flags}`);
   assert.ok(study.flags.includes('prior_level'), `${study.flags}`);
   // a C so small that every row gets the prior: one class predicted, flagged
-  const tiny = runProbe('logistic', small, s.D, s.C, { logistic: { cs: [1e-6] }, majorityAccuracy: majority.accuracy });
+  const tiny = await runProbe('logistic', small, s.D, s.C, {
+    logistic: { cs: [1e-6] },
+    majorityAccuracy: majority.accuracy,
+  });
   assert.equal(tiny.testPredictedClasses, 1);
   assert.ok(tiny.flags.includes('single_class') && tiny.flags.includes('majority_level'), `${tiny.flags}`);
   // an epoch cap reached without early stopping is flagged
-  const capped = runProbe('study', small, s.D, s.C, { study: { epochs: 3, patience: 20 } });
+  const capped = await runProbe('study', small, s.D, s.C, { study: { epochs: 3, patience: 20 } });
   assert.ok(capped.flags.includes('iteration_cap'), `${capped.flags}`);
-  const capL = runProbe('logistic', small, s.D, s.C, { logistic: { cs: [100], maxIter: 2 } });
+  const capL = await runProbe('logistic', small, s.D, s.C, { logistic: { cs: [100], maxIter: 2 } });
   assert.ok(capL.flags.includes('iteration_cap'), `${capL.flags}`);
   // a fit stopped at its cap is not chosen while another C converged (from zero: 14 and 21 iterations)
-  const mixed = runProbe('logistic', small, s.D, s.C, { logistic: { cs: [0.01, 1e6], maxIter: 17, warmStart: false } });
+  const mixed = await runProbe('logistic', small, s.D, s.C, {
+    logistic: { cs: [0.01, 1e6], maxIter: 17, warmStart: false },
+  });
   assert.ok(mixed.protocol === 'logistic');
   if (mixed.protocol === 'logistic') {
     assert.deepEqual(
@@ -285,6 +290,6 @@ test('the study protocol on a small set collapses and is flagged; a degenerate p
     assert.deepEqual(mixed.flags, []);
   }
   // the study probe itself is unchanged by the flags
-  const direct = linearProbe(small.train, small.val, small.test, s.D, s.C);
+  const direct = await linearProbe(small.train, small.val, small.test, s.D, s.C);
   assert.equal(direct.metrics.accuracy, study.metrics.accuracy);
 });

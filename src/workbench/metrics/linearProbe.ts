@@ -4,6 +4,11 @@
  * each epoch with the seeded Rng, early stopping on validation accuracy, and the best epoch's
  * layer scored on the test split with the k-NN classification metrics (scores = softmax).
  * Initialisation as the study's LinearClassifier: W ~ N(0, 0.01²), b = 0.
+ *
+ * Each step's logits and weight gradient run as one onnxruntime SGEMM graph per mini-batch
+ * (backend 'onnx', probeGemm.ts; float32), the AdamW update in float64 TS; backend 'plain' is
+ * the float64 TS loop of LinearClassifier.step (the reference). Same batches, same order, same
+ * update and early stopping either way, so they agree to float32 round-off.
  */
 import { Rng } from '../util/rng.js';
 import { ProgressTracker, type ProgressListener } from '../util/progress.js';
@@ -14,12 +19,20 @@ import {
   argmaxRow,
   checkProbeSplit,
   distinctArgmax,
+  gatherRows,
   linearLogits,
   rowCount,
   softmaxInPlace,
   splitAccuracy,
   type ProbeSplit,
 } from './probeData.js';
+import {
+  onnxBackend,
+  plainBackend,
+  resolveBackend,
+  type ProbeBackend,
+  type ProbeBackendName,
+} from './probeBackends.js';
 
 export type { ProbeSplit } from './probeData.js';
 
@@ -152,25 +165,35 @@ export class LinearClassifier {
         for (let d = 0; d < D; d++) gW[go + d] += g * x[xo + d];
       }
     }
-    this.adamw(this.weight, gW, this.mW, this.vW);
-    this.adamw(this.bias, gB, this.mB, this.vB);
-    this.steps++;
+    this.update(gW, gB);
     return loss / B;
   }
 
+  /** One AdamW step from a given gradient of the loss (gW: C×D, gB: C), e.g. computed by ProbeGemm. */
+  update(gW: Float32Array | Float64Array, gB: Float32Array | Float64Array): void {
+    checkLength('weight gradient', gW, this.weight.length, `${this.nClasses} classes × ${this.dim} dims`);
+    checkLength('bias gradient', gB, this.nClasses, 'one per class');
+    this.adamw(this.weight, gW, this.mW, this.vW);
+    this.adamw(this.bias, gB, this.mB, this.vB);
+    this.steps++;
+  }
+
   /** torch.optim.AdamW: p ← p(1 − lr·wd) − lr/(1−β1ᵗ) · m / (√v / √(1−β2ᵗ) + eps). */
-  private adamw(p: Float64Array, g: Float64Array, m: Float64Array, v: Float64Array): void {
+  private adamw(p: Float64Array, g: Float32Array | Float64Array, m: Float64Array, v: Float64Array): void {
     const { lr, beta1, beta2, eps, weightDecay } = this;
     const t = this.steps + 1;
     const decay = 1 - lr * weightDecay;
     const stepSize = lr / (1 - beta1 ** t);
     const bc2 = Math.sqrt(1 - beta2 ** t);
+    const a1 = 1 - beta1,
+      a2 = 1 - beta2;
     for (let i = 0; i < p.length; i++) {
       const gi = g[i];
-      p[i] *= decay;
-      m[i] = beta1 * m[i] + (1 - beta1) * gi;
-      v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
-      p[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2 + eps);
+      const mi = beta1 * m[i] + a1 * gi,
+        vi = beta2 * v[i] + a2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2 + eps); // same operations and order as torch
     }
   }
 
@@ -231,6 +254,13 @@ export interface LinearProbeOptions extends AdamWOptions {
   progress?: ProgressListener;
   /** File the embeddings came from, named in errors. */
   source?: string;
+  /**
+   * 'onnx': the matrix products as onnxruntime SGEMM graphs (probeGemm.ts), float32; 'plain':
+   * TS loops in float64 (the reference); default 'auto' (onnx unless a step is tiny).
+   */
+  backend?: ProbeBackendName;
+  /** onnxruntime intra-op threads; default every core. */
+  threads?: number;
 }
 
 export interface LinearProbeResult {
@@ -254,57 +284,107 @@ export interface LinearProbeResult {
   bias: Float32Array;
 }
 
-/** One epoch of AdamW steps over `order` in batches; returns the mean batch loss and the val accuracy after it. */
-function runEpoch(
+/** Batch buffers: gathered rows (at most `rows` of them) and their labels. */
+interface Buffers {
+  x: Float32Array;
+  y: Int32Array;
+  idx: Int32Array;
+}
+
+function buffers(rows: number, dim: number): Buffers {
+  return { x: new Float32Array(rows * dim), y: new Int32Array(rows), idx: new Int32Array(rows) };
+}
+
+/** Split rows [s, s + n) gathered into buf.x (a view of x itself when the split has no rows). */
+function block(split: ProbeSplit, dim: number, s: number, n: number, buf: Buffers): Float32Array {
+  if (!split.rows) return split.x.subarray(s * dim, (s + n) * dim);
+  const idx = buf.idx.subarray(0, n);
+  for (let i = 0; i < n; i++) idx[i] = s + i;
+  gatherRows(split, dim, idx, buf.x);
+  return buf.x;
+}
+
+/** Predicted class of every row of a split, in blocks of the buffer's size. */
+async function predictSplit(
   model: LinearClassifier,
-  train: ProbeSplit,
-  val: ProbeSplit,
+  be: ProbeBackend,
+  split: ProbeSplit,
+  buf: Buffers,
+): Promise<Int32Array> {
+  const N = split.labels.length,
+    size = buf.y.length;
+  const out = new Int32Array(N);
+  for (let s = 0; s < N; s += size) {
+    const n = Math.min(size, N - s);
+    await be.predict(model, block(split, model.dim, s, n, buf), n, out, s);
+  }
+  return out;
+}
+
+/** Softmax probabilities of every row of a split, row-major N×C. */
+async function splitProbabilities(
+  model: LinearClassifier,
+  be: ProbeBackend,
+  split: ProbeSplit,
+  buf: Buffers,
+): Promise<Float32Array> {
+  const N = split.labels.length,
+    size = buf.y.length;
+  const out = new Float32Array(N * model.nClasses);
+  for (let s = 0; s < N; s += size) {
+    const n = Math.min(size, N - s);
+    await be.probabilities(model, block(split, model.dim, s, n, buf), n, out, s);
+  }
+  return out;
+}
+
+/** One epoch of AdamW steps over `order` in batches; returns the mean batch loss and the val accuracy after it. */
+async function runEpoch(
+  model: LinearClassifier,
+  be: ProbeBackend,
+  data: { train: ProbeSplit; val: ProbeSplit },
   order: Int32Array,
   batchSize: number,
-): [number, number] {
+  buf: Buffers,
+): Promise<[number, number]> {
+  const { train, val } = data;
   const N = order.length;
   let lossSum = 0,
     nBatches = 0;
   for (let s = 0; s < N; s += batchSize) {
-    lossSum += model.step(train.x, train.labels, order.subarray(s, Math.min(N, s + batchSize)));
+    const idx = order.subarray(s, Math.min(N, s + batchSize));
+    gatherRows(train, model.dim, idx, buf.x);
+    for (let i = 0; i < idx.length; i++) buf.y[i] = train.labels[idx[i]];
+    lossSum += await be.step(model, buf.x, buf.y, idx.length);
     nBatches++;
   }
-  return [lossSum / nBatches, splitAccuracy(model.predict(val.x), val.labels)];
+  return [lossSum / nBatches, splitAccuracy(await predictSplit(model, be, val, buf), val.labels)];
 }
 
-/**
- * Train a linear probe on `train`, stop early on `val` accuracy (patience epochs without a
- * strict improvement), and score the best epoch on `test`. Deterministic for a given seed.
- * Unlike the study's script (best accuracy starts at 0), epoch 0 is always a candidate, so
- * a probe that never gets a validation image right still has a best epoch.
- */
-export function linearProbe(
-  train: ProbeSplit,
-  val: ProbeSplit,
-  test: ProbeSplit,
+/** Epoch-by-epoch history of a training run and the best epoch's layer. */
+interface Training {
+  trainLoss: Float64Array;
+  valAccuracy: Float64Array;
+  best: number;
+  bestEpoch: number;
+  epochsRun: number;
+  stoppedEarly: boolean;
+  bestModel: LinearClassifier;
+}
+
+/** The epochs with early stopping: shuffle, step through the batches, score val, keep the best layer. */
+async function trainProbe(
+  be: ProbeBackend,
+  data: { train: ProbeSplit; val: ProbeSplit },
   dim: number,
   nClasses: number,
-  options: LinearProbeOptions = {},
-): LinearProbeResult {
-  const {
-    epochs = STUDY_PROBE.epochs,
-    batchSize = STUDY_PROBE.batchSize,
-    patience = STUDY_PROBE.patience,
-    seed = STUDY_PROBE.seed,
-    absentClasses = 'skip',
-    source,
-  } = options;
-  checkPositiveInt('dim', dim, source);
-  checkPositiveInt('nClasses', nClasses, source);
-  checkPositiveInt('epochs', epochs, source);
-  checkPositiveInt('batchSize', batchSize, source);
-  checkPositiveInt('patience', patience, source);
-  const N = checkProbeSplit('train', train, dim, nClasses, source);
-  checkProbeSplit('validation', val, dim, nClasses, source);
-  checkProbeSplit('test', test, dim, nClasses, source);
-
-  const rng = new Rng(seed);
-  const model = new LinearClassifier(dim, nClasses, rng, options);
+  buf: Buffers,
+  o: LinearProbeOptions & { epochs: number; batchSize: number; patience: number; seed: number },
+): Promise<Training> {
+  const { epochs, patience } = o;
+  const rng = new Rng(o.seed);
+  const model = new LinearClassifier(dim, nClasses, rng, o);
+  const N = data.train.labels.length;
   const order = new Int32Array(N);
   for (let i = 0; i < N; i++) order[i] = i;
   const trainLoss = new Float64Array(epochs),
@@ -316,11 +396,11 @@ export function linearProbe(
     since = 0,
     epoch = 0,
     stoppedEarly = false;
-  const tracker = new ProgressTracker('linear probe', epochs, options.progress, 'epochs');
+  const tracker = new ProgressTracker('linear probe', epochs, o.progress, 'epochs');
   for (; epoch < epochs; epoch++) {
     rng.shuffle(order);
-    [trainLoss[epoch], valAccuracy[epoch]] = runEpoch(model, train, val, order, batchSize);
-    options.onEpoch?.({ epoch, trainLoss: trainLoss[epoch], valAccuracy: valAccuracy[epoch] });
+    [trainLoss[epoch], valAccuracy[epoch]] = await runEpoch(model, be, data, order, o.batchSize, buf);
+    o.onEpoch?.({ epoch, trainLoss: trainLoss[epoch], valAccuracy: valAccuracy[epoch] });
     tracker.add(1);
     if (valAccuracy[epoch] > best) {
       best = valAccuracy[epoch];
@@ -335,21 +415,63 @@ export function linearProbe(
     }
   }
   tracker.finish();
-  const bestModel = new LinearClassifier(dim, nClasses, { weight: bestW, bias: bestB }, options);
-  const probs = bestModel.probabilities(test.x);
-  const metrics = classificationSummary(probs, test.labels, nClasses, { absentClasses });
-  const params = bestModel.parameters();
-  return {
-    metrics,
-    bestEpoch,
-    bestValAccuracy: best,
-    epochsRun: epoch,
-    maxEpochs: epochs,
-    stoppedEarly,
-    testPredictedClasses: distinctArgmax(probs, nClasses),
-    trainLoss: trainLoss.slice(0, epoch),
-    valAccuracy: valAccuracy.slice(0, epoch),
-    weight: params.weight,
-    bias: params.bias,
-  };
+  const bestModel = new LinearClassifier(dim, nClasses, { weight: bestW, bias: bestB }, o);
+  return { trainLoss, valAccuracy, best, bestEpoch, epochsRun: epoch, stoppedEarly, bestModel };
+}
+
+/**
+ * Train a linear probe on `train`, stop early on `val` accuracy (patience epochs without a
+ * strict improvement), and score the best epoch on `test`. Deterministic for a given seed and
+ * backend. Unlike the study's script (best accuracy starts at 0), epoch 0 is always a candidate,
+ * so a probe that never gets a validation image right still has a best epoch. Splits given with
+ * `rows` are read one mini-batch (or block of 1024 rows) at a time, never copied whole.
+ */
+export async function linearProbe(
+  train: ProbeSplit,
+  val: ProbeSplit,
+  test: ProbeSplit,
+  dim: number,
+  nClasses: number,
+  options: LinearProbeOptions = {},
+): Promise<LinearProbeResult> {
+  const {
+    epochs = STUDY_PROBE.epochs,
+    batchSize = STUDY_PROBE.batchSize,
+    patience = STUDY_PROBE.patience,
+    seed = STUDY_PROBE.seed,
+    absentClasses = 'skip',
+    source,
+  } = options;
+  checkPositiveInt('dim', dim, source);
+  checkPositiveInt('nClasses', nClasses, source);
+  checkPositiveInt('epochs', epochs, source);
+  checkPositiveInt('batchSize', batchSize, source);
+  checkPositiveInt('patience', patience, source);
+  checkProbeSplit('train', train, dim, nClasses, source);
+  checkProbeSplit('validation', val, dim, nClasses, source);
+  checkProbeSplit('test', test, dim, nClasses, source);
+  const kind = resolveBackend(options.backend ?? 'auto', batchSize, dim, nClasses);
+  const be = kind === 'onnx' ? await onnxBackend(dim, nClasses, batchSize, options.threads) : plainBackend();
+  try {
+    const buf = buffers(Math.max(batchSize, 1024), dim);
+    const o = { ...options, epochs, batchSize, patience, seed };
+    const t = await trainProbe(be, { train, val }, dim, nClasses, buf, o);
+    const probs = await splitProbabilities(t.bestModel, be, test, buf);
+    const params = t.bestModel.parameters();
+    return {
+      metrics: classificationSummary(probs, test.labels, nClasses, { absentClasses }),
+      bestEpoch: t.bestEpoch,
+      bestValAccuracy: t.best,
+      epochsRun: t.epochsRun,
+      maxEpochs: epochs,
+      stoppedEarly: t.stoppedEarly,
+      testPredictedClasses: distinctArgmax(probs, nClasses),
+      trainLoss: t.trainLoss.slice(0, t.epochsRun),
+      valAccuracy: t.valAccuracy.slice(0, t.epochsRun),
+      weight: params.weight,
+      bias: params.bias,
+    };
+  } finally {
+    await be.release();
+  }
 }

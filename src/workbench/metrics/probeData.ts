@@ -8,20 +8,62 @@ import { checkCodes, checkFinite, checkLength, checkPositiveInt, metricsError, t
 /** Row-major N×D features, float32 (embeddings) or float64. */
 export type Features = Float32Array | Float64Array;
 
-/** Embeddings (row-major N×D) and their class codes. */
+/**
+ * A split's embeddings and class codes. Without `rows`, x holds the split's N rows (row-major
+ * N×D). With `rows`, x is a larger matrix (e.g. the whole store, held once) and split row i is
+ * x's row rows[i]; the AdamW probe then gathers only one mini-batch at a time, never the split.
+ */
 export interface ProbeSplit {
   x: Float32Array;
   labels: Codes;
+  /** Rows of x that make up the split (labels[i] is the label of x's row rows[i]). */
+  rows?: Int32Array;
 }
 
 /** Checks a split's row count, shape, labels and values; returns its number of rows. */
 export function checkProbeSplit(name: string, s: ProbeSplit, dim: number, C: number, source?: string): number {
   const N = s.labels.length;
   checkPositiveInt(`number of ${name} rows`, N, source);
-  checkLength(`${name} embeddings`, s.x, N * dim, `${N} rows × ${dim} dims`, source);
   checkCodes(`${name} labels`, s.labels, C, source);
-  checkFinite(`${name} embeddings`, s.x, source);
+  if (!s.rows) {
+    checkLength(`${name} embeddings`, s.x, N * dim, `${N} rows × ${dim} dims`, source);
+    checkFinite(`${name} embeddings`, s.x, source);
+    return N;
+  }
+  checkLength(`${name} rows`, s.rows, N, 'one row of the embeddings per label', source);
+  const total = rowCount(s.x, dim, `${name} embeddings`);
+  for (let i = 0; i < N; i++) {
+    const r = s.rows[i];
+    if (!(r >= 0 && r < total)) {
+      metricsError(
+        `${name} rows[${i}] = ${r} is not a row of the ${total}-row embeddings`,
+        'metrics/bad-argument',
+        'rows must index the embedding matrix passed as x',
+        source,
+      );
+    }
+    checkFinite(`${name} embeddings row ${r}`, s.x.subarray(r * dim, r * dim + dim), source);
+  }
   return N;
+}
+
+/** Copies the embeddings of split rows idx[i] (0-based rows of the split) to out[i×D …]. */
+export function gatherRows(s: ProbeSplit, dim: number, idx: Int32Array, out: Float32Array): void {
+  const rows = s.rows;
+  for (let i = 0; i < idx.length; i++) {
+    const r = rows ? rows[idx[i]] : idx[i];
+    out.set(s.x.subarray(r * dim, r * dim + dim), i * dim);
+  }
+}
+
+/** The split as its own N×D matrix (x itself when it has no `rows`; otherwise a copy). */
+export function denseSplit(s: ProbeSplit, dim: number): ProbeSplit {
+  if (!s.rows) return s;
+  const idx = new Int32Array(s.labels.length);
+  for (let i = 0; i < idx.length; i++) idx[i] = i;
+  const x = new Float32Array(idx.length * dim);
+  gatherRows(s, dim, idx, x);
+  return { x, labels: s.labels };
 }
 
 /** N = x.length / dim, or a metrics/length-mismatch error naming `what` (embeddings, features). */

@@ -5,6 +5,7 @@
  */
 import type { ProgressListener } from '../util/progress.js';
 import { linearProbe, type LinearProbeOptions, type LinearProbeResult, type ProbeSplit } from './linearProbe.js';
+import { denseSplit } from './probeData.js';
 import { logisticProbe, type LogisticProbeOptions, type LogisticProbeResult } from './logisticProbe.js';
 
 export type ProbeProtocol = 'logistic' | 'study';
@@ -70,8 +71,11 @@ export function priorEntropy(labels: ArrayLike<number>, nClasses: number): numbe
   return h;
 }
 
-/** Run one probe protocol on train / val / test and flag it. */
-export function runProbe(
+/**
+ * Run one probe protocol on train / val / test and flag it. Splits with `rows` are read per
+ * mini-batch by the study protocol; the logistic probe standardises them into one copy.
+ */
+export async function runProbe(
   protocol: ProbeProtocol,
   splits: { train: ProbeSplit; val: ProbeSplit; test: ProbeSplit },
   dim: number,
@@ -83,7 +87,7 @@ export function runProbe(
     progress?: ProgressListener;
     source?: string;
   } = {},
-): ProbeOutcome {
+): Promise<ProbeOutcome> {
   const { train, val, test } = splits;
   const common = { progress: o.progress, source: o.source };
   const facts = {
@@ -91,7 +95,8 @@ export function runProbe(
     majorityAccuracy: o.majorityAccuracy,
   };
   if (protocol === 'logistic') {
-    const r = logisticProbe(train, val, test, dim, nClasses, { ...o.logistic, ...common });
+    const [tr, va, te] = [train, val, test].map((s) => denseSplit(s, dim));
+    const r = logisticProbe(tr, va, te, dim, nClasses, { ...o.logistic, ...common });
     const flags = probeFlags({
       ...facts,
       protocol,
@@ -102,7 +107,7 @@ export function runProbe(
     });
     return { ...r, protocol, flags };
   }
-  const r = linearProbe(train, val, test, dim, nClasses, { ...o.study, ...common });
+  const r = await linearProbe(train, val, test, dim, nClasses, { ...o.study, ...common });
   const flags = probeFlags({
     ...facts,
     protocol,
