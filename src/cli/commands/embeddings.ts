@@ -81,7 +81,7 @@ async function importCmd(args: string[]): Promise<number> {
       hint: 'pass the folder holding <dataset>.h5 files (or the files)',
       code: 'embeddings/no-h5',
     });
-  const manifest = await readManifest(values.data);
+  const manifest = await readManifest(values.data, { onProgress: values.quiet ? undefined : consoleProgress() });
   const r = await importH5({
     manifest,
     from: positionals,
@@ -133,7 +133,7 @@ async function exportCmd(args: string[]): Promise<number> {
       hint: 'cbir embeddings export-h5 --data <dir> --out <folder> <store dir>',
       code: 'embeddings/args',
     });
-  const manifest = await readManifest(values.data);
+  const manifest = await readManifest(values.data, { onProgress: values.quiet ? undefined : consoleProgress() });
   const r = await exportH5({
     manifest,
     store: positionals[0],

@@ -4,6 +4,7 @@ import { dirname, join, resolve, isAbsolute, basename, relative } from 'node:pat
 import { CbirError } from '../errors.js';
 import { imagesRootEnv } from '../paths.js';
 import { readCsvRecords, csvLine } from '../util/csv.js';
+import { ProgressTracker, type ProgressListener } from '../util/progress.js';
 import { sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 
 /**
@@ -448,6 +449,8 @@ export interface ReadManifestOptions {
   maxErrors?: number;
   /** Datasets whose rows may mark several classes; default: relevance.json's `multiLabel` (see `readMultiLabel`). */
   multiLabel?: readonly string[];
+  /** Progress of reading the CSV, in MiB (phase 'read manifest'); worth it from about a million rows. */
+  onProgress?: ProgressListener;
 }
 
 /** Where a manifest's files are. */
@@ -509,7 +512,10 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
   let head: ManifestHeader | null = null;
   let builder: ManifestBuilder | null = null;
   const excluded: ExcludedRow[] = [];
-  for await (const { cells, line } of readCsvRecords(csvPath)) {
+  const mib = Math.max(1, Math.ceil(statSync(csvPath).size / 2 ** 20));
+  const tracker = new ProgressTracker('read manifest', mib, options.onProgress, 'MiB');
+  const onBytes = (b: number) => tracker.add(Math.min(mib, Math.floor(b / 2 ** 20)) - tracker.done);
+  for await (const { cells, line } of readCsvRecords(csvPath, options.onProgress && onBytes)) {
     if (head === null) {
       head = parseManifestHeader(cells, line, csvPath, classKinds);
       builder = new ManifestBuilder(head.classes, declared);
@@ -526,6 +532,7 @@ export async function readManifest(path: string, options: ReadManifestOptions = 
       }
     }
   }
+  tracker.add(mib - tracker.done);
   if (head === null || builder === null) {
     throw new CbirError('the manifest is empty', {
       file: csvPath,

@@ -96,12 +96,16 @@ export function* parseCsv(text: string, file = '<csv>'): Generator<{ cells: stri
  * Stream a CSV file record by record without holding the file in memory.
  * Yields the header once (line 1) as the first record.
  */
-export async function* readCsvRecords(file: string): AsyncGenerator<{ cells: string[]; line: number }> {
+export async function* readCsvRecords(
+  file: string,
+  onBytes?: (bytesRead: number) => void,
+): AsyncGenerator<{ cells: string[]; line: number }> {
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   let carry = '';
   let lineOffset = 0;
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
+      onBytes?.(stream.bytesRead);
       const text = carry + chunk;
       // Cut at the last newline that is outside quotes.
       let inQuotes = false;
