@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { computeKnnTable, knnTablesCached } from '../../src/workbench/knn/index.js';
-import type { ProgressEvent } from '../../src/workbench/util/progress.js';
+import { ProgressTracker, type ProgressEvent } from '../../src/workbench/util/progress.js';
 import { tempDir } from '../helpers/datasets.js';
 import { fixture } from './resume-fixture.js';
 
@@ -87,7 +87,8 @@ test('knnTablesCached: a run killed with SIGKILL mid-search resumes after its la
     assert.match(lines.join('\n'), new RegExp(`k-NN table \\(test\\): resuming after ${kept} of 120 queries`));
     assert.equal(resumed[0].table.meta.resumedQueries, kept);
     const searched = events.filter((e) => e.unit === 'queries' && e.phase.startsWith('knn search'));
-    assert.equal(searched[0].done, kept, 'progress starts at the resumed count');
+    assert.equal(searched[0].done, kept + 8, 'progress counts on from the resumed queries');
+    assert.ok(searched[0].rate < 1e6, `the rate counts only the queries searched now (${searched[0].rate}/s)`);
     for (let i = 0; i < 2; i++) {
       const ref = await reference(i);
       assert.deepEqual(resumed[i].table.ids, ref.ids, `split ${f.splits[i].split}: ids`);
@@ -147,4 +148,15 @@ test('knnTablesCached: a torn last row is dropped on resume; a journal of other 
   } finally {
     cleanup();
   }
+});
+
+test('ProgressTracker: the items a resumed run starts with count in done, not in its rate', async () => {
+  const events: ProgressEvent[] = [];
+  const t = new ProgressTracker('knn search (exact)', 2000, (e) => events.push(e), 'queries', 1000);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 60));
+  t.add(10);
+  const dt = (performance.now() - t0) / 1000;
+  assert.equal(events[0].done, 1010);
+  assert.ok(events[0].rate <= 10 / 0.055 && events[0].rate >= 10 / (dt + 0.05), `rate ${events[0].rate}/s`);
 });

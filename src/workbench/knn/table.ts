@@ -191,8 +191,8 @@ async function searchTable(built: BuiltIndex, input: KnnInput, openJournal?: Ope
   const sims = new Float32Array(nq * k);
   const partial = openJournal ? await openJournal(ids, sims, k) : null;
   const t1 = performance.now();
-  const tracker = new ProgressTracker(`knn search (${params.kind})`, nq, input.onProgress, 'queries');
-  if (partial && partial.resumed > 0) tracker.add(partial.resumed);
+  // a resumed table counts on from its journal (and its rate from the blocks searched now)
+  const tracker = new ProgressTracker(`knn search (${params.kind})`, nq, input.onProgress, 'queries', partial?.resumed);
   const chunk = blockRows(QUERY_CHUNK);
   const buf = new Float32Array(Math.min(chunk, Math.max(1, nq)) * dim);
   try {

@@ -45,6 +45,8 @@ export class ProgressTracker {
   private windowDone = 0;
   private rate = 0;
   private lastEmittedDone = -1;
+  /** Items done before this tracker started (a resumed run): not part of its rate. */
+  private readonly initialDone: number;
   done: number;
 
   constructor(
@@ -57,6 +59,7 @@ export class ProgressTracker {
   ) {
     this.done = initialDone;
     this.windowDone = initialDone;
+    this.initialDone = initialDone;
   }
 
   add(n = 1): void {
@@ -86,7 +89,7 @@ export class ProgressTracker {
     let rate = this.rate;
     if (rate === 0) {
       const dt = (performance.now() - this.start) / 1000;
-      rate = dt > 0 ? this.done / dt : 0;
+      rate = dt > 0 ? (this.done - this.initialDone) / dt : 0;
     }
     const left = this.total - this.done;
     this.listener({
