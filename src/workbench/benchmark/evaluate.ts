@@ -505,7 +505,10 @@ export interface KnnCsvEvaluateOptions {
  * need vectors: they are not run. Returns the report, in memory, as `runReport` does.
  */
 export async function evaluateKnnCsv(o: KnnCsvEvaluateOptions): Promise<ReportRun> {
-  const manifest = typeof o.data === 'string' ? await readManifest(o.data, { onProgress: o.onProgress }) : o.data;
+  const manifest =
+    typeof o.data === 'string'
+      ? await readManifest(o.data, { onProgress: withContext(o.onProgress, { step: 'data' }) })
+      : o.data;
   const file = resolve(o.file);
   const modelId = o.modelId ?? (basename(dirname(file)) || 'knn-csv');
   const rows = checkSplits(manifest, false);

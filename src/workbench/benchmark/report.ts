@@ -306,7 +306,10 @@ export async function runReport(o: ReportOptions): Promise<ReportRun> {
       code: 'report/duplicate-model',
     });
   await checkModels(models);
-  const manifest = typeof o.data === 'string' ? await readManifest(o.data, { onProgress: o.onProgress }) : o.data;
+  const manifest =
+    typeof o.data === 'string'
+      ? await readManifest(o.data, { onProgress: withContext(o.onProgress, { step: 'data' }) })
+      : o.data;
   const orders: OrdinalOrders = (o.relevance ?? readRelevanceConfig(manifest.dir)).ordinal ?? {};
   const relevanceNotes = ordinalNotes(manifest, orders);
   for (const n of relevanceNotes) (o.log ?? (() => {}))(n);
