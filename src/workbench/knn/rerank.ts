@@ -88,14 +88,7 @@ export async function queryExpansion(
   opts: ExpansionOptions,
   params: IndexParams = { kind: 'exact' },
 ): Promise<KnnTable> {
-  checkExpansion(opts, table.k, 'query expansion');
-  const nq = table.queryRows.length;
-  const queries = new Float32Array(nq * dim);
-  for (let q = 0; q < nq; q++) {
-    const row = table.ids.subarray(q * table.k, (q + 1) * table.k);
-    const sim = table.sims.subarray(q * table.k, (q + 1) * table.k);
-    expand(embeddings, dim, table.queryRows[q], 1, row, sim, opts, queries.subarray(q * dim, (q + 1) * dim));
-  }
+  const queries = expandQueries(embeddings, dim, table, opts);
   const r = await searchRows(embeddings, dim, table.indexRows, table.indexRows, queries, table.k, params);
   return withResult(table, r.ids, r.sims, r.k, `aqe(n=${opts.n},alpha=${opts.alpha})`);
 }
@@ -112,16 +105,8 @@ export async function databaseAugmentation(
   opts: ExpansionOptions,
   params: IndexParams = { kind: 'exact' },
 ): Promise<KnnTable> {
-  checkExpansion(opts, indexTable.k, 'database-side augmentation');
   const nIndex = table.indexRows.length;
-  const position = indexPositions(indexTable, table.indexRows);
-  const augmented = new Float32Array(nIndex * dim);
-  for (let i = 0; i < nIndex; i++) {
-    const t = position[i];
-    const row = indexTable.ids.subarray(t * indexTable.k, (t + 1) * indexTable.k);
-    const sim = indexTable.sims.subarray(t * indexTable.k, (t + 1) * indexTable.k);
-    expand(embeddings, dim, table.indexRows[i], 0, row, sim, opts, augmented.subarray(i * dim, (i + 1) * dim));
-  }
+  const augmented = augmentDatabase(embeddings, dim, table.indexRows, indexTable, opts);
   const queries = new Float32Array(table.queryRows.length * dim);
   table.queryRows.forEach((r, q) => queries.set(embeddings.subarray(r * dim, (r + 1) * dim), q * dim));
   const local = Int32Array.from({ length: nIndex }, (_, i) => i);
