@@ -22,6 +22,12 @@ test('fsError: permission denied inside, beside (a temp file) or above (a mkdir)
     assert.equal(e.code, 'fs/not-writable', file);
     assert.match(e.message, /cannot write here \(permission denied\)/);
   }
+  const sibling = fsError(nodeError('EACCES', '/runs/rep/images/a.png'), '/runs/rep/figures', 'writing the figures');
+  assert.equal(
+    (sibling as CbirError).code,
+    'fs/not-readable',
+    'an input beside the output folder is read, not written',
+  );
   const ro = fsError(nodeError('EROFS', '/data/a.png'), '/runs/rep', 'saving');
   assert.equal((ro as CbirError).code, 'fs/not-writable', 'a read-only file system only fails writes');
 });

@@ -3,7 +3,7 @@
  * holds `journal.json` (the table's cache key, queries and k) and the finished query blocks
  * appended to `ids.i32` and `sims.f32` (the table's own layout, queries × k). After a kill, the
  * rows present in both files are read back and the search continues after them, so at most the
- * block in flight is lost. Written for `knnTablesCached`; removed once the table is saved.
+ * block in flight is lost. Written for `knnTablesCached`, which deletes it once the table is saved.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
@@ -27,8 +27,6 @@ export interface PartialTable {
   readonly resumed: number;
   /** Append the rows of queries [done, done + rows) from the table's arrays, and make them durable. */
   append(rows: number): Promise<void>;
-  /** The table is saved: delete the journal. */
-  finish(): Promise<void>;
   /** Close the files (the journal stays for a later resume). */
   close(): Promise<void>;
 }
@@ -136,10 +134,6 @@ function journal(
         await Promise.all([idsFile.datasync(), simsFile.datasync()]);
       });
       done += rows;
-    },
-    async finish() {
-      await close();
-      await rm(dir, { recursive: true, force: true });
     },
     close,
   };

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { CbirError, errorCode, errorMessage } from '../errors.js';
 
 /**
@@ -65,9 +65,11 @@ function isInside(file: string, dir: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
-/** Whether a failing `file` belongs to the output `path`: inside it, beside it (a temp file), or above it (a mkdir). */
+/** Whether a failing `file` belongs to the output `path`: inside it, its temp sibling (`<path>.tmp-…`), or above it (a mkdir). */
 function isOutput(file: string, path: string): boolean {
-  return isInside(file, path) || isInside(file, dirname(resolve(path))) || isInside(path, file);
+  const [f, p] = [resolve(file), resolve(path)];
+  const tempSibling = dirname(f) === dirname(p) && basename(f).startsWith(basename(p));
+  return isInside(f, p) || tempSibling || isInside(p, f);
 }
 
 /** The path itself or its nearest existing ancestor when that is not a folder (what blocks a mkdir), else null. */
